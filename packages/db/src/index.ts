@@ -1,0 +1,3 @@
+export { createPrismaClient, type Db } from './client';
+export { newId, type IdPrefix } from './ids';
+export * from './generated/prisma/client';

@@ -1,0 +1,5 @@
+export * from './snapshot';
+export * from './key-record';
+export * from './events';
+export * from './keyspace';
+export * from './errors';

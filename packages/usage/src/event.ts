@@ -1,0 +1,53 @@
+import { z } from 'zod';
+
+export const USAGE_BATCH_VERSION = 1;
+/** BullMQ job name for a usage batch; the queue is QUEUES.usage from @tollgate/policy. */
+export const USAGE_JOB_NAME = 'usage.batch.v1';
+
+/** Why the gateway refused a request itself (null = it was proxied). */
+export const RejectReason = z.enum(['auth', 'forbidden', 'rate', 'quota', 'invalid', 'unavailable']);
+export type RejectReason = z.infer<typeof RejectReason>;
+
+/** Upper bounds (ms) of the latency histogram buckets; one more bucket counts everything above. */
+export const LATENCY_BUCKETS_MS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000] as const;
+
+export function latencyBucket(ms: number): number {
+  for (let i = 0; i < LATENCY_BUCKETS_MS.length; i++) if (ms <= LATENCY_BUCKETS_MS[i]!) return i;
+  return LATENCY_BUCKETS_MS.length;
+}
+
+/** One event per request the gateway handled for a tenant, proxied or rejected. */
+export const UsageEvent = z.object({
+  id: z.string().length(26),
+  ts: z.number().int(),
+  tenantId: z.string(),
+  apiId: z.string(),
+  routeId: z.string().nullable(),
+  keyId: z.string().nullable(),
+  consumerId: z.string().nullable(),
+  subscriptionId: z.string().nullable(),
+  planId: z.string().nullable(),
+  method: z.string().max(16),
+  status: z.number().int().min(100).max(599),
+  /** Whole time in the gateway, ms (fractional). */
+  latencyMs: z.number().nonnegative(),
+  /** Time waiting for the upstream, ms; null when not proxied. */
+  upstreamLatencyMs: z.number().nonnegative().nullable(),
+  bytesIn: z.number().int().nonnegative(),
+  bytesOut: z.number().int().nonnegative(),
+  cacheHit: z.boolean(),
+  rejected: RejectReason.nullable(),
+});
+export type UsageEvent = z.infer<typeof UsageEvent>;
+
+/** The BullMQ job payload; its job id is `batchId`, so a retried add is idempotent. */
+export const UsageBatch = z.object({
+  v: z.literal(USAGE_BATCH_VERSION),
+  batchId: z.string().length(26),
+  source: z.string(),
+  events: z.array(UsageEvent),
+});
+export type UsageBatch = z.infer<typeof UsageBatch>;
+
+/** Whether an event counts toward billing: served by the upstream, not refused by us. */
+export const isBillable = (e: UsageEvent) => e.rejected === null && e.subscriptionId !== null;

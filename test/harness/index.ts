@@ -1,0 +1,38 @@
+import { randomBytes } from 'node:crypto';
+import { inject } from 'vitest';
+import { Redis } from 'ioredis';
+import { createKeyspace } from '@tollgate/policy';
+
+/** This run's services, as made by global-setup.ts. */
+export function testEnv() {
+  return { databaseUrl: inject('databaseUrl'), redisUrl: inject('redisUrl'), redisPrefix: inject('redisPrefix') };
+}
+
+/** A Redis key prefix of its own for one test file or case, inside this run's prefix. */
+export function uniquePrefix(label = 't'): string {
+  return `${inject('redisPrefix')}_${label}_${randomBytes(3).toString('hex')}`;
+}
+
+export function testKeyspace(label?: string) {
+  return createKeyspace(uniquePrefix(label));
+}
+
+export function testRedis(): Redis {
+  return new Redis(inject('redisUrl'), { maxRetriesPerRequest: null });
+}
+
+/** Resolves when `check` returns a truthy value; polls an observable state, never a fixed sleep. */
+export async function waitFor<T>(check: () => T | Promise<T>, { timeoutMs = 5000, intervalMs = 10, what = 'condition' } = {}): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v) return v as NonNullable<T>;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
