@@ -1,1 +1,11 @@
 export * from './event';
+export {
+  createUsageProducer,
+  spoolFileName,
+  USAGE_JOB_OPTIONS,
+  type UsageProducer,
+  type UsageProducerOptions,
+  type UsageProducerStats,
+  type UsageLogger,
+} from './producer';
+export { QUEUES } from '@tollgate/policy';

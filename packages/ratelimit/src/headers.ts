@@ -1,0 +1,76 @@
+import { errorBody, type ErrorBody } from '@tollgate/policy';
+import type { Decision } from './types';
+
+const secondsUntil = (epochMs: number, now: number) => Math.max(0, Math.ceil((epochMs - now) / 1000));
+
+/** Policy names become Structured Field strings: only printable ASCII, quotes and backslashes escaped. */
+function sfString(name: string): string {
+  return `"${name.replace(/[^\x20-\x7e]/g, '').replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+}
+
+/**
+ * Response headers for a decision, allowed or refused:
+ * - `RateLimit-Policy` / `RateLimit` as in draft-ietf-httpapi-ratelimit-headers (-08 to -10):
+ *   one list member per limit, e.g. `"plan";q=100;w=60, "quota";q=10000;w=2592000` and
+ *   `"plan";r=42;t=13, "quota";r=9000;t=86400`. The quota has no `w` when its period start is unknown.
+ * - `X-RateLimit-Limit/Remaining/Reset` for the most restrictive rate (the quota when there is no
+ *   rate); Reset is epoch seconds, as GitHub and most clients read it.
+ * - `Retry-After` (delta seconds) when refused.
+ */
+export function rateLimitHeaders(decision: Decision): Record<string, string> {
+  const policy: string[] = [];
+  const state: string[] = [];
+  for (const r of decision.rates) {
+    policy.push(`${sfString(r.name)};q=${r.limit};w=${r.windowSeconds}`);
+    state.push(`${sfString(r.name)};r=${r.remaining};t=${r.resetSeconds}`);
+  }
+  const q = decision.quota;
+  if (q) {
+    policy.push(`"quota";q=${q.limit}${q.windowSeconds ? `;w=${q.windowSeconds}` : ''}`);
+    state.push(`"quota";r=${q.remaining};t=${secondsUntil(q.resetAt, decision.now)}`);
+  }
+  const headers: Record<string, string> = {};
+  if (policy.length) {
+    headers['RateLimit-Policy'] = policy.join(', ');
+    headers['RateLimit'] = state.join(', ');
+  }
+  const nowSeconds = Math.floor(decision.now / 1000);
+  // A refused quota is the binding limit even when a rate is also listed.
+  if (decision.rate && decision.reason !== 'quota') {
+    headers['X-RateLimit-Limit'] = String(decision.rate.limit);
+    headers['X-RateLimit-Remaining'] = String(decision.rate.remaining);
+    headers['X-RateLimit-Reset'] = String(nowSeconds + decision.rate.resetSeconds);
+  } else if (q) {
+    headers['X-RateLimit-Limit'] = String(q.limit);
+    headers['X-RateLimit-Remaining'] = String(q.remaining);
+    headers['X-RateLimit-Reset'] = String(Math.ceil(q.resetAt / 1000));
+  }
+  if (!decision.allowed && decision.retryAfterSeconds != null) headers['Retry-After'] = String(decision.retryAfterSeconds);
+  return headers;
+}
+
+/**
+ * The 429 body for a refused decision: which limit, when it resets, how long to wait. Codes are
+ * `rate_limited` or `quota_exceeded` (both 429 in ERROR_STATUS).
+ */
+export function limitExceededBody(decision: Decision, requestId?: string): ErrorBody {
+  const retryAfterSeconds = decision.retryAfterSeconds ?? 1;
+  if (decision.reason === 'quota' && decision.quota) {
+    const resetsAt = new Date(decision.quota.resetAt).toISOString();
+    return errorBody('quota_exceeded', `Quota of ${decision.quota.limit} requests for this billing period is used up; it resets at ${resetsAt}.`, requestId, {
+      limit: 'quota',
+      quota: decision.quota.limit,
+      used: decision.quota.used,
+      resetsAt,
+      retryAfterSeconds,
+    });
+  }
+  const r = decision.rate;
+  const resetsAt = new Date(decision.now + retryAfterSeconds * 1000).toISOString();
+  const what = r ? `"${r.name}" rate limit of ${r.limit} requests per ${r.windowSeconds} s` : 'rate limit';
+  return errorBody('rate_limited', `The ${what} is exceeded; retry after ${retryAfterSeconds} s.`, requestId, {
+    limit: r?.name ?? null,
+    resetsAt,
+    retryAfterSeconds,
+  });
+}

@@ -1,0 +1,440 @@
+import { closeSync, fdatasyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { open, stat, truncate } from 'node:fs/promises';
+import path from 'node:path';
+import { Queue, type JobsOptions } from 'bullmq';
+import { Redis, type RedisOptions } from 'ioredis';
+import { monotonicFactory } from 'ulid';
+import { QUEUES, type Keyspace } from '@tollgate/policy';
+import { USAGE_BATCH_VERSION, USAGE_JOB_NAME, type UsageBatch, type UsageEvent } from './event';
+
+/** Any pino-like logger. */
+export type UsageLogger = {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+};
+
+/**
+ * Options every usage job is added with. Completed jobs are kept an hour so a replayed add of
+ * the same batch id is a no-op in BullMQ too (the worker's unique batch id is the real guard).
+ */
+export const USAGE_JOB_OPTIONS: JobsOptions = {
+  attempts: 10,
+  backoff: { type: 'exponential', delay: 1000 },
+  removeOnComplete: { age: 3600, count: 100_000 },
+  removeOnFail: { age: 7 * 86_400 },
+};
+
+export type UsageProducerOptions = {
+  /**
+   * ioredis options (the producer makes its own client with `enableOfflineQueue: false` so a
+   * dead Redis fails fast), or a client you own (then configure it the same way; not closed by close()).
+   */
+  connection: RedisOptions | Redis;
+  keyspace: Keyspace;
+  /** Directory of the spool file; created if missing. */
+  spoolDir: string;
+  /** This producer's stable identity (gateway instance / worker slot): names the spool file. */
+  source: string;
+  logger: UsageLogger;
+  /** Events per batch; a full batch is sent at once. Default 500. */
+  maxBatch?: number;
+  /** Longest an event waits in memory before its batch is cut. Default 250 ms. */
+  maxWaitMs?: number;
+  /** Longest wait for one queue add before the batch goes to the spool. Default 1000 ms. */
+  addTimeoutMs?: number;
+  /** Batches waiting for Redis in memory before they are spooled. Default 20. */
+  maxPendingBatches?: number;
+  /** How often the spool replay is retried while Redis is away. Default 1000 ms. */
+  replayIntervalMs?: number;
+};
+
+export type UsageProducerStats = {
+  eventsRecorded: number;
+  batchesSent: number;
+  batchesSpooled: number;
+  batchesReplayed: number;
+  corruptSpoolLines: number;
+};
+
+export type UsageProducer = {
+  /** Synchronous, O(1), never throws. After close() the event is appended to the spool at once. */
+  record(event: UsageEvent): void;
+  /** Cuts the current batch and resolves once every recorded event is in Redis or fsync'ed in the spool. */
+  flush(): Promise<void>;
+  /** flush(), stop timers, close the queue (and the Redis client it made). Spooled batches stay for the next start. */
+  close(): Promise<void>;
+  /** Batches in the spool file not yet replayed. */
+  spoolDepth(): number;
+  /** Events in memory, not yet in Redis nor on disk. */
+  buffered(): number;
+  stats(): UsageProducerStats;
+  readonly spoolPath: string;
+  readonly queue: Queue;
+};
+
+const REPLAY_READ_BYTES = 1 << 20;
+
+function isRedisInstance(c: RedisOptions | Redis): c is Redis {
+  return typeof (c as Redis).sendCommand === 'function';
+}
+
+/** The spool holds one JSON batch per line; this is enough to replay it, the worker validates fully. */
+function looksLikeBatch(v: unknown): v is UsageBatch {
+  const b = v as UsageBatch;
+  return !!b && typeof b === 'object' && b.v === USAGE_BATCH_VERSION && typeof b.batchId === 'string' && b.batchId.length === 26 && Array.isArray(b.events);
+}
+
+export function spoolFileName(source: string): string {
+  return `usage-spool-${source.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 100)}.jsonl`;
+}
+
+/**
+ * Batches usage events into the BullMQ queue `usage` (job id = batch ULID). While Redis is away,
+ * batches are appended to a spool file (one line per batch, fdatasync after every append) and
+ * replayed in order when it returns; the file is truncated only after every line was added.
+ * Nothing is dropped while the process lives; memory is bounded by maxBatch × maxPendingBatches.
+ */
+export function createUsageProducer(opts: UsageProducerOptions): UsageProducer {
+  const maxBatch = opts.maxBatch ?? 500;
+  const maxWaitMs = opts.maxWaitMs ?? 250;
+  const addTimeoutMs = opts.addTimeoutMs ?? 1000;
+  const maxPendingBatches = opts.maxPendingBatches ?? 20;
+  const replayIntervalMs = opts.replayIntervalMs ?? 1000;
+  for (const [name, v] of Object.entries({ maxBatch, maxWaitMs, addTimeoutMs, maxPendingBatches, replayIntervalMs })) {
+    if (!Number.isInteger(v) || v < 1) throw new RangeError(`${name} must be a positive integer, got ${v}`);
+  }
+  const { logger, source } = opts;
+  mkdirSync(opts.spoolDir, { recursive: true });
+  const spoolPath = path.join(opts.spoolDir, spoolFileName(source));
+  const ownsRedis = !isRedisInstance(opts.connection);
+  const redis = isRedisInstance(opts.connection)
+    ? opts.connection
+    : new Redis({ ...opts.connection, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+  let lastRedisError = 0;
+  const onRedisError = (err: Error) => {
+    // A dead Redis errors on every reconnect attempt: one line per 10 s is plenty.
+    if (Date.now() - lastRedisError > 10_000) logger.warn({ err: err.message }, 'usage producer: redis error');
+    lastRedisError = Date.now();
+  };
+  if (ownsRedis) redis.on('error', onRedisError);
+  const queue = new Queue(QUEUES.usage, { connection: redis, prefix: opts.keyspace.bullPrefix });
+  queue.on('error', onRedisError);
+  const nextId = monotonicFactory();
+
+  let buffer: UsageEvent[] = [];
+  const pending: UsageBatch[] = [];
+  let pendingEvents = 0;
+  let spoolMode = false;
+  let spoolLines = 0;
+  let replayOffset = 0;
+  let replayRequested = false;
+  let closing = false;
+  let closed = false;
+  let closePromise: Promise<void> | null = null;
+  const late: UsageEvent[] = [];
+  let cutTimer: NodeJS.Timeout | null = null;
+  let working: Promise<void> | null = null;
+  const stats: UsageProducerStats = { eventsRecorded: 0, batchesSent: 0, batchesSpooled: 0, batchesReplayed: 0, corruptSpoolLines: 0 };
+
+  const ready = () => redis.status === 'ready';
+
+  // A spool left by a previous run of this source is replayed before anything new is sent.
+  const init = (async () => {
+    try {
+      const st = await stat(spoolPath);
+      if (st.size > 0) {
+        const fh = await open(spoolPath, 'r');
+        try {
+          const buf = await fh.readFile();
+          spoolLines = buf.reduce((n, byte) => (byte === 10 ? n + 1 : n), 0) + (buf[buf.length - 1] === 10 ? 0 : 1);
+        } finally {
+          await fh.close();
+        }
+        spoolMode = true;
+        replayRequested = true;
+        logger.info({ spoolPath, batches: spoolLines }, 'usage producer: found a spool to replay');
+      }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') logger.error({ err: (err as Error).message, spoolPath }, 'usage producer: cannot read spool');
+    }
+  })();
+
+  function record(event: UsageEvent): void {
+    try {
+      stats.eventsRecorded++;
+      if (closed) {
+        appendSpoolSync([makeBatch([event])]);
+        return;
+      }
+      if (closing) {
+        // close() is flushing: these go to the spool once the send loop has stopped.
+        late.push(event);
+        return;
+      }
+      buffer.push(event);
+      if (buffer.length >= maxBatch) cut();
+      else if (!cutTimer) cutTimer = setTimeout(cut, maxWaitMs);
+    } catch (err) {
+      logger.error({ err: (err as Error).message }, 'usage producer: record failed');
+    }
+  }
+
+  function makeBatch(events: UsageEvent[]): UsageBatch {
+    return { v: USAGE_BATCH_VERSION, batchId: nextId(), source, events };
+  }
+
+  function cut(): void {
+    if (cutTimer) clearTimeout(cutTimer);
+    cutTimer = null;
+    if (buffer.length === 0) return;
+    const batch = makeBatch(buffer);
+    buffer = [];
+    pending.push(batch);
+    pendingEvents += batch.events.length;
+    kick();
+  }
+
+  function kick(): void {
+    if (working) return;
+    working = work()
+      .catch((err) => logger.error({ err: (err as Error).message }, 'usage producer: send loop failed'))
+      .finally(() => {
+        working = null;
+        if (pending.length > 0 && !spoolBlocked) kick();
+      });
+  }
+
+  let everReady = ready();
+  redis.once('ready', () => (everReady = true));
+  /** At boot the client is still connecting: worth a short wait, unlike a Redis that went away. */
+  async function awaitFirstConnect(): Promise<void> {
+    if (everReady || ready()) return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(t);
+        redis.off('ready', done);
+        resolve();
+      };
+      const t = setTimeout(done, addTimeoutMs);
+      redis.once('ready', done);
+    });
+  }
+
+  async function addBatch(batch: UsageBatch): Promise<boolean> {
+    if (!ready()) await awaitFirstConnect();
+    if (!ready()) return false;
+    let timer: NodeJS.Timeout | undefined;
+    const add = queue.add(USAGE_JOB_NAME, batch, { ...USAGE_JOB_OPTIONS, jobId: batch.batchId });
+    try {
+      const res = await Promise.race([add, new Promise<'timeout'>((r) => (timer = setTimeout(r, addTimeoutMs, 'timeout')))]);
+      if (res === 'timeout') {
+        // It may still land later: harmless, the replay adds the same job id.
+        add.catch(() => undefined);
+        return false;
+      }
+      return true;
+    } catch (err) {
+      onRedisError(err as Error);
+      return false;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  let spoolBlocked = false;
+  async function appendSpool(batches: UsageBatch[]): Promise<void> {
+    const fh = await open(spoolPath, 'a');
+    try {
+      await fh.write(batches.map((b) => JSON.stringify(b) + '\n').join(''));
+      await fh.datasync();
+    } finally {
+      await fh.close();
+    }
+  }
+  function appendSpoolSync(batches: UsageBatch[]): void {
+    const fd = openSync(spoolPath, 'a');
+    try {
+      writeSync(fd, batches.map((b) => JSON.stringify(b) + '\n').join(''));
+      fdatasyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    spoolLines += batches.length;
+    stats.batchesSpooled += batches.length;
+  }
+
+  /** One serial loop does every send, spool write and replay step, so the order can't change. */
+  async function work(): Promise<void> {
+    await init;
+    for (;;) {
+      if (pending.length > 0) {
+        if (!spoolMode && !ready()) await awaitFirstConnect();
+        if (spoolMode || pending.length > maxPendingBatches || !ready()) {
+          const batches = pending.slice();
+          try {
+            await appendSpool(batches);
+          } catch (err) {
+            // Disk trouble: keep the batches in memory (never drop) and retry with the replay timer.
+            logger.error({ err: (err as Error).message, spoolPath }, 'usage producer: cannot write spool');
+            spoolBlocked = true;
+            return;
+          }
+          pending.splice(0, batches.length);
+          for (const b of batches) pendingEvents -= b.events.length;
+          spoolLines += batches.length;
+          stats.batchesSpooled += batches.length;
+          if (!spoolMode) logger.warn({ spoolPath }, 'usage producer: redis unavailable, spooling batches to disk');
+          spoolMode = true;
+          continue;
+        }
+        const batch = pending[0]!;
+        if (await addBatch(batch)) {
+          pending.shift();
+          pendingEvents -= batch.events.length;
+          stats.batchesSent++;
+        } else spoolMode = true;
+        continue;
+      }
+      if (spoolMode && replayRequested && !closing && ready()) {
+        const step = await replayStep();
+        if (step === 'more') continue;
+        replayRequested = false;
+      }
+      return;
+    }
+  }
+
+  /** Replays up to ~1 MiB of spool lines; 'more' when it made progress and lines are left. */
+  async function replayStep(): Promise<'more' | 'done' | 'failed'> {
+    const fh = await open(spoolPath, 'r').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return null;
+      throw err;
+    });
+    if (!fh) {
+      spoolMode = false;
+      spoolLines = 0;
+      replayOffset = 0;
+      return 'done';
+    }
+    let size: number;
+    let chunk: Buffer;
+    try {
+      size = (await fh.stat()).size;
+      let want = REPLAY_READ_BYTES;
+      for (;;) {
+        const len = Math.min(want, size - replayOffset);
+        chunk = Buffer.alloc(Math.max(0, len));
+        if (len > 0) await fh.read(chunk, 0, len, replayOffset);
+        if (chunk.includes(10) || replayOffset + len >= size) break;
+        want *= 2; // one batch longer than the read size
+      }
+    } finally {
+      await fh.close();
+    }
+    let pos = 0;
+    while (pos < chunk.length) {
+      const nl = chunk.indexOf(10, pos);
+      const atEof = nl < 0;
+      const line = chunk.subarray(pos, atEof ? chunk.length : nl).toString('utf8');
+      const consumed = (atEof ? chunk.length : nl + 1) - pos;
+      let batch: unknown;
+      try {
+        batch = line.trim() === '' ? null : JSON.parse(line);
+      } catch {
+        batch = undefined;
+      }
+      if (line.trim() !== '' && !looksLikeBatch(batch)) {
+        // A torn write (crash, full disk) or a damaged file: skip the line, never stall the replay.
+        stats.corruptSpoolLines++;
+        logger.error({ spoolPath, offset: replayOffset, bytes: consumed }, 'usage producer: skipping corrupt spool line');
+      } else if (batch) {
+        if (!(await addBatch(batch as UsageBatch))) return 'failed';
+        stats.batchesReplayed++;
+      }
+      replayOffset += consumed;
+      spoolLines = Math.max(0, spoolLines - 1);
+      pos += consumed;
+    }
+    if (replayOffset >= size) {
+      // Every line is in Redis: only now does the spool go. Appends happen in this same loop,
+      // so nothing can have been written since the size was read.
+      await truncate(spoolPath, 0);
+      replayOffset = 0;
+      spoolLines = 0;
+      spoolMode = false;
+      logger.info({ spoolPath, replayed: stats.batchesReplayed }, 'usage producer: spool replayed');
+      return 'done';
+    }
+    return 'more';
+  }
+
+  const replayTimer = setInterval(() => {
+    if (spoolBlocked) {
+      spoolBlocked = false;
+      kick();
+    }
+    if (spoolMode && ready()) {
+      replayRequested = true;
+      kick();
+    }
+  }, replayIntervalMs);
+  replayTimer.unref();
+  const onReady = () => {
+    if (spoolMode) {
+      replayRequested = true;
+      kick();
+    }
+  };
+  redis.on('ready', onReady);
+  kick();
+
+  async function idle(): Promise<void> {
+    while (working) await working;
+  }
+
+  async function flush(): Promise<void> {
+    cut();
+    if (!working && pending.length) kick();
+    await idle();
+    // A spool write that failed leaves batches in memory; say so rather than pretend.
+    if (pending.length > 0) throw new Error(`usage producer: ${pendingEvents} events could not be sent nor spooled`);
+  }
+
+  async function close(): Promise<void> {
+    if (closePromise) return closePromise;
+    closing = true;
+    replayRequested = false;
+    clearInterval(replayTimer);
+    redis.off('ready', onReady);
+    closePromise = (async () => {
+      try {
+        await flush();
+      } finally {
+        closed = true;
+        if (late.length) {
+          try {
+            appendSpoolSync([makeBatch(late.splice(0))]);
+          } catch (err) {
+            logger.error({ err: (err as Error).message, spoolPath }, 'usage producer: cannot write spool');
+          }
+        }
+        await queue.close().catch(() => undefined);
+        // The error listener stays: a client that is going away may still emit one.
+        if (ownsRedis) redis.disconnect();
+      }
+    })();
+    return closePromise;
+  }
+
+  return {
+    record,
+    flush,
+    close,
+    spoolDepth: () => spoolLines,
+    buffered: () => buffer.length + pendingEvents + late.length,
+    stats: () => ({ ...stats }),
+    spoolPath,
+    queue,
+  };
+}
