@@ -1,0 +1,278 @@
+import pg from 'pg';
+import type { Redis } from 'ioredis';
+import type { Keyspace } from '@tollgate/policy';
+import type { Db } from '../client';
+import { compileKeyRecord, compileTenantPolicy, type DbClient } from './compile';
+import { OUTBOX_NOTIFY_CHANNEL, OutboxPayload } from './outbox';
+import { removeTenantPolicy, withTimeout, writeKeyRecord, writePolicySnapshot } from './redis-writer';
+
+/** The subset of pino's API the publishing path logs through. */
+export type PublishingLogger = {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+};
+
+const silentLogger: PublishingLogger = { debug() {}, info() {}, warn() {}, error() {} };
+
+export type OutboxRelayOptions = {
+  db: Db;
+  /** For LISTEN/NOTIFY wake-ups; without it the relay only polls. */
+  databaseUrl?: string;
+  redis: Redis;
+  keyspace: Keyspace;
+  logger?: PublishingLogger;
+  /** Fallback polling interval (default 1000 ms); NOTIFY normally wakes the relay first. */
+  pollMs?: number;
+  /** Rows claimed per transaction (default 100). */
+  batchSize?: number;
+  /** A failed row waits retryBaseMs × 2^attempts, at most retryMaxMs (defaults 1 s, 5 min). */
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+  /** Any Redis call slower than this fails its rows instead of holding the batch (default 5000 ms). */
+  redisTimeoutMs?: number;
+  /** Test seam: runs after Redis was written, before the rows are marked published. */
+  beforeMark?: (info: { claimed: number }) => Promise<void>;
+};
+
+export type DrainResult = { claimed: number; published: number; failed: number };
+
+export type OutboxRelay = {
+  /** Publishes every row that is due now; resolves when done. Safe to call while the loop runs. */
+  drainOnce(): Promise<DrainResult>;
+  /** Stops polling and listening, waits for the batch in flight. */
+  stop(): Promise<void>;
+};
+
+type ClaimedRow = { id: bigint; kind: string; tenantId: string | null; payload: unknown; attempts: number };
+
+type Entity =
+  | { lock: string; kind: 'policy'; tenantId: string; deleted: boolean; rows: ClaimedRow[] }
+  | { lock: string; kind: 'key'; keyId: string; hash: string; rows: ClaimedRow[] };
+
+/** Per-entity lock name: a relay and republishAll hold it while compiling and writing that entity. */
+export const lockName = {
+  policy: (tenantId: string) => `tg:publish:policy:${tenantId}`,
+  key: (keyId: string) => `tg:publish:key:${keyId}`,
+};
+
+/**
+ * Takes transaction-scoped advisory locks in sorted order (so two lockers never deadlock). With the
+ * lock held, whoever compiles an entity later also writes it later: a slower relay can't put an
+ * older key record over a newer one.
+ */
+export async function lockEntities(tx: DbClient, names: string[]): Promise<void> {
+  if (!names.length) return;
+  const sorted = [...new Set(names)].sort();
+  await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(n, 0)) FROM unnest(${sorted}::text[]) AS n`;
+}
+
+function groupRows(rows: ClaimedRow[]): { entities: Entity[]; unreadable: ClaimedRow[] } {
+  const byLock = new Map<string, Entity>();
+  const unreadable: ClaimedRow[] = [];
+  for (const row of rows) {
+    const parsed = OutboxPayload.safeParse({ ...(row.payload as object), kind: row.kind });
+    if (!parsed.success) {
+      unreadable.push(row);
+      continue;
+    }
+    const p = parsed.data;
+    if (p.kind === 'key') {
+      const lock = lockName.key(p.keyId);
+      const e = byLock.get(lock) ?? { lock, kind: 'key' as const, keyId: p.keyId, hash: p.hash, rows: [] };
+      e.rows.push(row);
+      byLock.set(lock, e);
+    } else {
+      const lock = lockName.policy(p.tenantId);
+      const e = byLock.get(lock) ?? { lock, kind: 'policy' as const, tenantId: p.tenantId, deleted: false, rows: [] };
+      if (e.kind === 'policy' && p.kind === 'tenant.deleted') e.deleted = true;
+      e.rows.push(row);
+      byLock.set(lock, e);
+    }
+  }
+  return { entities: [...byLock.values()].sort((a, b) => (a.lock < b.lock ? -1 : a.lock > b.lock ? 1 : 0)), unreadable };
+}
+
+/** Publishes one tenant's current state (or its removal) and records the published version. */
+export async function publishTenant(tx: DbClient, redis: Redis, keyspace: Keyspace, tenantId: string, timeoutMs: number): Promise<string> {
+  const snapshot = await compileTenantPolicy(tx, tenantId);
+  if (!snapshot) {
+    await withTimeout(removeTenantPolicy(redis, keyspace, tenantId), timeoutMs, 'removing a tenant from Redis');
+    return 'removed';
+  }
+  const res = await withTimeout(writePolicySnapshot(redis, keyspace, snapshot), timeoutMs, 'writing a policy snapshot');
+  if (res !== 'stale') {
+    await tx.$executeRaw`
+      UPDATE "Tenant" SET "publishedPolicyVersion" = GREATEST("publishedPolicyVersion", ${snapshot.version}), "policyPublishedAt" = now()
+      WHERE id = ${tenantId}`;
+  }
+  return `${res}@${snapshot.version}`;
+}
+
+export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
+  const { db, redis, keyspace } = opts;
+  const log = opts.logger ?? silentLogger;
+  const pollMs = opts.pollMs ?? 1000;
+  const batchSize = opts.batchSize ?? 100;
+  const retryBaseMs = opts.retryBaseMs ?? 1000;
+  const retryMaxMs = opts.retryMaxMs ?? 300_000;
+  const timeoutMs = opts.redisTimeoutMs ?? 5000;
+
+  let stopped = false;
+  let chain: Promise<unknown> = Promise.resolve();
+  let timer: NodeJS.Timeout | undefined;
+  let listener: pg.Client | undefined;
+  let looping = false;
+  let pending = false;
+
+  async function drainBatch(): Promise<DrainResult> {
+    return db.$transaction(
+      async (tx) => {
+        const rows = await tx.$queryRaw<ClaimedRow[]>`
+          SELECT id, kind, "tenantId", payload, attempts FROM "OutboxEvent"
+          WHERE "publishedAt" IS NULL AND "availableAt" <= now()
+          ORDER BY id LIMIT ${batchSize}
+          FOR UPDATE SKIP LOCKED`;
+        if (!rows.length) return { claimed: 0, published: 0, failed: 0 };
+
+        const { entities, unreadable } = groupRows(rows);
+        await lockEntities(
+          tx,
+          entities.map((e) => e.lock),
+        );
+        const done: bigint[] = [];
+        const failures: { ids: bigint[]; error: string }[] = [];
+        if (unreadable.length) failures.push({ ids: unreadable.map((r) => r.id), error: 'unreadable outbox row: unknown kind or malformed payload' });
+
+        for (const e of entities) {
+          try {
+            let outcome: string;
+            if (e.kind === 'policy') {
+              outcome = await publishTenant(tx, redis, keyspace, e.tenantId, timeoutMs);
+            } else {
+              const record = await compileKeyRecord(tx, e.keyId);
+              outcome = await withTimeout(writeKeyRecord(redis, keyspace, e.hash, record), timeoutMs, 'writing a key record');
+            }
+            done.push(...e.rows.map((r) => r.id));
+            log.debug({ entity: e.lock, outcome, rows: e.rows.length }, 'published');
+          } catch (err) {
+            const error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+            failures.push({ ids: e.rows.map((r) => r.id), error });
+            log.warn({ entity: e.lock, err: error, attempts: Math.max(...e.rows.map((r) => r.attempts)) + 1 }, 'publish failed; will retry');
+          }
+        }
+
+        if (opts.beforeMark) await opts.beforeMark({ claimed: rows.length });
+        if (done.length) {
+          await tx.$executeRaw`UPDATE "OutboxEvent" SET "publishedAt" = now(), "lastError" = NULL WHERE id = ANY(${done}::bigint[])`;
+        }
+        for (const f of failures) {
+          await tx.$executeRaw`
+            UPDATE "OutboxEvent" SET attempts = attempts + 1, "lastError" = ${f.error.slice(0, 1000)},
+              "availableAt" = now() + make_interval(secs => LEAST(${retryBaseMs}::float8 * power(2, attempts), ${retryMaxMs}::float8) / 1000.0)
+            WHERE id = ANY(${f.ids}::bigint[])`;
+        }
+        const failed = failures.reduce((n, f) => n + f.ids.length, 0);
+        return { claimed: rows.length, published: done.length, failed };
+      },
+      { timeout: 60_000 + batchSize * timeoutMs, maxWait: 10_000 },
+    );
+  }
+
+  async function drainAll(): Promise<DrainResult> {
+    const total: DrainResult = { claimed: 0, published: 0, failed: 0 };
+    // Bounded so one call can't run forever under a constant stream of new rows.
+    for (let i = 0; i < 1000; i++) {
+      const r = await drainBatch();
+      total.claimed += r.claimed;
+      total.published += r.published;
+      total.failed += r.failed;
+      if (r.claimed < batchSize) break;
+    }
+    if (total.claimed) log.info(total, 'outbox drained');
+    return total;
+  }
+
+  function drainOnce(): Promise<DrainResult> {
+    const run = chain.then(drainAll);
+    chain = run.catch(() => undefined);
+    return run;
+  }
+
+  // NOTIFY storms coalesce: at most one drain runs and one more is queued behind it.
+  function kick(): void {
+    pending = true;
+    if (looping || stopped) return;
+    looping = true;
+    void (async () => {
+      while (pending && !stopped) {
+        pending = false;
+        try {
+          await drainOnce();
+        } catch (err) {
+          log.error({ err: err instanceof Error ? err.message : String(err) }, 'outbox drain failed; retrying on the next poll');
+          break;
+        }
+      }
+      looping = false;
+    })();
+  }
+
+  function schedulePoll(): void {
+    if (stopped) return;
+    timer = setTimeout(() => {
+      kick();
+      schedulePoll();
+    }, pollMs);
+    timer.unref?.();
+  }
+
+  async function listen(): Promise<void> {
+    if (!opts.databaseUrl || stopped) return;
+    const client = new pg.Client({ connectionString: opts.databaseUrl });
+    listener = client;
+    let retried = false;
+    const retry = () => {
+      if (retried || stopped) return;
+      retried = true;
+      client.end().catch(() => undefined);
+      // Notifications sent while disconnected are lost: drain on reconnect, poll meanwhile.
+      setTimeout(() => void listen().catch(() => undefined), Math.min(pollMs, 1000)).unref?.();
+    };
+    client.on('error', (err) => {
+      log.warn({ err: err.message }, 'outbox listener lost its connection; reconnecting');
+      retry();
+    });
+    client.on('end', retry);
+    client.on('notification', () => kick());
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${OUTBOX_NOTIFY_CHANNEL}`);
+      kick();
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'outbox listener could not connect; polling meanwhile');
+      retry();
+    }
+  }
+
+  void listen();
+  schedulePoll();
+  kick();
+
+  return {
+    drainOnce,
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      const l = listener;
+      listener = undefined;
+      if (l) {
+        l.removeAllListeners('end');
+        l.on('error', () => undefined);
+        await l.end().catch(() => undefined);
+      }
+      await chain;
+    },
+  };
+}
