@@ -1,0 +1,210 @@
+#!/usr/bin/env node
+// `npm start`: the whole platform with the seeded demo, from nothing. Installs dependencies if
+// they are missing, brings up PostgreSQL and Redis under .data/ unless DATABASE_URL/REDIS_URL
+// point elsewhere, migrates, seeds, builds what changed, then runs the demo upstream, worker,
+// gateway and console with prefixed logs until Ctrl-C stops them all, newest first.
+// Node built-ins only until `npm ci` has run: this file must work on a bare clone.
+import { existsSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { APPS, needsBuild, readApp, scriptPath } from './start/apps.mjs';
+import { fail, paint, say, warn } from './start/log.mjs';
+import { httpAnswers, isPortFree, waitUntil } from './start/net.mjs';
+import { findPostgresBinaries, startPglite, startSystemPostgres } from './start/postgres.mjs';
+import { startLocalRedis } from './start/redis.mjs';
+import { Supervisor } from './start/supervisor.mjs';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const startedAt = Date.now();
+const sup = new Supervisor();
+const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+
+function intFromEnv(name, fallback) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new Error(`${name} must be a port number (1-65535), got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+// ---- shutdown -----------------------------------------------------------------------------
+let stopRequested = false;
+async function shutdown(code) {
+  if (stopRequested) return;
+  stopRequested = true;
+  await sup.stopAll();
+  say(code === 0 ? 'stopped cleanly' : 'stopped');
+  process.exit(code);
+}
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    if (stopRequested) {
+      warn('second signal: killing everything now');
+      sup.killAll();
+      process.exit(130);
+    }
+    say(`${sig === 'SIGINT' ? 'Ctrl-C' : sig}: stopping (press Ctrl-C again to kill)`);
+    void shutdown(0);
+  });
+}
+/** PostgreSQL or Redis died under us: nothing can work without them. */
+const infraDied = (name) => () => {
+  fail(`${name} stopped unexpectedly; stopping everything`);
+  void shutdown(1);
+};
+
+// ---- steps --------------------------------------------------------------------------------
+async function ensureInstalled() {
+  if (!existsSync(path.join(root, 'node_modules/.package-lock.json'))) {
+    say('node_modules is missing: running npm ci (once)…');
+    const code = await sup.run('npm', npm, ['ci', '--no-audit', '--no-fund'], { cwd: root, env: process.env });
+    if (code !== 0) throw new Error(`npm ci failed (exit ${code})`);
+  }
+  if (!existsSync(path.join(root, 'packages/db/src/generated'))) {
+    const code = await sup.run('build', process.execPath, ['scripts/db.mjs', 'generate'], { cwd: root, env: process.env });
+    if (code !== 0) throw new Error(`generating the Prisma client failed (exit ${code})`);
+  }
+}
+
+async function ensureDatabaseUrl(dataDir) {
+  if (process.env.DATABASE_URL) {
+    say(`using DATABASE_URL (${redactUrl(process.env.DATABASE_URL)})`);
+    return process.env.DATABASE_URL;
+  }
+  const port = intFromEnv('TOLLGATE_PG_PORT', 54329);
+  // TOLLGATE_PG=pglite forces the embedded fallback (what a machine without PostgreSQL gets).
+  const bins = process.env.TOLLGATE_PG === 'pglite' ? null : findPostgresBinaries();
+  const opts = { sup, root, dataDir, port, onExit: infraDied('PostgreSQL') };
+  return bins ? startSystemPostgres({ ...opts, bins }) : startPglite(opts);
+}
+
+async function ensureRedisUrl(dataDir) {
+  if (process.env.REDIS_URL) {
+    say(`using REDIS_URL (${redactUrl(process.env.REDIS_URL)})`);
+    return process.env.REDIS_URL;
+  }
+  return startLocalRedis({ sup, root, dataDir, port: intFromEnv('TOLLGATE_REDIS_PORT', 63790), onExit: infraDied('Redis') });
+}
+
+function redactUrl(url) {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparseable URL)';
+  }
+}
+
+async function migrateAndSeed(env) {
+  const migrated = await sup.run('migrate', process.execPath, ['scripts/db.mjs', 'migrate', env.DATABASE_URL], { cwd: root, env });
+  if (migrated !== 0) throw new Error(`migrations failed (exit ${migrated})`);
+  const tryLines = [];
+  if (!existsSync(path.join(root, 'prisma/seed.ts'))) {
+    warn('prisma/seed.ts does not exist yet: no demo data');
+    return tryLines;
+  }
+  const seeded = await sup.run('seed', npm, ['run', '--silent', 'db:seed'], {
+    cwd: root,
+    env,
+    onLine: (line) => {
+      if (/\bcurl\s/.test(line)) tryLines.push(line.trim().replace(/^\$\s*/, ''));
+    },
+  });
+  if (seeded !== 0) warn(`the seed failed (exit ${seeded}); the platform runs without demo data`);
+  return tryLines;
+}
+
+/** Builds (if needed) and starts one app; resolves with a line for the banner, or null. */
+async function startApp(app, env, ports) {
+  const info = readApp(root, app);
+  if (!info) return { app, skipped: `${app.dir} does not exist yet` };
+  if (!info.scripts.start) return { app, skipped: `${info.workspace} has no start script` };
+  if (info.scripts.build && needsBuild(root, app)) {
+    say(`building ${info.workspace}…`);
+    const code = await sup.run(app.name, npm, ['run', 'build', '-w', info.workspace], { cwd: root, env });
+    if (code !== 0) return { app, skipped: `its build failed (exit ${code}); see the [${app.name}] lines above` };
+  }
+  const port = ports[app.portKey];
+  if (!(await isPortFree(port))) return { app, skipped: `port ${port} is taken; set ${PORT_VARS[app.portKey]} to another` };
+  // The script itself, exec'd by a shell, so the app gets our signals first-hand (npm would sit
+  // in between and report every Ctrl-C as a failure).
+  const svc = sup.start(app.name, '/bin/sh', ['-c', `exec ${info.scripts.start}`], {
+    cwd: path.join(root, app.dir),
+    env: { ...env, PORT: String(port), PATH: scriptPath(root, app.dir) },
+  });
+  const url = `http://127.0.0.1:${port}${app.readyPath}`;
+  const up = await waitUntil(() => httpAnswers(url), { timeoutMs: app.readyTimeoutMs ?? 60_000, alive: () => !svc.exited });
+  if (!up) return { app, skipped: svc.exited ? 'it exited during start-up; see its lines above' : `no answer on ${url} yet`, running: !svc.exited };
+  return { app, port };
+}
+
+const PORT_VARS = { upstream: 'DEMO_UPSTREAM_PORT', worker: 'WORKER_PORT', gateway: 'GATEWAY_PORT', console: 'CONSOLE_PORT' };
+
+function printBanner(results, tryLines, dbUrl, redisUrl, ports) {
+  const line = paint('grey', '─'.repeat(68));
+  const out = [line, paint('bold', `Tollgate is running (ready in ${((Date.now() - startedAt) / 1000).toFixed(1)}s)`)];
+  const urls = {
+    console: `http://localhost:${ports.console}`,
+    gateway: `http://demo.localhost:${ports.gateway}`,
+    worker: `http://localhost:${ports.worker}/metrics`,
+    upstream: `http://localhost:${ports.upstream}`,
+  };
+  for (const r of results) {
+    out.push(r.skipped ? `  ${r.app.name.padEnd(9)} ${paint('yellow', `not running: ${r.skipped}`)}` : `  ${r.app.name.padEnd(9)} ${urls[r.app.name]}`);
+  }
+  out.push(`  ${'postgres'.padEnd(9)} ${redactUrl(dbUrl)}`, `  ${'redis'.padEnd(9)} ${redactUrl(redisUrl)}`);
+  if (tryLines.length) out.push('Try the demo API:', ...tryLines.map((l) => `  ${l}`));
+  out.push('Ctrl-C stops everything.', line);
+  for (const l of out) say(l);
+}
+
+// ---- main ---------------------------------------------------------------------------------
+async function main() {
+  const dataDir = path.resolve(root, process.env.TOLLGATE_DATA_DIR || '.data');
+  const ports = {
+    console: intFromEnv('CONSOLE_PORT', 3000),
+    gateway: intFromEnv('GATEWAY_PORT', 8080),
+    worker: intFromEnv('WORKER_PORT', 9090),
+    upstream: intFromEnv('DEMO_UPSTREAM_PORT', 4000),
+  };
+  const wanted = (process.env.TOLLGATE_APPS || APPS.map((a) => a.name).join(','))
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const unknown = wanted.filter((n) => !APPS.some((a) => a.name === n));
+  if (unknown.length) throw new Error(`TOLLGATE_APPS names unknown apps: ${unknown.join(', ')} (known: ${APPS.map((a) => a.name).join(', ')})`);
+
+  await ensureInstalled();
+  mkdirSync(dataDir, { recursive: true, mode: 0o755 });
+  const [databaseUrl, redisUrl] = await Promise.all([ensureDatabaseUrl(dataDir), ensureRedisUrl(dataDir)]);
+
+  const env = {
+    ...process.env,
+    DATABASE_URL: databaseUrl,
+    REDIS_URL: redisUrl,
+    CONSOLE_PORT: String(ports.console),
+    GATEWAY_PORT: String(ports.gateway),
+    WORKER_PORT: String(ports.worker),
+    DEMO_UPSTREAM_PORT: String(ports.upstream),
+    DEMO_UPSTREAM_URL: process.env.DEMO_UPSTREAM_URL || `http://127.0.0.1:${ports.upstream}`,
+    CONSOLE_URL: process.env.CONSOLE_URL || `http://localhost:${ports.console}`,
+  };
+  const tryLines = await migrateAndSeed(env);
+
+  const results = [];
+  for (const app of APPS.filter((a) => wanted.includes(a.name))) {
+    if (sup.stopping) return;
+    const r = await startApp(app, env, ports);
+    if (r.skipped) warn(`${app.name}: not running: ${r.skipped}`);
+    results.push(r);
+  }
+  if (sup.stopping) return;
+  printBanner(results, tryLines, databaseUrl, redisUrl, ports);
+}
+
+main().catch(async (err) => {
+  if (stopRequested) return;
+  fail(err instanceof Error ? err.message : String(err));
+  await shutdown(1);
+});
