@@ -1,0 +1,78 @@
+// One lint setup for the whole repository. Beyond the recommended rules it enforces the
+// boundaries ARCHITECTURE.md draws, so crossing one fails `npm run lint` instead of review:
+// apps never import apps, packages never import apps, and the gateway (the data plane) never
+// reaches PostgreSQL, Stripe or Next.js.
+import js from '@eslint/js';
+import globals from 'globals';
+import tseslint from 'typescript-eslint';
+
+const APPS = ['console', 'gateway', 'worker', 'demo-upstream'];
+
+const appImport = (app) => [`@tollgate/${app}`, `@tollgate/${app}/*`, `**/apps/${app}/**`, `../../${app}/**`, `../../../${app}/**`];
+
+const GATEWAY_FORBIDDEN = {
+  group: ['@prisma/*', 'prisma', '@tollgate/db', '@tollgate/db/*', 'stripe', 'stripe/*', 'next', 'next/*', 'pg', 'postgres'],
+  message: 'The gateway runs on Redis and its own memory only: no PostgreSQL, Prisma, Stripe or Next.js (see ARCHITECTURE.md).',
+};
+const DEEP_PACKAGE_IMPORT = {
+  group: ['@tollgate/*/src/*', '@tollgate/*/src'],
+  message: 'Import a workspace package by its name; its exports map is its public surface.',
+};
+
+const boundaries = (files, patterns) => ({
+  files,
+  rules: { 'no-restricted-imports': ['error', { patterns: [...patterns, DEEP_PACKAGE_IMPORT] }] },
+});
+
+export default tseslint.config(
+  {
+    ignores: [
+      '**/node_modules/**',
+      '**/dist/**',
+      '**/.next/**',
+      '**/.turbo/**',
+      '**/coverage/**',
+      '**/next-env.d.ts',
+      'packages/db/src/generated/**',
+      '.data/**',
+      'test-results/**',
+      'bench-results/**',
+    ],
+  },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: { ecmaVersion: 2023, sourceType: 'module', globals: { ...globals.node } },
+    linterOptions: { reportUnusedDisableDirectives: 'warn' },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none', ignoreRestSiblings: true }],
+      '@typescript-eslint/no-explicit-any': 'warn',
+      '@typescript-eslint/consistent-type-imports': 'off',
+      'no-empty': ['error', { allowEmptyCatch: true }],
+      eqeqeq: ['error', 'always', { null: 'ignore' }],
+      // Style, not bugs: reported, never a failed build.
+      'prefer-const': 'warn',
+      // Input validation legitimately matches control characters to reject them.
+      'no-control-regex': 'off',
+    },
+  },
+  {
+    files: ['apps/console/**/*.{ts,tsx,js,jsx,mjs}'],
+    languageOptions: { globals: { ...globals.node, ...globals.browser } },
+  },
+  // App and package code logs through pino; console.* belongs to CLIs, scripts and tests.
+  {
+    files: ['apps/*/src/**/*.{ts,tsx}', 'packages/*/src/**/*.ts'],
+    ignores: ['**/*.test.ts', '**/cli.ts', '**/cli/**', '**/testing/**'],
+    rules: { 'no-console': 'error' },
+  },
+  ...APPS.map((app) => {
+    const others = APPS.filter((a) => a !== app).flatMap(appImport);
+    const patterns = [{ group: others, message: 'Apps never import other apps: move shared code into a package under packages/.' }];
+    if (app === 'gateway') patterns.push(GATEWAY_FORBIDDEN);
+    return boundaries([`apps/${app}/**/*.{ts,tsx,js,jsx,mjs}`], patterns);
+  }),
+  boundaries(['packages/**/*.{ts,tsx,js,mjs}'], [
+    { group: APPS.flatMap(appImport), message: 'Packages never import apps.' },
+  ]),
+);
