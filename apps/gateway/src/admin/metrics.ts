@@ -1,0 +1,57 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type GatewayMetrics = ReturnType<typeof createMetrics>;
+
+/** One registry per process; in cluster mode the primary aggregates the workers' registries. */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'tollgate_gateway_' });
+  const requests = new Counter({
+    name: 'tollgate_gateway_requests_total',
+    help: 'Requests handled, by tenant, API and status',
+    labelNames: ['tenant', 'api', 'status'] as const,
+    registers: [registry],
+  });
+  const latency = new Histogram({
+    name: 'tollgate_gateway_request_duration_seconds',
+    help: 'Time in the gateway from request to response end, by tenant, API and status class',
+    labelNames: ['tenant', 'api', 'status'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  const limiterDecisions = new Counter({
+    name: 'tollgate_gateway_limiter_decisions_total',
+    help: 'Rate limit and quota decisions, by result (allowed, rate, quota, unavailable) and source',
+    labelNames: ['result', 'source'] as const,
+    registers: [registry],
+  });
+  const redisErrors = new Counter({
+    name: 'tollgate_gateway_redis_errors_total',
+    help: 'Redis calls that failed or timed out, by operation',
+    labelNames: ['op'] as const,
+    registers: [registry],
+  });
+  const upstreamErrors = new Counter({
+    name: 'tollgate_gateway_upstream_errors_total',
+    help: 'Upstream failures, by kind',
+    labelNames: ['kind'] as const,
+    registers: [registry],
+  });
+  const keyCache = new Counter({
+    name: 'tollgate_gateway_key_cache_total',
+    help: 'API key cache lookups by result',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+  const spoolDepth = new Gauge({ name: 'tollgate_gateway_usage_spool_depth', help: 'Usage batches waiting in the disk spool', registers: [registry] });
+  const usageBuffered = new Gauge({ name: 'tollgate_gateway_usage_buffered', help: 'Usage events waiting in memory', registers: [registry] });
+  const configVersion = new Gauge({
+    name: 'tollgate_gateway_config_version',
+    help: 'Highest policy snapshot version loaded',
+    registers: [registry],
+    aggregator: 'min',
+  });
+  const tenants = new Gauge({ name: 'tollgate_gateway_tenants', help: 'Tenants loaded', registers: [registry], aggregator: 'min' });
+  const inflight = new Gauge({ name: 'tollgate_gateway_inflight_requests', help: 'Requests in progress', registers: [registry] });
+  return { registry, requests, latency, limiterDecisions, redisErrors, upstreamErrors, keyCache, spoolDepth, usageBuffered, configVersion, tenants, inflight };
+}

@@ -1,0 +1,403 @@
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { ulid } from 'ulid';
+import { ERROR_STATUS, errorBody, type ErrorCode } from '@tollgate/policy';
+import type { RejectReason, UsageEvent } from '@tollgate/usage';
+import type { GatewayMetrics } from './admin/metrics';
+import { authorizeRecord, checkKeyFormat, extractApiKey, QUERY_KEY_PARAM, type Identity } from './auth/authenticate';
+import type { KeyCache, KeyLookup } from './auth/key-cache';
+import { claimHeaderValue, jwtVerifierFor } from './auth/jwt';
+import { createTrustedProxyCheck, normalizeIp, type GatewayConfig } from './env';
+import { subjectId, type LimitEnforcer, type LimitSubjectInput, type LimitVerdict } from './limits/enforce-limits';
+import { forwardToUpstream, requestBody } from './proxy/forward';
+import { buildForwardHeaders, filterResponseHeaders, forwardedFor } from './proxy/headers';
+import type { Upstreams } from './proxy/upstreams';
+import { canonicalizeTarget } from './routing/canonical-path';
+import { matchRoute, normalizeHost, type CompiledApi, type CompiledRoute, type RouteTable, type TenantRuntime } from './routing/route-table';
+import type { UsageSink } from './usage/usage-sink';
+
+export type AppDeps = {
+  store: { readonly table: RouteTable; readonly loaded: boolean };
+  keys: KeyCache;
+  upstreams: Upstreams;
+  limits: LimitEnforcer;
+  usage: UsageSink;
+  metrics: GatewayMetrics;
+  logger: Logger;
+};
+
+export type AppOptions = { https?: { cert: string | Buffer; key: string | Buffer } };
+
+/** What one request learned on its way through, read by the onResponse hook. */
+type RequestState = {
+  start: number;
+  tenant: TenantRuntime | null;
+  api: CompiledApi | null;
+  route: CompiledRoute | null;
+  identity: Identity | null;
+  consumerId: string | null;
+  rejected: RejectReason | null;
+  upstreamMs: number | null;
+  bytesIn: number;
+  bytesOut: number;
+};
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    tg: RequestState | null;
+  }
+}
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+function sendError(reply: FastifyReply, code: ErrorCode, message: string, extraHeaders?: Record<string, string>): FastifyReply {
+  reply.code(ERROR_STATUS[code]).header('content-type', JSON_TYPE);
+  if (extraHeaders) reply.headers(extraHeaders);
+  return reply.send(JSON.stringify(errorBody(code, message, reply.request.id)));
+}
+
+/** Raw-socket error for requests Node refuses before Fastify sees them (no request id exists yet). */
+function writeSocketError(socket: Socket, status: number, reason: string, code: ErrorCode, message: string): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = JSON.stringify(errorBody(code, message));
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: ${JSON_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+}
+
+const WWW_AUTHENTICATE_MISSING = 'Bearer realm="tollgate"';
+const WWW_AUTHENTICATE_INVALID = 'Bearer realm="tollgate", error="invalid_token"';
+
+export function buildApp(config: GatewayConfig, deps: AppDeps, options: AppOptions = {}): FastifyInstance {
+  const { store, keys, upstreams, limits, usage, metrics, logger } = deps;
+  const isTrusted = createTrustedProxyCheck(config.trustedProxies);
+  const proto = options.https ? 'https' : 'http';
+
+  const app = Fastify({
+    loggerInstance: logger as unknown as FastifyBaseLogger,
+    // One access line per request from onResponse instead of Fastify's two, and no per-request
+    // child logger (pino.child costs more than the rest of routing).
+    logController: new LogController({ disableRequestLogging: true }),
+    childLoggerFactory: (parent) => parent,
+    requestIdHeader: false,
+    genReqId: () => ulid(),
+    bodyLimit: config.maxBodyBytes,
+    requestTimeout: config.requestTimeoutMs,
+    keepAliveTimeout: config.keepAliveTimeoutMs,
+    connectionTimeout: 0,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    ...(options.https ? { https: { ...options.https, maxHeaderSize: config.maxHeaderBytes } } : { http: { maxHeaderSize: config.maxHeaderBytes } }),
+    routerOptions: { ignoreTrailingSlash: false, ignoreDuplicateSlashes: false, maxParamLength: 8192 },
+    clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket) {
+      if (err.code === 'ECONNRESET' || socket.destroyed) return;
+      if (err.code === 'HPE_HEADER_OVERFLOW') return writeSocketError(socket, 431, 'Request Header Fields Too Large', 'headers_too_large', 'request headers are too large');
+      if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return writeSocketError(socket, 408, 'Request Timeout', 'bad_request', 'the request took too long to arrive');
+      return writeSocketError(socket, 400, 'Bad Request', 'bad_request', 'malformed HTTP request');
+    },
+    frameworkErrors(err, request, reply) {
+      request.tg = null;
+      void sendError(reply, 'invalid_path', err.code === 'FST_ERR_BAD_URL' ? 'malformed request path' : 'invalid request');
+    },
+  });
+  app.server.headersTimeout = Math.min(config.headersTimeoutMs, config.requestTimeoutMs);
+
+  app.decorateRequest('tg', null);
+  // Bodies are streamed to the upstream untouched: no parsing, no buffering.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_req, _payload, done) => done(null));
+
+  app.setErrorHandler((err, request, reply) => {
+    const status = (err as { statusCode?: number }).statusCode ?? 500;
+    if (status === 413) return sendError(reply, 'payload_too_large', 'request body is too large');
+    if (status >= 400 && status < 500) return sendError(reply, 'bad_request', 'invalid request');
+    logger.error({ err, requestId: request.id }, 'unhandled error');
+    return sendError(reply, 'internal', 'internal error');
+  });
+
+  app.setNotFoundHandler((request, reply) => sendError(reply, 'not_found', 'no such route'));
+
+  app.addHook('onResponse', async (request, reply) => {
+    const st = request.tg;
+    const status = reply.statusCode;
+    const tenant = st?.tenant ?? null;
+    const api = st?.api ?? null;
+    const elapsedMs = st ? performance.now() - st.start : reply.elapsedTime;
+    const statusLabel = String(status);
+    const tenantLabel = tenant ? tenant.tenantId : '-';
+    const apiLabel = api ? api.id : '-';
+    metrics.requests.inc({ tenant: tenantLabel, api: apiLabel, status: statusLabel });
+    metrics.latency.observe({ tenant: tenantLabel, api: apiLabel, status: statusLabel }, elapsedMs / 1000);
+    if (st && tenant && api) {
+      const rec = st.identity?.record ?? null;
+      const event: UsageEvent = {
+        id: request.id,
+        ts: Date.now(),
+        tenantId: tenant.tenantId,
+        apiId: api.id,
+        routeId: st.route?.id ?? null,
+        keyId: rec?.keyId ?? null,
+        consumerId: rec?.consumerId ?? st.consumerId,
+        subscriptionId: rec?.subscriptionId ?? null,
+        planId: rec?.planId ?? null,
+        method: request.raw.method!.slice(0, 16),
+        status,
+        latencyMs: elapsedMs,
+        upstreamLatencyMs: st.upstreamMs,
+        bytesIn: st.bytesIn,
+        bytesOut: st.bytesOut,
+        cacheHit: false,
+        rejected: st.rejected,
+      };
+      usage.add(event);
+    }
+    if (config.accessLog) {
+      // Only ids, never key material: the key itself is not in any of these fields.
+      logger.info(
+        {
+          requestId: request.id,
+          method: request.raw.method,
+          host: request.raw.headers.host,
+          path: request.raw.url?.split('?', 1)[0]?.slice(0, 512),
+          status,
+          ms: Math.round(elapsedMs * 100) / 100,
+          upstreamMs: st?.upstreamMs ?? null,
+          tenantId: tenant?.tenantId,
+          apiId: api?.id,
+          keyId: st?.identity?.record.keyId,
+          rejected: st?.rejected ?? undefined,
+        },
+        'request',
+      );
+    }
+  });
+
+  async function handle(request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+    const req = request.raw;
+    const st: RequestState = {
+      start: performance.now(),
+      tenant: null,
+      api: null,
+      route: null,
+      identity: null,
+      consumerId: null,
+      rejected: null,
+      upstreamMs: null,
+      bytesIn: 0,
+      bytesOut: 0,
+    };
+    request.tg = st;
+    const headers = req.headers;
+
+    // Request smuggling: a message framed two ways is refused, never "fixed".
+    if (headers['transfer-encoding'] !== undefined && headers['content-length'] !== undefined) {
+      return sendError(reply, 'bad_request', 'Content-Length together with Transfer-Encoding is not allowed');
+    }
+    const declared = headers['content-length'] === undefined ? 0 : Number(headers['content-length']);
+    if (declared > config.maxBodyBytes) return sendError(reply, 'payload_too_large', `request body exceeds ${config.maxBodyBytes} bytes`);
+
+    const target = canonicalizeTarget(req.url ?? '');
+    if (!target.ok) return sendError(reply, 'invalid_path', `invalid request path: ${target.reason}`);
+
+    if (!store.loaded) return sendError(reply, 'unavailable', 'the gateway is starting; configuration not loaded yet');
+    const host = normalizeHost(headers.host);
+    const tenant = host === null ? undefined : store.table.byHost.get(host);
+    if (!tenant) return sendError(reply, 'not_found', 'unknown host');
+    st.tenant = tenant;
+
+    const method = req.method!;
+    const match = matchRoute(tenant, method, target.path);
+    if (match.kind === 'no_api') return sendError(reply, 'not_found', 'no API at this path');
+    st.api = match.api;
+    if (match.kind === 'no_route') {
+      st.rejected = 'invalid';
+      return sendError(reply, 'not_found', 'no route matches this path');
+    }
+    if (match.kind === 'method_not_allowed') {
+      st.rejected = 'invalid';
+      return sendError(reply, 'method_not_allowed', `method ${method} is not allowed here`, { allow: match.allow.join(', ') });
+    }
+    const { api, route, rest } = match;
+    st.route = route;
+    const apiPolicy = api.policy;
+
+    // --- authentication
+    let credentialHeader: string | null = null;
+    let query = target.query;
+    let subject: LimitSubjectInput | null = null;
+    const claimHeaders: string[] = [];
+    if (apiPolicy.authMode === 'api_key') {
+      const found = extractApiKey(headers, query, apiPolicy.allowQueryKey);
+      if (!found || found.key === '') {
+        st.rejected = 'auth';
+        return sendError(reply, 'unauthorized', 'an API key is required (Authorization: Bearer or X-API-Key)', { 'www-authenticate': WWW_AUTHENTICATE_MISSING });
+      }
+      const fmt = checkKeyFormat(found.key);
+      if (!fmt.ok) {
+        st.rejected = 'auth';
+        return sendError(reply, 'invalid_key', 'the API key is not valid', { 'www-authenticate': WWW_AUTHENTICATE_INVALID });
+      }
+      let lookup: KeyLookup | Promise<KeyLookup> = keys.lookup(fmt.hash);
+      if (lookup instanceof Promise) {
+        metrics.keyCache.inc({ result: 'miss' });
+        lookup = await lookup;
+      }
+      const auth = authorizeRecord(lookup, fmt.hash, tenant, api, Date.now());
+      if (!auth.ok) {
+        const f = auth.failure;
+        st.rejected = f.status === 403 ? 'forbidden' : f.status === 503 ? 'unavailable' : 'auth';
+        return sendError(reply, f.code, f.message, f.status === 401 ? { 'www-authenticate': WWW_AUTHENTICATE_INVALID } : undefined);
+      }
+      st.identity = auth.identity;
+      subject = { kind: 'key', record: auth.identity.record, plan: auth.identity.plan };
+      if (found.source === 'query') query = withoutParam(query, QUERY_KEY_PARAM);
+      else credentialHeader = found.source;
+    } else if (apiPolicy.authMode === 'jwt') {
+      const auth = headers.authorization;
+      const token = auth && /^bearer /i.test(auth) ? auth.slice(7).trim() : '';
+      const claims = token && apiPolicy.jwt ? await jwtVerifierFor(apiPolicy.jwt)(token) : null;
+      if (!claims) {
+        st.rejected = 'auth';
+        return sendError(reply, 'unauthorized', token ? 'the token is not valid' : 'a bearer token is required', {
+          'www-authenticate': token ? WWW_AUTHENTICATE_INVALID : WWW_AUTHENTICATE_MISSING,
+        });
+      }
+      const sub = typeof claims.sub === 'string' ? claims.sub : '';
+      st.consumerId = sub || null;
+      subject = { kind: 'anonymous', id: subjectId(`jwt:${sub}`) };
+      for (const name of apiPolicy.jwt!.forwardClaims) {
+        const v = claimHeaderValue(claims[name]);
+        if (v !== null && /^[A-Za-z0-9_-]{1,64}$/.test(name)) claimHeaders.push(`x-tollgate-claim-${name.toLowerCase()}`, v);
+      }
+      credentialHeader = null;
+    }
+    const clientIp = clientAddress(req.socket.remoteAddress, headers['x-forwarded-for'], isTrusted);
+    if (!subject) subject = { kind: 'anonymous', id: subjectId(`ip:${clientIp}`) };
+
+    // --- limits: one Redis round trip at most
+    let limitHeaders: Record<string, string> | null = null;
+    const verdict: LimitVerdict = await limits.enforce(api, route, subject, request.id, Date.now());
+    if (verdict.kind === 'allow') limitHeaders = verdict.headers;
+    else if (verdict.kind === 'reject') {
+      st.rejected = verdict.reason;
+      reply.code(429).header('content-type', JSON_TYPE).headers(verdict.headers);
+      return reply.send(JSON.stringify(verdict.body));
+    } else if (verdict.kind === 'unavailable') {
+      st.rejected = 'unavailable';
+      return sendError(reply, 'unavailable', 'rate limiting is unavailable and this API fails closed', { 'retry-after': '1' });
+    }
+
+    // --- forward
+    const transform = route.policy.transform;
+    const fwdHeaders = buildForwardHeaders(req, {
+      credentialHeader,
+      remove: transform?.requestHeaders?.remove?.map((h) => h.toLowerCase()) ?? null,
+    });
+    const reqSet = transform?.requestHeaders?.set;
+    if (reqSet) for (const name in reqSet) if (!name.toLowerCase().startsWith('x-tollgate-')) fwdHeaders.push(name.toLowerCase(), reqSet[name]!);
+    const rec = st.identity?.record;
+    fwdHeaders.push(
+      'x-forwarded-for',
+      forwardedFor(headers['x-forwarded-for'], normalizeIp(req.socket.remoteAddress ?? ''), isTrusted(req.socket.remoteAddress)),
+      'x-forwarded-proto',
+      isTrusted(req.socket.remoteAddress) && typeof headers['x-forwarded-proto'] === 'string' ? headers['x-forwarded-proto'] : proto,
+      'x-forwarded-host',
+      isTrusted(req.socket.remoteAddress) && typeof headers['x-forwarded-host'] === 'string' ? headers['x-forwarded-host'] : (headers.host ?? ''),
+      'x-tollgate-tenant',
+      tenant.tenantId,
+      'x-tollgate-request-id',
+      request.id,
+    );
+    if (rec) {
+      fwdHeaders.push('x-tollgate-consumer', rec.consumerId, 'x-tollgate-key-id', rec.keyId);
+      if (rec.planId) fwdHeaders.push('x-tollgate-plan', st.identity!.plan?.slug ?? rec.planId);
+    } else if (st.consumerId) {
+      const v = claimHeaderValue(st.consumerId);
+      if (v) fwdHeaders.push('x-tollgate-consumer', v);
+    }
+    for (let i = 0; i < claimHeaders.length; i++) fwdHeaders.push(claimHeaders[i]!);
+
+    const { body, limiter } = requestBody(req, config.maxBodyBytes);
+    st.bytesIn = declared;
+    const routeTimeout = route.policy.timeoutMs ?? apiPolicy.timeouts.requestMs;
+    const upstreamStart = performance.now();
+    const outcome = await forwardToUpstream(upstreams, {
+      method,
+      pathAndQuery: query === '' ? rest : `${rest}?${query}`,
+      headers: fwdHeaders,
+      body,
+      balancer: api.balancer,
+      connectTimeoutMs: apiPolicy.timeouts.connectMs,
+      headersTimeoutMs: Math.min(apiPolicy.timeouts.headersMs, routeTimeout),
+      totalTimeoutMs: routeTimeout,
+      retries: apiPolicy.retries,
+    });
+    st.upstreamMs = performance.now() - upstreamStart;
+    if (limiter) st.bytesIn = limiter.bytes;
+    if (!outcome.ok) {
+      if (limiter?.exceeded) {
+        st.rejected = 'invalid';
+        return sendError(reply, 'payload_too_large', `request body exceeds ${config.maxBodyBytes} bytes`);
+      }
+      metrics.upstreamErrors.inc({ kind: outcome.code });
+      return sendError(reply, outcome.code, outcome.message, outcome.status === 503 ? { 'retry-after': '1' } : undefined);
+    }
+    const res = outcome.response;
+    const resHeaders = filterResponseHeaders(res.headers, transform?.responseHeaders?.remove?.map((h) => h.toLowerCase()) ?? null);
+    const resSet = transform?.responseHeaders?.set;
+    if (resSet) for (const name in resSet) resHeaders[name.toLowerCase()] = resSet[name]!;
+    if (limitHeaders) for (const name in limitHeaders) resHeaders[name] = limitHeaders[name]!;
+    resHeaders['x-request-id'] = request.id;
+    reply.code(res.statusCode).headers(resHeaders);
+    const len = res.headers['content-length'];
+    const resBody = res.body;
+    if (typeof len === 'string') {
+      st.bytesOut = Number(len);
+    } else {
+      resBody.on('data', (chunk: Buffer) => {
+        st.bytesOut += chunk.length;
+      });
+    }
+    resBody.once('end', outcome.done);
+    resBody.once('close', outcome.done);
+    if (method === 'HEAD' || res.statusCode === 204 || res.statusCode === 304) {
+      resBody.resume();
+      return reply.send();
+    }
+    return reply.send(resBody);
+  }
+
+  app.route({ method: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE'], url: '/*', handler: handle, exposeHeadRoute: false });
+  return app;
+}
+
+/** The client's address: the socket peer, or — behind trusted proxies — the nearest untrusted hop. */
+export function clientAddress(peer: string | undefined, xff: string | string[] | undefined, isTrusted: (ip: string | undefined) => boolean): string {
+  const ip = normalizeIp(peer ?? '');
+  if (!xff || !isTrusted(peer)) return ip;
+  const hops = (Array.isArray(xff) ? xff.join(',') : xff).split(',');
+  for (let i = hops.length - 1; i >= 0; i--) {
+    const hop = hops[i]!.trim();
+    if (hop && !isTrusted(hop)) return normalizeIp(hop);
+  }
+  return ip;
+}
+
+/** Drops every `name=` pair, leaving the rest of the query byte-for-byte as sent. */
+function withoutParam(query: string, name: string): string {
+  return query
+    .split('&')
+    .filter((pair) => {
+      const eq = pair.indexOf('=');
+      const key = eq === -1 ? pair : pair.slice(0, eq);
+      try {
+        return decodeURIComponent(key.replace(/\+/g, ' ')) !== name;
+      } catch {
+        return true;
+      }
+    })
+    .join('&');
+}

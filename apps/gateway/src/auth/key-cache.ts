@@ -1,0 +1,128 @@
+import type { Redis } from 'ioredis';
+import { KeyRecord, type Keyspace } from '@tollgate/policy';
+
+type Entry = {
+  /** null = no such key (negative entry). */
+  record: KeyRecord | null;
+  expiresAt: number;
+};
+
+export type KeyLookup =
+  | { kind: 'found'; record: KeyRecord; stale: boolean }
+  | { kind: 'missing' }
+  /** Redis failed and nothing usable is cached. */
+  | { kind: 'unavailable' };
+
+export type KeyCacheOptions = {
+  redis: Redis;
+  keyspace: Keyspace;
+  size: number;
+  ttlMs: number;
+  negativeTtlMs: number;
+  now?: () => number;
+  onRedisError?: (err: Error) => void;
+};
+
+/**
+ * Key records by SHA-256, in an LRU with short TTLs for found and missing keys. Expired
+ * entries are kept (until evicted) as a fallback for when Redis is unreachable: the gateway
+ * serves on what it last knew. Revocation events write a tombstone instead of deleting, so a
+ * revoked key stays refused even if Redis then goes away.
+ */
+export class KeyCache {
+  private readonly entries = new Map<string, Entry>();
+  private readonly inflight = new Map<string, Promise<KeyLookup>>();
+  /** Bumped on each invalidation, so a fetch that raced one doesn't cache stale data. */
+  private generation = 0;
+  private readonly now: () => number;
+  hits = 0;
+  misses = 0;
+
+  constructor(private readonly opts: KeyCacheOptions) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** A fresh cached answer, synchronously; undefined when Redis must be asked. */
+  peek(hash: string): KeyLookup | undefined {
+    const e = this.entries.get(hash);
+    if (!e || e.expiresAt <= this.now()) return undefined;
+    // Refresh recency: delete + set moves the entry to the young end of the Map.
+    this.entries.delete(hash);
+    this.entries.set(hash, e);
+    this.hits++;
+    return e.record ? { kind: 'found', record: e.record, stale: false } : { kind: 'missing' };
+  }
+
+  lookup(hash: string): KeyLookup | Promise<KeyLookup> {
+    const cached = this.peek(hash);
+    if (cached) return cached;
+    let p = this.inflight.get(hash);
+    if (!p) {
+      this.misses++;
+      p = this.fetch(hash).finally(() => this.inflight.delete(hash));
+      this.inflight.set(hash, p);
+    }
+    return p;
+  }
+
+  private async fetch(hash: string): Promise<KeyLookup> {
+    const gen = this.generation;
+    let raw: string | null;
+    try {
+      raw = await this.opts.redis.get(this.opts.keyspace.key(hash));
+    } catch (err) {
+      this.opts.onRedisError?.(err as Error);
+      const stale = this.entries.get(hash);
+      if (stale?.record) return { kind: 'found', record: stale.record, stale: true };
+      if (stale) return { kind: 'missing' };
+      return { kind: 'unavailable' };
+    }
+    let record: KeyRecord | null = null;
+    if (raw !== null) {
+      try {
+        const parsed = KeyRecord.safeParse(JSON.parse(raw));
+        if (parsed.success) record = parsed.data;
+      } catch {
+        record = null;
+      }
+    }
+    if (gen === this.generation) this.store(hash, record);
+    return record ? { kind: 'found', record, stale: false } : { kind: 'missing' };
+  }
+
+  private store(hash: string, record: KeyRecord | null): void {
+    this.entries.delete(hash);
+    this.entries.set(hash, { record, expiresAt: this.now() + (record ? this.opts.ttlMs : this.opts.negativeTtlMs) });
+    while (this.entries.size > this.opts.size) {
+      const oldest = this.entries.keys().next().value as string;
+      this.entries.delete(oldest);
+    }
+  }
+
+  /** `key.updated`: forget it; the next request reads the new record. */
+  invalidate(hash: string): void {
+    this.generation++;
+    this.entries.delete(hash);
+  }
+
+  /** `key.revoked`: refuse it from now on without asking Redis. */
+  revoke(hash: string): void {
+    this.generation++;
+    const e = this.entries.get(hash);
+    if (e?.record) {
+      this.entries.set(hash, { record: { ...e.record, status: 'revoked' }, expiresAt: this.now() + this.opts.ttlMs });
+    } else {
+      this.entries.delete(hash);
+    }
+  }
+
+  /** After a pub/sub reconnect events may have been missed: everything must be re-read. */
+  expireAll(): void {
+    this.generation++;
+    for (const e of this.entries.values()) e.expiresAt = 0;
+  }
+}

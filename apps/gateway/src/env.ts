@@ -1,0 +1,131 @@
+import { BlockList, isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
+import { z } from 'zod';
+import { booleanFromEnv, commonEnv, parseEnv } from '@tollgate/config';
+
+const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
+const positiveInt = (fallback: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().positive().max(max).default(fallback);
+
+const cidrList = z
+  .string()
+  .default('')
+  .transform((value, ctx) => {
+    const out: string[] = [];
+    for (const raw of value.split(',')) {
+      const item = raw.trim();
+      if (!item) continue;
+      const [addr, bits] = item.split('/');
+      const family = isIP(addr ?? '');
+      const max = family === 6 ? 128 : 32;
+      const n = bits === undefined ? max : Number(bits);
+      if (!family || !Number.isInteger(n) || n < 0 || n > max) {
+        ctx.addIssue({ code: 'custom', message: `not an IP address or CIDR: ${JSON.stringify(item)}` });
+        return z.NEVER;
+      }
+      out.push(`${addr}/${n}`);
+    }
+    return out;
+  });
+
+export const gatewayEnv = {
+  ...commonEnv,
+  GATEWAY_PORT: port(8080),
+  GATEWAY_HOST: z.string().default('0.0.0.0'),
+  GATEWAY_ADMIN_PORT: port(9091),
+  GATEWAY_ADMIN_HOST: z.string().default('0.0.0.0'),
+  GATEWAY_BASE_DOMAIN: z
+    .string()
+    .regex(/^[a-z0-9.-]+$/i)
+    .default('localhost')
+    .transform((v) => v.toLowerCase()),
+  /** Processes to run; 0 or unset = one per core. */
+  GATEWAY_WORKERS: z.coerce.number().int().min(0).max(256).default(0),
+  GATEWAY_TRUSTED_PROXIES: cidrList,
+  GATEWAY_SPOOL_DIR: z.string().default('.data/spool'),
+  GATEWAY_TLS_CERT: z.string().optional(),
+  GATEWAY_TLS_KEY: z.string().optional(),
+  GATEWAY_TLS_PORT: port(8443),
+  /** Upper bound on any Redis call made while a request waits. */
+  GATEWAY_REDIS_TIMEOUT_MS: positiveInt(50, 10_000),
+  GATEWAY_MAX_HEADER_BYTES: positiveInt(16 * 1024, 1024 * 1024),
+  GATEWAY_MAX_BODY_BYTES: positiveInt(10 * 1024 * 1024),
+  /** Time allowed to receive a whole request from the client (Node's requestTimeout). */
+  GATEWAY_REQUEST_TIMEOUT_MS: positiveInt(60_000),
+  GATEWAY_HEADERS_TIMEOUT_MS: positiveInt(10_000),
+  GATEWAY_KEEP_ALIVE_TIMEOUT_MS: positiveInt(65_000),
+  GATEWAY_SHUTDOWN_GRACE_MS: positiveInt(25_000),
+  GATEWAY_KEY_CACHE_SIZE: positiveInt(100_000),
+  GATEWAY_KEY_CACHE_TTL_MS: positiveInt(30_000),
+  GATEWAY_KEY_CACHE_NEGATIVE_TTL_MS: positiveInt(5_000),
+  GATEWAY_RESYNC_INTERVAL_MS: positiveInt(5_000),
+  /** How long a target that keeps failing stays out of rotation. */
+  GATEWAY_UNHEALTHY_COOLDOWN_MS: positiveInt(10_000),
+  GATEWAY_UNHEALTHY_THRESHOLD: positiveInt(3, 1000),
+  GATEWAY_UPSTREAM_CONNECTIONS: positiveInt(128, 10_000),
+  GATEWAY_ACCESS_LOG: booleanFromEnv(true),
+  /** Instance name in usage batches (and its spool file); defaults to {hostname}-{worker index}. */
+  GATEWAY_INSTANCE_ID: z.string().optional(),
+};
+
+export type GatewayConfig = ReturnType<typeof toConfig>;
+
+function toConfig(env: ReturnType<typeof parseEnv<typeof gatewayEnv>>) {
+  if (Boolean(env.GATEWAY_TLS_CERT) !== Boolean(env.GATEWAY_TLS_KEY)) {
+    throw new Error('invalid configuration:\n  - GATEWAY_TLS_CERT and GATEWAY_TLS_KEY must be set together');
+  }
+  return {
+    nodeEnv: env.NODE_ENV,
+    logLevel: env.LOG_LEVEL,
+    redisUrl: env.REDIS_URL,
+    redisPrefix: env.REDIS_PREFIX,
+    port: env.GATEWAY_PORT,
+    host: env.GATEWAY_HOST,
+    adminPort: env.GATEWAY_ADMIN_PORT,
+    adminHost: env.GATEWAY_ADMIN_HOST,
+    baseDomain: env.GATEWAY_BASE_DOMAIN,
+    workers: env.GATEWAY_WORKERS || availableParallelism(),
+    trustedProxies: env.GATEWAY_TRUSTED_PROXIES,
+    spoolDir: env.GATEWAY_SPOOL_DIR,
+    tls: env.GATEWAY_TLS_CERT && env.GATEWAY_TLS_KEY ? { certFile: env.GATEWAY_TLS_CERT, keyFile: env.GATEWAY_TLS_KEY, port: env.GATEWAY_TLS_PORT } : null,
+    redisTimeoutMs: env.GATEWAY_REDIS_TIMEOUT_MS,
+    maxHeaderBytes: env.GATEWAY_MAX_HEADER_BYTES,
+    maxBodyBytes: env.GATEWAY_MAX_BODY_BYTES,
+    requestTimeoutMs: env.GATEWAY_REQUEST_TIMEOUT_MS,
+    headersTimeoutMs: env.GATEWAY_HEADERS_TIMEOUT_MS,
+    keepAliveTimeoutMs: env.GATEWAY_KEEP_ALIVE_TIMEOUT_MS,
+    shutdownGraceMs: env.GATEWAY_SHUTDOWN_GRACE_MS,
+    keyCache: { size: env.GATEWAY_KEY_CACHE_SIZE, ttlMs: env.GATEWAY_KEY_CACHE_TTL_MS, negativeTtlMs: env.GATEWAY_KEY_CACHE_NEGATIVE_TTL_MS },
+    resyncIntervalMs: env.GATEWAY_RESYNC_INTERVAL_MS,
+    unhealthyCooldownMs: env.GATEWAY_UNHEALTHY_COOLDOWN_MS,
+    unhealthyThreshold: env.GATEWAY_UNHEALTHY_THRESHOLD,
+    upstreamConnections: env.GATEWAY_UPSTREAM_CONNECTIONS,
+    accessLog: env.GATEWAY_ACCESS_LOG,
+    /** null = `{hostname}-{worker index}`, stable across restarts of a worker slot. */
+    instanceId: env.GATEWAY_INSTANCE_ID ?? null,
+  };
+}
+
+/** Parses the gateway's environment once, at boot; everything below receives the result. */
+export function loadGatewayConfig(raw: Record<string, string | undefined> = process.env): GatewayConfig {
+  return toConfig(parseEnv(gatewayEnv, raw));
+}
+
+/** A matcher for the trusted-proxy CIDR list; IPv4-mapped IPv6 addresses count as IPv4. */
+export function createTrustedProxyCheck(cidrs: readonly string[]): (address: string | undefined) => boolean {
+  if (cidrs.length === 0) return () => false;
+  const list = new BlockList();
+  for (const cidr of cidrs) {
+    const [addr, bits] = cidr.split('/') as [string, string];
+    list.addSubnet(addr, Number(bits), isIP(addr) === 6 ? 'ipv6' : 'ipv4');
+  }
+  return (address) => {
+    if (!address) return false;
+    const ip = normalizeIp(address);
+    const family = isIP(ip);
+    return family !== 0 && list.check(ip, family === 6 ? 'ipv6' : 'ipv4');
+  };
+}
+
+export function normalizeIp(address: string): string {
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+}

@@ -1,0 +1,135 @@
+import { createHash } from 'node:crypto';
+import type { Keyspace, KeyRecord, PlanPolicy, RateLimitPolicy } from '@tollgate/policy';
+import {
+  createLimitKeys,
+  limitExceededBody,
+  rateLimitHeaders,
+  type DecideRequest,
+  type Decision,
+  type Limiter,
+  type MemoryLimiter,
+  type RateLimitCheck,
+} from '@tollgate/ratelimit';
+import type { ErrorBody } from '@tollgate/policy';
+import type { CompiledApi, CompiledRoute } from '../routing/route-table';
+
+export type LimitSubjectInput =
+  | { kind: 'key'; record: KeyRecord; plan: PlanPolicy | null }
+  /** JWT subject or client IP: only route limits apply. */
+  | { kind: 'anonymous'; id: string };
+
+export type LimitVerdict =
+  | { kind: 'skip' }
+  | { kind: 'allow'; headers: Record<string, string>; overage: boolean; source: 'redis' | 'memory' }
+  | { kind: 'reject'; status: 429; reason: 'rate' | 'quota'; headers: Record<string, string>; body: ErrorBody; source: 'redis' | 'memory' }
+  | { kind: 'unavailable' };
+
+export type LimitEnforcerDeps = {
+  keyspace: Keyspace;
+  redis: Limiter;
+  memory: MemoryLimiter;
+  onDecision?: (result: 'allowed' | 'rate' | 'quota' | 'unavailable', source: 'redis' | 'memory' | 'none') => void;
+};
+
+/** Calendar month (UTC) around `now`, for keys published without a billing period. */
+export function monthPeriod(now: number): { start: number; end: number } {
+  const d = new Date(now);
+  return { start: Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1), end: Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1) };
+}
+
+const SAFE_PART = /^[A-Za-z0-9_.:-]{1,100}$/;
+/** Subjects from outside (JWT `sub`, IPs) become key-safe by hashing when they aren't already. */
+export function subjectId(raw: string): string {
+  return SAFE_PART.test(raw) ? raw : createHash('sha256').update(raw).digest('hex').slice(0, 32);
+}
+
+/**
+ * Builds the one decision a request needs — the key's plan rate (or its override), the route's
+ * own rate, the subscription's quota — and runs it in one Redis round trip. When Redis can't
+ * answer in time the API's fail mode decides: open = this process's memory limiter (rates only),
+ * closed = 503.
+ */
+export function createLimitEnforcer(deps: LimitEnforcerDeps) {
+  const { keyspace } = deps;
+
+  function buildRequest(api: CompiledApi, route: CompiledRoute, subject: LimitSubjectInput, now: number): DecideRequest | null {
+    const rates: RateLimitCheck[] = [];
+    let quota: DecideRequest['quota'] = null;
+    if (subject.kind === 'key') {
+      const { record, plan } = subject;
+      const keys = createLimitKeys(keyspace, { keyId: record.keyId, subscriptionId: record.subscriptionId });
+      const planRate: RateLimitPolicy | null = plan?.rateLimit ?? null;
+      const override = record.rateLimitOverride;
+      if (override) {
+        rates.push({ name: 'key', key: keys.keyRate(), limit: override.limit, windowSeconds: override.windowSeconds, algorithm: planRate?.algorithm ?? 'sliding_window' });
+      } else if (planRate) {
+        rates.push({ name: 'plan', key: keys.keyRate(), limit: planRate.limit, windowSeconds: planRate.windowSeconds, algorithm: planRate.algorithm });
+      }
+      const r = route.policy.rateLimit;
+      if (r) rates.push({ name: 'route', key: keys.routeRate(route.id), limit: r.limit, windowSeconds: r.windowSeconds, algorithm: r.algorithm });
+      const q = plan?.quota;
+      if (q) {
+        let start = record.periodStart;
+        let end = record.periodEnd;
+        if (start === null || end === null || end <= now) {
+          const m = monthPeriod(now);
+          start = m.start;
+          end = m.end;
+        }
+        quota = { key: keys.quota(start), limit: record.quotaOverride ?? q.limit, mode: q.mode, periodStart: start, periodEnd: end };
+      }
+    } else {
+      const r = route.policy.rateLimit;
+      if (r) rates.push({ name: 'route', key: keyspace.rate(subject.id, `api:${api.id}:route:${route.id}`), limit: r.limit, windowSeconds: r.windowSeconds, algorithm: r.algorithm });
+    }
+    if (rates.length === 0 && !quota) return null;
+    return { rates, quota };
+  }
+
+  function verdictOf(decision: Decision, requestId: string): LimitVerdict {
+    const headers = rateLimitHeaders(decision);
+    if (decision.allowed) {
+      deps.onDecision?.('allowed', decision.source);
+      return { kind: 'allow', headers, overage: decision.overage, source: decision.source };
+    }
+    const reason = decision.reason ?? 'rate';
+    deps.onDecision?.(reason, decision.source);
+    return { kind: 'reject', status: 429, reason, headers, body: limitExceededBody(decision, requestId), source: decision.source };
+  }
+
+  async function enforce(api: CompiledApi, route: CompiledRoute, subject: LimitSubjectInput, requestId: string, now: number): Promise<LimitVerdict> {
+    let req: DecideRequest | null;
+    try {
+      req = buildRequest(api, route, subject, now);
+    } catch {
+      // An id that can't form a Redis key is a publishing bug; don't let it limit nothing silently.
+      deps.onDecision?.('unavailable', 'none');
+      return api.policy.failMode === 'closed' ? { kind: 'unavailable' } : { kind: 'skip' };
+    }
+    if (!req) return { kind: 'skip' };
+    let outcome;
+    try {
+      outcome = await deps.redis.decide(req);
+    } catch {
+      outcome = null; // LimitInputError: a policy the limiter refuses; treat like an outage.
+    }
+    if (outcome?.kind === 'decision') return verdictOf(outcome, requestId);
+    if (api.policy.failMode === 'closed') {
+      deps.onDecision?.('unavailable', 'none');
+      return { kind: 'unavailable' };
+    }
+    // The memory limiter counts rates only; a quota alone has nothing to decide locally.
+    if (req.rates.length === 0) {
+      deps.onDecision?.('allowed', 'memory');
+      return { kind: 'allow', headers: {}, overage: false, source: 'memory' };
+    }
+    try {
+      return verdictOf(deps.memory.decideSync({ rates: req.rates, quota: null }), requestId);
+    } catch {
+      return { kind: 'skip' };
+    }
+  }
+
+  return { enforce, buildRequest };
+}
+export type LimitEnforcer = ReturnType<typeof createLimitEnforcer>;

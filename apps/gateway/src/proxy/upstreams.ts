@@ -1,0 +1,160 @@
+import { Pool } from 'undici';
+import type { ApiPolicy } from '@tollgate/policy';
+
+export type Target = {
+  id: string;
+  /** scheme://host:port */
+  origin: string;
+  /** Path prefix of the target URL without trailing slash ('' for none). */
+  pathPrefix: string;
+  weight: number;
+  poolKey: string;
+};
+
+type Health = { failures: number; downUntil: number };
+
+/** Per-API balancing state; replaced with the snapshot that carries the API. */
+export type Balancer = {
+  targets: Target[];
+  mode: 'round_robin' | 'weighted';
+  next: number;
+  /** Smooth weighted round robin (nginx): current weights per target. */
+  current: number[];
+};
+
+export function compileTargets(api: ApiPolicy): Balancer {
+  const targets: Target[] = [];
+  for (const t of api.targets) {
+    const u = new URL(t.url);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') continue;
+    const prefix = u.pathname === '/' ? '' : u.pathname.replace(/\/+$/, '');
+    targets.push({ id: t.id, origin: u.origin, pathPrefix: prefix, weight: t.weight, poolKey: `${u.origin}|${api.timeouts.connectMs}` });
+  }
+  return { targets, mode: api.loadBalancing, next: 0, current: targets.map(() => 0) };
+}
+
+export type UpstreamsOptions = {
+  connections: number;
+  unhealthyThreshold: number;
+  cooldownMs: number;
+  now?: () => number;
+};
+
+/**
+ * Keep-alive pools per upstream origin, shared by every API that points at it, and passive
+ * health: a target that fails `unhealthyThreshold` times in a row (connect errors, resets,
+ * timeouts) sits out `cooldownMs`, then gets traffic again; one success resets it.
+ */
+export class Upstreams {
+  private readonly pools = new Map<string, Pool>();
+  private readonly health = new Map<string, Health>();
+  private readonly now: () => number;
+
+  constructor(private readonly opts: UpstreamsOptions) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  pool(target: Target, connectTimeoutMs: number): Pool {
+    let p = this.pools.get(target.poolKey);
+    if (!p) {
+      p = new Pool(target.origin, {
+        connections: this.opts.connections,
+        pipelining: 1,
+        keepAliveTimeout: 30_000,
+        keepAliveMaxTimeout: 60_000,
+        connect: { timeout: connectTimeoutMs },
+      });
+      this.pools.set(target.poolKey, p);
+    }
+    return p;
+  }
+
+  isHealthy(target: Target, now = this.now()): boolean {
+    const h = this.health.get(target.origin);
+    return h === undefined || h.downUntil <= now;
+  }
+
+  /** Next target by round robin or smooth weights, skipping unhealthy and excluded ones. */
+  pick(b: Balancer, exclude: ReadonlySet<Target> | null): Target | null {
+    const n = b.targets.length;
+    if (n === 0) return null;
+    const now = this.now();
+    if (b.mode === 'weighted') {
+      let total = 0;
+      let best = -1;
+      for (let i = 0; i < n; i++) {
+        const t = b.targets[i]!;
+        if (t.weight <= 0 || (exclude && exclude.has(t)) || !this.isHealthy(t, now)) continue;
+        b.current[i]! += t.weight;
+        total += t.weight;
+        if (best === -1 || b.current[i]! > b.current[best]!) best = i;
+      }
+      if (best !== -1) {
+        b.current[best]! -= total;
+        return b.targets[best]!;
+      }
+    } else {
+      for (let k = 0; k < n; k++) {
+        const i = (b.next + k) % n;
+        const t = b.targets[i]!;
+        if ((exclude && exclude.has(t)) || !this.isHealthy(t, now)) continue;
+        b.next = (i + 1) % n;
+        return t;
+      }
+    }
+    // Everything is out: try the one that went out first rather than refusing outright.
+    let fallback: Target | null = null;
+    let earliest = Infinity;
+    for (const t of b.targets) {
+      if (exclude && exclude.has(t)) continue;
+      const d = this.health.get(t.origin)?.downUntil ?? 0;
+      if (d < earliest) {
+        earliest = d;
+        fallback = t;
+      }
+    }
+    return fallback;
+  }
+
+  reportSuccess(target: Target): void {
+    if (this.health.size !== 0) this.health.delete(target.origin);
+  }
+
+  /** Returns true when this failure took the target out of rotation. */
+  reportFailure(target: Target): boolean {
+    let h = this.health.get(target.origin);
+    if (!h) {
+      h = { failures: 0, downUntil: 0 };
+      this.health.set(target.origin, h);
+    }
+    h.failures++;
+    if (h.failures >= this.opts.unhealthyThreshold) {
+      h.downUntil = this.now() + this.opts.cooldownMs;
+      h.failures = 0;
+      return true;
+    }
+    return false;
+  }
+
+  get unhealthyCount(): number {
+    const now = this.now();
+    let n = 0;
+    for (const h of this.health.values()) if (h.downUntil > now) n++;
+    return n;
+  }
+
+  /** Closes pools no API refers to any more (after a snapshot swap). */
+  prune(inUse: ReadonlySet<string>): void {
+    for (const [key, pool] of this.pools) {
+      if (!inUse.has(key)) {
+        this.pools.delete(key);
+        void pool.close().catch(() => undefined);
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.pools.values()].map((p) => p.close().catch(() => undefined)));
+    this.pools.clear();
+  }
+}

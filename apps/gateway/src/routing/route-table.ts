@@ -1,0 +1,154 @@
+import type { ApiPolicy, PlanPolicy, PolicySnapshot, RoutePolicy } from '@tollgate/policy';
+import { compileTargets, type Balancer } from '../proxy/upstreams';
+
+/** A route compiled for matching against the canonical path below its API's base path. */
+export type CompiledRoute = {
+  policy: RoutePolicy;
+  id: string;
+  methods: ReadonlySet<string> | null;
+  /** Literal segment, or null for a `:param` segment. */
+  segments: ReadonlyArray<string | null>;
+  wildcard: boolean;
+};
+
+export type CompiledApi = {
+  policy: ApiPolicy;
+  id: string;
+  basePath: string;
+  routes: CompiledRoute[];
+  balancer: Balancer;
+};
+
+export type TenantRuntime = {
+  snapshot: PolicySnapshot;
+  tenantId: string;
+  version: number;
+  /** Longest base path first, so `/v1/admin` wins over `/v1`. */
+  apis: CompiledApi[];
+  plans: ReadonlyMap<string, PlanPolicy>;
+};
+
+/** Host (lower-case, no port) → tenant. Replaced as a whole whenever any tenant changes. */
+export type RouteTable = {
+  byHost: ReadonlyMap<string, TenantRuntime>;
+  tenants: ReadonlyMap<string, TenantRuntime>;
+};
+
+export const EMPTY_TABLE: RouteTable = { byHost: new Map(), tenants: new Map() };
+
+function compileRoute(route: RoutePolicy): CompiledRoute {
+  const parts = route.path.split('/').slice(1);
+  let wildcard = false;
+  if (parts[parts.length - 1] === '*') {
+    wildcard = true;
+    parts.pop();
+  }
+  // A trailing slash in the pattern means "the collection itself", same as without it.
+  if (parts.length && parts[parts.length - 1] === '') parts.pop();
+  return {
+    policy: route,
+    id: route.id,
+    methods: route.methods.length ? new Set(route.methods) : null,
+    segments: parts.map((p) => (p.startsWith(':') ? null : p)),
+    wildcard,
+  };
+}
+
+function specificity(r: CompiledRoute): number {
+  const literals = r.segments.filter((s) => s !== null).length;
+  return (r.wildcard ? 0 : 1_000_000) + r.segments.length * 1000 + literals;
+}
+
+export function compileTenant(snapshot: PolicySnapshot): TenantRuntime {
+  const apis = snapshot.apis.map((api) => {
+    const base = api.basePath.length > 1 && api.basePath.endsWith('/') ? api.basePath.slice(0, -1) : api.basePath;
+    const routes = api.routes.map(compileRoute);
+    // Stable sort: exact routes before wildcards, longer and more literal patterns first.
+    routes.sort((a, b) => specificity(b) - specificity(a));
+    return { policy: api, id: api.id, basePath: base, routes, balancer: compileTargets(api) };
+  });
+  apis.sort((a, b) => b.basePath.length - a.basePath.length);
+  return {
+    snapshot,
+    tenantId: snapshot.tenantId,
+    version: snapshot.version,
+    apis,
+    plans: new Map(snapshot.plans.map((p) => [p.id, p])),
+  };
+}
+
+export function buildRouteTable(tenants: Iterable<TenantRuntime>, baseDomain: string): RouteTable {
+  const byHost = new Map<string, TenantRuntime>();
+  const byId = new Map<string, TenantRuntime>();
+  for (const t of tenants) {
+    byId.set(t.tenantId, t);
+    byHost.set(`${t.snapshot.tenantSlug.toLowerCase()}.${baseDomain}`, t);
+  }
+  // Custom domains never override a tenant's own subdomain.
+  for (const t of byId.values()) {
+    for (const h of t.snapshot.hosts) {
+      const host = h.toLowerCase();
+      if (!byHost.has(host)) byHost.set(host, t);
+    }
+  }
+  return { byHost, tenants: byId };
+}
+
+/** `Host` header → lookup key: lower-case, port and trailing dot removed. */
+export function normalizeHost(host: string | undefined): string | null {
+  if (!host || host.length > 255) return null;
+  let h = host;
+  if (h.charCodeAt(0) === 91 /* [ */) {
+    const end = h.indexOf(']');
+    if (end === -1) return null;
+    h = h.slice(0, end + 1);
+  } else {
+    const colon = h.indexOf(':');
+    if (colon !== -1) h = h.slice(0, colon);
+  }
+  if (h.endsWith('.')) h = h.slice(0, -1);
+  return h.toLowerCase();
+}
+
+export type RouteMatch =
+  | { kind: 'match'; api: CompiledApi; route: CompiledRoute; /** Path below the base path, starts with '/'. */ rest: string }
+  | { kind: 'no_api' }
+  | { kind: 'no_route'; api: CompiledApi }
+  | { kind: 'method_not_allowed'; api: CompiledApi; allow: string[] };
+
+export function matchRoute(tenant: TenantRuntime, method: string, path: string): RouteMatch {
+  let api: CompiledApi | undefined;
+  for (const a of tenant.apis) {
+    const b = a.basePath;
+    if (b === '/' || path === b || (path.startsWith(b) && path.charCodeAt(b.length) === 47)) {
+      api = a;
+      break;
+    }
+  }
+  if (!api) return { kind: 'no_api' };
+  const rest = api.basePath === '/' ? path : path.slice(api.basePath.length) || '/';
+  // Segments of the rest, ignoring one trailing slash (it is kept in the forwarded URL).
+  const trimmed = rest.length > 1 && rest.endsWith('/') ? rest.slice(1, -1) : rest.slice(1);
+  const segs = trimmed === '' ? [] : trimmed.split('/');
+  let allow: string[] | null = null;
+  for (const r of api.routes) {
+    if (!segmentsMatch(r, segs)) continue;
+    if (r.methods && !r.methods.has(method)) {
+      (allow ??= []).push(...r.methods);
+      continue;
+    }
+    return { kind: 'match', api, route: r, rest };
+  }
+  if (allow) return { kind: 'method_not_allowed', api, allow: [...new Set(allow)] };
+  return { kind: 'no_route', api };
+}
+
+function segmentsMatch(r: CompiledRoute, segs: string[]): boolean {
+  const n = r.segments.length;
+  if (r.wildcard ? segs.length < n : segs.length !== n) return false;
+  for (let i = 0; i < n; i++) {
+    const lit = r.segments[i];
+    if (lit !== null && lit !== segs[i]) return false;
+  }
+  return true;
+}

@@ -1,0 +1,179 @@
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import type { FastifyInstance } from 'fastify';
+import { Redis, type RedisOptions } from 'ioredis';
+import { createLogger, type Logger } from '@tollgate/config';
+import { createKeyspace } from '@tollgate/policy';
+import { createMemoryLimiter, createRedisLimiter } from '@tollgate/ratelimit';
+import { createUsageProducer } from '@tollgate/usage';
+import { createAdminServer, registryMetrics } from './admin/admin-server';
+import { createMetrics, type GatewayMetrics } from './admin/metrics';
+import { buildApp } from './app';
+import { KeyCache } from './auth/key-cache';
+import { PolicyStore } from './config/policy-store';
+import type { GatewayConfig } from './env';
+import { createLimitEnforcer } from './limits/enforce-limits';
+import { Upstreams } from './proxy/upstreams';
+import { usageSinkFromProducer, type UsageSink } from './usage/usage-sink';
+
+export type Gateway = {
+  apps: FastifyInstance[];
+  store: PolicyStore;
+  keys: KeyCache;
+  metrics: GatewayMetrics;
+  usage: UsageSink;
+  logger: Logger;
+  /** Ports actually bound (useful with port 0). */
+  listen: () => Promise<{ port: number; tlsPort: number | null }>;
+  /** Stops accepting, drains in-flight requests (bounded), flushes usage, closes Redis. */
+  shutdown: () => Promise<void>;
+  isReady: () => boolean;
+};
+
+export type CreateGatewayOptions = {
+  /** Worker slot (0..n-1); keeps the usage spool file stable across restarts of that slot. */
+  workerIndex?: number;
+  logger?: Logger;
+};
+
+const redisRetry = (times: number) => Math.min(50 * 2 ** Math.min(times, 5), 1000);
+
+/** Wires one gateway process: three Redis connections, the policy store, caches, apps. */
+export async function createGateway(config: GatewayConfig, opts: CreateGatewayOptions = {}): Promise<Gateway> {
+  const logger = opts.logger ?? createLogger('gateway', config.logLevel);
+  const keyspace = createKeyspace(config.redisPrefix);
+  const metrics = createMetrics();
+  const base: RedisOptions = { retryStrategy: redisRetry, lazyConnect: false, connectionName: `tollgate-gateway-${process.pid}` };
+
+  // The request path's connection: never queues while offline, bounded per command.
+  const hot = new Redis(config.redisUrl, {
+    ...base,
+    enableAutoPipelining: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    commandTimeout: config.redisTimeoutMs,
+  });
+  // Configuration loads (snapshots can be large): patient, but also never queueing forever.
+  const control = new Redis(config.redisUrl, { ...base, enableOfflineQueue: true, maxRetriesPerRequest: 1, commandTimeout: 5000 });
+  const subscriber = new Redis(config.redisUrl, { ...base, enableOfflineQueue: true, maxRetriesPerRequest: null });
+  const producerRedis = new Redis(config.redisUrl, { ...base, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+  for (const [name, c] of [
+    ['hot', hot],
+    ['control', control],
+    ['subscriber', subscriber],
+    ['usage', producerRedis],
+  ] as const) {
+    c.on('error', (err: Error) => {
+      metrics.redisErrors.inc({ op: `connection_${name}` });
+      logger.debug({ err: err.message, connection: name }, 'redis connection error');
+    });
+  }
+
+  const keys = new KeyCache({
+    redis: hot,
+    keyspace,
+    size: config.keyCache.size,
+    ttlMs: config.keyCache.ttlMs,
+    negativeTtlMs: config.keyCache.negativeTtlMs,
+    onRedisError: () => metrics.redisErrors.inc({ op: 'key_lookup' }),
+  });
+  const store = new PolicyStore({
+    redis: control,
+    subscriber,
+    keyspace,
+    baseDomain: config.baseDomain,
+    resyncIntervalMs: config.resyncIntervalMs,
+    logger,
+    onKeyEvent: (e) => (e.type === 'key.revoked' ? keys.revoke(e.hash) : keys.invalidate(e.hash)),
+    onResubscribed: () => keys.expireAll(),
+    onTableChanged: (table) => {
+      const inUse = new Set<string>();
+      for (const t of table.tenants.values()) for (const a of t.apis) for (const tg of a.balancer.targets) inUse.add(tg.poolKey);
+      upstreams.prune(inUse);
+      metrics.configVersion.set(store.version);
+      metrics.tenants.set(table.tenants.size);
+    },
+  });
+  const upstreams = new Upstreams({
+    connections: config.upstreamConnections,
+    unhealthyThreshold: config.unhealthyThreshold,
+    cooldownMs: config.unhealthyCooldownMs,
+  });
+  const redisLimiter = createRedisLimiter({ redis: hot, timeoutMs: config.redisTimeoutMs });
+  const limits = createLimitEnforcer({
+    keyspace,
+    redis: redisLimiter,
+    memory: createMemoryLimiter({ maxKeys: 100_000 }),
+    onDecision: (result, source) => metrics.limiterDecisions.inc({ result, source }),
+  });
+  const workerIndex = opts.workerIndex ?? 0;
+  const producer = createUsageProducer({
+    connection: producerRedis,
+    keyspace,
+    spoolDir: config.spoolDir,
+    source: config.instanceId ?? `${hostname()}-${workerIndex}`,
+    logger,
+  });
+  const usage = usageSinkFromProducer(producer);
+
+  const deps = { store, keys, upstreams, limits, usage, metrics, logger };
+  const apps: FastifyInstance[] = [buildApp(config, deps)];
+  if (config.tls) {
+    apps.push(buildApp(config, deps, { https: { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) } }));
+  }
+  let closing = false;
+  const gaugeTimer = setInterval(() => {
+    const s = usage.stats();
+    metrics.spoolDepth.set(s.spooled);
+    metrics.usageBuffered.set(s.buffered);
+  }, 1000);
+  gaugeTimer.unref();
+
+  await store.start();
+
+  return {
+    apps,
+    store,
+    keys,
+    metrics,
+    usage,
+    logger,
+    isReady: () => store.loaded && !closing,
+    async listen() {
+      await apps[0]!.listen({ port: config.port, host: config.host });
+      let tlsPort: number | null = null;
+      if (apps[1] && config.tls) {
+        await apps[1].listen({ port: config.tls.port, host: config.host });
+        tlsPort = (apps[1].server.address() as AddressInfo).port;
+      }
+      return { port: (apps[0]!.server.address() as AddressInfo).port, tlsPort };
+    },
+    async shutdown() {
+      if (closing) return;
+      closing = true;
+      const drained = Promise.all(apps.map((a) => a.close()));
+      const grace = new Promise<'timeout'>((r) => setTimeout(r, config.shutdownGraceMs, 'timeout').unref());
+      if ((await Promise.race([drained, grace])) === 'timeout') {
+        logger.warn('shutdown grace period over; closing remaining connections');
+        for (const a of apps) (a.server as Server).closeAllConnections();
+        await drained;
+      }
+      clearInterval(gaugeTimer);
+      store.stop();
+      await usage.close();
+      await upstreams.close();
+      await Promise.all([hot, control, subscriber, producerRedis].map((c) => c.quit().catch(() => c.disconnect())));
+    },
+  };
+}
+
+export function startAdminServer(gw: Pick<Gateway, 'isReady' | 'metrics' | 'store'>) {
+  return createAdminServer({
+    healthy: () => true,
+    ready: gw.isReady,
+    metrics: () => registryMetrics(gw.metrics.registry),
+    details: () => ({ tenants: gw.store.tenantCount, version: gw.store.version }),
+  });
+}

@@ -1,0 +1,214 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Redis } from 'ioredis';
+import { generateApiKey, hashApiKey } from '@tollgate/keys';
+import { encodeEvent, KeyRecord, PolicySnapshot, type ApiPolicy, type Keyspace, type PlanPolicy } from '@tollgate/policy';
+
+export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+let seq = 0;
+const id = (p: string) => `${p}_${Date.now().toString(36)}${(seq++).toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+
+export function makeApi(targetUrl: string | string[], over: Partial<ApiPolicy> = {}): ApiPolicy {
+  const urls = Array.isArray(targetUrl) ? targetUrl : [targetUrl];
+  return {
+    id: id('api'),
+    slug: 'echo',
+    name: 'Echo',
+    basePath: '/echo',
+    version: 'v1',
+    authMode: 'api_key',
+    allowQueryKey: false,
+    failMode: 'open',
+    loadBalancing: 'round_robin',
+    timeouts: { connectMs: 1000, headersMs: 5000, requestMs: 10_000 },
+    retries: 1,
+    jwt: null,
+    targets: urls.map((url) => ({ id: id('tgt'), url, weight: 1, healthCheck: null })),
+    routes: [{ id: id('rte'), methods: [], path: '/*', timeoutMs: null, cacheTtlSeconds: 0, transform: null, rateLimit: null }],
+    ...over,
+  };
+}
+
+export function makePlan(apiIds: string[], over: Partial<PlanPolicy> = {}): PlanPolicy {
+  return { id: id('pln'), slug: 'free', name: 'Free', rateLimit: { limit: 1000, windowSeconds: 1, algorithm: 'sliding_window' }, quota: null, apiIds, ...over };
+}
+
+export function makeSnapshot(apis: ApiPolicy[], plans: PlanPolicy[], over: Partial<PolicySnapshot> = {}): PolicySnapshot {
+  const tenantId = over.tenantId ?? id('ten');
+  return PolicySnapshot.parse({
+    schemaVersion: 1,
+    tenantId,
+    tenantSlug: tenantId.replace(/_/g, '-'),
+    version: 1,
+    publishedAt: new Date().toISOString(),
+    hosts: [],
+    apis,
+    plans,
+    ...over,
+  });
+}
+
+/** Writes a snapshot the way the control plane publishes it: value, version, announcement. */
+export async function publishSnapshot(redis: Redis, ks: Keyspace, snapshot: PolicySnapshot): Promise<void> {
+  const s = PolicySnapshot.parse(snapshot);
+  await redis.multi().set(ks.policy(s.tenantId), JSON.stringify(s)).hset(ks.policyVersions, s.tenantId, String(s.version)).exec();
+  await redis.publish(ks.eventsChannel, encodeEvent({ type: 'policy.updated', tenantId: s.tenantId, version: s.version }));
+}
+
+export type IssuedKey = { key: string; hash: string; record: KeyRecord };
+
+export async function issueKey(redis: Redis, ks: Keyspace, tenantId: string, plan: PlanPolicy | null, over: Partial<KeyRecord> = {}): Promise<IssuedKey> {
+  const key = generateApiKey('test');
+  const hash = hashApiKey(key);
+  const record = KeyRecord.parse({
+    schemaVersion: 1,
+    keyId: id('key'),
+    tenantId,
+    consumerId: id('con'),
+    subscriptionId: plan ? id('sub') : null,
+    planId: plan?.id ?? null,
+    status: 'active',
+    subscriptionStatus: plan ? 'active' : null,
+    expiresAt: null,
+    apiIds: [],
+    scopes: [],
+    rateLimitOverride: null,
+    quotaOverride: null,
+    periodStart: null,
+    periodEnd: null,
+    ...over,
+  });
+  await redis.set(ks.key(hash), JSON.stringify(record));
+  return { key, hash, record };
+}
+
+export async function revokeKey(redis: Redis, ks: Keyspace, issued: IssuedKey): Promise<void> {
+  await redis.set(ks.key(issued.hash), JSON.stringify({ ...issued.record, status: 'revoked' }));
+  await redis.publish(ks.eventsChannel, encodeEvent({ type: 'key.revoked', hash: issued.hash }));
+}
+
+export type Upstream = { url: string; server: Server; requests: { method: string; url: string; headers: IncomingMessage['headers']; body: string }[]; close: () => Promise<void> };
+
+/** A real HTTP upstream that records what it received; the default handler echoes it as JSON. */
+export async function startUpstream(handler?: (req: IncomingMessage, res: ServerResponse, body: string) => void): Promise<Upstream> {
+  const requests: Upstream['requests'] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      requests.push({ method: req.method!, url: req.url!, headers: req.headers, body });
+      if (handler) return handler(req, res, body);
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ method: req.method, url: req.url, headers: req.headers, bodyLength: body.length }));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    server,
+    requests,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
+
+/** Sends bytes exactly as given and returns the raw response (for framing attacks inject can't express). */
+export function rawRequest(port: number, data: string | Buffer, timeoutMs = 5000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    const timer = setTimeout(() => {
+      sock.destroy();
+      resolve(Buffer.concat(chunks).toString('latin1'));
+    }, timeoutMs);
+    sock.on('data', (c) => {
+      chunks.push(c);
+      // One response is enough: stop once its body is complete.
+      const text = Buffer.concat(chunks).toString('latin1');
+      const head = text.indexOf('\r\n\r\n');
+      const m = /content-length: (\d+)/i.exec(text);
+      if (head !== -1 && m && text.length >= head + 4 + Number(m[1])) {
+        clearTimeout(timer);
+        sock.destroy();
+        resolve(text);
+      }
+    });
+    sock.on('end', () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(chunks).toString('latin1'));
+    });
+    sock.on('error', (err) => {
+      clearTimeout(timer);
+      if (chunks.length) resolve(Buffer.concat(chunks).toString('latin1'));
+      else reject(err);
+    });
+    sock.write(data);
+  });
+}
+
+export function statusOf(raw: string): number {
+  return Number(/^HTTP\/1\.1 (\d{3})/.exec(raw)?.[1] ?? 0);
+}
+
+export type GatewayProcess = { child: ChildProcess; port: number; adminPort: number; logs: string[]; stop: (signal?: NodeJS.Signals) => Promise<number | null> };
+
+/** Starts `apps/gateway/src/main.ts` as its own process; resolves once it logs its ports. */
+export function spawnGateway(env: Record<string, string>): Promise<GatewayProcess> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'apps/gateway/src/main.ts')], {
+      cwd: root,
+      env: { ...process.env, GATEWAY_PORT: '0', GATEWAY_ADMIN_PORT: '0', GATEWAY_HOST: '127.0.0.1', GATEWAY_ADMIN_HOST: '127.0.0.1', GATEWAY_WORKERS: '1', LOG_LEVEL: 'info', GATEWAY_ACCESS_LOG: 'false', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const logs: string[] = [];
+    let buf = '';
+    let done = false;
+    const timer = setTimeout(() => {
+      if (!done) {
+        child.kill('SIGKILL');
+        reject(new Error(`gateway did not start:\n${logs.join('\n')}`));
+      }
+    }, 20_000);
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    child.stdout!.on('data', (c: Buffer) => {
+      buf += c.toString();
+      let nl;
+      while ((nl = buf.indexOf('\n')) !== -1) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        logs.push(line);
+        if (!done && line.includes('"gateway listening"')) {
+          const m = JSON.parse(line) as { port: number; adminPort: number };
+          done = true;
+          clearTimeout(timer);
+          resolve({
+            child,
+            port: m.port,
+            adminPort: m.adminPort,
+            logs,
+            stop: async (signal = 'SIGTERM') => {
+              if (child.exitCode === null) child.kill(signal);
+              return exited;
+            },
+          });
+        }
+      }
+    });
+    child.stderr!.on('data', (c: Buffer) => logs.push(c.toString()));
+    child.once('exit', (code) => {
+      if (!done) {
+        clearTimeout(timer);
+        reject(new Error(`gateway exited with ${code}:\n${logs.join('\n')}`));
+      }
+    });
+  });
+}
