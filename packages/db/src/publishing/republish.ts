@@ -46,6 +46,14 @@ export async function republishAll(opts: RepublishOptions): Promise<RepublishRes
       take: 500,
       select: { id: true },
     });
+    if (opts.tenantId && !page.length) {
+      // Gone from PostgreSQL: make sure Redis forgets it too.
+      await db.$transaction(async (tx) => {
+        await lockEntities(tx, [lockName.policy(opts.tenantId!)]);
+        await publishTenant(tx, redis, keyspace, opts.tenantId!, timeoutMs);
+      });
+      result.removedTenants++;
+    }
     for (const { id } of page) {
       known.add(id);
       try {
