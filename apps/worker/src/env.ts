@@ -1,0 +1,35 @@
+import { z } from 'zod';
+import { commonEnv, parseEnv } from '@tollgate/config';
+
+const ms = (fallback: number) => z.coerce.number().int().min(10).max(86_400_000).default(fallback);
+
+export const WorkerEnv = {
+  ...commonEnv,
+  DATABASE_URL: z.string().url(),
+  WORKER_HOST: z.string().default('0.0.0.0'),
+  WORKER_PORT: z.coerce.number().int().min(0).max(65_535).default(9090),
+  /** Usage batches applied at once per process. */
+  WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+  /** A dead worker's batch is picked up by another after this long. */
+  WORKER_LOCK_DURATION_MS: ms(30_000),
+  WORKER_STALLED_INTERVAL_MS: ms(30_000),
+  /** Without a key nothing is sent to Stripe; usage is still metered, rated and shown. */
+  STRIPE_SECRET_KEY: z.string().min(1).optional(),
+  STRIPE_WEBHOOK_SECRET: z.string().min(1).optional(),
+  STRIPE_API_HOST: z.string().min(1).optional(),
+  STRIPE_API_PORT: z.coerce.number().int().min(1).max(65_535).optional(),
+  STRIPE_API_PROTOCOL: z.enum(['http', 'https']).optional(),
+  STRIPE_TIMEOUT_MS: ms(20_000),
+  /** Meter events are sent for closed hours, this long after the hour ends (late batches settle). */
+  METER_SETTLE_MS: z.coerce.number().int().min(0).max(86_400_000).default(120_000),
+  METER_REPORT_EVERY_MS: ms(60_000),
+  COMPACT_EVERY_MS: ms(60_000),
+  RECONCILE_EVERY_MS: ms(900_000),
+  OUTBOX_POLL_MS: ms(1_000),
+};
+
+export type WorkerConfig = ReturnType<typeof parseWorkerEnv>;
+
+export function parseWorkerEnv(env: Record<string, string | undefined> = process.env) {
+  return parseEnv(WorkerEnv, env);
+}

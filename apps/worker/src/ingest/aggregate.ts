@@ -1,0 +1,129 @@
+import { LATENCY_BUCKETS_MS, isBillable, latencyBucket, type UsageEvent } from '@tollgate/usage';
+
+const MINUTE = 60_000;
+const HOUR = 3_600_000;
+const BUCKETS = LATENCY_BUCKETS_MS.length + 1;
+
+/** One per-minute rollup row's increments. Counts are plain numbers: a batch is far below 2^53. */
+export type RollupDelta = {
+  tenantId: string;
+  bucketStart: number;
+  apiId: string;
+  keyId: string;
+  consumerId: string;
+  subscriptionId: string;
+  requests: number;
+  status2xx: number;
+  status3xx: number;
+  status4xx: number;
+  status5xx: number;
+  rejectedAuth: number;
+  rejectedRate: number;
+  rejectedQuota: number;
+  rejectedOther: number;
+  latencyBuckets: number[];
+  latencySumMs: number;
+  bytesIn: number;
+  bytesOut: number;
+  cacheHits: number;
+};
+
+export type LedgerDelta = { subscriptionId: string; hourStart: number; quantity: number };
+export type KeyUse = { keyId: string; lastUsedAt: number };
+
+export type BatchAggregate = {
+  rollups: RollupDelta[];
+  ledger: LedgerDelta[];
+  keys: KeyUse[];
+  /** Events counted (after dropping repeats of one event id inside the batch). */
+  events: number;
+  billable: number;
+};
+
+/**
+ * Folds a batch into the rows it changes. Rows come out sorted by their primary key, so every
+ * transaction takes row locks in the same order and concurrent workers cannot deadlock.
+ */
+export function aggregateBatch(events: readonly UsageEvent[]): BatchAggregate {
+  const rollups = new Map<string, RollupDelta>();
+  const ledger = new Map<string, LedgerDelta>();
+  const keys = new Map<string, KeyUse>();
+  const seen = new Set<string>();
+  let billable = 0;
+
+  for (const e of events) {
+    // A producer may repeat an event inside one batch (a retried flush); count it once.
+    if (seen.has(e.id)) continue;
+    seen.add(e.id);
+
+    const minute = e.ts - (((e.ts % MINUTE) + MINUTE) % MINUTE);
+    const keyId = e.keyId ?? '';
+    const rk = `${e.tenantId}\u0000${minute}\u0000${e.apiId}\u0000${keyId}`;
+    let r = rollups.get(rk);
+    if (!r) {
+      r = {
+        tenantId: e.tenantId,
+        bucketStart: minute,
+        apiId: e.apiId,
+        keyId,
+        consumerId: e.consumerId ?? '',
+        subscriptionId: e.subscriptionId ?? '',
+        requests: 0,
+        status2xx: 0,
+        status3xx: 0,
+        status4xx: 0,
+        status5xx: 0,
+        rejectedAuth: 0,
+        rejectedRate: 0,
+        rejectedQuota: 0,
+        rejectedOther: 0,
+        latencyBuckets: new Array<number>(BUCKETS).fill(0),
+        latencySumMs: 0,
+        bytesIn: 0,
+        bytesOut: 0,
+        cacheHits: 0,
+      };
+      rollups.set(rk, r);
+    }
+    r.requests++;
+    const cls = Math.floor(e.status / 100);
+    if (cls === 2) r.status2xx++;
+    else if (cls === 3) r.status3xx++;
+    else if (cls === 4) r.status4xx++;
+    else if (cls === 5) r.status5xx++;
+    if (e.rejected === 'auth') r.rejectedAuth++;
+    else if (e.rejected === 'rate') r.rejectedRate++;
+    else if (e.rejected === 'quota') r.rejectedQuota++;
+    else if (e.rejected !== null) r.rejectedOther++;
+    r.latencyBuckets[latencyBucket(e.latencyMs)]!++;
+    r.latencySumMs += Math.round(e.latencyMs);
+    r.bytesIn += e.bytesIn;
+    r.bytesOut += e.bytesOut;
+    if (e.cacheHit) r.cacheHits++;
+
+    if (isBillable(e)) {
+      billable++;
+      const hour = e.ts - (((e.ts % HOUR) + HOUR) % HOUR);
+      const lk = `${e.subscriptionId}\u0000${hour}`;
+      const l = ledger.get(lk);
+      if (l) l.quantity++;
+      else ledger.set(lk, { subscriptionId: e.subscriptionId!, hourStart: hour, quantity: 1 });
+    }
+    if (e.keyId) {
+      const k = keys.get(e.keyId);
+      if (!k) keys.set(e.keyId, { keyId: e.keyId, lastUsedAt: e.ts });
+      else if (e.ts > k.lastUsedAt) k.lastUsedAt = e.ts;
+    }
+  }
+
+  const cmp = (a: string | number, b: string | number) => (a < b ? -1 : a > b ? 1 : 0);
+  return {
+    rollups: [...rollups.values()].sort(
+      (a, b) => cmp(a.tenantId, b.tenantId) || cmp(a.bucketStart, b.bucketStart) || cmp(a.apiId, b.apiId) || cmp(a.keyId, b.keyId),
+    ),
+    ledger: [...ledger.values()].sort((a, b) => cmp(a.subscriptionId, b.subscriptionId) || cmp(a.hourStart, b.hourStart)),
+    keys: [...keys.values()].sort((a, b) => cmp(a.keyId, b.keyId)),
+    events: seen.size,
+    billable,
+  };
+}

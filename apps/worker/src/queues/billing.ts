@@ -1,0 +1,99 @@
+import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Sql } from 'postgres';
+import type { Logger } from '@tollgate/config';
+import type { Db } from '@tollgate/db';
+import { QUEUES, type Keyspace } from '@tollgate/policy';
+import { createStripeClient, createStripeWebhookHandler, reportMeterUsage } from '@tollgate/billing';
+import { reconcileBilling } from '../billing/reconcile';
+import type { WorkerConfig } from '../env';
+import { compactRollups } from '../ingest/compact';
+import type { Metrics } from '../metrics';
+import type { WebhookHandler } from '../server';
+
+/** The billing queue's jobs; names are versioned like every job payload. */
+export const BILLING_JOBS = {
+  meterReport: 'billing.meter-report.v1',
+  compactRollups: 'billing.compact-rollups.v1',
+  reconcile: 'billing.reconcile.v1',
+} as const;
+
+/** Hours behind now that each compaction run rebuilds (late batches land in them). */
+const COMPACT_LOOKBACK_MS = 3 * 3_600_000;
+
+export type BillingQueueOptions = {
+  config: WorkerConfig;
+  redis: Redis;
+  keyspace: Keyspace;
+  sql: Sql;
+  db: Db;
+  logger: Logger;
+  metrics: Metrics;
+};
+
+/**
+ * The scheduled side of the worker: meter reporting, rollup compaction and reconciliation run
+ * as BullMQ job schedulers on the `billing` queue, so with several worker processes each run
+ * happens once, on whichever process takes it.
+ */
+export async function startBillingQueue(opts: BillingQueueOptions) {
+  const { config, logger, metrics } = opts;
+  const stripe = createStripeClient({
+    secretKey: config.STRIPE_SECRET_KEY,
+    host: config.STRIPE_API_HOST,
+    port: config.STRIPE_API_PORT,
+    protocol: config.STRIPE_API_PROTOCOL,
+    timeoutMs: config.STRIPE_TIMEOUT_MS,
+  });
+  if (!stripe) logger.info('Stripe not configured: usage is metered and rated, nothing is sent to Stripe');
+
+  const webhook: WebhookHandler | null = config.STRIPE_WEBHOOK_SECRET
+    ? createStripeWebhookHandler({ db: opts.db, webhookSecret: config.STRIPE_WEBHOOK_SECRET, logger, onResult: (result) => metrics.webhooks.inc({ result }) })
+    : null;
+
+  const prefix = opts.keyspace.bullPrefix;
+  const queue = new Queue(QUEUES.billing, { connection: opts.redis, prefix });
+  const keep = { removeOnComplete: { count: 100 }, removeOnFail: { count: 500 } };
+  await queue.upsertJobScheduler('meter-report', { every: config.METER_REPORT_EVERY_MS }, { name: BILLING_JOBS.meterReport, data: {}, opts: keep });
+  await queue.upsertJobScheduler('compact-rollups', { every: config.COMPACT_EVERY_MS }, { name: BILLING_JOBS.compactRollups, data: {}, opts: keep });
+  await queue.upsertJobScheduler('reconcile', { every: config.RECONCILE_EVERY_MS }, { name: BILLING_JOBS.reconcile, data: {}, opts: keep });
+
+  const processor = async (job: Job) => {
+    switch (job.name) {
+      case BILLING_JOBS.meterReport: {
+        const res = await reportMeterUsage({ db: opts.db, stripe, logger, settleMs: config.METER_SETTLE_MS });
+        metrics.meterEvents.inc({ result: 'sent' }, res.sent);
+        metrics.meterEvents.inc({ result: 'duplicate' }, res.duplicates);
+        metrics.meterEvents.inc({ result: 'failed' }, res.failed);
+        return { ...res, quantity: res.quantity.toString() };
+      }
+      case BILLING_JOBS.compactRollups: {
+        const now = Date.now();
+        const res = await compactRollups(opts.sql, { from: new Date(now - COMPACT_LOOKBACK_MS), to: new Date(now) });
+        return { hourRows: res.hourRows, dayRows: res.dayRows };
+      }
+      case BILLING_JOBS.reconcile: {
+        const res = await reconcileBilling({ db: opts.db, redis: opts.redis, keyspace: opts.keyspace, stripe, logger, metrics, settleMs: config.METER_SETTLE_MS });
+        return { checked: res.checked, mismatches: res.mismatches.length, fixed: res.fixed };
+      }
+      default:
+        throw new UnrecoverableError(`unknown billing job ${JSON.stringify(job.name).slice(0, 64)}`);
+    }
+  };
+  const worker = new Worker(QUEUES.billing, processor, { connection: opts.redis, prefix, concurrency: 1 });
+  worker.on('failed', (job, err) => {
+    metrics.jobFailures.inc({ queue: QUEUES.billing });
+    logger.error({ jobId: job?.id, job: job?.name, err: err.message }, 'billing job failed');
+  });
+  worker.on('error', (err) => logger.error({ err: err.message }, 'billing worker error'));
+
+  return {
+    stripe,
+    webhook,
+    queue,
+    stop: async () => {
+      await worker.close();
+      await queue.close();
+    },
+  };
+}
