@@ -12,3 +12,4 @@ export {
 } from './api-key';
 export { crc32 } from './crc32';
 export { encodeBase62, BASE62 } from './base62';
+export { hashPassword, verifyPassword } from './password';
