@@ -146,7 +146,7 @@ function printBanner(results, tryLines, dbUrl, redisUrl, ports) {
   const out = [line, paint('bold', `Tollgate is running (ready in ${((Date.now() - startedAt) / 1000).toFixed(1)}s)`)];
   const urls = {
     console: `http://localhost:${ports.console}`,
-    gateway: `http://demo.localhost:${ports.gateway}`,
+    gateway: `http://demo.localhost:${ports.gateway}  (health and metrics: http://localhost:${ports.gatewayAdmin}/metrics)`,
     worker: `http://localhost:${ports.worker}/metrics`,
     upstream: `http://localhost:${ports.upstream}`,
   };
@@ -167,6 +167,7 @@ async function main() {
     gateway: intFromEnv('GATEWAY_PORT', 8080),
     worker: intFromEnv('WORKER_PORT', 9090),
     upstream: intFromEnv('DEMO_UPSTREAM_PORT', 4000),
+    gatewayAdmin: intFromEnv('GATEWAY_ADMIN_PORT', 9091),
   };
   const wanted = (process.env.TOLLGATE_APPS || APPS.map((a) => a.name).join(','))
     .split(',')
@@ -186,6 +187,8 @@ async function main() {
     CONSOLE_PORT: String(ports.console),
     GATEWAY_PORT: String(ports.gateway),
     WORKER_PORT: String(ports.worker),
+    GATEWAY_ADMIN_PORT: String(ports.gatewayAdmin),
+    GATEWAY_SPOOL_DIR: process.env.GATEWAY_SPOOL_DIR || path.join(dataDir, 'spool'),
     DEMO_UPSTREAM_PORT: String(ports.upstream),
     DEMO_UPSTREAM_URL: process.env.DEMO_UPSTREAM_URL || `http://127.0.0.1:${ports.upstream}`,
     CONSOLE_URL: process.env.CONSOLE_URL || `http://localhost:${ports.console}`,
