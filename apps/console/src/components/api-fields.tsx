@@ -1,0 +1,102 @@
+import { Checkbox, Field, Select, TextArea } from './forms';
+import { TargetsEditor } from './targets-editor';
+
+type ApiDefaults = {
+  name?: string;
+  slug?: string;
+  description?: string;
+  basePath?: string;
+  version?: string;
+  visibility?: string;
+  authMode?: string;
+  allowQueryKey?: boolean;
+  failMode?: string;
+  loadBalancing?: string;
+  connectTimeoutMs?: number;
+  headersTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  retries?: number;
+  targets?: Array<{ url: string; weight: number }>;
+  openapiUrl?: string | null;
+};
+
+/** The API form's fields, shared by "new" and "edit". */
+export function ApiFields({ d = {} }: { d?: ApiDefaults }) {
+  return (
+    <>
+      <div className="grid gap-4 md:grid-cols-2">
+        <Field name="name" label="Name" required defaultValue={d.name} maxLength={100} placeholder="Weather API" />
+        <Field name="slug" label="Slug" required defaultValue={d.slug} maxLength={48} placeholder="weather" hint="Used in URLs and the portal." />
+        <Field name="basePath" label="Base path" required defaultValue={d.basePath} placeholder="/weather" hint="Calls to {gateway}/weather/… go to this API." />
+        <Field name="version" label="Version" defaultValue={d.version ?? 'v1'} />
+      </div>
+      <TextArea name="description" label="Description" defaultValue={d.description} rows={2} />
+      <TargetsEditor initial={d.targets ?? []} />
+      <div className="grid gap-4 md:grid-cols-3">
+        <Select
+          name="authMode"
+          label="Authentication"
+          defaultValue={d.authMode ?? 'API_KEY'}
+          options={[
+            { value: 'API_KEY', label: 'API key' },
+            { value: 'JWT', label: 'JWT' },
+            { value: 'NONE', label: 'None (public)' },
+          ]}
+        />
+        <Select
+          name="visibility"
+          label="Portal visibility"
+          defaultValue={d.visibility ?? 'PRIVATE'}
+          options={[
+            { value: 'PRIVATE', label: 'Private (hidden from the portal)' },
+            { value: 'PUBLIC', label: 'Public (listed in the portal)' },
+          ]}
+        />
+        <Select
+          name="loadBalancing"
+          label="Load balancing"
+          defaultValue={d.loadBalancing ?? 'ROUND_ROBIN'}
+          options={[
+            { value: 'ROUND_ROBIN', label: 'Round robin' },
+            { value: 'WEIGHTED', label: 'Weighted' },
+          ]}
+        />
+      </div>
+      <div className="grid gap-4 md:grid-cols-4">
+        <Field name="connectTimeoutMs" label="Connect timeout (ms)" type="number" defaultValue={d.connectTimeoutMs ?? 2000} />
+        <Field name="headersTimeoutMs" label="Headers timeout (ms)" type="number" defaultValue={d.headersTimeoutMs ?? 10000} />
+        <Field name="requestTimeoutMs" label="Request timeout (ms)" type="number" defaultValue={d.requestTimeoutMs ?? 30000} />
+        <Field name="retries" label="Retries (idempotent)" type="number" defaultValue={d.retries ?? 1} />
+      </div>
+      <div className="grid gap-4 md:grid-cols-2">
+        <Select
+          name="failMode"
+          label="When Redis is unreachable"
+          defaultValue={d.failMode ?? 'OPEN'}
+          options={[
+            { value: 'OPEN', label: 'Fail open (serve with local limits)' },
+            { value: 'CLOSED', label: 'Fail closed (503)' },
+          ]}
+        />
+        <div className="pt-6">
+          <Checkbox name="allowQueryKey" label="Accept keys in the query string (?api_key=)" defaultChecked={d.allowQueryKey} hint="Only for clients that can't send headers." />
+        </div>
+      </div>
+      <fieldset className="rounded-md border border-slate-200 p-4">
+        <legend className="px-1 text-sm font-medium text-slate-800">OpenAPI document (optional)</legend>
+        <div className="grid gap-4 md:grid-cols-2">
+          <div>
+            <label htmlFor="f-openapiFile" className="block text-sm font-medium text-slate-800">
+              Upload (JSON, up to 1 MB)
+            </label>
+            <input id="f-openapiFile" name="openapiFile" type="file" accept=".json,application/json" className="mt-1 block w-full text-sm" />
+          </div>
+          <Field name="openapiUrl" label="…or fetch from URL" defaultValue={d.openapiUrl ?? ''} placeholder="https://api.example.com/openapi.json" />
+        </div>
+        <div className="mt-3">
+          <TextArea name="openapi" label="…or paste it" rows={3} errorKey="openapi" hint="Validated on save: OpenAPI 3.0 or 3.1 with info and paths." />
+        </div>
+      </fieldset>
+    </>
+  );
+}

@@ -1,0 +1,58 @@
+'use client';
+
+import { useActionState } from 'react';
+import type { TestCallResult } from '@/app/t/[tenant]/actions';
+import { buttonStyles } from './ui';
+
+export function TestCall({ action }: { action: (s: TestCallResult, fd: FormData) => Promise<TestCallResult> }) {
+  const [state, formAction, pending] = useActionState(action, { seq: 0 });
+  return (
+    <form action={formAction} className="space-y-3">
+      <div className="grid gap-3 md:grid-cols-[8rem_1fr]">
+        <div>
+          <label htmlFor="tc-method" className="block text-sm font-medium text-slate-800">
+            Method
+          </label>
+          <select id="tc-method" name="method" className="mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 text-sm">
+            {['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'].map((m) => (
+              <option key={m}>{m}</option>
+            ))}
+          </select>
+        </div>
+        <div>
+          <label htmlFor="tc-path" className="block text-sm font-medium text-slate-800">
+            Path (below the base path)
+          </label>
+          <input id="tc-path" name="path" defaultValue="/" className="mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 font-mono text-sm" />
+        </div>
+      </div>
+      <div>
+        <label htmlFor="tc-key" className="block text-sm font-medium text-slate-800">
+          API key
+        </label>
+        <input id="tc-key" name="key" type="password" autoComplete="off" placeholder="tg_live_…" className="mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 font-mono text-sm" />
+        <p className="mt-1 text-xs text-slate-500">Paste a key issued on the API keys page. It is sent to the gateway only.</p>
+      </div>
+      <button type="submit" className={buttonStyles.secondary} disabled={pending}>
+        {pending ? 'Calling…' : 'Send test call'}
+      </button>
+      {state.message && !state.ok ? (
+        <p role="alert" className="text-sm text-red-700">
+          {state.message}
+        </p>
+      ) : null}
+      {state.response ? (
+        <div role="status" className="rounded-md border border-slate-200 bg-slate-50 p-3 text-sm" data-testid="test-call-response">
+          <p className="font-medium">
+            {state.response.status} · {state.response.ms} ms · <span className="font-mono text-xs">{state.response.url}</span>
+          </p>
+          <details className="mt-2">
+            <summary className="cursor-pointer text-xs text-slate-600">Response headers</summary>
+            <pre className="mt-1 overflow-x-auto text-xs">{state.response.headers.map(([k, v]) => `${k}: ${v}`).join('\n')}</pre>
+          </details>
+          <pre className="mt-2 max-h-64 overflow-auto whitespace-pre-wrap break-all rounded bg-white p-2 font-mono text-xs ring-1 ring-slate-200">{state.response.body || '(empty body)'}</pre>
+        </div>
+      ) : null}
+    </form>
+  );
+}

@@ -1,0 +1,84 @@
+import { unstable_rethrow } from 'next/navigation';
+import { getRuntime } from './runtime';
+import { ServiceError } from './services/context';
+
+export type FormState = {
+  /** Bumped on every submission so inputs remount with the submitted values. */
+  seq: number;
+  ok?: boolean;
+  message?: string;
+  fields?: Record<string, string>;
+  values?: Record<string, string>;
+  /** A secret shown once (API key, access token, invitation link). */
+  secret?: string;
+  secretLabel?: string;
+};
+
+export const initialFormState: FormState = { seq: 0 };
+
+function echo(fd: FormData | null): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!fd) return out;
+  for (const [k, v] of fd.entries()) {
+    if (k.startsWith('$ACTION') || /password/i.test(k)) continue;
+    if (typeof v === 'string') out[k] = out[k] !== undefined ? `${out[k]},${v}` : v.slice(0, 5000);
+  }
+  return out;
+}
+
+/**
+ * Runs a server action body and turns expected failures into form state; anything unexpected is
+ * logged and shown as a generic message (never a stack trace). Redirects pass through.
+ */
+export async function runAction(prev: FormState, fd: FormData | null, body: () => Promise<Partial<FormState> | void>): Promise<FormState> {
+  const seq = (prev?.seq ?? 0) + 1;
+  try {
+    const res = (await body()) ?? {};
+    return { seq, ok: true, ...res };
+  } catch (err) {
+    unstable_rethrow(err);
+    if (err instanceof ServiceError) {
+      return { seq, ok: false, message: err.message, fields: err.fields, values: echo(fd) };
+    }
+    getRuntime().log.error({ err }, 'server action failed');
+    return { seq, ok: false, message: 'Something went wrong on our side. Please try again.', values: echo(fd) };
+  }
+}
+
+// ─── FormData → service input ─────────────────────────────────────────────────────────
+// Services validate types strictly; these only translate the browser's strings.
+
+export const str = (fd: FormData, name: string): string | undefined => {
+  const v = fd.get(name);
+  return typeof v === 'string' ? v : undefined;
+};
+
+/** '' → null (cleared), a number string → number, anything else passes through so validation names it. */
+export const num = (fd: FormData, name: string): number | null | string | undefined => {
+  const v = str(fd, name);
+  if (v === undefined) return undefined;
+  if (v.trim() === '') return null;
+  const n = Number(v);
+  return Number.isFinite(n) ? n : v;
+};
+
+export const numOr = (fd: FormData, name: string, fallback: number) => {
+  const v = num(fd, name);
+  return v === null || v === undefined ? fallback : v;
+};
+
+export const bool = (fd: FormData, name: string): boolean => {
+  const v = fd.get(name);
+  return v === 'on' || v === 'true' || v === '1';
+};
+
+export const list = (fd: FormData, name: string): string[] => fd.getAll(name).filter((v): v is string => typeof v === 'string' && v !== '');
+
+/** Money typed as "12.50" → 1250 minor units; invalid text passes through for validation to name. */
+export const minor = (fd: FormData, name: string): number | string | undefined => {
+  const v = str(fd, name);
+  if (v === undefined) return undefined;
+  if (v.trim() === '') return 0;
+  if (!/^\d{1,9}(\.\d{1,2})?$/.test(v.trim())) return v;
+  return Math.round(Number(v.trim()) * 100);
+};

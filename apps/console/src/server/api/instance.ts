@@ -1,0 +1,5 @@
+import { getRuntime } from '../runtime';
+import { createV1Handlers } from './v1';
+
+/** The process's admin-API handlers, on the shared runtime (route files re-export these). */
+export const v1 = createV1Handlers(() => getRuntime());

@@ -1,0 +1,233 @@
+import { z } from 'zod';
+import { Prisma } from '@tollgate/db';
+import { LATENCY_BUCKETS_MS } from '@tollgate/usage';
+import { requirePermission, ServiceError, type ServiceContext } from './context';
+import { Id, parseInput } from './validation';
+
+export type Granularity = 'minute' | 'hour' | 'day';
+const STEP_MS: Record<Granularity, number> = { minute: 60_000, hour: 3_600_000, day: 86_400_000 };
+const MAX_RANGE_MS = 92 * 86_400_000;
+const MAX_POINTS = 1500;
+
+export const RANGES = { '1h': 3_600_000, '6h': 6 * 3_600_000, '24h': 86_400_000, '7d': 7 * 86_400_000, '30d': 30 * 86_400_000, '90d': 90 * 86_400_000 } as const;
+export type RangeName = keyof typeof RANGES;
+
+export const UsageQuery = z
+  .object({
+    range: z.enum(Object.keys(RANGES) as [RangeName, ...RangeName[]]).optional(),
+    from: z.coerce.date({ error: 'must be a date' }).optional(),
+    to: z.coerce.date({ error: 'must be a date' }).optional(),
+    granularity: z.enum(['minute', 'hour', 'day']).optional(),
+    apiId: Id('api').optional(),
+    keyId: Id('key').optional(),
+    consumerId: Id('con').optional(),
+    status: z.enum(['2xx', '3xx', '4xx', '5xx']).optional(),
+  })
+  .strict();
+export type UsageQuery = z.infer<typeof UsageQuery>;
+
+/** The coarsest rollup that still draws a useful curve: ≤ 6 h by minute, ≤ 7 d by hour, else by day. */
+export function chooseGranularity(rangeMs: number): Granularity {
+  if (rangeMs <= 6 * 3_600_000) return 'minute';
+  if (rangeMs <= 7 * 86_400_000) return 'hour';
+  return 'day';
+}
+
+function truncate(d: Date, g: Granularity): Date {
+  return new Date(Math.floor(d.getTime() / STEP_MS[g]) * STEP_MS[g]);
+}
+
+export function resolveWindow(q: UsageQuery, now = new Date()) {
+  const to = q.to ?? now;
+  const from = q.from ?? new Date(to.getTime() - RANGES[q.range ?? '24h']);
+  if (from >= to) throw new ServiceError('unprocessable', '"from" must be before "to"', { from: 'must be before to' });
+  if (to.getTime() - from.getTime() > MAX_RANGE_MS) throw new ServiceError('unprocessable', 'the range can be at most 92 days', { from: 'range too long' });
+  let g = q.granularity ?? chooseGranularity(to.getTime() - from.getTime());
+  if ((to.getTime() - from.getTime()) / STEP_MS[g] > MAX_POINTS) {
+    throw new ServiceError('unprocessable', `too many ${g} points for this range; choose a coarser granularity`, { granularity: 'too fine for this range' });
+  }
+  return { from: truncate(from, g), to, granularity: g };
+}
+
+/** p in [0,1] from histogram counts: the upper bound of the bucket where the rank falls. */
+export function percentile(buckets: number[], p: number): number | null {
+  const total = buckets.reduce((a, b) => a + b, 0);
+  if (total === 0) return null;
+  const rank = Math.ceil(total * p);
+  let seen = 0;
+  for (let i = 0; i < buckets.length; i++) {
+    seen += buckets[i]!;
+    if (seen >= rank) return LATENCY_BUCKETS_MS[i] ?? LATENCY_BUCKETS_MS[LATENCY_BUCKETS_MS.length - 1]! * 2;
+  }
+  return null;
+}
+
+/**
+ * The rows to read: the chosen granularity where compacted rows exist, finer rows for the
+ * recent stretch not compacted yet, so a coarse chart never misses the last hours.
+ */
+async function sourceSql(ctx: ServiceContext, q: UsageQuery, from: Date, to: Date, g: Granularity): Promise<Prisma.Sql> {
+  const filters: Prisma.Sql[] = [];
+  if (q.apiId) filters.push(Prisma.sql`AND "apiId" = ${q.apiId}`);
+  if (q.keyId) filters.push(Prisma.sql`AND "keyId" = ${q.keyId}`);
+  if (q.consumerId) filters.push(Prisma.sql`AND "consumerId" = ${q.consumerId}`);
+  const f = filters.length ? Prisma.join(filters, ' ') : Prisma.empty;
+  const cover = async (gran: Granularity): Promise<Date | null> => {
+    const rows = await ctx.db.$queryRaw<{ m: Date | null }[]>`
+      SELECT max("bucketStart") AS m FROM "UsageRollup" WHERE "tenantId" = ${ctx.tenantId} AND granularity = ${gran}`;
+    const m = rows[0]?.m;
+    return m ? new Date(m.getTime() + STEP_MS[gran]) : null;
+  };
+  const part = (gran: Granularity, a: Date, b: Date) => Prisma.sql`
+    SELECT * FROM "UsageRollup" WHERE "tenantId" = ${ctx.tenantId} AND granularity = ${gran}
+      AND "bucketStart" >= ${a} AND "bucketStart" < ${b} ${f}`;
+  if (g === 'minute') return part('minute', from, to);
+  const clamp = (d: Date | null, lo: Date) => (d && d > lo ? (d < to ? d : to) : lo);
+  if (g === 'hour') {
+    const bHour = clamp(await cover('hour'), from);
+    return Prisma.sql`${part('hour', from, bHour)} UNION ALL ${part('minute', bHour, to)}`;
+  }
+  const bDay = clamp(await cover('day'), from);
+  const bHour = clamp(await cover('hour'), bDay);
+  return Prisma.sql`${part('day', from, bDay)} UNION ALL ${part('hour', bDay, bHour)} UNION ALL ${part('minute', bHour, to)}`;
+}
+
+const n = (v: unknown) => Number(v ?? 0);
+
+export type UsagePoint = { t: string; requests: number; errors: number; s2xx: number; s3xx: number; s4xx: number; s5xx: number; p50: number | null; p95: number | null; p99: number | null };
+
+/** Requests over time, error rate, latency percentiles and status classes for one window. */
+export async function queryUsage(ctx: ServiceContext, input: unknown) {
+  requirePermission(ctx, 'read');
+  const q = parseInput(UsageQuery, input ?? {});
+  const { from, to, granularity } = resolveWindow(q);
+  const src = await sourceSql(ctx, q, from, to, granularity);
+  const trunc = Prisma.raw(`'${granularity}'`);
+  const reqCol = Prisma.raw(q.status ? `"status${q.status}"` : '"requests"');
+  const [series, hist] = await Promise.all([
+    ctx.db.$queryRaw<Array<Record<string, unknown>>>`
+      WITH src AS (${src})
+      SELECT date_trunc(${trunc}, "bucketStart") AS t, sum(${reqCol}) AS requests,
+        sum("status2xx") AS s2, sum("status3xx") AS s3, sum("status4xx") AS s4, sum("status5xx") AS s5,
+        sum("latencySumMs") AS lsum, sum("bytesIn") AS bi, sum("bytesOut") AS bo,
+        sum("rejectedAuth") AS ra, sum("rejectedRate") AS rr, sum("rejectedQuota") AS rq
+      FROM src GROUP BY 1 ORDER BY 1`,
+    ctx.db.$queryRaw<Array<{ t: Date; i: bigint; v: unknown }>>`
+      WITH src AS (${src})
+      SELECT date_trunc(${trunc}, "bucketStart") AS t, u.i, sum(u.v) AS v
+      FROM src, unnest("latencyBuckets") WITH ORDINALITY AS u(v, i) GROUP BY 1, 2`,
+  ]);
+  const histByT = new Map<number, number[]>();
+  const totalHist: number[] = new Array(LATENCY_BUCKETS_MS.length + 1).fill(0);
+  for (const h of hist) {
+    const key = new Date(h.t).getTime();
+    const arr = histByT.get(key) ?? new Array(LATENCY_BUCKETS_MS.length + 1).fill(0);
+    const idx = Number(h.i) - 1;
+    arr[idx] = (arr[idx] ?? 0) + n(h.v);
+    totalHist[idx] = (totalHist[idx] ?? 0) + n(h.v);
+    histByT.set(key, arr);
+  }
+  const byT = new Map(series.map((r) => [new Date(r.t as Date).getTime(), r]));
+  const points: UsagePoint[] = [];
+  const totals = { requests: 0, s2xx: 0, s3xx: 0, s4xx: 0, s5xx: 0, bytesIn: 0, bytesOut: 0, latencySumMs: 0, rejectedAuth: 0, rejectedRate: 0, rejectedQuota: 0 };
+  // Zero-filled so charts show quiet periods as quiet, not as gaps.
+  for (let t = from.getTime(); t < to.getTime(); t += STEP_MS[granularity]) {
+    const r = byT.get(t);
+    const h = histByT.get(t) ?? [];
+    const p = {
+      t: new Date(t).toISOString(),
+      requests: n(r?.requests),
+      s2xx: n(r?.s2),
+      s3xx: n(r?.s3),
+      s4xx: n(r?.s4),
+      s5xx: n(r?.s5),
+      errors: n(r?.s4) + n(r?.s5),
+      p50: percentile(h, 0.5),
+      p95: percentile(h, 0.95),
+      p99: percentile(h, 0.99),
+    };
+    points.push(p);
+    totals.requests += p.requests;
+    totals.s2xx += p.s2xx;
+    totals.s3xx += p.s3xx;
+    totals.s4xx += p.s4xx;
+    totals.s5xx += p.s5xx;
+    totals.bytesIn += n(r?.bi);
+    totals.bytesOut += n(r?.bo);
+    totals.latencySumMs += n(r?.lsum);
+    totals.rejectedAuth += n(r?.ra);
+    totals.rejectedRate += n(r?.rr);
+    totals.rejectedQuota += n(r?.rq);
+  }
+  const all = totals.s2xx + totals.s3xx + totals.s4xx + totals.s5xx;
+  return {
+    from: from.toISOString(),
+    to: to.toISOString(),
+    granularity,
+    points,
+    totals: {
+      ...totals,
+      errorRate: all ? (totals.s4xx + totals.s5xx) / all : 0,
+      p50: percentile(totalHist, 0.5),
+      p95: percentile(totalHist, 0.95),
+      p99: percentile(totalHist, 0.99),
+    },
+  };
+}
+
+/** Top APIs, keys and consumers by requests in the window, with their error counts. */
+export async function queryTopUsage(ctx: ServiceContext, input: unknown, limit = 10) {
+  requirePermission(ctx, 'read');
+  const q = parseInput(UsageQuery, input ?? {});
+  const { from, to, granularity } = resolveWindow(q);
+  const src = await sourceSql(ctx, q, from, to, granularity);
+  const top = (col: string) => ctx.db.$queryRaw<Array<{ id: string; requests: unknown; errors: unknown }>>`
+    WITH src AS (${src})
+    SELECT ${Prisma.raw(`"${col}"`)} AS id, sum("requests") AS requests, sum("status4xx" + "status5xx") AS errors
+    FROM src WHERE ${Prisma.raw(`"${col}"`)} <> '' GROUP BY 1 ORDER BY 2 DESC LIMIT ${limit}`;
+  const [apis, keys, consumers] = await Promise.all([top('apiId'), top('keyId'), top('consumerId')]);
+  const [apiRows, keyRows, consumerRows] = await Promise.all([
+    ctx.db.api.findMany({ where: { tenantId: ctx.tenantId, id: { in: apis.map((a) => a.id) } }, select: { id: true, name: true } }),
+    ctx.db.apiKey.findMany({ where: { tenantId: ctx.tenantId, id: { in: keys.map((a) => a.id) } }, select: { id: true, name: true, prefix: true } }),
+    ctx.db.consumer.findMany({ where: { tenantId: ctx.tenantId, id: { in: consumers.map((a) => a.id) } }, select: { id: true, name: true, email: true } }),
+  ]);
+  const label = <T extends { id: string }>(rows: T[], f: (r: T) => string) => new Map(rows.map((r) => [r.id, f(r)]));
+  const apiName = label(apiRows, (r) => r.name);
+  const keyName = label(keyRows, (r) => (r.name ? `${r.name} (${r.prefix}…)` : `${r.prefix}…`));
+  const conName = label(consumerRows, (r) => `${r.name} <${r.email}>`);
+  const shape = (rows: typeof apis, names: Map<string, string>) =>
+    rows.map((r) => ({ id: r.id, label: names.get(r.id) ?? r.id, requests: n(r.requests), errors: n(r.errors) }));
+  return { apis: shape(apis, apiName), keys: shape(keys, keyName), consumers: shape(consumers, conName) };
+}
+
+/** Quota use of each live subscription in its current period, and billed revenue by plan. */
+export async function queryBilling(ctx: ServiceContext, input: unknown) {
+  requirePermission(ctx, 'read');
+  const q = parseInput(UsageQuery, input ?? {});
+  const { from, to } = resolveWindow(q);
+  const [quota, revenue] = await Promise.all([
+    ctx.db.$queryRaw<Array<{ id: string; consumer: string; plan: string; quota: number | null; used: unknown }>>`
+      SELECT s.id, c.email AS consumer, p.name AS plan, p."monthlyQuota" AS quota, COALESCE(sum(l.quantity), 0) AS used
+      FROM "Subscription" s JOIN "Consumer" c ON c.id = s."consumerId" JOIN "Plan" p ON p.id = s."planId"
+      LEFT JOIN "LedgerLine" l ON l."subscriptionId" = s.id AND l.kind = 'USAGE' AND l."hourStart" >= s."currentPeriodStart" AND l."hourStart" < s."currentPeriodEnd"
+      WHERE s."tenantId" = ${ctx.tenantId} AND s.status IN ('ACTIVE', 'TRIALING', 'PAST_DUE')
+      GROUP BY s.id, c.email, p.name, p."monthlyQuota" ORDER BY used DESC LIMIT 50`,
+    ctx.db.$queryRaw<Array<{ plan: string; currency: string; amount: unknown; quantity: unknown }>>`
+      SELECT p.name AS plan, p.currency, COALESCE(sum(l."amountMinor"), 0) AS amount, COALESCE(sum(l.quantity), 0) AS quantity
+      FROM "LedgerLine" l JOIN "Subscription" s ON s.id = l."subscriptionId" JOIN "Plan" p ON p.id = s."planId"
+      WHERE l."tenantId" = ${ctx.tenantId} AND l."hourStart" >= ${from} AND l."hourStart" < ${to}
+      GROUP BY p.name, p.currency ORDER BY amount DESC`,
+  ]);
+  return {
+    quota: quota.map((r) => ({ subscriptionId: r.id, consumer: r.consumer, plan: r.plan, quota: r.quota, used: n(r.used) })),
+    revenue: revenue.map((r) => ({ plan: r.plan, currency: r.currency, amountMinor: n(r.amount), quantity: n(r.quantity) })),
+  };
+}
+
+/** CSV of the time series; values are numbers and ISO times only, so no cell can start a formula. */
+export async function exportUsageCsv(ctx: ServiceContext, input: unknown): Promise<string> {
+  const u = await queryUsage(ctx, input);
+  const lines = ['bucket_start,requests,2xx,3xx,4xx,5xx,errors,p50_ms,p95_ms,p99_ms'];
+  for (const p of u.points) lines.push([p.t, p.requests, p.s2xx, p.s3xx, p.s4xx, p.s5xx, p.errors, p.p50 ?? '', p.p95 ?? '', p.p99 ?? ''].join(','));
+  return lines.join('\n') + '\n';
+}
