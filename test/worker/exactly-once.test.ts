@@ -4,16 +4,16 @@ import { QUEUES } from '@tollgate/policy';
 import { USAGE_JOB_NAME, type UsageBatch } from '@tollgate/usage';
 import { startStripeStandIn, type StripeStandIn } from '@tollgate/billing/testing';
 import { meterEventName } from '@tollgate/billing';
-import type { Db } from '@tollgate/db';
-import { testDb } from '../harness/db';
+import { createPrismaClient, type Db } from '@tollgate/db';
 import { testEnv, testKeyspace, testRedis, waitFor } from '../harness/index';
 import { createFixture, makeBatch, makeEvent, type Fixture } from './fixtures';
-import { spawnWorker, type WorkerProcess } from './worker-process';
+import { createIsolatedDatabase, spawnWorker, type WorkerProcess } from './worker-process';
 
 const HOUR = 3_600_000;
 
 describe('exactly once, through redelivery, a SIGKILL mid-batch and competing workers', () => {
   let db: Db;
+  let database: { url: string; drop: () => Promise<void> };
   let stripe: StripeStandIn;
   const keyspace = testKeyspace('once');
   const redis = testRedis();
@@ -21,7 +21,8 @@ describe('exactly once, through redelivery, a SIGKILL mid-batch and competing wo
   const workers: WorkerProcess[] = [];
 
   beforeAll(async () => {
-    db = testDb();
+    database = await createIsolatedDatabase(testEnv().databaseUrl);
+    db = createPrismaClient(database.url, { max: 4 });
     stripe = await startStripeStandIn();
   });
   afterAll(async () => {
@@ -30,10 +31,11 @@ describe('exactly once, through redelivery, a SIGKILL mid-batch and competing wo
     redis.disconnect();
     await stripe.stop();
     await db.$disconnect();
+    await database.drop();
   });
 
   const env = () => ({
-    DATABASE_URL: testEnv().databaseUrl,
+    DATABASE_URL: database.url,
     REDIS_URL: testEnv().redisUrl,
     REDIS_PREFIX: keyspace.prefix,
     WORKER_CONCURRENCY: '2',

@@ -15,3 +15,4 @@ export {
   type PlanStripeIds,
 } from './stripe/catalog';
 export { createStripeWebhookHandler, mapStripeStatus, type StripeWebhookOptions, type WebhookResult } from './stripe/webhooks';
+export { previewSubscriptionInvoice } from './preview';

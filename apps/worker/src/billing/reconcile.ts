@@ -29,6 +29,8 @@ export type ReconcileOptions = {
   /** Ask Stripe for its meter totals (one call per Stripe-linked subscription, at most this many). */
   stripeChecks?: number;
   retry?: RetryOptions;
+  /** Only these tenants (a tenant's own check; tests). */
+  tenantIds?: string[];
 };
 
 type Row = {
@@ -80,6 +82,7 @@ export async function reconcileBilling(opts: ReconcileOptions): Promise<Reconcil
     JOIN "Tenant" t ON t."id" = s."tenantId"
     LEFT JOIN "LedgerLine" l ON l."subscriptionId" = s."id" AND l."kind" = 'USAGE' AND l."periodStart" = s."currentPeriodStart"
     WHERE s."status" IN ('ACTIVE', 'TRIALING', 'PAST_DUE')
+      AND (${opts.tenantIds ?? null}::text[] IS NULL OR s."tenantId" = ANY(${opts.tenantIds ?? null}::text[]))
     GROUP BY s."id", c."stripeCustomerId", p."stripeMeterId", t."stripeAccountId"`;
 
   // Quota counters: one pipelined GET per subscription (keys live in different Cluster slots).
