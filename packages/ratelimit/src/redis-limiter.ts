@@ -40,8 +40,8 @@ export function createRedisLimiter({ redis, timeoutMs = 50 }: RedisLimiterOption
 
   async function decide(req: DecideRequest): Promise<LimitOutcome> {
     validateDecideRequest(req);
-    // Offline clients fail fast; 'connect' is the ready state of a Cluster.
-    if (client.status !== 'ready' && client.status !== 'connect') {
+    // Offline clients fail fast; 'connect' is what a Cluster reports once it is usable.
+    if (client.status !== 'ready' && !(client.isCluster && client.status === 'connect')) {
       return { kind: 'unavailable', reason: 'not_connected', message: `redis is ${client.status}` };
     }
     const cost = req.cost ?? 1;

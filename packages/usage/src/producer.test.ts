@@ -76,8 +76,8 @@ describe('with the shared Redis', () => {
     const p = make({ maxBatch: 5, maxWaitMs: 60_000 });
     const recorded = Array.from({ length: 12 }, () => usageEvent());
     for (const e of recorded) p.record(e);
-    await waitFor(async () => (await queue.getWaitingCount()) === 2, { what: 'two full batches' });
-    expect(p.buffered()).toBe(2);
+    // The two full batches leave memory once Redis acknowledged them; the last 2 events wait.
+    await waitFor(async () => (await queue.getWaitingCount()) === 2 && p.buffered() === 2, { what: 'two full batches' });
     const { jobs, events } = await queuedEvents(queue);
     for (const j of jobs) {
       expect(j.name).toBe(USAGE_JOB_NAME);
@@ -143,6 +143,30 @@ describe('with the shared Redis', () => {
     expect(p.stats().corruptSpoolLines).toBe(3);
     expect(lines.filter((l) => l.level === 'error' && /corrupt/.test(l.msg ?? ''))).toHaveLength(3);
     expect(statSync(p.spoolPath).size).toBe(0);
+  });
+
+  it('replays a spool of batches larger than one read, cut at arbitrary offsets, without losing a line', async () => {
+    await queue.obliterate({ force: true });
+    const dir = spoolDir();
+    const source = 'gw-big';
+    // ~16 batches of 500 events: well past the 1 MiB read size, so reads end mid-line.
+    const batches: UsageBatch[] = Array.from({ length: 16 }, () => ({ v: 1, batchId: nextId(), source, events: Array.from({ length: 500 }, () => usageEvent()) }));
+    writeFileSync(path.join(dir, spoolFileName(source)), batches.map((b) => JSON.stringify(b) + '\n').join(''));
+    expect(statSync(path.join(dir, spoolFileName(source))).size).toBeGreaterThan(2 * 1024 * 1024);
+    const p = make({ spoolDir: dir, source });
+    await waitFor(() => p.spoolDepth() === 0 && p.stats().batchesReplayed === 16, { what: 'big spool replayed' });
+    expect(p.stats().corruptSpoolLines).toBe(0);
+    const { events } = await queuedEvents(queue);
+    expect(events.map((e) => e.id)).toEqual(batches.flatMap((b) => b.events.map((e) => e.id)));
+  });
+
+  it('refuses a second live producer on the same spool file, and frees it on close', async () => {
+    const dir = spoolDir();
+    const p = make({ spoolDir: dir, source: 'gw-dup' });
+    expect(() => make({ spoolDir: dir, source: 'gw-dup' })).toThrow(/in use by process/);
+    await p.close();
+    const again = make({ spoolDir: dir, source: 'gw-dup' });
+    expect(again.spoolPath).toBe(p.spoolPath);
   });
 
   it('rejects nonsensical options at construction', () => {

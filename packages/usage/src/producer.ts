@@ -1,4 +1,4 @@
-import { closeSync, fdatasyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { open, stat, truncate } from 'node:fs/promises';
 import path from 'node:path';
 import { Queue, type JobsOptions } from 'bullmq';
@@ -85,6 +85,34 @@ function looksLikeBatch(v: unknown): v is UsageBatch {
   return !!b && typeof b === 'object' && b.v === USAGE_BATCH_VERSION && typeof b.batchId === 'string' && b.batchId.length === 26 && Array.isArray(b.events);
 }
 
+/**
+ * Two live producers on one spool file would truncate each other's batches, so the file is
+ * claimed with a pid lock; a lock whose process is gone is taken over.
+ */
+function lockSpool(lockPath: string): void {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(lockPath, String(process.pid), { flag: 'wx' });
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const pid = Number(readFileSync(lockPath, 'utf8').trim());
+      let alive = false;
+      if (Number.isInteger(pid) && pid > 0) {
+        try {
+          process.kill(pid, 0);
+          alive = true;
+        } catch (e) {
+          alive = (e as NodeJS.ErrnoException).code === 'EPERM';
+        }
+      }
+      if (alive) throw new Error(`usage spool ${lockPath.slice(0, -5)} is in use by process ${pid}: give each producer its own source`);
+      rmSync(lockPath, { force: true });
+    }
+  }
+  throw new Error(`cannot lock usage spool ${lockPath}`);
+}
+
 export function spoolFileName(source: string): string {
   return `usage-spool-${source.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 100)}.jsonl`;
 }
@@ -107,6 +135,8 @@ export function createUsageProducer(opts: UsageProducerOptions): UsageProducer {
   const { logger, source } = opts;
   mkdirSync(opts.spoolDir, { recursive: true });
   const spoolPath = path.join(opts.spoolDir, spoolFileName(source));
+  const lockPath = `${spoolPath}.lock`;
+  lockSpool(lockPath);
   const ownsRedis = !isRedisInstance(opts.connection);
   const redis = isRedisInstance(opts.connection)
     ? opts.connection
@@ -336,6 +366,8 @@ export function createUsageProducer(opts: UsageProducerOptions): UsageProducer {
     while (pos < chunk.length) {
       const nl = chunk.indexOf(10, pos);
       const atEof = nl < 0;
+      // A line cut by the read size is read whole next step; only a tail at EOF is torn.
+      if (atEof && replayOffset + (chunk.length - pos) < size) break;
       const line = chunk.subarray(pos, atEof ? chunk.length : nl).toString('utf8');
       const consumed = (atEof ? chunk.length : nl + 1) - pos;
       let batch: unknown;
@@ -420,6 +452,7 @@ export function createUsageProducer(opts: UsageProducerOptions): UsageProducer {
           }
         }
         await queue.close().catch(() => undefined);
+        rmSync(lockPath, { force: true });
         // The error listener stays: a client that is going away may still emit one.
         if (ownsRedis) redis.disconnect();
       }
