@@ -45,27 +45,30 @@ describe('two relays at once', () => {
       }
     })();
     try {
-      const changes = [];
-      for (let i = 0; i < 20; i++) {
-        for (const t of tenants) {
-          changes.push(
-            env.db.$transaction(async (tx) => {
-              await tx.plan.update({ where: { id: t.freeId }, data: { rateLimit: 10 + i } });
-              await tx.apiKey.update({ where: { id: t.keyId }, data: { quotaOverride: i } });
-              await enqueueKeyPublish(tx, t.keyId);
-              await enqueuePolicyPublish(tx, t.tenantId);
-            }),
-          );
-        }
-      }
-      await Promise.all(changes);
-      await waitFor(async () => (await env.db.outboxEvent.count({ where: { publishedAt: null } })) === 0, { timeoutMs: 15_000, what: 'outbox drained' });
+      // Writers in parallel (one per tenant), each committing 20 changes while both relays run.
+      await Promise.all(
+        tenants.map(async (t) => {
+          for (let i = 0; i < 20; i++) {
+            await env.db.$transaction(
+              async (tx) => {
+                await tx.plan.update({ where: { id: t.freeId }, data: { rateLimit: 10 + i } });
+                await tx.apiKey.update({ where: { id: t.keyId }, data: { quotaOverride: i } });
+                await enqueueKeyPublish(tx, t.keyId);
+                await enqueuePolicyPublish(tx, t.tenantId);
+              },
+              { maxWait: 20_000, timeout: 20_000 },
+            );
+          }
+        }),
+      );
+      await waitFor(async () => (await env.db.outboxEvent.count({ where: { publishedAt: null } })) === 0, { timeoutMs: 30_000, what: 'outbox drained' });
       for (const t of tenants) {
         const row = await env.db.tenant.findUnique({ where: { id: t.tenantId } });
         expect(await redis.hget(ks.policyVersions, t.tenantId)).toBe(String(row!.policyVersion));
         expect(row!.publishedPolicyVersion).toBe(row!.policyVersion);
         const record = KeyRecord.parse(JSON.parse((await redis.get(ks.key(t.hash)))!));
         expect(record).toEqual(await compileKeyRecord(env.db, t.keyId));
+        expect(record.quotaOverride).toBe(19);
       }
       expect(await env.db.outboxEvent.count({ where: { attempts: { gt: 0 } } })).toBe(0);
     } finally {

@@ -71,6 +71,10 @@ describe('republishAll', () => {
     await redis.set(ks.policy('ten_ghost'), '{"version":9}');
     const all = await republishAll({ db: env.db, redis, keyspace: ks });
     expect(all.removedTenants).toBe(1);
+    // An unknown tenant id is not an error: there is simply nothing to publish, and nothing stays behind.
+    await redis.set(ks.policy('ten_unknown'), '{"version":1}');
+    expect(await republishAll({ db: env.db, redis, keyspace: ks, tenantId: 'ten_unknown' })).toMatchObject({ tenants: 0, keys: 0, removedTenants: 1 });
+    expect(await redis.exists(ks.policy('ten_unknown'))).toBe(0);
     expect(await redis.exists(ks.policy('ten_ghost'))).toBe(0);
     expect(await redis.hget(ks.policyVersions, 'ten_ghost')).toBeNull();
   });

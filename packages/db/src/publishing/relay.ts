@@ -32,6 +32,8 @@ export type OutboxRelayOptions = {
   retryMaxMs?: number;
   /** Any Redis call slower than this fails its rows instead of holding the batch (default 5000 ms). */
   redisTimeoutMs?: number;
+  /** Called after each drain that claimed rows (for metrics). */
+  onDrain?: (result: DrainResult & { durationMs: number }) => void;
   /** Test seam: runs after Redis was written, before the rows are marked published. */
   beforeMark?: (info: { claimed: number }) => Promise<void>;
 };
@@ -181,6 +183,7 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
   }
 
   async function drainAll(): Promise<DrainResult> {
+    const started = performance.now();
     const total: DrainResult = { claimed: 0, published: 0, failed: 0 };
     // Bounded so one call can't run forever under a constant stream of new rows.
     for (let i = 0; i < 1000; i++) {
@@ -190,7 +193,11 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
       total.failed += r.failed;
       if (r.claimed < batchSize) break;
     }
-    if (total.claimed) log.info(total, 'outbox drained');
+    if (total.claimed) {
+      const durationMs = Math.round(performance.now() - started);
+      log.info({ ...total, durationMs }, 'outbox drained');
+      opts.onDrain?.({ ...total, durationMs });
+    }
     return total;
   }
 
