@@ -99,20 +99,37 @@ function redactUrl(url) {
 async function migrateAndSeed(env) {
   const migrated = await sup.run('migrate', process.execPath, ['scripts/db.mjs', 'migrate', env.DATABASE_URL], { cwd: root, env });
   if (migrated !== 0) throw new Error(`migrations failed (exit ${migrated})`);
-  const tryLines = [];
+  const demoLines = [];
   if (!existsSync(path.join(root, 'prisma/seed.ts'))) {
     warn('prisma/seed.ts does not exist yet: no demo data');
-    return tryLines;
+    return demoLines;
   }
+  // The seed prints the demo's logins, key and a curl line; the banner repeats them at the end.
+  let inSummary = false;
   const seeded = await sup.run('seed', npm, ['run', '--silent', 'db:seed'], {
     cwd: root,
-    env,
+    env: seedEnv(env),
     onLine: (line) => {
-      if (/\bcurl\s/.test(line)) tryLines.push(line.trim().replace(/^\$\s*/, ''));
+      if (/^Tollgate demo\b/.test(line.trim())) inSummary = true;
+      if (inSummary && line.trim()) demoLines.push(line.trimEnd());
     },
   });
   if (seeded !== 0) warn(`the seed failed (exit ${seeded}); the platform runs without demo data`);
-  return tryLines;
+  return demoLines;
+}
+
+/**
+ * The seed names the demo tenant's own gateway URL; the console's GATEWAY_PUBLIC_URL is a
+ * pattern with {tenant} in it, so the seed gets that pattern filled in for the demo tenant.
+ */
+function seedEnv(env) {
+  const slug = env.SEED_TENANT_SLUG || 'demo';
+  const pattern = env.GATEWAY_PUBLIC_URL || `http://{tenant}.${env.GATEWAY_BASE_DOMAIN || 'localhost'}:${env.GATEWAY_PORT}`;
+  return {
+    ...env,
+    GATEWAY_PUBLIC_URL: pattern.replace('{tenant}', slug),
+    CONSOLE_PUBLIC_URL: env.CONSOLE_PUBLIC_URL || env.CONSOLE_URL,
+  };
 }
 
 /** Builds (if needed) and starts one app; resolves with a line for the banner, or null. */
@@ -122,7 +139,7 @@ async function startApp(app, env, ports) {
   if (!info.scripts.start) return { app, skipped: `${info.workspace} has no start script` };
   if (info.scripts.build && needsBuild(root, app)) {
     say(`building ${info.workspace}…`);
-    const code = await sup.run(app.name, npm, ['run', 'build', '-w', info.workspace], { cwd: root, env });
+    const code = await sup.run(app.name, npm, ['run', '--silent', 'build', '-w', info.workspace], { cwd: root, env });
     if (code !== 0) return { app, skipped: `its build failed (exit ${code}); see the [${app.name}] lines above` };
   }
   const port = ports[app.portKey];
@@ -133,7 +150,7 @@ async function startApp(app, env, ports) {
     cwd: path.join(root, app.dir),
     env: { ...env, PORT: String(port), PATH: scriptPath(root, app.dir) },
   });
-  const url = `http://127.0.0.1:${port}${app.readyPath}`;
+  const url = app.probe(ports);
   const up = await waitUntil(() => httpAnswers(url), { timeoutMs: app.readyTimeoutMs ?? 60_000, alive: () => !svc.exited });
   if (!up) return { app, skipped: svc.exited ? 'it exited during start-up; see its lines above' : `no answer on ${url} yet`, running: !svc.exited };
   return { app, port };
@@ -141,7 +158,7 @@ async function startApp(app, env, ports) {
 
 const PORT_VARS = { upstream: 'DEMO_UPSTREAM_PORT', worker: 'WORKER_PORT', gateway: 'GATEWAY_PORT', console: 'CONSOLE_PORT' };
 
-function printBanner(results, tryLines, dbUrl, redisUrl, ports) {
+function printBanner(results, demoLines, dbUrl, redisUrl, ports) {
   const line = paint('grey', '─'.repeat(68));
   const out = [line, paint('bold', `Tollgate is running (ready in ${((Date.now() - startedAt) / 1000).toFixed(1)}s)`)];
   const urls = {
@@ -154,7 +171,7 @@ function printBanner(results, tryLines, dbUrl, redisUrl, ports) {
     out.push(r.skipped ? `  ${r.app.name.padEnd(9)} ${paint('yellow', `not running: ${r.skipped}`)}` : `  ${r.app.name.padEnd(9)} ${urls[r.app.name]}`);
   }
   out.push(`  ${'postgres'.padEnd(9)} ${redactUrl(dbUrl)}`, `  ${'redis'.padEnd(9)} ${redactUrl(redisUrl)}`);
-  if (tryLines.length) out.push('Try the demo API:', ...tryLines.map((l) => `  ${l}`));
+  out.push(...demoLines);
   out.push('Ctrl-C stops everything.', line);
   for (const l of out) say(l);
 }
@@ -192,8 +209,14 @@ async function main() {
     DEMO_UPSTREAM_PORT: String(ports.upstream),
     DEMO_UPSTREAM_URL: process.env.DEMO_UPSTREAM_URL || `http://127.0.0.1:${ports.upstream}`,
     CONSOLE_URL: process.env.CONSOLE_URL || `http://localhost:${ports.console}`,
+    TOLLGATE_DATA_DIR: dataDir,
+    // A local demo listens on loopback only, unless told otherwise.
+    GATEWAY_HOST: process.env.GATEWAY_HOST || '127.0.0.1',
+    GATEWAY_ADMIN_HOST: process.env.GATEWAY_ADMIN_HOST || '127.0.0.1',
+    WORKER_HOST: process.env.WORKER_HOST || '127.0.0.1',
+    DEMO_UPSTREAM_HOST: process.env.DEMO_UPSTREAM_HOST || '127.0.0.1',
   };
-  const tryLines = await migrateAndSeed(env);
+  const demoLines = await migrateAndSeed(env);
 
   const results = [];
   for (const app of APPS.filter((a) => wanted.includes(a.name))) {
@@ -203,7 +226,7 @@ async function main() {
     results.push(r);
   }
   if (sup.stopping) return;
-  printBanner(results, tryLines, databaseUrl, redisUrl, ports);
+  printBanner(results, demoLines, databaseUrl, redisUrl, ports);
 }
 
 main().catch(async (err) => {

@@ -6,13 +6,13 @@ import path from 'node:path';
 /**
  * In start order: what the gateway forwards to first, then the worker (drains the outbox and the
  * usage queue), the gateway, and the console last (the slowest to build and to start).
- * `readyPath` is probed over HTTP; any answer counts as up.
+ * `probe` is the URL that answers once the app is up (any HTTP answer counts).
  */
 export const APPS = [
-  { name: 'upstream', dir: 'apps/demo-upstream', portKey: 'upstream', readyPath: '/' },
-  { name: 'worker', dir: 'apps/worker', portKey: 'worker', readyPath: '/' },
-  { name: 'gateway', dir: 'apps/gateway', portKey: 'gateway', readyPath: '/' },
-  { name: 'console', dir: 'apps/console', portKey: 'console', readyPath: '/', buildMarker: '.next/BUILD_ID', readyTimeoutMs: 120_000 },
+  { name: 'upstream', dir: 'apps/demo-upstream', portKey: 'upstream', probe: (p) => `http://127.0.0.1:${p.upstream}/get` },
+  { name: 'worker', dir: 'apps/worker', portKey: 'worker', probe: (p) => `http://127.0.0.1:${p.worker}/healthz` },
+  { name: 'gateway', dir: 'apps/gateway', portKey: 'gateway', probe: (p) => `http://127.0.0.1:${p.gatewayAdmin}/healthz` },
+  { name: 'console', dir: 'apps/console', portKey: 'console', probe: (p) => `http://127.0.0.1:${p.console}/`, buildMarker: '.next/BUILD_ID', readyTimeoutMs: 120_000 },
 ];
 
 export function readApp(root, app) {
