@@ -1,0 +1,109 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newId, type Db } from '@tollgate/db';
+import { LATENCY_BUCKETS_MS } from '@tollgate/usage';
+import { testDb } from '../harness/db';
+import { makeTenant, type TestTenant } from './fixtures';
+import { chooseGranularity, exportUsageCsv, percentile, queryTopUsage, queryUsage } from '../../apps/console/src/server/services/usage';
+
+let db: Db;
+let a: TestTenant;
+let b: TestTenant;
+const HOUR = 3_600_000;
+const ID = { apiA: newId('api'), apiB: newId('api'), keyA: newId('key'), keyB: newId('key') };
+const DAY = 24 * HOUR;
+
+function buckets(at: number, n: number) {
+  const arr = new Array(LATENCY_BUCKETS_MS.length + 1).fill(0n);
+  arr[at] = BigInt(n);
+  return arr;
+}
+
+async function rollup(t: TestTenant, granularity: string, bucketStart: Date, over: { apiId?: string; keyId?: string; consumerId?: string; requests: number; s5xx?: number; lat?: number }) {
+  await db.usageRollup.create({
+    data: {
+      tenantId: t.tenantId,
+      granularity,
+      bucketStart,
+      apiId: over.apiId ?? ID.apiA,
+      keyId: over.keyId ?? ID.keyA,
+      consumerId: over.consumerId ?? '',
+      requests: BigInt(over.requests),
+      status2xx: BigInt(over.requests - (over.s5xx ?? 0)),
+      status5xx: BigInt(over.s5xx ?? 0),
+      latencyBuckets: buckets(over.lat ?? 4, over.requests),
+    },
+  });
+}
+
+const floor = (ms: number, step: number) => new Date(Math.floor(ms / step) * step);
+
+beforeAll(async () => {
+  db = testDb();
+  a = await makeTenant(db);
+  b = await makeTenant(db);
+  const now = Date.now();
+  // Compacted days up to two days ago, compacted hours up to two hours ago, minutes since.
+  for (let d = 10; d >= 2; d--) await rollup(a, 'day', floor(now - d * DAY, DAY), { requests: 100, s5xx: 10 });
+  const dayCover = floor(now - 2 * DAY, DAY).getTime() + DAY;
+  for (let h = dayCover; h < floor(now - 2 * HOUR, HOUR).getTime(); h += HOUR) await rollup(a, 'hour', new Date(h), { requests: 10 });
+  await rollup(a, 'minute', floor(now - 30 * 60_000, 60_000), { requests: 7, keyId: ID.keyB, apiId: ID.apiB, lat: 8 });
+  await rollup(a, 'minute', floor(now - 5 * 60_000, 60_000), { requests: 3, keyId: ID.keyB, apiId: ID.apiB, lat: 8 });
+  // Tenant B's traffic must never show up in A's numbers.
+  await rollup(b, 'minute', floor(now - 5 * 60_000, 60_000), { requests: 1_000_000 });
+});
+afterAll(async () => {
+  await db.$disconnect();
+});
+
+describe('usage analytics', () => {
+  it('picks minute rollups up to 6 h, hours up to 7 days, days beyond', () => {
+    expect(chooseGranularity(HOUR)).toBe('minute');
+    expect(chooseGranularity(6 * HOUR)).toBe('minute');
+    expect(chooseGranularity(DAY)).toBe('hour');
+    expect(chooseGranularity(7 * DAY)).toBe('hour');
+    expect(chooseGranularity(30 * DAY)).toBe('day');
+  });
+
+  it('reads percentiles from the latency histogram', () => {
+    expect(percentile([0, 0, 0, 0], 0.5)).toBeNull();
+    expect(percentile([50, 45, 5], 0.5)).toBe(LATENCY_BUCKETS_MS[0]);
+    expect(percentile([50, 45, 5], 0.95)).toBe(LATENCY_BUCKETS_MS[1]);
+    expect(percentile([50, 45, 5], 0.99)).toBe(LATENCY_BUCKETS_MS[2]);
+  });
+
+  it('sums a 30-day range from day rows plus the not-yet-compacted hours and minutes, without double counting', async () => {
+    const u = await queryUsage(a.owner, { range: '30d' });
+    expect(u.granularity).toBe('day');
+    const hours = await db.usageRollup.count({ where: { tenantId: a.tenantId, granularity: 'hour' } });
+    expect(u.totals.requests).toBe(9 * 100 + hours * 10 + 7 + 3);
+    expect(u.totals.s5xx).toBe(90);
+    expect(u.points).toHaveLength(31);
+    expect(u.totals.errorRate).toBeCloseTo(90 / u.totals.requests, 5);
+  });
+
+  it('draws the last hour from minute rows with zero-filled gaps and filters by key, API and status', async () => {
+    const u = await queryUsage(a.owner, { range: '1h' });
+    expect(u.granularity).toBe('minute');
+    expect(u.points.length).toBeGreaterThanOrEqual(60);
+    expect(u.totals.requests).toBe(10);
+    expect(u.totals.p50).toBe(LATENCY_BUCKETS_MS[8]);
+    expect((await queryUsage(a.owner, { range: '1h', keyId: ID.keyA })).totals.requests).toBe(0);
+    expect((await queryUsage(a.owner, { range: '30d', status: '5xx' })).totals.requests).toBe(90);
+    const top = await queryTopUsage(a.owner, { range: '24h' });
+    expect(top.apis[0]).toMatchObject({ id: ID.apiA });
+    expect(top.keys.map((k) => k.id)).toEqual(expect.arrayContaining([ID.keyA, ID.keyB]));
+  });
+
+  it("never counts another tenant's traffic", async () => {
+    expect((await queryUsage(a.owner, { range: '1h' })).totals.requests).toBe(10);
+    expect((await queryUsage(b.owner, { range: '1h' })).totals.requests).toBe(1_000_000);
+  });
+
+  it('exports the series as CSV with a header and one row per bucket', async () => {
+    const csv = await exportUsageCsv(a.owner, { range: '7d' });
+    const lines = csv.trim().split('\n');
+    expect(lines[0]).toBe('bucket_start,requests,2xx,3xx,4xx,5xx,errors,p50_ms,p95_ms,p99_ms');
+    expect(lines.length).toBe(7 * 24 + 2);
+    expect(lines.slice(1).every((l) => /^\d{4}-\d\d-\d\dT[\d:.]+Z(,[\d]*){9}$/.test(l))).toBe(true);
+  });
+});
