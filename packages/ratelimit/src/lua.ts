@@ -21,6 +21,14 @@ local has_quota = ARGV[2] == '1'
 local cost = tonumber(ARGV[3])
 local EPS = 1e-6
 
+-- A limit whose algorithm changed finds the other algorithm's state (string vs hash) under its
+-- key: read it as empty instead of failing every request until the key expires.
+local function read(cmd, key, ...)
+  local v = redis.pcall(cmd, key, ...)
+  if type(v) == 'table' and v.err then return nil, true end
+  return v, false
+end
+
 local results = {}
 local writes = {}
 local refused = 0
@@ -36,9 +44,10 @@ for i = 1, n do
 
   if algo == 1 then
     -- fixed window, anchored at the first request of the window (counter + expiry)
-    local count = tonumber(redis.call('GET', key) or '0')
+    local v, wrong = read('GET', key)
+    local count = tonumber(v or '0') or 0
     local ttl = redis.call('PTTL', key)
-    local fresh = ttl < 0
+    local fresh = ttl < 0 or wrong
     if fresh then count = 0; ttl = win_ms end
     ok = count + cost <= limit
     remaining = limit - count - (ok and cost or 0)
@@ -49,7 +58,8 @@ for i = 1, n do
     -- sliding window: two epoch-aligned fixed windows, the previous one weighted by overlap
     local idx = math.floor(now_ms / win_ms)
     local elapsed = now_ms - idx * win_ms
-    local h = redis.call('HMGET', key, 'w', 'c', 'p')
+    local h, wrong = read('HMGET', key, 'w', 'c', 'p')
+    if wrong then h = {} end
     local hw = tonumber(h[1]) or -1
     local hc = tonumber(h[2]) or 0
     local hp = tonumber(h[3]) or 0
@@ -70,12 +80,13 @@ for i = 1, n do
     end
     -- a refused client reads t as "when can I call again", so it must not undercut Retry-After
     if retry_ms > reset_ms then reset_ms = retry_ms end
-    w = {2, key, hw == idx, idx, prev, win_ms}
+    w = {2, key, hw == idx, idx, prev, win_ms, wrong}
   elseif algo == 3 then
     -- GCRA: one theoretical arrival time; a burst of up to limit, then one per window/limit
     local win_us = win_ms * 1000
     local emission = win_us / limit
-    local tat = tonumber(redis.call('GET', key) or '0')
+    local v = read('GET', key)
+    local tat = tonumber(v or '0') or 0
     if tat < now_us then tat = now_us end
     local new_tat = tat + cost * emission
     local diff = new_tat - now_us
@@ -94,7 +105,8 @@ for i = 1, n do
     -- token bucket: limit tokens, refilled continuously at limit per window
     local win_us = win_ms * 1000
     local rate = limit / win_us
-    local h = redis.call('HMGET', key, 't', 'ts')
+    local h, wrong = read('HMGET', key, 't', 'ts')
+    if wrong then h = {} end
     local tokens = tonumber(h[1])
     local ts = tonumber(h[2])
     if tokens == nil or ts == nil then
@@ -112,7 +124,7 @@ for i = 1, n do
     local refill_us = (limit - after) / rate
     reset_ms = math.ceil(refill_us / 1000)
     if ok then retry_ms = 0 elseif cost > limit then retry_ms = win_ms else retry_ms = math.ceil((cost - tokens) / rate / 1000) end
-    w = {4, key, after, now_us, math.ceil(refill_us / 1000) + 1000}
+    w = {4, key, after, now_us, math.ceil(refill_us / 1000) + 1000, wrong}
   end
 
   if remaining < 0 then remaining = 0 end
@@ -151,11 +163,13 @@ if allowed then
     if w[1] == 1 then
       if w[3] then redis.call('SET', w[2], cost, 'PX', w[4]) else redis.call('INCRBY', w[2], cost) end
     elseif w[1] == 2 then
+      if w[7] then redis.call('DEL', w[2]) end
       if w[3] then redis.call('HINCRBY', w[2], 'c', cost) else redis.call('HSET', w[2], 'w', w[4], 'c', cost, 'p', w[5]) end
       redis.call('PEXPIRE', w[2], w[6] * 2)
     elseif w[1] == 3 then
       redis.call('SET', w[2], w[3], 'PX', w[4])
     else
+      if w[6] then redis.call('DEL', w[2]) end
       redis.call('HSET', w[2], 't', w[3], 'ts', w[4])
       redis.call('PEXPIRE', w[2], w[5])
     end

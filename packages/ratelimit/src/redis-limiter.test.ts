@@ -97,6 +97,16 @@ describe('each algorithm', () => {
     await waitFor(async () => decided(await limA.decide(req)).allowed, { timeoutMs: 3000, intervalMs: 50, what: 'gcra refill' });
   });
 
+  it('a limit whose algorithm changed starts fresh on its key instead of failing', async () => {
+    const k = keysFor();
+    let last: Decision | null = null;
+    for (const algorithm of [...ALGORITHMS, ...ALGORITHMS]) {
+      last = decided(await limA.decide({ rates: [{ name: 'plan', key: k.keyRate(), limit: 3, windowSeconds: 60, algorithm }] }));
+      expect(last.allowed).toBe(true);
+    }
+    expect(last!.rate!.remaining).toBe(2);
+  });
+
   it('uses the Redis clock for every decision', async () => {
     const k = keysFor();
     const [sec] = await a.time();
