@@ -21,6 +21,7 @@ export {
 export { writePolicySnapshot, writeKeyRecord, removeTenantPolicy, type SnapshotWrite } from './redis-writer';
 export {
   startOutboxRelay,
+  RelayPausedError,
   type OutboxRelay,
   type OutboxRelayOptions,
   type DrainResult,

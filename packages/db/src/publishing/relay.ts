@@ -2,7 +2,7 @@ import pg from 'pg';
 import type { Redis } from 'ioredis';
 import type { Keyspace } from '@tollgate/policy';
 import type { Db } from '../client';
-import { compileKeyRecord, compileTenantPolicy, type DbClient } from './compile';
+import { compileKeyRecord, compileTenantPolicy, PolicyCompileError, type DbClient } from './compile';
 import { OUTBOX_NOTIFY_CHANNEL, OutboxPayload } from './outbox';
 import { removeTenantPolicy, withTimeout, writeKeyRecord, writePolicySnapshot } from './redis-writer';
 
@@ -39,6 +39,14 @@ export type OutboxRelayOptions = {
 };
 
 export type DrainResult = { claimed: number; published: number; failed: number };
+
+/** drainOnce rejects with this when Redis (or another dependency) failed mid-drain; the rows stay due. */
+export class RelayPausedError extends Error {
+  constructor(cause: string) {
+    super(`outbox relay could not publish: ${cause}`);
+    this.name = 'RelayPausedError';
+  }
+}
 
 export type OutboxRelay = {
   /** Publishes every row that is due now; resolves when done. Safe to call while the loop runs. */
@@ -127,6 +135,11 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
   let listener: pg.Client | undefined;
   let looping = false;
   let pending = false;
+  let relayError: string | null = null;
+  // After an infrastructure failure the loop waits 0.5 s, 1 s, 2 s … (at most 30 s) before
+  // trying again, so a Redis outage isn't met with a drain per NOTIFY.
+  let pauses = 0;
+  let pausedUntil = 0;
 
   async function drainBatch(): Promise<DrainResult> {
     return db.$transaction(
@@ -144,10 +157,22 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
           entities.map((e) => e.lock),
         );
         const done: bigint[] = [];
-        const failures: { ids: bigint[]; error: string }[] = [];
-        if (unreadable.length) failures.push({ ids: unreadable.map((r) => r.id), error: 'unreadable outbox row: unknown kind or malformed payload' });
+        // Two kinds of failure. A row whose data can't be published (unreadable, or a snapshot the
+        // contract can't express) backs off on its own, so it never blocks the rows behind it.
+        // Anything else (Redis down, a timeout) is the relay's problem, not the row's: the rest of
+        // the batch is left for the next attempt and the rows stay due at once, so they go out as
+        // soon as Redis is back rather than after a long per-row backoff.
+        const backoff: { ids: bigint[]; error: string }[] = [];
+        const retryNow: { ids: bigint[]; error: string }[] = [];
+        if (unreadable.length) backoff.push({ ids: unreadable.map((r) => r.id), error: 'unreadable outbox row: unknown kind or malformed payload' });
 
+        let infraError: string | null = null;
         for (const e of entities) {
+          const ids = e.rows.map((r) => r.id);
+          if (infraError) {
+            retryNow.push({ ids, error: infraError });
+            continue;
+          }
           try {
             let outcome: string;
             if (e.kind === 'policy') {
@@ -156,12 +181,18 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
               const record = await compileKeyRecord(tx, e.keyId);
               outcome = await withTimeout(writeKeyRecord(redis, keyspace, e.hash, record), timeoutMs, 'writing a key record');
             }
-            done.push(...e.rows.map((r) => r.id));
+            done.push(...ids);
             log.debug({ entity: e.lock, outcome, rows: e.rows.length }, 'published');
           } catch (err) {
             const error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-            failures.push({ ids: e.rows.map((r) => r.id), error });
-            log.warn({ entity: e.lock, err: error, attempts: Math.max(...e.rows.map((r) => r.attempts)) + 1 }, 'publish failed; will retry');
+            if (err instanceof PolicyCompileError) {
+              backoff.push({ ids, error });
+              log.warn({ entity: e.lock, err: error, attempts: Math.max(...e.rows.map((r) => r.attempts)) + 1 }, 'cannot publish this entity; will retry with backoff');
+            } else {
+              infraError = error;
+              retryNow.push({ ids, error });
+              log.warn({ entity: e.lock, err: error }, 'publishing failed; pausing the relay');
+            }
           }
         }
 
@@ -169,16 +200,21 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
         if (done.length) {
           await tx.$executeRaw`UPDATE "OutboxEvent" SET "publishedAt" = now(), "lastError" = NULL WHERE id = ANY(${done}::bigint[])`;
         }
-        for (const f of failures) {
+        for (const f of backoff) {
           await tx.$executeRaw`
             UPDATE "OutboxEvent" SET attempts = attempts + 1, "lastError" = ${f.error.slice(0, 1000)},
               "availableAt" = now() + make_interval(secs => LEAST(${retryBaseMs}::float8 * power(2, attempts), ${retryMaxMs}::float8) / 1000.0)
             WHERE id = ANY(${f.ids}::bigint[])`;
         }
+        for (const f of retryNow) {
+          await tx.$executeRaw`UPDATE "OutboxEvent" SET attempts = attempts + 1, "lastError" = ${f.error.slice(0, 1000)} WHERE id = ANY(${f.ids}::bigint[])`;
+        }
+        const failures = [...backoff, ...retryNow];
+        if (infraError) relayError = infraError;
         const failed = failures.reduce((n, f) => n + f.ids.length, 0);
         return { claimed: rows.length, published: done.length, failed };
       },
-      { timeout: 60_000 + batchSize * timeoutMs, maxWait: 10_000 },
+      { timeout: 30_000 + timeoutMs, maxWait: 10_000 },
     );
   }
 
@@ -187,10 +223,12 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
     const total: DrainResult = { claimed: 0, published: 0, failed: 0 };
     // Bounded so one call can't run forever under a constant stream of new rows.
     for (let i = 0; i < 1000; i++) {
+      relayError = null;
       const r = await drainBatch();
       total.claimed += r.claimed;
       total.published += r.published;
       total.failed += r.failed;
+      if (relayError) throw new RelayPausedError(relayError);
       if (r.claimed < batchSize) break;
     }
     if (total.claimed) {
@@ -210,15 +248,20 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
   // NOTIFY storms coalesce: at most one drain runs and one more is queued behind it.
   function kick(): void {
     pending = true;
-    if (looping || stopped) return;
+    if (looping || stopped || Date.now() < pausedUntil) return;
     looping = true;
     void (async () => {
       while (pending && !stopped) {
         pending = false;
         try {
           await drainOnce();
+          pauses = 0;
         } catch (err) {
-          log.error({ err: err instanceof Error ? err.message : String(err) }, 'outbox drain failed; retrying on the next poll');
+          const delay = Math.min(500 * 2 ** pauses, 30_000);
+          pauses++;
+          pausedUntil = Date.now() + delay;
+          log.error({ err: err instanceof Error ? err.message : String(err), retryInMs: delay }, 'outbox drain failed; the relay pauses');
+          setTimeout(kick, delay).unref?.();
           break;
         }
       }
