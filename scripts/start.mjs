@@ -4,7 +4,8 @@
 // point elsewhere, migrates, seeds, builds what changed, then runs the demo upstream, worker,
 // gateway and console with prefixed logs until Ctrl-C stops them all, newest first.
 // Node built-ins only until `npm ci` has run: this file must work on a bare clone.
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { parseEnv } from 'node:util';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { APPS, needsBuild, readApp, scriptPath } from './start/apps.mjs';
@@ -15,6 +16,12 @@ import { startLocalRedis } from './start/redis.mjs';
 import { Supervisor } from './start/supervisor.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+// A .env at the root configures `npm start` (see .env.example); what the shell sets wins.
+const envFile = path.resolve(root, process.env.TOLLGATE_ENV_FILE || '.env');
+if (existsSync(envFile)) {
+  for (const [k, v] of Object.entries(parseEnv(readFileSync(envFile, 'utf8')))) if (process.env[k] === undefined) process.env[k] = v;
+}
 const startedAt = Date.now();
 const sup = new Supervisor();
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';

@@ -115,6 +115,7 @@ describe('npm start', () => {
     for (const k of Object.keys(env)) if (k === 'DATABASE_URL' || k === 'REDIS_URL' || k.startsWith('TG_TEST_')) delete env[k];
     Object.assign(env, {
       TOLLGATE_DATA_DIR: path.join(tmp, 'data'),
+      TOLLGATE_ENV_FILE: path.join(tmp, 'no.env'), // a developer's own .env must not steer the test
       TOLLGATE_PG_PORT: String(ports.pg),
       TOLLGATE_REDIS_PORT: String(ports.redis),
       TOLLGATE_APPS: APPS.join(','),
