@@ -169,6 +169,22 @@ describe('with the shared Redis', () => {
     expect(again.spoolPath).toBe(p.spoolPath);
   });
 
+  it('an event JSON cannot encode is dropped with a log; the rest of its batch and later batches arrive', async () => {
+    await queue.obliterate({ force: true });
+    const { logger, lines } = captureLogger();
+    const p = make({ logger, maxBatch: 3, maxWaitMs: 60_000, replayIntervalMs: 20 });
+    const good = [usageEvent(), usageEvent(), usageEvent(), usageEvent()];
+    p.record(good[0]!);
+    expect(() => p.record({ ...usageEvent(), bytesIn: 10n as unknown as number })).not.toThrow();
+    for (const e of good.slice(1)) p.record(e);
+    await p.flush();
+    await waitFor(() => p.spoolDepth() === 0, { what: 'the poisoned batch replayed from the spool' });
+    const { events } = await queuedEvents(queue);
+    expect(events.map((e) => e.id).sort()).toEqual(good.map((e) => e.id).sort());
+    expect(p.stats().eventsUnserializable).toBe(1);
+    expect(lines.some((l) => l.level === 'error' && /cannot be serialized/.test(l.msg ?? ''))).toBe(true);
+  });
+
   it('rejects nonsensical options at construction', () => {
     const base = { connection: {}, keyspace: ks, spoolDir: spoolDir(), source: 'x', logger: captureLogger().logger };
     expect(() => createUsageProducer({ ...base, maxBatch: 0 })).toThrow(RangeError);

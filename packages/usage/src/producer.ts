@@ -55,6 +55,8 @@ export type UsageProducerStats = {
   batchesSpooled: number;
   batchesReplayed: number;
   corruptSpoolLines: number;
+  /** Events JSON could not encode (a programming error upstream), dropped with an error log. */
+  eventsUnserializable: number;
 };
 
 export type UsageProducer = {
@@ -165,7 +167,7 @@ export function createUsageProducer(opts: UsageProducerOptions): UsageProducer {
   const late: UsageEvent[] = [];
   let cutTimer: NodeJS.Timeout | null = null;
   let working: Promise<void> | null = null;
-  const stats: UsageProducerStats = { eventsRecorded: 0, batchesSent: 0, batchesSpooled: 0, batchesReplayed: 0, corruptSpoolLines: 0 };
+  const stats: UsageProducerStats = { eventsRecorded: 0, batchesSent: 0, batchesSpooled: 0, batchesReplayed: 0, corruptSpoolLines: 0, eventsUnserializable: 0 };
 
   const ready = () => redis.status === 'ready';
 
@@ -272,11 +274,33 @@ export function createUsageProducer(opts: UsageProducerOptions): UsageProducer {
     }
   }
 
+  /**
+   * record() doesn't validate (it must stay O(1)), so an event JSON can't encode (a BigInt, a
+   * cycle) is found here. It is dropped with a log; otherwise it would block every batch after it.
+   */
+  function spoolLine(batch: UsageBatch): string {
+    try {
+      return JSON.stringify(batch) + '\n';
+    } catch {
+      const events = batch.events.filter((e) => {
+        try {
+          JSON.stringify(e);
+          return true;
+        } catch {
+          return false;
+        }
+      });
+      stats.eventsUnserializable += batch.events.length - events.length;
+      logger.error({ batchId: batch.batchId, dropped: batch.events.length - events.length }, 'usage producer: dropping events that cannot be serialized');
+      return JSON.stringify({ ...batch, events }) + '\n';
+    }
+  }
+
   let spoolBlocked = false;
   async function appendSpool(batches: UsageBatch[]): Promise<void> {
     const fh = await open(spoolPath, 'a');
     try {
-      await fh.write(batches.map((b) => JSON.stringify(b) + '\n').join(''));
+      await fh.write(batches.map(spoolLine).join(''));
       await fh.datasync();
     } finally {
       await fh.close();
@@ -285,7 +309,7 @@ export function createUsageProducer(opts: UsageProducerOptions): UsageProducer {
   function appendSpoolSync(batches: UsageBatch[]): void {
     const fd = openSync(spoolPath, 'a');
     try {
-      writeSync(fd, batches.map((b) => JSON.stringify(b) + '\n').join(''));
+      writeSync(fd, batches.map(spoolLine).join(''));
       fdatasyncSync(fd);
     } finally {
       closeSync(fd);
