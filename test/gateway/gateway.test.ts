@@ -4,7 +4,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import type { Redis } from 'ioredis';
-import { createKeyspace, encodeEvent, type Keyspace } from '@tollgate/policy';
+import { Queue } from 'bullmq';
+import type { UsageBatch } from '@tollgate/usage';
+import { createKeyspace, encodeEvent, QUEUES, type Keyspace } from '@tollgate/policy';
 import { loadGatewayConfig } from '../../apps/gateway/src/env';
 import { createGateway, type Gateway } from '../../apps/gateway/src/server';
 import { testEnv, testRedis, uniquePrefix, waitFor } from '../harness';
@@ -179,6 +181,11 @@ describe('hostile framing and paths', () => {
     expect(upstream.requests.length).toBe(before);
   });
 
+  it('refuses two Host headers with 400', async () => {
+    const raw = await rawRequest(port, `GET /echo/x HTTP/1.1\r\nHost: ${host}\r\nHost: other.localhost\r\nAuthorization: Bearer ${key.key}\r\nConnection: close\r\n\r\n`);
+    expect(statusOf(raw)).toBe(400);
+  });
+
   it.each([
     '/echo/a/../b',
     '/echo/a/%2e%2e/b',
@@ -296,12 +303,30 @@ describe('limits', () => {
 });
 
 describe('usage', () => {
-  it('records one event per request, rejections flagged', async () => {
-    const before = gw.usage.stats();
-    expect(before).toBeTruthy();
-    const res = await call('GET', '/echo/x');
-    expect(res.status).toBe(401);
-    // Events reach the queue in batches; the flagged rejection is in BullMQ after a flush.
-    await gw.usage.close().catch(() => undefined);
+  it('puts one event per request in the usage queue, rejections flagged', async () => {
+    const ok = await call('GET', '/echo/usage-ok', { headers: auth() });
+    const denied = await call('GET', '/echo/usage-denied');
+    expect(ok.status).toBe(200);
+    expect(denied.status).toBe(401);
+    const okId = ok.headers['x-request-id'] as string;
+    const deniedId = denied.json.error.requestId as string;
+    const queue = new Queue(QUEUES.usage, { connection: redis, prefix: ks.bullPrefix });
+    try {
+      const events = await waitFor(
+        async () => {
+          const jobs = await queue.getJobs(['waiting', 'prioritized', 'delayed', 'active', 'completed']);
+          const all = jobs.flatMap((j) => (j.data as UsageBatch).events);
+          const a = all.find((e) => e.id === okId);
+          const b = all.find((e) => e.id === deniedId);
+          return a && b ? { a, b } : null;
+        },
+        { timeoutMs: 5000, what: 'usage events in the queue' },
+      );
+      expect(events.a).toMatchObject({ tenantId, apiId: apis.echo.id, keyId: key.record.keyId, status: 200, rejected: null, method: 'GET' });
+      expect(events.a.upstreamLatencyMs).not.toBeNull();
+      expect(events.b).toMatchObject({ tenantId, apiId: apis.echo.id, keyId: null, status: 401, rejected: 'auth' });
+    } finally {
+      await queue.close();
+    }
   });
 });

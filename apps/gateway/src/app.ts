@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { ulid } from 'ulid';
+import { fastUlid } from './util/request-id';
 import { ERROR_STATUS, errorBody, type ErrorCode } from '@tollgate/policy';
 import type { RejectReason, UsageEvent } from '@tollgate/usage';
 import type { GatewayMetrics } from './admin/metrics';
@@ -83,7 +83,7 @@ export function buildApp(config: GatewayConfig, deps: AppDeps, options: AppOptio
     logController: new LogController({ disableRequestLogging: true }),
     childLoggerFactory: (parent) => parent,
     requestIdHeader: false,
-    genReqId: () => ulid(),
+    genReqId: () => fastUlid(),
     bodyLimit: config.maxBodyBytes,
     requestTimeout: config.requestTimeoutMs,
     keepAliveTimeout: config.keepAliveTimeoutMs,
@@ -198,6 +198,9 @@ export function buildApp(config: GatewayConfig, deps: AppDeps, options: AppOptio
     }
     const declared = headers['content-length'] === undefined ? 0 : Number(headers['content-length']);
     if (declared > config.maxBodyBytes) return sendError(reply, 'payload_too_large', `request body exceeds ${config.maxBodyBytes} bytes`);
+
+    // Two Host headers: which one routed the request would be a guess (RFC 9112 §3.2 says 400).
+    if (hasDuplicateHost(req.rawHeaders)) return sendError(reply, 'bad_request', 'more than one Host header');
 
     const target = canonicalizeTarget(req.url ?? '');
     if (!target.ok) return sendError(reply, 'invalid_path', `invalid request path: ${target.reason}`);
@@ -372,6 +375,18 @@ export function buildApp(config: GatewayConfig, deps: AppDeps, options: AppOptio
 
   app.route({ method: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE'], url: '/*', handler: handle, exposeHeadRoute: false });
   return app;
+}
+
+function hasDuplicateHost(raw: string[]): boolean {
+  let seen = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 4 && name.toLowerCase() === 'host') {
+      if (seen) return true;
+      seen = true;
+    }
+  }
+  return false;
 }
 
 /** The client's address: the socket peer, or — behind trusted proxies — the nearest untrusted hop. */

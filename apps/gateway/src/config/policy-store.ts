@@ -126,10 +126,15 @@ export class PolicyStore {
       if (!current || current.version < Number(v)) stale.push(tenantId);
     }
     let removed = false;
-    for (const tenantId of this.tenants.keys()) {
-      if (!(tenantId in versions)) {
-        this.tenants.delete(tenantId);
-        removed = true;
+    // An empty versions hash means Redis lost its data (restart without persistence, flush), not
+    // that every tenant was deleted: keep serving what we have until the control plane republishes.
+    // Deletions otherwise arrive as tenant.deleted events or as a hash that lacks the tenant.
+    if (stale.length || Object.keys(versions).length > 0) {
+      for (const tenantId of this.tenants.keys()) {
+        if (!(tenantId in versions)) {
+          this.tenants.delete(tenantId);
+          removed = true;
+        }
       }
     }
     if (stale.length) await this.loadTenants(stale);

@@ -1,0 +1,491 @@
+#!/usr/bin/env node
+// Gateway benchmark (a script, not a test): `npm run bench:gateway`.
+//
+// Closed loop (wrk, three repeats, medians) with the proxy under test pinned to core 0 and the
+// load generator + upstream on the other core(s):
+//   (a) the upstream directly   (b) nginx keep-alive reverse proxy   (c) bare Fastify + undici proxy
+//   (d) Tollgate: key auth + rate limit + quota + usage events, GATEWAY_WORKERS=1
+// Then open loop at a fixed offered rate (default 2,000 req/s), latency measured from each
+// request's intended send time (no coordinated omission): p50/p99/p99.9 of (a), (c), (d).
+//
+// Env: BENCH_DURATION (s, default 8), BENCH_REPEATS (3), BENCH_CONNECTIONS (64), BENCH_RATE (2000),
+// BENCH_OPEN_DURATION (s, 10), BENCH_ONLY (comma list of a,b,c,d), BENCH_ACCESS_LOG=1 to also run
+// (d) with access logs on, BENCH_PROFILE=1 to write a CPU profile of (d) to bench-results/.
+// Needs: wrk, nginx (Debian nginx-light), taskset, Redis at REDIS_URL (default 127.0.0.1:6379).
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync, readdirSync, renameSync, readFileSync } from 'node:fs';
+import { tmpdir, availableParallelism, cpus } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createHash, randomBytes } from 'node:crypto';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const self = fileURLToPath(import.meta.url);
+const args = Object.fromEntries(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=')));
+
+const BODY = JSON.stringify({ ok: true, message: 'hello from upstream', n: 42 });
+
+// ---------------------------------------------------------------- open-loop client
+async function openLoop(a) {
+  const { Pool } = await import('undici');
+  const rate = Number(a.rate);
+  const durationMs = Number(a.duration) * 1000;
+  const warmupMs = 1000;
+  const headers = JSON.parse(a.headers || '{}');
+  const url = new URL(a.url);
+  const pool = new Pool(url.origin, { connections: 256, pipelining: 1 });
+  const samples = [];
+  let errors = 0;
+  let sent = 0;
+  let done = 0;
+  const intervalNs = 1e9 / rate;
+  const start = process.hrtime.bigint() + BigInt(warmupMs) * 1_000_000n;
+  const total = Math.floor((rate * (durationMs + warmupMs)) / 1000);
+  const warmupCount = Math.floor((rate * warmupMs) / 1000);
+  // Warm-up requests start "now" and are not recorded.
+  const t0 = process.hrtime.bigint();
+  const intended = (i) => (i < warmupCount ? t0 + BigInt(Math.floor(i * (1e9 / rate))) : start + BigInt(Math.floor((i - warmupCount) * intervalNs)));
+  await new Promise((resolve) => {
+    const fire = (i) => {
+      const at = intended(i);
+      pool
+        .request({ method: 'GET', path: url.pathname + url.search, headers })
+        .then(async (res) => {
+          await res.body.dump();
+          if (res.statusCode !== 200) errors++;
+        })
+        .catch(() => errors++)
+        .finally(() => {
+          const lat = Number(process.hrtime.bigint() - at) / 1e6;
+          if (i >= warmupCount) samples.push(lat);
+          if (++done === total) resolve();
+        });
+    };
+    const tick = () => {
+      const now = process.hrtime.bigint();
+      while (sent < total && intended(sent) <= now) fire(sent++);
+      if (sent < total) setImmediate(tick);
+    };
+    tick();
+  });
+  samples.sort((x, y) => x - y);
+  const q = (p) => samples[Math.min(samples.length - 1, Math.floor(p * samples.length))];
+  process.stdout.write(JSON.stringify({ n: samples.length, errors, p50: q(0.5), p99: q(0.99), p999: q(0.999), max: samples.at(-1) }) + '\n');
+  await pool.close();
+  process.exit(0);
+}
+
+// ---------------------------------------------------------------- orchestration
+function which(bin) {
+  return spawnSync('sh', ['-c', `command -v ${bin}`], { encoding: 'utf8' }).stdout.trim() || null;
+}
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const procs = [];
+function startProc(cmd, argv, { cpu, env, ready, ipc } = {}) {
+  const full = cpu !== undefined ? ['taskset', ['-c', String(cpu), cmd, ...argv]] : [cmd, argv];
+  const child = spawn(full[0], full[1], {
+    env: { ...process.env, ...env },
+    stdio: ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
+  });
+  procs.push(child);
+  let out = '';
+  child.output = () => out;
+  child.stdout.on('data', (c) => (out += c));
+  child.stderr.on('data', (c) => (out += c));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${cmd} did not become ready:\n${out}`)), 30_000);
+    const ok = () => {
+      clearTimeout(timer);
+      resolve(child);
+    };
+    if (!ipc && !ready) return ok();
+    if (ipc) child.on('message', (m) => m === 'ready' && ok());
+    if (ready) {
+      const check = setInterval(() => {
+        if (ready(out)) {
+          clearInterval(check);
+          ok();
+        }
+      }, 50);
+    }
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      if (code !== 0 && code !== null) reject(new Error(`${cmd} exited ${code}:\n${out.slice(-3000)}`));
+    });
+  });
+}
+
+async function waitHttp(url, headers = {}) {
+  const { request } = await import('undici');
+  for (let i = 0; i < 200; i++) {
+    try {
+      const res = await request(url, { headers });
+      await res.body.dump();
+      if (res.statusCode === 200) return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url} never answered 200`);
+}
+
+function runWrk(url, headers, { duration, connections, cpu }) {
+  const argv = ['-t1', `-c${connections}`, `-d${duration}s`, '--latency'];
+  for (const [k, v] of Object.entries(headers)) argv.push('-H', `${k}: ${v}`);
+  argv.push(url);
+  const out = execFileSync('taskset', ['-c', String(cpu), 'wrk', ...argv], { encoding: 'utf8' });
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0);
+  const lat = (label) => {
+    const m = new RegExp(`\\s${label}%\\s+([\\d.]+)(us|ms|s)`).exec(out);
+    if (!m) return null;
+    const v = Number(m[1]);
+    return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v;
+  };
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
+  const errors = /Socket errors: (.*)/.exec(out)?.[1] ?? null;
+  return { rps, p50: lat('50'), p99: lat('99'), non2xx, errors };
+}
+
+/** utime+stime (clock ticks) of a process and its direct children, from /proc. */
+function cpuTicks(pid) {
+  if (!pid) return 0;
+  let total = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ppid = Number(fields[1]);
+    if (Number(entry) === pid || ppid === pid) total += Number(fields[11]) + Number(fields[12]);
+  }
+  return total;
+}
+const TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100);
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+};
+
+async function main() {
+  for (const bin of ['wrk', 'taskset', 'nginx']) {
+    if (!which(bin)) {
+      console.error(`bench-gateway: ${bin} not found (Debian: apt-get install -y wrk nginx-light util-linux)`);
+      process.exit(1);
+    }
+  }
+  const ncpu = availableParallelism();
+  const proxyCpu = 0;
+  const loadCpu = ncpu > 1 ? `1-${ncpu - 1}` : '0';
+  const duration = Number(process.env.BENCH_DURATION ?? 8);
+  const repeats = Number(process.env.BENCH_REPEATS ?? 3);
+  const connections = Number(process.env.BENCH_CONNECTIONS ?? 64);
+  const rate = Number(process.env.BENCH_RATE ?? 2000);
+  const openDuration = Number(process.env.BENCH_OPEN_DURATION ?? 10);
+  const only = new Set((process.env.BENCH_ONLY ?? 'a,b,c,d').split(','));
+  const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const prefix = `tgbench_${randomBytes(3).toString('hex')}`;
+  const work = mkdtempSync(path.join(tmpdir(), 'tg-bench-'));
+
+  console.log(`machine: ${ncpu} cores (${cpus()[0]?.model ?? 'unknown'}), node ${process.version}`);
+  console.log(`pinning: proxy under test on cpu ${proxyCpu}; wrk + upstream on cpu ${loadCpu}`);
+  console.log(`closed loop: wrk -t1 -c${connections} -d${duration}s, ${repeats} repeats, medians; open loop: ${rate} req/s for ${openDuration}s\n`);
+
+  // Bundle the gateway as production runs it.
+  execFileSync(process.execPath, [path.join(root, 'scripts/bundle.mjs'), 'src/main.ts'], { cwd: path.join(root, 'apps/gateway'), stdio: 'inherit' });
+
+  const { Redis } = await import('ioredis');
+  const redis = new Redis(redisUrl);
+  const upPort = await freePort();
+  await startProc(process.execPath, [self, '--role=upstream', `--port=${upPort}`], { cpu: loadCpu, ipc: true });
+  const upstream = `http://127.0.0.1:${upPort}`;
+
+  const targets = {};
+  targets.a = { url: `${upstream}/echo/hello`, headers: {} };
+
+  if (only.has('b')) {
+    const ngPort = await freePort();
+    const conf = path.join(work, 'nginx.conf');
+    mkdirSync(path.join(work, 'nginx-tmp'), { recursive: true });
+    writeFileSync(
+      conf,
+      `worker_processes 1;
+daemon off;
+pid ${work}/nginx.pid;
+error_log ${work}/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${work}/nginx-tmp;
+  proxy_temp_path ${work}/nginx-tmp;
+  fastcgi_temp_path ${work}/nginx-tmp;
+  uwsgi_temp_path ${work}/nginx-tmp;
+  scgi_temp_path ${work}/nginx-tmp;
+  upstream up { server 127.0.0.1:${upPort}; keepalive 128; }
+  server {
+    listen 127.0.0.1:${ngPort};
+    location / {
+      proxy_pass http://up;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+`,
+    );
+    const ng = await startProc('nginx', ['-c', conf, '-p', work], { cpu: proxyCpu });
+    await waitHttp(`http://127.0.0.1:${ngPort}/echo/hello`);
+    targets.b = { url: `http://127.0.0.1:${ngPort}/echo/hello`, headers: {}, pid: ng.pid };
+  }
+
+  if (only.has('c')) {
+    const port = await freePort();
+    const bare = await startProc(process.execPath, [self, '--role=bare-proxy', `--port=${port}`, `--upstream=${upstream}`], { cpu: proxyCpu, ipc: true });
+    targets.c = { url: `http://127.0.0.1:${port}/echo/hello`, headers: {}, pid: bare.pid };
+  }
+
+  let gatewayKey = null;
+  const gatewayEnv = (port, adminPort, accessLog) => ({
+    REDIS_URL: redisUrl,
+    REDIS_PREFIX: prefix,
+    GATEWAY_PORT: String(port),
+    GATEWAY_ADMIN_PORT: String(adminPort),
+    GATEWAY_HOST: '127.0.0.1',
+    GATEWAY_WORKERS: '1',
+    GATEWAY_SPOOL_DIR: path.join(work, `spool-${port}`),
+    GATEWAY_ACCESS_LOG: accessLog ? 'true' : 'false',
+    LOG_LEVEL: accessLog ? 'info' : (process.env.BENCH_GATEWAY_LOG_LEVEL ?? 'warn'),
+    NODE_ENV: 'production',
+  });
+  const host = 'bench.localhost';
+  if (only.has('d')) {
+    // Publish a tenant the way the control plane would: snapshot, version, key record.
+    const tenantId = 'ten_bench';
+    const apiId = 'api_bench';
+    const planId = 'pln_bench';
+    const snapshot = {
+      schemaVersion: 1,
+      tenantId,
+      tenantSlug: 'bench',
+      version: 1,
+      publishedAt: new Date().toISOString(),
+      hosts: [],
+      apis: [
+        {
+          id: apiId,
+          slug: 'echo',
+          name: 'Echo',
+          basePath: '/echo',
+          version: 'v1',
+          authMode: 'api_key',
+          allowQueryKey: false,
+          failMode: 'open',
+          loadBalancing: 'round_robin',
+          timeouts: { connectMs: 1000, headersMs: 5000, requestMs: 10000 },
+          retries: 1,
+          jwt: null,
+          targets: [{ id: 'tgt_bench', url: upstream, weight: 1, healthCheck: null }],
+          routes: [{ id: 'rte_bench', methods: [], path: '/*', timeoutMs: null, cacheTtlSeconds: 0, transform: null, rateLimit: null }],
+        },
+      ],
+      plans: [
+        {
+          id: planId,
+          slug: 'bench',
+          name: 'Bench',
+          rateLimit: { limit: 1_000_000_000, windowSeconds: 60, algorithm: 'sliding_window' },
+          quota: { limit: 1_000_000_000, mode: 'hard_cap' },
+          apiIds: [apiId],
+        },
+      ],
+    };
+    // @tollgate/keys ships TypeScript source: mint the key through tsx.
+    gatewayKey = execFileSync(process.execPath, ['--import', 'tsx', '-e', "import('@tollgate/keys').then((k) => process.stdout.write(k.generateApiKey('test')))"], {
+      cwd: root,
+      encoding: 'utf8',
+    }).trim();
+    const hash = createHash('sha256').update(gatewayKey).digest('hex');
+    const now = Date.now();
+    const record = {
+      schemaVersion: 1,
+      keyId: 'key_bench',
+      tenantId,
+      consumerId: 'con_bench',
+      subscriptionId: 'sub_bench',
+      planId,
+      status: 'active',
+      subscriptionStatus: 'active',
+      expiresAt: null,
+      apiIds: [],
+      scopes: [],
+      rateLimitOverride: null,
+      quotaOverride: null,
+      periodStart: now - 86_400_000,
+      periodEnd: now + 30 * 86_400_000,
+    };
+    await redis.set(`${prefix}:policy:${tenantId}`, JSON.stringify(snapshot));
+    await redis.hset(`${prefix}:policy:versions`, tenantId, '1');
+    await redis.set(`${prefix}:key:${hash}`, JSON.stringify(record));
+    const port = await freePort();
+    const adminPort = await freePort();
+    const nodeArgs = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${path.join(root, 'bench-results')}`] : [];
+    const gw = await startProc(process.execPath, [...nodeArgs, path.join(root, 'apps/gateway/dist/main.js')], {
+      cpu: proxyCpu,
+      env: gatewayEnv(port, adminPort, false),
+    });
+    targets.d = { url: `http://127.0.0.1:${port}/echo/hello`, headers: { Host: host, Authorization: `Bearer ${gatewayKey}` }, pid: gw.pid };
+    await waitHttp(targets.d.url, targets.d.headers);
+    if (process.env.BENCH_ACCESS_LOG) {
+      const p2 = await freePort();
+      const a2 = await freePort();
+      const logged = await startProc('sh', ['-c', `exec ${process.execPath} ${path.join(root, 'apps/gateway/dist/main.js')} > /dev/null`], {
+        cpu: proxyCpu,
+        env: gatewayEnv(p2, a2, true),
+      });
+      await waitHttp(`http://127.0.0.1:${p2}/echo/hello`, targets.d.headers);
+      targets['d+log'] = { url: `http://127.0.0.1:${p2}/echo/hello`, headers: targets.d.headers, pid: logged.pid };
+    }
+  }
+
+  if (process.env.BENCH_HOLD) {
+    // Debugging aid: keep everything up for poking at by hand.
+    console.log(JSON.stringify(Object.fromEntries(Object.entries(targets).map(([k, v]) => [k, { url: v.url, headers: v.headers, pid: v.pid }]))));
+    await new Promise((r) => setTimeout(r, Number(process.env.BENCH_HOLD) * 1000));
+  }
+  const names = { a: 'upstream direct', b: 'nginx keep-alive proxy', c: 'bare Fastify + undici', d: 'Tollgate (auth+limit+quota+usage)', 'd+log': 'Tollgate + access logs' };
+  const results = {};
+  const order = ['a', 'b', 'c', 'd', 'd+log'].filter((k) => targets[k]);
+  // Warm-up (JIT, pools, key cache), then interleaved repeats so drift hits all alike.
+  for (const k of order) runWrk(targets[k].url, targets[k].headers, { duration: 2, connections, cpu: loadCpu });
+  for (let r = 0; r < repeats; r++) {
+    for (const k of order) {
+      const before = cpuTicks(targets[k].pid);
+      const res = runWrk(targets[k].url, targets[k].headers, { duration, connections, cpu: loadCpu });
+      // CPU time the proxy itself burnt per request: robust to other load on a shared machine.
+      res.cpuUsPerReq = targets[k].pid ? ((cpuTicks(targets[k].pid) - before) / TICKS / (res.rps * duration)) * 1e6 : null;
+      (results[k] ??= []).push(res);
+      console.log(`  run ${r + 1} ${k.padEnd(5)} ${res.rps.toFixed(0).padStart(7)} req/s  p50 ${res.p50?.toFixed(2)} ms  p99 ${res.p99?.toFixed(2)} ms${res.cpuUsPerReq ? `  cpu ${res.cpuUsPerReq.toFixed(1)} µs/req` : ''}${res.non2xx ? `  non-2xx ${res.non2xx}` : ''}${res.errors ? `  errors ${res.errors}` : ''}`);
+    }
+  }
+
+  console.log('\nclosed loop, medians of', repeats, '(proxy pinned to 1 core, so req/s = req/s per core):');
+  console.log('  scenario                               req/s/core    p50 ms    p99 ms   cpu µs/req  req/s per busy core');
+  const med = {};
+  for (const k of order) {
+    const cpu = targets[k].pid ? median(results[k].map((x) => x.cpuUsPerReq)) : null;
+    med[k] = { rps: median(results[k].map((x) => x.rps)), p50: median(results[k].map((x) => x.p50)), p99: median(results[k].map((x) => x.p99)), cpu };
+    console.log(
+      `  (${k}) ${names[k].padEnd(34)} ${med[k].rps.toFixed(0).padStart(9)} ${med[k].p50.toFixed(2).padStart(9)} ${med[k].p99.toFixed(2).padStart(9)} ${cpu ? cpu.toFixed(1).padStart(12) : '           -'} ${cpu ? (1e6 / cpu).toFixed(0).padStart(20) : ''}`,
+    );
+  }
+  if (med.d && med.c) console.log(`  ratio d/c = ${(med.d.rps / med.c.rps).toFixed(3)} by req/s, ${(med.c.cpu / med.d.cpu).toFixed(3)} by CPU per request  (goal ≥ 0.80)`);
+  if (med.d && med.b) console.log(`  ratio d/b = ${(med.d.rps / med.b.rps).toFixed(3)} by req/s, ${(med.b.cpu / med.d.cpu).toFixed(3)} by CPU per request`);
+
+  console.log(`\nopen loop at ${rate} req/s for ${openDuration}s (latency from intended send time), medians of ${repeats}:`);
+  console.log('  scenario                                 p50 ms   p99 ms  p99.9 ms  errors');
+  const open = {};
+  for (const k of ['a', 'c', 'd'].filter((x) => targets[x])) {
+    const runs = [];
+    for (let r = 0; r < repeats; r++) {
+      const out = execFileSync(
+        'taskset',
+        ['-c', loadCpu, process.execPath, self, '--role=openloop', `--url=${targets[k].url}`, `--rate=${rate}`, `--duration=${openDuration}`, `--headers=${JSON.stringify(targets[k].headers)}`],
+        { encoding: 'utf8' },
+      );
+      runs.push(JSON.parse(out.trim().split('\n').at(-1)));
+    }
+    open[k] = { p50: median(runs.map((x) => x.p50)), p99: median(runs.map((x) => x.p99)), p999: median(runs.map((x) => x.p999)), errors: runs.reduce((s, x) => s + x.errors, 0) };
+    console.log(`  (${k}) ${names[k].padEnd(34)} ${open[k].p50.toFixed(3).padStart(8)} ${open[k].p99.toFixed(3).padStart(8)} ${open[k].p999.toFixed(3).padStart(9)} ${String(open[k].errors).padStart(7)}`);
+  }
+  if (open.d && open.a) {
+    console.log(`  Tollgate adds ${(open.d.p50 - open.a.p50).toFixed(3)} ms at p50 (goal ≤ 0.3) and ${(open.d.p99 - open.a.p99).toFixed(3)} ms at p99 (goal ≤ 2) over direct`);
+  }
+
+  if (process.env.BENCH_DEBUG && targets.d) console.log('\n--- gateway (d) output\n' + procs.find((p) => p.pid === targets.d.pid)?.output().slice(-5000));
+  // Cleanup: stop everything we started and remove our Redis prefix.
+  for (const p of procs) if (p.exitCode === null) p.kill('SIGTERM');
+  await new Promise((r) => setTimeout(r, 1500));
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length) await redis.unlink(...keys);
+  } while (cursor !== '0');
+  await redis.quit();
+  if (process.env.BENCH_PROFILE) {
+    const dir = path.join(root, 'bench-results');
+    const prof = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort().at(-1);
+    if (prof) {
+      renameSync(path.join(dir, prof), path.join(dir, 'gateway-d.cpuprofile'));
+      console.log(`\nCPU profile of (d): bench-results/gateway-d.cpuprofile`);
+    }
+  }
+  rmSync(work, { recursive: true, force: true });
+  process.exit(0);
+}
+
+process.on('exit', () => {
+  for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL');
+});
+
+// ---------------------------------------------------------------- roles (child processes)
+async function dispatch() {
+// A clean exit on SIGTERM lets --cpu-prof write its profile.
+process.on('SIGTERM', () => process.exit(0));
+if (args.role === 'upstream') {
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(BODY) });
+      res.end(BODY);
+    });
+  });
+  server.keepAliveTimeout = 65_000;
+  server.listen(Number(args.port), '127.0.0.1', () => process.send?.('ready'));
+} else if (args.role === 'bare-proxy') {
+  // The floor for any Node gateway: Fastify routing + undici keep-alive pool + streaming, no policy.
+  const { default: Fastify } = await import('fastify');
+  const { Pool } = await import('undici');
+  const pool = new Pool(args.upstream, { connections: 128, pipelining: 1 });
+  const app = Fastify({ logger: false });
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_req, _payload, done) => done(null));
+  const HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'host', 'upgrade', 'te', 'trailer', 'proxy-connection', 'expect']);
+  app.all('/*', async (request, reply) => {
+    const raw = request.raw.rawHeaders;
+    const headers = [];
+    for (let i = 0; i < raw.length; i += 2) {
+      const n = raw[i].toLowerCase();
+      if (!HOP.has(n)) headers.push(n, raw[i + 1]);
+    }
+    const hasBody = request.raw.headers['content-length'] !== undefined || request.raw.headers['transfer-encoding'] !== undefined;
+    const res = await pool.request({ method: request.raw.method, path: request.raw.url, headers, body: hasBody ? request.raw : null });
+    const out = {};
+    for (const k in res.headers) if (!HOP.has(k)) out[k] = res.headers[k];
+    reply.code(res.statusCode).headers(out);
+    return reply.send(res.body);
+  });
+  await app.listen({ port: Number(args.port), host: '127.0.0.1' });
+  process.send?.('ready');
+} else if (args.role === 'openloop') {
+  await openLoop(args);
+} else {
+  await main();
+}
+}
+
+await dispatch();
