@@ -3,6 +3,8 @@ import { LimitInputError, type DecideRequest } from './types';
 const ALGORITHMS = new Set(['sliding_window', 'gcra', 'token_bucket', 'fixed_window']);
 const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 const MAX_LIMIT = 1_000_000_000;
+/** Monthly quotas can be far larger than any per-window rate; still exact in a Lua double. */
+const MAX_QUOTA = 1_000_000_000_000_000;
 const MAX_WINDOW_SECONDS = 86_400;
 /** Epoch ms bounds: years 2000..2200. Anything else is a unit mistake (seconds, µs) or garbage. */
 const MIN_EPOCH_MS = 946_684_800_000;
@@ -56,7 +58,7 @@ export function validateDecideRequest(req: DecideRequest): void {
     if (typeof q !== 'object') throw new LimitInputError('quota must be an object');
     if (typeof q.key !== 'string' || q.key.length === 0 || q.key.length > 512) throw new LimitInputError('quota.key must be a non-empty string');
     if (keys.has(q.key)) throw new LimitInputError('quota.key is also a rate limit key');
-    if (!isInt(q.limit, 0, MAX_LIMIT)) throw new LimitInputError(`quota.limit must be an integer 0..${MAX_LIMIT}, got ${String(q.limit)}`);
+    if (!isInt(q.limit, 0, MAX_QUOTA)) throw new LimitInputError(`quota.limit must be an integer 0..${MAX_QUOTA}, got ${String(q.limit)}`);
     if (q.mode !== 'hard_cap' && q.mode !== 'overage') throw new LimitInputError('quota.mode must be hard_cap or overage');
     if (!isInt(q.periodEnd, MIN_EPOCH_MS, MAX_EPOCH_MS)) throw new LimitInputError(`quota.periodEnd must be epoch milliseconds, got ${String(q.periodEnd)}`);
     if (q.periodStart != null) {

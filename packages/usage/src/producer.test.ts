@@ -93,7 +93,8 @@ describe('with the shared Redis', () => {
 
   it('cuts a partial batch after maxWaitMs without a flush', async () => {
     await queue.obliterate({ force: true });
-    const p = make({ maxBatch: 500, maxWaitMs: 30 });
+    // Also shows the factory form of `connection`: the producer owns and closes that client.
+    const p = make({ maxBatch: 500, maxWaitMs: 30, connection: () => new Redis(testEnv().redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 }) });
     for (let i = 0; i < 3; i++) p.record(usageEvent());
     const jobs = await waitFor(async () => ((await queue.getWaitingCount()) === 1 ? queue.getJobs(['waiting']) : null), { what: 'a timed batch' });
     expect((jobs[0]!.data as UsageBatch).events).toHaveLength(3);

@@ -28,9 +28,10 @@ export const USAGE_JOB_OPTIONS: JobsOptions = {
 export type UsageProducerOptions = {
   /**
    * ioredis options (the producer makes its own client with `enableOfflineQueue: false` so a
-   * dead Redis fails fast), or a client you own (then configure it the same way; not closed by close()).
+   * dead Redis fails fast), a client you own (then configure it the same way; not closed by
+   * close()), or a factory whose client the producer owns and closes.
    */
-  connection: RedisOptions | Redis;
+  connection: RedisOptions | Redis | (() => Redis);
   keyspace: Keyspace;
   /** Directory of the spool file; created if missing. */
   spoolDir: string;
@@ -78,6 +79,7 @@ export type UsageProducer = {
 const REPLAY_READ_BYTES = 1 << 20;
 
 function isRedisInstance(c: RedisOptions | Redis): c is Redis {
+  // Checked by shape: a second copy of ioredis would fail an instanceof test.
   return typeof (c as Redis).sendCommand === 'function';
 }
 
@@ -139,10 +141,9 @@ export function createUsageProducer(opts: UsageProducerOptions): UsageProducer {
   const spoolPath = path.join(opts.spoolDir, spoolFileName(source));
   const lockPath = `${spoolPath}.lock`;
   lockSpool(lockPath);
-  const ownsRedis = !isRedisInstance(opts.connection);
-  const redis = isRedisInstance(opts.connection)
-    ? opts.connection
-    : new Redis({ ...opts.connection, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+  const conn = opts.connection;
+  const ownsRedis = typeof conn === 'function' || !isRedisInstance(conn);
+  const redis = typeof conn === 'function' ? conn() : isRedisInstance(conn) ? conn : new Redis({ ...conn, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
   let lastRedisError = 0;
   const onRedisError = (err: Error) => {
     // A dead Redis errors on every reconnect attempt: one line per 10 s is plenty.
