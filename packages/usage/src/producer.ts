@@ -177,10 +177,25 @@ export function createUsageProducer(opts: UsageProducerOptions): UsageProducer {
     try {
       const st = await stat(spoolPath);
       if (st.size > 0) {
-        const fh = await open(spoolPath, 'r');
+        // Counted in chunks: a spool from a long outage can be far larger than memory should hold.
+        const fh = await open(spoolPath, 'r+');
         try {
-          const buf = await fh.readFile();
-          spoolLines = buf.reduce((n, byte) => (byte === 10 ? n + 1 : n), 0) + (buf[buf.length - 1] === 10 ? 0 : 1);
+          const chunk = Buffer.alloc(REPLAY_READ_BYTES);
+          let last = 10;
+          for (let off = 0; off < st.size; ) {
+            const { bytesRead } = await fh.read(chunk, 0, chunk.length, off);
+            if (bytesRead === 0) break;
+            for (let i = 0; i < bytesRead; i++) if (chunk[i] === 10) spoolLines++;
+            last = chunk[bytesRead - 1]!;
+            off += bytesRead;
+          }
+          if (last !== 10) {
+            // A torn tail from a crash: end it, so our next append starts a line of its own
+            // instead of being glued to the fragment and skipped with it.
+            await fh.write('\n', st.size);
+            await fh.datasync();
+            spoolLines++;
+          }
         } finally {
           await fh.close();
         }
@@ -300,9 +315,15 @@ export function createUsageProducer(opts: UsageProducerOptions): UsageProducer {
   let spoolBlocked = false;
   async function appendSpool(batches: UsageBatch[]): Promise<void> {
     const fh = await open(spoolPath, 'a');
+    let before = -1;
     try {
+      before = (await fh.stat()).size;
       await fh.write(batches.map(spoolLine).join(''));
       await fh.datasync();
+    } catch (err) {
+      // A partial write (disk full) would glue the retry onto a fragment: cut it off again.
+      if (before >= 0) await fh.truncate(before).catch(() => undefined);
+      throw err;
     } finally {
       await fh.close();
     }
