@@ -50,6 +50,12 @@ function validateCompose(doc: unknown) {
   expect(schema.$schema).toMatch(/draft\/2019-09/);
   schema.$schema = 'https://json-schema.org/draft/2019-09/schema';
   const ajv = new Ajv2019({ strict: false, allErrors: true });
+  // The Compose formats, as Compose itself reads them (Go durations, port mappings, CIDRs).
+  const v = '\\$\\{[^}]+\\}'; // an interpolated ${VAR}
+  ajv.addFormat('duration', /^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/);
+  ajv.addFormat('expose', /^\d+(-\d+)?(\/(tcp|udp|sctp))?$/);
+  ajv.addFormat('ports', new RegExp(`^((\\[?[0-9A-Fa-f:.]+\\]?|${v}):)?((\\d+(-\\d+)?|${v}):)?(\\d+(-\\d+)?|${v})(\\/(tcp|udp|sctp))?$`));
+  ajv.addFormat('subnet_ip_address', /^[0-9A-Fa-f:.]+\/\d{1,3}$/);
   const validate = ajv.compile(schema);
   const ok = validate(doc);
   return { ok, errors: (validate.errors ?? []).map((e) => `${e.instancePath} ${e.message}`) };
@@ -64,10 +70,13 @@ describe('docker-compose.yml', () => {
     expect(res.ok).toBe(true);
   });
 
-  it('is rejected by the same schema when a service has an unknown key (the check has teeth)', () => {
+  it('is rejected by the same schema with an unknown key or a malformed duration (the check has teeth)', () => {
     const broken = structuredClone(compose) as unknown as { services: Record<string, Record<string, unknown>> };
     broken.services.redis!.helthcheck = { test: ['CMD', 'true'] };
     expect(validateCompose(broken).ok).toBe(false);
+    const badDuration = structuredClone(compose) as unknown as { services: Record<string, { healthcheck: Record<string, unknown> }> };
+    badDuration.services.redis!.healthcheck.interval = 'five seconds';
+    expect(validateCompose(badDuration).ok).toBe(false);
   });
 
   it('runs PostgreSQL and Redis with health checks and persistent volumes, Redis with noeviction and AOF', () => {
