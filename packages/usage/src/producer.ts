@@ -360,7 +360,10 @@ export function createUsageProducer(opts: UsageProducerOptions): UsageProducer {
           for (const b of batches) pendingEvents -= b.events.length;
           spoolLines += batches.length;
           stats.batchesSpooled += batches.length;
-          if (!spoolMode) logger.warn({ spoolPath }, 'usage producer: redis unavailable, spooling batches to disk');
+          if (!spoolMode) {
+            const why = !ready() ? 'redis not connected' : pending.length + batches.length > maxPendingBatches ? 'backlog over maxPendingBatches' : 'queue add failed or timed out';
+            logger.warn({ spoolPath, why }, 'usage producer: spooling batches to disk');
+          }
           spoolMode = true;
           continue;
         }
