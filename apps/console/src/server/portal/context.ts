@@ -1,0 +1,35 @@
+import type { Redis } from 'ioredis';
+import type { Db } from '@tollgate/db';
+import type { Logger } from '@tollgate/config';
+import type { Keyspace } from '@tollgate/policy';
+import type { StripeClient } from '@tollgate/billing';
+import type { EmailSettings } from './email';
+
+/** What portal services need; built once per process by the page layer, or by tests directly. */
+export type PortalDeps = {
+  db: Db;
+  redis: Redis;
+  keyspace: Keyspace;
+  log: Logger;
+  email: EmailSettings;
+  /** Null when Stripe is not configured: paid plans can't be bought then. */
+  stripe: StripeClient | null;
+  /** Absolute origin of the console, for links in mail and Checkout return URLs. */
+  consoleUrl: string;
+};
+
+export type PortalTenant = { id: string; slug: string; name: string; currency: string; requireDeveloperApproval: boolean };
+
+/**
+ * A signed-in developer acting in one tenant's portal. Every portal query is filtered by both
+ * ids, so a developer can only ever reach their own rows in the tenant they signed in to.
+ */
+export type DeveloperContext = { db: Db; tenant: PortalTenant; consumerId: string; email: string; name: string; status: 'PENDING' | 'ACTIVE' | 'SUSPENDED' };
+
+const SLUG = /^[a-z0-9](?:[a-z0-9-]{0,46}[a-z0-9])?$/;
+
+/** The tenant behind a portal address; null (→ 404) for malformed or unknown slugs. */
+export async function findPortalTenant(db: Db, slug: string): Promise<PortalTenant | null> {
+  if (typeof slug !== 'string' || !SLUG.test(slug)) return null;
+  return db.tenant.findUnique({ where: { slug }, select: { id: true, slug: true, name: true, currency: true, requireDeveloperApproval: true } });
+}

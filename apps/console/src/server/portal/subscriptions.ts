@@ -1,0 +1,241 @@
+import { z } from 'zod';
+import { enqueueKeyPublish, newId, type Prisma } from '@tollgate/db';
+import { BillingInputError, createCheckoutSession, previewSubscriptionInvoice, StripeNotConfiguredError, syncPlanToStripe, withStripeRetry } from '@tollgate/billing';
+import { notFound, ServiceError } from '../services/context';
+import { Id, parseInput } from '../services/validation';
+import { isPaidPlan } from './catalog';
+import type { DeveloperContext, PortalDeps } from './context';
+
+export const LIVE_STATUSES = ['ACTIVE', 'TRIALING', 'PAST_DUE'] as const;
+export const SubscribeInput = z.object({ planId: Id('pln') }).strict();
+
+type Tx = Prisma.TransactionClient;
+
+function addMonth(d: Date): Date {
+  const out = new Date(d);
+  out.setUTCMonth(out.getUTCMonth() + 1);
+  return out;
+}
+
+async function audit(tx: Tx, dev: DeveloperContext, action: string, targetId: string, data?: Prisma.InputJsonValue) {
+  await tx.auditLog.create({
+    data: { id: newId('audit'), tenantId: dev.tenant.id, actorType: 'developer', actorId: dev.consumerId, action, targetType: 'subscription', targetId, ...(data !== undefined ? { data } : {}) },
+  });
+}
+
+export function requireApproved(dev: DeveloperContext): void {
+  if (dev.status === 'PENDING') throw new ServiceError('forbidden', `your account is waiting for approval by ${dev.tenant.name}; you'll be able to subscribe and create keys once approved`);
+  if (dev.status !== 'ACTIVE') throw new ServiceError('forbidden', 'this account is suspended');
+}
+
+/** The developer's current subscription (newest live one) with its plan; null when none. */
+export async function currentSubscription(dev: DeveloperContext) {
+  return dev.db.subscription.findFirst({
+    where: { tenantId: dev.tenant.id, consumerId: dev.consumerId, status: { in: [...LIVE_STATUSES] } },
+    orderBy: { createdAt: 'desc' },
+    include: { plan: true },
+  });
+}
+
+/** A paid plan bought through Checkout and not yet confirmed by Stripe's webhook. */
+export async function pendingSubscription(dev: DeveloperContext) {
+  return dev.db.subscription.findFirst({
+    where: { tenantId: dev.tenant.id, consumerId: dev.consumerId, status: 'INCOMPLETE' },
+    orderBy: { createdAt: 'desc' },
+    include: { plan: { select: { id: true, name: true } } },
+  });
+}
+
+/** Moves every key of `fromId` to `toId` and ends `fromId`, republishing the keys. */
+async function replaceSubscription(tx: Tx, dev: DeveloperContext, fromId: string, toId: string) {
+  const keys = await tx.apiKey.findMany({ where: { subscriptionId: fromId, consumerId: dev.consumerId }, select: { id: true } });
+  await tx.apiKey.updateMany({ where: { subscriptionId: fromId, consumerId: dev.consumerId }, data: { subscriptionId: toId } });
+  await tx.subscription.update({ where: { id: fromId }, data: { status: 'CANCELED', canceledAt: new Date() } });
+  for (const k of keys) await enqueueKeyPublish(tx, k.id);
+  await audit(tx, dev, 'subscription.replaced', fromId, { by: toId, keys: keys.length });
+}
+
+/**
+ * A paid plan becomes live when Stripe's webhook activates it (the worker applies that). Then
+ * the developer holds two live subscriptions: the newest wins, the older one's keys move to it
+ * and the older one ends. Idempotent; run on every signed-in portal request and after Checkout.
+ */
+export async function settleSubscriptions(deps: Pick<PortalDeps, 'stripe' | 'log'>, dev: DeveloperContext): Promise<number> {
+  const live = await dev.db.subscription.findMany({
+    where: { tenantId: dev.tenant.id, consumerId: dev.consumerId, status: { in: [...LIVE_STATUSES] } },
+    orderBy: { createdAt: 'desc' },
+    select: { id: true, stripeSubscriptionId: true },
+  });
+  if (live.length < 2) return 0;
+  const [newest, ...older] = live;
+  await dev.db.$transaction(async (tx) => {
+    for (const o of older) await replaceSubscription(tx, dev, o.id, newest!.id);
+  });
+  for (const o of older) if (o.stripeSubscriptionId) await cancelInStripe(deps, o.stripeSubscriptionId, true);
+  return older.length;
+}
+
+async function cancelInStripe(deps: Pick<PortalDeps, 'stripe' | 'log'>, stripeSubscriptionId: string, now: boolean) {
+  if (!deps.stripe) return;
+  const stripe = deps.stripe;
+  try {
+    await withStripeRetry(() =>
+      now ? stripe.subscriptions.cancel(stripeSubscriptionId, { prorate: true }) : stripe.subscriptions.update(stripeSubscriptionId, { cancel_at_period_end: true }),
+    );
+  } catch (err) {
+    deps.log.error({ err: (err as Error).message, stripeSubscriptionId }, 'stripe cancel failed');
+    throw new ServiceError('unavailable', 'the payment provider did not answer; nothing was changed, try again');
+  }
+}
+
+export type SubscribeResult = { kind: 'active'; subscriptionId: string } | { kind: 'checkout'; subscriptionId: string; url: string };
+
+/**
+ * Subscribes to or switches to a public plan.
+ * - free: instant; keys of the previous plan move to the new subscription.
+ * - paid, from no plan or a free one: a Checkout session; live on Stripe's webhook (then settled).
+ * - paid to paid (a Stripe subscription exists): the Stripe subscription's prices are swapped
+ *   with proration, and the plan changes here at once.
+ */
+export async function subscribeToPlan(deps: PortalDeps, dev: DeveloperContext, input: unknown): Promise<SubscribeResult> {
+  requireApproved(dev);
+  const { planId } = parseInput(SubscribeInput, input);
+  const plan = await dev.db.plan.findFirst({ where: { id: planId, tenantId: dev.tenant.id, public: true, status: 'ACTIVE' } });
+  if (!plan) throw notFound('plan');
+  const current = await currentSubscription(dev);
+  if (current?.planId === plan.id) throw new ServiceError('conflict', `you are already on the ${plan.name} plan`);
+  const now = new Date();
+
+  if (!isPaidPlan(plan)) {
+    if (current?.stripeSubscriptionId) await cancelInStripe(deps, current.stripeSubscriptionId, true);
+    const id = newId('subscription');
+    await dev.db.$transaction(async (tx) => {
+      await tx.subscription.create({ data: { id, tenantId: dev.tenant.id, consumerId: dev.consumerId, planId: plan.id, status: 'ACTIVE', currentPeriodStart: now, currentPeriodEnd: addMonth(now) } });
+      if (current) await replaceSubscription(tx, dev, current.id, id);
+      await audit(tx, dev, 'subscription.created', id, { planId: plan.id });
+    });
+    return { kind: 'active', subscriptionId: id };
+  }
+
+  if (!deps.stripe) throw new ServiceError('unavailable', 'paid plans are not available yet: the API owner has not set up payments');
+  const stripe = deps.stripe;
+
+  if (current?.stripeSubscriptionId && isPaidPlan(current.plan)) {
+    const ids = await syncPlanToStripe(dev.db, stripe, plan.id);
+    try {
+      const remote = await withStripeRetry(() => stripe.subscriptions.retrieve(current.stripeSubscriptionId!));
+      const items = [
+        ...remote.items.data.map((i) => ({ id: i.id, deleted: true as const })),
+        ...(ids.flatPriceId ? [{ price: ids.flatPriceId, quantity: 1 }] : []),
+        ...(ids.meteredPriceId ? [{ price: ids.meteredPriceId }] : []),
+      ];
+      await withStripeRetry(() => stripe.subscriptions.update(current.stripeSubscriptionId!, { items, proration_behavior: 'create_prorations', metadata: { tollgate_plan_id: plan.id } }));
+    } catch (err) {
+      deps.log.error({ err: (err as Error).message }, 'stripe plan change failed');
+      throw new ServiceError('unavailable', 'the payment provider did not answer; your plan was not changed, try again');
+    }
+    await dev.db.$transaction(async (tx) => {
+      await tx.subscription.update({ where: { id: current.id }, data: { planId: plan.id } });
+      const keys = await tx.apiKey.findMany({ where: { subscriptionId: current.id }, select: { id: true } });
+      for (const k of keys) await enqueueKeyPublish(tx, k.id);
+      await audit(tx, dev, 'subscription.plan_changed', current.id, { from: current.planId, to: plan.id, proration: true });
+    });
+    return { kind: 'active', subscriptionId: current.id };
+  }
+
+  const id = newId('subscription');
+  await dev.db.$transaction(async (tx) => {
+    // An abandoned Checkout leaves an INCOMPLETE row; a new attempt supersedes it.
+    await tx.subscription.updateMany({ where: { tenantId: dev.tenant.id, consumerId: dev.consumerId, status: 'INCOMPLETE' }, data: { status: 'CANCELED', canceledAt: now } });
+    await tx.subscription.create({ data: { id, tenantId: dev.tenant.id, consumerId: dev.consumerId, planId: plan.id, status: 'INCOMPLETE', currentPeriodStart: now, currentPeriodEnd: addMonth(now) } });
+    await audit(tx, dev, 'subscription.checkout_started', id, { planId: plan.id });
+  });
+  const base = `${deps.consoleUrl}/portal/${dev.tenant.slug}`;
+  try {
+    const session = await createCheckoutSession(dev.db, stripe, { subscriptionId: id, successUrl: `${base}/billing?checkout=success`, cancelUrl: `${base}/pricing?checkout=canceled` });
+    if (!session.url) throw new BillingInputError('checkout session without a URL');
+    return { kind: 'checkout', subscriptionId: id, url: session.url };
+  } catch (err) {
+    if (err instanceof StripeNotConfiguredError) throw new ServiceError('unavailable', 'payments are not configured');
+    deps.log.error({ err: (err as Error).message, subscriptionId: id }, 'checkout session failed');
+    await dev.db.subscription.update({ where: { id }, data: { status: 'CANCELED', canceledAt: new Date() } });
+    throw new ServiceError('unavailable', 'the payment provider did not answer; nothing was charged, try again');
+  }
+}
+
+/** Free (or Stripe-less) plans end now; a paid Stripe plan ends at the period's end. */
+export async function cancelSubscription(deps: PortalDeps, dev: DeveloperContext) {
+  const current = await currentSubscription(dev);
+  if (!current) throw new ServiceError('conflict', 'you have no active plan to cancel');
+  if (current.stripeSubscriptionId && deps.stripe) {
+    await cancelInStripe(deps, current.stripeSubscriptionId, false);
+    await dev.db.$transaction(async (tx) => {
+      await tx.subscription.update({ where: { id: current.id }, data: { cancelAtPeriodEnd: true } });
+      await audit(tx, dev, 'subscription.cancel_scheduled', current.id);
+    });
+    return { id: current.id, endsAt: current.currentPeriodEnd, immediate: false };
+  }
+  await dev.db.$transaction(async (tx) => {
+    await tx.subscription.update({ where: { id: current.id }, data: { status: 'CANCELED', canceledAt: new Date() } });
+    const keys = await tx.apiKey.findMany({ where: { subscriptionId: current.id }, select: { id: true } });
+    for (const k of keys) await enqueueKeyPublish(tx, k.id);
+    await audit(tx, dev, 'subscription.canceled', current.id);
+  });
+  return { id: current.id, endsAt: new Date(), immediate: true };
+}
+
+/** Requests billed in the subscription's current period (the ledger the quota and invoice use). */
+export async function periodUsage(dev: DeveloperContext, sub: { id: string; currentPeriodStart: Date; currentPeriodEnd: Date }): Promise<number> {
+  const agg = await dev.db.ledgerLine.aggregate({
+    where: { subscriptionId: sub.id, tenantId: dev.tenant.id, kind: 'USAGE', hourStart: { gte: sub.currentPeriodStart, lt: sub.currentPeriodEnd } },
+    _sum: { quantity: true },
+  });
+  return Number(agg._sum.quantity ?? 0n);
+}
+
+export type QuotaLevel = 'ok' | 'warning' | 'exhausted' | 'unlimited';
+export function quotaLevel(used: number, quota: number | null): QuotaLevel {
+  if (quota === null) return 'unlimited';
+  if (quota === 0 || used >= quota) return 'exhausted';
+  return used >= quota * 0.8 ? 'warning' : 'ok';
+}
+
+/** The billing page: plan, this period's usage and projected charge, and past invoices. */
+export async function billingOverview(dev: DeveloperContext) {
+  const [current, pending, invoices] = await Promise.all([
+    currentSubscription(dev),
+    pendingSubscription(dev),
+    dev.db.invoice.findMany({
+      where: { tenantId: dev.tenant.id, subscription: { consumerId: dev.consumerId } },
+      orderBy: { periodStart: 'desc' },
+      take: 24,
+      select: { id: true, periodStart: true, periodEnd: true, currency: true, totalMinor: true, status: true, hostedUrl: true },
+    }),
+  ]);
+  let period: null | { used: number; quota: number | null; level: QuotaLevel; projectedMinor: number; currency: string; lines: Array<{ description: string; amountMinor: number }> } = null;
+  if (current) {
+    const used = await periodUsage(dev, current);
+    const preview = await previewSubscriptionInvoice(dev.db, current.id);
+    period = {
+      used,
+      quota: current.plan.monthlyQuota,
+      level: quotaLevel(used, current.plan.monthlyQuota),
+      projectedMinor: Number(preview.totalMinor),
+      currency: current.plan.currency,
+      lines: preview.lines.map((l) => ({ description: l.description, amountMinor: Number(l.amountMinor) })),
+    };
+  }
+  return {
+    current: current && {
+      id: current.id,
+      status: current.status,
+      plan: { id: current.plan.id, name: current.plan.name, paid: isPaidPlan(current.plan) },
+      currentPeriodStart: current.currentPeriodStart,
+      currentPeriodEnd: current.currentPeriodEnd,
+      cancelAtPeriodEnd: current.cancelAtPeriodEnd,
+    },
+    pending: pending && { id: pending.id, plan: pending.plan },
+    period,
+    invoices: invoices.map((i) => ({ ...i, totalMinor: Number(i.totalMinor) })),
+  };
+}
