@@ -42,7 +42,7 @@ function startChild(extra: Record<string, string> = {}) {
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   const waitLine = (prefix: string) =>
-    waitFor(() => out.split('\n').find((l) => l.startsWith(prefix)), { timeoutMs: 20_000, what: `child to print ${prefix}` });
+    waitFor(() => out.split('\n').find((l) => l.startsWith(prefix)), { timeoutMs: 40_000, what: `child to print ${prefix}` });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return { child, waitLine, exited };
 }
@@ -65,7 +65,7 @@ async function commitChanges(f: Awaited<ReturnType<typeof createFixture>>) {
   });
 }
 
-describe('killing the publisher between commit and publish', () => {
+describe('killing the publisher between commit and publish', { timeout: 90_000 }, () => {
   it('loses nothing when the relay dies after the commit but before publishing: a new relay replays the outbox', async () => {
     const f = await createFixture(env.db);
     const c = startChild();
@@ -77,11 +77,11 @@ describe('killing the publisher between commit and publish', () => {
     expect(await version(f.tenantId)).toBeNull();
     expect(await env.db.outboxEvent.count({ where: { tenantId: f.tenantId, publishedAt: null } })).toBe(2);
 
-    const announced = nextMessage(sub, ks.eventsChannel, (m) => m.type === 'policy.updated' && m.tenantId === f.tenantId);
+    const announced = nextMessage(sub, ks.eventsChannel, (m) => m.type === 'policy.updated' && m.tenantId === f.tenantId, 30_000);
     const next = startChild();
     await announced;
-    await waitFor(async () => (await version(f.tenantId)) === v && (await keyStatus(f.hash)) === 'revoked', { what: 'replayed state' });
-    await waitFor(async () => (await env.db.outboxEvent.count({ where: { tenantId: f.tenantId, publishedAt: null } })) === 0, { what: 'rows marked' });
+    await waitFor(async () => (await version(f.tenantId)) === v && (await keyStatus(f.hash)) === 'revoked', { timeoutMs: 30_000, what: 'replayed state' });
+    await waitFor(async () => (await env.db.outboxEvent.count({ where: { tenantId: f.tenantId, publishedAt: null } })) === 0, { timeoutMs: 30_000, what: 'rows marked' });
     next.child.kill('SIGKILL');
   });
 
@@ -95,16 +95,16 @@ describe('killing the publisher between commit and publish', () => {
     c.child.kill('SIGKILL');
     await c.exited;
     // PostgreSQL rolled the dead relay's transaction back: the claim is gone, the rows are due again.
-    await waitFor(async () => (await env.db.outboxEvent.count({ where: { tenantId: f.tenantId, publishedAt: null } })) === 2, { what: 'rows still unpublished' });
+    await waitFor(async () => (await env.db.outboxEvent.count({ where: { tenantId: f.tenantId, publishedAt: null } })) === 2, { timeoutMs: 30_000, what: 'rows still unpublished' });
 
-    const policyAgain = nextMessage(sub, ks.eventsChannel, (m) => m.type === 'policy.updated' && m.tenantId === f.tenantId && m.version === v);
-    const keyAgain = nextMessage(sub, ks.eventsChannel, (m) => m.type === 'key.revoked' && m.hash === f.hash);
+    const policyAgain = nextMessage(sub, ks.eventsChannel, (m) => m.type === 'policy.updated' && m.tenantId === f.tenantId && m.version === v, 30_000);
+    const keyAgain = nextMessage(sub, ks.eventsChannel, (m) => m.type === 'key.revoked' && m.hash === f.hash, 30_000);
     const relay = startOutboxRelay({ db: env.db, databaseUrl: env.url, redis, keyspace: ks, pollMs: 200 });
     try {
       await Promise.all([policyAgain, keyAgain]);
       expect(await version(f.tenantId)).toBe(v);
       expect(await keyStatus(f.hash)).toBe('revoked');
-      await waitFor(async () => (await env.db.outboxEvent.count({ where: { tenantId: f.tenantId, publishedAt: null } })) === 0, { what: 'rows marked' });
+      await waitFor(async () => (await env.db.outboxEvent.count({ where: { tenantId: f.tenantId, publishedAt: null } })) === 0, { timeoutMs: 30_000, what: 'rows marked' });
       const t = await env.db.tenant.findUnique({ where: { id: f.tenantId } });
       expect(t!.publishedPolicyVersion).toBe(v);
     } finally {

@@ -90,7 +90,7 @@ describe('republishAll', () => {
   });
 });
 
-describe('cli republish', () => {
+describe('cli republish', { timeout: 90_000 }, () => {
   const cli = (args: string[], extraEnv: Record<string, string | undefined>) =>
     spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'apps/worker/src/cli.ts'), ...args], {
       cwd: root,

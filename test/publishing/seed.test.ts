@@ -62,7 +62,7 @@ const counts = async () => ({
   keys: await env.db.apiKey.count(),
 });
 
-describe('prisma/seed.ts', () => {
+describe('prisma/seed.ts', { timeout: 90_000 }, () => {
   it('creates the demo, publishes it to Redis and prints the login, key and a curl command', async () => {
     const r = runSeed();
     expect(r.status, r.stderr).toBe(0);

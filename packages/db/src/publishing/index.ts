@@ -1,3 +1,11 @@
+// The publishing path: PostgreSQL → outbox → Redis → `tg:events`.
+//  1. Inside the transaction that changes something the gateway sees, call an enqueue* writer
+//     (policy: APIs/routes/targets/plans/domains; key: one key; subscription/consumer: its keys;
+//     tenant deletion). It writes an outbox row and NOTIFYs relays at commit.
+//  2. startOutboxRelay (run by apps/worker) claims due rows with FOR UPDATE SKIP LOCKED, compiles
+//     the *current* state under a per-entity advisory lock, writes Redis (snapshot by version
+//     compare-and-set, key record, or removal), announces it, and marks the rows published.
+//  3. republishAll rebuilds Redis from PostgreSQL (CLI: `npm run publish:all`).
 export {
   compileTenantPolicy,
   compileKeyRecord,
