@@ -27,7 +27,14 @@ function requests(algorithm: RateAlgorithm, full: boolean): DecideRequest[] {
 
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 
+/** Redis-side cost of the script, independent of how loaded the client machine is. */
+async function scriptStats(): Promise<{ calls: number; usec: number }> {
+  const m = /cmdstat_evalsha:calls=(\d+),usec=(\d+)/.exec(await redis.info('commandstats'));
+  return { calls: Number(m?.[1] ?? 0), usec: Number(m?.[2] ?? 0) };
+}
+
 async function run(label: string, decide: (r: DecideRequest) => Promise<unknown>, reqs: DecideRequest[], concurrency: number) {
+  const before = await scriptStats();
   const lat: number[] = [];
   let done = 0;
   let unavailable = 0;
@@ -50,9 +57,13 @@ async function run(label: string, decide: (r: DecideRequest) => Promise<unknown>
     }),
   );
   const elapsed = (performance.now() - started) / 1000;
+  const after = await scriptStats();
+  const calls = after.calls - before.calls;
+  // Other clients' scripts (BullMQ) on a shared Redis count too: read it on a quiet Redis.
+  const serverUs = calls > 0 && label.startsWith('redis') ? `  redis ${((after.usec - before.usec) / calls).toFixed(1)} µs/script` : '';
   lat.sort((a, b) => a - b);
   console.log(
-    `${label.padEnd(46)} c=${String(concurrency).padStart(3)}  ${Math.round(done / elapsed).toLocaleString('en').padStart(9)} decisions/s  p50 ${pct(lat, 50).toFixed(3)} ms  p99 ${pct(lat, 99).toFixed(3)} ms${unavailable ? `  (${unavailable} unavailable: ${[...reasons].join(',')})` : ''}`,
+    `${label.padEnd(46)} c=${String(concurrency).padStart(3)}  ${Math.round(done / elapsed).toLocaleString('en').padStart(9)} decisions/s  p50 ${pct(lat, 50).toFixed(3)} ms  p99 ${pct(lat, 99).toFixed(3)} ms${serverUs}${unavailable ? `  (${unavailable} unavailable: ${[...reasons].join(',')})` : ''}`,
   );
 }
 
