@@ -339,7 +339,7 @@ describe('catalog, reference and try-it', () => {
     expect(s.curl).toContain(`-H 'Authorization: Bearer tg_live_abc…'`);
     expect(s.curl).toContain(`'\\''`);
     expect(s.javascript).toContain('"Bearer tg_live_abc…"');
-    expect(s.python).toContain('"ok": True');
+    expect(s.python).toContain('"ok":True');
     expect(OPENAPI.info.title).toBe('Weather API');
   });
 
