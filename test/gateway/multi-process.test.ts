@@ -155,8 +155,9 @@ describe('Redis stopped and started under load', () => {
     let admin = new Redis(redisUrl, { maxRetriesPerRequest: null });
     upstream = await startUpstream();
     const api = makeApi(upstream.url);
-    const plan = makePlan([api.id], { rateLimit: { limit: 100_000, windowSeconds: 60, algorithm: 'gcra' }, quota: { limit: 1_000_000, mode: 'hard_cap' } });
-    const snap = makeSnapshot([api], [plan]);
+    const closed = makeApi(upstream.url, { basePath: '/closed', failMode: 'closed' });
+    const plan = makePlan([api.id, closed.id], { rateLimit: { limit: 100_000, windowSeconds: 60, algorithm: 'gcra' }, quota: { limit: 1_000_000, mode: 'hard_cap' } });
+    const snap = makeSnapshot([api, closed], [plan]);
     const host = `${snap.tenantSlug}.localhost`;
     const publish = async (r: Redis) => {
       await publishSnapshot(r, ks, snap);
@@ -205,6 +206,9 @@ describe('Redis stopped and started under load', () => {
     await stopRedis();
     const atDown = answered;
     await waitFor(() => answered >= atDown + 300, { timeoutMs: 15_000, what: '300 answers with Redis down' });
+    // An API that fails closed refuses instead of guessing; its refusal is metered like any other.
+    expect(await get(port, host, k.key, '/closed/x')).toBe(503);
+    const closedRefusals = 1;
 
     await startRedis();
     // Until the republish below, this empty Redis says the key doesn't exist: 401s are right then.
@@ -232,9 +236,11 @@ describe('Redis stopped and started under load', () => {
     const ids = new Set([...beforeKill.keys(), ...afterRestart.keys()]);
     expect(beforeKill.size).toBeGreaterThan(0);
     expect(afterRestart.size).toBeGreaterThan(0);
-    expect(ids.size).toBe(answered);
-    const rejected = [...beforeKill.values(), ...afterRestart.values()].filter((e) => e.rejected !== null).length;
-    expect(rejected).toBe(Object.entries({ ...tally.after }).filter(([s]) => s !== '200').reduce((n, [, c]) => n + c, 0));
+    expect(ids.size).toBe(answered + closedRefusals);
+    const all = [...beforeKill.values(), ...afterRestart.values()];
+    expect(all.filter((e) => e.rejected === 'unavailable').length).toBe(closedRefusals);
+    const rejected = all.filter((e) => e.rejected !== null).length;
+    expect(rejected).toBe(closedRefusals + Object.entries({ ...tally.after }).filter(([s]) => s !== '200').reduce((n, [, c]) => n + c, 0));
     await admin.quit();
   }, 90_000);
 });

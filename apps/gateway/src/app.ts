@@ -75,6 +75,7 @@ export function buildApp(config: GatewayConfig, deps: AppDeps, options: AppOptio
   const { store, keys, upstreams, limits, usage, metrics, logger } = deps;
   const isTrusted = createTrustedProxyCheck(config.trustedProxies);
   const proto = options.https ? 'https' : 'http';
+  const keyHashes = new Map<string, string>();
 
   const app = Fastify({
     loggerInstance: logger as unknown as FastifyBaseLogger,
@@ -120,7 +121,7 @@ export function buildApp(config: GatewayConfig, deps: AppDeps, options: AppOptio
 
   app.setNotFoundHandler((request, reply) => sendError(reply, 'not_found', 'no such route'));
 
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const st = request.tg;
     const status = reply.statusCode;
     const tenant = st?.tenant ?? null;
@@ -173,6 +174,7 @@ export function buildApp(config: GatewayConfig, deps: AppDeps, options: AppOptio
         'request',
       );
     }
+    done();
   });
 
   async function handle(request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
@@ -238,17 +240,24 @@ export function buildApp(config: GatewayConfig, deps: AppDeps, options: AppOptio
         st.rejected = 'auth';
         return sendError(reply, 'unauthorized', 'an API key is required (Authorization: Bearer or X-API-Key)', { 'www-authenticate': WWW_AUTHENTICATE_MISSING });
       }
-      const fmt = checkKeyFormat(found.key);
-      if (!fmt.ok) {
-        st.rejected = 'auth';
-        return sendError(reply, 'invalid_key', 'the API key is not valid', { 'www-authenticate': WWW_AUTHENTICATE_INVALID });
+      // A key seen before skips the checksum and SHA-256: only well-formed keys are memoised.
+      let hash = keyHashes.get(found.key);
+      if (hash === undefined) {
+        const fmt = checkKeyFormat(found.key);
+        if (!fmt.ok) {
+          st.rejected = 'auth';
+          return sendError(reply, 'invalid_key', 'the API key is not valid', { 'www-authenticate': WWW_AUTHENTICATE_INVALID });
+        }
+        hash = fmt.hash;
+        if (keyHashes.size >= config.keyCache.size) keyHashes.clear();
+        keyHashes.set(found.key, hash);
       }
-      let lookup: KeyLookup | Promise<KeyLookup> = keys.lookup(fmt.hash);
+      let lookup: KeyLookup | Promise<KeyLookup> = keys.lookup(hash);
       if (lookup instanceof Promise) {
         metrics.keyCache.inc({ result: 'miss' });
         lookup = await lookup;
       }
-      const auth = authorizeRecord(lookup, fmt.hash, tenant, api, Date.now());
+      const auth = authorizeRecord(lookup, hash, tenant, api, Date.now());
       if (!auth.ok) {
         const f = auth.failure;
         st.rejected = f.status === 403 ? 'forbidden' : f.status === 503 ? 'unavailable' : 'auth';

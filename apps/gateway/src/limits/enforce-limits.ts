@@ -97,10 +97,29 @@ export function createLimitEnforcer(deps: LimitEnforcerDeps) {
     return { kind: 'reject', status: 429, reason, headers, body: limitExceededBody(decision, requestId), source: decision.source };
   }
 
+  // Key records and plans are immutable objects replaced on every refresh, so a request built
+  // for (record, route) stays right while both live and the billing period hasn't rolled over.
+  type Cached = { plan: PlanPolicy | null; req: DecideRequest | null; validUntil: number };
+  const built = new WeakMap<KeyRecord, Map<CompiledRoute, Cached>>();
+
+  function requestFor(api: CompiledApi, route: CompiledRoute, subject: LimitSubjectInput, now: number): DecideRequest | null {
+    if (subject.kind !== 'key') return buildRequest(api, route, subject, now);
+    let byRoute = built.get(subject.record);
+    const hit = byRoute?.get(route);
+    if (hit && hit.plan === subject.plan && now < hit.validUntil) return hit.req;
+    const req = buildRequest(api, route, subject, now);
+    if (!byRoute) {
+      byRoute = new Map();
+      built.set(subject.record, byRoute);
+    }
+    byRoute.set(route, { plan: subject.plan, req, validUntil: req?.quota ? req.quota.periodEnd : Number.MAX_SAFE_INTEGER });
+    return req;
+  }
+
   async function enforce(api: CompiledApi, route: CompiledRoute, subject: LimitSubjectInput, requestId: string, now: number): Promise<LimitVerdict> {
     let req: DecideRequest | null;
     try {
-      req = buildRequest(api, route, subject, now);
+      req = requestFor(api, route, subject, now);
     } catch {
       // An id that can't form a Redis key is a publishing bug; don't let it limit nothing silently.
       deps.onDecision?.('unavailable', 'none');

@@ -48,9 +48,9 @@ export async function forwardToUpstream(upstreams: Upstreams, o: ForwardOptions)
     const remaining = o.totalTimeoutMs - (Date.now() - started);
     if (remaining <= 0) return { ok: false, status: 504, code: 'gateway_timeout', message: 'the upstream did not answer in time', target };
     const pool = upstreams.pool(target, o.connectTimeoutMs);
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), remaining);
     try {
+      // No AbortController per request (measurable on the hot path): the header wait is bounded by
+      // headersTimeout, the body by a deadline timer armed once headers are in (see bodyDeadline).
       const response = await pool.request({
         method: o.method as Dispatcher.HttpMethod,
         path: target.pathPrefix + o.pathAndQuery,
@@ -58,14 +58,13 @@ export async function forwardToUpstream(upstreams: Upstreams, o: ForwardOptions)
         body: o.body,
         headersTimeout: Math.min(o.headersTimeoutMs, remaining),
         bodyTimeout: remaining,
-        signal: controller.signal,
       });
       upstreams.reportSuccess(target);
-      return { ok: true, response, target, done: () => clearTimeout(timer) };
+      const left = o.totalTimeoutMs - (Date.now() - started);
+      return { ok: true, response, target, done: bodyDeadline(response.body, left) };
     } catch (err) {
-      clearTimeout(timer);
       const code = (err as { code?: string }).code ?? '';
-      const timedOut = TIMEOUT_ERRORS.has(code) || controller.signal.aborted;
+      const timedOut = TIMEOUT_ERRORS.has(code);
       upstreams.reportFailure(target);
       last = timedOut
         ? { ok: false, status: 504, code: 'gateway_timeout', message: 'the upstream did not answer in time', target }
@@ -76,6 +75,18 @@ export async function forwardToUpstream(upstreams: Upstreams, o: ForwardOptions)
     }
   }
   return last ?? { ok: false, status: 503, code: 'unavailable', message: 'the API has no upstream target', target: null };
+}
+
+const noop = () => undefined;
+
+/** Destroys a response body still streaming at the route's total deadline; returns the disarm. */
+function bodyDeadline(body: Readable, leftMs: number): () => void {
+  if (leftMs <= 0) {
+    body.destroy(new Error('upstream response exceeded the route timeout'));
+    return noop;
+  }
+  const timer = setTimeout(() => body.destroy(new Error('upstream response exceeded the route timeout')), leftMs);
+  return () => clearTimeout(timer);
 }
 
 /** Counts request body bytes and fails the stream once it passes `limit`. */

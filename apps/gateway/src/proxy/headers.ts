@@ -72,7 +72,8 @@ export function buildForwardHeaders(req: IncomingMessage, opts: ForwardHeaderOpt
 export function filterResponseHeaders(headers: Record<string, string | string[] | undefined>, remove: readonly string[] | null): Record<string, string | string[]> {
   let named: Set<string> | null = null;
   const conn = headers.connection;
-  if (conn !== undefined) {
+  // Upstreams nearly always say just keep-alive/close, which name no other header.
+  if (conn !== undefined && conn !== 'keep-alive' && conn !== 'close') {
     named = new Set();
     connectionTokens(Array.isArray(conn) ? conn.join(',') : conn, named);
   }
