@@ -20,6 +20,10 @@ export type OutboxRelayOptions = {
   db: Db;
   /** For LISTEN/NOTIFY wake-ups; without it the relay only polls. */
   databaseUrl?: string;
+  /**
+   * The relay opens its own connection from this client (`duplicate()`, failing fast while
+   * disconnected rather than queueing); the client itself is only used as a template.
+   */
   redis: Redis;
   keyspace: Keyspace;
   logger?: PublishingLogger;
@@ -121,7 +125,12 @@ export async function publishTenant(tx: DbClient, redis: Redis, keyspace: Keyspa
 }
 
 export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
-  const { db, redis, keyspace } = opts;
+  const { db, keyspace } = opts;
+  // The relay's own connection, failing fast instead of queueing: a write that timed out during
+  // an outage must never be replayed by ioredis later, over a newer record another relay wrote.
+  const redis = opts.redis.duplicate({ lazyConnect: false, enableOfflineQueue: false, autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 0 });
+  redis.on('error', () => undefined); // surfaced through failed drains, with context
+  redis.on('ready', () => kick());
   const log = opts.logger ?? silentLogger;
   const pollMs = opts.pollMs ?? 1000;
   const batchSize = opts.batchSize ?? 100;
@@ -141,7 +150,26 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
   let pauses = 0;
   let pausedUntil = 0;
 
+  /** Waits up to the Redis timeout for the relay's connection (it may be starting or reconnecting). */
+  async function awaitRedis(): Promise<void> {
+    if (redis.status === 'ready') return;
+    if (redis.status === 'end') throw new RelayPausedError('the Redis connection is closed');
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        redis.off('ready', onReady);
+        reject(new RelayPausedError(`Redis is not connected (${redis.status})`));
+      }, timeoutMs);
+      function onReady() {
+        clearTimeout(timer);
+        resolve();
+      }
+      redis.once('ready', onReady);
+    });
+  }
+
   async function drainBatch(): Promise<DrainResult> {
+    // Don't claim (and count attempts against) rows that can't be published right now.
+    if (redis.status !== 'ready') await awaitRedis();
     return db.$transaction(
       async (tx) => {
         const rows = await tx.$queryRaw<ClaimedRow[]>`
@@ -323,6 +351,7 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
         await l.end().catch(() => undefined);
       }
       await chain;
+      redis.disconnect();
     },
   };
 }
