@@ -38,7 +38,7 @@ describe('exactly once, through redelivery, a SIGKILL mid-batch and competing wo
     DATABASE_URL: database.url,
     REDIS_URL: testEnv().redisUrl,
     REDIS_PREFIX: keyspace.prefix,
-    WORKER_CONCURRENCY: '2',
+    WORKER_CONCURRENCY: '8',
     WORKER_LOCK_DURATION_MS: '1500',
     WORKER_STALLED_INTERVAL_MS: '500',
     STRIPE_SECRET_KEY: stripe.apiKey,

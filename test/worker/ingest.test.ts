@@ -8,7 +8,8 @@ import { LATENCY_BUCKETS_MS, USAGE_JOB_NAME } from '@tollgate/usage';
 import { testDb } from '../harness/db';
 import { testEnv, testKeyspace, testRedis, waitFor } from '../harness/index';
 import { createSql } from '../../apps/worker/src/db';
-import { applyUsageBatch } from '../../apps/worker/src/ingest/apply-batch';
+import { applyUsageBatch, applyUsageBatches } from '../../apps/worker/src/ingest/apply-batch';
+import { GroupCommit } from '../../apps/worker/src/ingest/group-commit';
 import { compactRollups } from '../../apps/worker/src/ingest/compact';
 import { createMetrics } from '../../apps/worker/src/metrics';
 import { startUsageWorker } from '../../apps/worker/src/queues/usage';
@@ -120,6 +121,28 @@ describe('applying a usage batch', () => {
     expect(await requestTotal(a)).toBe(1200n);
     expect(await requestTotal(b)).toBe(1200n);
     expect(await ledgerTotal(a)).toBe(1200n);
+  });
+
+  it('applies a group of batches in one transaction, a batch repeated inside the group once', async () => {
+    const f = await createFixture(db);
+    const a = makeBatch([makeEvent(f), makeEvent(f)]);
+    const b = makeBatch([makeEvent(f)]);
+    const res = await applyUsageBatches(sql, [a, b, a]);
+    expect(res.applied).toEqual([true, true, false]);
+    expect((await applyUsageBatches(sql, [b])).applied).toEqual([false]);
+    expect(await requestTotal(f)).toBe(3n);
+  });
+
+  it('group commit: a poison batch fails alone, its neighbours in the group are applied', async () => {
+    const f = await createFixture(db);
+    const groups = new GroupCommit(sql, { maxEvents: 10_000, maxInFlight: 1 });
+    const good = Array.from({ length: 5 }, () => makeBatch([makeEvent(f)]));
+    // A latency no bigint column can hold: PostgreSQL refuses the whole statement.
+    const poison = makeBatch([makeEvent(f, { latencyMs: 1e300 })]);
+    const results = await Promise.allSettled([good[0]!, poison, ...good.slice(1)].map((b) => groups.apply(b)));
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'fulfilled', 'fulfilled', 'fulfilled']);
+    expect(await requestTotal(f)).toBe(5n);
+    expect(await db.processedBatch.findUnique({ where: { id: poison.batchId } })).toBeNull();
   });
 
   it('compacts minutes into hours and days, the same however often it runs', async () => {

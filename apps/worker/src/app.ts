@@ -16,7 +16,7 @@ export type WorkerApp = { port: number; stop: () => Promise<void> };
 export async function startWorkerApp(config: WorkerConfig, logger: Logger): Promise<WorkerApp> {
   const keyspace = createKeyspace(config.REDIS_PREFIX);
   const metrics = createMetrics();
-  const sql = createSql(config.DATABASE_URL, config.WORKER_CONCURRENCY + 2);
+  const sql = createSql(config.DATABASE_URL, config.WORKER_DB_PARALLEL + 2);
   const db = createPrismaClient(config.DATABASE_URL, { max: 4 });
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
 
@@ -27,6 +27,8 @@ export async function startWorkerApp(config: WorkerConfig, logger: Logger): Prom
     logger,
     metrics,
     concurrency: config.WORKER_CONCURRENCY,
+    groupMaxEvents: config.WORKER_GROUP_MAX_EVENTS,
+    groupsInFlight: config.WORKER_DB_PARALLEL,
     lockDurationMs: config.WORKER_LOCK_DURATION_MS,
     stalledIntervalMs: config.WORKER_STALLED_INTERVAL_MS,
   });

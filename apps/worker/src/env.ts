@@ -8,8 +8,12 @@ export const WorkerEnv = {
   DATABASE_URL: z.string().url(),
   WORKER_HOST: z.string().default('0.0.0.0'),
   WORKER_PORT: z.coerce.number().int().min(0).max(65_535).default(9090),
-  /** Usage batches applied at once per process. */
-  WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+  /** Usage jobs in flight per process; those that arrive together are committed together. */
+  WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
+  /** A group commit stops growing at this many events. */
+  WORKER_GROUP_MAX_EVENTS: z.coerce.number().int().min(1).max(1_000_000).default(20_000),
+  /** Usage transactions at once per process. */
+  WORKER_DB_PARALLEL: z.coerce.number().int().min(1).max(32).default(2),
   /** A dead worker's batch is picked up by another after this long. */
   WORKER_LOCK_DURATION_MS: ms(30_000),
   WORKER_STALLED_INTERVAL_MS: ms(30_000),

@@ -40,81 +40,93 @@ export type BatchAggregate = {
   billable: number;
 };
 
-/**
- * Folds a batch into the rows it changes. Rows come out sorted by their primary key, so every
- * transaction takes row locks in the same order and concurrent workers cannot deadlock.
- */
+/** One batch's events; see aggregateBatches. */
 export function aggregateBatch(events: readonly UsageEvent[]): BatchAggregate {
+  return aggregateBatches([events]);
+}
+
+/**
+ * Folds batches into the rows they change. An event id repeated inside one batch counts once
+ * (a producer's retried flush); across batches, only the batch id deduplicates. Rows come out
+ * sorted by their primary key, so every transaction takes row locks in the same order and
+ * concurrent workers cannot deadlock.
+ */
+export function aggregateBatches(batches: ReadonlyArray<readonly UsageEvent[]>): BatchAggregate {
   const rollups = new Map<string, RollupDelta>();
   const ledger = new Map<string, LedgerDelta>();
   const keys = new Map<string, KeyUse>();
-  const seen = new Set<string>();
+  let seen = new Set<string>();
   let billable = 0;
+  let counted = 0;
 
-  for (const e of events) {
-    // A producer may repeat an event inside one batch (a retried flush); count it once.
-    if (seen.has(e.id)) continue;
-    seen.add(e.id);
+  for (const events of batches) {
+    counted += seen.size;
+    seen = new Set<string>();
+    for (const e of events) {
+      if (seen.has(e.id)) continue;
+      seen.add(e.id);
 
-    const minute = e.ts - (((e.ts % MINUTE) + MINUTE) % MINUTE);
-    const keyId = e.keyId ?? '';
-    const rk = `${e.tenantId}\u0000${minute}\u0000${e.apiId}\u0000${keyId}`;
-    let r = rollups.get(rk);
-    if (!r) {
-      r = {
-        tenantId: e.tenantId,
-        bucketStart: minute,
-        apiId: e.apiId,
-        keyId,
-        consumerId: e.consumerId ?? '',
-        subscriptionId: e.subscriptionId ?? '',
-        requests: 0,
-        status2xx: 0,
-        status3xx: 0,
-        status4xx: 0,
-        status5xx: 0,
-        rejectedAuth: 0,
-        rejectedRate: 0,
-        rejectedQuota: 0,
-        rejectedOther: 0,
-        latencyBuckets: new Array<number>(BUCKETS).fill(0),
-        latencySumMs: 0,
-        bytesIn: 0,
-        bytesOut: 0,
-        cacheHits: 0,
-      };
-      rollups.set(rk, r);
-    }
-    r.requests++;
-    const cls = Math.floor(e.status / 100);
-    if (cls === 2) r.status2xx++;
-    else if (cls === 3) r.status3xx++;
-    else if (cls === 4) r.status4xx++;
-    else if (cls === 5) r.status5xx++;
-    if (e.rejected === 'auth') r.rejectedAuth++;
-    else if (e.rejected === 'rate') r.rejectedRate++;
-    else if (e.rejected === 'quota') r.rejectedQuota++;
-    else if (e.rejected !== null) r.rejectedOther++;
-    r.latencyBuckets[latencyBucket(e.latencyMs)]!++;
-    r.latencySumMs += Math.round(e.latencyMs);
-    r.bytesIn += e.bytesIn;
-    r.bytesOut += e.bytesOut;
-    if (e.cacheHit) r.cacheHits++;
+      const minute = e.ts - (((e.ts % MINUTE) + MINUTE) % MINUTE);
+      const keyId = e.keyId ?? '';
+      const rk = `${e.tenantId}\u0000${minute}\u0000${e.apiId}\u0000${keyId}`;
+      let r = rollups.get(rk);
+      if (!r) {
+        r = {
+          tenantId: e.tenantId,
+          bucketStart: minute,
+          apiId: e.apiId,
+          keyId,
+          consumerId: e.consumerId ?? '',
+          subscriptionId: e.subscriptionId ?? '',
+          requests: 0,
+          status2xx: 0,
+          status3xx: 0,
+          status4xx: 0,
+          status5xx: 0,
+          rejectedAuth: 0,
+          rejectedRate: 0,
+          rejectedQuota: 0,
+          rejectedOther: 0,
+          latencyBuckets: new Array<number>(BUCKETS).fill(0),
+          latencySumMs: 0,
+          bytesIn: 0,
+          bytesOut: 0,
+          cacheHits: 0,
+        };
+        rollups.set(rk, r);
+      }
+      r.requests++;
+      const cls = Math.floor(e.status / 100);
+      if (cls === 2) r.status2xx++;
+      else if (cls === 3) r.status3xx++;
+      else if (cls === 4) r.status4xx++;
+      else if (cls === 5) r.status5xx++;
+      if (e.rejected === 'auth') r.rejectedAuth++;
+      else if (e.rejected === 'rate') r.rejectedRate++;
+      else if (e.rejected === 'quota') r.rejectedQuota++;
+      else if (e.rejected !== null) r.rejectedOther++;
+      r.latencyBuckets[latencyBucket(e.latencyMs)]!++;
+      r.latencySumMs += Math.round(e.latencyMs);
+      r.bytesIn += e.bytesIn;
+      r.bytesOut += e.bytesOut;
+      if (e.cacheHit) r.cacheHits++;
 
-    if (isBillable(e)) {
-      billable++;
-      const hour = e.ts - (((e.ts % HOUR) + HOUR) % HOUR);
-      const lk = `${e.subscriptionId}\u0000${hour}`;
-      const l = ledger.get(lk);
-      if (l) l.quantity++;
-      else ledger.set(lk, { subscriptionId: e.subscriptionId!, hourStart: hour, quantity: 1 });
-    }
-    if (e.keyId) {
-      const k = keys.get(e.keyId);
-      if (!k) keys.set(e.keyId, { keyId: e.keyId, lastUsedAt: e.ts });
-      else if (e.ts > k.lastUsedAt) k.lastUsedAt = e.ts;
+      if (isBillable(e)) {
+        billable++;
+        const hour = e.ts - (((e.ts % HOUR) + HOUR) % HOUR);
+        const lk = `${e.subscriptionId}\u0000${hour}`;
+        const l = ledger.get(lk);
+        if (l) l.quantity++;
+        else ledger.set(lk, { subscriptionId: e.subscriptionId!, hourStart: hour, quantity: 1 });
+      }
+      if (e.keyId) {
+        const k = keys.get(e.keyId);
+        if (!k) keys.set(e.keyId, { keyId: e.keyId, lastUsedAt: e.ts });
+        else if (e.ts > k.lastUsedAt) k.lastUsedAt = e.ts;
+      }
     }
   }
+  counted += seen.size;
 
   const cmp = (a: string | number, b: string | number) => (a < b ? -1 : a > b ? 1 : 0);
   return {
@@ -123,7 +135,7 @@ export function aggregateBatch(events: readonly UsageEvent[]): BatchAggregate {
     ),
     ledger: [...ledger.values()].sort((a, b) => cmp(a.subscriptionId, b.subscriptionId) || cmp(a.hourStart, b.hourStart)),
     keys: [...keys.values()].sort((a, b) => cmp(a.keyId, b.keyId)),
-    events: seen.size,
+    events: counted,
     billable,
   };
 }

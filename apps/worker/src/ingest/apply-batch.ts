@@ -1,8 +1,8 @@
-import type { Sql } from 'postgres';
+import type { Sql, TransactionSql } from 'postgres';
 import { billingPeriodAt, ledgerIdentifier } from '@tollgate/billing';
 import { newId } from '@tollgate/db';
-import type { UsageBatch } from '@tollgate/usage';
-import { aggregateBatch } from './aggregate';
+import { LATENCY_BUCKETS_MS, type UsageBatch } from '@tollgate/usage';
+import { aggregateBatch, aggregateBatches } from './aggregate';
 
 export type ApplyResult = {
   /** false when the batch had been applied before: nothing changed. */
@@ -23,114 +23,187 @@ const TS = (col: string) => `(timestamp 'epoch' + ${col} * interval '1 milliseco
 // would arrive as one JSON string.
 const asJson = (rows: object[]) => rows as unknown as string;
 
-const ROLLUP_SQL = `
-INSERT INTO "UsageRollup" AS r ("tenantId","granularity","bucketStart","apiId","keyId","consumerId","subscriptionId",
-  "requests","status2xx","status3xx","status4xx","status5xx","rejectedAuth","rejectedRate","rejectedQuota","rejectedOther",
-  "latencyBuckets","latencySumMs","bytesIn","bytesOut","cacheHits","updatedAt")
-SELECT x.t, 'minute', ${TS('x.b')}, x.a, x.k, x.c, x.s, x.n, x.s2, x.s3, x.s4, x.s5, x.ra, x.rr, x.rq, x.ro, x.lb, x.ls, x.bi, x.bo, x.ch, now()
-FROM jsonb_to_recordset($1::jsonb) AS x(t text, b bigint, a text, k text, c text, s text, n bigint, s2 bigint, s3 bigint,
-  s4 bigint, s5 bigint, ra bigint, rr bigint, rq bigint, ro bigint, lb bigint[], ls bigint, bi bigint, bo bigint, ch bigint)
-ON CONFLICT ("tenantId","granularity","bucketStart","apiId","keyId") DO UPDATE SET
-  "requests" = r."requests" + EXCLUDED."requests",
-  "status2xx" = r."status2xx" + EXCLUDED."status2xx",
-  "status3xx" = r."status3xx" + EXCLUDED."status3xx",
-  "status4xx" = r."status4xx" + EXCLUDED."status4xx",
-  "status5xx" = r."status5xx" + EXCLUDED."status5xx",
-  "rejectedAuth" = r."rejectedAuth" + EXCLUDED."rejectedAuth",
-  "rejectedRate" = r."rejectedRate" + EXCLUDED."rejectedRate",
-  "rejectedQuota" = r."rejectedQuota" + EXCLUDED."rejectedQuota",
-  "rejectedOther" = r."rejectedOther" + EXCLUDED."rejectedOther",
-  "latencyBuckets" = (SELECT array_agg(COALESCE(o, 0) + COALESCE(n, 0) ORDER BY i)
-                        FROM unnest(r."latencyBuckets", EXCLUDED."latencyBuckets") WITH ORDINALITY AS u(o, n, i)),
-  "latencySumMs" = r."latencySumMs" + EXCLUDED."latencySumMs",
-  "bytesIn" = r."bytesIn" + EXCLUDED."bytesIn",
-  "bytesOut" = r."bytesOut" + EXCLUDED."bytesOut",
-  "cacheHits" = r."cacheHits" + EXCLUDED."cacheHits",
-  "consumerId" = CASE WHEN r."consumerId" = '' THEN EXCLUDED."consumerId" ELSE r."consumerId" END,
-  "subscriptionId" = CASE WHEN r."subscriptionId" = '' THEN EXCLUDED."subscriptionId" ELSE r."subscriptionId" END,
-  "updatedAt" = now()`;
-
-const LEDGER_SQL = `
-INSERT INTO "LedgerLine" AS l ("id","tenantId","subscriptionId","kind","periodStart","hourStart","quantity","identifier","createdAt","updatedAt")
-SELECT x.id, x.t, x.s, 'USAGE'::"LedgerKind", ${TS('x.p')}, ${TS('x.h')}, x.q, x.i, now(), now()
-FROM jsonb_to_recordset($1::jsonb) AS x(id text, t text, s text, p bigint, h bigint, q bigint, i text)
-ON CONFLICT ("subscriptionId","kind","hourStart") DO UPDATE SET
-  "quantity" = l."quantity" + EXCLUDED."quantity",
-  "updatedAt" = now()`;
-
-// lastUsedAt is a hint at minute precision: rows another transaction holds are skipped rather
-// than waited for (it is writing nearly the same time), and a key is rewritten at most once a
-// minute, so a hot key does not turn into a hot row.
-const KEYS_SQL = `
-UPDATE "ApiKey" k SET "lastUsedAt" = v.u
-FROM (
-  SELECT a.id, ${TS('x.u')} AS u FROM jsonb_to_recordset($1::jsonb) AS x(id text, u bigint)
-  JOIN "ApiKey" a ON a.id = x.id
-  WHERE a."lastUsedAt" IS NULL OR a."lastUsedAt" < ${TS('x.u')} - interval '1 minute'
-  ORDER BY a.id
-  FOR UPDATE OF a SKIP LOCKED
-) v
-WHERE k.id = v.id`;
+const BUCKETS = LATENCY_BUCKETS_MS.length + 1;
+// Element-wise histogram sum, spelled out: cheaper than unnest/array_agg per row. A row created
+// before the bucket list grew simply gets the missing buckets.
+const LATENCY_MERGE = `ARRAY[${Array.from({ length: BUCKETS }, (_, i) => `COALESCE(r."latencyBuckets"[${i + 1}], 0) + COALESCE(EXCLUDED."latencyBuckets"[${i + 1}], 0)`).join(', ')}]::bigint[]`;
 
 /**
- * Applies one usage batch in one transaction: the batch id is recorded first, so a batch seen
- * before (redelivery, a second worker, a replayed spool) changes nothing; then per-minute
- * rollups, the hourly billing ledger and keys' last use are upserted, one multi-row statement
- * each, so the write count follows distinct (minute, key) pairs, not events.
+ * Records batch ids; returns the ones not seen before. Sorted, so two groups sharing ids wait on
+ * each other in one order; a group that finds an id another has not committed yet waits for it.
  */
-export async function applyUsageBatch(sql: Sql, batch: UsageBatch): Promise<ApplyResult> {
-  const agg = aggregateBatch(batch.events);
-  return sql.begin(async (tx) => {
-    const inserted = await tx.unsafe(
-      `INSERT INTO "ProcessedBatch" ("id","eventCount","processedAt") VALUES ($1, $2, now()) ON CONFLICT ("id") DO NOTHING RETURNING "id"`,
-      [batch.batchId, agg.events],
-    );
-    if (inserted.length === 0) {
-      return { applied: false, events: agg.events, billable: agg.billable, rollupRows: 0, ledgerRows: 0, orphanBillable: 0 };
-    }
+const CLAIM_SQL = `
+INSERT INTO "ProcessedBatch" ("id", "eventCount", "processedAt")
+SELECT u.id, u.n, now() FROM unnest($1::text[], $2::int[]) AS u(id, n) ORDER BY u.id
+ON CONFLICT ("id") DO NOTHING RETURNING "id"`;
 
-    if (agg.rollups.length) {
-      const rows = agg.rollups.map((r) => ({
-        t: r.tenantId, b: r.bucketStart, a: r.apiId, k: r.keyId, c: r.consumerId, s: r.subscriptionId,
-        n: r.requests, s2: r.status2xx, s3: r.status3xx, s4: r.status4xx, s5: r.status5xx,
-        ra: r.rejectedAuth, rr: r.rejectedRate, rq: r.rejectedQuota, ro: r.rejectedOther,
-        lb: r.latencyBuckets, ls: r.latencySumMs, bi: r.bytesIn, bo: r.bytesOut, ch: r.cacheHits,
-      }));
-      await tx.unsafe(ROLLUP_SQL, [asJson(rows)]);
-    }
+/**
+ * Every write of the claimed batches in one statement: rollups, ledger, keys. Rows arrive sorted
+ * by primary key, so concurrent groups lock shared rows in the same order.
+ */
+const WRITE_SQL = `
+WITH r AS (
+  INSERT INTO "UsageRollup" AS r ("tenantId","granularity","bucketStart","apiId","keyId","consumerId","subscriptionId",
+    "requests","status2xx","status3xx","status4xx","status5xx","rejectedAuth","rejectedRate","rejectedQuota","rejectedOther",
+    "latencyBuckets","latencySumMs","bytesIn","bytesOut","cacheHits","updatedAt")
+  SELECT x.t, 'minute', ${TS('x.b')}, x.a, x.k, x.c, x.s, x.n, x.s2, x.s3, x.s4, x.s5, x.ra, x.rr, x.rq, x.ro, x.lb, x.ls, x.bi, x.bo, x.ch, now()
+  FROM jsonb_to_recordset($1::jsonb) AS x(t text, b bigint, a text, k text, c text, s text, n bigint, s2 bigint, s3 bigint,
+    s4 bigint, s5 bigint, ra bigint, rr bigint, rq bigint, ro bigint, lb bigint[], ls bigint, bi bigint, bo bigint, ch bigint, o int)
+  ORDER BY x.o
+  ON CONFLICT ("tenantId","granularity","bucketStart","apiId","keyId") DO UPDATE SET
+    "requests" = r."requests" + EXCLUDED."requests",
+    "status2xx" = r."status2xx" + EXCLUDED."status2xx",
+    "status3xx" = r."status3xx" + EXCLUDED."status3xx",
+    "status4xx" = r."status4xx" + EXCLUDED."status4xx",
+    "status5xx" = r."status5xx" + EXCLUDED."status5xx",
+    "rejectedAuth" = r."rejectedAuth" + EXCLUDED."rejectedAuth",
+    "rejectedRate" = r."rejectedRate" + EXCLUDED."rejectedRate",
+    "rejectedQuota" = r."rejectedQuota" + EXCLUDED."rejectedQuota",
+    "rejectedOther" = r."rejectedOther" + EXCLUDED."rejectedOther",
+    "latencyBuckets" = ${LATENCY_MERGE},
+    "latencySumMs" = r."latencySumMs" + EXCLUDED."latencySumMs",
+    "bytesIn" = r."bytesIn" + EXCLUDED."bytesIn",
+    "bytesOut" = r."bytesOut" + EXCLUDED."bytesOut",
+    "cacheHits" = r."cacheHits" + EXCLUDED."cacheHits",
+    "consumerId" = CASE WHEN r."consumerId" = '' THEN EXCLUDED."consumerId" ELSE r."consumerId" END,
+    "subscriptionId" = CASE WHEN r."subscriptionId" = '' THEN EXCLUDED."subscriptionId" ELSE r."subscriptionId" END,
+    "updatedAt" = now()
+  RETURNING 1
+),
+-- Billable counts per subscription-hour, for subscriptions that exist. The period is the
+-- subscription's current one when the hour falls in it (the usual case), else the anchored
+-- period computed by the caller.
+ls AS (
+  SELECT x.id, s."tenantId" AS t, x.s, CASE WHEN ${TS('x.h')} >= s."currentPeriodStart" AND ${TS('x.h')} < s."currentPeriodEnd" THEN s."currentPeriodStart" ELSE ${TS('x.p')} END AS p,
+    ${TS('x.h')} AS h, x.q, x.i, x.o
+  FROM jsonb_to_recordset($2::jsonb) AS x(id text, s text, h bigint, p bigint, q bigint, i text, o int)
+  JOIN "Subscription" s ON s."id" = x.s
+),
+l AS (
+  INSERT INTO "LedgerLine" AS l ("id","tenantId","subscriptionId","kind","periodStart","hourStart","quantity","identifier","createdAt","updatedAt")
+  SELECT ls.id, ls.t, ls.s, 'USAGE'::"LedgerKind", ls.p, ls.h, ls.q, ls.i, now(), now() FROM ls ORDER BY ls.o
+  ON CONFLICT ("subscriptionId","kind","hourStart") DO UPDATE SET "quantity" = l."quantity" + EXCLUDED."quantity", "updatedAt" = now()
+  RETURNING 1
+),
+-- lastUsedAt is a hint at minute precision: rows another transaction holds are skipped rather
+-- than waited for (it is writing nearly the same time), and a key is rewritten at most once a
+-- minute, so a hot key does not become a hot row.
+kl AS (
+  SELECT a."id", ${TS('x.u')} AS u FROM jsonb_to_recordset($3::jsonb) AS x(id text, u bigint)
+  JOIN "ApiKey" a ON a."id" = x.id
+  WHERE (a."lastUsedAt" IS NULL OR a."lastUsedAt" < ${TS('x.u')} - interval '1 minute')
+  ORDER BY a."id"
+  FOR UPDATE OF a SKIP LOCKED
+),
+k AS (
+  UPDATE "ApiKey" a SET "lastUsedAt" = kl.u FROM kl WHERE a."id" = kl."id" RETURNING 1
+)
+SELECT (SELECT count(*) FROM r)::int AS rollups,
+       (SELECT count(*) FROM l)::int AS ledger,
+       (SELECT COALESCE(sum(q), 0) FROM ls)::bigint AS billed,
+       (SELECT count(*) FROM k)::int AS keys`;
 
-    let orphanBillable = 0;
-    let ledgerRows = 0;
-    if (agg.ledger.length) {
-      const ids = [...new Set(agg.ledger.map((l) => l.subscriptionId))];
-      const subs = await tx.unsafe<Array<{ id: string; tenantId: string; currentPeriodStart: Date }>>(
-        `SELECT "id","tenantId","currentPeriodStart" FROM "Subscription" WHERE "id" = ANY($1::text[])`,
-        [ids],
-      );
-      const byId = new Map(subs.map((s) => [s.id, s]));
-      const rows = [];
-      for (const l of agg.ledger) {
-        const sub = byId.get(l.subscriptionId);
-        if (!sub) {
-          orphanBillable += l.quantity;
-          continue;
-        }
-        rows.push({
-          id: newId('ledger'),
-          t: sub.tenantId,
-          s: l.subscriptionId,
-          p: billingPeriodAt(sub.currentPeriodStart, new Date(l.hourStart)).start.getTime(),
-          h: l.hourStart,
-          q: l.quantity,
-          i: ledgerIdentifier(l.subscriptionId, 'USAGE', l.hourStart),
-        });
-      }
-      if (rows.length) await tx.unsafe(LEDGER_SQL, [asJson(rows)]);
-      ledgerRows = rows.length;
-    }
+export type GroupResult = {
+  /** Per input batch, in order: whether this delivery applied it (false: seen before, or a repeat inside the group). */
+  applied: boolean[];
+  events: number;
+  billable: number;
+  rollupRows: number;
+  ledgerRows: number;
+  orphanBillable: number;
+};
 
-    if (agg.keys.length) await tx.unsafe(KEYS_SQL, [asJson(agg.keys.map((k) => ({ id: k.keyId, u: k.lastUsedAt })))]);
-
-    return { applied: true, events: agg.events, billable: agg.billable, rollupRows: agg.rollups.length, ledgerRows, orphanBillable };
+/**
+ * Applies a group of usage batches in one transaction: their ids are claimed first, so a batch
+ * seen before (redelivery, a second worker, a replayed spool) changes nothing, and only the
+ * claimed batches' events are written. Rollups, ledger and keys' last use are multi-row upserts,
+ * so the write count follows distinct (minute, key) pairs in the group, not events.
+ */
+export async function applyUsageBatches(sql: Sql, batches: readonly UsageBatch[]): Promise<GroupResult> {
+  const firstIndex = new Map<string, number>();
+  batches.forEach((b, i) => {
+    if (!firstIndex.has(b.batchId)) firstIndex.set(b.batchId, i);
   });
+  const ids = [...firstIndex.keys()];
+  const counts = ids.map((id) => batches[firstIndex.get(id)!]!.events.length);
+
+  return sql.begin(async (tx) => {
+    const claimed = new Set((await tx.unsafe<Array<{ id: string }>>(CLAIM_SQL, [ids, counts])).map((r) => r.id));
+    const applied = batches.map((b, i) => claimed.has(b.batchId) && firstIndex.get(b.batchId) === i);
+    const fresh = batches.filter((_, i) => applied[i]);
+    const empty = { applied, events: 0, billable: 0, rollupRows: 0, ledgerRows: 0, orphanBillable: 0 };
+    if (!fresh.length) return empty;
+
+    const agg = aggregateBatches(fresh.map((b) => b.events));
+    const rollups = agg.rollups.map((r, o) => ({ o,
+      t: r.tenantId, b: r.bucketStart, a: r.apiId, k: r.keyId, c: r.consumerId, s: r.subscriptionId,
+      n: r.requests, s2: r.status2xx, s3: r.status3xx, s4: r.status4xx, s5: r.status5xx,
+      ra: r.rejectedAuth, rr: r.rejectedRate, rq: r.rejectedQuota, ro: r.rejectedOther,
+      lb: r.latencyBuckets, ls: r.latencySumMs, bi: r.bytesIn, bo: r.bytesOut, ch: r.cacheHits,
+    }));
+    const anchors = agg.ledger.length ? await periodAnchors(tx, agg.ledger.map((l) => l.subscriptionId)) : new Map<string, Date>();
+    const ledger = agg.ledger.map((l, o) => {
+      const anchor = anchors.get(l.subscriptionId);
+      return {
+        o,
+        id: newId('ledger'),
+        s: l.subscriptionId,
+        h: l.hourStart,
+        p: anchor ? billingPeriodAt(anchor, new Date(l.hourStart)).start.getTime() : l.hourStart,
+        q: l.quantity,
+        i: ledgerIdentifier(l.subscriptionId, 'USAGE', l.hourStart),
+      };
+    });
+    const keys = agg.keys.map((k) => ({ id: k.keyId, u: k.lastUsedAt }));
+    const [row] = await tx.unsafe<Array<{ rollups: number; ledger: number; billed: string | bigint }>>(WRITE_SQL, [asJson(rollups), asJson(ledger), asJson(keys)]);
+    return {
+      applied,
+      events: agg.events,
+      billable: agg.billable,
+      rollupRows: row!.rollups,
+      ledgerRows: row!.ledger,
+      orphanBillable: agg.billable - Number(row!.billed),
+    };
+  });
+}
+
+/** One batch on its own: {@link applyUsageBatches} with a group of one. */
+export async function applyUsageBatch(sql: Sql, batch: UsageBatch): Promise<ApplyResult> {
+  const res = await applyUsageBatches(sql, [batch]);
+  return {
+    applied: res.applied[0]!,
+    events: res.applied[0] ? res.events : aggregateBatch(batch.events).events,
+    billable: res.applied[0] ? res.billable : aggregateBatch(batch.events).billable,
+    rollupRows: res.rollupRows,
+    ledgerRows: res.ledgerRows,
+    orphanBillable: res.orphanBillable,
+  };
+}
+
+/**
+ * Billing anchors of subscriptions, only needed for an hour outside a subscription's current
+ * period (late events); cached briefly because the anchor never moves.
+ */
+const anchorCache = new Map<string, { anchor: Date; at: number }>();
+async function periodAnchors(sql: Sql | TransactionSql, ids: string[]): Promise<Map<string, Date>> {
+  const now = Date.now();
+  const out = new Map<string, Date>();
+  const missing: string[] = [];
+  for (const id of new Set(ids)) {
+    const hit = anchorCache.get(id);
+    if (hit && now - hit.at < 300_000) out.set(id, hit.anchor);
+    else missing.push(id);
+  }
+  if (missing.length) {
+    const rows = await sql.unsafe<Array<{ id: string; createdAt: Date; currentPeriodStart: Date }>>(
+      `SELECT "id", "createdAt", "currentPeriodStart" FROM "Subscription" WHERE "id" = ANY($1::text[])`,
+      [missing],
+    );
+    if (anchorCache.size > 100_000) anchorCache.clear();
+    for (const r of rows) {
+      anchorCache.set(r.id, { anchor: r.currentPeriodStart, at: now });
+      out.set(r.id, r.currentPeriodStart);
+    }
+  }
+  return out;
 }

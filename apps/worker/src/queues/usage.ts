@@ -3,9 +3,9 @@ import type { Redis } from 'ioredis';
 import type { Sql } from 'postgres';
 import type { Logger } from '@tollgate/config';
 import { QUEUES, type Keyspace } from '@tollgate/policy';
-import { USAGE_JOB_NAME, UsageBatch } from '@tollgate/usage';
-import { applyUsageBatch, type ApplyResult } from '../ingest/apply-batch';
+import { USAGE_JOB_NAME, UsageBatch, isBillable } from '@tollgate/usage';
 import { backoffMs, isTransientDbError } from '../ingest/errors';
+import { GroupCommit } from '../ingest/group-commit';
 import type { Metrics } from '../metrics';
 
 export type UsageWorkerOptions = {
@@ -14,7 +14,12 @@ export type UsageWorkerOptions = {
   sql: Sql;
   logger: Logger;
   metrics: Metrics;
+  /** Jobs in flight per process; batches that arrive together are committed together. */
   concurrency: number;
+  /** Events per group commit (default 20,000). */
+  groupMaxEvents?: number;
+  /** Transactions at once per process (default 2). */
+  groupsInFlight?: number;
   /** How long a job's lock lives without renewal; a killed worker's batch is retried after it. */
   lockDurationMs: number;
   stalledIntervalMs: number;
@@ -25,8 +30,23 @@ export type UsageWorkerOptions = {
  * applying it twice is a no-op, so BullMQ's at-least-once delivery (redelivery after a crash,
  * a stalled job picked up by another worker) becomes exactly-once in PostgreSQL.
  */
-export function createUsageProcessor({ sql, logger, metrics }: Pick<UsageWorkerOptions, 'sql' | 'logger' | 'metrics'>) {
-  return async (job: Job, token?: string): Promise<ApplyResult> => {
+export function createUsageProcessor(opts: Pick<UsageWorkerOptions, 'sql' | 'logger' | 'metrics' | 'groupMaxEvents' | 'groupsInFlight'>) {
+  const { logger, metrics } = opts;
+  const groups = new GroupCommit(opts.sql, {
+    maxEvents: opts.groupMaxEvents ?? 20_000,
+    maxInFlight: opts.groupsInFlight ?? 2,
+    onGroup: (res, batches) => {
+      metrics.groupBatches.observe(batches);
+      metrics.rowsWritten.inc({ table: 'rollup' }, res.rollupRows);
+      metrics.rowsWritten.inc({ table: 'ledger' }, res.ledgerRows);
+      metrics.rowsWritten.inc({ table: 'batch' }, res.applied.filter(Boolean).length);
+      if (res.orphanBillable) {
+        metrics.orphanBillable.inc(res.orphanBillable);
+        logger.warn({ events: res.orphanBillable }, 'billable events for unknown subscriptions were not billed');
+      }
+    },
+  });
+  return async (job: Job, token?: string): Promise<{ applied: boolean; events: number }> => {
     if (job.name !== USAGE_JOB_NAME) {
       metrics.batches.inc({ result: 'malformed' });
       throw new UnrecoverableError(`unknown job name ${JSON.stringify(job.name).slice(0, 64)}`);
@@ -40,23 +60,18 @@ export function createUsageProcessor({ sql, logger, metrics }: Pick<UsageWorkerO
     const batch = parsed.data;
     const end = metrics.batchSeconds.startTimer();
     try {
-      const res = await applyUsageBatch(sql, batch);
+      const { applied } = await groups.apply(batch);
       end();
-      if (res.applied) {
+      if (applied) {
+        const billable = batch.events.reduce((n, e) => (isBillable(e) ? n + 1 : n), 0);
         metrics.batches.inc({ result: 'applied' });
-        metrics.events.inc(res.events);
-        metrics.billableEvents.inc(res.billable - res.orphanBillable);
-        metrics.rowsWritten.inc({ table: 'rollup' }, res.rollupRows);
-        metrics.rowsWritten.inc({ table: 'ledger' }, res.ledgerRows);
-        if (res.orphanBillable) {
-          metrics.orphanBillable.inc(res.orphanBillable);
-          logger.warn({ jobId: job.id, batchId: batch.batchId, events: res.orphanBillable }, 'billable events for unknown subscriptions were not billed');
-        }
-      } else {
-        metrics.batches.inc({ result: 'duplicate' });
-        logger.info({ jobId: job.id, batchId: batch.batchId }, 'batch already applied; skipped');
+        metrics.events.inc(batch.events.length);
+        metrics.billableEvents.inc(billable);
+        return { applied, events: batch.events.length };
       }
-      return res;
+      metrics.batches.inc({ result: 'duplicate' });
+      logger.info({ jobId: job.id, batchId: batch.batchId }, 'batch already applied; skipped');
+      return { applied, events: 0 };
     } catch (err) {
       end();
       if (isTransientDbError(err) && token) {

@@ -1,0 +1,81 @@
+import type { Sql } from 'postgres';
+import type { UsageBatch } from '@tollgate/usage';
+import { applyUsageBatches, type GroupResult } from './apply-batch';
+import { isTransientDbError } from './errors';
+
+export type BatchOutcome = { applied: boolean };
+
+export type GroupCommitOptions = {
+  /** A group stops growing at this many events. */
+  maxEvents: number;
+  /** Groups written at once by this process. */
+  maxInFlight: number;
+  /** After each committed group (metrics). */
+  onGroup?: (res: GroupResult, batches: number) => void;
+};
+
+type Pending = { batch: UsageBatch; resolve: (o: BatchOutcome) => void; reject: (e: unknown) => void };
+
+/**
+ * Group commit for usage batches. The queue processor hands each batch in and waits; batches
+ * that arrive while a transaction is running are written together by the next one. Under light
+ * load a group is one batch (no added latency); under heavy load groups grow, so the rows
+ * written per event fall with the load instead of rising with it. Each batch's promise settles
+ * only after its group committed, so BullMQ acknowledges nothing that is not durable.
+ */
+export class GroupCommit {
+  private pending: Pending[] = [];
+  private inFlight = 0;
+
+  constructor(
+    private readonly sql: Sql,
+    private readonly opts: GroupCommitOptions,
+  ) {}
+
+  apply(batch: UsageBatch): Promise<BatchOutcome> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ batch, resolve, reject });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    while (this.inFlight < this.opts.maxInFlight && this.pending.length) {
+      const group: Pending[] = [];
+      let events = 0;
+      while (this.pending.length && (group.length === 0 || events + this.pending[0]!.batch.events.length <= this.opts.maxEvents)) {
+        const p = this.pending.shift()!;
+        group.push(p);
+        events += p.batch.events.length;
+      }
+      this.inFlight++;
+      void this.write(group).finally(() => {
+        this.inFlight--;
+        this.pump();
+      });
+    }
+  }
+
+  private async write(group: Pending[]): Promise<void> {
+    try {
+      const res = await applyUsageBatches(this.sql, group.map((p) => p.batch));
+      this.opts.onGroup?.(res, group.length);
+      group.forEach((p, i) => p.resolve({ applied: res.applied[i]! }));
+    } catch (err) {
+      if (group.length === 1 || isTransientDbError(err)) {
+        for (const p of group) p.reject(err);
+        return;
+      }
+      // One bad batch must not take its neighbours down: retry them one by one.
+      for (const p of group) {
+        try {
+          const res = await applyUsageBatches(this.sql, [p.batch]);
+          this.opts.onGroup?.(res, 1);
+          p.resolve({ applied: res.applied[0]! });
+        } catch (e) {
+          p.reject(e);
+        }
+      }
+    }
+  }
+}
