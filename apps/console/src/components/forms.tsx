@@ -132,7 +132,7 @@ export function Field({ name, label, hint, defaultValue, type = 'text', required
     <div>
       <label htmlFor={id} className="block text-sm font-medium text-slate-800">
         {label}
-        {required ? <span className="text-red-600"> *</span> : null}
+        {required ? <span aria-hidden="true" className="text-red-600"> *</span> : null}
       </label>
       <input
         key={seq}
