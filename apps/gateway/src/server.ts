@@ -154,12 +154,18 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
       if (closing) return;
       closing = true;
       const drained = Promise.all(apps.map((a) => a.close()));
+      // close() closes connections idle at that moment; keep-alive connections whose last
+      // response finishes later must go too, or they hold the drain open until the grace ends.
+      const sweeper = setInterval(() => {
+        for (const a of apps) (a.server as Server).closeIdleConnections();
+      }, 50);
       const grace = new Promise<'timeout'>((r) => setTimeout(r, config.shutdownGraceMs, 'timeout').unref());
       if ((await Promise.race([drained, grace])) === 'timeout') {
         logger.warn('shutdown grace period over; closing remaining connections');
         for (const a of apps) (a.server as Server).closeAllConnections();
         await drained;
       }
+      clearInterval(sweeper);
       clearInterval(gaugeTimer);
       store.stop();
       await usage.close();
