@@ -145,7 +145,7 @@ describe('applying a usage batch', () => {
     expect(await db.processedBatch.findUnique({ where: { id: poison.batchId } })).toBeNull();
   });
 
-  it('compacts minutes into hours and days, the same however often it runs', async () => {
+  it('compacts closed hours and days from minutes, the same however often it runs', async () => {
     const f = await createFixture(db);
     const h = Date.UTC(2026, 10, 27, 22);
     const events = [
@@ -154,7 +154,11 @@ describe('applying a usage batch', () => {
       makeEvent(f, { ts: h + 2 * 3_600_000 + 1 }), // 00:00 next day
     ];
     await applyUsageBatch(sql, makeBatch(events));
-    const range = { from: new Date(h), to: new Date(h + 3 * 3_600_000) };
+    // Until 23:30: the 23:00 hour and the 27th are still running and are left alone.
+    await compactRollups(sql, { from: new Date(h), to: new Date(h + 90 * 60_000) });
+    const partial = await db.usageRollup.findMany({ where: { tenantId: f.tenantId, granularity: { in: ['hour', 'day'] } } });
+    expect(partial.map((r) => [r.granularity, r.bucketStart.toISOString(), r.requests])).toEqual([['hour', '2026-11-27T22:00:00.000Z', 5n]]);
+    const range = { from: new Date(h), to: new Date(Date.UTC(2026, 10, 29)) };
     await compactRollups(sql, range);
     await compactRollups(sql, range);
     const hours = await db.usageRollup.findMany({ where: { tenantId: f.tenantId, granularity: 'hour' }, orderBy: { bucketStart: 'asc' } });

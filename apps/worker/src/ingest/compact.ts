@@ -48,15 +48,17 @@ const HOUR_TO_DAY = rebuildSql('hour', 'day');
 export type CompactResult = { hourRows: number; dayRows: number; from: Date; to: Date };
 
 /**
- * Compacts minute rollups into hour rows, and hour rows into day rows, for every bucket that
- * overlaps [from, to). Analytics over long ranges read hour/day rows; the live hour and day are
- * current up to the last compaction (the scheduler runs it every minute).
+ * Compacts minute rollups into hour rows, and hour rows into day rows, for the whole hours and
+ * days between `from` and `to` (`to` rounds down: an hour or day still running is never
+ * compacted). So an hour or day row, once there, is complete, and readers take the newest hour
+ * or day row as the edge where finer rows take over (the console's analytics do). Late batches
+ * for a closed hour are folded in by the next run while the hour is inside the lookback.
  */
 export async function compactRollups(sql: Sql, range: { from: Date; to: Date }): Promise<CompactResult> {
   const hFrom = Math.floor(range.from.getTime() / HOUR) * HOUR;
-  const hTo = Math.ceil(range.to.getTime() / HOUR) * HOUR;
+  const hTo = Math.floor(range.to.getTime() / HOUR) * HOUR;
   const dFrom = Math.floor(hFrom / DAY) * DAY;
-  const dTo = Math.ceil(hTo / DAY) * DAY;
+  const dTo = Math.floor(hTo / DAY) * DAY;
   return sql.begin(async (tx) => {
     const hours = await tx.unsafe(MINUTE_TO_HOUR, [new Date(hFrom), new Date(hTo)]);
     const days = await tx.unsafe(HOUR_TO_DAY, [new Date(dFrom), new Date(dTo)]);
