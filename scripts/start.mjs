@@ -4,13 +4,14 @@
 // point elsewhere, migrates, seeds, builds what changed, then runs the demo upstream, worker,
 // gateway and console with prefixed logs until Ctrl-C stops them all, newest first.
 // Node built-ins only until `npm ci` has run: this file must work on a bare clone.
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { APPS, needsBuild, readApp, scriptPath } from './start/apps.mjs';
 import { fail, paint, say, warn } from './start/log.mjs';
-import { httpAnswers, isPortFree, waitUntil } from './start/net.mjs';
+import { httpStatus, isPortFree, waitUntil } from './start/net.mjs';
 import { findPostgresBinaries, startPglite, startSystemPostgres } from './start/postgres.mjs';
 import { startLocalRedis } from './start/redis.mjs';
 import { Supervisor } from './start/supervisor.mjs';
@@ -93,6 +94,23 @@ async function ensureRedisUrl(dataDir) {
   return startLocalRedis({ sup, root, dataDir, port: intFromEnv('TOLLGATE_REDIS_PORT', 63790), onExit: infraDied('Redis') });
 }
 
+/**
+ * The console signs sessions with SESSION_SECRET and `next start` runs in production mode,
+ * which refuses to run without one. A local platform gets a random secret, kept in the data
+ * dir so logins survive restarts.
+ */
+function localSessionSecret(dataDir) {
+  if (process.env.SESSION_SECRET) return process.env.SESSION_SECRET;
+  const file = path.join(dataDir, 'session-secret');
+  if (existsSync(file)) {
+    const kept = readFileSync(file, 'utf8').trim();
+    if (kept.length >= 32) return kept;
+  }
+  const secret = randomBytes(32).toString('hex');
+  writeFileSync(file, `${secret}\n`, { mode: 0o600 });
+  return secret;
+}
+
 function redactUrl(url) {
   try {
     const u = new URL(url);
@@ -157,9 +175,17 @@ async function startApp(app, env, ports) {
     cwd: path.join(root, app.dir),
     env: { ...env, PORT: String(port), PATH: scriptPath(root, app.dir) },
   });
+  // Up = answering below 500 (a 404 is a live server; a 500/503 is one that is not ready).
   const url = app.probe(ports);
-  const up = await waitUntil(() => httpAnswers(url), { timeoutMs: app.readyTimeoutMs ?? 60_000, alive: () => !svc.exited });
-  if (!up) return { app, skipped: svc.exited ? 'it exited during start-up; see its lines above' : `no answer on ${url} yet`, running: !svc.exited };
+  let last = 0;
+  const up = await waitUntil(async () => (last = await httpStatus(url)) > 0 && last < 500, {
+    timeoutMs: app.readyTimeoutMs ?? 60_000,
+    alive: () => !svc.exited,
+  });
+  if (!up) {
+    const why = svc.exited ? 'it exited during start-up' : last ? `${url} answers ${last}` : `no answer on ${url}`;
+    return { app, skipped: `${why}; see its lines above`, running: !svc.exited };
+  }
   return { app, port };
 }
 
@@ -217,6 +243,7 @@ async function main() {
     DEMO_UPSTREAM_URL: process.env.DEMO_UPSTREAM_URL || `http://127.0.0.1:${ports.upstream}`,
     CONSOLE_URL: process.env.CONSOLE_URL || `http://localhost:${ports.console}`,
     TOLLGATE_DATA_DIR: dataDir,
+    SESSION_SECRET: localSessionSecret(dataDir),
     // A local demo listens on loopback only, unless told otherwise.
     GATEWAY_HOST: process.env.GATEWAY_HOST || '127.0.0.1',
     GATEWAY_ADMIN_HOST: process.env.GATEWAY_ADMIN_HOST || '127.0.0.1',

@@ -26,15 +26,15 @@ export async function waitUntil(probe, { timeoutMs = 60_000, intervalMs = 200, a
   return false;
 }
 
-/** Any HTTP answer at all (even a 404) means the server is up. */
-export function httpAnswers(url, timeoutMs = 2000) {
+/** The HTTP status `url` answers with, or 0 when nothing answers. */
+export function httpStatus(url, timeoutMs = 2000) {
   return new Promise((resolve) => {
     const req = http.get(url, { timeout: timeoutMs }, (res) => {
       res.resume();
-      resolve(true);
+      resolve(res.statusCode ?? 0);
     });
     req.on('timeout', () => req.destroy());
-    req.on('error', () => resolve(false));
+    req.on('error', () => resolve(0));
   });
 }
 
