@@ -214,4 +214,14 @@ describe('reconciliation', () => {
     const again = await reconcileBilling({ db, redis, keyspace, stripe, logger, settleMs: 0, retry: fast, tenantIds });
     expect(again.mismatches.map((m) => m.kind).sort()).toEqual(['quota_ahead', 'stripe_mismatch']);
   });
+
+  it('flags a meter report pending for most of Stripe\'s identifier window, and fixes nothing with Stripe off', async () => {
+    const f = await seed([3]);
+    await redis.set(keyspace.quota(f.subscriptionId, f.periodStart.getTime()), '3');
+    const line = await db.ledgerLine.findFirstOrThrow({ where: { subscriptionId: f.subscriptionId } });
+    await db.meterReport.create({ data: { identifier: `${line.identifier}_0`, ledgerLineId: line.id, quantity: 3n, createdAt: new Date(Date.now() - 21 * HOUR) } });
+    const res = await reconcileBilling({ db, redis, keyspace, stripe: null, logger, settleMs: 0, tenantIds: [f.tenantId] });
+    expect(res.mismatches.map((m) => m.kind).sort()).toEqual(['stale_pending', 'unreported']);
+    expect(res.fixed).toEqual({});
+  });
 });

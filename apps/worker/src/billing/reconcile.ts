@@ -8,7 +8,7 @@ import type { Metrics } from '../metrics';
 
 const HOUR = 3_600_000;
 
-export type ReconcileKind = 'quota_behind' | 'quota_ahead' | 'unreported' | 'over_reported' | 'stripe_mismatch';
+export type ReconcileKind = 'quota_behind' | 'quota_ahead' | 'unreported' | 'over_reported' | 'stripe_mismatch' | 'stale_pending';
 
 export type Mismatch = { kind: ReconcileKind; subscriptionId: string; detail: Record<string, string | number> };
 
@@ -115,6 +115,14 @@ export async function reconcileBilling(opts: ReconcileOptions): Promise<Reconcil
     if (res.quantity > 0n) fix('unreported', Number(res.quantity));
   }
 
+  // A report pending for most of Stripe's identifier window: resending it much later could bill twice.
+  const stale = await opts.db.$queryRaw<Array<{ subscriptionId: string; identifier: string; createdAt: Date }>>`
+    SELECT l."subscriptionId", r."identifier", r."createdAt" FROM "MeterReport" r JOIN "LedgerLine" l ON l."id" = r."ledgerLineId"
+    WHERE r."sentAt" IS NULL AND r."createdAt" < ${new Date(now.getTime() - 20 * HOUR)}
+      AND (${opts.tenantIds ?? null}::text[] IS NULL OR l."tenantId" = ANY(${opts.tenantIds ?? null}::text[]))
+    LIMIT 1000`;
+  for (const r of stale) mismatches.push({ kind: 'stale_pending', subscriptionId: r.subscriptionId, detail: { identifier: r.identifier, since: r.createdAt.toISOString() } });
+
   // Stripe's own total for the period, against what we recorded as reported.
   if (opts.stripe) {
     const linked = rows.filter((r) => r.stripeLinked).slice(0, opts.stripeChecks ?? 100);
@@ -139,7 +147,7 @@ export async function reconcileBilling(opts: ReconcileOptions): Promise<Reconcil
     }
   }
 
-  const counts: Record<ReconcileKind, number> = { quota_behind: 0, quota_ahead: 0, unreported: 0, over_reported: 0, stripe_mismatch: 0 };
+  const counts: Record<ReconcileKind, number> = { quota_behind: 0, quota_ahead: 0, unreported: 0, over_reported: 0, stripe_mismatch: 0, stale_pending: 0 };
   for (const m of mismatches) counts[m.kind]++;
   for (const [kind, n] of Object.entries(counts)) opts.metrics?.reconcileMismatches.set({ kind }, n);
   for (const m of mismatches) {
