@@ -1,0 +1,70 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { createLogger } from '@tollgate/config';
+import { createMetrics } from './metrics';
+import { createHttpServer, type HttpOptions } from './server';
+import { parseWorkerEnv } from './env';
+
+let server: Server | null = null;
+afterEach(async () => {
+  if (server) await new Promise<void>((r) => server!.close(() => r()));
+  server = null;
+});
+
+async function start(over: Partial<HttpOptions> = {}) {
+  server = createHttpServer({ logger: createLogger('test', 'silent'), metrics: createMetrics(), ready: async () => true, stripeWebhook: null, ...over });
+  await new Promise<void>((r) => server!.listen(0, '127.0.0.1', () => r()));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+describe('worker http endpoints', () => {
+  it('reports not ready (503, error envelope) when the database or Redis does not answer', async () => {
+    const base = await start({ ready: async () => { throw new Error('ECONNREFUSED 10.0.0.1:5432'); } });
+    const res = await fetch(`${base}/readyz`);
+    expect(res.status).toBe(503);
+    const body = (await res.json()) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe('unavailable');
+    expect(JSON.stringify(body)).not.toContain('10.0.0.1');
+  });
+
+  it('serves health, readiness and Prometheus metrics', async () => {
+    const base = await start();
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    expect((await fetch(`${base}/readyz`)).status).toBe(200);
+    const m = await fetch(`${base}/metrics`);
+    expect(m.headers.get('content-type')).toContain('text/plain');
+    expect(await m.text()).toContain('tollgate_stripe_meter_events_total');
+  });
+
+  it('answers the webhook path with 404 when Stripe webhooks are not configured', async () => {
+    const base = await start();
+    const res = await fetch(`${base}/webhooks/stripe`, { method: 'POST', body: '{}' });
+    expect(res.status).toBe(404);
+  });
+
+  it('uses a sane caller request id and replaces an oversized one', async () => {
+    const base = await start();
+    const ok = (await (await fetch(`${base}/nope`, { headers: { 'x-request-id': 'req-123' } })).json()) as { error: { requestId: string } };
+    expect(ok.error.requestId).toBe('req-123');
+    const long = (await (await fetch(`${base}/nope`, { headers: { 'x-request-id': 'x'.repeat(500) } })).json()) as { error: { requestId: string } };
+    expect(long.error.requestId).not.toContain('xxxx');
+  });
+});
+
+describe('worker configuration', () => {
+  it('applies defaults and needs only DATABASE_URL', () => {
+    const c = parseWorkerEnv({ DATABASE_URL: 'postgresql://u@h:5432/db' });
+    expect(c).toMatchObject({ WORKER_PORT: 9090, WORKER_CONCURRENCY: 16, REDIS_PREFIX: 'tg' });
+    expect(c.STRIPE_SECRET_KEY).toBeUndefined();
+  });
+  it('names every bad variable at once', () => {
+    let message = '';
+    try {
+      parseWorkerEnv({ WORKER_PORT: '99999', STRIPE_API_PROTOCOL: 'ftp', WORKER_CONCURRENCY: '0' });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    for (const name of ['DATABASE_URL', 'WORKER_PORT', 'WORKER_CONCURRENCY', 'STRIPE_API_PROTOCOL']) expect(message).toContain(name);
+  });
+});
