@@ -231,6 +231,8 @@ async function main() {
   const [databaseUrl, redisUrl] = await Promise.all([ensureDatabaseUrl(dataDir), ensureRedisUrl(dataDir)]);
 
   const env = {
+    NEXT_TELEMETRY_DISABLED: '1',
+    TURBO_TELEMETRY_DISABLED: '1',
     ...process.env,
     DATABASE_URL: databaseUrl,
     REDIS_URL: redisUrl,
