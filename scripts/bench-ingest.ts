@@ -3,7 +3,7 @@
  * how many rows it writes per event.
  *
  *   npm run bench:ingest -- [--events 600000] [--batch 1000] [--keys 200] [--minutes 2] [--mode both|direct|queue]
- *                           [--concurrency 4] (direct) [--queue-concurrency 16 --group-max 20000 --db-parallel 2] (queue)
+ *                           [--concurrency 4] (direct) [--queue-concurrency 48 --group-max 20000 --db-parallel 2] (queue)
  *
  * It makes a database of its own (dropped afterwards), seeds tenants, plans, subscriptions and
  * keys, pre-builds the batches (generation is not timed), then:
@@ -39,7 +39,7 @@ const { values: args } = parseArgs({
     keys: { type: 'string', default: '200' },
     minutes: { type: 'string', default: '2' },
     mode: { type: 'string', default: 'both' },
-    'queue-concurrency': { type: 'string', default: '16' },
+    'queue-concurrency': { type: 'string', default: '48' },
     'group-max': { type: 'string', default: '20000' },
     'db-parallel': { type: 'string', default: '2' },
   },

@@ -9,7 +9,7 @@ export const WorkerEnv = {
   WORKER_HOST: z.string().default('0.0.0.0'),
   WORKER_PORT: z.coerce.number().int().min(0).max(65_535).default(9090),
   /** Usage jobs in flight per process; those that arrive together are committed together. */
-  WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
+  WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(48),
   /** A group commit stops growing at this many events. */
   WORKER_GROUP_MAX_EVENTS: z.coerce.number().int().min(1).max(1_000_000).default(20_000),
   /** Usage transactions at once per process. */

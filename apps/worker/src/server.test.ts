@@ -55,7 +55,7 @@ describe('worker http endpoints', () => {
 describe('worker configuration', () => {
   it('applies defaults and needs only DATABASE_URL', () => {
     const c = parseWorkerEnv({ DATABASE_URL: 'postgresql://u@h:5432/db' });
-    expect(c).toMatchObject({ WORKER_PORT: 9090, WORKER_CONCURRENCY: 16, REDIS_PREFIX: 'tg' });
+    expect(c).toMatchObject({ WORKER_PORT: 9090, WORKER_CONCURRENCY: 48, REDIS_PREFIX: 'tg' });
     expect(c.STRIPE_SECRET_KEY).toBeUndefined();
   });
   it('names every bad variable at once', () => {
