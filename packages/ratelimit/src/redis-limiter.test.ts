@@ -90,7 +90,8 @@ describe('each algorithm', () => {
 
   it('a short window refills: the request refused now is allowed after Retry-After', async () => {
     const k = keysFor();
-    const req: DecideRequest = { rates: [{ name: 'plan', key: k.keyRate(), limit: 2, windowSeconds: 1, algorithm: 'gcra' }] };
+    // One request per second after a burst of 2: the third is refused unless a second passed.
+    const req: DecideRequest = { rates: [{ name: 'plan', key: k.keyRate(), limit: 2, windowSeconds: 2, algorithm: 'gcra' }] };
     expect(decided(await limA.decide(req)).allowed).toBe(true);
     expect(decided(await limA.decide(req)).allowed).toBe(true);
     const refused = decided(await limA.decide(req));

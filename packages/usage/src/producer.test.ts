@@ -257,6 +257,7 @@ describe('with a Redis that goes away and comes back', () => {
       }
     };
 
+    await p.queue.waitUntilReady();
     record(25);
     await p.flush();
     expect(p.stats().batchesSent).toBe(3);
