@@ -107,6 +107,17 @@ describe('meter reporting to Stripe', () => {
     expect((await ledgerOf(f)).reportedQuantity).toBe(6n);
   });
 
+  it('retries a request Stripe never answers (client timeout) with the same identifier', async () => {
+    const f = await seed([9]);
+    standIn.failNext(1, { kind: 'hang' }, /meter_events/);
+    const res = await reportMeterUsage({ db, stripe, logger, settleMs: 0, retry: fast, subscriptionId: f.subscriptionId });
+    expect(res).toMatchObject({ sent: 1, quantity: 9n });
+    const attempts = sentFor(f);
+    expect(attempts.map((r) => r.status)).toEqual([-1, 200]);
+    expect(attempts[0]!.body.identifier).toBe(attempts[1]!.body.identifier);
+    expect(standInTotal(f)).toBe(9);
+  });
+
   it('reports usage that arrives late for a reported hour as a delta under a new identifier', async () => {
     const f = await seed([2]);
     await reportMeterUsage({ db, stripe, logger, settleMs: 0, retry: fast, subscriptionId: f.subscriptionId });
