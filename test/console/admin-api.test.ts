@@ -83,6 +83,10 @@ describe('admin API happy paths conform to the document', () => {
     conforms('/apis', 'POST', created);
     const id = created.body.id as string;
     expect(created.headers.get('x-request-id')).toBeTruthy();
+    // The gateway forwards only matched paths, so a new API starts with one catch-all route.
+    expect(created.body.routes).toMatchObject([{ path: '/*', methods: [] }]);
+    const explicit = await call(v1.apis.POST, { method: 'POST', token, body: apiInput({ routes: [{ path: '/v1/items/:id', methods: ['GET'] }] }) });
+    expect(explicit.body.routes).toMatchObject([{ path: '/v1/items/:id', methods: ['GET'] }]);
 
     const got = await call(v1.api.GET, { token, params: { id } });
     conforms('/apis/{id}', 'GET', got);

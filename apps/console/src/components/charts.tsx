@@ -10,7 +10,13 @@ export function BarChart({ title, labels, series, height = 180, unit = '' }: { t
   const width = 720;
   const pad = { l: 48, r: 8, t: 8, b: 22 };
   const totals = labels.map((_, i) => series.reduce((a, s) => a + (s.values[i] ?? 0), 0));
-  const max = Math.max(1, ...totals);
+  const top = Math.max(0, ...totals);
+  // Round the scale up to 1/2/5 × 10^n so tick labels are whole, readable numbers.
+  const max = (() => {
+    if (top <= 4) return 4;
+    const p = 10 ** Math.floor(Math.log10(top));
+    return ([1, 2, 5, 10].map((m) => m * p).find((v) => v >= top) ?? 10 * p);
+  })();
   const bw = (width - pad.l - pad.r) / Math.max(1, labels.length);
   const y = (v: number) => pad.t + (height - pad.t - pad.b) * (1 - v / max);
   const ticks = [0, max / 2, max];
@@ -27,6 +33,11 @@ export function BarChart({ title, labels, series, height = 180, unit = '' }: { t
             </text>
           </g>
         ))}
+        {top === 0 ? (
+          <text x={(width + pad.l) / 2} y={height / 2} textAnchor="middle" fontSize="13" fill="#64748b">
+            No traffic in this window yet
+          </text>
+        ) : null}
         {labels.map((l, i) => {
           let acc = 0;
           return (
@@ -61,7 +72,8 @@ export function BarChart({ title, labels, series, height = 180, unit = '' }: { t
           ))}
         </figcaption>
       ) : null}
-      <table className="sr-only">
+      <div className="sr-only">
+      <table>
         <caption>{title}</caption>
         <thead>
           <tr>
@@ -82,6 +94,7 @@ export function BarChart({ title, labels, series, height = 180, unit = '' }: { t
           ))}
         </tbody>
       </table>
+      </div>
     </figure>
   );
 }

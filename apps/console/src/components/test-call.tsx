@@ -1,11 +1,15 @@
 'use client';
 
-import { useActionState } from 'react';
+import { useActionState, useState } from 'react';
 import type { TestCallResult } from '@/app/t/[tenant]/actions';
 import { buttonStyles } from './ui';
 
 export function TestCall({ action }: { action: (s: TestCallResult, fd: FormData) => Promise<TestCallResult> }) {
   const [state, formAction, pending] = useActionState(action, { seq: 0 });
+  // Controlled, so the form keeps method, path and key between calls (React resets uncontrolled forms).
+  const [method, setMethod] = useState('GET');
+  const [path, setPath] = useState('/');
+  const [key, setKey] = useState('');
   return (
     <form action={formAction} className="space-y-3">
       <div className="grid gap-3 md:grid-cols-[8rem_1fr]">
@@ -13,7 +17,7 @@ export function TestCall({ action }: { action: (s: TestCallResult, fd: FormData)
           <label htmlFor="tc-method" className="block text-sm font-medium text-slate-800">
             Method
           </label>
-          <select id="tc-method" name="method" className="mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 text-sm">
+          <select id="tc-method" name="method" value={method} onChange={(e) => setMethod(e.target.value)} className="mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 text-sm">
             {['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'].map((m) => (
               <option key={m}>{m}</option>
             ))}
@@ -23,14 +27,14 @@ export function TestCall({ action }: { action: (s: TestCallResult, fd: FormData)
           <label htmlFor="tc-path" className="block text-sm font-medium text-slate-800">
             Path (below the base path)
           </label>
-          <input id="tc-path" name="path" defaultValue="/" className="mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 font-mono text-sm" />
+          <input id="tc-path" name="path" value={path} onChange={(e) => setPath(e.target.value)} className="mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 font-mono text-sm" />
         </div>
       </div>
       <div>
         <label htmlFor="tc-key" className="block text-sm font-medium text-slate-800">
           API key
         </label>
-        <input id="tc-key" name="key" type="password" autoComplete="off" placeholder="tg_live_…" className="mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 font-mono text-sm" />
+        <input id="tc-key" name="key" type="password" autoComplete="off" value={key} onChange={(e) => setKey(e.target.value)} placeholder="tg_live_…" className="mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 font-mono text-sm" />
         <p className="mt-1 text-xs text-slate-500">Paste a key issued on the API keys page. It is sent to the gateway only.</p>
       </div>
       <button type="submit" className={buttonStyles.secondary} disabled={pending}>

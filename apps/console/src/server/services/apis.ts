@@ -55,7 +55,13 @@ const ApiFields = {
   openapiUrl: z.string().trim().max(2048).url('must be a URL').nullable().optional(),
 };
 
-export const CreateApiInput = z.object(ApiFields).strict();
+export const CreateApiInput = z
+  .object({
+    ...ApiFields,
+    /** Initial routes; when omitted the API gets one catch-all route (`/*`, any method). */
+    routes: z.lazy(() => z.array(CreateRouteInput, { error: 'must be a list' }).max(50, 'at most 50 routes at creation')).optional(),
+  })
+  .strict();
 export const UpdateApiInput = z
   .object({
     ...ApiFields,
@@ -207,6 +213,18 @@ export async function createApi(ctx: ServiceContext, input: unknown, opts: ApiSe
           ...doc,
           targets: {
             create: data.targets.map((t, i) => ({ id: newId('target'), url: urls[i]!, weight: t.weight, healthCheckPath: t.healthCheckPath ?? null })),
+          },
+          // The gateway forwards only paths a route matches, so a new API starts open.
+          routes: {
+            create: (data.routes ?? [{ name: 'All paths', methods: [], path: '/*', requestTimeoutMs: null, cacheTtlSeconds: 0, rateLimit: null }]).map((r) => ({
+              id: newId('route'),
+              name: r.name,
+              methods: [...new Set(r.methods)],
+              path: r.path,
+              requestTimeoutMs: r.requestTimeoutMs,
+              cacheTtlSeconds: r.cacheTtlSeconds,
+              rateLimit: (r.rateLimit ?? undefined) as Prisma.InputJsonValue | undefined,
+            })),
           },
         },
       });

@@ -25,7 +25,7 @@ export default async function TenantLayout({ children, params }: { children: Rea
       <a href="#main" className="sr-only focus:not-sr-only focus:absolute focus:left-2 focus:top-2 focus:z-50 focus:rounded focus:bg-white focus:px-3 focus:py-2 focus:shadow">
         Skip to content
       </a>
-      <aside className="hidden w-60 shrink-0 flex-col border-r border-slate-200 bg-white md:flex">
+      <aside className="hidden w-60 shrink-0 flex-col border-r border-slate-200 bg-white md:sticky md:top-0 md:flex md:h-screen md:overflow-y-auto">
         <div className="flex items-center gap-2 px-5 py-5">
           <span aria-hidden className="inline-block h-6 w-6 rounded-md bg-brand-600" />
           <div className="min-w-0">

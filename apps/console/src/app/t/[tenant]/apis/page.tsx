@@ -38,7 +38,7 @@ export default async function ApisPage({ params, searchParams }: { params: Promi
               </Td>
               <Td className="font-mono text-xs">{a.basePath}</Td>
               <Td className="font-mono text-xs">{a.targets[0]?.url ?? '—'}{a.targets.length > 1 ? ` +${a.targets.length - 1}` : ''}</Td>
-              <Td>{a._count.routes === 0 ? <span className="text-slate-500">all paths</span> : a._count.routes}</Td>
+              <Td>{a._count.routes === 0 ? <Badge tone="amber">none: 404</Badge> : a._count.routes}</Td>
               <Td>{a.authMode === 'NONE' ? <Badge tone="amber">none</Badge> : <Badge>{a.authMode === 'API_KEY' ? 'API key' : 'JWT'}</Badge>}</Td>
               <Td>{a.visibility === 'PUBLIC' ? <Badge tone="green">public</Badge> : <Badge>private</Badge>}</Td>
             </tr>

@@ -43,9 +43,9 @@ export default async function ApiPage({ params, searchParams }: { params: Promis
       ) : null}
       <div className="grid gap-6 lg:grid-cols-3">
         <div className="space-y-6 lg:col-span-2">
-          <Card title="Routes" description="With no routes, every path under the base path is forwarded. Add routes to restrict methods and paths or set per-route limits and caching.">
+          <Card title="Routes" description="The gateway forwards only paths that match a route. New APIs start with a catch-all route (/*); add specific routes to restrict methods and paths or to set per-route limits and caching.">
             {api.routes.length === 0 ? (
-              <p className="text-sm text-slate-600">No routes: all paths are forwarded.</p>
+              <p className="text-sm text-amber-800">No routes: the gateway answers 404 for every path. Add one, e.g. /* for everything.</p>
             ) : (
               <Table head={['Methods', 'Path', 'Cache', 'Limit', '']} caption="Routes">
                 {api.routes.map((r) => {

@@ -1,0 +1,270 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { createServer, type Server } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { testEnv, uniquePrefix, waitFor } from '../harness/index';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const appDir = path.join(root, 'apps/console');
+const shots = path.join(root, 'test-results/screenshots');
+const nextBin = path.join(root, 'node_modules/next/dist/bin/next');
+
+let server: ChildProcess | undefined;
+let gateway: ChildProcess | undefined;
+let worker: ChildProcess | undefined;
+let gatewayPort = 0;
+let upstream: Server;
+let upstreamPort = 0;
+let browser: Browser;
+let page: Page;
+let base = '';
+const logs: string[] = [];
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createNetServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function newestMtime(dir: string): number {
+  let max = 0;
+  for (const name of readdirSync(dir)) {
+    const full = path.join(dir, name);
+    const st = statSync(full);
+    max = Math.max(max, st.isDirectory() ? newestMtime(full) : st.mtimeMs);
+  }
+  return max;
+}
+
+/** Reuses the production build when it is newer than every source file; builds otherwise. */
+function ensureBuild() {
+  const buildId = path.join(appDir, '.next/BUILD_ID');
+  const sources = Math.max(newestMtime(path.join(appDir, 'src')), statSync(path.join(appDir, 'next.config.ts')).mtimeMs);
+  if (existsSync(buildId) && statSync(buildId).mtimeMs > sources) return;
+  const res = spawnSync(process.execPath, [nextBin, 'build'], { cwd: appDir, encoding: 'utf8', env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1' } });
+  if (res.status !== 0) throw new Error(`next build failed:\n${res.stdout.slice(-3000)}\n${res.stderr.slice(-3000)}`);
+}
+
+async function shot(name: string) {
+  await page.screenshot({ path: path.join(shots, `console-${name}.png`), fullPage: true });
+}
+
+beforeAll(async () => {
+  mkdirSync(shots, { recursive: true });
+  ensureBuild();
+  upstream = createServer((req, res) => {
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ ok: true, path: req.url, consumer: req.headers['x-tollgate-consumer'] ?? null }));
+  });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+  upstreamPort = (upstream.address() as { port: number }).port;
+
+  const port = await freePort();
+  gatewayPort = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  const env = testEnv();
+  const prefix = uniquePrefix('console');
+  const tsx = path.join(root, 'node_modules/.bin/tsx');
+  const shared = { ...process.env, REDIS_URL: env.redisUrl, REDIS_PREFIX: prefix, LOG_LEVEL: 'warn', NODE_ENV: 'production' };
+  // The data plane and the worker (outbox relay, usage ingestion) run for real, so the test call
+  // goes through the gateway and lands in analytics.
+  gateway = spawn(tsx, [path.join(root, 'apps/gateway/src/main.ts')], {
+    cwd: root,
+    env: { ...shared, GATEWAY_WORKERS: '1', GATEWAY_PORT: String(gatewayPort), GATEWAY_HOST: '127.0.0.1', GATEWAY_ADMIN_PORT: '0', GATEWAY_ADMIN_HOST: '127.0.0.1', GATEWAY_BASE_DOMAIN: 'localhost', GATEWAY_SPOOL_DIR: mkdtempSync(path.join(tmpdir(), 'tg-spool-')), GATEWAY_ACCESS_LOG: 'false' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  worker = spawn(tsx, [path.join(root, 'apps/worker/src/main.ts')], {
+    cwd: root,
+    env: { ...shared, DATABASE_URL: env.databaseUrl, WORKER_PORT: '0', WORKER_HOST: '127.0.0.1', OUTBOX_POLL_MS: '200', COMPACT_EVERY_MS: '2000' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  for (const [name, p] of [['gateway', gateway], ['worker', worker]] as const) {
+    p.stdout?.on('data', (d) => logs.push(`[${name}] ${String(d)}`));
+    p.stderr?.on('data', (d) => logs.push(`[${name}] ${String(d)}`));
+  }
+  server = spawn(process.execPath, [nextBin, 'start', '-p', String(port), '-H', '127.0.0.1'], {
+    cwd: appDir,
+    env: {
+      ...process.env,
+      NODE_ENV: 'production',
+      DATABASE_URL: env.databaseUrl,
+      REDIS_URL: env.redisUrl,
+      REDIS_PREFIX: prefix,
+      SESSION_SECRET: 'browser-test-session-secret-at-least-32-chars',
+      CONSOLE_URL: base,
+      GATEWAY_BASE_DOMAIN: 'localhost',
+      GATEWAY_PORT: String(gatewayPort),
+      LOG_LEVEL: 'warn',
+      NEXT_TELEMETRY_DISABLED: '1',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  server.stdout?.on('data', (d) => logs.push(String(d)));
+  server.stderr?.on('data', (d) => logs.push(String(d)));
+  await waitFor(async () => (await fetch(`${base}/login`)).ok, { timeoutMs: 30_000, intervalMs: 200, what: 'the console to start' });
+  await waitFor(async () => (await fetch(`http://127.0.0.1:${gatewayPort}/`)).status > 0, { timeoutMs: 30_000, intervalMs: 200, what: 'the gateway to start' });
+
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+  page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  page.setDefaultTimeout(15_000);
+}, 300_000);
+
+afterAll(async () => {
+  await browser?.close();
+  for (const p of [server, gateway, worker]) if (p?.pid && p.exitCode === null) p.kill('SIGTERM');
+  await new Promise<void>((r) => (upstream ? upstream.close(() => r()) : r()));
+});
+
+describe('console in a browser', () => {
+  it('an owner signs up, allows a local upstream, registers an API, creates a plan and issues a key', async () => {
+    const slug = `acme-${Date.now().toString(36)}`;
+    try {
+      await page.goto(`${base}/signup`);
+      await shot('01-signup');
+      // Validation messages come back beside the fields and keep what was typed.
+      await page.getByLabel('Your name').fill('Ada Owner');
+      await page.getByLabel('Work e-mail').fill(`${slug}@example.com`);
+      await page.getByLabel('Password').fill('short');
+      await page.getByLabel('Company or product name').fill('Acme <script>');
+      await page.getByLabel('Workspace address').fill(slug);
+      await page.getByRole('button', { name: 'Create workspace' }).click();
+      await expect.poll(() => page.locator('form [role="alert"]').first().textContent()).toContain('invalid input');
+      await expect.poll(() => page.getByLabel('Your name').inputValue()).toBe('Ada Owner');
+      await shot('02-signup-errors');
+      await page.getByLabel('Password').fill('correct horse battery staple');
+      await page.getByLabel('Company or product name').fill('Acme Weather');
+      await page.getByRole('button', { name: 'Create workspace' }).click();
+      await page.waitForURL(`**/t/${slug}?welcome=1`);
+      expect(await page.getByRole('heading', { level: 1 }).textContent()).toContain('Welcome to Acme Weather');
+      await shot('03-overview');
+
+      // The demo upstream is on 127.0.0.1: first it is refused, then allowed in settings.
+      await page.goto(`${base}/t/${slug}/apis`);
+      await shot('04-apis-empty');
+      await page.getByRole('link', { name: 'Register your first API' }).click();
+      await page.locator('#f-name').fill('Weather API');
+      await page.getByLabel('Slug').fill('weather');
+      await page.getByLabel('Base path').fill('/weather');
+      await page.getByLabel('Target 1 URL').fill(`http://127.0.0.1:${upstreamPort}`);
+      await page.getByRole('button', { name: 'Register API' }).click();
+      await expect.poll(() => page.locator('form [role="alert"]').first().textContent()).toContain('private');
+      await shot('05-api-ssrf-refused');
+
+      await page.goto(`${base}/t/${slug}/settings`);
+      await page.getByLabel('Allow upstream targets on private networks').check();
+      await page.getByRole('button', { name: 'Save settings' }).click();
+      await expect.poll(() => page.locator('form [role="status"]').first().textContent()).toContain('Settings saved');
+
+      await page.goto(`${base}/t/${slug}/apis/new`);
+      await page.locator('#f-name').fill('Weather API');
+      await page.getByLabel('Slug').fill('weather');
+      await page.getByLabel('Base path').fill('/weather');
+      await page.getByLabel('Target 1 URL').fill(`http://127.0.0.1:${upstreamPort}`);
+      await page.getByLabel('Portal visibility').selectOption('PUBLIC');
+      await page.getByLabel('…or paste it').fill(JSON.stringify({ openapi: '3.1.0', info: { title: 'Weather', version: '1.0.0' }, paths: { '/forecast': { get: { responses: { '200': { description: 'ok' } } } } } }));
+      await page.getByRole('button', { name: 'Register API' }).click();
+      await page.waitForURL(/\/apis\/api_[0-9a-z]+\?created=1$/);
+      expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('Weather API');
+      expect(await page.getByText('1 paths').count()).toBe(1);
+      await shot('06-api');
+
+      await page.goto(`${base}/t/${slug}/plans`);
+      await page.getByRole('link', { name: 'Create your first plan' }).click();
+      await page.locator('#f-name').fill('Free');
+      await page.getByLabel('Slug').fill('free');
+      await page.locator('#f-rateLimit').fill('5');
+      await page.getByLabel('Requests per month').fill('1000');
+      await page.getByLabel('Monthly fee').fill('abc');
+      await page.getByRole('button', { name: 'Create plan' }).click();
+      await expect.poll(() => page.locator('#f-flatFee-error').textContent()).toContain('must be a number');
+      await page.getByLabel('Monthly fee').fill('0');
+      await page.getByRole('button', { name: 'Create plan' }).click();
+      await page.waitForURL(/\/plans\/pln_[0-9a-z]+\?created=1$/);
+      await shot('07-plan');
+
+      await page.goto(`${base}/t/${slug}/keys`);
+      await shot('08-keys-empty');
+      await page.locator('#f-name').fill('Browser test key');
+      await page.getByLabel('Plan').selectOption({ label: 'Free' });
+      await page.getByRole('button', { name: 'Issue key' }).click();
+      const secret = (await page.getByTestId('secret').textContent({ timeout: 15_000 }))!.trim();
+      expect(secret).toMatch(/^tg_live_[0-9A-Za-z]{28}$/);
+      await shot('09-key-issued');
+      // Shown once: after a reload only the prefix is on the page.
+      await page.reload();
+      expect(await page.content()).not.toContain(secret);
+      expect(await page.getByText(`${secret.slice(0, 16)}…`).count()).toBe(1);
+
+      // A test call through the running gateway with that key (the relay publishes it within a second).
+      await page.goto(`${base}/t/${slug}/apis`);
+      await page.getByRole('link', { name: 'Weather API' }).click();
+      await page.getByLabel('Path (below the base path)').fill('/forecast');
+      await page.getByLabel('API key').fill(secret);
+      const send = async () => {
+        await page.getByRole('button', { name: 'Send test call' }).click();
+        await page.getByRole('button', { name: 'Send test call' }).waitFor();
+        return (await page.getByTestId('test-call-response').textContent().catch(() => '')) ?? '';
+      };
+      await expect.poll(send, { timeout: 20_000, intervals: [500] }).toMatch(/^200/);
+      const answer = (await page.getByTestId('test-call-response').textContent())!;
+      expect(answer).toContain('"ok":true');
+      expect(answer).toContain('"path":"/forecast"');
+      await shot('10-test-call');
+
+      // The call shows up in analytics once the worker has applied the gateway's usage batch.
+      await expect
+        .poll(
+          async () => {
+            await page.goto(`${base}/t/${slug}/analytics?range=1h`);
+            return page.locator('dl dd').first().textContent();
+          },
+          { timeout: 30_000, intervals: [1000] },
+        )
+        .not.toBe('0');
+      await shot('11-analytics');
+      await page.goto(`${base}/t/${slug}/audit`);
+      for (const action of ['tenant.created', 'tenant.updated', 'api.created', 'plan.created', 'key.issued']) {
+        expect(await page.getByText(action, { exact: true }).count(), action).toBeGreaterThan(0);
+      }
+      await shot('12-audit');
+      await page.goto(`${base}/t/${slug}/settings`);
+      await shot('13-settings');
+
+      // Keyboard: the skip link is the first stop and lands on the main content.
+      await page.goto(`${base}/t/${slug}`);
+      await page.keyboard.press('Tab');
+      expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Skip to content');
+
+      // Log out, and the workspace is closed to the logged-out browser.
+      await page.getByRole('button', { name: 'Log out' }).click();
+      await page.waitForURL('**/login');
+      await page.goto(`${base}/t/${slug}/keys`);
+      await page.waitForURL('**/login');
+    } catch (err) {
+      await shot('zz-failure').catch(() => undefined);
+      throw new Error(`${(err as Error).message}\n--- console server log ---\n${logs.join('').slice(-4000)}`);
+    }
+  }, 120_000);
+
+  it('refuses a cross-site form post to a server action', async () => {
+    const res = await fetch(`${base}/login`, {
+      method: 'POST',
+      headers: { origin: 'https://evil.example', 'content-type': 'application/x-www-form-urlencoded', 'next-action': 'x' },
+      body: 'email=a%40b.example&password=x',
+    });
+    expect(res.status).toBeGreaterThanOrEqual(400);
+  });
+});
