@@ -183,4 +183,23 @@ describe('npm start', () => {
     expect((await getViaGateway(ports.gateway!, curl![2]!, demoKey)).status).toBe(200);
     await stopWithCtrlC(run);
   }, 180_000);
+
+  it('falls back to embedded PGlite over the wire protocol where PostgreSQL binaries are missing', async () => {
+    const pgliteEnv: NodeJS.ProcessEnv = {
+      ...env,
+      TOLLGATE_PG: 'pglite', // what a machine without initdb/postgres gets
+      TOLLGATE_DATA_DIR: path.join(tmp, 'pglite-data'),
+      TOLLGATE_PG_PORT: String(await freePort()),
+      TOLLGATE_REDIS_PORT: String(await freePort()),
+      TOLLGATE_APPS: 'upstream',
+    };
+    const run = startPlatform(pgliteEnv);
+    runs.push(run);
+    await waitForBanner(run, 180_000);
+    const out = run.output();
+    expect(out).toContain('using embedded PGlite');
+    expect(out).toMatch(/\[migrate\]\s+applied: /);
+    expect(out).toMatch(/Tollgate demo is seeded/);
+    await stopWithCtrlC(run);
+  }, 240_000);
 });
