@@ -254,7 +254,8 @@ http {
 
   if (only.has('c')) {
     const port = await freePort();
-    const bare = await startProc(process.execPath, [self, '--role=bare-proxy', `--port=${port}`, `--upstream=${upstream}`], { cpu: proxyCpu, ipc: true });
+    const profArgs = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${path.join(root, 'bench-results', 'c')}`] : [];
+    const bare = await startProc(process.execPath, [...profArgs, self, '--role=bare-proxy', `--port=${port}`, `--upstream=${upstream}`], { cpu: proxyCpu, ipc: true });
     targets.c = { url: `http://127.0.0.1:${port}/echo/hello`, headers: {}, pid: bare.pid };
   }
 
@@ -270,6 +271,7 @@ http {
     GATEWAY_ACCESS_LOG: accessLog ? 'true' : 'false',
     LOG_LEVEL: accessLog ? 'info' : (process.env.BENCH_GATEWAY_LOG_LEVEL ?? 'warn'),
     NODE_ENV: 'production',
+    ...(process.env.BENCH_GATEWAY_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_GATEWAY_NODE_OPTIONS } : {}),
   });
   const host = 'bench.localhost';
   if (only.has('d')) {

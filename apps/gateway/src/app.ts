@@ -127,11 +127,7 @@ export function buildApp(config: GatewayConfig, deps: AppDeps, options: AppOptio
     const tenant = st?.tenant ?? null;
     const api = st?.api ?? null;
     const elapsedMs = st ? performance.now() - st.start : reply.elapsedTime;
-    const statusLabel = String(status);
-    const tenantLabel = tenant ? tenant.tenantId : '-';
-    const apiLabel = api ? api.id : '-';
-    metrics.requests.inc({ tenant: tenantLabel, api: apiLabel, status: statusLabel });
-    metrics.latency.observe({ tenant: tenantLabel, api: apiLabel, status: statusLabel }, elapsedMs / 1000);
+    metrics.requests.record(tenant ? tenant.tenantId : '-', api ? api.id : '-', status, elapsedMs / 1000);
     if (st && tenant && api) {
       const rec = st.identity?.record ?? null;
       const event: UsageEvent = {

@@ -47,13 +47,13 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
   const metrics = createMetrics();
   const base: RedisOptions = { retryStrategy: redisRetry, lazyConnect: false, connectionName: `tollgate-gateway-${process.pid}` };
 
-  // The request path's connection: never queues while offline, bounded per command.
+  // The request path's connection: never queues while offline. No ioredis commandTimeout (a
+  // timer per command): the limiter and the key cache bound their own waits.
   const hot = new Redis(config.redisUrl, {
     ...base,
     enableAutoPipelining: true,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
-    commandTimeout: config.redisTimeoutMs,
   });
   // Configuration loads (snapshots can be large): patient, but also never queueing forever.
   const control = new Redis(config.redisUrl, { ...base, enableOfflineQueue: true, maxRetriesPerRequest: 1, commandTimeout: 5000 });
@@ -77,6 +77,7 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
     size: config.keyCache.size,
     ttlMs: config.keyCache.ttlMs,
     negativeTtlMs: config.keyCache.negativeTtlMs,
+    timeoutMs: config.redisTimeoutMs,
     onRedisError: () => metrics.redisErrors.inc({ op: 'key_lookup' }),
   });
   const store = new PolicyStore({

@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { RequestMetrics } from './request-metrics';
 
 export type GatewayMetrics = ReturnType<typeof createMetrics>;
 
@@ -6,19 +7,7 @@ export type GatewayMetrics = ReturnType<typeof createMetrics>;
 export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'tollgate_gateway_' });
-  const requests = new Counter({
-    name: 'tollgate_gateway_requests_total',
-    help: 'Requests handled, by tenant, API and status',
-    labelNames: ['tenant', 'api', 'status'] as const,
-    registers: [registry],
-  });
-  const latency = new Histogram({
-    name: 'tollgate_gateway_request_duration_seconds',
-    help: 'Time in the gateway from request to response end, by tenant, API and status class',
-    labelNames: ['tenant', 'api', 'status'] as const,
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-    registers: [registry],
-  });
+  const requests = new RequestMetrics(registry);
   const limiterDecisions = new Counter({
     name: 'tollgate_gateway_limiter_decisions_total',
     help: 'Rate limit and quota decisions, by result (allowed, rate, quota, unavailable) and source',
@@ -53,5 +42,5 @@ export function createMetrics() {
   });
   const tenants = new Gauge({ name: 'tollgate_gateway_tenants', help: 'Tenants loaded', registers: [registry], aggregator: 'min' });
   const inflight = new Gauge({ name: 'tollgate_gateway_inflight_requests', help: 'Requests in progress', registers: [registry] });
-  return { registry, requests, latency, limiterDecisions, redisErrors, upstreamErrors, keyCache, spoolDepth, usageBuffered, configVersion, tenants, inflight };
+  return { registry, requests, limiterDecisions, redisErrors, upstreamErrors, keyCache, spoolDepth, usageBuffered, configVersion, tenants, inflight };
 }

@@ -19,6 +19,8 @@ export type KeyCacheOptions = {
   size: number;
   ttlMs: number;
   negativeTtlMs: number;
+  /** Bound on the Redis read for a miss; past it the lookup counts as a Redis failure. */
+  timeoutMs?: number;
   now?: () => number;
   onRedisError?: (err: Error) => void;
 };
@@ -73,7 +75,7 @@ export class KeyCache {
     const gen = this.generation;
     let raw: string | null;
     try {
-      raw = await this.opts.redis.get(this.opts.keyspace.key(hash));
+      raw = await withTimeout(this.opts.redis.get(this.opts.keyspace.key(hash)), this.opts.timeoutMs ?? 1000);
     } catch (err) {
       this.opts.onRedisError?.(err as Error);
       const stale = this.entries.get(hash);
@@ -125,4 +127,14 @@ export class KeyCache {
     this.generation++;
     for (const e of this.entries.values()) e.expiresAt = 0;
   }
+}
+
+/** Rejects after `ms` (the late answer is dropped). Only misses pay for this timer. */
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`redis did not answer within ${ms} ms`)), ms);
+  });
+  p.catch(() => undefined);
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
