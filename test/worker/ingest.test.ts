@@ -10,7 +10,7 @@ import { testEnv, testKeyspace, testRedis, waitFor } from '../harness/index';
 import { createSql } from '../../apps/worker/src/db';
 import { applyUsageBatch, applyUsageBatches } from '../../apps/worker/src/ingest/apply-batch';
 import { GroupCommit } from '../../apps/worker/src/ingest/group-commit';
-import { compactRollups } from '../../apps/worker/src/ingest/compact';
+import { compactRollups, pruneProcessedBatches } from '../../apps/worker/src/ingest/compact';
 import { createMetrics } from '../../apps/worker/src/metrics';
 import { startUsageWorker } from '../../apps/worker/src/queues/usage';
 import { createFixture, makeBatch, makeEvent, type Fixture } from './fixtures';
@@ -174,6 +174,17 @@ describe('applying a usage batch', () => {
       ['2026-11-28T00:00:00.000Z', 1n],
     ]);
     expect(await requestTotal(f, 'minute')).toBe(9n);
+  });
+});
+
+describe('batch id retention', () => {
+  it('forgets batch ids older than the retention, keeps recent ones', async () => {
+    const old = makeBatch([]).batchId;
+    const recent = makeBatch([]).batchId;
+    await db.processedBatch.createMany({ data: [{ id: old, eventCount: 1, processedAt: new Date(Date.now() - 40 * 86_400_000) }, { id: recent, eventCount: 1 }] });
+    expect(await pruneProcessedBatches(sql, 30, 1)).toBeGreaterThanOrEqual(1);
+    expect(await db.processedBatch.findUnique({ where: { id: old } })).toBeNull();
+    expect(await db.processedBatch.findUnique({ where: { id: recent } })).not.toBeNull();
   });
 });
 

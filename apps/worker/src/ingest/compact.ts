@@ -65,3 +65,21 @@ export async function compactRollups(sql: Sql, range: { from: Date; to: Date }):
     return { hourRows: hours.count, dayRows: days.count, from: new Date(hFrom), to: new Date(hTo) };
   });
 }
+
+/**
+ * Forgets batch ids older than `keepDays`. A batch can only come back while its producer still
+ * holds it (BullMQ retries, a gateway's spool), which is far shorter; past that the id is dead
+ * weight. Deletes in chunks so a large backlog never holds one long transaction.
+ */
+export async function pruneProcessedBatches(sql: Sql, keepDays: number, chunk = 10_000): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const res = await sql.unsafe(
+      `DELETE FROM "ProcessedBatch" WHERE "id" IN (
+         SELECT "id" FROM "ProcessedBatch" WHERE "processedAt" < now() - make_interval(days => $1) LIMIT $2)`,
+      [keepDays, chunk],
+    );
+    total += res.count;
+    if (res.count < chunk) return total;
+  }
+}

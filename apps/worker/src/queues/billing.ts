@@ -7,7 +7,7 @@ import { QUEUES, type Keyspace } from '@tollgate/policy';
 import { createStripeClient, createStripeWebhookHandler, reportMeterUsage } from '@tollgate/billing';
 import { reconcileBilling } from '../billing/reconcile';
 import type { WorkerConfig } from '../env';
-import { compactRollups } from '../ingest/compact';
+import { compactRollups, pruneProcessedBatches } from '../ingest/compact';
 import type { Metrics } from '../metrics';
 import type { WebhookHandler } from '../server';
 
@@ -70,7 +70,8 @@ export async function startBillingQueue(opts: BillingQueueOptions) {
       case BILLING_JOBS.compactRollups: {
         const now = Date.now();
         const res = await compactRollups(opts.sql, { from: new Date(now - COMPACT_LOOKBACK_MS), to: new Date(now) });
-        return { hourRows: res.hourRows, dayRows: res.dayRows };
+        const pruned = await pruneProcessedBatches(opts.sql, config.PROCESSED_BATCH_KEEP_DAYS);
+        return { hourRows: res.hourRows, dayRows: res.dayRows, prunedBatchIds: pruned };
       }
       case BILLING_JOBS.reconcile: {
         const res = await reconcileBilling({ db: opts.db, redis: opts.redis, keyspace: opts.keyspace, stripe, logger, metrics, settleMs: config.METER_SETTLE_MS });
