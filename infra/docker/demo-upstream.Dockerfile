@@ -12,6 +12,8 @@ RUN npm prune --omit=dev --no-audit --no-fund
 
 FROM node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production
+# Reachable from the gateway's container, not only from its own loopback.
+ENV DEMO_UPSTREAM_HOST=0.0.0.0 DEMO_UPSTREAM_PORT=4000
 WORKDIR /repo
 COPY --from=build --chown=node:node /repo/package.json ./package.json
 COPY --from=build --chown=node:node /repo/node_modules ./node_modules

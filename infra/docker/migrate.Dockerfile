@@ -8,5 +8,7 @@ WORKDIR /repo
 ENV CI=true
 COPY . .
 RUN npm ci --no-audit --no-fund
+# The seed keeps the demo key it creates under .data/.
+RUN mkdir -p /repo/.data && chown node:node /repo/.data
 USER node
 CMD ["node", "scripts/db.mjs", "migrate"]

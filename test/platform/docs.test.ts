@@ -1,0 +1,69 @@
+// The README is the first thing a new user runs commands from: it must open with the two
+// commands, point only at files that exist, name only scripts that exist, and document the
+// same variables as .env.example.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const readme = readFileSync(path.join(root, 'README.md'), 'utf8');
+const scripts = (JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+
+const VAR = /\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b|\b(?:PORT)\b/g;
+
+describe('README.md', () => {
+  it('opens with the start and test commands, before anything else', () => {
+    const blocks = [...readme.matchAll(/```(?:sh|bash)?\n([\s\S]*?)```/g)].map((m) => m[1]!.trim());
+    expect(blocks.slice(0, 2)).toEqual(['npm start', 'npm test']);
+    const beforeFirst = readme.slice(0, readme.indexOf('```'));
+    expect(beforeFirst.split('\n').filter((l) => l.trim()).length).toBeLessThanOrEqual(2);
+    expect(scripts.start).toBeTruthy();
+    expect(scripts.test).toBeTruthy();
+    // CI runs exactly the README's test command.
+    expect(readFileSync(path.join(root, '.ci/run'), 'utf8')).toMatch(/^npm test\b/m);
+  });
+
+  it('links only to files that exist, here and in the overview docs', () => {
+    const docs = ['README.md', 'docs/architecture.md', 'docs/adr/0001-monorepo-and-typescript-source-packages.md', 'docs/adr/0002-prisma-offline-migrations.md'].map((f) =>
+      path.join(root, f),
+    );
+    const missing: string[] = [];
+    for (const file of docs) {
+      for (const m of readFileSync(file, 'utf8').matchAll(/\]\(([^)\s]+)\)/g)) {
+        const target = m[1]!.split('#')[0]!;
+        if (!target || /^[a-z]+:/.test(target)) continue;
+        if (!existsSync(path.resolve(path.dirname(file), target))) missing.push(`${path.relative(root, file)} → ${target}`);
+      }
+    }
+    expect(missing).toEqual([]);
+  });
+
+  it('names only npm scripts that exist, at the root or in the workspace it names', () => {
+    const workspaceScripts = (name: string): Record<string, string> => {
+      for (const top of ['apps', 'packages']) {
+        for (const dir of readdirSync(path.join(root, top))) {
+          const file = path.join(root, top, dir, 'package.json');
+          if (!existsSync(file)) continue;
+          const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name: string; scripts?: Record<string, string> };
+          if (pkg.name === name) return pkg.scripts ?? {};
+        }
+      }
+      return {};
+    };
+    const named = [...readme.matchAll(/npm run ([a-z][\w:-]*)(?: -w (@[\w/-]+))?/g)].map((m) => ({ script: m[1]!, workspace: m[2] }));
+    expect(named.length).toBeGreaterThan(0);
+    const missing = named.filter(({ script, workspace }) => !(script in (workspace ? workspaceScripts(workspace) : scripts)));
+    expect(missing).toEqual([]);
+  });
+
+  it('documents the same environment variables as .env.example', () => {
+    const example = readFileSync(path.join(root, '.env.example'), 'utf8');
+    const inExample = new Set([...example.matchAll(/^#?\s*([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]!));
+    const configSection = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('## Running it locally'));
+    const inReadme = new Set([...configSection.matchAll(/^\| `([^|]+)` \|/gm)].flatMap((m) => [...m[1]!.matchAll(VAR)].map((v) => v[0])));
+    expect(inReadme.size).toBeGreaterThan(20);
+    expect([...inExample].filter((v) => !inReadme.has(v)).sort(), 'in .env.example, not in the README').toEqual([]);
+    expect([...inReadme].filter((v) => !inExample.has(v)).sort(), 'in the README, not in .env.example').toEqual([]);
+  });
+});
