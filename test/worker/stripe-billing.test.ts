@@ -2,7 +2,12 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Sql } from 'postgres';
 import { createLogger } from '@tollgate/config';
 import type { Db } from '@tollgate/db';
+import Stripe from 'stripe';
+import { newId } from '@tollgate/db';
 import {
+  cancelStripeSubscription,
+  changeSubscriptionPlan,
+  createStripeWebhookHandler,
   createCheckoutSession,
   createStripeClient,
   meterEventName,
@@ -183,6 +188,52 @@ describe('plans, customers and checkout on Stripe (Connect)', () => {
     expect(req.body).toMatchObject({ mode: 'subscription', customer: consumer.stripeCustomerId, client_reference_id: f.subscriptionId, metadata: { tollgate_subscription_id: f.subscriptionId } });
     expect((req.body.line_items as unknown[]).length).toBe(2);
     expect((await db.subscription.findUniqueOrThrow({ where: { id: f.subscriptionId } })).stripeCheckoutSessionId).toBe(session.id);
+  });
+
+  it('checkout → webhooks → plan change with proration → cancel at period end, end to end on the stand-in', async () => {
+    const f = await createFixture(db);
+    await db.plan.update({ where: { id: f.planId }, data: { stripeMeterId: null, stripeProductId: null, stripeMeteredPriceId: null } });
+    await db.subscription.update({ where: { id: f.subscriptionId }, data: { status: 'INCOMPLETE' } });
+    const secret = 'whsec_e2e';
+    const handle = createStripeWebhookHandler({ db, webhookSecret: secret, logger });
+    const signer = new Stripe('sk_test_signer');
+    const deliver = (e: unknown) => {
+      const payload = JSON.stringify(e);
+      return handle(payload, signer.webhooks.generateTestHeaderString({ payload, secret }));
+    };
+
+    const session = await createCheckoutSession(db, stripe, { subscriptionId: f.subscriptionId, successUrl: 'https://p/ok', cancelUrl: 'https://p/no' }, fast);
+    const done = standIn.completeCheckout(session.id);
+    for (const e of done.events) expect((await deliver(e)).status).toBe(200);
+    let sub = await db.subscription.findUniqueOrThrow({ where: { id: f.subscriptionId } });
+    expect(sub).toMatchObject({ status: 'ACTIVE', stripeSubscriptionId: done.subscription.id, stripeCheckoutSessionId: session.id });
+    expect(sub.stripeSubscriptionItemId).toMatch(/^si_/);
+
+    const bigger = newId('plan');
+    await db.plan.create({ data: { id: bigger, tenantId: f.tenantId, name: 'Scale', slug: 'scale', flatFeeMinor: 9900, includedRequests: 100_000, overageUnitPriceMinor: 1 } });
+    const outboxBefore = await db.outboxEvent.count({ where: { tenantId: f.tenantId } });
+    await changeSubscriptionPlan(db, stripe, f.subscriptionId, bigger, { retry: fast });
+    const update = standIn.requests.filter((r) => r.method === 'POST' && r.path === `/v1/subscriptions/${done.subscription.id}`).at(-1)!;
+    expect(update.body.proration_behavior).toBe('create_prorations');
+    const newPrices = (await db.plan.findUniqueOrThrow({ where: { id: bigger } }));
+    const remote = (await stripe.subscriptions.retrieve(done.subscription.id)) as unknown as { items: { data: Array<{ price: { id: string } }> } };
+    expect(remote.items.data.map((i) => i.price.id).sort()).toEqual([newPrices.stripeFlatPriceId, newPrices.stripeMeteredPriceId].sort());
+    sub = await db.subscription.findUniqueOrThrow({ where: { id: f.subscriptionId } });
+    expect(sub.planId).toBe(bigger);
+    expect(await db.outboxEvent.count({ where: { tenantId: f.tenantId } })).toBeGreaterThan(outboxBefore);
+
+    await cancelStripeSubscription(db, stripe, f.subscriptionId, { retry: fast });
+    expect(((await stripe.subscriptions.retrieve(done.subscription.id)) as unknown as { cancel_at_period_end: boolean }).cancel_at_period_end).toBe(true);
+  });
+
+  it('refuses a plan change to another tenant\'s plan, and a free-to-paid change without checkout', async () => {
+    const f = await createFixture(db);
+    const other = await createFixture(db);
+    await expect(changeSubscriptionPlan(db, stripe, f.subscriptionId, other.planId)).rejects.toThrow(/no plan/);
+    const paid = newId('plan');
+    await db.plan.create({ data: { id: paid, tenantId: f.tenantId, name: 'Paid', slug: 'paid', flatFeeMinor: 100 } });
+    await expect(changeSubscriptionPlan(db, stripe, f.subscriptionId, paid)).rejects.toThrow(/checkout/);
+    expect((await db.subscription.findUniqueOrThrow({ where: { id: f.subscriptionId } })).planId).toBe(f.planId);
   });
 
   it('refuses checkout for a free plan', async () => {

@@ -16,3 +16,4 @@ export {
 } from './stripe/catalog';
 export { createStripeWebhookHandler, mapStripeStatus, type StripeWebhookOptions, type WebhookResult } from './stripe/webhooks';
 export { previewSubscriptionInvoice } from './preview';
+export { cancelStripeSubscription, changeSubscriptionPlan } from './stripe/subscriptions';

@@ -167,6 +167,37 @@ export class StripeStandIn {
     return o;
   }
 
+  private subscriptionItem(subscriptionId: string, priceId: string, account: string | null): Record<string, unknown> {
+    const price = this.get(priceId, account) ?? { id: priceId, object: 'price' };
+    const start = now();
+    return { id: newObjId('si'), object: 'subscription_item', subscription: subscriptionId, price, quantity: 1, current_period_start: start, current_period_end: start + 30 * 86_400 };
+  }
+
+  private createSubscription(customer: string, prices: string[], metadata: Record<string, string>, account: string | null): Obj {
+    const sub = this.store('sub', 'subscription', { customer, status: 'active', cancel_at_period_end: false, canceled_at: null, trial_end: null, metadata, items: { object: 'list', data: [] } }, account);
+    (sub.items as { data: unknown[] }).data = prices.map((p) => this.subscriptionItem(sub.id, p, account));
+    return sub;
+  }
+
+  /**
+   * What Stripe does when the developer pays: the session completes and a subscription exists.
+   * Returns the events Stripe would send, for a test to sign and deliver.
+   */
+  completeCheckout(sessionId: string, account: string | null = null): { subscription: Obj; events: Array<Record<string, unknown>> } {
+    const session = this.get(sessionId, account);
+    if (!session) throw new Error(`no checkout session ${sessionId}`);
+    const prices = (session.line_items as Array<{ price: string }>).map((i) => i.price);
+    const metadata = ((session.subscription_data as { metadata?: Record<string, string> } | null)?.metadata ?? session.metadata ?? {}) as Record<string, string>;
+    const subscription = this.createSubscription(String(session.customer), prices, metadata, account);
+    Object.assign(session, { status: 'complete', payment_status: 'paid', subscription: subscription.id });
+    const event = (type: string, object: unknown, created: number) => ({ id: newObjId('evt'), object: 'event', api_version: '2026-10-28.endive', created, livemode: false, pending_webhooks: 1, type, data: { object }, ...(account ? { account } : {}) });
+    const t = now();
+    return {
+      subscription,
+      events: [event('checkout.session.completed', { ...session }, t), event('customer.subscription.created', JSON.parse(JSON.stringify(subscription)), t)],
+    };
+  }
+
   private get(id: string, account: string | null): Obj | undefined {
     return this.objects.get(`${account ?? ''}|${id}`);
   }
@@ -258,6 +289,34 @@ export class StripeStandIn {
       }, account);
       s.url = `https://checkout.stripe.com/c/pay/${s.id}`;
       return ok(s);
+    }
+    if (method === 'POST' && path === '/v1/subscriptions') {
+      if (typeof b.customer !== 'string') return missing('customer');
+      if (!Array.isArray(b.items) || b.items.length === 0) return missing('items');
+      const sub = this.createSubscription(b.customer, (b.items as Array<{ price: string }>).map((i) => i.price), (b.metadata ?? {}) as Record<string, string>, account);
+      return ok(sub);
+    }
+    if (method === 'POST' && (m = path.match(/^\/v1\/subscriptions\/([^/]+)$/))) {
+      const sub = this.get(m[1]!, account);
+      if (!sub) return notFound(m[1]!);
+      if (b.cancel_at_period_end !== undefined) sub.cancel_at_period_end = b.cancel_at_period_end === 'true';
+      if (b.metadata) sub.metadata = { ...(sub.metadata as object), ...(b.metadata as object) };
+      if (Array.isArray(b.items)) {
+        const items = sub.items as { data: Array<Record<string, unknown>> };
+        for (const change of b.items as Array<{ id?: string; deleted?: string; price?: string }>) {
+          if (change.id && change.deleted === 'true') items.data = items.data.filter((i) => i.id !== change.id);
+          else if (change.price) items.data.push(this.subscriptionItem(sub.id, change.price, account));
+        }
+      }
+      sub.proration_behavior_last = b.proration_behavior ?? null;
+      return ok(sub);
+    }
+    if (method === 'DELETE' && (m = path.match(/^\/v1\/subscriptions\/([^/]+)$/))) {
+      const sub = this.get(m[1]!, account);
+      if (!sub) return notFound(m[1]!);
+      sub.status = 'canceled';
+      sub.canceled_at = now();
+      return ok(sub);
     }
     if (method === 'GET' && (m = path.match(/^\/v1\/(customers|products|prices|billing\/meters|checkout\/sessions|subscriptions)\/([^/]+)$/))) {
       const o = this.get(m[2]!, account);

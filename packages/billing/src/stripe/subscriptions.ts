@@ -1,0 +1,83 @@
+import type Stripe from 'stripe';
+import { enqueueSubscriptionKeysPublish, type Db } from '@tollgate/db';
+import { BillingInputError, StripeNotConfiguredError, syncPlanToStripe } from './catalog';
+import { withStripeRetry, type RetryOptions } from './retry';
+
+const onAccount = (acct: string | null | undefined, idempotencyKey?: string): Stripe.RequestOptions => ({
+  ...(acct ? { stripeAccount: acct } : {}),
+  ...(idempotencyKey ? { idempotencyKey } : {}),
+});
+
+/**
+ * Cancels a developer's paid subscription on Stripe, at the period's end by default (keys keep
+ * working until then) or now. Our state follows from the `customer.subscription.*` webhook, so
+ * a lost response changes nothing here and the call can simply be repeated.
+ */
+export async function cancelStripeSubscription(
+  db: Db,
+  stripe: Stripe | null,
+  subscriptionId: string,
+  opts: { atPeriodEnd?: boolean; retry?: RetryOptions } = {},
+): Promise<void> {
+  if (!stripe) throw new StripeNotConfiguredError();
+  const sub = await db.subscription.findUnique({ where: { id: subscriptionId }, include: { tenant: { select: { stripeAccountId: true } } } });
+  if (!sub) throw new BillingInputError(`no subscription ${subscriptionId}`);
+  if (!sub.stripeSubscriptionId) throw new BillingInputError('this subscription is not billed through Stripe');
+  const acct = sub.tenant.stripeAccountId;
+  const id = sub.stripeSubscriptionId;
+  if (opts.atPeriodEnd ?? true) {
+    await withStripeRetry(() => stripe.subscriptions.update(id, { cancel_at_period_end: true }, onAccount(acct)), opts.retry);
+  } else {
+    await withStripeRetry(() => stripe.subscriptions.cancel(id, {}, onAccount(acct)), opts.retry);
+  }
+}
+
+/**
+ * Moves a subscription to another plan of the same tenant. On Stripe (when the subscription is
+ * billed there) the old plan's items are replaced by the new plan's with prorations, which
+ * Stripe computes by the second like `previewInvoice`; then, in one transaction, the
+ * subscription row points at the new plan and its keys are republished so every gateway
+ * enforces the new limits. Moving from an unbilled (free) subscription to a paid plan needs a
+ * payment method: use `createCheckoutSession` instead.
+ */
+export async function changeSubscriptionPlan(
+  db: Db,
+  stripe: Stripe | null,
+  subscriptionId: string,
+  newPlanId: string,
+  opts: { retry?: RetryOptions } = {},
+): Promise<void> {
+  const sub = await db.subscription.findUnique({ where: { id: subscriptionId }, include: { tenant: { select: { stripeAccountId: true } } } });
+  if (!sub) throw new BillingInputError(`no subscription ${subscriptionId}`);
+  const plan = await db.plan.findUnique({ where: { id: newPlanId } });
+  if (!plan || plan.tenantId !== sub.tenantId) throw new BillingInputError(`no plan ${newPlanId} in this tenant`);
+  if (plan.id === sub.planId) return;
+  const paid = plan.flatFeeMinor > 0 || plan.overageUnitPriceMinor > 0 || plan.tiers !== null;
+
+  if (sub.stripeSubscriptionId) {
+    if (!stripe) throw new StripeNotConfiguredError();
+    const acct = sub.tenant.stripeAccountId;
+    const stripeSubId = sub.stripeSubscriptionId;
+    const ids = await syncPlanToStripe(db, stripe, plan.id, opts.retry);
+    const current = await withStripeRetry(() => stripe.subscriptions.retrieve(stripeSubId, {}, onAccount(acct)), opts.retry);
+    const items: Stripe.SubscriptionUpdateParams.Item[] = current.items.data.map((i) => ({ id: i.id, deleted: true }));
+    if (ids.flatPriceId) items.push({ price: ids.flatPriceId, quantity: 1 });
+    if (ids.meteredPriceId) items.push({ price: ids.meteredPriceId });
+    await withStripeRetry(
+      () =>
+        stripe.subscriptions.update(
+          stripeSubId,
+          { items, proration_behavior: 'create_prorations', metadata: { tollgate_plan_id: plan.id } },
+          onAccount(acct, `tg-plan-change-${sub.id}-${plan.id}-${sub.updatedAt.getTime()}`),
+        ),
+      opts.retry,
+    );
+  } else if (paid) {
+    throw new BillingInputError('moving to a paid plan needs checkout (createCheckoutSession)');
+  }
+
+  await db.$transaction(async (tx) => {
+    await tx.subscription.update({ where: { id: sub.id }, data: { planId: plan.id } });
+    await enqueueSubscriptionKeysPublish(tx, sub.id);
+  });
+}
