@@ -44,7 +44,7 @@ async function shutdown(code) {
   say(code === 0 ? 'stopped cleanly' : 'stopped');
   process.exit(code);
 }
-for (const sig of ['SIGINT', 'SIGTERM']) {
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.on(sig, () => {
     if (stopRequested) {
       warn('second signal: killing everything now');

@@ -59,6 +59,24 @@ function chownTree(p, uid, gid) {
   if (statSync(p).isDirectory()) for (const e of readdirSync(p)) chownTree(path.join(p, e), uid, gid);
 }
 
+/** The pid in postmaster.pid when that process is alive (a server outliving a killed start). */
+function runningPostmaster(pgdata) {
+  const pidFile = path.join(pgdata, 'postmaster.pid');
+  if (!existsSync(pidFile)) return null;
+  const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+  if (!Number.isInteger(pid) || pid <= 0) return null;
+  try {
+    process.kill(pid, 0);
+    // A reused pid belongs to something else: only a postgres process counts.
+    const cmdline = `/proc/${pid}/cmdline`;
+    if (existsSync(cmdline) && !readFileSync(cmdline, 'utf8').includes('postgres')) return null;
+    return pid;
+  } catch (err) {
+    // EPERM: alive but not ours to signal (another user's server); ESRCH: a stale file.
+    return err.code === 'EPERM' ? pid : null;
+  }
+}
+
 export function loadPg(root) {
   return createRequire(path.join(root, 'package.json'))('pg');
 }
@@ -115,6 +133,10 @@ export async function startSystemPostgres({ sup, root, dataDir, port, bins, onEx
     chmodSync(pgdata, 0o700);
   }
 
+  const leftover = runningPostmaster(pgdata);
+  if (leftover) {
+    throw new Error(`a PostgreSQL from an earlier run still uses ${shown(root, pgdata)} (pid ${leftover}); stop that \`npm start\`, or end the server with: kill -INT ${leftover}`);
+  }
   if (!(await isPortFree(port))) {
     throw new Error(`port ${port} is taken (is another \`npm start\` running?); set TOLLGATE_PG_PORT to another port or DATABASE_URL to a server`);
   }
