@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
+import pg from 'pg';
 import { QUEUES } from '@tollgate/policy';
 import { USAGE_JOB_NAME, type UsageBatch } from '@tollgate/usage';
 import { startStripeStandIn, type StripeStandIn } from '@tollgate/billing/testing';
@@ -78,12 +79,24 @@ describe('exactly once, through redelivery, a SIGKILL mid-batch and competing wo
     const processed = () => db.processedBatch.count({ where: { id: { in: batches.map((b) => b.batchId) } } });
     const first = await spawnWorker(env());
     workers.push(first);
-    // Kill it hard while it is working through the queue: batches in flight roll back or are
-    // committed without BullMQ hearing of it; either way they come back after the lock expires.
-    await waitFor(async () => (await processed()) >= 3 && (await queue.getActiveCount()) > 0, { timeoutMs: 30_000, intervalMs: 5, what: 'first worker mid-queue' });
+    await waitFor(async () => (await processed()) >= 3, { timeoutMs: 30_000, intervalMs: 5, what: 'first worker applying batches' });
+    // Freeze it inside its next transaction (batch ids claimed, rollups waiting on a table lock),
+    // then kill it hard there: that transaction dies uncommitted and its jobs, still active,
+    // must be taken over by other workers once their locks expire.
+    const blocker = new pg.Client({ connectionString: database.url });
+    await blocker.connect();
+    await blocker.query('BEGIN');
+    await blocker.query('LOCK TABLE "UsageRollup" IN EXCLUSIVE MODE');
+    await waitFor(
+      async () => (await blocker.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted AND relation = '"UsageRollup"'::regclass`)).rows[0]!.n > 0,
+      { timeoutMs: 30_000, what: 'a batch transaction waiting mid-way' },
+    );
     const activeAtKill = (await queue.getActive()).map((j) => j.id!);
+    expect(activeAtKill.length).toBeGreaterThan(0);
     first.child.kill('SIGKILL');
     await first.exited;
+    await blocker.query('ROLLBACK');
+    await blocker.end();
     expect(await processed()).toBeLessThan(batches.length);
 
     workers.push(await spawnWorker(env()), await spawnWorker(env()));
@@ -96,7 +109,7 @@ describe('exactly once, through redelivery, a SIGKILL mid-batch and competing wo
 
     // The jobs the killed worker held were taken over and run again.
     const rerun = await Promise.all(activeAtKill.map((id) => queue.getJob(id)));
-    expect(rerun.some((j) => j && j.attemptsStarted >= 2)).toBe(true);
+    expect(rerun.every((j) => j && j.attemptsStarted >= 2)).toBe(true);
     expect(await Promise.all(activeAtKill.map((id) => queue.getJobState(id)))).toEqual(activeAtKill.map(() => 'completed'));
 
     const ids = subs.map((s) => s.subscriptionId);
