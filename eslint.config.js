@@ -45,7 +45,10 @@ export default tseslint.config(
     languageOptions: { ecmaVersion: 2023, sourceType: 'module', globals: { ...globals.node } },
     linterOptions: { reportUnusedDisableDirectives: 'warn' },
     rules: {
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none', ignoreRestSiblings: true }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none', ignoreRestSiblings: true },
+      ],
       '@typescript-eslint/no-explicit-any': 'warn',
       '@typescript-eslint/consistent-type-imports': 'off',
       'no-empty': ['error', { allowEmptyCatch: true }],
@@ -72,7 +75,5 @@ export default tseslint.config(
     if (app === 'gateway') patterns.push(GATEWAY_FORBIDDEN);
     return boundaries([`apps/${app}/**/*.{ts,tsx,js,jsx,mjs}`], patterns);
   }),
-  boundaries(['packages/**/*.{ts,tsx,js,mjs}'], [
-    { group: APPS.flatMap(appImport), message: 'Packages never import apps.' },
-  ]),
+  boundaries(['packages/**/*.{ts,tsx,js,mjs}'], [{ group: APPS.flatMap(appImport), message: 'Packages never import apps.' }]),
 );

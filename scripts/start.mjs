@@ -5,7 +5,7 @@
 // gateway and console with prefixed logs until Ctrl-C stops them all, newest first.
 // Node built-ins only until `npm ci` has run: this file must work on a bare clone.
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -67,6 +67,12 @@ async function ensureInstalled() {
     say('node_modules is missing: running npm ci (once)…');
     const code = await sup.run('npm', npm, ['ci', '--no-audit', '--no-fund'], { cwd: root, env: process.env });
     if (code !== 0) throw new Error(`npm ci failed (exit ${code})`);
+  } else if (
+    statSync(path.join(root, 'package-lock.json')).mtimeMs >
+    statSync(path.join(root, 'node_modules/.package-lock.json')).mtimeMs + 1000
+  ) {
+    // Not acted on: npm ci would delete node_modules under anything else using this checkout.
+    warn('package-lock.json is newer than the last install: run `npm ci` if an app fails to start');
   }
   if (!existsSync(path.join(root, 'packages/db/src/generated'))) {
     const code = await sup.run('build', process.execPath, ['scripts/db.mjs', 'generate'], { cwd: root, env: process.env });
@@ -201,7 +207,11 @@ function printBanner(results, demoLines, dbUrl, redisUrl, ports) {
     upstream: `http://localhost:${ports.upstream}`,
   };
   for (const r of results) {
-    out.push(r.skipped ? `  ${r.app.name.padEnd(9)} ${paint('yellow', `not running: ${r.skipped}`)}` : `  ${r.app.name.padEnd(9)} ${urls[r.app.name]}`);
+    out.push(
+      r.skipped
+        ? `  ${r.app.name.padEnd(9)} ${paint('yellow', `not running: ${r.skipped}`)}`
+        : `  ${r.app.name.padEnd(9)} ${urls[r.app.name]}`,
+    );
   }
   out.push(`  ${'postgres'.padEnd(9)} ${redactUrl(dbUrl)}`, `  ${'redis'.padEnd(9)} ${redactUrl(redisUrl)}`);
   out.push(...demoLines);
@@ -224,7 +234,8 @@ async function main() {
     .map((s) => s.trim())
     .filter(Boolean);
   const unknown = wanted.filter((n) => !APPS.some((a) => a.name === n));
-  if (unknown.length) throw new Error(`TOLLGATE_APPS names unknown apps: ${unknown.join(', ')} (known: ${APPS.map((a) => a.name).join(', ')})`);
+  if (unknown.length)
+    throw new Error(`TOLLGATE_APPS names unknown apps: ${unknown.join(', ')} (known: ${APPS.map((a) => a.name).join(', ')})`);
 
   await ensureInstalled();
   mkdirSync(dataDir, { recursive: true, mode: 0o755 });

@@ -12,7 +12,14 @@ export const APPS = [
   { name: 'upstream', dir: 'apps/demo-upstream', portKey: 'upstream', probe: (p) => `http://127.0.0.1:${p.upstream}/get` },
   { name: 'worker', dir: 'apps/worker', portKey: 'worker', probe: (p) => `http://127.0.0.1:${p.worker}/healthz` },
   { name: 'gateway', dir: 'apps/gateway', portKey: 'gateway', probe: (p) => `http://127.0.0.1:${p.gatewayAdmin}/healthz` },
-  { name: 'console', dir: 'apps/console', portKey: 'console', probe: (p) => `http://127.0.0.1:${p.console}/`, buildMarker: '.next/BUILD_ID', readyTimeoutMs: 120_000 },
+  {
+    name: 'console',
+    dir: 'apps/console',
+    portKey: 'console',
+    probe: (p) => `http://127.0.0.1:${p.console}/`,
+    buildMarker: '.next/BUILD_ID',
+    readyTimeoutMs: 120_000,
+  },
 ];
 
 export function readApp(root, app) {

@@ -23,7 +23,9 @@ export function findPostgresBinaries() {
   if (initdb && postgres) return { initdb, postgres };
   const base = '/usr/lib/postgresql';
   if (!existsSync(base)) return null;
-  const majors = readdirSync(base).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a));
+  const majors = readdirSync(base)
+    .filter((v) => /^\d+$/.test(v))
+    .sort((a, b) => Number(b) - Number(a));
   for (const major of majors) {
     const bin = path.join(base, major, 'bin');
     if (existsSync(path.join(bin, 'initdb')) && existsSync(path.join(bin, 'postgres'))) {
@@ -36,7 +38,9 @@ export function findPostgresBinaries() {
 /** PostgreSQL refuses to run as root; as root we run it as the `postgres` (else `nobody`) user. */
 function serverUser() {
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) return null;
-  const passwd = readFileSync('/etc/passwd', 'utf8').split('\n').map((l) => l.split(':'));
+  const passwd = readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .map((l) => l.split(':'));
   const entry = passwd.find((f) => f[0] === 'postgres') ?? passwd.find((f) => f[0] === 'nobody');
   if (!entry) throw new Error('running as root, and there is no postgres or nobody user to run PostgreSQL as');
   return { name: entry[0], uid: Number(entry[2]), gid: Number(entry[3]) };
@@ -122,7 +126,12 @@ export async function startSystemPostgres({ sup, root, dataDir, port, bins, onEx
     rmSync(pgdata, { recursive: true, force: true });
     mkdirSync(pgdata, { recursive: true, mode: 0o700 });
     if (user) chownSync(pgdata, user.uid, user.gid);
-    const code = await sup.run('postgres', bins.initdb, ['-D', pgdata, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--locale=C', '--no-instructions'], { env, cwd: dataDir, ...ids });
+    const code = await sup.run(
+      'postgres',
+      bins.initdb,
+      ['-D', pgdata, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--locale=C', '--no-instructions'],
+      { env, cwd: dataDir, ...ids },
+    );
     if (code !== 0) {
       rmSync(pgdata, { recursive: true, force: true }); // a half-made cluster would fail every later run
       throw new Error(`initdb failed (exit ${code})`);
@@ -135,10 +144,14 @@ export async function startSystemPostgres({ sup, root, dataDir, port, bins, onEx
 
   const leftover = runningPostmaster(pgdata);
   if (leftover) {
-    throw new Error(`a PostgreSQL from an earlier run still uses ${shown(root, pgdata)} (pid ${leftover}); stop that \`npm start\`, or end the server with: kill -INT ${leftover}`);
+    throw new Error(
+      `a PostgreSQL from an earlier run still uses ${shown(root, pgdata)} (pid ${leftover}); stop that \`npm start\`, or end the server with: kill -INT ${leftover}`,
+    );
   }
   if (!(await isPortFree(port))) {
-    throw new Error(`port ${port} is taken (is another \`npm start\` running?); set TOLLGATE_PG_PORT to another port or DATABASE_URL to a server`);
+    throw new Error(
+      `port ${port} is taken (is another \`npm start\` running?); set TOLLGATE_PG_PORT to another port or DATABASE_URL to a server`,
+    );
   }
   const svc = sup.start(
     'postgres',
@@ -164,21 +177,30 @@ export async function startPglite({ sup, root, dataDir, port, onExit }) {
   // The package exports no package.json and no script path, so find its folder directly.
   const server = path.join(root, 'node_modules/@electric-sql/pglite-socket/dist/scripts/server.js');
   if (!existsSync(server)) {
-    throw new Error('no PostgreSQL binaries were found and @electric-sql/pglite-socket is not installed; install PostgreSQL or set DATABASE_URL');
+    throw new Error(
+      'no PostgreSQL binaries were found and @electric-sql/pglite-socket is not installed; install PostgreSQL or set DATABASE_URL',
+    );
   }
   warn('no PostgreSQL binaries found (initdb/postgres): using embedded PGlite instead; fine for a demo, not for load');
   const dbDir = path.join(dataDir, 'pglite');
   mkdirSync(dbDir, { recursive: true });
   say(`${existsSync(path.join(dbDir, 'PG_VERSION')) ? 'reusing' : 'creating'} the PGlite database in ${shown(root, dbDir)}`);
   if (!(await isPortFree(port))) {
-    throw new Error(`port ${port} is taken (is another \`npm start\` running?); set TOLLGATE_PG_PORT to another port or DATABASE_URL to a server`);
+    throw new Error(
+      `port ${port} is taken (is another \`npm start\` running?); set TOLLGATE_PG_PORT to another port or DATABASE_URL to a server`,
+    );
   }
-  const svc = sup.start('postgres', process.execPath, [server, `--db=${dbDir}`, `--port=${port}`, '--host=127.0.0.1', '--max-connections=100'], {
-    env: process.env,
-    cwd: root,
-    stopSignal: 'SIGINT',
-    onExit,
-  });
+  const svc = sup.start(
+    'postgres',
+    process.execPath,
+    [server, `--db=${dbDir}`, `--port=${port}`, '--host=127.0.0.1', '--max-connections=100'],
+    {
+      env: process.env,
+      cwd: root,
+      stopSignal: 'SIGINT',
+      onExit,
+    },
+  );
   const pg = loadPg(root);
   const url = `postgresql://postgres:postgres@127.0.0.1:${port}/postgres`;
   if (!(await waitUntil(() => canQuery(pg, url), { timeoutMs: 120_000, alive: () => !svc.exited }))) {

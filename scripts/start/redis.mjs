@@ -21,19 +21,31 @@ export async function startLocalRedis({ sup, root, dataDir, port, onExit }) {
   say(`${existsSync(dir) ? 'reusing' : 'creating'} the Redis data in ${shown(root, dir)}`);
   mkdirSync(dir, { recursive: true });
   if (!(await isPortFree(port))) {
-    throw new Error(`port ${port} is taken (is another \`npm start\` running?); set TOLLGATE_REDIS_PORT to another port or REDIS_URL to a server`);
+    throw new Error(
+      `port ${port} is taken (is another \`npm start\` running?); set TOLLGATE_REDIS_PORT to another port or REDIS_URL to a server`,
+    );
   }
   const args = [
-    '--port', String(port),
-    '--bind', '127.0.0.1',
-    '--dir', dir,
-    '--daemonize', 'no',
-    '--appendonly', 'yes',
-    '--appendfsync', 'everysec',
-    '--save', '',
-    '--maxmemory-policy', 'noeviction',
-    '--logfile', '',
-    '--loglevel', 'warning',
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    dir,
+    '--daemonize',
+    'no',
+    '--appendonly',
+    'yes',
+    '--appendfsync',
+    'everysec',
+    '--save',
+    '',
+    '--maxmemory-policy',
+    'noeviction',
+    '--logfile',
+    '',
+    '--loglevel',
+    'warning',
   ];
   const svc = sup.start('redis', bin, args, { env: process.env, cwd: dir, stopSignal: 'SIGTERM', onExit });
   if (!(await waitUntil(() => redisPongs(port), { timeoutMs: 30_000, alive: () => !svc.exited }))) {

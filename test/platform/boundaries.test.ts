@@ -10,7 +10,13 @@ import { describe, expect, it } from 'vitest';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const GATEWAY_FORBIDDEN = ['@prisma/client', 'prisma', '@tollgate/db', 'stripe', 'next'];
 
-type Pkg = { name: string; dependencies?: Record<string, string>; devDependencies?: Record<string, string>; peerDependencies?: Record<string, string>; optionalDependencies?: Record<string, string> };
+type Pkg = {
+  name: string;
+  dependencies?: Record<string, string>;
+  devDependencies?: Record<string, string>;
+  peerDependencies?: Record<string, string>;
+  optionalDependencies?: Record<string, string>;
+};
 const readPkg = (dir: string): Pkg => JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as Pkg;
 const allDeps = (p: Pkg) => Object.keys({ ...p.dependencies, ...p.devDependencies, ...p.peerDependencies, ...p.optionalDependencies });
 
@@ -83,7 +89,14 @@ describe('architecture boundaries', () => {
       "const e = require('../../../apps/worker/src/e');",
       "import './side-effect';",
     ].join('\n');
-    expect(importSpecifiers(code)).toEqual(['@tollgate/worker', '../../console/src/b', './c', '@tollgate/gateway/x', '../../../apps/worker/src/e', './side-effect']);
+    expect(importSpecifiers(code)).toEqual([
+      '@tollgate/worker',
+      '../../console/src/b',
+      './c',
+      '@tollgate/gateway/x',
+      '../../../apps/worker/src/e',
+      './side-effect',
+    ]);
     const gatewayFile = path.join(root, 'apps/gateway/src/proxy/forward.ts');
     expect(foreignAppTarget(gatewayFile, '../../../worker/src/main')).toBe('@tollgate/worker');
     expect(foreignAppTarget(gatewayFile, '../app')).toBeNull();

@@ -25,9 +25,12 @@ describe('README.md', () => {
   });
 
   it('links only to files that exist, here and in the overview docs', () => {
-    const docs = ['README.md', 'docs/architecture.md', 'docs/adr/0001-monorepo-and-typescript-source-packages.md', 'docs/adr/0002-prisma-offline-migrations.md'].map((f) =>
-      path.join(root, f),
-    );
+    const docs = [
+      'README.md',
+      'docs/architecture.md',
+      'docs/adr/0001-monorepo-and-typescript-source-packages.md',
+      'docs/adr/0002-prisma-offline-migrations.md',
+    ].map((f) => path.join(root, f));
     const missing: string[] = [];
     for (const file of docs) {
       for (const m of readFileSync(file, 'utf8').matchAll(/\]\(([^)\s]+)\)/g)) {

@@ -165,7 +165,9 @@ describe('infra/k8s manifests', () => {
       expect(container.livenessProbe?.httpGet?.path, name).toBeTruthy();
       expect(container.resources?.requests?.cpu, name).toBeTruthy();
 
-      const services = byKind('Service').filter((s) => Object.entries(s.spec!.selector as Record<string, string>).every(([k, v]) => labels[k] === v));
+      const services = byKind('Service').filter((s) =>
+        Object.entries(s.spec!.selector as Record<string, string>).every(([k, v]) => labels[k] === v),
+      );
       expect(services.length, `${name} has a Service`).toBeGreaterThan(0);
       const hpa = byKind('HorizontalPodAutoscaler').find((h) => h.spec!.scaleTargetRef.name === name);
       expect(hpa?.spec!.scaleTargetRef.kind, `${name} has an HPA`).toBe('Deployment');
