@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '@tollgate/db';
 import { testDb } from '../harness/db';
 import { apiInput, call, makeTenant, makeToken, planInput, publicResolver, type TestTenant } from './fixtures';
-import { ServiceError, type ServiceContext } from '../../apps/console/src/server/services/context';
+import { ServiceError } from '../../apps/console/src/server/services/context';
 import * as apis from '../../apps/console/src/server/services/apis';
 import * as plans from '../../apps/console/src/server/services/plans';
 import * as consumers from '../../apps/console/src/server/services/consumers';

@@ -121,7 +121,7 @@ export async function acceptInvitation(db: Db, input: unknown, signedInUserId: s
   const data = parseInput(AcceptInviteInput, input);
   const inv = await db.invitation.findUnique({ where: { tokenHash: sha256(data.token) }, include: { tenant: { select: { slug: true } } } });
   if (!inv || inv.acceptedAt || inv.expiresAt.getTime() <= Date.now()) throw new ServiceError('not_found', 'this invitation is invalid or has expired');
-  let userId = signedInUserId;
+  const userId = signedInUserId;
   const existingUser = await db.user.findUnique({ where: { email: inv.email } });
   if (!userId) {
     if (existingUser) throw new ServiceError('unauthorized', 'log in as the invited e-mail address to accept');

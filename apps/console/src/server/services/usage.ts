@@ -42,7 +42,7 @@ export function resolveWindow(q: UsageQuery, now = new Date()) {
   const from = q.from ?? new Date(to.getTime() - RANGES[q.range ?? '24h']);
   if (from >= to) throw new ServiceError('unprocessable', '"from" must be before "to"', { from: 'must be before to' });
   if (to.getTime() - from.getTime() > MAX_RANGE_MS) throw new ServiceError('unprocessable', 'the range can be at most 92 days', { from: 'range too long' });
-  let g = q.granularity ?? chooseGranularity(to.getTime() - from.getTime());
+  const g = q.granularity ?? chooseGranularity(to.getTime() - from.getTime());
   if ((to.getTime() - from.getTime()) / STEP_MS[g] > MAX_POINTS) {
     throw new ServiceError('unprocessable', `too many ${g} points for this range; choose a coarser granularity`, { granularity: 'too fine for this range' });
   }
