@@ -196,6 +196,38 @@ describe('POST /webhooks/stripe', () => {
     expect(sub.consumer.stripeCustomerId).toBe('cus_checkout');
   });
 
+  it('records Stripe invoices for the subscription and never moves a paid one back to open', async () => {
+    const f = await createFixture(db);
+    const stripeSub = `sub_inv_${seq++}`;
+    await db.subscription.update({ where: { id: f.subscriptionId }, data: { stripeSubscriptionId: stripeSub } });
+    const invoice = (status: string, created: number) => ({
+      id: `evt_inv_${seq++}`,
+      object: 'event',
+      created,
+      type: status === 'paid' ? 'invoice.paid' : 'invoice.finalized',
+      data: {
+        object: {
+          id: `in_${f.subscriptionId}`,
+          object: 'invoice',
+          status,
+          total: 3150,
+          currency: 'usd',
+          hosted_invoice_url: 'https://invoice.stripe.com/i/1',
+          period_start: created - 2_592_000,
+          period_end: created,
+          parent: { type: 'subscription_details', subscription_details: { subscription: stripeSub, metadata: {} } },
+          lines: { object: 'list', data: [{ description: 'Pro', amount: 2900, quantity: 1 }, { description: 'requests', amount: 250, quantity: 350 }] },
+        },
+      },
+    });
+    const t = now();
+    expect((await deliver(invoice('paid', t + 10))).body.outcome).toBe('applied');
+    expect((await deliver(invoice('open', t))).body.outcome).toBe('stale');
+    const row = await db.invoice.findUniqueOrThrow({ where: { stripeInvoiceId: `in_${f.subscriptionId}` } });
+    expect(row).toMatchObject({ status: 'paid', totalMinor: 3150n, currency: 'usd', subscriptionId: f.subscriptionId, tenantId: f.tenantId });
+    expect(row.lines).toHaveLength(2);
+  });
+
   it('acknowledges events it does not handle (200, ignored) so Stripe stops resending them', async () => {
     const e = { id: `evt_other_${seq++}`, object: 'event', created: now(), type: 'charge.refunded', data: { object: { id: 'ch_1', object: 'charge' } } };
     expect(await deliver(e)).toMatchObject({ status: 200, body: { outcome: 'ignored' } });

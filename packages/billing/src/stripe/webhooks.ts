@@ -40,6 +40,8 @@ export function mapStripeStatus(status: Stripe.Subscription.Status): Subscriptio
 
 type Tx = Prisma.TransactionClient;
 
+const SETTLED = new Set(['paid', 'void', 'uncollectible']);
+
 /**
  * Builds the handler for `POST /webhooks/stripe` (worker or console: give it the raw body).
  *
@@ -160,6 +162,9 @@ async function applyEvent(tx: Tx, event: Stripe.Event): Promise<'applied' | 'ign
         hostedUrl: inv.hosted_invoice_url ?? null,
         lines: (inv.lines?.data ?? []).map((l) => ({ description: l.description, amount: l.amount, quantity: l.quantity })) as Prisma.InputJsonValue,
       };
+      // Invoice events arrive out of order too: a settled invoice never goes back to open.
+      const existing = await tx.invoice.findUnique({ where: { stripeInvoiceId: inv.id }, select: { status: true } });
+      if (existing && SETTLED.has(existing.status) && !SETTLED.has(fields.status)) return 'stale';
       await tx.invoice.upsert({
         where: { stripeInvoiceId: inv.id },
         create: {
