@@ -1,0 +1,110 @@
+import Link from 'next/link';
+import type { Metadata } from 'next';
+import { BarChart } from '@/components/charts';
+import { cx, formatNumber, PageHeader, Stat, Table, Td } from '@/components/ui';
+import { ServiceError } from '@/server/services/context';
+import { requireDeveloper } from '@/server/portal/next';
+import { listMyKeys } from '@/server/portal/keys';
+import { myKeyUsage, myUsage } from '@/server/portal/usage';
+
+export const metadata: Metadata = { title: 'Usage' };
+export const dynamic = 'force-dynamic';
+
+const RANGES = ['1h', '24h', '7d', '30d'] as const;
+
+export default async function Usage({ params, searchParams }: { params: Promise<{ tenant: string }>; searchParams: Promise<Record<string, string | string[] | undefined>> }) {
+  const { tenant: slug } = await params;
+  const sp = await searchParams;
+  const dev = await requireDeveloper(slug);
+  const range = (RANGES as readonly string[]).includes(String(sp.range)) ? (sp.range as (typeof RANGES)[number]) : '24h';
+  const keys = await listMyKeys(dev);
+  const keyId = typeof sp.keyId === 'string' && keys.some((k) => k.id === sp.keyId) ? sp.keyId : undefined;
+  let usage: Awaited<ReturnType<typeof myUsage>>;
+  try {
+    usage = await myUsage(dev, { range, ...(keyId ? { keyId } : {}) });
+  } catch (err) {
+    if (err instanceof ServiceError) return <p role="alert">{err.message}</p>;
+    throw err;
+  }
+  const perKey = await myKeyUsage(dev, { range });
+  const keyName = new Map(keys.map((k) => [k.id, k.name ? `${k.name} (${k.prefix}…)` : `${k.prefix}…`]));
+  const base = `/portal/${dev.tenant.slug}/usage`;
+  const labels = usage.points.map((p) => (usage.granularity === 'day' ? p.t.slice(5, 10) : p.t.slice(11, 16)));
+  const errors = usage.totals.s4xx + usage.totals.s5xx;
+  return (
+    <>
+      <PageHeader title="Usage" description="Your own calls only: requests, errors and latency per key, from the gateway's meter." />
+      <div className="mb-4 flex flex-wrap items-end gap-4">
+        <nav aria-label="Time range" className="flex gap-1">
+          {RANGES.map((r) => (
+            <Link
+              key={r}
+              href={`${base}?range=${r}${keyId ? `&keyId=${keyId}` : ''}`}
+              aria-current={r === range ? 'page' : undefined}
+              className={cx('rounded-md px-3 py-1.5 text-sm font-medium', r === range ? 'bg-brand-600 text-white' : 'border border-slate-300 bg-white text-slate-800')}
+            >
+              {r}
+            </Link>
+          ))}
+        </nav>
+        <form method="get" className="flex items-end gap-2">
+          <input type="hidden" name="range" value={range} />
+          <div>
+            <label htmlFor="usage-key" className="block text-xs font-medium text-slate-800">
+              Key
+            </label>
+            <select id="usage-key" name="keyId" defaultValue={keyId ?? ''} className="mt-1 rounded-md border border-slate-300 px-2 py-1.5 text-sm">
+              <option value="">All my keys</option>
+              {keys.map((k) => (
+                <option key={k.id} value={k.id}>
+                  {keyName.get(k.id)}
+                </option>
+              ))}
+            </select>
+          </div>
+          <button type="submit" className="rounded-md border border-slate-300 bg-white px-3 py-1.5 text-sm font-medium text-slate-800">
+            Show
+          </button>
+        </form>
+      </div>
+      <dl className="mb-6 grid gap-4 md:grid-cols-4">
+        <Stat label="Requests" value={<span data-testid="usage-total">{formatNumber(usage.totals.requests)}</span>} />
+        <Stat label="Errors" value={formatNumber(errors)} hint={`${(usage.totals.errorRate * 100).toFixed(1)}% (429s from limits count here)`} />
+        <Stat label="Latency p50" value={usage.totals.p50 === null ? '—' : `${usage.totals.p50} ms`} />
+        <Stat label="Latency p95" value={usage.totals.p95 === null ? '—' : `${usage.totals.p95} ms`} />
+      </dl>
+      <section aria-labelledby="chart-title" className="rounded-lg border border-slate-200 bg-white p-5 shadow-sm">
+        <h2 id="chart-title" className="mb-3 text-base font-semibold">
+          Requests over time ({range})
+        </h2>
+        <BarChart
+          title={`Requests over the last ${range}`}
+          labels={labels}
+          series={[
+            { label: 'Successful', color: '#059669', values: usage.points.map((p) => p.s2xx + p.s3xx) },
+            { label: 'Errors', color: '#dc2626', values: usage.points.map((p) => p.errors) },
+          ]}
+        />
+      </section>
+      <div className="mt-6">
+        <Table head={['Key', 'Requests', 'Errors']} caption="Requests per key">
+          {perKey.length === 0 ? (
+            <tr>
+              <Td>No calls in this range yet.</Td>
+              <Td />
+              <Td />
+            </tr>
+          ) : (
+            perKey.map((k) => (
+              <tr key={k.id}>
+                <Td>{keyName.get(k.id) ?? k.label}</Td>
+                <Td>{formatNumber(k.requests)}</Td>
+                <Td>{formatNumber(k.errors)}</Td>
+              </tr>
+            ))
+          )}
+        </Table>
+      </div>
+    </>
+  );
+}
