@@ -172,6 +172,8 @@ export function spawnGateway(env: Record<string, string>): Promise<GatewayProces
     const logs: string[] = [];
     let buf = '';
     let done = false;
+    let seenPort = 0;
+    let seenAdmin = 0;
     const timer = setTimeout(() => {
       if (!done) {
         child.kill('SIGKILL');
@@ -186,14 +188,20 @@ export function spawnGateway(env: Record<string, string>): Promise<GatewayProces
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
         logs.push(line);
-        if (!done && line.includes('"gateway listening"')) {
-          const m = JSON.parse(line) as { port: number; adminPort: number };
+        // Single process: one line carries both ports. Cluster: the primary logs the admin port,
+        // each worker its (shared) port.
+        if (line.includes('"gateway listening"') || line.includes('"gateway primary started"')) {
+          const m = JSON.parse(line) as { port?: number; adminPort?: number | null };
+          if (m.port) seenPort = m.port;
+          if (m.adminPort) seenAdmin = m.adminPort;
+        }
+        if (!done && seenPort && seenAdmin) {
           done = true;
           clearTimeout(timer);
           resolve({
             child,
-            port: m.port,
-            adminPort: m.adminPort,
+            port: seenPort,
+            adminPort: seenAdmin,
             logs,
             stop: async (signal = 'SIGTERM') => {
               if (child.exitCode === null) child.kill(signal);

@@ -120,6 +120,32 @@ describe('two gateway processes on one Redis', () => {
   });
 });
 
+describe('cluster mode', () => {
+  it('runs one worker per GATEWAY_WORKERS, aggregates metrics on the primary and exits cleanly on SIGTERM', async () => {
+    const redis = testRedis();
+    const ks = createKeyspace(uniquePrefix('cl'));
+    const upstream = await startUpstream();
+    const api = makeApi(upstream.url);
+    const plan = makePlan([api.id]);
+    const snap = makeSnapshot([api], [plan]);
+    await publishSnapshot(redis, ks, snap);
+    const k = await issueKey(redis, ks, snap.tenantId, plan);
+    const g = await spawnGateway({ REDIS_URL: testEnv().redisUrl, REDIS_PREFIX: ks.prefix, GATEWAY_WORKERS: '2', GATEWAY_SPOOL_DIR: mkdtempSync(path.join(tmpdir(), 'tg-cl-')) });
+    try {
+      await waitFor(async () => (await request(`http://127.0.0.1:${g.adminPort}/readyz`)).statusCode === 200, { timeoutMs: 15_000, what: 'both workers ready' });
+      const host = `${snap.tenantSlug}.localhost`;
+      for (let i = 0; i < 10; i++) expect(await get(g.port, host, k.key)).toBe(200);
+      const text = await (await request(`http://127.0.0.1:${g.adminPort}/metrics`)).body.text();
+      expect(text).toContain(`tollgate_gateway_requests_total{tenant="${snap.tenantId}",api="${api.id}",status="200"} 10`);
+      expect(g.logs.filter((l) => l.includes('"gateway listening"')).length).toBe(2);
+    } finally {
+      expect(await g.stop('SIGTERM')).toBe(0);
+      await upstream.close();
+      await redis.quit();
+    }
+  }, 60_000);
+});
+
 describe('Redis stopped and started under load', () => {
   let redisProc: ChildProcess | null = null;
   let redisPort: number;
@@ -195,6 +221,7 @@ describe('Redis stopped and started under load', () => {
     };
     const clients = Array.from({ length: 4 }, client);
     await waitFor(() => answered >= 100, { timeoutMs: 10_000, what: '100 answers' });
+    await waitFor(async () => (await readUsageEvents(admin, ks)).size > 0, { timeoutMs: 5000, what: 'a first batch in the queue' });
 
     phase = 'down';
     // Freeze writes, read what the queue holds, then kill: this Redis keeps no data, so whatever
@@ -229,7 +256,13 @@ describe('Redis stopped and started under load', () => {
     expect(tally.before).toEqual({ 200: tally.before![200] });
     expect(tally.after![200]).toBeGreaterThan(0);
 
-    // SIGTERM flushes the buffer; spooled batches were replayed once Redis came back.
+    // Spooled batches are replayed once the producer's connection is back; wait for that rather
+    // than racing the reconnect backoff, then stop cleanly.
+    await waitFor(async () => new Set([...beforeKill.keys(), ...(await readUsageEvents(admin, ks)).keys()]).size >= answered + 1, {
+      timeoutMs: 20_000,
+      intervalMs: 100,
+      what: 'every usage event in the queue',
+    });
     expect(await gw.stop('SIGTERM')).toBe(0);
     gw = null;
     const afterRestart = await readUsageEvents(admin, ks);

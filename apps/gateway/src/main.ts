@@ -33,6 +33,8 @@ async function runGateway(workerIndex: number): Promise<void> {
   }
   logger.info({ port, tlsPort, adminPort, workerIndex, pid: process.pid }, 'gateway listening');
   if (cluster.isWorker) {
+    // The constructor installs the worker's IPC listener that answers the primary's scrapes.
+    new AggregatorRegistry();
     AggregatorRegistry.setRegistries([gw.metrics.registry]);
     const report = () => process.send?.({ type: 'tg:ready', ready: gw.isReady() } satisfies WorkerMessage);
     report();

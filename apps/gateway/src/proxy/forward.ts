@@ -60,6 +60,10 @@ export async function forwardToUpstream(upstreams: Upstreams, o: ForwardOptions)
         bodyTimeout: remaining,
       });
       upstreams.reportSuccess(target);
+      // A small body of declared length is already (nearly) in our buffers; the idle bodyTimeout
+      // covers a stall, so only streams of unknown or large size get a deadline timer.
+      const len = response.headers['content-length'];
+      if (typeof len === 'string' && len.length < 6 && Number(len) <= SMALL_BODY) return { ok: true, response, target, done: noop };
       const left = o.totalTimeoutMs - (Date.now() - started);
       return { ok: true, response, target, done: bodyDeadline(response.body, left) };
     } catch (err) {
@@ -78,6 +82,7 @@ export async function forwardToUpstream(upstreams: Upstreams, o: ForwardOptions)
 }
 
 const noop = () => undefined;
+const SMALL_BODY = 64 * 1024;
 
 /** Destroys a response body still streaming at the route's total deadline; returns the disarm. */
 function bodyDeadline(body: Readable, leftMs: number): () => void {
