@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer, type Server } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
@@ -46,13 +46,40 @@ function newestMtime(dir: string): number {
   return max;
 }
 
-/** Reuses the production build when it is newer than every source file; builds otherwise. */
-function ensureBuild() {
+function buildIsFresh(): boolean {
   const buildId = path.join(appDir, '.next/BUILD_ID');
   const sources = Math.max(newestMtime(path.join(appDir, 'src')), statSync(path.join(appDir, 'next.config.ts')).mtimeMs);
-  if (existsSync(buildId) && statSync(buildId).mtimeMs > sources) return;
-  const res = spawnSync(process.execPath, [nextBin, 'build'], { cwd: appDir, encoding: 'utf8', env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1' } });
-  if (res.status !== 0) throw new Error(`next build failed:\n${res.stdout.slice(-3000)}\n${res.stderr.slice(-3000)}`);
+  return existsSync(buildId) && statSync(buildId).mtimeMs > sources;
+}
+
+/**
+ * Reuses the production build when it is newer than every source file; builds otherwise. Suites
+ * that start the console (this one, test/e2e) share one lock directory so only one builds at a
+ * time and the others reuse its output.
+ */
+async function ensureBuild() {
+  if (buildIsFresh()) return;
+  const lock = path.join(tmpdir(), 'tollgate-console-build.lock');
+  await waitFor(
+    () => {
+      try {
+        mkdirSync(lock);
+        return true;
+      } catch {
+        const st = statSync(lock, { throwIfNoEntry: false });
+        if (st && Date.now() - st.mtimeMs > 600_000) rmSync(lock, { recursive: true, force: true });
+        return false;
+      }
+    },
+    { timeoutMs: 600_000, intervalMs: 500, what: 'the console build lock' },
+  );
+  try {
+    if (buildIsFresh()) return;
+    const res = spawnSync(process.execPath, [nextBin, 'build'], { cwd: appDir, encoding: 'utf8', env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1' } });
+    if (res.status !== 0) throw new Error(`next build failed:\n${res.stdout.slice(-3000)}\n${res.stderr.slice(-3000)}`);
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
 }
 
 async function shot(name: string) {
@@ -61,7 +88,7 @@ async function shot(name: string) {
 
 beforeAll(async () => {
   mkdirSync(shots, { recursive: true });
-  ensureBuild();
+  await ensureBuild();
   upstream = createServer((req, res) => {
     res.setHeader('content-type', 'application/json');
     res.end(JSON.stringify({ ok: true, path: req.url, consumer: req.headers['x-tollgate-consumer'] ?? null }));
@@ -218,7 +245,7 @@ describe('console in a browser', () => {
         await page.getByRole('button', { name: 'Send test call' }).waitFor();
         return (await page.getByTestId('test-call-response').textContent().catch(() => '')) ?? '';
       };
-      await expect.poll(send, { timeout: 20_000, intervals: [500] }).toMatch(/^200/);
+      await expect.poll(send, { timeout: 20_000, interval: 500 }).toMatch(/^200/);
       const answer = (await page.getByTestId('test-call-response').textContent())!;
       expect(answer).toContain('"ok":true');
       expect(answer).toContain('"path":"/forecast"');
@@ -231,7 +258,7 @@ describe('console in a browser', () => {
             await page.goto(`${base}/t/${slug}/analytics?range=1h`);
             return page.locator('dl dd').first().textContent();
           },
-          { timeout: 30_000, intervals: [1000] },
+          { timeout: 30_000, interval: 1000 },
         )
         .not.toBe('0');
       await shot('11-analytics');
@@ -246,11 +273,14 @@ describe('console in a browser', () => {
       // Keyboard: the skip link is the first stop and lands on the main content.
       await page.goto(`${base}/t/${slug}`);
       await page.keyboard.press('Tab');
-      expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Skip to content');
+      expect(await page.evaluate(() => (globalThis as unknown as { document: { activeElement: { textContent: string } | null } }).document.activeElement?.textContent)).toBe('Skip to content');
 
-      // Log out, and the workspace is closed to the logged-out browser.
+      // Log out: the workspace is closed, even to someone replaying the old session cookie.
+      const old = (await page.context().cookies()).find((c) => c.name === 'tg_session')!;
+      expect(old).toMatchObject({ httpOnly: true, sameSite: 'Lax' });
       await page.getByRole('button', { name: 'Log out' }).click();
       await page.waitForURL('**/login');
+      await page.context().addCookies([old]);
       await page.goto(`${base}/t/${slug}/keys`);
       await page.waitForURL('**/login');
     } catch (err) {
@@ -258,6 +288,13 @@ describe('console in a browser', () => {
       throw new Error(`${(err as Error).message}\n--- console server log ---\n${logs.join('').slice(-4000)}`);
     }
   }, 120_000);
+
+  it('answers health and metrics probes', async () => {
+    const health = await fetch(`${base}/healthz`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toMatchObject({ status: 'ok' });
+    expect(await (await fetch(`${base}/metrics`)).text()).toContain('process_cpu_user_seconds_total');
+  });
 
   it('refuses a cross-site form post to a server action', async () => {
     const res = await fetch(`${base}/login`, {

@@ -9,6 +9,7 @@ import { hashApiKey } from '@tollgate/keys';
 import { testDb } from '../harness/db';
 import { apiInput, call, makeTenant, makeToken, planInput, publicResolver, type TestTenant } from './fixtures';
 import { createV1Handlers } from '../../apps/console/src/server/api/v1';
+import { getMetrics } from '../../apps/console/src/server/metrics';
 import { validateOpenApi } from '../../apps/console/src/server/services/openapi';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -36,7 +37,7 @@ beforeAll(async () => {
   db = testDb();
   t = await makeTenant(db);
   token = await makeToken(t, 'ADMIN');
-  v1 = createV1Handlers(() => ({ db, log: { error: () => undefined, warn: () => undefined } }), { resolve: publicResolver });
+  v1 = createV1Handlers(() => ({ db, log: { error: () => undefined, warn: () => undefined }, metrics: getMetrics() }), { resolve: publicResolver });
   const res = await v1.openapi(new Request('http://console.test/api/v1/openapi.json'));
   doc = await res.json();
 });
@@ -203,5 +204,13 @@ describe('admin API happy paths conform to the document', () => {
     expect(res.status).toBe(200);
     conforms('/usage', 'GET', res);
     expect(res.body.granularity).toBe('hour');
+  });
+
+  it('counts admin API requests by method and status for Prometheus', async () => {
+    await call(v1.apis.GET, {});
+    const text = await getMetrics().registry.metrics();
+    expect(text).toMatch(/tg_console_admin_api_requests_total\{method="GET",status="401",service="console"\} [1-9]/);
+    expect(text).toMatch(/tg_console_admin_api_requests_total\{method="POST",status="201",service="console"\} [1-9]/);
+    expect(text).toContain('tg_console_admin_api_duration_seconds_bucket');
   });
 });

@@ -3,17 +3,17 @@ import { cookies, headers } from 'next/headers';
 import { notFound, redirect } from 'next/navigation';
 import { getRuntime } from './runtime';
 import { isSameOrigin } from './csrf';
-import { createSessionToken, readSessionToken, SESSION_COOKIE, sessionCookieOptions } from './session';
+import { createSessionToken, isSessionRevoked, readSessionToken, revokeSession, SESSION_COOKIE, sessionCookieOptions } from './session';
 import { ServiceError, type Role, type ServiceContext } from './services/context';
 
 export type SessionUser = { id: string; email: string; name: string };
 
 /** The signed-in user of this request, or null; cached for the request. */
 export const getSessionUser = cache(async (): Promise<SessionUser | null> => {
-  const { config, db } = getRuntime();
+  const { config, db, redis, keyspace } = getRuntime();
   const jar = await cookies();
   const session = await readSessionToken(config.sessionSecret, jar.get(SESSION_COOKIE)?.value);
-  if (!session) return null;
+  if (!session || (await isSessionRevoked({ redis, keyspace }, session))) return null;
   const user = await db.user.findUnique({ where: { id: session.userId }, select: { id: true, email: true, name: true, updatedAt: true } });
   if (!user) return null;
   return { id: user.id, email: user.email, name: user.name };
@@ -80,5 +80,11 @@ export async function startSession(userId: string): Promise<void> {
 }
 
 export async function endSession(): Promise<void> {
-  (await cookies()).delete(SESSION_COOKIE);
+  const { config, redis, keyspace, log } = getRuntime();
+  const jar = await cookies();
+  const session = await readSessionToken(config.sessionSecret, jar.get(SESSION_COOKIE)?.value);
+  if (session) {
+    await revokeSession({ redis, keyspace }, session).catch((err: Error) => log.warn({ err: err.message }, 'could not record the logout; the cookie is deleted but the token stays valid until it expires'));
+  }
+  jar.delete(SESSION_COOKIE);
 }

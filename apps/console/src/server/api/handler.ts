@@ -4,8 +4,9 @@ import type { Logger } from '@tollgate/config';
 import { errorBody, ERROR_STATUS, type ErrorCode } from '@tollgate/policy';
 import { ServiceError, type ServiceContext } from '../services/context';
 import { authenticateAccessToken } from '../services/tokens';
+import type { ConsoleMetrics } from '../metrics';
 
-export type V1Deps = { db: Db; log: Pick<Logger, 'error' | 'warn'> };
+export type V1Deps = { db: Db; log: Pick<Logger, 'error' | 'warn'>; metrics?: Pick<ConsoleMetrics, 'apiRequests' | 'apiDuration'> };
 export type V1Args<P> = { req: Request; ctx: ServiceContext; params: P; query: URLSearchParams; requestId: string; body: () => Promise<unknown> };
 type RouteContext<P> = { params: Promise<P> };
 export type RouteHandler<P> = (req: Request, route: RouteContext<P>) => Promise<Response>;
@@ -74,6 +75,19 @@ function clientIp(req: Request): string | null {
 export function makeHandler(getDeps: () => V1Deps) {
   return function v1<P = Record<string, never>>(fn: (a: V1Args<P>) => Promise<unknown>): RouteHandler<P> {
     return async (req, route) => {
+      const started = performance.now();
+      const res = await handle(req, route);
+      let m: V1Deps['metrics'];
+      try {
+        m = getDeps().metrics;
+      } catch {
+        m = undefined;
+      }
+      m?.apiRequests.inc({ method: req.method, status: String(res.status) });
+      m?.apiDuration.observe({ method: req.method }, (performance.now() - started) / 1000);
+      return res;
+    };
+    async function handle(req: Request, route: RouteContext<P>): Promise<Response> {
       const requestId = newRequestId(req);
       let deps: V1Deps | undefined;
       try {
@@ -101,7 +115,7 @@ export function makeHandler(getDeps: () => V1Deps) {
         deps?.log.error({ err, requestId }, 'admin api request failed');
         return errorResponse('internal', 'internal error; quote the request id when reporting it', requestId);
       }
-    };
+    }
   };
 }
 

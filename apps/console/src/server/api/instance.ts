@@ -1,5 +1,6 @@
 import { getRuntime } from '../runtime';
+import { getMetrics } from '../metrics';
 import { createV1Handlers } from './v1';
 
 /** The process's admin-API handlers, on the shared runtime (route files re-export these). */
-export const v1 = createV1Handlers(() => getRuntime());
+export const v1 = createV1Handlers(() => ({ ...getRuntime(), metrics: getMetrics() }));
