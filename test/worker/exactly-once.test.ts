@@ -51,6 +51,7 @@ describe('exactly once, through redelivery, a SIGKILL mid-batch and competing wo
     METER_REPORT_EVERY_MS: '300',
     COMPACT_EVERY_MS: '60000',
     RECONCILE_EVERY_MS: '3600000',
+    STRIPE_WEBHOOK_SECRET: 'whsec_exactly_once',
   });
 
   it('rollups, ledger and Stripe meter events each total exactly the events produced', async () => {
@@ -91,10 +92,12 @@ describe('exactly once, through redelivery, a SIGKILL mid-batch and competing wo
       async () => (await blocker.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted AND relation = '"UsageRollup"'::regclass`)).rows[0]!.n > 0,
       { timeoutMs: 30_000, what: 'a batch transaction waiting mid-way' },
     );
-    const activeAtKill = (await queue.getActive()).map((j) => j.id!);
-    expect(activeAtKill.length).toBeGreaterThan(0);
     first.child.kill('SIGKILL');
     await first.exited;
+    // Jobs the dead worker still held (a job whose group committed just before the lock may
+    // have been acknowledged in time, and is not among them).
+    const activeAtKill = (await queue.getActive()).map((j) => j.id!);
+    expect(activeAtKill.length).toBeGreaterThan(0);
     await blocker.query('ROLLBACK');
     await blocker.end();
     expect(await processed()).toBeLessThan(batches.length);
@@ -109,7 +112,7 @@ describe('exactly once, through redelivery, a SIGKILL mid-batch and competing wo
 
     // The jobs the killed worker held were taken over and run again.
     const rerun = await Promise.all(activeAtKill.map((id) => queue.getJob(id)));
-    expect(rerun.every((j) => j && j.attemptsStarted >= 2)).toBe(true);
+    expect(rerun.map((j) => ({ id: j?.id, started: j?.attemptsStarted ?? 0 })).filter((j) => j.started < 2)).toEqual([]);
     expect(await Promise.all(activeAtKill.map((id) => queue.getJobState(id)))).toEqual(activeAtKill.map(() => 'completed'));
 
     const ids = subs.map((s) => s.subscriptionId);
@@ -133,8 +136,15 @@ describe('exactly once, through redelivery, a SIGKILL mid-batch and competing wo
     }
     // Stripe refused the re-sent identifier after the lost response; nothing was counted twice.
     const sent = stripe.requests.filter((r) => r.path === '/v1/billing/meter_events');
-    expect(sent.some((r) => r.status === 400)).toBe(true);
+    expect(sent.map((r) => r.status)).toContain(400);
     expect(new Set(stripe.meterEvents.map((e) => e.identifier)).size).toBe(stripe.meterEvents.length);
+
+    // The running process serves its endpoints: readiness, metrics, and Stripe's webhook.
+    const url = `http://127.0.0.1:${workers[1]!.port}`;
+    expect((await fetch(`${url}/readyz`)).status).toBe(200);
+    expect(await (await fetch(`${url}/metrics`)).text()).toMatch(/tollgate_usage_batches_total\{result="(applied|duplicate)"\} [1-9]/);
+    const forged = await fetch(`${url}/webhooks/stripe`, { method: 'POST', headers: { 'stripe-signature': 't=1,v1=00' }, body: '{}' });
+    expect(forged.status).toBe(400);
 
     // SIGTERM finishes cleanly.
     for (const w of workers.slice(1)) w.child.kill('SIGTERM');
