@@ -163,29 +163,58 @@ function seedEnv(env) {
   };
 }
 
-/** Builds (if needed) and starts one app; resolves with a line for the banner, or null. */
+const devMode = process.argv.includes('--dev');
+const RESTART_LIMIT = 5;
+
+/**
+ * Builds (if needed) and starts one app, and restarts it if it crashes later (with backoff,
+ * at most RESTART_LIMIT times in a row). With --dev it runs the app's `dev` script instead
+ * (sources, reloads) and builds nothing. Resolves with the app's line for the banner.
+ */
 async function startApp(app, env, ports) {
   const info = readApp(root, app);
   if (!info) return { app, skipped: `${app.dir} does not exist yet` };
-  if (!info.scripts.start) return { app, skipped: `${info.workspace} has no start script` };
-  if (info.scripts.build && needsBuild(root, app)) {
+  const script = devMode ? (info.scripts.dev ?? info.scripts.start) : info.scripts.start;
+  if (!script) return { app, skipped: `${info.workspace} has no ${devMode ? 'dev or start' : 'start'} script` };
+  if (!devMode && info.scripts.build && needsBuild(root, app)) {
     say(`building ${info.workspace}…`);
     const code = await sup.run(app.name, npm, ['run', '--silent', 'build', '-w', info.workspace], { cwd: root, env });
     if (code !== 0) return { app, skipped: `its build failed (exit ${code}); see the [${app.name}] lines above` };
   }
   const port = ports[app.portKey];
   if (!(await isPortFree(port))) return { app, skipped: `port ${port} is taken; set ${PORT_VARS[app.portKey]} to another` };
-  // The script itself, exec'd by a shell, so the app gets our signals first-hand (npm would sit
-  // in between and report every Ctrl-C as a failure).
-  const svc = sup.start(app.name, '/bin/sh', ['-c', `exec ${info.scripts.start}`], {
-    cwd: path.join(root, app.dir),
-    env: { ...env, PORT: String(port), PATH: scriptPath(root, app.dir) },
-  });
+
+  let restarts = 0;
+  let launchedAt = 0;
+  let up = false;
+  const launch = () => {
+    launchedAt = Date.now();
+    // The script itself, exec'd by a shell, so the app gets our signals first-hand (npm would
+    // sit in between and report every Ctrl-C as a failure).
+    return sup.start(app.name, '/bin/sh', ['-c', `exec ${script}`], {
+      cwd: path.join(root, app.dir),
+      env: { ...env, PORT: String(port), PATH: scriptPath(root, app.dir) },
+      onExit: () => {
+        if (!up) return; // a failed start is reported below, not retried
+        if (Date.now() - launchedAt > 60_000) restarts = 0; // it ran a while: a fresh crash
+        if (restarts >= RESTART_LIMIT) {
+          fail(`${app.name} crashed ${RESTART_LIMIT + 1} times in a row; not restarting it (fix it, then Ctrl-C and npm start again)`);
+          return;
+        }
+        const delay = 1000 * 2 ** restarts++;
+        warn(`${app.name} crashed; restarting it in ${delay / 1000}s`);
+        setTimeout(() => {
+          if (!sup.stopping) launch();
+        }, delay).unref();
+      },
+    });
+  };
+  const svc = launch();
   // Up = answering below 500 (a 404 is a live server; a 500/503 is one that is not ready).
   const url = app.probe(ports);
   let last = 0;
-  const up = await waitUntil(async () => (last = await httpStatus(url)) > 0 && last < 500, {
-    timeoutMs: app.readyTimeoutMs ?? 60_000,
+  up = await waitUntil(async () => (last = await httpStatus(url)) > 0 && last < 500, {
+    timeoutMs: app.readyTimeoutMs ?? (devMode ? 120_000 : 60_000),
     alive: () => !svc.exited,
   });
   if (!up) {
@@ -274,6 +303,7 @@ async function main() {
   }
   if (sup.stopping) return;
   printBanner(results, demoLines, databaseUrl, redisUrl, ports);
+  if (devMode) say('dev mode: apps run from source through their `dev` scripts; nothing was built');
 }
 
 main().catch(async (err) => {

@@ -5,7 +5,7 @@
 // started the same way as the others.
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -83,6 +83,21 @@ function getViaGateway(port: number, url: string, apiKey: string): Promise<{ sta
   });
 }
 
+/** The supervised process running in `appDir` (a direct child of the start script), via /proc. */
+function childIn(parentPid: number, appDir: string): number | null {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === parentPid && readlinkSync(`/proc/${entry}/cwd`) === appDir) return Number(entry);
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return null;
+}
+
 async function stopWithCtrlC(run: Run) {
   run.child.kill('SIGINT');
   const res = await run.exited;
@@ -114,7 +129,7 @@ describe('npm start', () => {
     expect(pkg.scripts.start).toBe('node scripts/start.mjs');
   });
 
-  it('brings up PostgreSQL, Redis, the migrated database and the apps from nothing, and stops cleanly on Ctrl-C', async () => {
+  it('brings up PostgreSQL, Redis, the migrated database and the apps from nothing, restarts a crashed app, and stops cleanly on Ctrl-C', async () => {
     for (const name of ['pg', 'redis', 'gateway', 'gatewayAdmin', 'worker', 'upstream', 'console']) ports[name] = await freePort();
     env = { ...process.env };
     for (const k of Object.keys(env)) if (k === 'DATABASE_URL' || k === 'REDIS_URL' || k.startsWith('TG_TEST_')) delete env[k];
@@ -161,6 +176,17 @@ describe('npm start', () => {
     const res = await getViaGateway(ports.gateway!, curl![2]!, curl![1]!);
     expect(res.status, res.body).toBe(200);
     demoKey = curl![1]!;
+
+    // A crashed app is restarted by the supervisor, and serves again.
+    const upstreamPid = childIn(run.child.pid!, path.join(root, 'apps/demo-upstream'));
+    expect(upstreamPid, 'the demo upstream runs under the start script').not.toBeNull();
+    process.kill(upstreamPid!, 'SIGKILL');
+    await waitFor(() => run.output().includes('upstream crashed; restarting it'), { timeoutMs: 10_000, what: 'the restart notice' });
+    await waitFor(async () => (await getViaGateway(ports.gateway!, curl![2]!, demoKey)).status === 200, {
+      timeoutMs: 30_000,
+      intervalMs: 250,
+      what: 'the demo API through the restarted upstream',
+    });
     // The echo shows the identity the gateway added, so the request really went through it.
     const echo = JSON.parse(res.body) as { tollgate: Record<string, string> };
     expect(echo.tollgate.tenant).toBeTruthy();
