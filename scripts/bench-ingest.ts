@@ -17,6 +17,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { cpus, loadavg } from 'node:os';
 import pg from 'pg';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -135,7 +136,8 @@ async function main() {
     latencies.sort((a, b) => a - b);
     const pct = (p: number) => (latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]!.toFixed(1) : 'n/a');
     out(`\n== ${label} ==`);
-    out(`events            ${EVENTS} in ${batches.length} batches of ${BATCH}, ${keys.length} keys, ${MINUTES} min of event time, concurrency ${CONCURRENCY}`);
+    out(`events            ${EVENTS} in ${batches.length} batches of ${BATCH}, ${keys.length} keys, ${MINUTES} min of event time`);
+    out(`machine           load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} cores`);
     out(`time              ${(ms / 1000).toFixed(2)} s`);
     out(`throughput        ${Math.round(EVENTS / (ms / 1000)).toLocaleString('en-US')} events/s  (${(batches.length / (ms / 1000)).toFixed(0)} batches/s)`);
     out(`batch latency     p50 ${pct(0.5)} ms, p99 ${pct(0.99)} ms`);
@@ -173,7 +175,7 @@ async function main() {
       }),
     );
     const ms = performance.now() - t0;
-    report('direct: applyUsageBatch → PostgreSQL', ms, batches, rows, await totals(start), latencies);
+    report(`direct: one transaction per batch, ${CONCURRENCY} at a time → PostgreSQL`, ms, batches, rows, await totals(start), latencies);
   }
 
   if (args.mode === 'both' || args.mode === 'queue') {
