@@ -12,6 +12,6 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 120_000,
     teardownTimeout: 30_000,
-    reporters: ['default'],
+    reporters: ['default', './test/harness/summary-reporter.ts'],
   },
 });
