@@ -250,6 +250,10 @@ describe('console in a browser', () => {
       expect(answer).toContain('"ok":true');
       expect(answer).toContain('"path":"/forecast"');
       await shot('10-test-call');
+      // Without a pasted key the console issues a temporary test key, waits for the gateway to
+      // have it, calls, and revokes it.
+      await page.getByLabel('API key').fill('');
+      await expect.poll(send, { timeout: 20_000, interval: 500 }).toMatch(/^200/);
 
       // The call shows up in analytics once the worker has applied the gateway's usage batch.
       await expect
@@ -263,7 +267,7 @@ describe('console in a browser', () => {
         .not.toBe('0');
       await shot('11-analytics');
       await page.goto(`${base}/t/${slug}/audit`);
-      for (const action of ['tenant.created', 'tenant.updated', 'api.created', 'plan.created', 'key.issued']) {
+      for (const action of ['tenant.created', 'tenant.updated', 'api.created', 'plan.created', 'key.issued', 'key.revoked']) {
         expect(await page.getByText(action, { exact: true }).count(), action).toBeGreaterThan(0);
       }
       await shot('12-audit');

@@ -16,7 +16,15 @@ type PlanDefaults = {
   overageBlockSize?: number;
   trialDays?: number;
   apiIds?: string[];
+  tiers?: unknown;
 };
+
+function tiersText(tiers: unknown): string {
+  if (!Array.isArray(tiers)) return '';
+  return tiers
+    .map((t: { upTo: number | null; unitPriceMinor: number }) => `${t.upTo === null ? '*' : t.upTo} @ ${(t.unitPriceMinor / 100).toFixed(2)}`)
+    .join('\n');
+}
 
 const money = (minor?: number) => (minor ? (minor / 100).toFixed(2) : '');
 
@@ -70,6 +78,15 @@ export function PlanFields({ d = {}, apis, currency }: { d?: PlanDefaults; apis:
         </div>
         <div className="mt-4 grid gap-4 md:grid-cols-4">
           <Field name="trialDays" label="Trial days" type="number" defaultValue={d.trialDays ?? 0} />
+          <div className="md:col-span-3">
+            <TextArea
+              name="tiers"
+              label="Graduated tiers (optional)"
+              rows={3}
+              defaultValue={tiersText(d.tiers)}
+              hint="One tier per line, “up to N requests @ unit price”, the last one open-ended: e.g. 10000 @ 0.02 then * @ 0.01 (whole cents). Replaces the overage price."
+            />
+          </div>
         </div>
       </fieldset>
       <fieldset>

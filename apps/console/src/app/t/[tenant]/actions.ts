@@ -109,6 +109,19 @@ export async function deleteRouteAction(slug: string, apiId: string, routeId: st
   });
 }
 
+/** "10000 @ 0.01" lines → tiers; anything unparseable is passed on as text for validation to name. */
+function tiersFrom(fd: FormData): unknown {
+  const text = (str(fd, 'tiers') ?? '').trim();
+  if (!text) return null;
+  const tiers = [];
+  for (const line of text.split(/\r?\n/).map((l) => l.trim()).filter(Boolean)) {
+    const m = /^(\d{1,10}|\*)\s*@\s*(\d{1,7}(?:\.\d{1,2})?)$/.exec(line);
+    if (!m) return text;
+    tiers.push({ upTo: m[1] === '*' ? null : Number(m[1]), unitPriceMinor: Math.round(Number(m[2]) * 100), flatMinor: 0 });
+  }
+  return tiers;
+}
+
 function planInputFrom(fd: FormData) {
   return {
     name: str(fd, 'name'),
@@ -126,6 +139,7 @@ function planInputFrom(fd: FormData) {
     overageBlockSize: numOr(fd, 'overageBlockSize', 1),
     trialDays: numOr(fd, 'trialDays', 0),
     apiIds: list(fd, 'apiIds'),
+    tiers: tiersFrom(fd),
   };
 }
 
@@ -183,6 +197,7 @@ export async function issueKeyAction(slug: string, prev: FormState, fd: FormData
       rateLimitOverride: num(fd, 'rateLimitOverride') ?? null,
       rateWindowOverride: num(fd, 'rateWindowOverride') ?? null,
       quotaOverride: num(fd, 'quotaOverride') ?? null,
+      apiIds: list(fd, 'apiIds'),
     });
     revalidatePath(`/t/${slug}/keys`);
     return { secret, secretLabel: 'Your new API key' };
@@ -315,15 +330,31 @@ export async function testCallAction(slug: string, apiId: string, prev: TestCall
     if (!['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'].includes(method)) throw new ServiceError('unprocessable', 'unsupported method', { method: 'is not supported' });
     const path = (str(fd, 'path') ?? '/').trim();
     if (!/^\/[\x21-\x7e]{0,512}$/.test(path)) throw new ServiceError('unprocessable', 'path must start with / and contain no spaces', { path: 'must start with /' });
-    const key = (str(fd, 'key') ?? '').trim();
+    let key = (str(fd, 'key') ?? '').trim();
     if (key.length > 200) throw new ServiceError('unprocessable', 'key is too long', { key: 'is too long' });
+    // No key pasted: issue a short-lived internal test key, wait until the gateway has it, and
+    // revoke it after the call, so the button works without anyone handling a secret.
+    let tempKeyId: string | null = null;
+    if (!key && api.authMode !== 'NONE') {
+      const issued = await issueKey(ctx, { name: 'Console test call', env: 'test', expiresAt: new Date(Date.now() + 10 * 60_000).toISOString(), apiIds: [api.id] });
+      key = issued.secret;
+      tempKeyId = issued.key.id;
+      const deadline = Date.now() + 5000;
+      while (Date.now() < deadline) {
+        const row = await ctx.db.outboxEvent.findFirst({ where: { kind: 'key', payload: { path: ['keyId'], equals: tempKeyId } }, select: { publishedAt: true } });
+        if (row?.publishedAt) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
     const { gatewayUrlFor } = await import('@/env');
     const url = `${gatewayUrlFor(getRuntime().config, tenant.slug)}${api.basePath === '/' ? '' : api.basePath}${path}`;
     try {
       const { callGateway } = await import('@/server/gateway-call');
       const r = await callGateway(url, method, key ? { authorization: `Bearer ${key}` } : {});
       response = { ...r, body: r.body.slice(0, 4000) };
+      if (tempKeyId) await revokeKey(ctx, tempKeyId);
     } catch (err) {
+      if (tempKeyId) await revokeKey(ctx, tempKeyId).catch(() => undefined);
       throw new ServiceError('bad_gateway', `the gateway at ${url} did not answer: ${(err as Error).name === 'TimeoutError' ? 'timed out after 10 s' : 'connection failed'}`);
     }
   });

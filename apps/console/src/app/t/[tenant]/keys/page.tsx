@@ -1,7 +1,7 @@
 import { tenantSession } from '@/server/auth';
 import { listKeys } from '@/server/services/keys';
 import { can } from '@/server/services/context';
-import { ActionForm, Field, Select } from '@/components/forms';
+import { ActionForm, Checkbox, Field, Select } from '@/components/forms';
 import { Badge, Card, EmptyState, formatDate, PageHeader, Pager, Table, Td } from '@/components/ui';
 import { issueKeyAction, revokeKeyAction, rollKeyAction, updateKeyAction } from '../actions';
 
@@ -10,9 +10,10 @@ export default async function KeysPage({ params, searchParams }: { params: Promi
   const sp = await searchParams;
   const { ctx, role } = await tenantSession(slug);
   const status = sp.status === 'ACTIVE' || sp.status === 'REVOKED' ? sp.status : undefined;
-  const [page, plans] = await Promise.all([
+  const [page, plans, apis] = await Promise.all([
     listKeys(ctx, { cursor: sp.cursor, q: sp.q || undefined, status }).catch(() => listKeys(ctx, {})),
     ctx.db.plan.findMany({ where: { tenantId: ctx.tenantId, status: 'ACTIVE' }, select: { id: true, name: true }, orderBy: { createdAt: 'asc' } }),
+    ctx.db.api.findMany({ where: { tenantId: ctx.tenantId }, select: { id: true, name: true }, orderBy: { name: 'asc' } }),
   ]);
   const canEdit = can(role, 'manageKeys');
   const base = `/t/${slug}/keys`;
@@ -42,6 +43,16 @@ export default async function KeysPage({ params, searchParams }: { params: Promi
                 <Field name="rateWindowOverride" label="Window (s)" type="number" />
                 <Field name="quotaOverride" label="Monthly quota" type="number" />
               </div>
+              {apis.length > 1 ? (
+                <fieldset className="mt-4">
+                  <legend className="text-sm font-medium text-slate-800">Only these APIs (none ticked = all its plan grants)</legend>
+                  <div className="mt-2 flex flex-wrap gap-4">
+                    {apis.map((a) => (
+                      <Checkbox key={a.id} name="apiIds" value={a.id} label={a.name} />
+                    ))}
+                  </div>
+                </fieldset>
+              ) : null}
             </details>
           </ActionForm>
         </Card>
