@@ -253,6 +253,9 @@ describe('reconciliation', () => {
     const ahead = await seed([10]);
     const extra = await seed([5]);
     const tenantIds = [lost, ahead, extra].map((f) => f.tenantId);
+    await db.plan.updateMany({ where: { id: { in: [lost.planId, ahead.planId, extra.planId] } }, data: { monthlyQuota: 1_000_000 } });
+    const unlimited = await seed([7]);
+    tenantIds.push(unlimited.tenantId);
     for (const f of [lost, ahead, extra]) {
       const meter = await stripe.billing.meters.create({ display_name: 'requests', event_name: meterEventName(f.planId), default_aggregation: { formula: 'sum' } });
       await db.plan.update({ where: { id: f.planId }, data: { stripeMeterId: meter.id } });
@@ -268,10 +271,13 @@ describe('reconciliation', () => {
     expect(kinds(lost.subscriptionId)).toEqual(['quota_behind', 'unreported']);
     expect(kinds(ahead.subscriptionId)).toEqual(['quota_ahead', 'unreported']);
     expect(kinds(extra.subscriptionId)).toEqual(['stripe_mismatch']);
+    // A plan without a quota has no counter to compare (the gateway keeps none).
+    expect(kinds(unlimited.subscriptionId)).toEqual(['unreported']);
+    expect(await redis.exists(keyspace.quota(unlimited.subscriptionId, unlimited.periodStart.getTime()))).toBe(0);
     expect(await redis.get(keyspace.quota(lost.subscriptionId, lost.periodStart.getTime()))).toBe('40');
     expect(await redis.pttl(keyspace.quota(lost.subscriptionId, lost.periodStart.getTime()))).toBeGreaterThan(0);
     expect(standInTotal(lost)).toBe(40);
-    expect(res.fixed).toMatchObject({ quota_behind: 1, unreported: 50 });
+    expect(res.fixed).toMatchObject({ quota_behind: 1, unreported: 57 });
 
     const again = await reconcileBilling({ db, redis, keyspace, stripe, logger, settleMs: 0, retry: fast, tenantIds });
     expect(again.mismatches.map((m) => m.kind).sort()).toEqual(['quota_ahead', 'stripe_mismatch']);

@@ -42,6 +42,7 @@ type Row = {
   stripeCustomerId: string | null;
   stripeMeterId: string | null;
   stripeAccountId: string | null;
+  hasQuota: boolean;
   ledger: bigint;
   reported: bigint;
   due: bigint;
@@ -72,7 +73,7 @@ export async function reconcileBilling(opts: ReconcileOptions): Promise<Reconcil
   const rows = await opts.db.$queryRaw<Row[]>`
     SELECT s."id", s."currentPeriodStart", s."currentPeriodEnd", s."planId",
       (s."stripeSubscriptionId" IS NOT NULL AND c."stripeCustomerId" IS NOT NULL AND p."stripeMeterId" IS NOT NULL) AS "stripeLinked",
-      c."stripeCustomerId", p."stripeMeterId", t."stripeAccountId",
+      c."stripeCustomerId", p."stripeMeterId", t."stripeAccountId", (p."monthlyQuota" IS NOT NULL) AS "hasQuota",
       COALESCE(sum(l."quantity"), 0)::bigint AS "ledger",
       COALESCE(sum(l."reportedQuantity"), 0)::bigint AS "reported",
       COALESCE(sum(CASE WHEN l."hourStart" <= ${dueBefore} THEN l."quantity" - l."reportedQuantity" ELSE 0 END), 0)::bigint AS "due"
@@ -83,13 +84,15 @@ export async function reconcileBilling(opts: ReconcileOptions): Promise<Reconcil
     LEFT JOIN "LedgerLine" l ON l."subscriptionId" = s."id" AND l."kind" = 'USAGE' AND l."periodStart" = s."currentPeriodStart"
     WHERE s."status" IN ('ACTIVE', 'TRIALING', 'PAST_DUE')
       AND (${opts.tenantIds ?? null}::text[] IS NULL OR s."tenantId" = ANY(${opts.tenantIds ?? null}::text[]))
-    GROUP BY s."id", c."stripeCustomerId", p."stripeMeterId", t."stripeAccountId"`;
+    GROUP BY s."id", c."stripeCustomerId", p."stripeMeterId", p."monthlyQuota", t."stripeAccountId"`;
 
-  // Quota counters: one pipelined GET per subscription (keys live in different Cluster slots).
-  const keys = rows.map((r) => opts.keyspace.quota(r.id, r.currentPeriodStart.getTime()));
-  const counters = rows.length ? await opts.redis.pipeline(keys.map((k) => ['get', k])).exec() : [];
-  for (let i = 0; i < rows.length; i++) {
-    const r = rows[i]!;
+  // Quota counters (the gateway keeps one per subscription and period only when the plan has a
+  // quota): one pipelined GET per subscription, as the keys live in different Cluster slots.
+  const quoted = rows.filter((r) => r.hasQuota);
+  const keys = quoted.map((r) => opts.keyspace.quota(r.id, r.currentPeriodStart.getTime()));
+  const counters = quoted.length ? await opts.redis.pipeline(keys.map((k) => ['get', k])).exec() : [];
+  for (let i = 0; i < quoted.length; i++) {
+    const r = quoted[i]!;
     const raw = counters?.[i]?.[1];
     const counter = typeof raw === 'string' ? BigInt(raw) : null;
     if (counter === null || counter < r.ledger) {
@@ -101,6 +104,8 @@ export async function reconcileBilling(opts: ReconcileOptions): Promise<Reconcil
     } else if (counter - r.ledger > tolerance(r.ledger)) {
       mismatches.push({ kind: 'quota_ahead', subscriptionId: r.id, detail: { counter: Number(counter), ledger: Number(r.ledger) } });
     }
+  }
+  for (const r of rows) {
     if (r.reported > r.ledger) {
       mismatches.push({ kind: 'over_reported', subscriptionId: r.id, detail: { reported: Number(r.reported), ledger: Number(r.ledger) } });
     }
