@@ -6,7 +6,7 @@
 // Node built-ins only until `npm ci` has run: this file must work on a bare clone.
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { parseEnv } from 'node:util';
+import * as util from 'node:util';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { APPS, needsBuild, readApp, scriptPath } from './start/apps.mjs';
@@ -18,10 +18,23 @@ import { Supervisor } from './start/supervisor.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
+const [major, minor] = process.versions.node.split('.').map(Number);
+if (major < 20 || (major === 20 && minor < 19)) {
+  fail(`Tollgate needs Node.js 20.19 or newer (24 LTS recommended); this is ${process.version}`);
+  process.exit(1);
+}
+
 // A .env at the root configures `npm start` (see .env.example); what the shell sets wins.
 const envFile = path.resolve(root, process.env.TOLLGATE_ENV_FILE || '.env');
 if (existsSync(envFile)) {
-  for (const [k, v] of Object.entries(parseEnv(readFileSync(envFile, 'utf8')))) if (process.env[k] === undefined) process.env[k] = v;
+  let parsed;
+  try {
+    parsed = util.parseEnv(readFileSync(envFile, 'utf8'));
+  } catch (err) {
+    fail(`could not read ${envFile}: ${err.message}`);
+    process.exit(1);
+  }
+  for (const [k, v] of Object.entries(parsed)) if (process.env[k] === undefined) process.env[k] = v;
 }
 const startedAt = Date.now();
 const sup = new Supervisor();
@@ -128,7 +141,8 @@ function redactUrl(url) {
 }
 
 async function migrateAndSeed(env) {
-  const migrated = await sup.run('migrate', process.execPath, ['scripts/db.mjs', 'migrate', env.DATABASE_URL], { cwd: root, env });
+  // The URL travels in the environment, not argv, where `ps` would show its password.
+  const migrated = await sup.run('migrate', process.execPath, ['scripts/db.mjs', 'migrate'], { cwd: root, env });
   if (migrated !== 0) throw new Error(`migrations failed (exit ${migrated})`);
   const demoLines = [];
   if (!existsSync(path.join(root, 'prisma/seed.ts'))) {
