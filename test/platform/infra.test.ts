@@ -177,7 +177,7 @@ describe('infra/k8s manifests', () => {
     expect(job?.spec!.template.spec.containers[0].command.join(' ')).toContain('migrate');
   });
 
-  it('references only the ConfigMap and Secret it ships, and they hold the settings the services need', () => {
+  it('references only the ConfigMap, Secret and Services it ships, and the Secret holds the settings the services need', () => {
     const configMaps = new Set(byKind('ConfigMap').map((c) => c.metadata.name));
     const secrets = new Set(byKind('Secret').map((s) => s.metadata.name));
     const podSpecs = [...byKind('Deployment'), ...byKind('Job')].map((d) => d.spec!.template.spec);
@@ -187,6 +187,12 @@ describe('infra/k8s manifests', () => {
           if (from.configMapRef) expect(configMaps.has(from.configMapRef.name), from.configMapRef.name).toBe(true);
           if (from.secretRef) expect(secrets.has(from.secretRef.name), from.secretRef.name).toBe(true);
         }
+      }
+    }
+    const serviceNames = new Set(byKind('Service').map((svc) => svc.metadata.name));
+    for (const ingress of byKind('Ingress')) {
+      for (const rule of ingress.spec!.rules) {
+        for (const p of rule.http.paths) expect(serviceNames.has(p.backend.service.name), p.backend.service.name).toBe(true);
       }
     }
     const secret = byKind('Secret')[0]!;
