@@ -114,6 +114,12 @@ describe('two gateway processes on one Redis', () => {
     expect(text).toContain('tollgate_gateway_requests_total');
     expect(text).toContain('tollgate_gateway_limiter_decisions_total');
     expect(text).toContain('tollgate_gateway_config_version');
+    const post = await request(`http://127.0.0.1:${g.adminPort}/metrics`, { method: 'POST', body: 'x' });
+    expect(post.statusCode).toBe(405);
+    await post.body.dump();
+    const unknown = await request(`http://127.0.0.1:${g.adminPort}/../etc/passwd`);
+    expect(unknown.statusCode).toBe(404);
+    await unknown.body.dump();
     const notHere = await request(`http://127.0.0.1:${g.port}/metrics`, { headers: { host } });
     expect(notHere.statusCode).toBe(404);
     await notHere.body.dump();
