@@ -11,6 +11,8 @@ const config: NextConfig = {
   serverExternalPackages: ['@prisma/client', '@prisma/adapter-pg', 'pg', 'ioredis', 'pino', 'prom-client'],
   turbopack: { root },
   poweredByHeader: false,
+  // Room for a 1 MB OpenAPI upload plus the rest of the API form; the service enforces 1 MB.
+  experimental: { serverActions: { bodySizeLimit: '3mb' } },
   reactStrictMode: true,
   typescript: { ignoreBuildErrors: false },
   async headers() {

@@ -207,6 +207,12 @@ describe('console in a browser', () => {
       expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('Weather API');
       expect(await page.getByText('1 paths').count()).toBe(1);
       await shot('06-api');
+      // An uploaded Swagger 2 file is refused with a reason, and the saved document stays.
+      await page.locator('#f-openapiFile').setInputFiles({ name: 'swagger.json', mimeType: 'application/json', buffer: Buffer.from('{"swagger":"2.0","info":{}}') });
+      await page.getByRole('button', { name: 'Save changes' }).click();
+      await expect.poll(() => page.locator('form [role="alert"]').first().textContent()).toContain('Swagger 2.0');
+      await page.reload();
+      expect(await page.getByText('1 paths').count()).toBe(1);
 
       await page.goto(`${base}/t/${slug}/plans`);
       await page.getByRole('link', { name: 'Create your first plan' }).click();

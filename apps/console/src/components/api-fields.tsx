@@ -1,5 +1,6 @@
 import { Checkbox, Field, Select, TextArea } from './forms';
 import { TargetsEditor } from './targets-editor';
+import { OpenApiFileInput } from './openapi-file-input';
 
 type ApiDefaults = {
   name?: string;
@@ -85,12 +86,7 @@ export function ApiFields({ d = {} }: { d?: ApiDefaults }) {
       <fieldset className="rounded-md border border-slate-200 p-4">
         <legend className="px-1 text-sm font-medium text-slate-800">OpenAPI document (optional)</legend>
         <div className="grid gap-4 md:grid-cols-2">
-          <div>
-            <label htmlFor="f-openapiFile" className="block text-sm font-medium text-slate-800">
-              Upload (JSON, up to 1 MB)
-            </label>
-            <input id="f-openapiFile" name="openapiFile" type="file" accept=".json,application/json" className="mt-1 block w-full text-sm" />
-          </div>
+          <OpenApiFileInput />
           <Field name="openapiUrl" label="…or fetch from URL" defaultValue={d.openapiUrl ?? ''} placeholder="https://api.example.com/openapi.json" />
         </div>
         <div className="mt-3">
