@@ -105,9 +105,9 @@ export async function logInUser(deps: AccountDeps, input: unknown, meta: Request
   return { userId: user.id, tenantSlug: user.memberships[0]?.tenant.slug ?? null };
 }
 
-export type Membershipish = { tenantId: string; tenantSlug: string; tenantName: string; role: Role };
+export type UserTenant = { tenantId: string; tenantSlug: string; tenantName: string; role: Role };
 
-export async function listUserTenants(db: Db, userId: string): Promise<Membershipish[]> {
+export async function listUserTenants(db: Db, userId: string): Promise<UserTenant[]> {
   const rows = await db.membership.findMany({ where: { userId }, include: { tenant: true }, orderBy: { createdAt: 'asc' } });
   return rows.map((m) => ({ tenantId: m.tenantId, tenantSlug: m.tenant.slug, tenantName: m.tenant.name, role: m.role }));
 }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { newId, type Db } from '@tollgate/db';
 import { generateToken, hashPassword } from '@tollgate/keys';
-import { notFound, requirePermission, roleAtLeast, ServiceError, type ServiceContext } from './context';
+import { notFound, requirePermission, ServiceError, type ServiceContext } from './context';
 import { recordAudit } from './audit';
 import { Email, Password } from './accounts';
 import { Id, parseInput, SafeName } from './validation';
@@ -142,8 +142,4 @@ export async function acceptInvitation(db: Db, input: unknown, signedInUserId: s
     await recordAudit(tx, { tenantId: inv.tenantId, actor: { type: 'user', id: finalUserId } }, 'member.joined', { type: 'member', id: finalUserId }, { email: inv.email, role: inv.role });
   });
   return { userId: finalUserId, tenantSlug: inv.tenant.slug };
-}
-
-export function roleCanManage(actorRole: string, targetRole: string) {
-  return roleAtLeast(actorRole as never, targetRole as never);
 }
