@@ -94,6 +94,34 @@ describe('usage analytics', () => {
     expect(top.keys.map((k) => k.id)).toEqual(expect.arrayContaining([ID.keyA, ID.keyB]));
   });
 
+  it('totals a 7-day window from day rows for whole days and hour rows for the edges, matching the hourly series', async () => {
+    // Consistent data, as the worker's compaction leaves it: every hour of the last 8 days, and
+    // a day row for each completed day holding the sum of its hours.
+    const t = await makeTenant(db);
+    const key = newId('key');
+    const api = newId('api');
+    const now = Date.now();
+    const firstHour = floor(now - 8 * DAY, HOUR).getTime();
+    const hours = [];
+    for (let h = firstHour; h <= floor(now, HOUR).getTime(); h += HOUR) hours.push(h);
+    await db.usageRollup.createMany({
+      data: hours.map((h) => ({ tenantId: t.tenantId, granularity: 'hour', bucketStart: new Date(h), apiId: api, keyId: key, requests: BigInt(1 + (h / HOUR) % 5), status2xx: 1n })),
+    });
+    const days = new Map<number, bigint>();
+    for (const h of hours) {
+      const d = floor(h, DAY).getTime();
+      if (d + DAY <= floor(now, DAY).getTime()) days.set(d, (days.get(d) ?? 0n) + BigInt(1 + (h / HOUR) % 5));
+    }
+    await db.usageRollup.createMany({
+      data: [...days].map(([d, r]) => ({ tenantId: t.tenantId, granularity: 'day', bucketStart: new Date(d), apiId: api, keyId: key, requests: r, status2xx: 1n })),
+    });
+    const series = await queryUsage(t.owner, { range: '7d' });
+    const top = await queryTopUsage(t.owner, { range: '7d' });
+    expect(series.totals.requests).toBeGreaterThan(0);
+    expect(top.keys).toEqual([expect.objectContaining({ id: key, requests: series.totals.requests })]);
+    expect(top.apis[0]!.requests).toBe(series.totals.requests);
+  });
+
   it("never counts another tenant's traffic", async () => {
     expect((await queryUsage(a.owner, { range: '1h' })).totals.requests).toBe(10);
     expect((await queryUsage(b.owner, { range: '1h' })).totals.requests).toBe(1_000_000);

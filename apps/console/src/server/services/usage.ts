@@ -66,7 +66,7 @@ export function percentile(buckets: number[], p: number): number | null {
  * The rows to read: the chosen granularity where compacted rows exist, finer rows for the
  * recent stretch not compacted yet, so a coarse chart never misses the last hours.
  */
-async function sourceSql(ctx: ServiceContext, q: UsageQuery, from: Date, to: Date, g: Granularity): Promise<Prisma.Sql> {
+async function sourceSql(ctx: ServiceContext, q: UsageQuery, from: Date, to: Date, g: Granularity, totalsOnly = false): Promise<Prisma.Sql> {
   const filters: Prisma.Sql[] = [];
   if (q.apiId) filters.push(Prisma.sql`AND "apiId" = ${q.apiId}`);
   if (q.keyId) filters.push(Prisma.sql`AND "keyId" = ${q.keyId}`);
@@ -83,6 +83,18 @@ async function sourceSql(ctx: ServiceContext, q: UsageQuery, from: Date, to: Dat
       AND "bucketStart" >= ${a} AND "bucketStart" < ${b} ${f}`;
   if (g === 'minute') return part('minute', from, to);
   const clamp = (d: Date | null, lo: Date) => (d && d > lo ? (d < to ? d : to) : lo);
+  if (g === 'hour' && totalsOnly) {
+    // Totals need no hourly points: whole days inside the window come from day rows (24× fewer),
+    // only the partial first day and the days not yet compacted from hour and minute rows.
+    const dayCover = await cover('day');
+    const d0 = new Date(Math.ceil(from.getTime() / STEP_MS.day) * STEP_MS.day);
+    const floorTo = new Date(Math.floor(to.getTime() / STEP_MS.day) * STEP_MS.day);
+    const dayEnd = dayCover && dayCover < floorTo ? dayCover : floorTo;
+    if (dayEnd > d0) {
+      const bHour = clamp(await cover('hour'), dayEnd);
+      return Prisma.sql`${part('hour', from, d0)} UNION ALL ${part('day', d0, dayEnd)} UNION ALL ${part('hour', dayEnd, bHour)} UNION ALL ${part('minute', bHour, to)}`;
+    }
+  }
   if (g === 'hour') {
     const bHour = clamp(await cover('hour'), from);
     return Prisma.sql`${part('hour', from, bHour)} UNION ALL ${part('minute', bHour, to)}`;
@@ -176,7 +188,7 @@ export async function queryTopUsage(ctx: ServiceContext, input: unknown, limit =
   requirePermission(ctx, 'read');
   const q = parseInput(UsageQuery, input ?? {});
   const { from, to, granularity } = resolveWindow(q);
-  const src = await sourceSql(ctx, q, from, to, granularity);
+  const src = await sourceSql(ctx, q, from, to, granularity, true);
   // One scan for all three lists: grouping sets, ranked inside PostgreSQL.
   const ranked = await ctx.db.$queryRaw<Array<{ kind: string; id: string | null; requests: unknown; errors: unknown }>>`
     WITH src AS (${src})
