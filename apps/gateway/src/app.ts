@@ -282,8 +282,9 @@ export function buildApp(config: GatewayConfig, deps: AppDeps, options: AppOptio
       }
       credentialHeader = null;
     }
-    const clientIp = clientAddress(req.socket.remoteAddress, headers['x-forwarded-for'], isTrusted);
-    if (!subject) subject = { kind: 'anonymous', id: subjectId(`ip:${clientIp}`) };
+    const peer = req.socket.remoteAddress;
+    const peerTrusted = isTrusted(peer);
+    if (!subject) subject = { kind: 'anonymous', id: subjectId(`ip:${clientAddress(peer, headers['x-forwarded-for'], isTrusted)}`) };
 
     // --- limits: one Redis round trip at most
     let limitHeaders: Record<string, string> | null = null;
@@ -309,11 +310,11 @@ export function buildApp(config: GatewayConfig, deps: AppDeps, options: AppOptio
     const rec = st.identity?.record;
     fwdHeaders.push(
       'x-forwarded-for',
-      forwardedFor(headers['x-forwarded-for'], normalizeIp(req.socket.remoteAddress ?? ''), isTrusted(req.socket.remoteAddress)),
+      forwardedFor(headers['x-forwarded-for'], normalizeIp(peer ?? ''), peerTrusted),
       'x-forwarded-proto',
-      isTrusted(req.socket.remoteAddress) && typeof headers['x-forwarded-proto'] === 'string' ? headers['x-forwarded-proto'] : proto,
+      peerTrusted && typeof headers['x-forwarded-proto'] === 'string' ? headers['x-forwarded-proto'] : proto,
       'x-forwarded-host',
-      isTrusted(req.socket.remoteAddress) && typeof headers['x-forwarded-host'] === 'string' ? headers['x-forwarded-host'] : (headers.host ?? ''),
+      peerTrusted && typeof headers['x-forwarded-host'] === 'string' ? headers['x-forwarded-host'] : (headers.host ?? ''),
       'x-tollgate-tenant',
       tenant.tenantId,
       'x-tollgate-request-id',
