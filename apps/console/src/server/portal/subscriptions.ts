@@ -187,11 +187,14 @@ export async function cancelSubscription(deps: PortalDeps, dev: DeveloperContext
 /** Requests billed in the subscription's current period (the ledger the quota and invoice use). */
 export async function periodUsage(dev: DeveloperContext, sub: { id: string; currentPeriodStart: Date; currentPeriodEnd: Date }): Promise<number> {
   const agg = await dev.db.ledgerLine.aggregate({
-    where: { subscriptionId: sub.id, tenantId: dev.tenant.id, kind: 'USAGE', hourStart: { gte: sub.currentPeriodStart, lt: sub.currentPeriodEnd } },
+    // Ledger rows are per hour: the first one starts before a mid-hour subscription does.
+    where: { subscriptionId: sub.id, tenantId: dev.tenant.id, kind: 'USAGE', hourStart: { gte: floorHour(sub.currentPeriodStart), lt: sub.currentPeriodEnd } },
     _sum: { quantity: true },
   });
   return Number(agg._sum.quantity ?? 0n);
 }
+
+const floorHour = (d: Date) => new Date(Math.floor(d.getTime() / 3_600_000) * 3_600_000);
 
 export type QuotaLevel = 'ok' | 'warning' | 'exhausted' | 'unlimited';
 export function quotaLevel(used: number, quota: number | null): QuotaLevel {
@@ -215,7 +218,9 @@ export async function billingOverview(dev: DeveloperContext) {
   let period: null | { used: number; quota: number | null; level: QuotaLevel; projectedMinor: number; currency: string; lines: Array<{ description: string; amountMinor: number }> } = null;
   if (current) {
     const used = await periodUsage(dev, current);
-    const preview = await previewSubscriptionInvoice(dev.db, current.id);
+    // By hour range, not by the ledger's periodStart: the ledger files a subscription's first,
+    // partial hour under the previous anchored period, which would hide it from this one.
+    const preview = await previewSubscriptionInvoice(dev.db, current.id, { period: { start: floorHour(current.currentPeriodStart), end: current.currentPeriodEnd } });
     period = {
       used,
       quota: current.plan.monthlyQuota,

@@ -1,3 +1,5 @@
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { z } from 'zod';
 import { ServiceError } from '../services/context';
 import { parseInput } from '../services/validation';
@@ -39,35 +41,50 @@ export async function tryThroughGateway(gatewayBase: string, basePath: string, i
   const hasBody = data.body !== undefined && data.body !== '' && data.method !== 'GET' && data.method !== 'DELETE';
   if (hasBody) headers['content-type'] = 'application/json';
   const started = performance.now();
-  let res: Response;
+  let res: { status: number; headers: Array<[string, string]>; body: Buffer; truncated: boolean };
   try {
-    res = await fetch(target, { method: data.method, headers, ...(hasBody ? { body: data.body } : {}), redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) });
+    res = await send(target, data.method, headers, hasBody ? data.body! : null, timeoutMs);
   } catch {
     throw new ServiceError('bad_gateway', 'the gateway did not answer; try again in a moment');
   }
-  const reader = res.body?.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  let truncated = false;
-  if (reader) {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      size += value.byteLength;
-      if (size > MAX_BODY) {
-        truncated = true;
-        await reader.cancel();
-        break;
-      }
-    }
-  }
-  const body = Buffer.concat(chunks).subarray(0, MAX_BODY).toString('utf8');
   return {
     status: res.status,
     durationMs: Math.round(performance.now() - started),
-    headers: [...res.headers.entries()].filter(([k]) => SHOWN_HEADERS.test(k)),
-    body,
-    truncated,
+    headers: res.headers.filter(([k]) => SHOWN_HEADERS.test(k)),
+    body: res.body.toString('utf8'),
+    truncated: res.truncated,
   };
+}
+
+// node:http rather than fetch: fetch ignores a Host header, and local gateways are addressed by it.
+function send(url: URL, method: string, headers: Record<string, string>, body: string | null, timeoutMs: number) {
+  return new Promise<{ status: number; headers: Array<[string, string]>; body: Buffer; truncated: boolean }>((resolve, reject) => {
+    const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, { method, headers, timeout: timeoutMs }, (res) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let truncated = false;
+      res.on('data', (c: Buffer) => {
+        if (truncated) return;
+        size += c.length;
+        chunks.push(c);
+        if (size > MAX_BODY) {
+          truncated = true;
+          res.destroy();
+          finish();
+        }
+      });
+      const finish = () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: Object.entries(res.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : String(v ?? '')] as [string, string]),
+          body: Buffer.concat(chunks).subarray(0, MAX_BODY),
+          truncated,
+        });
+      res.on('end', finish);
+      res.on('error', (err) => (truncated ? undefined : reject(err)));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end(body ?? undefined);
+  });
 }

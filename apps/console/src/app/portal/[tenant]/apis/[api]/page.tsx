@@ -125,7 +125,7 @@ export default async function ApiReference({ params }: { params: Promise<{ tenan
                           <Schema s={r.schema} />
                         </div>
                       ) : null}
-                      {r.example ? <pre className="mt-1 max-h-48 overflow-auto rounded bg-slate-900 p-2 font-mono text-xs text-slate-100">{r.example}</pre> : null}
+                      {r.example ? <pre tabIndex={0} className="mt-1 max-h-48 overflow-auto rounded bg-slate-900 p-2 font-mono text-xs text-slate-100">{r.example}</pre> : null}
                     </li>
                   ))}
                 </ul>
@@ -140,7 +140,7 @@ export default async function ApiReference({ params }: { params: Promise<{ tenan
                   ).map(([lang, code]) => (
                     <details key={lang} open={lang === 'curl'}>
                       <summary className="cursor-pointer text-sm font-medium text-slate-800">{lang}</summary>
-                      <pre data-testid={`sample-${lang.toLowerCase()}`} className="mt-1 overflow-x-auto rounded bg-slate-900 p-3 font-mono text-xs text-slate-100">
+                      <pre tabIndex={0} data-testid={`sample-${lang.toLowerCase()}`} className="mt-1 overflow-x-auto rounded bg-slate-900 p-3 font-mono text-xs text-slate-100">
                         {code}
                       </pre>
                     </details>

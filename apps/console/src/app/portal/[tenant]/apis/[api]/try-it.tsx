@@ -53,8 +53,8 @@ export function TryIt({ slug, apiSlug, operations }: { slug: string; apiSlug: st
           <p className="font-medium">
             HTTP {state.result.status} · {state.result.durationMs} ms
           </p>
-          {state.result.headers.length ? <pre className="mt-2 overflow-x-auto text-xs">{state.result.headers.map(([k, v]) => `${k}: ${v}`).join('\n')}</pre> : null}
-          <pre className="mt-2 max-h-64 overflow-auto whitespace-pre-wrap break-all rounded bg-white p-2 font-mono text-xs ring-1 ring-slate-200">
+          {state.result.headers.length ? <pre tabIndex={0} className="mt-2 overflow-x-auto text-xs">{state.result.headers.map(([k, v]) => `${k}: ${v}`).join('\n')}</pre> : null}
+          <pre tabIndex={0} className="mt-2 max-h-64 overflow-auto whitespace-pre-wrap break-all rounded bg-white p-2 font-mono text-xs ring-1 ring-slate-200">
             {state.result.body || '(empty body)'}
             {state.result.truncated ? '\n… (truncated)' : ''}
           </pre>
