@@ -55,6 +55,7 @@ export default tseslint.config(
       eqeqeq: ['error', 'always', { null: 'ignore' }],
       // Style, not bugs: reported, never a failed build.
       'prefer-const': 'warn',
+      '@typescript-eslint/no-this-alias': 'warn',
       // Input validation legitimately matches control characters to reject them.
       'no-control-regex': 'off',
     },
