@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId, type Db } from '@tollgate/db';
-import { createStripeClient } from '@tollgate/billing';
+import { createLogger } from '@tollgate/config';
+import { createStripeClient, createStripeWebhookHandler, createWebhookVerifier } from '@tollgate/billing';
 import { startStripeStandIn, type StripeStandIn } from '@tollgate/billing/testing';
 import { testDb } from '../harness/db';
 import { makePortalTenant, OPENAPI, portalDeps, uniq } from './fixtures';
@@ -13,11 +14,14 @@ const SECRET = 'portal-service-test-secret-at-least-32-chars';
 let db: Db;
 let deps: PortalDeps;
 let standIn: StripeStandIn;
+const WEBHOOK_SECRET = 'whsec_portal_service_test';
+let webhook: ReturnType<typeof createStripeWebhookHandler>;
 
 beforeAll(async () => {
   db = testDb();
   deps = portalDeps(db);
   standIn = await startStripeStandIn();
+  webhook = createStripeWebhookHandler({ db, webhookSecret: WEBHOOK_SECRET, logger: createLogger('portal-test', 'silent') });
 });
 afterAll(async () => {
   deps.redis.disconnect();
@@ -300,6 +304,54 @@ describe('plans and payment', () => {
     expect(canceled.immediate).toBe(true);
     expect(await portal.currentSubscription(a.dev)).toBeNull();
     await rejects(portal.cancelSubscription(deps, a.dev), 'conflict');
+  });
+
+  it('switches between paid plans in Stripe with proration, schedules a paid cancel at period end, and downgrades to free by ending the Stripe subscription', async () => {
+    const x = await makePortalTenant(db);
+    const scaleId = newId('plan');
+    await db.plan.create({ data: { id: scaleId, tenantId: x.tenant.id, name: 'Scale', slug: 'scale', flatFeeMinor: 9900, monthlyQuota: 1_000_000, quotaMode: 'OVERAGE' } });
+    await db.planApi.create({ data: { planId: scaleId, apiId: x.apiId } });
+    const paidDeps = { ...deps, stripe: createStripeClient(standIn.settings) };
+    const a = await signUp(x.tenant);
+    const checkout = await portal.subscribeToPlan(paidDeps, a.dev, { planId: x.paidPlanId });
+    // The developer pays: the stand-in completes Checkout and its webhooks go through the real handler.
+    const sessionId = (await db.subscription.findUniqueOrThrow({ where: { id: checkout.subscriptionId } })).stripeCheckoutSessionId!;
+    const paid = standIn.completeCheckout(sessionId);
+    const stripeSub = paid.subscription.id;
+    for (const event of paid.events) {
+      const payload = JSON.stringify(event);
+      const res = await webhook(payload, createWebhookVerifier().webhooks.generateTestHeaderString({ payload, secret: WEBHOOK_SECRET }));
+      expect(res.status).toBe(200);
+    }
+    expect(await portal.settleSubscriptions(paidDeps, a.dev)).toBe(0);
+    expect(await portal.currentSubscription(a.dev)).toMatchObject({ id: checkout.subscriptionId, status: 'ACTIVE', stripeSubscriptionId: stripeSub });
+    const key = await portal.createMyKey(a.dev, { name: 'k' });
+
+    const up = await portal.subscribeToPlan(paidDeps, a.dev, { planId: scaleId });
+    expect(up).toEqual({ kind: 'active', subscriptionId: checkout.subscriptionId });
+    const scale = await db.plan.findUniqueOrThrow({ where: { id: scaleId } });
+    const remote = standIn.objects.get(`|${stripeSub}`)!;
+    expect((remote.items as { data: Array<{ price: { id: string } }> }).data.map((i) => i.price.id)).toEqual([scale.stripeFlatPriceId]);
+    expect(remote.proration_behavior_last).toBe('create_prorations');
+    expect((await portal.currentSubscription(a.dev))!.planId).toBe(scaleId);
+    expect((await db.apiKey.findUniqueOrThrow({ where: { id: key.key.id } })).subscriptionId).toBe(checkout.subscriptionId);
+
+    const cancel = await portal.cancelSubscription(paidDeps, a.dev);
+    expect(cancel.immediate).toBe(false);
+    expect(remote.cancel_at_period_end).toBe(true);
+    expect((await portal.currentSubscription(a.dev))!.cancelAtPeriodEnd).toBe(true);
+
+    const down = await portal.subscribeToPlan(paidDeps, a.dev, { planId: x.freePlanId });
+    expect(remote.status).toBe('canceled');
+    expect((await db.apiKey.findUniqueOrThrow({ where: { id: key.key.id } })).subscriptionId).toBe(down.subscriptionId);
+    expect((await db.subscription.findUniqueOrThrow({ where: { id: checkout.subscriptionId } })).status).toBe('CANCELED');
+
+    // When Stripe doesn't answer, nothing changes here.
+    const b = await signUp(x.tenant);
+    const c2 = await portal.subscribeToPlan(paidDeps, b.dev, { planId: x.paidPlanId });
+    await db.subscription.update({ where: { id: c2.subscriptionId }, data: { status: 'ACTIVE', stripeSubscriptionId: 'sub_missing_in_stripe' } });
+    await rejects(portal.subscribeToPlan(paidDeps, b.dev, { planId: scaleId }), 'unavailable');
+    expect((await portal.currentSubscription(b.dev))!.planId).toBe(x.paidPlanId);
   });
 
   it('warns on the quota meter at 80% and 100%', () => {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { enqueueKeyPublish, newId, type Prisma } from '@tollgate/db';
-import { BillingInputError, createCheckoutSession, previewSubscriptionInvoice, StripeNotConfiguredError, syncPlanToStripe, withStripeRetry } from '@tollgate/billing';
+import { BillingInputError, cancelStripeSubscription, changeSubscriptionPlan, createCheckoutSession, previewSubscriptionInvoice, StripeNotConfiguredError } from '@tollgate/billing';
 import { notFound, ServiceError } from '../services/context';
 import { Id, parseInput } from '../services/validation';
 import { isPaidPlan } from './catalog';
@@ -71,19 +71,19 @@ export async function settleSubscriptions(deps: Pick<PortalDeps, 'stripe' | 'log
   await dev.db.$transaction(async (tx) => {
     for (const o of older) await replaceSubscription(tx, dev, o.id, newest!.id);
   });
-  for (const o of older) if (o.stripeSubscriptionId) await cancelInStripe(deps, o.stripeSubscriptionId, true);
+  // Best effort: the replaced plan stops billing; a failure is logged for reconciliation rather
+  // than breaking the page that triggered the settle.
+  for (const o of older) {
+    if (o.stripeSubscriptionId) await cancelInStripe(deps, dev, o.id, true).catch(() => undefined);
+  }
   return older.length;
 }
 
-async function cancelInStripe(deps: Pick<PortalDeps, 'stripe' | 'log'>, stripeSubscriptionId: string, now: boolean) {
-  if (!deps.stripe) return;
-  const stripe = deps.stripe;
+async function cancelInStripe(deps: Pick<PortalDeps, 'stripe' | 'log'>, dev: DeveloperContext, subscriptionId: string, now: boolean) {
   try {
-    await withStripeRetry(() =>
-      now ? stripe.subscriptions.cancel(stripeSubscriptionId, { prorate: true }) : stripe.subscriptions.update(stripeSubscriptionId, { cancel_at_period_end: true }),
-    );
+    await cancelStripeSubscription(dev.db, deps.stripe, subscriptionId, { atPeriodEnd: !now });
   } catch (err) {
-    deps.log.error({ err: (err as Error).message, stripeSubscriptionId }, 'stripe cancel failed');
+    deps.log.error({ err: (err as Error).message, subscriptionId }, 'stripe cancel failed');
     throw new ServiceError('unavailable', 'the payment provider did not answer; nothing was changed, try again');
   }
 }
@@ -107,7 +107,7 @@ export async function subscribeToPlan(deps: PortalDeps, dev: DeveloperContext, i
   const now = new Date();
 
   if (!isPaidPlan(plan)) {
-    if (current?.stripeSubscriptionId) await cancelInStripe(deps, current.stripeSubscriptionId, true);
+    if (current?.stripeSubscriptionId) await cancelInStripe(deps, dev, current.id, true);
     const id = newId('subscription');
     await dev.db.$transaction(async (tx) => {
       await tx.subscription.create({ data: { id, tenantId: dev.tenant.id, consumerId: dev.consumerId, planId: plan.id, status: 'ACTIVE', currentPeriodStart: now, currentPeriodEnd: addMonth(now) } });
@@ -121,25 +121,14 @@ export async function subscribeToPlan(deps: PortalDeps, dev: DeveloperContext, i
   const stripe = deps.stripe;
 
   if (current?.stripeSubscriptionId && isPaidPlan(current.plan)) {
-    const ids = await syncPlanToStripe(dev.db, stripe, plan.id);
+    // Paid to paid: Stripe swaps the prices with prorations; the plan and keys switch here at once.
     try {
-      const remote = await withStripeRetry(() => stripe.subscriptions.retrieve(current.stripeSubscriptionId!));
-      const items = [
-        ...remote.items.data.map((i) => ({ id: i.id, deleted: true as const })),
-        ...(ids.flatPriceId ? [{ price: ids.flatPriceId, quantity: 1 }] : []),
-        ...(ids.meteredPriceId ? [{ price: ids.meteredPriceId }] : []),
-      ];
-      await withStripeRetry(() => stripe.subscriptions.update(current.stripeSubscriptionId!, { items, proration_behavior: 'create_prorations', metadata: { tollgate_plan_id: plan.id } }));
+      await changeSubscriptionPlan(dev.db, stripe, current.id, plan.id);
     } catch (err) {
       deps.log.error({ err: (err as Error).message }, 'stripe plan change failed');
       throw new ServiceError('unavailable', 'the payment provider did not answer; your plan was not changed, try again');
     }
-    await dev.db.$transaction(async (tx) => {
-      await tx.subscription.update({ where: { id: current.id }, data: { planId: plan.id } });
-      const keys = await tx.apiKey.findMany({ where: { subscriptionId: current.id }, select: { id: true } });
-      for (const k of keys) await enqueueKeyPublish(tx, k.id);
-      await audit(tx, dev, 'subscription.plan_changed', current.id, { from: current.planId, to: plan.id, proration: true });
-    });
+    await dev.db.$transaction((tx) => audit(tx, dev, 'subscription.plan_changed', current.id, { from: current.planId, to: plan.id, proration: true }));
     return { kind: 'active', subscriptionId: current.id };
   }
 
@@ -168,7 +157,7 @@ export async function cancelSubscription(deps: PortalDeps, dev: DeveloperContext
   const current = await currentSubscription(dev);
   if (!current) throw new ServiceError('conflict', 'you have no active plan to cancel');
   if (current.stripeSubscriptionId && deps.stripe) {
-    await cancelInStripe(deps, current.stripeSubscriptionId, false);
+    await cancelInStripe(deps, dev, current.id, false);
     await dev.db.$transaction(async (tx) => {
       await tx.subscription.update({ where: { id: current.id }, data: { cancelAtPeriodEnd: true } });
       await audit(tx, dev, 'subscription.cancel_scheduled', current.id);
