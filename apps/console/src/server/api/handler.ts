@@ -6,7 +6,7 @@ import { ServiceError, type ServiceContext } from '../services/context';
 import { authenticateAccessToken } from '../services/tokens';
 import type { ConsoleMetrics } from '../metrics';
 
-export type V1Deps = { db: Db; log: Pick<Logger, 'error' | 'warn'>; metrics?: Pick<ConsoleMetrics, 'apiRequests' | 'apiDuration'> };
+export type V1Deps = { db: Db; log: Pick<Logger, 'error' | 'warn'>; consoleUrl?: string; metrics?: Pick<ConsoleMetrics, 'apiRequests' | 'apiDuration'> };
 export type V1Args<P> = { req: Request; ctx: ServiceContext; params: P; query: URLSearchParams; requestId: string; body: () => Promise<unknown> };
 type RouteContext<P> = { params: Promise<P> };
 export type RouteHandler<P> = (req: Request, route: RouteContext<P>) => Promise<Response>;

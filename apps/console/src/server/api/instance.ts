@@ -3,4 +3,7 @@ import { getMetrics } from '../metrics';
 import { createV1Handlers } from './v1';
 
 /** The process's admin-API handlers, on the shared runtime (route files re-export these). */
-export const v1 = createV1Handlers(() => ({ ...getRuntime(), metrics: getMetrics() }));
+export const v1 = createV1Handlers(() => {
+  const rt = getRuntime();
+  return { ...rt, consoleUrl: rt.config.consoleUrl, metrics: getMetrics() };
+});

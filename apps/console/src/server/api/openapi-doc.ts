@@ -3,6 +3,8 @@ import { CreateApiInput, CreateRouteInput, UpdateApiInput, UpdateRouteInput } fr
 import { CreatePlanInput, UpdatePlanInput } from '../services/plans';
 import { CreateConsumerInput, UpdateConsumerInput } from '../services/consumers';
 import { IssueKeyInput, RollKeyInput, UpdateKeyInput } from '../services/keys';
+import { ChangeRoleInput, InviteInput } from '../services/members';
+import { CreateTokenInput } from '../services/tokens';
 
 type Schema = Record<string, unknown>;
 
@@ -142,6 +144,23 @@ const schemas: Record<string, Schema> = {
       consumers: { type: 'array', items: obj(['id', 'requests'], { id: str, label: str, requests: int, errors: int }) },
     }),
   }),
+  Member: obj(['id', 'userId', 'email', 'role'], { id: str, userId: str, email: str, name: str, role: ref('Role'), lastLoginAt: nts, createdAt: ts }),
+  Role: { enum: ['OWNER', 'ADMIN', 'DEVELOPER', 'VIEWER'] },
+  Invitation: obj(['id', 'email', 'role', 'expiresAt'], { id: str, email: str, role: ref('Role'), expiresAt: ts, createdAt: ts }),
+  MemberPage: obj(['data', 'invitations', 'nextCursor'], {
+    data: { type: 'array', items: ref('Member') },
+    invitations: { type: 'array', items: ref('Invitation'), description: 'Pending invitations' },
+    nextCursor: { type: 'null' },
+  }),
+  Invited: obj(['id', 'email', 'role', 'link'], { id: str, email: str, role: ref('Role'), link: { type: 'string', description: 'Acceptance link (also e-mailed); valid 7 days' } }),
+  RoleChanged: obj(['id', 'role'], { id: str, role: ref('Role') }),
+  AccessToken: {
+    ...obj(['id', 'name', 'role', 'prefix'], { id: str, name: str, role: ref('Role'), prefix: str, createdById: nstr, lastUsedAt: nts, expiresAt: nts, revokedAt: nts, createdAt: ts }),
+    not: { required: ['hash'] },
+  },
+  AccessTokenPage: obj(['data', 'nextCursor'], { data: { type: 'array', items: ref('AccessToken') }, nextCursor: { type: 'null' } }),
+  CreatedAccessToken: obj(['token', 'secret'], { token: ref('AccessToken'), secret: { type: 'string', description: 'The token itself. Shown once, never again.' } }),
+  RevokedAccessToken: obj(['id', 'revoked'], { id: str, revoked: bool }),
   ApiPage: page('Api'),
   RoutePage: page('Route'),
   PlanPage: page('Plan'),
@@ -158,6 +177,9 @@ const schemas: Record<string, Schema> = {
   IssueKey: input(IssueKeyInput),
   UpdateKey: input(UpdateKeyInput),
   RollKey: input(RollKeyInput),
+  InviteMember: input(InviteInput),
+  ChangeMemberRole: input(ChangeRoleInput),
+  CreateAccessToken: input(CreateTokenInput),
 };
 
 const errors = (...codes: number[]) =>
@@ -240,6 +262,41 @@ export function buildOpenApiDocument(serverUrl = 'http://localhost:3000') {
           requestBody: { required: false, content: { 'application/json': { schema: ref('RollKey') } } },
           responses: { ...ok(201, 'RolledKey', 'Rolled'), ...errors(400, 401, 403, 404, 409, 422) },
         },
+      },
+      '/members': {
+        get: { tags: ['Members'], operationId: 'listMembers', description: 'Members and pending invitations.', responses: { ...ok(200, 'MemberPage'), ...errors(401) } },
+        post: {
+          tags: ['Members'],
+          operationId: 'inviteMember',
+          description: 'Invites by e-mail. Only an owner can grant the owner role, so a token (at most admin) cannot.',
+          requestBody: body('InviteMember'),
+          responses: { ...ok(201, 'Invited', 'Invited'), ...errors(400, 401, 403, 409, 413, 422) },
+        },
+      },
+      '/members/{id}': {
+        parameters: [idParam],
+        patch: {
+          tags: ['Members'],
+          operationId: 'changeMemberRole',
+          description: "Only an owner changes an owner's role or grants the owner role; the last owner keeps it.",
+          requestBody: body('ChangeMemberRole'),
+          responses: { ...ok(200, 'RoleChanged'), ...errors(400, 401, 403, 404, 409, 413, 422) },
+        },
+        delete: { tags: ['Members'], operationId: 'removeMember', description: 'Only an owner removes an owner; the last owner cannot be removed.', responses: { ...ok(200, 'Deleted'), ...errors(401, 403, 404, 409) } },
+      },
+      '/tokens': {
+        get: { tags: ['Access tokens'], operationId: 'listAccessTokens', responses: { ...ok(200, 'AccessTokenPage'), ...errors(401, 403) } },
+        post: {
+          tags: ['Access tokens'],
+          operationId: 'createAccessToken',
+          description: 'A token never gets more rights than its creator; the secret is returned only here, and only its hash is kept.',
+          requestBody: body('CreateAccessToken'),
+          responses: { ...ok(201, 'CreatedAccessToken', 'Created; `secret` is shown only in this response'), ...errors(400, 401, 403, 413, 422) },
+        },
+      },
+      '/tokens/{id}': {
+        parameters: [idParam],
+        delete: { tags: ['Access tokens'], operationId: 'revokeAccessToken', description: 'Revokes at once; the row stays for the audit trail.', responses: { ...ok(200, 'RevokedAccessToken', 'Revoked'), ...errors(401, 403, 404) } },
       },
       '/usage': {
         get: {

@@ -4,6 +4,8 @@ import { createPlan, deletePlan, getPlan, listPlans, updatePlan } from '../servi
 import { createConsumer, deleteConsumer, getConsumer, listConsumers, updateConsumer } from '../services/consumers';
 import { getKey, issueKey, listKeys, revokeKey, rollKey, updateKey } from '../services/keys';
 import { queryTopUsage, queryUsage } from '../services/usage';
+import { changeMemberRole, inviteMember, listMembers, removeMember } from '../services/members';
+import { createAccessToken, listAccessTokens, revokeAccessToken } from '../services/tokens';
 import { ServiceError } from '../services/context';
 import { buildOpenApiDocument } from './openapi-doc';
 
@@ -24,9 +26,20 @@ const apiListDto = (a: Awaited<ReturnType<typeof listApis>>['data'][number]) => 
   return { ...rest, routeCount: _count.routes };
 };
 
+const memberDto = (m: Awaited<ReturnType<typeof listMembers>>['members'][number]) => ({
+  id: m.id,
+  userId: m.userId,
+  email: m.user.email,
+  name: m.user.name,
+  role: m.role,
+  lastLoginAt: m.user.lastLoginAt,
+  createdAt: m.createdAt,
+});
+
 /** Every /api/v1 operation; route files re-export these, tests call them directly. */
 export function createV1Handlers(getDeps: () => V1Deps, opts: ApiServiceOptions = {}) {
   const v1 = makeHandler(getDeps);
+  const consoleUrl = () => getDeps().consoleUrl ?? 'http://localhost:3000';
   return {
     apis: {
       GET: v1(async ({ ctx, query }) => {
@@ -114,6 +127,26 @@ export function createV1Handlers(getDeps: () => V1Deps, opts: ApiServiceOptions 
         const [series, top] = await Promise.all([queryUsage(ctx, input), queryTopUsage(ctx, input)]);
         return { ...series, top };
       }),
+    },
+    members: {
+      GET: v1(async ({ ctx }) => {
+        const { members, invitations } = await listMembers(ctx);
+        return { data: members.map(memberDto), invitations: invitations.map(({ invitedById: _i, acceptedAt: _a, tenantId: _t, ...i }) => i), nextCursor: null };
+      }),
+      /** Invites by e-mail; the link is also mailed, and returned so automation can deliver it. */
+      POST: v1(async ({ ctx, body }) => new Status(201, await inviteMember(ctx, await body(), consoleUrl()))),
+    },
+    member: {
+      PATCH: v1<IdParam>(async ({ ctx, params, body }) => changeMemberRole(ctx, params.id, await body())),
+      DELETE: v1<IdParam>(async ({ ctx, params }) => removeMember(ctx, params.id)),
+    },
+    tokens: {
+      GET: v1(async ({ ctx }) => ({ data: await listAccessTokens(ctx), nextCursor: null })),
+      POST: v1(async ({ ctx, body }) => new Status(201, await createAccessToken(ctx, await body()))),
+    },
+    token: {
+      /** Revokes: the row stays for the audit trail. */
+      DELETE: v1<IdParam>(async ({ ctx, params }) => revokeAccessToken(ctx, params.id)),
     },
     notFound: v1(async () => {
       throw new ServiceError('not_found', 'no such endpoint; see /api/v1/openapi.json');

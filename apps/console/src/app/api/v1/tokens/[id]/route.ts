@@ -1,0 +1,4 @@
+import { v1 } from '@/server/api/instance';
+
+export const dynamic = 'force-dynamic';
+export const DELETE = v1.token.DELETE;
