@@ -89,8 +89,7 @@ async function newPage(ctx: BrowserContext): Promise<Page> {
   return page;
 }
 
-async function signedWebhook(type: string, object: Record<string, unknown>) {
-  const payload = JSON.stringify({ id: `evt_${randomBytes(10).toString('hex')}`, object: 'event', type, created: Math.floor(Date.now() / 1000), api_version: '2025-01-01', data: { object } });
+async function signedWebhook(payload: string) {
   const header = createWebhookVerifier().webhooks.generateTestHeaderString({ payload, secret: WEBHOOK_SECRET });
   const res = await fetch(`http://127.0.0.1:${worker.port}/webhooks/stripe`, { method: 'POST', headers: { 'content-type': 'application/json', 'stripe-signature': header }, body: payload });
   expect(res.status, await res.clone().text()).toBe(200);
@@ -256,20 +255,10 @@ describe('the whole journey', () => {
       await dev.waitForURL(`**/portal/${slug}/billing?checkout=success`);
       expect(await dev.getByTestId('pending-upgrade').count()).toBe(1);
 
-      const stripeSub = `sub_${randomBytes(8).toString('hex')}`;
-      const now = Math.floor(Date.now() / 1000);
-      await signedWebhook('checkout.session.completed', { id: sessionId, object: 'checkout.session', client_reference_id: tgSub, metadata: session.metadata, subscription: stripeSub, customer: session.customer });
-      await signedWebhook('customer.subscription.created', {
-        id: stripeSub,
-        object: 'subscription',
-        status: 'active',
-        customer: session.customer,
-        metadata: session.metadata,
-        cancel_at_period_end: false,
-        canceled_at: null,
-        trial_end: null,
-        items: { data: [{ id: 'si_journey', price: { recurring: { usage_type: 'metered' } }, current_period_start: now, current_period_end: now + 30 * 86_400 }] },
-      });
+      // Stripe takes the payment: the stand-in completes the session and its webhooks, signed,
+      // reach the worker's endpoint.
+      const paid = standIn.completeCheckout(sessionId);
+      for (const event of paid.events) await signedWebhook(JSON.stringify(event));
       // The billing page refreshes itself and, seeing the paid plan active, moves the key over.
       await dev.getByTestId('upgrade-done').waitFor({ timeout: 20_000 });
       await shot(dev, 'dev-upgraded');

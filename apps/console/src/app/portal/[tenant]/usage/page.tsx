@@ -6,6 +6,7 @@ import { ServiceError } from '@/server/services/context';
 import { requireDeveloper } from '@/server/portal/next';
 import { listMyKeys } from '@/server/portal/keys';
 import { myKeyUsage, myUsage } from '@/server/portal/usage';
+import { listPublicApis } from '@/server/portal/catalog';
 
 export const metadata: Metadata = { title: 'Usage' };
 export const dynamic = 'force-dynamic';
@@ -17,16 +18,17 @@ export default async function Usage({ params, searchParams }: { params: Promise<
   const sp = await searchParams;
   const dev = await requireDeveloper(slug);
   const range = (RANGES as readonly string[]).includes(String(sp.range)) ? (sp.range as (typeof RANGES)[number]) : '24h';
-  const keys = await listMyKeys(dev);
+  const [keys, apis] = await Promise.all([listMyKeys(dev), listPublicApis(dev.db, dev.tenant)]);
   const keyId = typeof sp.keyId === 'string' && keys.some((k) => k.id === sp.keyId) ? sp.keyId : undefined;
+  const apiId = typeof sp.apiId === 'string' && apis.some((a) => a.id === sp.apiId) ? sp.apiId : undefined;
   let usage: Awaited<ReturnType<typeof myUsage>>;
   try {
-    usage = await myUsage(dev, { range, ...(keyId ? { keyId } : {}) });
+    usage = await myUsage(dev, { range, ...(keyId ? { keyId } : {}), ...(apiId ? { apiId } : {}) });
   } catch (err) {
     if (err instanceof ServiceError) return <p role="alert">{err.message}</p>;
     throw err;
   }
-  const perKey = await myKeyUsage(dev, { range });
+  const perKey = await myKeyUsage(dev, { range, ...(apiId ? { apiId } : {}) });
   const keyName = new Map(keys.map((k) => [k.id, k.name ? `${k.name} (${k.prefix}…)` : `${k.prefix}…`]));
   const base = `/portal/${dev.tenant.slug}/usage`;
   const labels = usage.points.map((p) => (usage.granularity === 'day' ? p.t.slice(5, 10) : p.t.slice(11, 16)));
@@ -39,7 +41,7 @@ export default async function Usage({ params, searchParams }: { params: Promise<
           {RANGES.map((r) => (
             <Link
               key={r}
-              href={`${base}?range=${r}${keyId ? `&keyId=${keyId}` : ''}`}
+              href={`${base}?range=${r}${keyId ? `&keyId=${keyId}` : ''}${apiId ? `&apiId=${apiId}` : ''}`}
               aria-current={r === range ? 'page' : undefined}
               className={cx('rounded-md px-3 py-1.5 text-sm font-medium', r === range ? 'bg-brand-600 text-white' : 'border border-slate-300 bg-white text-slate-800')}
             >
@@ -58,6 +60,19 @@ export default async function Usage({ params, searchParams }: { params: Promise<
               {keys.map((k) => (
                 <option key={k.id} value={k.id}>
                   {keyName.get(k.id)}
+                </option>
+              ))}
+            </select>
+          </div>
+          <div>
+            <label htmlFor="usage-api" className="block text-xs font-medium text-slate-800">
+              API
+            </label>
+            <select id="usage-api" name="apiId" defaultValue={apiId ?? ''} className="mt-1 rounded-md border border-slate-300 px-2 py-1.5 text-sm">
+              <option value="">All APIs</option>
+              {apis.map((a) => (
+                <option key={a.id} value={a.id}>
+                  {a.name}
                 </option>
               ))}
             </select>
@@ -85,6 +100,12 @@ export default async function Usage({ params, searchParams }: { params: Promise<
             { label: 'Errors', color: '#dc2626', values: usage.points.map((p) => p.errors) },
           ]}
         />
+      </section>
+      <section aria-labelledby="latency-title" className="mt-6 rounded-lg border border-slate-200 bg-white p-5 shadow-sm">
+        <h2 id="latency-title" className="mb-3 text-base font-semibold">
+          Latency p95 (ms, bucket upper bound)
+        </h2>
+        <BarChart title={`Latency p95 over the last ${range}`} labels={labels} unit=" ms" series={[{ label: 'p95', color: '#0d9488', values: usage.points.map((p) => p.p95 ?? 0) }]} />
       </section>
       <div className="mt-6">
         <Table head={['Key', 'Requests', 'Errors']} caption="Requests per key">
