@@ -31,25 +31,94 @@ beforeAll(async () => {
   slug = uniq('a11y');
   await db.tenant.create({ data: { id: tenantId, slug, name: 'Accessible Weather' } });
   const apiId = newId('api');
-  await db.api.create({ data: { id: apiId, tenantId, name: 'Weather API', slug: 'weather', basePath: '/weather', visibility: 'PUBLIC', openapi: OPENAPI, description: 'Forecasts.' } });
+  await db.api.create({
+    data: {
+      id: apiId,
+      tenantId,
+      name: 'Weather API',
+      slug: 'weather',
+      basePath: '/weather',
+      visibility: 'PUBLIC',
+      openapi: OPENAPI,
+      description: 'Forecasts.',
+    },
+  });
   const free = newId('plan');
   const pro = newId('plan');
   await db.plan.create({ data: { id: free, tenantId, name: 'Free', slug: 'free', monthlyQuota: 100, rateLimit: 10 } });
-  await db.plan.create({ data: { id: pro, tenantId, name: 'Pro', slug: 'pro', monthlyQuota: 100_000, quotaMode: 'OVERAGE', flatFeeMinor: 2900, overageUnitPriceMinor: 1 } });
-  await db.planApi.createMany({ data: [{ planId: free, apiId }, { planId: pro, apiId }] });
+  await db.plan.create({
+    data: {
+      id: pro,
+      tenantId,
+      name: 'Pro',
+      slug: 'pro',
+      monthlyQuota: 100_000,
+      quotaMode: 'OVERAGE',
+      flatFeeMinor: 2900,
+      overageUnitPriceMinor: 1,
+    },
+  });
+  await db.planApi.createMany({
+    data: [
+      { planId: free, apiId },
+      { planId: pro, apiId },
+    ],
+  });
   const consumerId = newId('consumer');
   email = `${uniq('dev')}@example.com`;
   await db.consumer.create({ data: { id: consumerId, tenantId, email, name: 'Ada Dev', passwordHash: await hashPassword(password) } });
   const subId = newId('subscription');
   const now = new Date();
-  await db.subscription.create({ data: { id: subId, tenantId, consumerId, planId: free, status: 'ACTIVE', currentPeriodStart: now, currentPeriodEnd: new Date(now.getTime() + 30 * 86_400_000) } });
+  await db.subscription.create({
+    data: {
+      id: subId,
+      tenantId,
+      consumerId,
+      planId: free,
+      status: 'ACTIVE',
+      currentPeriodStart: now,
+      currentPeriodEnd: new Date(now.getTime() + 30 * 86_400_000),
+    },
+  });
   const secret = generateApiKey('live');
   const keyId = newId('key');
-  await db.apiKey.create({ data: { id: keyId, tenantId, consumerId, subscriptionId: subId, name: 'laptop', hash: hashApiKey(secret), prefix: displayPrefix(secret) } });
+  await db.apiKey.create({
+    data: {
+      id: keyId,
+      tenantId,
+      consumerId,
+      subscriptionId: subId,
+      name: 'laptop',
+      hash: hashApiKey(secret),
+      prefix: displayPrefix(secret),
+    },
+  });
   // 85 of 100 used: the quota meter shows its 80% warning.
-  await db.ledgerLine.create({ data: { id: newId('ledger'), tenantId, subscriptionId: subId, periodStart: now, hourStart: new Date(Math.floor(now.getTime() / 3_600_000) * 3_600_000), quantity: 85n, identifier: `a11y-${keyId}` } });
+  await db.ledgerLine.create({
+    data: {
+      id: newId('ledger'),
+      tenantId,
+      subscriptionId: subId,
+      periodStart: now,
+      hourStart: new Date(Math.floor(now.getTime() / 3_600_000) * 3_600_000),
+      quantity: 85n,
+      identifier: `a11y-${keyId}`,
+    },
+  });
   await db.usageRollup.create({
-    data: { tenantId, granularity: 'minute', bucketStart: new Date(Math.floor(Date.now() / 60_000) * 60_000 - 120_000), apiId, keyId, consumerId, requests: 85n, status2xx: 80n, status4xx: 5n, latencyBuckets: [0n, 10n, 75n], latencySumMs: 170n },
+    data: {
+      tenantId,
+      granularity: 'minute',
+      bucketStart: new Date(Math.floor(Date.now() / 60_000) * 60_000 - 120_000),
+      apiId,
+      keyId,
+      consumerId,
+      requests: 85n,
+      status2xx: 80n,
+      status4xx: 5n,
+      latencyBuckets: [0n, 10n, 75n],
+      latencySumMs: 170n,
+    },
   });
   await build;
   const env = testEnv();

@@ -44,9 +44,19 @@ beforeAll(async () => {
   await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
   prefix = uniquePrefix('journey');
   const shared = { REDIS_URL: testEnv().redisUrl, REDIS_PREFIX: prefix };
-  const stripeEnv = { STRIPE_SECRET_KEY: standIn.apiKey, STRIPE_API_HOST: '127.0.0.1', STRIPE_API_PORT: String(standIn.port), STRIPE_API_PROTOCOL: 'http' };
+  const stripeEnv = {
+    STRIPE_SECRET_KEY: standIn.apiKey,
+    STRIPE_API_HOST: '127.0.0.1',
+    STRIPE_API_PORT: String(standIn.port),
+    STRIPE_API_PROTOCOL: 'http',
+  };
   spoolDir = mkdtempSync(path.join(os.tmpdir(), 'tg-journey-spool-'));
-  gateway = await startGateway({ ...shared, GATEWAY_SPOOL_DIR: spoolDir, GATEWAY_KEY_CACHE_NEGATIVE_TTL_MS: '200', GATEWAY_RESYNC_INTERVAL_MS: '500' });
+  gateway = await startGateway({
+    ...shared,
+    GATEWAY_SPOOL_DIR: spoolDir,
+    GATEWAY_KEY_CACHE_NEGATIVE_TTL_MS: '200',
+    GATEWAY_RESYNC_INTERVAL_MS: '500',
+  });
   worker = await spawnWorker({
     ...shared,
     ...stripeEnv,
@@ -91,7 +101,11 @@ async function newPage(ctx: BrowserContext): Promise<Page> {
 
 async function signedWebhook(payload: string) {
   const header = createWebhookVerifier().webhooks.generateTestHeaderString({ payload, secret: WEBHOOK_SECRET });
-  const res = await fetch(`http://127.0.0.1:${worker.port}/webhooks/stripe`, { method: 'POST', headers: { 'content-type': 'application/json', 'stripe-signature': header }, body: payload });
+  const res = await fetch(`http://127.0.0.1:${worker.port}/webhooks/stripe`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'stripe-signature': header },
+    body: payload,
+  });
   expect(res.status, await res.clone().text()).toBe(200);
   return res.json();
 }
@@ -105,14 +119,20 @@ describe('the whole journey', () => {
     const dev = await newPage(devCtx);
     const base = consoleApp.base;
     let step = 0;
-    const shot = async (page: Page, name: string) => page.screenshot({ path: path.join(shots, `${String(++step).padStart(2, '0')}-${name}.png`), fullPage: true });
+    const shot = async (page: Page, name: string) =>
+      page.screenshot({ path: path.join(shots, `${String(++step).padStart(2, '0')}-${name}.png`), fullPage: true });
     const calls: number[] = [];
     let lastBody = '';
     // node:http, not fetch: fetch drops the Host header, and the gateway picks the tenant by it.
     const call = (secret: string) =>
       new Promise<{ status: number; body: string }>((resolve, reject) => {
         const req = httpRequest(
-          { host: '127.0.0.1', port: gateway.port, path: `/weather/get?n=${calls.length}`, headers: { host: `${slug}.localhost`, authorization: `Bearer ${secret}` } },
+          {
+            host: '127.0.0.1',
+            port: gateway.port,
+            path: `/weather/get?n=${calls.length}`,
+            headers: { host: `${slug}.localhost`, authorization: `Bearer ${secret}` },
+          },
           (res) => {
             let body = '';
             res.on('data', (c: Buffer) => (body += c.toString()));
@@ -147,13 +167,27 @@ describe('the whole journey', () => {
       await owner.locator('#f-name').fill('Weather API');
       await owner.locator('#f-slug').fill('weather');
       await owner.locator('#f-basePath').fill('/weather');
-      await owner.locator('input[name=targetUrl]').first().fill(`http://127.0.0.1:${(upstream.address() as { port: number }).port}`);
+      await owner
+        .locator('input[name=targetUrl]')
+        .first()
+        .fill(`http://127.0.0.1:${(upstream.address() as { port: number }).port}`);
       await owner.locator('#f-visibility').selectOption('PUBLIC');
       await owner.locator('#f-openapi').fill(
         JSON.stringify({
           openapi: '3.1.0',
           info: { title: 'Weather API', version: '1.0.0', description: 'Echoes your request, like the weather.' },
-          paths: { '/get': { get: { operationId: 'echo', summary: 'Echo the request', parameters: [{ name: 'n', in: 'query', schema: { type: 'integer' }, example: 1 }], responses: { '200': { description: 'The echoed request', content: { 'application/json': { example: { args: { n: '1' } } } } } } } } },
+          paths: {
+            '/get': {
+              get: {
+                operationId: 'echo',
+                summary: 'Echo the request',
+                parameters: [{ name: 'n', in: 'query', schema: { type: 'integer' }, example: 1 }],
+                responses: {
+                  '200': { description: 'The echoed request', content: { 'application/json': { example: { args: { n: '1' } } } } },
+                },
+              },
+            },
+          },
         }),
       );
       await owner.getByRole('button', { name: 'Register API' }).click();
@@ -162,11 +196,20 @@ describe('the whole journey', () => {
       await owner.getByText('Add a route').click();
       await owner.locator('details input[name=path]').fill('/*');
       await owner.getByRole('button', { name: 'Add route' }).click();
-      await expect.poll(() => owner.locator('details form [role="status"], details form [role="alert"]').first().textContent(), { timeout: 20_000 }).toBeTruthy();
+      await expect
+        .poll(() => owner.locator('details form [role="status"], details form [role="alert"]').first().textContent(), { timeout: 20_000 })
+        .toBeTruthy();
       expect(await owner.locator('details form [role="alert"]').count()).toBe(0);
       await shot(owner, 'owner-api-registered');
 
-      const createPlan = async (p: { name: string; slug: string; quota: string; mode: 'HARD_CAP' | 'OVERAGE'; fee: string; overage: string }) => {
+      const createPlan = async (p: {
+        name: string;
+        slug: string;
+        quota: string;
+        mode: 'HARD_CAP' | 'OVERAGE';
+        fee: string;
+        overage: string;
+      }) => {
         await owner.goto(`${base}/t/${slug}/plans/new`);
         await owner.locator('#f-name').fill(p.name);
         await owner.locator('#f-slug').fill(p.slug);
@@ -187,7 +230,9 @@ describe('the whole journey', () => {
       await dev.goto(`${base}/portal/${slug}`);
       await dev.getByRole('link', { name: 'Weather API' }).click();
       await dev.waitForURL(`**/portal/${slug}/apis/weather`);
-      expect(await dev.getByTestId('sample-curl').first().textContent()).toContain(`'http://${slug}.localhost:${gateway.port}/weather/get'`);
+      expect(await dev.getByTestId('sample-curl').first().textContent()).toContain(
+        `'http://${slug}.localhost:${gateway.port}/weather/get'`,
+      );
       await shot(dev, 'dev-api-reference');
       await dev.goto(`${base}/portal/${slug}/pricing`);
       await shot(dev, 'dev-pricing');
@@ -209,7 +254,11 @@ describe('the whole journey', () => {
       await shot(dev, 'dev-key-created');
 
       // ── calls through the gateway until the free quota stops them ──
-      await waitFor(async () => (await call(secret)).status === 200, { timeoutMs: 20_000, intervalMs: 100, what: 'the new key to work at the gateway' });
+      await waitFor(async () => (await call(secret)).status === 200, {
+        timeoutMs: 20_000,
+        intervalMs: 100,
+        what: 'the new key to work at the gateway',
+      });
       // One call from the reference page's try-it console, through the same gateway.
       await dev.goto(`${base}/portal/${slug}/apis/weather`);
       expect(await dev.getByTestId('sample-curl').first().textContent()).toContain(secret.slice(0, 16));
@@ -264,7 +313,11 @@ describe('the whole journey', () => {
       await shot(dev, 'dev-upgraded');
 
       // ── calls succeed again on the paid plan ──
-      await waitFor(async () => (await call(secret)).status === 200, { timeoutMs: 20_000, intervalMs: 100, what: 'the key to serve on the paid plan' });
+      await waitFor(async () => (await call(secret)).status === 200, {
+        timeoutMs: 20_000,
+        intervalMs: 100,
+        what: 'the key to serve on the paid plan',
+      });
       for (let i = 0; i < 7; i++) expect((await call(secret)).status).toBe(200);
       const paidCalls = 8;
       const total = calls.length;
@@ -285,7 +338,11 @@ describe('the whole journey', () => {
       const ledger = await db.ledgerLine.findMany({ where: { subscriptionId: tgSub } });
       expect(ledger.reduce((a, l) => a + Number(l.quantity), 0)).toBe(paidCalls);
       await db.$executeRaw`UPDATE "LedgerLine" SET "hourStart" = "hourStart" - interval '2 hours' WHERE "subscriptionId" = ${tgSub}`;
-      await waitFor(() => standIn.meterTotal() === paidCalls, { timeoutMs: 20_000, intervalMs: 200, what: `meter events to total ${paidCalls}` });
+      await waitFor(() => standIn.meterTotal() === paidCalls, {
+        timeoutMs: 20_000,
+        intervalMs: 200,
+        what: `meter events to total ${paidCalls}`,
+      });
       expect(standIn.meterEvents.every((e) => e.customer === session.customer)).toBe(true);
 
       // ── the owner sees the developer, the revenue and the usage ──

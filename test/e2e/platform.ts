@@ -74,7 +74,11 @@ export async function ensureConsoleBuild(): Promise<void> {
 
 /** Async, so the suite can start its other processes while Next builds; null on success, else the output. */
 async function runNextBuild(): Promise<string | null> {
-  const child = spawn(process.execPath, [nextBin, 'build'], { cwd: appDir, env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [nextBin, 'build'], {
+    cwd: appDir,
+    env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-6000)));
   child.stderr.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-6000)));
@@ -112,7 +116,11 @@ export async function startConsole(env: Record<string, string>): Promise<Child &
       stdio: ['ignore', 'pipe', 'pipe'],
     }),
   );
-  await waitFor(async () => (await fetch(`${base}/login`)).ok, { timeoutMs: 60_000, intervalMs: 200, what: `the console to start\n${c.output().slice(-2000)}` });
+  await waitFor(async () => (await fetch(`${base}/login`)).ok, {
+    timeoutMs: 60_000,
+    intervalMs: 200,
+    what: `the console to start\n${c.output().slice(-2000)}`,
+  });
   return { ...c, base };
 }
 
@@ -137,14 +145,21 @@ export async function startGateway(env: Record<string, string>): Promise<Child &
       stdio: ['ignore', 'pipe', 'pipe'],
     }),
   );
-  await waitFor(async () => (await fetch(`http://127.0.0.1:${adminPort}/readyz`)).ok, { timeoutMs: 60_000, intervalMs: 200, what: 'the gateway to be ready' }).catch((err: Error) => {
+  await waitFor(async () => (await fetch(`http://127.0.0.1:${adminPort}/readyz`)).ok, {
+    timeoutMs: 60_000,
+    intervalMs: 200,
+    what: 'the gateway to be ready',
+  }).catch((err: Error) => {
     throw new Error(`${err.message}\n${c.output().slice(-3000)}`);
   });
   return { ...c, port };
 }
 
 export async function launchBrowser(): Promise<Browser> {
-  return chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+  return chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
 }
 
 /** Runs axe-core in the page; returns the serious and critical violations. */
@@ -154,7 +169,12 @@ export async function axeViolations(page: Page, axeSource: string) {
     // Runs in the browser; the suite's tsconfig has no DOM types, hence the structural cast.
     const g = globalThis as unknown as {
       document: unknown;
-      axe: { run: (ctx: unknown, opts: unknown) => Promise<{ violations: Array<{ id: string; impact: string | null; help: string; nodes: Array<{ target: unknown }> }> }> };
+      axe: {
+        run: (
+          ctx: unknown,
+          opts: unknown,
+        ) => Promise<{ violations: Array<{ id: string; impact: string | null; help: string; nodes: Array<{ target: unknown }> }> }>;
+      };
     };
     return g.axe.run(g.document, { resultTypes: ['violations'] });
   });

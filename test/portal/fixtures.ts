@@ -27,14 +27,28 @@ export async function makePortalTenant(db: Db, opts: { requireDeveloperApproval?
   await db.tenant.create({ data: { id, slug, name: `Portal ${slug}`, requireDeveloperApproval: opts.requireDeveloperApproval ?? false } });
   const apiId = newId('api');
   const privateApiId = newId('api');
-  await db.api.create({ data: { id: apiId, tenantId: id, name: 'Weather', slug: 'weather', basePath: '/weather', visibility: 'PUBLIC', openapi: OPENAPI } });
-  await db.api.create({ data: { id: privateApiId, tenantId: id, name: 'Secret', slug: 'secret', basePath: '/secret', visibility: 'PRIVATE' } });
+  await db.api.create({
+    data: { id: apiId, tenantId: id, name: 'Weather', slug: 'weather', basePath: '/weather', visibility: 'PUBLIC', openapi: OPENAPI },
+  });
+  await db.api.create({
+    data: { id: privateApiId, tenantId: id, name: 'Secret', slug: 'secret', basePath: '/secret', visibility: 'PRIVATE' },
+  });
   const freePlanId = newId('plan');
   const paidPlanId = newId('plan');
   const privatePlanId = newId('plan');
   await db.plan.create({ data: { id: freePlanId, tenantId: id, name: 'Free', slug: 'free', monthlyQuota: 100, rateLimit: 10 } });
   await db.plan.create({
-    data: { id: paidPlanId, tenantId: id, name: 'Pro', slug: 'pro', monthlyQuota: 100_000, quotaMode: 'OVERAGE', flatFeeMinor: 2900, includedRequests: 1000, overageUnitPriceMinor: 1 },
+    data: {
+      id: paidPlanId,
+      tenantId: id,
+      name: 'Pro',
+      slug: 'pro',
+      monthlyQuota: 100_000,
+      quotaMode: 'OVERAGE',
+      flatFeeMinor: 2900,
+      includedRequests: 1000,
+      overageUnitPriceMinor: 1,
+    },
   });
   await db.plan.create({ data: { id: privatePlanId, tenantId: id, name: 'Partner', slug: 'partner', public: false } });
   await db.planApi.createMany({ data: [freePlanId, paidPlanId, privatePlanId].map((planId) => ({ planId, apiId })) });
@@ -59,15 +73,37 @@ export const OPENAPI = {
       post: {
         operationId: 'createAlert',
         summary: 'Subscribe to alerts',
-        requestBody: { content: { 'application/json': { schema: { type: 'object', required: ['city'], properties: { city: { type: 'string' }, level: { type: 'string', enum: ['low', 'high'] } } }, example: { city: 'oslo', level: 'high' } } } },
+        requestBody: {
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                required: ['city'],
+                properties: { city: { type: 'string' }, level: { type: 'string', enum: ['low', 'high'] } },
+              },
+              example: { city: 'oslo', level: 'high' },
+            },
+          },
+        },
         responses: { '201': { description: 'Created' } },
       },
     },
   },
   components: {
     schemas: {
-      Forecast: { type: 'object', required: ['city'], properties: { city: { type: 'string' }, days: { type: 'array', items: { $ref: '#/components/schemas/Day' } } } },
-      Day: { type: 'object', properties: { date: { type: 'string', format: 'date-time' }, tempC: { type: 'number' }, self: { $ref: '#/components/schemas/Day' } } },
+      Forecast: {
+        type: 'object',
+        required: ['city'],
+        properties: { city: { type: 'string' }, days: { type: 'array', items: { $ref: '#/components/schemas/Day' } } },
+      },
+      Day: {
+        type: 'object',
+        properties: {
+          date: { type: 'string', format: 'date-time' },
+          tempC: { type: 'number' },
+          self: { $ref: '#/components/schemas/Day' },
+        },
+      },
     },
   },
 };

@@ -41,7 +41,10 @@ async function rejects(p: Promise<unknown>, code: string) {
   return err as ServiceError;
 }
 
-async function signUp(tenant: PortalTenant, name = 'Dev'): Promise<{ dev: DeveloperContext; token: string; email: string; password: string }> {
+async function signUp(
+  tenant: PortalTenant,
+  name = 'Dev',
+): Promise<{ dev: DeveloperContext; token: string; email: string; password: string }> {
   const email = `${uniq('dev')}@example.com`;
   const password = 'correct horse battery';
   const s = await portal.signUpDeveloper(deps, tenant, { name, email, password }, ip());
@@ -84,7 +87,12 @@ describe('developer sessions are bound to one tenant', () => {
     expect(await portal.resolveDeveloper(db, SECRET, y.tenant, crossed)).toBeNull();
     // Cookies are per tenant path and name, so a browser doesn't even send X's cookie to Y.
     expect(portal.portalCookieName(x.tenant.slug)).not.toBe(portal.portalCookieName(y.tenant.slug));
-    expect(portal.portalCookieOptions(x.tenant.slug, true)).toMatchObject({ path: `/portal/${x.tenant.slug}`, httpOnly: true, secure: true, sameSite: 'lax' });
+    expect(portal.portalCookieOptions(x.tenant.slug, true)).toMatchObject({
+      path: `/portal/${x.tenant.slug}`,
+      httpOnly: true,
+      secure: true,
+      sameSite: 'lax',
+    });
   });
 
   it('rejects console owner sessions, wrong secrets, tampered and oversized tokens as portal sessions', async () => {
@@ -113,8 +121,14 @@ describe('signup, login and password reset', () => {
     const a = await signUp(x.tenant);
     const ok = await portal.logInDeveloper(deps, x.tenant, { email: a.email.toUpperCase(), password: a.password }, ip());
     expect(ok.consumerId).toBe(a.dev.consumerId);
-    const wrong = await rejects(portal.logInDeveloper(deps, x.tenant, { email: a.email, password: 'nope-nope-nope' }, ip()), 'unauthorized');
-    const unknown = await rejects(portal.logInDeveloper(deps, x.tenant, { email: 'nobody@example.com', password: 'nope-nope-nope' }, ip()), 'unauthorized');
+    const wrong = await rejects(
+      portal.logInDeveloper(deps, x.tenant, { email: a.email, password: 'nope-nope-nope' }, ip()),
+      'unauthorized',
+    );
+    const unknown = await rejects(
+      portal.logInDeveloper(deps, x.tenant, { email: 'nobody@example.com', password: 'nope-nope-nope' }, ip()),
+      'unauthorized',
+    );
     expect(wrong.message).toBe(unknown.message);
     await rejects(portal.signUpDeveloper(deps, x.tenant, { name: 'Again', email: a.email, password: a.password }, ip()), 'conflict');
 
@@ -133,7 +147,9 @@ describe('signup, login and password reset', () => {
     // The old session and the old password stop working.
     expect(await portal.resolveDeveloper(db, SECRET, x.tenant, a.token)).toBeNull();
     await rejects(portal.logInDeveloper(deps, x.tenant, { email: a.email, password: a.password }, ip()), 'unauthorized');
-    expect((await portal.logInDeveloper(deps, x.tenant, { email: a.email, password: 'a new password 123' }, ip())).consumerId).toBe(a.dev.consumerId);
+    expect((await portal.logInDeveloper(deps, x.tenant, { email: a.email, password: 'a new password 123' }, ip())).consumerId).toBe(
+      a.dev.consumerId,
+    );
   });
 
   it('refuses hostile signup, login and reset input with 4xx and stores nothing', async () => {
@@ -155,18 +171,30 @@ describe('signup, login and password reset', () => {
       { name: 'Dev\u0000', email: 'z@example.com', password: 'long enough pass' },
     ];
     for (const input of hostile) {
-      const err = await portal.signUpDeveloper(deps, x.tenant, input, ip()).then(() => null, (e: unknown) => e);
+      const err = await portal.signUpDeveloper(deps, x.tenant, input, ip()).then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(err, JSON.stringify(input)?.slice(0, 60)).toBeInstanceOf(ServiceError);
       expect(['unprocessable', 'bad_request']).toContain((err as ServiceError).code);
     }
     expect(await db.consumer.count({ where: { tenantId: x.tenant.id } })).toBe(0);
-    for (const input of [null, { email: 5, password: 'x' }, { email: 'a@b.c', password: 'x'.repeat(500) }, { email: 'a@b.c', password: 'xxxxxxxxxxxx', extra: 1 }]) {
+    for (const input of [
+      null,
+      { email: 5, password: 'x' },
+      { email: 'a@b.c', password: 'x'.repeat(500) },
+      { email: 'a@b.c', password: 'xxxxxxxxxxxx', extra: 1 },
+    ]) {
       await rejects(portal.logInDeveloper(deps, x.tenant, input, ip()), 'unprocessable');
     }
     for (const input of [null, { email: ['a'] }, { email: 'a'.repeat(300) }]) {
       await rejects(portal.requestPasswordReset(deps, x.tenant, input, ip()), 'unprocessable');
     }
-    for (const input of [{ token: 'short', password: 'long enough pass' }, { token: `${'a'.repeat(42)}<`, password: 'long enough pass' }, { token: 'a'.repeat(43), password: 1 }]) {
+    for (const input of [
+      { token: 'short', password: 'long enough pass' },
+      { token: `${'a'.repeat(42)}<`, password: 'long enough pass' },
+      { token: 'a'.repeat(43), password: 1 },
+    ]) {
       await rejects(portal.resetPassword(deps, x.tenant, input), 'unprocessable');
     }
     expect(await db.emailMessage.count({ where: { tenantId: x.tenant.id } })).toBe(0);
@@ -178,7 +206,10 @@ describe('signup, login and password reset', () => {
     const a = await signUp(x.tenant);
     const codes: string[] = [];
     for (let i = 0; i < 12; i++) {
-      const e = await portal.logInDeveloper(deps, x.tenant, { email: a.email, password: 'wrong-wrong-wrong' }, ip()).then(() => null, (err: ServiceError) => err.code);
+      const e = await portal.logInDeveloper(deps, x.tenant, { email: a.email, password: 'wrong-wrong-wrong' }, ip()).then(
+        () => null,
+        (err: ServiceError) => err.code,
+      );
       codes.push(e ?? 'ok');
     }
     expect(codes.slice(0, 10).every((c) => c === 'unauthorized')).toBe(true);
@@ -234,7 +265,17 @@ describe('developers only reach their own keys, usage and invoices', () => {
 
     const subB = await portal.currentSubscription(b.dev);
     await db.invoice.create({
-      data: { id: newId('invoice'), tenantId: x.tenant.id, subscriptionId: subB!.id, periodStart: new Date(Date.now() - 86_400_000), periodEnd: new Date(), currency: 'usd', totalMinor: 2900n, status: 'paid', lines: [] },
+      data: {
+        id: newId('invoice'),
+        tenantId: x.tenant.id,
+        subscriptionId: subB!.id,
+        periodStart: new Date(Date.now() - 86_400_000),
+        periodEnd: new Date(),
+        currency: 'usd',
+        totalMinor: 2900n,
+        status: 'paid',
+        lines: [],
+      },
     });
     expect((await portal.billingOverview(a.dev)).invoices).toEqual([]);
     expect((await portal.billingOverview(b.dev)).invoices).toHaveLength(1);
@@ -283,7 +324,11 @@ describe('plans and payment', () => {
     if (checkout.kind !== 'checkout') throw new Error('unreachable');
     expect(checkout.url).toMatch(/^https:\/\/checkout\.stripe\.com\//);
     const session = standIn.requests.find((r) => r.path === '/v1/checkout/sessions')!;
-    expect(session.body).toMatchObject({ mode: 'subscription', client_reference_id: checkout.subscriptionId, success_url: `http://console.test/portal/${x.tenant.slug}/billing?checkout=success` });
+    expect(session.body).toMatchObject({
+      mode: 'subscription',
+      client_reference_id: checkout.subscriptionId,
+      success_url: `http://console.test/portal/${x.tenant.slug}/billing?checkout=success`,
+    });
     // Until the webhook, the developer stays on Free and the key stays there.
     expect((await portal.currentSubscription(a.dev))!.planId).toBe(x.freePlanId);
     expect((await portal.billingOverview(a.dev)).pending?.plan.name).toBe('Pro');
@@ -309,7 +354,17 @@ describe('plans and payment', () => {
   it('switches between paid plans in Stripe with proration, schedules a paid cancel at period end, and downgrades to free by ending the Stripe subscription', async () => {
     const x = await makePortalTenant(db);
     const scaleId = newId('plan');
-    await db.plan.create({ data: { id: scaleId, tenantId: x.tenant.id, name: 'Scale', slug: 'scale', flatFeeMinor: 9900, monthlyQuota: 1_000_000, quotaMode: 'OVERAGE' } });
+    await db.plan.create({
+      data: {
+        id: scaleId,
+        tenantId: x.tenant.id,
+        name: 'Scale',
+        slug: 'scale',
+        flatFeeMinor: 9900,
+        monthlyQuota: 1_000_000,
+        quotaMode: 'OVERAGE',
+      },
+    });
     await db.planApi.create({ data: { planId: scaleId, apiId: x.apiId } });
     const paidDeps = { ...deps, stripe: createStripeClient(standIn.settings) };
     const a = await signUp(x.tenant);
@@ -324,7 +379,11 @@ describe('plans and payment', () => {
       expect(res.status).toBe(200);
     }
     expect(await portal.settleSubscriptions(paidDeps, a.dev)).toBe(0);
-    expect(await portal.currentSubscription(a.dev)).toMatchObject({ id: checkout.subscriptionId, status: 'ACTIVE', stripeSubscriptionId: stripeSub });
+    expect(await portal.currentSubscription(a.dev)).toMatchObject({
+      id: checkout.subscriptionId,
+      status: 'ACTIVE',
+      stripeSubscriptionId: stripeSub,
+    });
     const key = await portal.createMyKey(a.dev, { name: 'k' });
 
     const up = await portal.subscribeToPlan(paidDeps, a.dev, { planId: scaleId });
@@ -349,7 +408,10 @@ describe('plans and payment', () => {
     // When Stripe doesn't answer, nothing changes here.
     const b = await signUp(x.tenant);
     const c2 = await portal.subscribeToPlan(paidDeps, b.dev, { planId: x.paidPlanId });
-    await db.subscription.update({ where: { id: c2.subscriptionId }, data: { status: 'ACTIVE', stripeSubscriptionId: 'sub_missing_in_stripe' } });
+    await db.subscription.update({
+      where: { id: c2.subscriptionId },
+      data: { status: 'ACTIVE', stripeSubscriptionId: 'sub_missing_in_stripe' },
+    });
     await rejects(portal.subscribeToPlan(paidDeps, b.dev, { planId: scaleId }), 'unavailable');
     expect((await portal.currentSubscription(b.dev))!.planId).toBe(x.paidPlanId);
   });
@@ -370,7 +432,10 @@ describe('catalog, reference and try-it', () => {
     expect(await portal.getPublicApi(db, x.tenant, 'secret')).toBeNull();
     expect(await portal.getPublicApi(db, x.tenant, '../weather')).toBeNull();
     const plans = await portal.listPublicPlans(db, x.tenant);
-    expect(plans.map((p) => [p.name, p.paid])).toEqual([['Free', false], ['Pro', true]]);
+    expect(plans.map((p) => [p.name, p.paid])).toEqual([
+      ['Free', false],
+      ['Pro', true],
+    ]);
 
     const api = (await portal.getPublicApi(db, x.tenant, 'weather'))!;
     const ref = api.reference;
@@ -382,7 +447,9 @@ describe('catalog, reference and try-it', () => {
     expect(JSON.parse(post.requestBody!.example!)).toEqual({ city: 'oslo', level: 'high' });
     expect(ref.schemas.map((s) => s.name).sort()).toEqual(['Day', 'Forecast']);
     // A self-referencing schema and junk documents don't hang or throw.
-    expect(portal.buildReference({ paths: { '/x': { get: { parameters: [{ $ref: '#/nope' }, 5, null] } } } }, 'Junk').operations).toHaveLength(1);
+    expect(
+      portal.buildReference({ paths: { '/x': { get: { parameters: [{ $ref: '#/nope' }, 5, null] } } } }, 'Junk').operations,
+    ).toHaveLength(1);
     expect(portal.buildReference('not a document', 'Junk').operations).toEqual([]);
 
     const url = portal.sampleUrl(get, 'http://p.localhost:8080/weather');

@@ -16,7 +16,9 @@ export const DeveloperLoginInput = z
     password: z.string({ error: 'must be text' }).min(1, 'is required').max(200, 'is too long'),
   })
   .strict();
-export const ResetRequestInput = z.object({ email: z.string({ error: 'must be text' }).trim().toLowerCase().min(1, 'is required').max(254, 'is too long') }).strict();
+export const ResetRequestInput = z
+  .object({ email: z.string({ error: 'must be text' }).trim().toLowerCase().min(1, 'is required').max(254, 'is too long') })
+  .strict();
 export const ResetInput = z
   .object({ token: z.string({ error: 'must be text' }).regex(/^[A-Za-z0-9_-]{43}$/, 'is not a valid reset link'), password: Password })
   .strict();
@@ -46,11 +48,24 @@ export async function signUpDeveloper(deps: PortalDeps, tenant: PortalTenant, in
     await deps.db.$transaction(async (tx) => {
       await tx.consumer.create({ data: { id, tenantId: tenant.id, email: data.email, name: data.name, passwordHash, status } });
       await tx.auditLog.create({
-        data: { id: newId('audit'), tenantId: tenant.id, actorType: 'developer', actorId: id, action: 'developer.signed_up', targetType: 'consumer', targetId: id, data: { email: data.email, status }, ip: meta.ip },
+        data: {
+          id: newId('audit'),
+          tenantId: tenant.id,
+          actorType: 'developer',
+          actorId: id,
+          action: 'developer.signed_up',
+          targetType: 'consumer',
+          targetId: id,
+          data: { email: data.email, status },
+          ip: meta.ip,
+        },
       });
     });
   } catch (err) {
-    if (isUniqueViolation(err)) throw new ServiceError('conflict', 'this e-mail already has an account here; log in instead', { email: 'already has an account; log in instead' });
+    if (isUniqueViolation(err))
+      throw new ServiceError('conflict', 'this e-mail already has an account here; log in instead', {
+        email: 'already has an account; log in instead',
+      });
     throw err;
   }
   return { consumerId: id, passwordHash, status };
@@ -85,14 +100,19 @@ export async function requestPasswordReset(deps: PortalDeps, tenant: PortalTenan
   const c = await deps.db.consumer.findUnique({ where: { tenantId_email: { tenantId: tenant.id, email: data.email } } });
   if (!c || c.internal || c.status === 'SUSPENDED') return;
   const token = randomBytes(32).toString('base64url');
-  await deps.db.passwordResetToken.create({ data: { id: newId('reset'), consumerId: c.id, tokenHash: sha256(token), expiresAt: new Date(Date.now() + RESET_TTL_MS) } });
-  const link = `${deps.consoleUrl}/portal/${tenant.slug}/reset?token=${token}`;
-  await sendEmail({ db: deps.db, log: deps.log, settings: deps.email }, {
-    tenantId: tenant.id,
-    to: c.email,
-    subject: `Reset your ${tenant.name} developer password`,
-    text: `Someone asked to reset the password of your ${tenant.name} developer account.\n\nSet a new one here (valid for one hour):\n${link}\n\nIf it wasn't you, ignore this message.`,
+  await deps.db.passwordResetToken.create({
+    data: { id: newId('reset'), consumerId: c.id, tokenHash: sha256(token), expiresAt: new Date(Date.now() + RESET_TTL_MS) },
   });
+  const link = `${deps.consoleUrl}/portal/${tenant.slug}/reset?token=${token}`;
+  await sendEmail(
+    { db: deps.db, log: deps.log, settings: deps.email },
+    {
+      tenantId: tenant.id,
+      to: c.email,
+      subject: `Reset your ${tenant.name} developer password`,
+      text: `Someone asked to reset the password of your ${tenant.name} developer account.\n\nSet a new one here (valid for one hour):\n${link}\n\nIf it wasn't you, ignore this message.`,
+    },
+  );
 }
 
 /** Sets a new password from a valid, unused, unexpired link; the link then stops working. */
@@ -100,7 +120,9 @@ export async function resetPassword(deps: PortalDeps, tenant: PortalTenant, inpu
   const data = parseInput(ResetInput, input);
   const row = await deps.db.passwordResetToken.findUnique({ where: { tokenHash: sha256(data.token) }, include: { consumer: true } });
   if (!row || row.usedAt || row.expiresAt < new Date() || row.consumer.tenantId !== tenant.id) {
-    throw new ServiceError('unprocessable', 'this reset link is invalid or has expired; ask for a new one', { token: 'is invalid or expired' });
+    throw new ServiceError('unprocessable', 'this reset link is invalid or has expired; ask for a new one', {
+      token: 'is invalid or expired',
+    });
   }
   const passwordHash = await hashPassword(data.password);
   const used = await deps.db.$transaction(async (tx) => {
@@ -109,7 +131,15 @@ export async function resetPassword(deps: PortalDeps, tenant: PortalTenant, inpu
     if (claim.count !== 1) return false;
     await tx.consumer.update({ where: { id: row.consumerId }, data: { passwordHash } });
     await tx.auditLog.create({
-      data: { id: newId('audit'), tenantId: tenant.id, actorType: 'developer', actorId: row.consumerId, action: 'developer.password_reset', targetType: 'consumer', targetId: row.consumerId },
+      data: {
+        id: newId('audit'),
+        tenantId: tenant.id,
+        actorType: 'developer',
+        actorId: row.consumerId,
+        action: 'developer.password_reset',
+        targetType: 'consumer',
+        targetId: row.consumerId,
+      },
     });
     return true;
   });

@@ -6,11 +6,13 @@ const API_SLUG = /^[a-z0-9](?:[a-z0-9-]{0,46}[a-z0-9])?$/;
 
 /** Only PUBLIC, unarchived APIs are in the storefront; private ones 404 like unknown ones. */
 export async function listPublicApis(db: Db, tenant: PortalTenant) {
-  return db.api.findMany({
-    where: { tenantId: tenant.id, visibility: 'PUBLIC', archivedAt: null },
-    select: { id: true, name: true, slug: true, description: true, version: true, basePath: true, openapi: true },
-    orderBy: { name: 'asc' },
-  }).then((rows) => rows.map(({ openapi, ...a }) => ({ ...a, hasReference: openapi !== null })));
+  return db.api
+    .findMany({
+      where: { tenantId: tenant.id, visibility: 'PUBLIC', archivedAt: null },
+      select: { id: true, name: true, slug: true, description: true, version: true, basePath: true, openapi: true },
+      orderBy: { name: 'asc' },
+    })
+    .then((rows) => rows.map(({ openapi, ...a }) => ({ ...a, hasReference: openapi !== null })));
 }
 
 export async function getPublicApi(db: Db, tenant: PortalTenant, apiSlug: string) {
@@ -54,6 +56,9 @@ export async function listPublicPlans(db: Db, tenant: PortalTenant) {
   return plans.map(({ planApis, ...p }) => ({
     ...p,
     paid: isPaidPlan(p),
-    apis: planApis.map((pa) => pa.api).filter((a) => a.visibility === 'PUBLIC' && !a.archivedAt).map((a) => ({ name: a.name, slug: a.slug })),
+    apis: planApis
+      .map((pa) => pa.api)
+      .filter((a) => a.visibility === 'PUBLIC' && !a.archivedAt)
+      .map((a) => ({ name: a.name, slug: a.slug })),
   }));
 }

@@ -24,12 +24,22 @@ export type PortalTenant = { id: string; slug: string; name: string; currency: s
  * A signed-in developer acting in one tenant's portal. Every portal query is filtered by both
  * ids, so a developer can only ever reach their own rows in the tenant they signed in to.
  */
-export type DeveloperContext = { db: Db; tenant: PortalTenant; consumerId: string; email: string; name: string; status: 'PENDING' | 'ACTIVE' | 'SUSPENDED' };
+export type DeveloperContext = {
+  db: Db;
+  tenant: PortalTenant;
+  consumerId: string;
+  email: string;
+  name: string;
+  status: 'PENDING' | 'ACTIVE' | 'SUSPENDED';
+};
 
 const SLUG = /^[a-z0-9](?:[a-z0-9-]{0,46}[a-z0-9])?$/;
 
 /** The tenant behind a portal address; null (→ 404) for malformed or unknown slugs. */
 export async function findPortalTenant(db: Db, slug: string): Promise<PortalTenant | null> {
   if (typeof slug !== 'string' || !SLUG.test(slug)) return null;
-  return db.tenant.findUnique({ where: { slug }, select: { id: true, slug: true, name: true, currency: true, requireDeveloperApproval: true } });
+  return db.tenant.findUnique({
+    where: { slug },
+    select: { id: true, slug: true, name: true, currency: true, requireDeveloperApproval: true },
+  });
 }

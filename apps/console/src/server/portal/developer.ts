@@ -7,7 +7,12 @@ import type { DeveloperContext, PortalTenant } from './context';
  * tenant fails the audience check; a consumer id from another tenant is not found; a token
  * from before a password reset no longer matches the password version; suspended → null.
  */
-export async function resolveDeveloper(db: Db, secret: string, tenant: PortalTenant, token: string | undefined | null): Promise<DeveloperContext | null> {
+export async function resolveDeveloper(
+  db: Db,
+  secret: string,
+  tenant: PortalTenant,
+  token: string | undefined | null,
+): Promise<DeveloperContext | null> {
   const session = await readPortalToken(secret, tenant.id, token);
   if (!session) return null;
   const c = await db.consumer.findFirst({

@@ -62,7 +62,13 @@ export async function deliverSmtp(smtpUrl: string, from: string, mail: OutgoingE
     await expect(`RCPT TO:<${mail.to}>`, '250');
     await expect('DATA', '354');
     const body = mail.text.replace(/\r?\n/g, '\r\n').replace(/^\./gm, '..');
-    const headers = [`From: ${from}`, `To: ${mail.to}`, `Subject: ${mail.subject.replace(/[\r\n]/g, ' ')}`, 'Content-Type: text/plain; charset=utf-8', `Date: ${new Date().toUTCString()}`];
+    const headers = [
+      `From: ${from}`,
+      `To: ${mail.to}`,
+      `Subject: ${mail.subject.replace(/[\r\n]/g, ' ')}`,
+      'Content-Type: text/plain; charset=utf-8',
+      `Date: ${new Date().toUTCString()}`,
+    ];
     await expect(`${headers.join('\r\n')}\r\n\r\n${body}\r\n.`, '250');
     await expect('QUIT', '221').catch(() => undefined);
   } finally {

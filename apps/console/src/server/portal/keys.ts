@@ -12,7 +12,14 @@ const MAX_GRACE_SECONDS = 7 * 86_400;
 export const CreateMyKeyInput = z.object({ name: SafeText(100).default('') }).strict();
 export const RenameMyKeyInput = z.object({ name: SafeText(100) }).strict();
 export const RollMyKeyInput = z
-  .object({ graceSeconds: z.coerce.number({ error: 'must be a number' }).int().min(0).max(MAX_GRACE_SECONDS, 'must be at most 7 days').default(86_400) })
+  .object({
+    graceSeconds: z.coerce
+      .number({ error: 'must be a number' })
+      .int()
+      .min(0)
+      .max(MAX_GRACE_SECONDS, 'must be at most 7 days')
+      .default(86_400),
+  })
   .strict();
 
 // Never the hash, never another developer's row: every query pins tenant and consumer.
@@ -47,7 +54,16 @@ export async function getMyKey(dev: DeveloperContext, keyId: unknown) {
 
 async function audit(tx: Prisma.TransactionClient, dev: DeveloperContext, action: string, keyId: string, data?: Prisma.InputJsonValue) {
   await tx.auditLog.create({
-    data: { id: newId('audit'), tenantId: dev.tenant.id, actorType: 'developer', actorId: dev.consumerId, action, targetType: 'key', targetId: keyId, ...(data !== undefined ? { data } : {}) },
+    data: {
+      id: newId('audit'),
+      tenantId: dev.tenant.id,
+      actorType: 'developer',
+      actorId: dev.consumerId,
+      action,
+      targetType: 'key',
+      targetId: keyId,
+      ...(data !== undefined ? { data } : {}),
+    },
   });
 }
 
@@ -58,12 +74,22 @@ export async function createMyKey(dev: DeveloperContext, input: unknown) {
   const sub = await currentSubscription(dev);
   if (!sub) throw new ServiceError('conflict', 'pick a plan first: keys work within a plan');
   const active = await dev.db.apiKey.count({ where: { ...mine(dev), status: 'ACTIVE' } });
-  if (active >= MAX_KEYS_PER_DEVELOPER) throw new ServiceError('conflict', `you can hold at most ${MAX_KEYS_PER_DEVELOPER} active keys; revoke one first`);
+  if (active >= MAX_KEYS_PER_DEVELOPER)
+    throw new ServiceError('conflict', `you can hold at most ${MAX_KEYS_PER_DEVELOPER} active keys; revoke one first`);
   const secret = generateApiKey('live');
   const id = newId('key');
   await dev.db.$transaction(async (tx) => {
     await tx.apiKey.create({
-      data: { id, tenantId: dev.tenant.id, consumerId: dev.consumerId, subscriptionId: sub.id, name: data.name, hash: hashApiKey(secret), prefix: displayPrefix(secret), env: 'live' },
+      data: {
+        id,
+        tenantId: dev.tenant.id,
+        consumerId: dev.consumerId,
+        subscriptionId: sub.id,
+        name: data.name,
+        hash: hashApiKey(secret),
+        prefix: displayPrefix(secret),
+        env: 'live',
+      },
     });
     await audit(tx, dev, 'key.issued', id, { prefix: displayPrefix(secret), subscriptionId: sub.id });
     await enqueueKeyPublish(tx, id);
@@ -119,7 +145,10 @@ export async function rollMyKey(dev: DeveloperContext, keyId: unknown, input: un
     });
     await tx.apiKey.update({
       where: { id: old.id },
-      data: graceSeconds === 0 ? { status: 'REVOKED', revokedAt: new Date(now) } : { expiresAt: old.expiresAt && old.expiresAt < graceEnd ? old.expiresAt : graceEnd },
+      data:
+        graceSeconds === 0
+          ? { status: 'REVOKED', revokedAt: new Date(now) }
+          : { expiresAt: old.expiresAt && old.expiresAt < graceEnd ? old.expiresAt : graceEnd },
     });
     await audit(tx, dev, 'key.rolled', old.id, { newKeyId: id, graceSeconds });
     await enqueueKeyPublish(tx, old.id);

@@ -13,7 +13,10 @@ import { settleSubscriptions } from './subscriptions';
 
 // The portal's own settings (mail and Stripe), parsed once per process like the console's env.
 const PortalEnv = {
-  SMTP_URL: z.string().regex(/^smtp:\/\//, 'must be an smtp:// URL').optional(),
+  SMTP_URL: z
+    .string()
+    .regex(/^smtp:\/\//, 'must be an smtp:// URL')
+    .optional(),
   SMTP_FROM: z.string().email().default('no-reply@tollgate.localhost'),
   STRIPE_SECRET_KEY: z.string().min(1).optional(),
   STRIPE_API_HOST: z.string().min(1).optional(),
@@ -33,7 +36,12 @@ export function getPortalDeps(): PortalDeps {
       keyspace: rt.keyspace,
       log: rt.log.child({ area: 'portal' }),
       email: { smtpUrl: e.SMTP_URL, from: e.SMTP_FROM },
-      stripe: createStripeClient({ secretKey: e.STRIPE_SECRET_KEY, host: e.STRIPE_API_HOST, port: e.STRIPE_API_PORT, protocol: e.STRIPE_API_PROTOCOL }),
+      stripe: createStripeClient({
+        secretKey: e.STRIPE_SECRET_KEY,
+        host: e.STRIPE_API_HOST,
+        port: e.STRIPE_API_PORT,
+        protocol: e.STRIPE_API_PROTOCOL,
+      }),
       consoleUrl: rt.config.consoleUrl,
     };
   }

@@ -27,9 +27,16 @@ export type OperationView = {
   requestBody: { contentType: string; schema: SchemaView; example: string | null } | null;
   responses: Array<{ status: string; description: string; example: string | null; schema: SchemaView | null }>;
 };
-export type ReferenceView = { title: string; version: string; description: string; operations: OperationView[]; schemas: Array<{ name: string; schema: SchemaView }> };
+export type ReferenceView = {
+  title: string;
+  version: string;
+  description: string;
+  operations: OperationView[];
+  schemas: Array<{ name: string; schema: SchemaView }>;
+};
 
-const obj = (v: Json): Record<string, Json> | null => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, Json>) : null);
+const obj = (v: Json): Record<string, Json> | null =>
+  v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, Json>) : null;
 const str = (v: Json, max = 2000): string => (typeof v === 'string' ? v.slice(0, max) : '');
 
 function resolve(doc: Record<string, Json>, v: Json, depth = 0): { value: Record<string, Json> | null; ref?: string } {
@@ -141,7 +148,12 @@ export function buildReference(input: Json, fallbackTitle: string): ReferenceVie
           const rv = resolve(doc, r).value;
           const rc = obj(rv?.content);
           const first = rc ? obj(Object.values(rc)[0]) : null;
-          return { status: status.slice(0, 10), description: str(rv?.description, 500), example: exampleOf(doc, first), schema: first?.schema ? schemaView(doc, first.schema) : null };
+          return {
+            status: status.slice(0, 10),
+            description: str(rv?.description, 500),
+            example: exampleOf(doc, first),
+            schema: first?.schema ? schemaView(doc, first.schema) : null,
+          };
         });
       const id = (str(op.operationId, 100) || `${m}-${path}`).replace(/[^A-Za-z0-9_-]+/g, '-').replace(/^-+|-+$/g, '') || `${m}-op`;
       operations.push({
@@ -152,7 +164,10 @@ export function buildReference(input: Json, fallbackTitle: string): ReferenceVie
         description: str(op.description),
         tags: Array.isArray(op.tags) ? op.tags.filter((t): t is string => typeof t === 'string').slice(0, 5) : [],
         parameters: [...params.values()],
-        requestBody: ct && media ? { contentType: ct.slice(0, 100), schema: schemaView(doc, obj(media)?.schema), example: exampleOf(doc, obj(media)) } : null,
+        requestBody:
+          ct && media
+            ? { contentType: ct.slice(0, 100), schema: schemaView(doc, obj(media)?.schema), example: exampleOf(doc, obj(media)) }
+            : null,
         responses,
       });
     }
@@ -160,10 +175,23 @@ export function buildReference(input: Json, fallbackTitle: string): ReferenceVie
   const schemas = Object.entries(obj(obj(doc.components)?.schemas) ?? {})
     .slice(0, 100)
     .map(([name, s]) => ({ name: name.slice(0, 100), schema: schemaView(doc, s) }));
-  return { title: str(info.title, 200) || fallbackTitle, version: str(info.version, 50), description: str(info.description, 4000), operations, schemas };
+  return {
+    title: str(info.title, 200) || fallbackTitle,
+    version: str(info.version, 50),
+    description: str(info.description, 4000),
+    operations,
+    schemas,
+  };
 }
 
-export type SampleInput = { baseUrl: string; method: string; path: string; key: string; body: string | null; query?: Array<{ name: string; example?: string | undefined }> };
+export type SampleInput = {
+  baseUrl: string;
+  method: string;
+  path: string;
+  key: string;
+  body: string | null;
+  query?: Array<{ name: string; example?: string | undefined }>;
+};
 
 /** Fills path parameters with their examples (or a visible placeholder) and adds required query ones. */
 export function sampleUrl(op: Pick<OperationView, 'path' | 'parameters'>, baseUrl: string): string {
@@ -171,14 +199,21 @@ export function sampleUrl(op: Pick<OperationView, 'path' | 'parameters'>, baseUr
     const p = op.parameters.find((x) => x.in === 'path' && x.name === name);
     return encodeURIComponent(p?.example ?? name.toUpperCase());
   });
-  const q = op.parameters.filter((p) => p.in === 'query' && p.required).map((p) => `${encodeURIComponent(p.name)}=${encodeURIComponent(p.example ?? 'value')}`);
+  const q = op.parameters
+    .filter((p) => p.in === 'query' && p.required)
+    .map((p) => `${encodeURIComponent(p.name)}=${encodeURIComponent(p.example ?? 'value')}`);
   return `${baseUrl.replace(/\/$/, '')}${path}${q.length ? `?${q.join('&')}` : ''}`;
 }
 
 const shq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /** curl, JavaScript (fetch) and Python (requests) for one call; `key` is a real key or a placeholder. */
-export function codeSamples(url: string, method: string, key: string, body: string | null): { curl: string; javascript: string; python: string } {
+export function codeSamples(
+  url: string,
+  method: string,
+  key: string,
+  body: string | null,
+): { curl: string; javascript: string; python: string } {
   const hasBody = body !== null && !['GET', 'HEAD', 'DELETE'].includes(method);
   const curl = [
     `curl -X ${method} ${shq(url)}`,
@@ -205,7 +240,10 @@ export function codeSamples(url: string, method: string, key: string, body: stri
 
 function pyLiteral(json: string): string {
   try {
-    return JSON.stringify(JSON.parse(json)).replace(/\btrue\b/g, 'True').replace(/\bfalse\b/g, 'False').replace(/\bnull\b/g, 'None');
+    return JSON.stringify(JSON.parse(json))
+      .replace(/\btrue\b/g, 'True')
+      .replace(/\bfalse\b/g, 'False')
+      .replace(/\bnull\b/g, 'None');
   } catch {
     return JSON.stringify(json);
   }

@@ -12,9 +12,19 @@ const keyOf = (secret: string) => new TextEncoder().encode(`portal:${secret}`);
 export const portalCookieName = (tenantSlug: string) => `tg_portal_${tenantSlug.replace(/[^a-z0-9]/g, '_')}`;
 
 /** Changes whenever the password does, so a reset ends every session made with the old one. */
-export const passwordVersion = (passwordHash: string | null) => createHash('sha256').update(passwordHash ?? '').digest('hex').slice(0, 16);
+export const passwordVersion = (passwordHash: string | null) =>
+  createHash('sha256')
+    .update(passwordHash ?? '')
+    .digest('hex')
+    .slice(0, 16);
 
-export async function createPortalToken(secret: string, tenantId: string, consumerId: string, pv: string, now = Date.now()): Promise<string> {
+export async function createPortalToken(
+  secret: string,
+  tenantId: string,
+  consumerId: string,
+  pv: string,
+  now = Date.now(),
+): Promise<string> {
   return new SignJWT({ pv })
     .setProtectedHeader({ alg: 'HS256' })
     .setSubject(consumerId)
@@ -26,7 +36,11 @@ export async function createPortalToken(secret: string, tenantId: string, consum
 }
 
 /** The consumer id of a valid token for this tenant; null for anything else (never throws). */
-export async function readPortalToken(secret: string, tenantId: string, token: string | undefined | null): Promise<{ consumerId: string; pv: string } | null> {
+export async function readPortalToken(
+  secret: string,
+  tenantId: string,
+  token: string | undefined | null,
+): Promise<{ consumerId: string; pv: string } | null> {
   if (!token || token.length > 2048) return null;
   try {
     const { payload } = await jwtVerify(token, keyOf(secret), { issuer: ISSUER, audience: `tenant:${tenantId}`, algorithms: ['HS256'] });

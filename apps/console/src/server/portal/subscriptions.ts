@@ -1,6 +1,13 @@
 import { z } from 'zod';
 import { enqueueKeyPublish, newId, type Prisma } from '@tollgate/db';
-import { BillingInputError, cancelStripeSubscription, changeSubscriptionPlan, createCheckoutSession, previewSubscriptionInvoice, StripeNotConfiguredError } from '@tollgate/billing';
+import {
+  BillingInputError,
+  cancelStripeSubscription,
+  changeSubscriptionPlan,
+  createCheckoutSession,
+  previewSubscriptionInvoice,
+  StripeNotConfiguredError,
+} from '@tollgate/billing';
 import { notFound, ServiceError } from '../services/context';
 import { Id, parseInput } from '../services/validation';
 import { isPaidPlan } from './catalog';
@@ -19,12 +26,25 @@ function addMonth(d: Date): Date {
 
 async function audit(tx: Tx, dev: DeveloperContext, action: string, targetId: string, data?: Prisma.InputJsonValue) {
   await tx.auditLog.create({
-    data: { id: newId('audit'), tenantId: dev.tenant.id, actorType: 'developer', actorId: dev.consumerId, action, targetType: 'subscription', targetId, ...(data !== undefined ? { data } : {}) },
+    data: {
+      id: newId('audit'),
+      tenantId: dev.tenant.id,
+      actorType: 'developer',
+      actorId: dev.consumerId,
+      action,
+      targetType: 'subscription',
+      targetId,
+      ...(data !== undefined ? { data } : {}),
+    },
   });
 }
 
 export function requireApproved(dev: DeveloperContext): void {
-  if (dev.status === 'PENDING') throw new ServiceError('forbidden', `your account is waiting for approval by ${dev.tenant.name}; you'll be able to subscribe and create keys once approved`);
+  if (dev.status === 'PENDING')
+    throw new ServiceError(
+      'forbidden',
+      `your account is waiting for approval by ${dev.tenant.name}; you'll be able to subscribe and create keys once approved`,
+    );
   if (dev.status !== 'ACTIVE') throw new ServiceError('forbidden', 'this account is suspended');
 }
 
@@ -110,7 +130,17 @@ export async function subscribeToPlan(deps: PortalDeps, dev: DeveloperContext, i
     if (current?.stripeSubscriptionId) await cancelInStripe(deps, dev, current.id, true);
     const id = newId('subscription');
     await dev.db.$transaction(async (tx) => {
-      await tx.subscription.create({ data: { id, tenantId: dev.tenant.id, consumerId: dev.consumerId, planId: plan.id, status: 'ACTIVE', currentPeriodStart: now, currentPeriodEnd: addMonth(now) } });
+      await tx.subscription.create({
+        data: {
+          id,
+          tenantId: dev.tenant.id,
+          consumerId: dev.consumerId,
+          planId: plan.id,
+          status: 'ACTIVE',
+          currentPeriodStart: now,
+          currentPeriodEnd: addMonth(now),
+        },
+      });
       if (current) await replaceSubscription(tx, dev, current.id, id);
       await audit(tx, dev, 'subscription.created', id, { planId: plan.id });
     });
@@ -128,20 +158,39 @@ export async function subscribeToPlan(deps: PortalDeps, dev: DeveloperContext, i
       deps.log.error({ err: (err as Error).message }, 'stripe plan change failed');
       throw new ServiceError('unavailable', 'the payment provider did not answer; your plan was not changed, try again');
     }
-    await dev.db.$transaction((tx) => audit(tx, dev, 'subscription.plan_changed', current.id, { from: current.planId, to: plan.id, proration: true }));
+    await dev.db.$transaction((tx) =>
+      audit(tx, dev, 'subscription.plan_changed', current.id, { from: current.planId, to: plan.id, proration: true }),
+    );
     return { kind: 'active', subscriptionId: current.id };
   }
 
   const id = newId('subscription');
   await dev.db.$transaction(async (tx) => {
     // An abandoned Checkout leaves an INCOMPLETE row; a new attempt supersedes it.
-    await tx.subscription.updateMany({ where: { tenantId: dev.tenant.id, consumerId: dev.consumerId, status: 'INCOMPLETE' }, data: { status: 'CANCELED', canceledAt: now } });
-    await tx.subscription.create({ data: { id, tenantId: dev.tenant.id, consumerId: dev.consumerId, planId: plan.id, status: 'INCOMPLETE', currentPeriodStart: now, currentPeriodEnd: addMonth(now) } });
+    await tx.subscription.updateMany({
+      where: { tenantId: dev.tenant.id, consumerId: dev.consumerId, status: 'INCOMPLETE' },
+      data: { status: 'CANCELED', canceledAt: now },
+    });
+    await tx.subscription.create({
+      data: {
+        id,
+        tenantId: dev.tenant.id,
+        consumerId: dev.consumerId,
+        planId: plan.id,
+        status: 'INCOMPLETE',
+        currentPeriodStart: now,
+        currentPeriodEnd: addMonth(now),
+      },
+    });
     await audit(tx, dev, 'subscription.checkout_started', id, { planId: plan.id });
   });
   const base = `${deps.consoleUrl}/portal/${dev.tenant.slug}`;
   try {
-    const session = await createCheckoutSession(dev.db, stripe, { subscriptionId: id, successUrl: `${base}/billing?checkout=success`, cancelUrl: `${base}/pricing?checkout=canceled` });
+    const session = await createCheckoutSession(dev.db, stripe, {
+      subscriptionId: id,
+      successUrl: `${base}/billing?checkout=success`,
+      cancelUrl: `${base}/pricing?checkout=canceled`,
+    });
     if (!session.url) throw new BillingInputError('checkout session without a URL');
     return { kind: 'checkout', subscriptionId: id, url: session.url };
   } catch (err) {
@@ -174,10 +223,18 @@ export async function cancelSubscription(deps: PortalDeps, dev: DeveloperContext
 }
 
 /** Requests billed in the subscription's current period (the ledger the quota and invoice use). */
-export async function periodUsage(dev: DeveloperContext, sub: { id: string; currentPeriodStart: Date; currentPeriodEnd: Date }): Promise<number> {
+export async function periodUsage(
+  dev: DeveloperContext,
+  sub: { id: string; currentPeriodStart: Date; currentPeriodEnd: Date },
+): Promise<number> {
   const agg = await dev.db.ledgerLine.aggregate({
     // Ledger rows are per hour: the first one starts before a mid-hour subscription does.
-    where: { subscriptionId: sub.id, tenantId: dev.tenant.id, kind: 'USAGE', hourStart: { gte: floorHour(sub.currentPeriodStart), lt: sub.currentPeriodEnd } },
+    where: {
+      subscriptionId: sub.id,
+      tenantId: dev.tenant.id,
+      kind: 'USAGE',
+      hourStart: { gte: floorHour(sub.currentPeriodStart), lt: sub.currentPeriodEnd },
+    },
     _sum: { quantity: true },
   });
   return Number(agg._sum.quantity ?? 0n);
@@ -204,12 +261,21 @@ export async function billingOverview(dev: DeveloperContext) {
       select: { id: true, periodStart: true, periodEnd: true, currency: true, totalMinor: true, status: true, hostedUrl: true },
     }),
   ]);
-  let period: null | { used: number; quota: number | null; level: QuotaLevel; projectedMinor: number; currency: string; lines: Array<{ description: string; amountMinor: number }> } = null;
+  let period: null | {
+    used: number;
+    quota: number | null;
+    level: QuotaLevel;
+    projectedMinor: number;
+    currency: string;
+    lines: Array<{ description: string; amountMinor: number }>;
+  } = null;
   if (current) {
     const used = await periodUsage(dev, current);
     // By hour range, not by the ledger's periodStart: the ledger files a subscription's first,
     // partial hour under the previous anchored period, which would hide it from this one.
-    const preview = await previewSubscriptionInvoice(dev.db, current.id, { period: { start: floorHour(current.currentPeriodStart), end: current.currentPeriodEnd } });
+    const preview = await previewSubscriptionInvoice(dev.db, current.id, {
+      period: { start: floorHour(current.currentPeriodStart), end: current.currentPeriodEnd },
+    });
     period = {
       used,
       quota: current.plan.monthlyQuota,

@@ -5,7 +5,14 @@ import { revalidatePath } from 'next/cache';
 import { assertSameOrigin, clientIp } from '@/server/auth';
 import { runAction, str, type FormState } from '@/server/action-state';
 import { ServiceError } from '@/server/services/context';
-import { endPortalSession, getPortalDeps, portalGatewayUrl, portalTenant, requireDeveloper, startPortalSession } from '@/server/portal/next';
+import {
+  endPortalSession,
+  getPortalDeps,
+  portalGatewayUrl,
+  portalTenant,
+  requireDeveloper,
+  startPortalSession,
+} from '@/server/portal/next';
 import { logInDeveloper, requestPasswordReset, resetPassword, signUpDeveloper } from '@/server/portal/accounts';
 import { cancelSubscription, subscribeToPlan } from '@/server/portal/subscriptions';
 import { createMyKey, renameMyKey, revokeMyKey, rollMyKey } from '@/server/portal/keys';
@@ -19,7 +26,12 @@ export async function portalSignupAction(slug: string, prev: FormState, fd: Form
   const res = await runAction(prev, fd, async () => {
     await assertSameOrigin();
     const tenant = await portalTenant(slug);
-    const out = await signUpDeveloper(getPortalDeps(), tenant, { name: str(fd, 'name'), email: str(fd, 'email'), password: str(fd, 'password') }, { ip: await clientIp() });
+    const out = await signUpDeveloper(
+      getPortalDeps(),
+      tenant,
+      { name: str(fd, 'name'), email: str(fd, 'email'), password: str(fd, 'password') },
+      { ip: await clientIp() },
+    );
     await startPortalSession(tenant, out.consumerId, out.passwordHash);
   });
   if (res.ok) redirect(`/portal/${slug}/keys?welcome=1`);
@@ -30,7 +42,12 @@ export async function portalLoginAction(slug: string, prev: FormState, fd: FormD
   const res = await runAction(prev, fd, async () => {
     await assertSameOrigin();
     const tenant = await portalTenant(slug);
-    const out = await logInDeveloper(getPortalDeps(), tenant, { email: str(fd, 'email'), password: str(fd, 'password') }, { ip: await clientIp() });
+    const out = await logInDeveloper(
+      getPortalDeps(),
+      tenant,
+      { email: str(fd, 'email'), password: str(fd, 'password') },
+      { ip: await clientIp() },
+    );
     await startPortalSession(tenant, out.consumerId, out.passwordHash);
   });
   if (res.ok) redirect(`/portal/${slug}/keys`);
@@ -79,7 +96,11 @@ export async function cancelAction(slug: string, prev: FormState, fd: FormData):
     await assertSameOrigin();
     const out = await cancelSubscription(getPortalDeps(), await requireDeveloper(slug));
     revalidatePath(`/portal/${slug}/billing`);
-    return { message: out.immediate ? 'Your plan is canceled; its keys stop working now.' : `Your plan ends on ${out.endsAt.toISOString().slice(0, 10)}.` };
+    return {
+      message: out.immediate
+        ? 'Your plan is canceled; its keys stop working now.'
+        : `Your plan ends on ${out.endsAt.toISOString().slice(0, 10)}.`,
+    };
   });
 }
 
@@ -105,9 +126,14 @@ export async function rollKeyAction(slug: string, keyId: string, prev: FormState
   return runAction(prev, fd, async () => {
     await assertSameOrigin();
     const hours = Number(str(fd, 'graceHours') ?? '24');
-    const out = await rollMyKey(await requireDeveloper(slug), keyId, { graceSeconds: Number.isFinite(hours) ? Math.round(hours * 3600) : 'bad' });
+    const out = await rollMyKey(await requireDeveloper(slug), keyId, {
+      graceSeconds: Number.isFinite(hours) ? Math.round(hours * 3600) : 'bad',
+    });
     revalidatePath(`/portal/${slug}/keys`);
-    return { secret: out.secret, secretLabel: `Replacement for ${out.previous.prefix}… (the old key works until ${out.previous.expiresAt?.toISOString().slice(0, 16).replace('T', ' ') ?? 'now'} UTC)` };
+    return {
+      secret: out.secret,
+      secretLabel: `Replacement for ${out.previous.prefix}… (the old key works until ${out.previous.expiresAt?.toISOString().slice(0, 16).replace('T', ' ') ?? 'now'} UTC)`,
+    };
   });
 }
 
@@ -130,7 +156,12 @@ export async function tryItAction(slug: string, apiSlug: string, prev: TryItStat
     const api = await getPublicApi(getPortalDeps().db, tenant, apiSlug);
     if (!api) throw new ServiceError('not_found', 'API not found');
     const body = str(fd, 'body');
-    const result = await tryThroughGateway(portalGatewayUrl(slug), api.basePath, { method: str(fd, 'method'), path: str(fd, 'path'), key: str(fd, 'key'), ...(body ? { body } : {}) });
+    const result = await tryThroughGateway(portalGatewayUrl(slug), api.basePath, {
+      method: str(fd, 'method'),
+      path: str(fd, 'path'),
+      key: str(fd, 'key'),
+      ...(body ? { body } : {}),
+    });
     return { seq, ok: true, result };
   } catch (err) {
     if (err instanceof ServiceError) return { seq, ok: false, message: err.message };

@@ -14,7 +14,11 @@ function Secret({ label, secret }: { label: string; secret: string }) {
         <code data-testid="secret" className="block flex-1 overflow-x-auto rounded bg-white px-2 py-1 font-mono text-xs text-slate-900">
           {secret}
         </code>
-        <button type="button" className={buttonStyles.secondary} onClick={() => void navigator.clipboard?.writeText(secret).then(() => setCopied(true))}>
+        <button
+          type="button"
+          className={buttonStyles.secondary}
+          onClick={() => void navigator.clipboard?.writeText(secret).then(() => setCopied(true))}
+        >
           {copied ? 'Copied' : 'Copy'}
         </button>
       </div>
@@ -46,7 +50,13 @@ export function KeyRowActions({ slug, keyId, name, prefix }: { slug: string; key
               <label htmlFor={`rename-${keyId}`} className="block text-xs font-medium text-slate-800">
                 Name
               </label>
-              <input id={`rename-${keyId}`} name="name" defaultValue={name} maxLength={100} className="mt-1 rounded-md border border-slate-300 px-2 py-1 text-sm" />
+              <input
+                id={`rename-${keyId}`}
+                name="name"
+                defaultValue={name}
+                maxLength={100}
+                className="mt-1 rounded-md border border-slate-300 px-2 py-1 text-sm"
+              />
             </div>
             <button type="submit" className={buttonStyles.secondary} disabled={renaming}>
               Rename
@@ -58,7 +68,15 @@ export function KeyRowActions({ slug, keyId, name, prefix }: { slug: string; key
               <label htmlFor={`grace-${keyId}`} className="block text-xs font-medium text-slate-800">
                 Old key keeps working for (hours)
               </label>
-              <input id={`grace-${keyId}`} name="graceHours" type="number" min={0} max={168} defaultValue={24} className="mt-1 w-24 rounded-md border border-slate-300 px-2 py-1 text-sm" />
+              <input
+                id={`grace-${keyId}`}
+                name="graceHours"
+                type="number"
+                min={0}
+                max={168}
+                defaultValue={24}
+                className="mt-1 w-24 rounded-md border border-slate-300 px-2 py-1 text-sm"
+              />
             </div>
             <button type="submit" className={buttonStyles.secondary} disabled={rolling}>
               Roll key

@@ -11,7 +11,10 @@ export default async function PortalHome({ params }: { params: Promise<{ tenant:
   const apis = await listPublicApis(getPortalDeps().db, tenant);
   return (
     <>
-      <PageHeader title={`${tenant.name} APIs`} description="Browse the APIs, read their reference, pick a plan and get a key in a minute." />
+      <PageHeader
+        title={`${tenant.name} APIs`}
+        description="Browse the APIs, read their reference, pick a plan and get a key in a minute."
+      />
       {apis.length === 0 ? (
         <EmptyState title="No public APIs yet" body={`${tenant.name} hasn't published an API here yet. Check back soon.`} />
       ) : (
@@ -27,7 +30,9 @@ export default async function PortalHome({ params }: { params: Promise<{ tenant:
                 {a.version} · <span className="font-mono">{a.basePath}</span>
               </p>
               <p className="mt-2 text-sm text-slate-700">{a.description || 'No description yet.'}</p>
-              <p className="mt-3 text-sm text-slate-700">{a.hasReference ? 'API reference, code samples and try-it available.' : 'Reference coming soon.'}</p>
+              <p className="mt-3 text-sm text-slate-700">
+                {a.hasReference ? 'API reference, code samples and try-it available.' : 'Reference coming soon.'}
+              </p>
             </li>
           ))}
         </ul>

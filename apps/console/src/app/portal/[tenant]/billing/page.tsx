@@ -10,7 +10,13 @@ import { cancelAction } from '../actions';
 export const metadata: Metadata = { title: 'Billing' };
 export const dynamic = 'force-dynamic';
 
-export default async function Billing({ params, searchParams }: { params: Promise<{ tenant: string }>; searchParams: Promise<Record<string, string | string[] | undefined>> }) {
+export default async function Billing({
+  params,
+  searchParams,
+}: {
+  params: Promise<{ tenant: string }>;
+  searchParams: Promise<Record<string, string | string[] | undefined>>;
+}) {
   const { tenant: slug } = await params;
   const sp = await searchParams;
   const dev = await requireDeveloper(slug);
@@ -22,11 +28,20 @@ export default async function Billing({ params, searchParams }: { params: Promis
       {b.pending && sp.checkout === 'success' ? <meta httpEquiv="refresh" content="3" /> : null}
       <PageHeader title="Billing" description="Your plan, this period's usage and projected charge, and past invoices." />
       {b.pending ? (
-        <p role="status" className="mb-4 rounded-md border border-amber-200 bg-amber-50 px-3 py-2 text-sm text-amber-900" data-testid="pending-upgrade">
-          Payment received? We're waiting for the payment provider to confirm your {b.pending.plan.name} plan. This page refreshes by itself.
+        <p
+          role="status"
+          className="mb-4 rounded-md border border-amber-200 bg-amber-50 px-3 py-2 text-sm text-amber-900"
+          data-testid="pending-upgrade"
+        >
+          Payment received? We're waiting for the payment provider to confirm your {b.pending.plan.name} plan. This page refreshes by
+          itself.
         </p>
       ) : sp.checkout === 'success' && b.current?.plan.paid ? (
-        <p role="status" className="mb-4 rounded-md border border-emerald-200 bg-emerald-50 px-3 py-2 text-sm text-emerald-900" data-testid="upgrade-done">
+        <p
+          role="status"
+          className="mb-4 rounded-md border border-emerald-200 bg-emerald-50 px-3 py-2 text-sm text-emerald-900"
+          data-testid="upgrade-done"
+        >
           You're on {b.current.plan.name}. Your existing keys now use the new plan.
         </p>
       ) : null}
@@ -35,27 +50,47 @@ export default async function Billing({ params, searchParams }: { params: Promis
           title="No plan yet"
           body="Pick a plan to start calling the API."
           action={
-            <Link href={`${base}/pricing`} className="inline-flex rounded-md bg-brand-600 px-3.5 py-2 text-sm font-medium text-white hover:bg-brand-700">
+            <Link
+              href={`${base}/pricing`}
+              className="inline-flex rounded-md bg-brand-600 px-3.5 py-2 text-sm font-medium text-white hover:bg-brand-700"
+            >
               See plans
             </Link>
           }
         />
       ) : (
         <div className="grid gap-6 md:grid-cols-2">
-          <Card title={`Plan: ${b.current.plan.name}`} description={`Period ${formatDate(b.current.currentPeriodStart)} – ${formatDate(b.current.currentPeriodEnd)}`}>
+          <Card
+            title={`Plan: ${b.current.plan.name}`}
+            description={`Period ${formatDate(b.current.currentPeriodStart)} – ${formatDate(b.current.currentPeriodEnd)}`}
+          >
             <p className="text-sm text-slate-700">
               Status: <Badge tone={b.current.status === 'ACTIVE' ? 'green' : 'amber'}>{b.current.status.toLowerCase()}</Badge>
               {b.current.cancelAtPeriodEnd ? <span className="ml-2 text-amber-900">ends at the period's end</span> : null}
             </p>
             <div className="mt-4">
-              <QuotaMeter used={b.period!.used} quota={b.period!.quota} level={b.period!.level} hardCap={!b.current.plan.paid} upgradeHref={`${base}/pricing`} />
+              <QuotaMeter
+                used={b.period!.used}
+                quota={b.period!.quota}
+                level={b.period!.level}
+                hardCap={!b.current.plan.paid}
+                upgradeHref={`${base}/pricing`}
+              />
             </div>
             <div className="mt-4 flex flex-wrap gap-3">
-              <Link href={`${base}/pricing`} className="inline-flex rounded-md border border-slate-300 bg-white px-3.5 py-2 text-sm font-medium text-slate-800">
+              <Link
+                href={`${base}/pricing`}
+                className="inline-flex rounded-md border border-slate-300 bg-white px-3.5 py-2 text-sm font-medium text-slate-800"
+              >
                 Change plan
               </Link>
               {!b.current.cancelAtPeriodEnd ? (
-                <ActionForm action={cancelAction.bind(null, dev.tenant.slug)} submitLabel="Cancel plan" variant="danger" confirm="Cancel your plan? Keys on it stop working when it ends." />
+                <ActionForm
+                  action={cancelAction.bind(null, dev.tenant.slug)}
+                  submitLabel="Cancel plan"
+                  variant="danger"
+                  confirm="Cancel your plan? Keys on it stop working when it ends."
+                />
               ) : null}
             </div>
           </Card>

@@ -13,7 +13,13 @@ import { createKeyAction } from '../actions';
 export const metadata: Metadata = { title: 'API keys' };
 export const dynamic = 'force-dynamic';
 
-export default async function Keys({ params, searchParams }: { params: Promise<{ tenant: string }>; searchParams: Promise<Record<string, string | string[] | undefined>> }) {
+export default async function Keys({
+  params,
+  searchParams,
+}: {
+  params: Promise<{ tenant: string }>;
+  searchParams: Promise<Record<string, string | string[] | undefined>>;
+}) {
   const { tenant: slug } = await params;
   const sp = await searchParams;
   const dev = await requireDeveloper(slug);
@@ -23,7 +29,10 @@ export default async function Keys({ params, searchParams }: { params: Promise<{
   const base = `/portal/${dev.tenant.slug}`;
   return (
     <>
-      <PageHeader title="API keys" description="Keys authenticate your calls. Send one as Authorization: Bearer <key> or in the X-API-Key header." />
+      <PageHeader
+        title="API keys"
+        description="Keys authenticate your calls. Send one as Authorization: Bearer <key> or in the X-API-Key header."
+      />
       {sp.welcome ? (
         <p role="status" className="mb-4 rounded-md border border-emerald-200 bg-emerald-50 px-3 py-2 text-sm text-emerald-900">
           Welcome, {dev.name}! Pick a plan, then create your first key.
@@ -34,15 +43,27 @@ export default async function Keys({ params, searchParams }: { params: Promise<{
           title="Pick a plan to get a key"
           body="Keys work within a plan: the plan sets your rate limit and monthly quota. The free plan starts instantly."
           action={
-            <Link href={`${base}/pricing`} className="inline-flex rounded-md bg-brand-600 px-3.5 py-2 text-sm font-medium text-white hover:bg-brand-700">
+            <Link
+              href={`${base}/pricing`}
+              className="inline-flex rounded-md bg-brand-600 px-3.5 py-2 text-sm font-medium text-white hover:bg-brand-700"
+            >
               See plans
             </Link>
           }
         />
       ) : (
         <div className="space-y-6">
-          <Card title={`Plan: ${sub.plan.name}`} description={`Current period ${formatDate(sub.currentPeriodStart)} – ${formatDate(sub.currentPeriodEnd)}.`}>
-            <QuotaMeter used={used} quota={sub.plan.monthlyQuota} level={quotaLevel(used, sub.plan.monthlyQuota)} hardCap={sub.plan.quotaMode === 'HARD_CAP'} upgradeHref={`${base}/pricing`} />
+          <Card
+            title={`Plan: ${sub.plan.name}`}
+            description={`Current period ${formatDate(sub.currentPeriodStart)} – ${formatDate(sub.currentPeriodEnd)}.`}
+          >
+            <QuotaMeter
+              used={used}
+              quota={sub.plan.monthlyQuota}
+              level={quotaLevel(used, sub.plan.monthlyQuota)}
+              hardCap={sub.plan.quotaMode === 'HARD_CAP'}
+              upgradeHref={`${base}/pricing`}
+            />
           </Card>
           <Card title="Create a key" description="The secret is shown once. Store it in your secrets manager.">
             <ActionForm action={createKeyAction.bind(null, dev.tenant.slug)} submitLabel="Create key" pendingLabel="Creating…">
@@ -62,7 +83,15 @@ export default async function Keys({ params, searchParams }: { params: Promise<{
                   <Td>{k.name || <span className="text-slate-600">unnamed</span>}</Td>
                   <Td className="font-mono text-xs">{k.prefix}…</Td>
                   <Td>
-                    {k.status === 'REVOKED' ? <Badge tone="red">revoked</Badge> : expired ? <Badge tone="gray">expired</Badge> : k.expiresAt ? <Badge tone="amber">expires {formatDate(k.expiresAt)}</Badge> : <Badge tone="green">active</Badge>}
+                    {k.status === 'REVOKED' ? (
+                      <Badge tone="red">revoked</Badge>
+                    ) : expired ? (
+                      <Badge tone="gray">expired</Badge>
+                    ) : k.expiresAt ? (
+                      <Badge tone="amber">expires {formatDate(k.expiresAt)}</Badge>
+                    ) : (
+                      <Badge tone="green">active</Badge>
+                    )}
                   </Td>
                   <Td>
                     <Link href={`${base}/usage?keyId=${k.id}`} className="text-brand-700 underline">
@@ -71,7 +100,11 @@ export default async function Keys({ params, searchParams }: { params: Promise<{
                     {u?.errors ? <span className="text-xs text-slate-600"> ({formatNumber(u.errors)} errors)</span> : null}
                   </Td>
                   <Td>{k.lastUsedAt ? formatDate(k.lastUsedAt) : 'never'}</Td>
-                  <Td>{k.status === 'ACTIVE' && !expired ? <KeyRowActions slug={dev.tenant.slug} keyId={k.id} name={k.name} prefix={k.prefix} /> : null}</Td>
+                  <Td>
+                    {k.status === 'ACTIVE' && !expired ? (
+                      <KeyRowActions slug={dev.tenant.slug} keyId={k.id} name={k.name} prefix={k.prefix} />
+                    ) : null}
+                  </Td>
                 </tr>
               );
             })}

@@ -16,7 +16,13 @@ function rate(p: { rateLimit: number | null; rateWindowSeconds: number }) {
   return `${formatNumber(p.rateLimit)} requests per ${w}`;
 }
 
-export default async function Pricing({ params, searchParams }: { params: Promise<{ tenant: string }>; searchParams: Promise<Record<string, string | string[] | undefined>> }) {
+export default async function Pricing({
+  params,
+  searchParams,
+}: {
+  params: Promise<{ tenant: string }>;
+  searchParams: Promise<Record<string, string | string[] | undefined>>;
+}) {
   const { tenant: slug } = await params;
   const sp = await searchParams;
   const tenant = await portalTenant(slug);
@@ -26,7 +32,10 @@ export default async function Pricing({ params, searchParams }: { params: Promis
   const pending = dev ? await pendingSubscription(dev) : null;
   return (
     <>
-      <PageHeader title="Plans and pricing" description={`Start free and upgrade when you need more. Prices in ${tenant.currency.toUpperCase()}, billed monthly; changes are prorated.`} />
+      <PageHeader
+        title="Plans and pricing"
+        description={`Start free and upgrade when you need more. Prices in ${tenant.currency.toUpperCase()}, billed monthly; changes are prorated.`}
+      />
       {sp.checkout === 'canceled' ? (
         <p role="status" className="mb-4 rounded-md border border-slate-200 bg-white px-3 py-2 text-sm text-slate-700">
           Checkout was canceled; nothing was charged.
@@ -44,7 +53,11 @@ export default async function Pricing({ params, searchParams }: { params: Promis
           {plans.map((p) => {
             const isCurrent = current?.planId === p.id;
             return (
-              <li key={p.id} className="flex flex-col rounded-lg border border-slate-200 bg-white p-5 shadow-sm" data-testid={`plan-${p.slug}`}>
+              <li
+                key={p.id}
+                className="flex flex-col rounded-lg border border-slate-200 bg-white p-5 shadow-sm"
+                data-testid={`plan-${p.slug}`}
+              >
                 <div className="flex items-center justify-between">
                   <h2 className="text-lg font-semibold">{p.name}</h2>
                   {isCurrent ? <Badge tone="green">Your plan</Badge> : null}
@@ -55,11 +68,16 @@ export default async function Pricing({ params, searchParams }: { params: Promis
                 </p>
                 {p.description ? <p className="mt-2 text-sm text-slate-700">{p.description}</p> : null}
                 <ul className="mt-4 flex-1 space-y-1 text-sm text-slate-700">
-                  <li>{p.monthlyQuota === null ? 'Unlimited requests' : `${formatNumber(p.monthlyQuota)} requests per month${p.quotaMode === 'HARD_CAP' ? ' (hard cap)' : ''}`}</li>
+                  <li>
+                    {p.monthlyQuota === null
+                      ? 'Unlimited requests'
+                      : `${formatNumber(p.monthlyQuota)} requests per month${p.quotaMode === 'HARD_CAP' ? ' (hard cap)' : ''}`}
+                  </li>
                   {p.includedRequests > 0 ? <li>{formatNumber(p.includedRequests)} requests included</li> : null}
                   {p.overageUnitPriceMinor > 0 ? (
                     <li>
-                      then {formatMoney(p.overageUnitPriceMinor, p.currency)} per {p.overageBlockSize > 1 ? `${formatNumber(p.overageBlockSize)} requests` : 'request'}
+                      then {formatMoney(p.overageUnitPriceMinor, p.currency)} per{' '}
+                      {p.overageBlockSize > 1 ? `${formatNumber(p.overageBlockSize)} requests` : 'request'}
                     </li>
                   ) : null}
                   <li>{rate(p)}</li>
@@ -68,7 +86,10 @@ export default async function Pricing({ params, searchParams }: { params: Promis
                 </ul>
                 <div className="mt-5">
                   {!dev ? (
-                    <Link href={`/portal/${tenant.slug}/signup`} className="inline-flex rounded-md bg-brand-600 px-3.5 py-2 text-sm font-medium text-white hover:bg-brand-700">
+                    <Link
+                      href={`/portal/${tenant.slug}/signup`}
+                      className="inline-flex rounded-md bg-brand-600 px-3.5 py-2 text-sm font-medium text-white hover:bg-brand-700"
+                    >
                       Sign up to subscribe
                     </Link>
                   ) : isCurrent ? (

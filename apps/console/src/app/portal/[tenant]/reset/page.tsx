@@ -6,7 +6,13 @@ import { portalResetAction } from '../actions';
 export const metadata: Metadata = { title: 'Choose a new password' };
 export const dynamic = 'force-dynamic';
 
-export default async function PortalReset({ params, searchParams }: { params: Promise<{ tenant: string }>; searchParams: Promise<Record<string, string | string[] | undefined>> }) {
+export default async function PortalReset({
+  params,
+  searchParams,
+}: {
+  params: Promise<{ tenant: string }>;
+  searchParams: Promise<Record<string, string | string[] | undefined>>;
+}) {
   const { tenant: slug } = await params;
   const tenant = await portalTenant(slug);
   const sp = await searchParams;

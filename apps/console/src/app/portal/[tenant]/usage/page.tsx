@@ -13,7 +13,13 @@ export const dynamic = 'force-dynamic';
 
 const RANGES = ['1h', '24h', '7d', '30d'] as const;
 
-export default async function Usage({ params, searchParams }: { params: Promise<{ tenant: string }>; searchParams: Promise<Record<string, string | string[] | undefined>> }) {
+export default async function Usage({
+  params,
+  searchParams,
+}: {
+  params: Promise<{ tenant: string }>;
+  searchParams: Promise<Record<string, string | string[] | undefined>>;
+}) {
   const { tenant: slug } = await params;
   const sp = await searchParams;
   const dev = await requireDeveloper(slug);
@@ -43,7 +49,10 @@ export default async function Usage({ params, searchParams }: { params: Promise<
               key={r}
               href={`${base}?range=${r}${keyId ? `&keyId=${keyId}` : ''}${apiId ? `&apiId=${apiId}` : ''}`}
               aria-current={r === range ? 'page' : undefined}
-              className={cx('rounded-md px-3 py-1.5 text-sm font-medium', r === range ? 'bg-brand-600 text-white' : 'border border-slate-300 bg-white text-slate-800')}
+              className={cx(
+                'rounded-md px-3 py-1.5 text-sm font-medium',
+                r === range ? 'bg-brand-600 text-white' : 'border border-slate-300 bg-white text-slate-800',
+              )}
             >
               {r}
             </Link>
@@ -55,7 +64,12 @@ export default async function Usage({ params, searchParams }: { params: Promise<
             <label htmlFor="usage-key" className="block text-xs font-medium text-slate-800">
               Key
             </label>
-            <select id="usage-key" name="keyId" defaultValue={keyId ?? ''} className="mt-1 rounded-md border border-slate-300 px-2 py-1.5 text-sm">
+            <select
+              id="usage-key"
+              name="keyId"
+              defaultValue={keyId ?? ''}
+              className="mt-1 rounded-md border border-slate-300 px-2 py-1.5 text-sm"
+            >
               <option value="">All my keys</option>
               {keys.map((k) => (
                 <option key={k.id} value={k.id}>
@@ -68,7 +82,12 @@ export default async function Usage({ params, searchParams }: { params: Promise<
             <label htmlFor="usage-api" className="block text-xs font-medium text-slate-800">
               API
             </label>
-            <select id="usage-api" name="apiId" defaultValue={apiId ?? ''} className="mt-1 rounded-md border border-slate-300 px-2 py-1.5 text-sm">
+            <select
+              id="usage-api"
+              name="apiId"
+              defaultValue={apiId ?? ''}
+              className="mt-1 rounded-md border border-slate-300 px-2 py-1.5 text-sm"
+            >
               <option value="">All APIs</option>
               {apis.map((a) => (
                 <option key={a.id} value={a.id}>
@@ -84,7 +103,11 @@ export default async function Usage({ params, searchParams }: { params: Promise<
       </div>
       <dl className="mb-6 grid gap-4 md:grid-cols-4">
         <Stat label="Requests" value={<span data-testid="usage-total">{formatNumber(usage.totals.requests)}</span>} />
-        <Stat label="Errors" value={formatNumber(errors)} hint={`${(usage.totals.errorRate * 100).toFixed(1)}% (429s from limits count here)`} />
+        <Stat
+          label="Errors"
+          value={formatNumber(errors)}
+          hint={`${(usage.totals.errorRate * 100).toFixed(1)}% (429s from limits count here)`}
+        />
         <Stat label="Latency p50" value={usage.totals.p50 === null ? '—' : `${usage.totals.p50} ms`} />
         <Stat label="Latency p95" value={usage.totals.p95 === null ? '—' : `${usage.totals.p95} ms`} />
       </dl>
@@ -105,7 +128,12 @@ export default async function Usage({ params, searchParams }: { params: Promise<
         <h2 id="latency-title" className="mb-3 text-base font-semibold">
           Latency p95 (ms, bucket upper bound)
         </h2>
-        <BarChart title={`Latency p95 over the last ${range}`} labels={labels} unit=" ms" series={[{ label: 'p95', color: '#0d9488', values: usage.points.map((p) => p.p95 ?? 0) }]} />
+        <BarChart
+          title={`Latency p95 over the last ${range}`}
+          labels={labels}
+          unit=" ms"
+          series={[{ label: 'p95', color: '#0d9488', values: usage.points.map((p) => p.p95 ?? 0) }]}
+        />
       </section>
       <div className="mt-6">
         <Table head={['Key', 'Requests', 'Errors']} caption="Requests per key">

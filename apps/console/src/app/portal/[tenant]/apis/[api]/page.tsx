@@ -1,7 +1,7 @@
 import { notFound } from 'next/navigation';
 import type { Metadata } from 'next';
 import type { ReactNode } from 'react';
-import { Badge, Card, PageHeader } from '@/components/ui';
+import { Badge, PageHeader } from '@/components/ui';
 import { getDeveloper, getPortalDeps, portalGatewayUrl, portalTenant } from '@/server/portal/next';
 import { getPublicApi } from '@/server/portal/catalog';
 import { listMyKeys } from '@/server/portal/keys';
@@ -16,7 +16,13 @@ export async function generateMetadata({ params }: { params: Promise<{ tenant: s
   return { title: api ? `${api.name} reference` : 'Not found' };
 }
 
-const METHOD_TONE: Record<string, 'green' | 'blue' | 'amber' | 'red' | 'gray'> = { GET: 'green', POST: 'blue', PUT: 'amber', PATCH: 'amber', DELETE: 'red' };
+const METHOD_TONE: Record<string, 'green' | 'blue' | 'amber' | 'red' | 'gray'> = {
+  GET: 'green',
+  POST: 'blue',
+  PUT: 'amber',
+  PATCH: 'amber',
+  DELETE: 'red',
+};
 
 function Schema({ s, depth = 0 }: { s: SchemaView; depth?: number }): ReactNode {
   return (
@@ -57,10 +63,19 @@ export default async function ApiReference({ params }: { params: Promise<{ tenan
   const ref = api.reference;
   return (
     <>
-      <PageHeader title={ref.title} description={ref.description || api.description || undefined} actions={<Badge tone="gray">v{ref.version || api.version}</Badge>} />
+      <PageHeader
+        title={ref.title}
+        description={ref.description || api.description || undefined}
+        actions={<Badge tone="gray">v{ref.version || api.version}</Badge>}
+      />
       <p className="mb-6 text-sm text-slate-700">
-        Base URL: <code className="rounded bg-white px-1.5 py-0.5 font-mono ring-1 ring-slate-200">{base}</code>. Authenticate with <code className="font-mono">Authorization: Bearer &lt;key&gt;</code>
-        {dev ? (keys.length ? `; samples show your key ${keys[0]!.prefix}… — paste the full secret you saved.` : '; create a key on the Keys page.') : '; sign up to get a key.'}
+        Base URL: <code className="rounded bg-white px-1.5 py-0.5 font-mono ring-1 ring-slate-200">{base}</code>. Authenticate with{' '}
+        <code className="font-mono">Authorization: Bearer &lt;key&gt;</code>
+        {dev
+          ? keys.length
+            ? `; samples show your key ${keys[0]!.prefix}… — paste the full secret you saved.`
+            : '; create a key on the Keys page.'
+          : '; sign up to get a key.'}
       </p>
       <div className="grid gap-8 lg:grid-cols-[14rem_1fr]">
         <nav aria-label="Operations" className="lg:sticky lg:top-4 lg:self-start">
@@ -81,12 +96,19 @@ export default async function ApiReference({ params }: { params: Promise<{ tenan
           </ul>
         </nav>
         <div className="min-w-0 space-y-6">
-          {ref.operations.length === 0 ? <p className="text-sm text-slate-700">This API has no OpenAPI document yet; its owner will publish one soon.</p> : null}
+          {ref.operations.length === 0 ? (
+            <p className="text-sm text-slate-700">This API has no OpenAPI document yet; its owner will publish one soon.</p>
+          ) : null}
           {ref.operations.map((o) => {
             const url = sampleUrl(o, base);
             const samples = codeSamples(url, o.method, key, o.requestBody?.example ?? null);
             return (
-              <section key={o.id} id={`op-${o.id}`} aria-labelledby={`h-${o.id}`} className="rounded-lg border border-slate-200 bg-white p-5 shadow-sm">
+              <section
+                key={o.id}
+                id={`op-${o.id}`}
+                aria-labelledby={`h-${o.id}`}
+                className="rounded-lg border border-slate-200 bg-white p-5 shadow-sm"
+              >
                 <h2 id={`h-${o.id}`} className="flex flex-wrap items-center gap-2 text-base font-semibold">
                   <Badge tone={METHOD_TONE[o.method] ?? 'gray'}>{o.method}</Badge>
                   <code className="font-mono">{o.path}</code>
@@ -125,7 +147,11 @@ export default async function ApiReference({ params }: { params: Promise<{ tenan
                           <Schema s={r.schema} />
                         </div>
                       ) : null}
-                      {r.example ? <pre tabIndex={0} className="mt-1 max-h-48 overflow-auto rounded bg-slate-900 p-2 font-mono text-xs text-slate-100">{r.example}</pre> : null}
+                      {r.example ? (
+                        <pre tabIndex={0} className="mt-1 max-h-48 overflow-auto rounded bg-slate-900 p-2 font-mono text-xs text-slate-100">
+                          {r.example}
+                        </pre>
+                      ) : null}
                     </li>
                   ))}
                 </ul>
@@ -140,7 +166,11 @@ export default async function ApiReference({ params }: { params: Promise<{ tenan
                   ).map(([lang, code]) => (
                     <details key={lang} open={lang === 'curl'}>
                       <summary className="cursor-pointer text-sm font-medium text-slate-800">{lang}</summary>
-                      <pre tabIndex={0} data-testid={`sample-${lang.toLowerCase()}`} className="mt-1 overflow-x-auto rounded bg-slate-900 p-3 font-mono text-xs text-slate-100">
+                      <pre
+                        tabIndex={0}
+                        data-testid={`sample-${lang.toLowerCase()}`}
+                        className="mt-1 overflow-x-auto rounded bg-slate-900 p-3 font-mono text-xs text-slate-100"
+                      >
                         {code}
                       </pre>
                     </details>
@@ -153,11 +183,18 @@ export default async function ApiReference({ params }: { params: Promise<{ tenan
             <h2 id="try-it-title" className="text-base font-semibold">
               Try it
             </h2>
-            <p className="mb-3 mt-1 text-sm text-slate-700">Calls go through the live gateway with your key, so they count toward your quota.</p>
+            <p className="mb-3 mt-1 text-sm text-slate-700">
+              Calls go through the live gateway with your key, so they count toward your quota.
+            </p>
             <TryIt
               slug={tenant.slug}
               apiSlug={api.slug}
-              operations={ref.operations.map((o) => ({ id: o.id, method: o.method, path: sampleUrl(o, ''), body: o.requestBody?.example ?? null }))}
+              operations={ref.operations.map((o) => ({
+                id: o.id,
+                method: o.method,
+                path: sampleUrl(o, ''),
+                body: o.requestBody?.example ?? null,
+              }))}
             />
           </section>
         </div>

@@ -5,7 +5,15 @@ import { buttonStyles } from '@/components/ui';
 import { tryItAction, type TryItState } from '../../actions';
 
 /** Sends a real call through the gateway with the developer's key (pasted here, never stored). */
-export function TryIt({ slug, apiSlug, operations }: { slug: string; apiSlug: string; operations: Array<{ id: string; method: string; path: string; body: string | null }> }) {
+export function TryIt({
+  slug,
+  apiSlug,
+  operations,
+}: {
+  slug: string;
+  apiSlug: string;
+  operations: Array<{ id: string; method: string; path: string; body: string | null }>;
+}) {
   const [state, action, pending] = useActionState<TryItState, FormData>(tryItAction.bind(null, slug, apiSlug), { seq: 0 });
   const first = operations[0];
   return (
@@ -15,7 +23,12 @@ export function TryIt({ slug, apiSlug, operations }: { slug: string; apiSlug: st
           <label htmlFor="try-method" className="block text-sm font-medium text-slate-800">
             Method
           </label>
-          <select id="try-method" name="method" defaultValue={first?.method ?? 'GET'} className="mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 text-sm">
+          <select
+            id="try-method"
+            name="method"
+            defaultValue={first?.method ?? 'GET'}
+            className="mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 text-sm"
+          >
             {['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].map((m) => (
               <option key={m}>{m}</option>
             ))}
@@ -25,20 +38,37 @@ export function TryIt({ slug, apiSlug, operations }: { slug: string; apiSlug: st
           <label htmlFor="try-path" className="block text-sm font-medium text-slate-800">
             Path (below the API's base path)
           </label>
-          <input id="try-path" name="path" defaultValue={first?.path ?? '/'} className="mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 font-mono text-sm" />
+          <input
+            id="try-path"
+            name="path"
+            defaultValue={first?.path ?? '/'}
+            className="mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 font-mono text-sm"
+          />
         </div>
       </div>
       <div>
         <label htmlFor="try-key" className="block text-sm font-medium text-slate-800">
           Your API key
         </label>
-        <input id="try-key" name="key" type="password" autoComplete="off" placeholder="tg_live_…" className="mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 font-mono text-sm" />
+        <input
+          id="try-key"
+          name="key"
+          type="password"
+          autoComplete="off"
+          placeholder="tg_live_…"
+          className="mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 font-mono text-sm"
+        />
       </div>
       <div>
         <label htmlFor="try-body" className="block text-sm font-medium text-slate-800">
           JSON body (POST, PUT, PATCH)
         </label>
-        <textarea id="try-body" name="body" rows={3} className="mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 font-mono text-sm" />
+        <textarea
+          id="try-body"
+          name="body"
+          rows={3}
+          className="mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 font-mono text-sm"
+        />
       </div>
       <button type="submit" className={buttonStyles.primary} disabled={pending}>
         {pending ? 'Sending…' : 'Send request'}
@@ -53,8 +83,15 @@ export function TryIt({ slug, apiSlug, operations }: { slug: string; apiSlug: st
           <p className="font-medium">
             HTTP {state.result.status} · {state.result.durationMs} ms
           </p>
-          {state.result.headers.length ? <pre tabIndex={0} className="mt-2 overflow-x-auto text-xs">{state.result.headers.map(([k, v]) => `${k}: ${v}`).join('\n')}</pre> : null}
-          <pre tabIndex={0} className="mt-2 max-h-64 overflow-auto whitespace-pre-wrap break-all rounded bg-white p-2 font-mono text-xs ring-1 ring-slate-200">
+          {state.result.headers.length ? (
+            <pre tabIndex={0} className="mt-2 overflow-x-auto text-xs">
+              {state.result.headers.map(([k, v]) => `${k}: ${v}`).join('\n')}
+            </pre>
+          ) : null}
+          <pre
+            tabIndex={0}
+            className="mt-2 max-h-64 overflow-auto whitespace-pre-wrap break-all rounded bg-white p-2 font-mono text-xs ring-1 ring-slate-200"
+          >
             {state.result.body || '(empty body)'}
             {state.result.truncated ? '\n… (truncated)' : ''}
           </pre>
