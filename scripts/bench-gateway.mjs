@@ -9,8 +9,9 @@
 // request's intended send time (no coordinated omission): p50/p99/p99.9 of (a), (c), (d).
 //
 // Env: BENCH_DURATION (s, default 8), BENCH_REPEATS (3), BENCH_CONNECTIONS (64), BENCH_RATE (2000),
-// BENCH_OPEN_DURATION (s, 10), BENCH_ONLY (comma list of a,b,c,d), BENCH_ACCESS_LOG=1 to also run
-// (d) with access logs on, BENCH_PROFILE=1 to write a CPU profile of (d) to bench-results/.
+// BENCH_OPEN_DURATION (s, 10; 0 skips the open loop), BENCH_ONLY (comma list of a,b,c,d; only the listed ones run), BENCH_ACCESS_LOG=1 to also run
+// (d) with access logs on, BENCH_PROFILE=1 to write a CPU profile of (d) to bench-results/,
+// BENCH_BASELINE=<bundle.js> to also run (d0) from another gateway bundle, interleaved with (d).
 // Needs: wrk, nginx (Debian nginx-light), taskset, Redis at REDIS_URL (default 127.0.0.1:6379).
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
@@ -215,7 +216,7 @@ async function main() {
   const upstream = `http://127.0.0.1:${upPort}`;
 
   const targets = {};
-  targets.a = { url: `${upstream}/echo/hello`, headers: {} };
+  if (only.has('a')) targets.a = { url: `${upstream}/echo/hello`, headers: {} };
 
   if (only.has('b')) {
     const ngPort = await freePort();
@@ -351,6 +352,15 @@ http {
     });
     targets.d = { url: `http://127.0.0.1:${port}/echo/hello`, headers: { Host: host, Authorization: `Bearer ${gatewayKey}` }, pid: gw.pid };
     await waitHttp(targets.d.url, targets.d.headers);
+    if (process.env.BENCH_BASELINE) {
+      // A/B under the same load: (d0) runs another bundle (e.g. a copy of dist/main.js from
+      // before a change, kept next to it so it resolves the same node_modules), interleaved with (d).
+      const p0 = await freePort();
+      const a0 = await freePort();
+      const base = await startProc(process.execPath, [path.resolve(process.env.BENCH_BASELINE)], { cpu: proxyCpu, env: gatewayEnv(p0, a0, false) });
+      await waitHttp(`http://127.0.0.1:${p0}/echo/hello`, targets.d.headers);
+      targets.d0 = { url: `http://127.0.0.1:${p0}/echo/hello`, headers: targets.d.headers, pid: base.pid };
+    }
     if (process.env.BENCH_ACCESS_LOG) {
       const p2 = await freePort();
       const a2 = await freePort();
@@ -368,9 +378,9 @@ http {
     console.log(JSON.stringify(Object.fromEntries(Object.entries(targets).map(([k, v]) => [k, { url: v.url, headers: v.headers, pid: v.pid }]))));
     await new Promise((r) => setTimeout(r, Number(process.env.BENCH_HOLD) * 1000));
   }
-  const names = { a: 'upstream direct', b: 'nginx keep-alive proxy', c: 'bare Fastify + undici', d: 'Tollgate (auth+limit+quota+usage)', 'd+log': 'Tollgate + access logs' };
+  const names = { d0: 'Tollgate, BENCH_BASELINE bundle', a: 'upstream direct', b: 'nginx keep-alive proxy', c: 'bare Fastify + undici', d: 'Tollgate (auth+limit+quota+usage)', 'd+log': 'Tollgate + access logs' };
   const results = {};
-  const order = ['a', 'b', 'c', 'd', 'd+log'].filter((k) => targets[k]);
+  const order = ['a', 'b', 'c', 'd0', 'd', 'd+log'].filter((k) => targets[k]);
   // Warm-up (JIT, pools, key cache), then interleaved repeats so drift hits all alike.
   for (const k of order) runWrk(targets[k].url, targets[k].headers, { duration: 2, connections, cpu: loadCpu });
   for (let r = 0; r < repeats; r++) {
@@ -395,12 +405,13 @@ http {
     );
   }
   if (med.d && med.c) console.log(`  ratio d/c = ${(med.d.rps / med.c.rps).toFixed(3)} by req/s, ${(med.c.cpu / med.d.cpu).toFixed(3)} by CPU per request  (goal ≥ 0.80)`);
+  if (med.d0 && med.c) console.log(`  ratio d0/c = ${(med.c.cpu / med.d0.cpu).toFixed(3)} by CPU per request (the BENCH_BASELINE bundle)`);
   if (med.d && med.b) console.log(`  ratio d/b = ${(med.d.rps / med.b.rps).toFixed(3)} by req/s, ${(med.b.cpu / med.d.cpu).toFixed(3)} by CPU per request`);
 
   console.log(`\nopen loop at ${rate} req/s for ${openDuration}s (latency from intended send time), medians of ${repeats}:`);
   console.log('  scenario                                 p50 ms   p99 ms  p99.9 ms  errors');
   const open = {};
-  for (const k of ['a', 'c', 'd'].filter((x) => targets[x])) {
+  for (const k of ['a', 'c', 'd'].filter((x) => targets[x] && openDuration > 0)) {
     const runs = [];
     for (let r = 0; r < repeats; r++) {
       const out = execFileSync(
