@@ -48,10 +48,12 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
   const base: RedisOptions = { retryStrategy: redisRetry, lazyConnect: false, connectionName: `tollgate-gateway-${process.pid}` };
 
   // The request path's connection: never queues while offline. No ioredis commandTimeout (a
-  // timer per command): the limiter and the key cache bound their own waits.
+  // timer per command): the limiter and the key cache bound their own waits. No auto-pipelining:
+  // each HTTP request arrives in its own I/O callback, so its pipelines held one command and
+  // cost a Pipeline object, an exec and a nextTick per reply (~7% of CPU in profiles).
   const hot = new Redis(config.redisUrl, {
     ...base,
-    enableAutoPipelining: true,
+    enableAutoPipelining: false,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
   });
