@@ -24,10 +24,14 @@ function conforms(p: string, method: string, res: { status: number; body: unknow
   const declared = doc.paths[p]?.[method.toLowerCase()]?.responses[String(res.status)];
   expect(declared, `${method} ${p} documents status ${res.status}`).toBeTruthy();
   const validate = ajv.compile({ ...declared.content['application/json'].schema, components: doc.components });
-  expect(validate(JSON.parse(JSON.stringify(res.body))), `${method} ${p} ${res.status}: ${JSON.stringify(validate.errors)?.slice(0, 400)}`).toBe(true);
+  expect(
+    validate(JSON.parse(JSON.stringify(res.body))),
+    `${method} ${p} ${res.status}: ${JSON.stringify(validate.errors)?.slice(0, 400)}`,
+  ).toBe(true);
 }
 
-const membership = (t: TestTenant, role: string) => db.membership.findFirstOrThrow({ where: { tenantId: t.tenantId, role: role as 'OWNER' } });
+const membership = (t: TestTenant, role: string) =>
+  db.membership.findFirstOrThrow({ where: { tenantId: t.tenantId, role: role as 'OWNER' } });
 
 beforeAll(async () => {
   db = testDb();
@@ -69,7 +73,9 @@ describe('members in the admin API', () => {
     expect(removed.status).toBe(200);
     conforms('/members/{id}', 'DELETE', removed);
     expect(await db.membership.findUnique({ where: { id: dev.id } })).toBeNull();
-    const audit = await db.auditLog.findMany({ where: { tenantId: a.tenantId, action: { in: ['member.invited', 'member.role_changed', 'member.removed'] } } });
+    const audit = await db.auditLog.findMany({
+      where: { tenantId: a.tenantId, action: { in: ['member.invited', 'member.role_changed', 'member.removed'] } },
+    });
     expect(audit.map((x) => x.action).sort()).toEqual(['member.invited', 'member.removed', 'member.role_changed']);
     expect(audit.every((x) => x.actorType === 'token')).toBe(true);
   });
@@ -100,7 +106,10 @@ describe('members in the admin API', () => {
     const t = await makeTenant(db);
     const owner = await membership(t, 'OWNER');
     for (const p of [removeMember(t.owner, owner.id), changeMemberRole(t.owner, owner.id, { role: 'ADMIN' })]) {
-      const err = await p.then(() => null, (e: unknown) => e);
+      const err = await p.then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(ServiceError);
       expect((err as ServiceError).code).toBe('conflict');
     }
@@ -113,7 +122,9 @@ describe('members in the admin API', () => {
       expect((await call(v1.members.GET, { token: tk })).status).toBe(200);
       const inv = await call(v1.members.POST, { method: 'POST', token: tk, body: { email: `${uniq('x')}@example.com` } });
       expect(inv.status).toBe(403);
-      expect((await call(v1.member.PATCH, { method: 'PATCH', token: tk, params: { id: target.id }, body: { role: 'ADMIN' } })).status).toBe(403);
+      expect((await call(v1.member.PATCH, { method: 'PATCH', token: tk, params: { id: target.id }, body: { role: 'ADMIN' } })).status).toBe(
+        403,
+      );
       expect((await call(v1.member.DELETE, { method: 'DELETE', token: tk, params: { id: target.id } })).status).toBe(403);
     }
     expect(await db.membership.findUnique({ where: { id: target.id } })).toMatchObject({ role: 'VIEWER' });
@@ -146,8 +157,20 @@ describe('members in the admin API', () => {
       expect(res.status, JSON.stringify(body).slice(0, 80)).toBe(status);
       conforms('/members', 'POST', res);
     }
-    expect((await call(v1.members.POST, { method: 'POST', token: admin, rawBody: '{"email":', headers: { 'content-type': 'application/json' } })).status).toBe(400);
-    expect((await call(v1.members.POST, { method: 'POST', token: admin, rawBody: JSON.stringify({ email: 'x'.repeat(1_600_000) }), headers: { 'content-type': 'application/json' } })).status).toBe(413);
+    expect(
+      (await call(v1.members.POST, { method: 'POST', token: admin, rawBody: '{"email":', headers: { 'content-type': 'application/json' } }))
+        .status,
+    ).toBe(400);
+    expect(
+      (
+        await call(v1.members.POST, {
+          method: 'POST',
+          token: admin,
+          rawBody: JSON.stringify({ email: 'x'.repeat(1_600_000) }),
+          headers: { 'content-type': 'application/json' },
+        })
+      ).status,
+    ).toBe(413);
     expect(await db.invitation.count({ where: { tenantId: a.tenantId } })).toBe(before);
     const adm = await membership(a, 'ADMIN');
     const bad = await call(v1.member.PATCH, { method: 'PATCH', token: admin, params: { id: adm.id }, body: { role: ['ADMIN'] } });
@@ -159,7 +182,11 @@ describe('members in the admin API', () => {
 
 describe('access tokens in the admin API', () => {
   it('creates a token whose secret is shown once and stored as a hash, lists without secrets, and revokes it at once', async () => {
-    const created = await call(v1.tokens.POST, { method: 'POST', token: admin, body: { name: 'ci deploy', role: 'DEVELOPER', expiresInDays: 30 } });
+    const created = await call(v1.tokens.POST, {
+      method: 'POST',
+      token: admin,
+      body: { name: 'ci deploy', role: 'DEVELOPER', expiresInDays: 30 },
+    });
     expect(created.status).toBe(201);
     conforms('/tokens', 'POST', created);
     const secret = created.body.secret as string;
@@ -179,7 +206,9 @@ describe('access tokens in the admin API', () => {
     expect(revoked.status).toBe(200);
     conforms('/tokens/{id}', 'DELETE', revoked);
     expect((await call(v1.apis.GET, { token: secret })).status).toBe(401);
-    expect(await db.auditLog.count({ where: { tenantId: a.tenantId, targetId: row.id, action: { in: ['token.created', 'token.revoked'] } } })).toBe(2);
+    expect(
+      await db.auditLog.count({ where: { tenantId: a.tenantId, targetId: row.id, action: { in: ['token.created', 'token.revoked'] } } }),
+    ).toBe(2);
   });
 
   it('never mints a token above its creator and keeps developers and viewers out of token management', async () => {
@@ -208,7 +237,15 @@ describe('access tokens in the admin API', () => {
 
   it('rejects hostile token input with 422 and stores nothing', async () => {
     const before = await db.accessToken.count({ where: { tenantId: a.tenantId } });
-    for (const body of [{ name: '<img src=x onerror=alert(1)>' }, { name: '' }, { name: 'x'.repeat(81) }, { name: 'ok', expiresInDays: 0 }, { name: 'ok', expiresInDays: 10_000 }, { name: 'ok', expiresInDays: '30' }, { name: 'ok', hash: 'mine' }]) {
+    for (const body of [
+      { name: '<img src=x onerror=alert(1)>' },
+      { name: '' },
+      { name: 'x'.repeat(81) },
+      { name: 'ok', expiresInDays: 0 },
+      { name: 'ok', expiresInDays: 10_000 },
+      { name: 'ok', expiresInDays: '30' },
+      { name: 'ok', hash: 'mine' },
+    ]) {
       const res = await call(v1.tokens.POST, { method: 'POST', token: admin, body });
       expect(res.status, JSON.stringify(body).slice(0, 60)).toBe(422);
       conforms('/tokens', 'POST', res);

@@ -19,16 +19,43 @@ type ApiDefaults = {
   retries?: number;
   targets?: Array<{ url: string; weight: number }>;
   openapiUrl?: string | null;
+  jwtConfig?: unknown;
 };
+
+type JwtDefaults = {
+  issuer?: string | null;
+  audience?: string | null;
+  jwksUrl?: string | null;
+  algorithms?: string[];
+  forwardClaims?: string[];
+};
+const JWT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'PS256', 'EdDSA', 'HS256', 'HS384', 'HS512'];
 
 /** The API form's fields, shared by "new" and "edit". */
 export function ApiFields({ d = {} }: { d?: ApiDefaults }) {
+  const jwt = (d.jwtConfig && typeof d.jwtConfig === 'object' ? d.jwtConfig : {}) as JwtDefaults;
+  const algorithms = jwt.algorithms?.length ? jwt.algorithms : ['RS256'];
   return (
     <>
       <div className="grid gap-4 md:grid-cols-2">
         <Field name="name" label="Name" required defaultValue={d.name} maxLength={100} placeholder="Weather API" />
-        <Field name="slug" label="Slug" required defaultValue={d.slug} maxLength={48} placeholder="weather" hint="Used in URLs and the portal." />
-        <Field name="basePath" label="Base path" required defaultValue={d.basePath} placeholder="/weather" hint="Calls to {gateway}/weather/… go to this API." />
+        <Field
+          name="slug"
+          label="Slug"
+          required
+          defaultValue={d.slug}
+          maxLength={48}
+          placeholder="weather"
+          hint="Used in URLs and the portal."
+        />
+        <Field
+          name="basePath"
+          label="Base path"
+          required
+          defaultValue={d.basePath}
+          placeholder="/weather"
+          hint="Calls to {gateway}/weather/… go to this API."
+        />
         <Field name="version" label="Version" defaultValue={d.version ?? 'v1'} />
       </div>
       <TextArea name="description" label="Description" defaultValue={d.description} rows={2} />
@@ -80,17 +107,69 @@ export function ApiFields({ d = {} }: { d?: ApiDefaults }) {
           ]}
         />
         <div className="pt-6">
-          <Checkbox name="allowQueryKey" label="Accept keys in the query string (?api_key=)" defaultChecked={d.allowQueryKey} hint="Only for clients that can't send headers." />
+          <Checkbox
+            name="allowQueryKey"
+            label="Accept keys in the query string (?api_key=)"
+            defaultChecked={d.allowQueryKey}
+            hint="Only for clients that can't send headers."
+          />
         </div>
       </div>
+      <fieldset className="rounded-md border border-slate-200 p-4">
+        <legend className="px-1 text-sm font-medium text-slate-800">JWT validation (when authentication is JWT)</legend>
+        <div className="grid gap-4 md:grid-cols-2">
+          <Field
+            name="jwtIssuer"
+            label="Issuer (iss)"
+            defaultValue={jwt.issuer ?? ''}
+            maxLength={512}
+            placeholder="https://auth.example.com/"
+          />
+          <Field name="jwtAudience" label="Audience (aud)" defaultValue={jwt.audience ?? ''} maxLength={512} placeholder="weather-api" />
+          <Field
+            name="jwtJwksUrl"
+            label="JWKS URL"
+            defaultValue={jwt.jwksUrl ?? ''}
+            maxLength={2048}
+            placeholder="https://auth.example.com/.well-known/jwks.json"
+            hint="Fetched by the gateway; private and metadata addresses are refused unless this workspace allows private targets."
+          />
+          <Field
+            name="jwtForwardClaims"
+            label="Claims to forward"
+            defaultValue={(jwt.forwardClaims ?? []).join(', ')}
+            placeholder="sub, scope"
+            hint="Sent upstream as X-Tollgate-Claim-{name}."
+          />
+        </div>
+        <fieldset className="mt-3">
+          <legend className="text-sm font-medium text-slate-800">Accepted algorithms</legend>
+          <div className="mt-2 flex flex-wrap gap-4">
+            {JWT_ALGORITHMS.map((a) => (
+              <Checkbox key={a} name="jwtAlgorithms" value={a} label={a} defaultChecked={algorithms.includes(a)} />
+            ))}
+          </div>
+        </fieldset>
+      </fieldset>
       <fieldset className="rounded-md border border-slate-200 p-4">
         <legend className="px-1 text-sm font-medium text-slate-800">OpenAPI document (optional)</legend>
         <div className="grid gap-4 md:grid-cols-2">
           <OpenApiFileInput />
-          <Field name="openapiUrl" label="…or fetch from URL" defaultValue={d.openapiUrl ?? ''} placeholder="https://api.example.com/openapi.json" />
+          <Field
+            name="openapiUrl"
+            label="…or fetch from URL"
+            defaultValue={d.openapiUrl ?? ''}
+            placeholder="https://api.example.com/openapi.json"
+          />
         </div>
         <div className="mt-3">
-          <TextArea name="openapi" label="…or paste it" rows={3} errorKey="openapi" hint="Validated on save: OpenAPI 3.0 or 3.1 with info and paths." />
+          <TextArea
+            name="openapi"
+            label="…or paste it"
+            rows={3}
+            errorKey="openapi"
+            hint="Validated on save: OpenAPI 3.0 or 3.1 with info and paths."
+          />
         </div>
       </fieldset>
     </>

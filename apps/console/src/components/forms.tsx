@@ -7,6 +7,8 @@ import { buttonStyles, cx } from './ui';
 
 type Action = (state: FormState, fd: FormData) => Promise<FormState>;
 const FormCtx = createContext<FormState>({ seq: 0 });
+// Several forms of the same shape on one page (one per route) need distinct input ids.
+const IdCtx = createContext('');
 
 /**
  * A form bound to a server action: shows the action's message, field errors beside fields,
@@ -22,6 +24,7 @@ export function ActionForm({
   successMessage,
   confirm,
   inline,
+  idPrefix = '',
 }: {
   action: Action;
   children?: ReactNode;
@@ -32,33 +35,36 @@ export function ActionForm({
   successMessage?: string;
   confirm?: string;
   inline?: boolean;
+  idPrefix?: string;
 }) {
   const [state, formAction] = useActionState(action, { seq: 0 });
   return (
-    <FormCtx.Provider value={state}>
-      <form
-        action={formAction}
-        noValidate
-        className={cx(inline ? 'inline-flex items-center gap-2' : 'space-y-4', className)}
-        onSubmit={(e) => {
-          if (confirm && !window.confirm(confirm)) e.preventDefault();
-        }}
-      >
-        {state.message && !state.ok ? (
-          <div role="alert" className="rounded-md border border-red-200 bg-red-50 px-3 py-2 text-sm text-red-800">
-            {state.message}
-          </div>
-        ) : null}
-        {state.ok && (state.message || successMessage) && !state.secret ? (
-          <div role="status" className="rounded-md border border-emerald-200 bg-emerald-50 px-3 py-2 text-sm text-emerald-800">
-            {state.message ?? successMessage}
-          </div>
-        ) : null}
-        {state.ok && state.secret ? <SecretReveal label={state.secretLabel ?? 'Secret'} secret={state.secret} /> : null}
-        {children}
-        <Submit label={submitLabel} pendingLabel={pendingLabel} variant={variant} />
-      </form>
-    </FormCtx.Provider>
+    <IdCtx.Provider value={idPrefix}>
+      <FormCtx.Provider value={state}>
+        <form
+          action={formAction}
+          noValidate
+          className={cx(inline ? 'inline-flex items-center gap-2' : 'space-y-4', className)}
+          onSubmit={(e) => {
+            if (confirm && !window.confirm(confirm)) e.preventDefault();
+          }}
+        >
+          {state.message && !state.ok ? (
+            <div role="alert" className="rounded-md border border-red-200 bg-red-50 px-3 py-2 text-sm text-red-800">
+              {state.message}
+            </div>
+          ) : null}
+          {state.ok && (state.message || successMessage) && !state.secret ? (
+            <div role="status" className="rounded-md border border-emerald-200 bg-emerald-50 px-3 py-2 text-sm text-emerald-800">
+              {state.message ?? successMessage}
+            </div>
+          ) : null}
+          {state.ok && state.secret ? <SecretReveal label={state.secretLabel ?? 'Secret'} secret={state.secret} /> : null}
+          {children}
+          <Submit label={submitLabel} pendingLabel={pendingLabel} variant={variant} />
+        </form>
+      </FormCtx.Provider>
+    </IdCtx.Provider>
   );
 }
 
@@ -79,7 +85,10 @@ function SecretReveal({ label, secret }: { label: string; secret: string }) {
     <div role="status" className="rounded-md border border-amber-300 bg-amber-50 p-4">
       <p className="text-sm font-semibold text-amber-900">{label}: copy it now. It will not be shown again.</p>
       <div className="mt-2 flex items-center gap-2">
-        <code data-testid="secret" className="block flex-1 overflow-x-auto rounded bg-white px-3 py-2 font-mono text-sm text-slate-900 ring-1 ring-amber-200">
+        <code
+          data-testid="secret"
+          className="block flex-1 overflow-x-auto rounded bg-white px-3 py-2 font-mono text-sm text-slate-900 ring-1 ring-amber-200"
+        >
           {secret}
         </code>
         <button
@@ -100,7 +109,7 @@ function useField(name: string) {
   const state = useContext(FormCtx);
   const error = state.fields?.[name];
   const value = state.values?.[name];
-  return { error, value, seq: state.seq };
+  return { error, value, seq: state.seq, prefix: useContext(IdCtx) };
 }
 
 const inputCls = (error?: string) =>
@@ -125,14 +134,33 @@ type FieldProps = {
   maxLength?: number;
 };
 
-export function Field({ name, label, hint, defaultValue, type = 'text', required, placeholder, autoComplete, errorKey, min, max, step, maxLength }: FieldProps) {
-  const { error, value, seq } = useField(errorKey ?? name);
-  const id = `f-${name}`;
+export function Field({
+  name,
+  label,
+  hint,
+  defaultValue,
+  type = 'text',
+  required,
+  placeholder,
+  autoComplete,
+  errorKey,
+  min,
+  max,
+  step,
+  maxLength,
+}: FieldProps) {
+  const { error, value, seq, prefix } = useField(errorKey ?? name);
+  const id = `f-${prefix}${name}`;
   return (
     <div>
       <label htmlFor={id} className="block text-sm font-medium text-slate-800">
         {label}
-        {required ? <span aria-hidden="true" className="text-red-600"> *</span> : null}
+        {required ? (
+          <span aria-hidden="true" className="text-red-600">
+            {' '}
+            *
+          </span>
+        ) : null}
       </label>
       <input
         key={seq}
@@ -146,7 +174,9 @@ export function Field({ name, label, hint, defaultValue, type = 'text', required
         max={max}
         step={step}
         maxLength={maxLength}
-        defaultValue={type === 'password' ? undefined : (value ?? (defaultValue === null || defaultValue === undefined ? '' : String(defaultValue)))}
+        defaultValue={
+          type === 'password' ? undefined : (value ?? (defaultValue === null || defaultValue === undefined ? '' : String(defaultValue)))
+        }
         aria-invalid={error ? true : undefined}
         aria-describedby={error ? `${id}-error` : hint ? `${id}-hint` : undefined}
         className={cx('mt-1', inputCls(error))}
@@ -164,9 +194,23 @@ export function Field({ name, label, hint, defaultValue, type = 'text', required
   );
 }
 
-export function TextArea({ name, label, hint, defaultValue, rows = 4, errorKey }: { name: string; label: string; hint?: ReactNode; defaultValue?: string | null; rows?: number; errorKey?: string }) {
-  const { error, value, seq } = useField(errorKey ?? name);
-  const id = `f-${name}`;
+export function TextArea({
+  name,
+  label,
+  hint,
+  defaultValue,
+  rows = 4,
+  errorKey,
+}: {
+  name: string;
+  label: string;
+  hint?: ReactNode;
+  defaultValue?: string | null;
+  rows?: number;
+  errorKey?: string;
+}) {
+  const { error, value, seq, prefix } = useField(errorKey ?? name);
+  const id = `f-${prefix}${name}`;
   return (
     <div>
       <label htmlFor={id} className="block text-sm font-medium text-slate-800">
@@ -195,33 +239,78 @@ export function TextArea({ name, label, hint, defaultValue, rows = 4, errorKey }
   );
 }
 
-export function Select({ name, label, options, defaultValue, hint }: { name: string; label: string; options: Array<{ value: string; label: string }>; defaultValue?: string; hint?: ReactNode }) {
-  const { error, value, seq } = useField(name);
-  const id = `f-${name}`;
+export function Select({
+  name,
+  label,
+  options,
+  defaultValue,
+  hint,
+}: {
+  name: string;
+  label: string;
+  options: Array<{ value: string; label: string }>;
+  defaultValue?: string;
+  hint?: ReactNode;
+}) {
+  const { error, value, seq, prefix } = useField(name);
+  const id = `f-${prefix}${name}`;
   return (
     <div>
       <label htmlFor={id} className="block text-sm font-medium text-slate-800">
         {label}
       </label>
-      <select key={seq} id={id} name={name} defaultValue={value ?? defaultValue} aria-invalid={error ? true : undefined} className={cx('mt-1', inputCls(error))}>
+      <select
+        key={seq}
+        id={id}
+        name={name}
+        defaultValue={value ?? defaultValue}
+        aria-invalid={error ? true : undefined}
+        className={cx('mt-1', inputCls(error))}
+      >
         {options.map((o) => (
           <option key={o.value} value={o.value}>
             {o.label}
           </option>
         ))}
       </select>
-      {error ? <p className="mt-1 text-sm text-red-700">{label} {error}</p> : hint ? <p className="mt-1 text-xs text-slate-500">{hint}</p> : null}
+      {error ? (
+        <p className="mt-1 text-sm text-red-700">
+          {label} {error}
+        </p>
+      ) : hint ? (
+        <p className="mt-1 text-xs text-slate-500">{hint}</p>
+      ) : null}
     </div>
   );
 }
 
-export function Checkbox({ name, label, hint, defaultChecked, value = 'on' }: { name: string; label: string; hint?: ReactNode; defaultChecked?: boolean; value?: string }) {
+export function Checkbox({
+  name,
+  label,
+  hint,
+  defaultChecked,
+  value = 'on',
+}: {
+  name: string;
+  label: string;
+  hint?: ReactNode;
+  defaultChecked?: boolean;
+  value?: string;
+}) {
   const state = useContext(FormCtx);
-  const id = `f-${name}-${value}`;
+  const id = `f-${useContext(IdCtx)}${name}-${value}`;
   const submitted = state.values ? (state.values[name] ?? '').split(',').includes(value) : undefined;
   return (
     <div className="flex items-start gap-2">
-      <input key={state.seq} id={id} type="checkbox" name={name} value={value} defaultChecked={submitted ?? defaultChecked} className="mt-0.5 h-4 w-4 rounded border-slate-300 text-brand-600" />
+      <input
+        key={state.seq}
+        id={id}
+        type="checkbox"
+        name={name}
+        value={value}
+        defaultChecked={submitted ?? defaultChecked}
+        className="mt-0.5 h-4 w-4 rounded border-slate-300 text-brand-600"
+      />
       <label htmlFor={id} className="text-sm text-slate-800">
         {label}
         {hint ? <span className="block text-xs text-slate-500">{hint}</span> : null}

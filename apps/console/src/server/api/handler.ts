@@ -6,8 +6,20 @@ import { ServiceError, type ServiceContext } from '../services/context';
 import { authenticateAccessToken } from '../services/tokens';
 import type { ConsoleMetrics } from '../metrics';
 
-export type V1Deps = { db: Db; log: Pick<Logger, 'error' | 'warn'>; consoleUrl?: string; metrics?: Pick<ConsoleMetrics, 'apiRequests' | 'apiDuration'> };
-export type V1Args<P> = { req: Request; ctx: ServiceContext; params: P; query: URLSearchParams; requestId: string; body: () => Promise<unknown> };
+export type V1Deps = {
+  db: Db;
+  log: Pick<Logger, 'error' | 'warn'>;
+  consoleUrl?: string;
+  metrics?: Pick<ConsoleMetrics, 'apiRequests' | 'apiDuration'>;
+};
+export type V1Args<P> = {
+  req: Request;
+  ctx: ServiceContext;
+  params: P;
+  query: URLSearchParams;
+  requestId: string;
+  body: () => Promise<unknown>;
+};
 type RouteContext<P> = { params: Promise<P> };
 export type RouteHandler<P> = (req: Request, route: RouteContext<P>) => Promise<Response>;
 
@@ -35,7 +47,8 @@ export function errorResponse(code: ErrorCode, message: string, requestId: strin
 
 async function readJson(req: Request): Promise<unknown> {
   const type = req.headers.get('content-type') ?? '';
-  if (!/^application\/([\w.+-]*\+)?json\b/i.test(type)) throw new ServiceError('bad_request', 'send a JSON body with content-type: application/json');
+  if (!/^application\/([\w.+-]*\+)?json\b/i.test(type))
+    throw new ServiceError('bad_request', 'send a JSON body with content-type: application/json');
   const declared = Number(req.headers.get('content-length') ?? '0');
   if (declared > MAX_BODY_BYTES) throw new ServiceError('payload_too_large', `the body is larger than ${MAX_BODY_BYTES} bytes`);
   if (!req.body) throw new ServiceError('bad_request', 'the request needs a JSON body');
@@ -60,7 +73,8 @@ async function readJson(req: Request): Promise<unknown> {
   } catch {
     throw new ServiceError('bad_request', 'the body is not valid JSON');
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ServiceError('bad_request', 'the body must be a JSON object');
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new ServiceError('bad_request', 'the body must be a JSON object');
   return parsed;
 }
 
@@ -95,7 +109,12 @@ export function makeHandler(getDeps: () => V1Deps) {
         const auth = req.headers.get('authorization') ?? '';
         const m = /^Bearer\s+(\S+)$/i.exec(auth);
         const identity = m ? await authenticateAccessToken(deps.db, m[1]) : null;
-        if (!identity) return errorResponse('unauthorized', m ? 'the access token is invalid, expired or revoked' : 'send an access token: Authorization: Bearer tgat_…', requestId);
+        if (!identity)
+          return errorResponse(
+            'unauthorized',
+            m ? 'the access token is invalid, expired or revoked' : 'send an access token: Authorization: Bearer tgat_…',
+            requestId,
+          );
         const ctx: ServiceContext = {
           db: deps.db,
           tenantId: identity.tenantId,
@@ -111,7 +130,8 @@ export function makeHandler(getDeps: () => V1Deps) {
         if (status === 204) return new Response(null, { status, headers: { 'x-request-id': requestId } });
         return Response.json(body, { status, headers: { 'x-request-id': requestId, 'cache-control': 'no-store' } });
       } catch (err) {
-        if (err instanceof ServiceError) return errorResponse(err.code, err.message, requestId, err.fields ? { fields: err.fields } : undefined);
+        if (err instanceof ServiceError)
+          return errorResponse(err.code, err.message, requestId, err.fields ? { fields: err.fields } : undefined);
         deps?.log.error({ err, requestId }, 'admin api request failed');
         return errorResponse('internal', 'internal error; quote the request id when reporting it', requestId);
       }

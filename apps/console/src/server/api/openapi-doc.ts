@@ -41,6 +41,21 @@ const schemas: Record<string, Schema> = {
     requestTimeoutMs: nint,
     cacheTtlSeconds: int,
     rateLimit: { oneOf: [{ type: 'null' }, obj(['limit', 'windowSeconds'], { limit: int, windowSeconds: int, algorithm: str })] },
+    transform: {
+      description: 'Header changes the gateway applies: `set` adds or replaces, `remove` drops',
+      oneOf: [
+        { type: 'null' },
+        {
+          type: 'object',
+          properties: Object.fromEntries(
+            ['requestHeaders', 'responseHeaders'].map((k) => [
+              k,
+              { type: 'object', properties: { set: { type: 'object', additionalProperties: str }, remove: strs } },
+            ]),
+          ),
+        },
+      ],
+    },
     createdAt: ts,
     updatedAt: ts,
   }),
@@ -100,7 +115,10 @@ const schemas: Record<string, Schema> = {
     status: { enum: ['PENDING', 'ACTIVE', 'SUSPENDED'] },
     internal: bool,
     keyCount: int,
-    subscriptions: { type: 'array', items: obj(['id', 'planId', 'status'], { id: str, planId: str, status: str, currentPeriodStart: ts, currentPeriodEnd: ts }) },
+    subscriptions: {
+      type: 'array',
+      items: obj(['id', 'planId', 'status'], { id: str, planId: str, status: str, currentPeriodStart: ts, currentPeriodEnd: ts }),
+    },
     createdAt: ts,
     updatedAt: ts,
   }),
@@ -126,7 +144,10 @@ const schemas: Record<string, Schema> = {
     }),
     not: { required: ['hash'] },
   },
-  IssuedKey: obj(['key', 'secret'], { key: ref('Key'), secret: { type: 'string', description: 'The key itself. Shown once, never again.' } }),
+  IssuedKey: obj(['key', 'secret'], {
+    key: ref('Key'),
+    secret: { type: 'string', description: 'The key itself. Shown once, never again.' },
+  }),
   RolledKey: obj(['key', 'secret', 'previous'], { key: ref('Key'), secret: str, previous: ref('Key') }),
   Deleted: obj(['id'], { id: str, deleted: bool, archived: bool }),
   Usage: obj(['from', 'to', 'granularity', 'points', 'totals', 'top'], {
@@ -135,7 +156,18 @@ const schemas: Record<string, Schema> = {
     granularity: { enum: ['minute', 'hour', 'day'] },
     points: {
       type: 'array',
-      items: obj(['t', 'requests', 'errors'], { t: ts, requests: int, errors: int, s2xx: int, s3xx: int, s4xx: int, s5xx: int, p50: nint, p95: nint, p99: nint }),
+      items: obj(['t', 'requests', 'errors'], {
+        t: ts,
+        requests: int,
+        errors: int,
+        s2xx: int,
+        s3xx: int,
+        s4xx: int,
+        s5xx: int,
+        p50: nint,
+        p95: nint,
+        p99: nint,
+      }),
     },
     totals: obj(['requests', 'errorRate'], { requests: int, errorRate: { type: 'number' }, p50: nint, p95: nint, p99: nint }),
     top: obj(['apis', 'keys', 'consumers'], {
@@ -144,7 +176,15 @@ const schemas: Record<string, Schema> = {
       consumers: { type: 'array', items: obj(['id', 'requests'], { id: str, label: str, requests: int, errors: int }) },
     }),
   }),
-  Member: obj(['id', 'userId', 'email', 'role'], { id: str, userId: str, email: str, name: str, role: ref('Role'), lastLoginAt: nts, createdAt: ts }),
+  Member: obj(['id', 'userId', 'email', 'role'], {
+    id: str,
+    userId: str,
+    email: str,
+    name: str,
+    role: ref('Role'),
+    lastLoginAt: nts,
+    createdAt: ts,
+  }),
   Role: { enum: ['OWNER', 'ADMIN', 'DEVELOPER', 'VIEWER'] },
   Invitation: obj(['id', 'email', 'role', 'expiresAt'], { id: str, email: str, role: ref('Role'), expiresAt: ts, createdAt: ts }),
   MemberPage: obj(['data', 'invitations', 'nextCursor'], {
@@ -152,14 +192,32 @@ const schemas: Record<string, Schema> = {
     invitations: { type: 'array', items: ref('Invitation'), description: 'Pending invitations' },
     nextCursor: { type: 'null' },
   }),
-  Invited: obj(['id', 'email', 'role', 'link'], { id: str, email: str, role: ref('Role'), link: { type: 'string', description: 'Acceptance link (also e-mailed); valid 7 days' } }),
+  Invited: obj(['id', 'email', 'role', 'link'], {
+    id: str,
+    email: str,
+    role: ref('Role'),
+    link: { type: 'string', description: 'Acceptance link (also e-mailed); valid 7 days' },
+  }),
   RoleChanged: obj(['id', 'role'], { id: str, role: ref('Role') }),
   AccessToken: {
-    ...obj(['id', 'name', 'role', 'prefix'], { id: str, name: str, role: ref('Role'), prefix: str, createdById: nstr, lastUsedAt: nts, expiresAt: nts, revokedAt: nts, createdAt: ts }),
+    ...obj(['id', 'name', 'role', 'prefix'], {
+      id: str,
+      name: str,
+      role: ref('Role'),
+      prefix: str,
+      createdById: nstr,
+      lastUsedAt: nts,
+      expiresAt: nts,
+      revokedAt: nts,
+      createdAt: ts,
+    }),
     not: { required: ['hash'] },
   },
   AccessTokenPage: obj(['data', 'nextCursor'], { data: { type: 'array', items: ref('AccessToken') }, nextCursor: { type: 'null' } }),
-  CreatedAccessToken: obj(['token', 'secret'], { token: ref('AccessToken'), secret: { type: 'string', description: 'The token itself. Shown once, never again.' } }),
+  CreatedAccessToken: obj(['token', 'secret'], {
+    token: ref('AccessToken'),
+    secret: { type: 'string', description: 'The token itself. Shown once, never again.' },
+  }),
   RevokedAccessToken: obj(['id', 'revoked'], { id: str, revoked: bool }),
   ApiPage: page('Api'),
   RoutePage: page('Route'),
@@ -183,7 +241,9 @@ const schemas: Record<string, Schema> = {
 };
 
 const errors = (...codes: number[]) =>
-  Object.fromEntries(codes.map((c) => [String(c), { description: ERROR_TEXT[c] ?? 'error', content: { 'application/json': { schema: ref('Error') } } }]));
+  Object.fromEntries(
+    codes.map((c) => [String(c), { description: ERROR_TEXT[c] ?? 'error', content: { 'application/json': { schema: ref('Error') } } }]),
+  );
 const ERROR_TEXT: Record<number, string> = {
   400: 'Malformed request (not JSON, wrong content type)',
   401: 'Missing, invalid, expired or revoked access token',
@@ -193,7 +253,9 @@ const ERROR_TEXT: Record<number, string> = {
   413: 'Body too large',
   422: 'Validation failed; `fields` names each bad input',
 };
-const ok = (status: number, schema: string, description = 'OK') => ({ [String(status)]: { description, content: { 'application/json': { schema: ref(schema) } } } });
+const ok = (status: number, schema: string, description = 'OK') => ({
+  [String(status)]: { description, content: { 'application/json': { schema: ref(schema) } } },
+});
 const body = (schema: string) => ({ required: true, content: { 'application/json': { schema: ref(schema) } } });
 const idParam = { name: 'id', in: 'path', required: true, schema: str };
 const pageParams = [
@@ -204,14 +266,33 @@ const pageParams = [
 function crud(tag: string, one: string, create: string, update: string, deleteSchema = 'Deleted', deleteText = 'Deleted') {
   return {
     collection: {
-      get: { tags: [tag], operationId: `list${one}s`, parameters: pageParams, responses: { ...ok(200, `${one}Page`), ...errors(401, 422) } },
-      post: { tags: [tag], operationId: `create${one}`, requestBody: body(create), responses: { ...ok(201, one, 'Created'), ...errors(400, 401, 403, 409, 413, 422) } },
+      get: {
+        tags: [tag],
+        operationId: `list${one}s`,
+        parameters: pageParams,
+        responses: { ...ok(200, `${one}Page`), ...errors(401, 422) },
+      },
+      post: {
+        tags: [tag],
+        operationId: `create${one}`,
+        requestBody: body(create),
+        responses: { ...ok(201, one, 'Created'), ...errors(400, 401, 403, 409, 413, 422) },
+      },
     },
     item: {
       parameters: [idParam],
       get: { tags: [tag], operationId: `get${one}`, responses: { ...ok(200, one), ...errors(401, 404) } },
-      patch: { tags: [tag], operationId: `update${one}`, requestBody: body(update), responses: { ...ok(200, one), ...errors(400, 401, 403, 404, 409, 413, 422) } },
-      delete: { tags: [tag], operationId: `delete${one}`, responses: { ...ok(200, deleteSchema, deleteText), ...errors(401, 403, 404, 409) } },
+      patch: {
+        tags: [tag],
+        operationId: `update${one}`,
+        requestBody: body(update),
+        responses: { ...ok(200, one), ...errors(400, 401, 403, 404, 409, 413, 422) },
+      },
+      delete: {
+        tags: [tag],
+        operationId: `delete${one}`,
+        responses: { ...ok(200, deleteSchema, deleteText), ...errors(401, 403, 404, 409) },
+      },
     },
   };
 }
@@ -222,7 +303,10 @@ export function buildOpenApiDocument(serverUrl = 'http://localhost:3000') {
   const plans = crud('Plans', 'Plan', 'CreatePlan', 'UpdatePlan', 'Deleted', 'Deleted, or archived when it has subscribers');
   const consumers = crud('Consumers', 'Consumer', 'CreateConsumer', 'UpdateConsumer');
   const keys = crud('Keys', 'Key', 'IssueKey', 'UpdateKey', 'Key', 'Revoked (keys are never deleted)');
-  keys.collection.post.responses = { ...ok(201, 'IssuedKey', 'Issued; `secret` is shown only in this response'), ...errors(400, 401, 403, 404, 413, 422) };
+  keys.collection.post.responses = {
+    ...ok(201, 'IssuedKey', 'Issued; `secret` is shown only in this response'),
+    ...errors(400, 401, 403, 404, 413, 422),
+  };
   return {
     openapi: '3.1.0',
     info: {
@@ -239,12 +323,22 @@ export function buildOpenApiDocument(serverUrl = 'http://localhost:3000') {
       '/apis/{id}/routes': {
         parameters: [idParam],
         get: { tags: ['Routes'], operationId: 'listRoutes', responses: { ...ok(200, 'RoutePage'), ...errors(401, 404) } },
-        post: { tags: ['Routes'], operationId: 'createRoute', requestBody: body('CreateRoute'), responses: { ...ok(201, 'Route', 'Created'), ...errors(400, 401, 403, 404, 413, 422) } },
+        post: {
+          tags: ['Routes'],
+          operationId: 'createRoute',
+          requestBody: body('CreateRoute'),
+          responses: { ...ok(201, 'Route', 'Created'), ...errors(400, 401, 403, 404, 413, 422) },
+        },
       },
       '/routes/{id}': {
         parameters: [idParam],
         get: { tags: ['Routes'], operationId: 'getRoute', responses: { ...ok(200, 'Route'), ...errors(401, 404) } },
-        patch: { tags: ['Routes'], operationId: 'updateRoute', requestBody: body('UpdateRoute'), responses: { ...ok(200, 'Route'), ...errors(400, 401, 403, 404, 413, 422) } },
+        patch: {
+          tags: ['Routes'],
+          operationId: 'updateRoute',
+          requestBody: body('UpdateRoute'),
+          responses: { ...ok(200, 'Route'), ...errors(400, 401, 403, 404, 413, 422) },
+        },
         delete: { tags: ['Routes'], operationId: 'deleteRoute', responses: { ...ok(200, 'Deleted'), ...errors(401, 403, 404) } },
       },
       '/plans': plans.collection,
@@ -264,7 +358,12 @@ export function buildOpenApiDocument(serverUrl = 'http://localhost:3000') {
         },
       },
       '/members': {
-        get: { tags: ['Members'], operationId: 'listMembers', description: 'Members and pending invitations.', responses: { ...ok(200, 'MemberPage'), ...errors(401) } },
+        get: {
+          tags: ['Members'],
+          operationId: 'listMembers',
+          description: 'Members and pending invitations.',
+          responses: { ...ok(200, 'MemberPage'), ...errors(401) },
+        },
         post: {
           tags: ['Members'],
           operationId: 'inviteMember',
@@ -282,27 +381,45 @@ export function buildOpenApiDocument(serverUrl = 'http://localhost:3000') {
           requestBody: body('ChangeMemberRole'),
           responses: { ...ok(200, 'RoleChanged'), ...errors(400, 401, 403, 404, 409, 413, 422) },
         },
-        delete: { tags: ['Members'], operationId: 'removeMember', description: 'Only an owner removes an owner; the last owner cannot be removed.', responses: { ...ok(200, 'Deleted'), ...errors(401, 403, 404, 409) } },
+        delete: {
+          tags: ['Members'],
+          operationId: 'removeMember',
+          description: 'Only an owner removes an owner; the last owner cannot be removed.',
+          responses: { ...ok(200, 'Deleted'), ...errors(401, 403, 404, 409) },
+        },
       },
       '/tokens': {
-        get: { tags: ['Access tokens'], operationId: 'listAccessTokens', responses: { ...ok(200, 'AccessTokenPage'), ...errors(401, 403) } },
+        get: {
+          tags: ['Access tokens'],
+          operationId: 'listAccessTokens',
+          responses: { ...ok(200, 'AccessTokenPage'), ...errors(401, 403) },
+        },
         post: {
           tags: ['Access tokens'],
           operationId: 'createAccessToken',
           description: 'A token never gets more rights than its creator; the secret is returned only here, and only its hash is kept.',
           requestBody: body('CreateAccessToken'),
-          responses: { ...ok(201, 'CreatedAccessToken', 'Created; `secret` is shown only in this response'), ...errors(400, 401, 403, 413, 422) },
+          responses: {
+            ...ok(201, 'CreatedAccessToken', 'Created; `secret` is shown only in this response'),
+            ...errors(400, 401, 403, 413, 422),
+          },
         },
       },
       '/tokens/{id}': {
         parameters: [idParam],
-        delete: { tags: ['Access tokens'], operationId: 'revokeAccessToken', description: 'Revokes at once; the row stays for the audit trail.', responses: { ...ok(200, 'RevokedAccessToken', 'Revoked'), ...errors(401, 403, 404) } },
+        delete: {
+          tags: ['Access tokens'],
+          operationId: 'revokeAccessToken',
+          description: 'Revokes at once; the row stays for the audit trail.',
+          responses: { ...ok(200, 'RevokedAccessToken', 'Revoked'), ...errors(401, 403, 404) },
+        },
       },
       '/usage': {
         get: {
           tags: ['Usage'],
           operationId: 'queryUsage',
-          description: 'Requests, status classes and latency percentiles over time from the usage rollups; granularity is chosen by range unless given.',
+          description:
+            'Requests, status classes and latency percentiles over time from the usage rollups; granularity is chosen by range unless given.',
           parameters: [
             { name: 'range', in: 'query', schema: { enum: ['1h', '6h', '24h', '7d', '30d', '90d'] } },
             { name: 'from', in: 'query', schema: ts },

@@ -1,5 +1,17 @@
 import { makeHandler, pick, Status, type V1Deps } from './handler';
-import { createApi, createRoute, deleteApi, deleteRoute, getApi, getRoute, listApis, listRoutes, updateApi, updateRoute, type ApiServiceOptions } from '../services/apis';
+import {
+  createApi,
+  createRoute,
+  deleteApi,
+  deleteRoute,
+  getApi,
+  getRoute,
+  listApis,
+  listRoutes,
+  updateApi,
+  updateRoute,
+  type ApiServiceOptions,
+} from '../services/apis';
 import { createPlan, deletePlan, getPlan, listPlans, updatePlan } from '../services/plans';
 import { createConsumer, deleteConsumer, getConsumer, listConsumers, updateConsumer } from '../services/consumers';
 import { getKey, issueKey, listKeys, revokeKey, rollKey, updateKey } from '../services/keys';
@@ -19,7 +31,17 @@ const planDto = (p: Awaited<ReturnType<typeof getPlan>>) => {
 };
 const consumerDto = (c: Awaited<ReturnType<typeof getConsumer>>) => {
   const { passwordHash: _p, stripeCustomerId: _s, _count, subscriptions, ...rest } = c;
-  return { ...rest, keyCount: _count.apiKeys, subscriptions: subscriptions.map((s) => ({ id: s.id, planId: s.planId, status: s.status, currentPeriodStart: s.currentPeriodStart, currentPeriodEnd: s.currentPeriodEnd })) };
+  return {
+    ...rest,
+    keyCount: _count.apiKeys,
+    subscriptions: subscriptions.map((s) => ({
+      id: s.id,
+      planId: s.planId,
+      status: s.status,
+      currentPeriodStart: s.currentPeriodStart,
+      currentPeriodEnd: s.currentPeriodEnd,
+    })),
+  };
 };
 const apiListDto = (a: Awaited<ReturnType<typeof listApis>>['data'][number]) => {
   const { _count, ...rest } = a;
@@ -131,7 +153,11 @@ export function createV1Handlers(getDeps: () => V1Deps, opts: ApiServiceOptions 
     members: {
       GET: v1(async ({ ctx }) => {
         const { members, invitations } = await listMembers(ctx);
-        return { data: members.map(memberDto), invitations: invitations.map(({ invitedById: _i, acceptedAt: _a, tenantId: _t, ...i }) => i), nextCursor: null };
+        return {
+          data: members.map(memberDto),
+          invitations: invitations.map(({ invitedById: _i, acceptedAt: _a, tenantId: _t, ...i }) => i),
+          nextCursor: null,
+        };
       }),
       /** Invites by e-mail; the link is also mailed, and returned so automation can deliver it. */
       POST: v1(async ({ ctx, body }) => new Status(201, await inviteMember(ctx, await body(), consoleUrl()))),
@@ -151,7 +177,8 @@ export function createV1Handlers(getDeps: () => V1Deps, opts: ApiServiceOptions 
     notFound: v1(async () => {
       throw new ServiceError('not_found', 'no such endpoint; see /api/v1/openapi.json');
     }),
-    openapi: async (req: Request) => Response.json(buildOpenApiDocument(new URL(req.url).origin), { headers: { 'cache-control': 'public, max-age=300' } }),
+    openapi: async (req: Request) =>
+      Response.json(buildOpenApiDocument(new URL(req.url).origin), { headers: { 'cache-control': 'public, max-age=300' } }),
   };
 }
 

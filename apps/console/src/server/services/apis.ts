@@ -18,19 +18,44 @@ const BasePath = z
 const TargetInput = z.object({
   url: z.string({ error: 'must be text' }).trim().min(1, 'is required').max(2048, 'must be at most 2048 characters'),
   weight: z.number({ error: 'must be a number' }).int('must be a whole number').min(0).max(1000).default(1),
-  healthCheckPath: z.string().trim().max(256).regex(/^\/[\x21-\x7e]*$/, 'must start with /').nullable().optional(),
+  healthCheckPath: z
+    .string()
+    .trim()
+    .max(256)
+    .regex(/^\/[\x21-\x7e]*$/, 'must start with /')
+    .nullable()
+    .optional(),
 });
 
 const Millis = (min: number, max: number) =>
-  z.number({ error: 'must be a number' }).int('must be a whole number').min(min, `must be at least ${min}`).max(max, `must be at most ${max}`);
+  z
+    .number({ error: 'must be a number' })
+    .int('must be a whole number')
+    .min(min, `must be at least ${min}`)
+    .max(max, `must be at most ${max}`);
+
+// Claims, issuers and audiences end up in headers and logs: printable ASCII only.
+const Printable = (max: number) =>
+  z
+    .string({ error: 'must be text' })
+    .trim()
+    .min(1, 'is required')
+    .max(max, `must be at most ${max} characters`)
+    .regex(/^[\x20-\x7e]+$/, 'must be printable ASCII');
 
 const JwtConfig = z.object({
-  issuer: z.string().max(512).nullable().default(null),
-  audience: z.string().max(512).nullable().default(null),
-  jwksUrl: z.string().max(2048).url().nullable().default(null),
+  issuer: Printable(512).nullable().default(null),
+  audience: Printable(512).nullable().default(null),
+  jwksUrl: z.string({ error: 'must be text' }).trim().max(2048).url('must be a URL').nullable().default(null),
   key: z.string().max(8192).nullable().default(null),
-  algorithms: z.array(z.enum(['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'PS256', 'EdDSA', 'HS256', 'HS384', 'HS512'])).max(10).default(['RS256']),
-  forwardClaims: z.array(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/)).max(20).default([]),
+  algorithms: z
+    .array(z.enum(['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'PS256', 'EdDSA', 'HS256', 'HS384', 'HS512']))
+    .max(10)
+    .default(['RS256']),
+  forwardClaims: z
+    .array(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/))
+    .max(20)
+    .default([]),
 });
 
 const ApiFields = {
@@ -38,7 +63,13 @@ const ApiFields = {
   slug: Slug,
   description: SafeText(2000).default(''),
   basePath: BasePath,
-  version: z.string({ error: 'must be text' }).trim().min(1, 'is required').max(32).regex(/^[A-Za-z0-9._-]+$/, 'may use letters, digits, . _ - only').default('v1'),
+  version: z
+    .string({ error: 'must be text' })
+    .trim()
+    .min(1, 'is required')
+    .max(32)
+    .regex(/^[A-Za-z0-9._-]+$/, 'may use letters, digits, . _ - only')
+    .default('v1'),
   visibility: z.enum(['PUBLIC', 'PRIVATE'], { error: 'must be PUBLIC or PRIVATE' }).default('PRIVATE'),
   authMode: z.enum(['API_KEY', 'JWT', 'NONE'], { error: 'must be API_KEY, JWT or NONE' }).default('API_KEY'),
   jwtConfig: JwtConfig.nullable().optional(),
@@ -123,6 +154,18 @@ async function checkTargets(targets: Array<{ url: string }>, allow: boolean, opt
   return urls;
 }
 
+/** The JWKS URL is fetched by the gateway, so it gets the same SSRF rules as an upstream. */
+async function checkJwks<T extends { jwksUrl: string | null } | null | undefined>(
+  jwt: T,
+  allow: boolean,
+  opts: ApiServiceOptions,
+): Promise<T> {
+  if (!jwt?.jwksUrl) return jwt;
+  const res = await checkUpstreamUrl(jwt.jwksUrl, { allowPrivate: allow, resolve: opts.resolve });
+  if (!res.ok) throw new ServiceError('unprocessable', `JWKS URL ${res.reason}`, { 'jwtConfig.jwksUrl': res.reason });
+  return { ...jwt, jwksUrl: res.url };
+}
+
 async function resolveOpenApi(
   input: { openapi?: unknown; openapiUrl?: string | null },
   allow: boolean,
@@ -137,7 +180,9 @@ async function resolveOpenApi(
     try {
       raw = await (opts.fetchOpenApi ?? defaultFetchOpenApi)(check.url);
     } catch (err) {
-      throw new ServiceError('unprocessable', `OpenAPI URL could not be fetched: ${(err as Error).message}`, { openapiUrl: 'could not be fetched' });
+      throw new ServiceError('unprocessable', `OpenAPI URL could not be fetched: ${(err as Error).message}`, {
+        openapiUrl: 'could not be fetched',
+      });
     }
   }
   if (raw === null || raw === '') {
@@ -152,7 +197,8 @@ async function resolveOpenApi(
 
 function conflictFromUnique(err: unknown): never {
   const target = String((err as { meta?: { target?: unknown } }).meta?.target ?? '');
-  if (target.includes('basePath')) throw new ServiceError('conflict', 'another API already uses this base path', { basePath: 'is already used by another API' });
+  if (target.includes('basePath'))
+    throw new ServiceError('conflict', 'another API already uses this base path', { basePath: 'is already used by another API' });
   throw new ServiceError('conflict', 'another API already uses this slug', { slug: 'is already used by another API' });
 }
 
@@ -187,6 +233,7 @@ export async function createApi(ctx: ServiceContext, input: unknown, opts: ApiSe
   const data = parseInput(CreateApiInput, input);
   const allow = await allowPrivate(ctx);
   const urls = await checkTargets(data.targets, allow, opts);
+  const jwt = await checkJwks(data.jwtConfig, allow, opts);
   const doc = await resolveOpenApi(data, allow, opts);
   const id = newId('api');
   try {
@@ -202,7 +249,7 @@ export async function createApi(ctx: ServiceContext, input: unknown, opts: ApiSe
           version: data.version,
           visibility: data.visibility,
           authMode: data.authMode,
-          jwtConfig: (data.jwtConfig ?? undefined) as Prisma.InputJsonValue | undefined,
+          jwtConfig: (jwt ?? undefined) as Prisma.InputJsonValue | undefined,
           allowQueryKey: data.allowQueryKey,
           failMode: data.failMode,
           loadBalancing: data.loadBalancing,
@@ -212,11 +259,28 @@ export async function createApi(ctx: ServiceContext, input: unknown, opts: ApiSe
           retries: data.retries,
           ...doc,
           targets: {
-            create: data.targets.map((t, i) => ({ id: newId('target'), url: urls[i]!, weight: t.weight, healthCheckPath: t.healthCheckPath ?? null })),
+            create: data.targets.map((t, i) => ({
+              id: newId('target'),
+              url: urls[i]!,
+              weight: t.weight,
+              healthCheckPath: t.healthCheckPath ?? null,
+            })),
           },
           // The gateway forwards only paths a route matches, so a new API starts open.
           routes: {
-            create: (data.routes ?? [{ name: 'All paths', methods: [], path: '/*', requestTimeoutMs: null, cacheTtlSeconds: 0, rateLimit: null }]).map((r) => ({
+            create: (
+              data.routes ?? [
+                {
+                  name: 'All paths',
+                  methods: [],
+                  path: '/*',
+                  requestTimeoutMs: null,
+                  cacheTtlSeconds: 0,
+                  rateLimit: null,
+                  transform: null,
+                },
+              ]
+            ).map((r) => ({
               id: newId('route'),
               name: r.name,
               methods: [...new Set(r.methods)],
@@ -224,6 +288,7 @@ export async function createApi(ctx: ServiceContext, input: unknown, opts: ApiSe
               requestTimeoutMs: r.requestTimeoutMs,
               cacheTtlSeconds: r.cacheTtlSeconds,
               rateLimit: (r.rateLimit ?? undefined) as Prisma.InputJsonValue | undefined,
+              transform: (r.transform ?? undefined) as Prisma.InputJsonValue | undefined,
             })),
           },
         },
@@ -244,22 +309,29 @@ export async function updateApi(ctx: ServiceContext, apiId: string, input: unkno
   const data = parseInput(UpdateApiInput, input);
   const allow = await allowPrivate(ctx);
   const urls = data.targets ? await checkTargets(data.targets, allow, opts) : null;
+  const jwt = await checkJwks(data.jwtConfig, allow, opts);
   const doc = data.openapi !== undefined || data.openapiUrl !== undefined ? await resolveOpenApi(data, allow, opts) : {};
-  const { targets, openapi: _o, openapiUrl: _u, jwtConfig, ...scalar } = data;
+  const { targets, openapi: _o, openapiUrl: _u, jwtConfig: _j, ...scalar } = data;
   try {
     await ctx.db.$transaction(async (tx) => {
       await tx.api.update({
         where: { id: existing.id },
         data: {
           ...scalar,
-          ...(jwtConfig !== undefined ? { jwtConfig: (jwtConfig ?? undefined) as Prisma.InputJsonValue | undefined } : {}),
+          ...(jwt !== undefined ? { jwtConfig: jwt === null ? Prisma.DbNull : (jwt as Prisma.InputJsonValue) } : {}),
           ...doc,
         },
       });
       if (targets && urls) {
         await tx.upstreamTarget.deleteMany({ where: { apiId: existing.id } });
         await tx.upstreamTarget.createMany({
-          data: targets.map((t, i) => ({ id: newId('target'), apiId: existing.id, url: urls[i]!, weight: t.weight, healthCheckPath: t.healthCheckPath ?? null })),
+          data: targets.map((t, i) => ({
+            id: newId('target'),
+            apiId: existing.id,
+            url: urls[i]!,
+            weight: t.weight,
+            healthCheckPath: t.healthCheckPath ?? null,
+          })),
         });
       }
       await recordAudit(tx, ctx, 'api.updated', { type: 'api', id: existing.id }, { fields: Object.keys(data) });
@@ -301,13 +373,63 @@ const RouteRateLimit = z.object({
   algorithm: z.enum(['sliding_window', 'gcra', 'token_bucket', 'fixed_window']).default('sliding_window'),
 });
 
+// Headers the gateway derives itself or that change message framing; a transform may not touch them.
+const RESERVED_HEADERS = new Set([
+  'host',
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'content-length',
+  'expect',
+  'forwarded',
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'x-forwarded-port',
+  'x-real-ip',
+  'x-request-id',
+]);
+const HeaderName = z
+  .string({ error: 'must be text' })
+  .trim()
+  .min(1, 'is required')
+  .max(64, 'must be at most 64 characters')
+  .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'must be a header name (letters, digits, - and a few symbols)')
+  .refine(
+    (n) => !RESERVED_HEADERS.has(n.toLowerCase()) && !n.toLowerCase().startsWith('x-tollgate-'),
+    'is set by the gateway and cannot be changed',
+  );
+// Visible ASCII plus space and tab: no CR/LF, so a value can't smuggle another header.
+const HeaderValue = z
+  .string({ error: 'must be text' })
+  .max(1024, 'must be at most 1024 characters')
+  .regex(/^[\x20-\x7e\t]*$/, 'must be printable ASCII without line breaks');
+const HeaderOps = z
+  .object({
+    set: z
+      .record(HeaderName, HeaderValue, { error: 'must map header names to values' })
+      .refine((r) => Object.keys(r).length <= 20, 'at most 20 headers')
+      .optional(),
+    remove: z.array(HeaderName, { error: 'must be a list' }).max(20, 'at most 20 headers').optional(),
+  })
+  .strict();
+export const HeaderTransformInput = z.object({ requestHeaders: HeaderOps.optional(), responseHeaders: HeaderOps.optional() }).strict();
+
 const RouteFields = {
   name: SafeText(100).default(''),
-  methods: z.array(z.enum(HTTP_METHODS, { error: `must be one of ${HTTP_METHODS.join(', ')}` }), { error: 'must be a list' }).max(7).default([]),
+  methods: z
+    .array(z.enum(HTTP_METHODS, { error: `must be one of ${HTTP_METHODS.join(', ')}` }), { error: 'must be a list' })
+    .max(7)
+    .default([]),
   path: RoutePath,
   requestTimeoutMs: z.number({ error: 'must be a number' }).int().min(100).max(600_000).nullable().default(null),
   cacheTtlSeconds: z.number({ error: 'must be a number' }).int().min(0).max(86_400).default(0),
   rateLimit: RouteRateLimit.nullable().default(null),
+  transform: HeaderTransformInput.nullable().default(null),
 };
 export const CreateRouteInput = z.object(RouteFields).strict();
 export const UpdateRouteInput = z
@@ -318,6 +440,7 @@ export const UpdateRouteInput = z
     requestTimeoutMs: z.number().int().min(100).max(600_000).nullable(),
     cacheTtlSeconds: z.number().int().min(0).max(86_400),
     rateLimit: RouteRateLimit.nullable(),
+    transform: HeaderTransformInput.nullable(),
   })
   .partial()
   .strict();
@@ -341,7 +464,8 @@ export async function createRoute(ctx: ServiceContext, apiId: string, input: unk
   requirePermission(ctx, 'manageApis');
   const api = await getApi(ctx, apiId);
   const data = parseInput(CreateRouteInput, input);
-  if (api.routes.length >= MAX_ROUTES_PER_API) throw new ServiceError('unprocessable', `an API can have at most ${MAX_ROUTES_PER_API} routes`);
+  if (api.routes.length >= MAX_ROUTES_PER_API)
+    throw new ServiceError('unprocessable', `an API can have at most ${MAX_ROUTES_PER_API} routes`);
   const id = newId('route');
   await ctx.db.$transaction(async (tx) => {
     await tx.route.create({
@@ -354,6 +478,7 @@ export async function createRoute(ctx: ServiceContext, apiId: string, input: unk
         requestTimeoutMs: data.requestTimeoutMs,
         cacheTtlSeconds: data.cacheTtlSeconds,
         rateLimit: (data.rateLimit ?? undefined) as Prisma.InputJsonValue | undefined,
+        transform: (data.transform ?? undefined) as Prisma.InputJsonValue | undefined,
       },
     });
     await recordAudit(tx, ctx, 'route.created', { type: 'route', id }, { apiId: api.id, path: data.path, methods: data.methods });
@@ -366,7 +491,7 @@ export async function updateRoute(ctx: ServiceContext, routeId: string, input: u
   requirePermission(ctx, 'manageApis');
   const route = await getRoute(ctx, routeId);
   const data = parseInput(UpdateRouteInput, input);
-  const { rateLimit, ...rest } = data;
+  const { rateLimit, transform, ...rest } = data;
   await ctx.db.$transaction(async (tx) => {
     await tx.route.update({
       where: { id: route.id },
@@ -374,6 +499,7 @@ export async function updateRoute(ctx: ServiceContext, routeId: string, input: u
         ...rest,
         ...(rest.methods ? { methods: [...new Set(rest.methods)] } : {}),
         ...(rateLimit !== undefined ? { rateLimit: rateLimit === null ? Prisma.DbNull : (rateLimit as Prisma.InputJsonValue) } : {}),
+        ...(transform !== undefined ? { transform: transform === null ? Prisma.DbNull : (transform as Prisma.InputJsonValue) } : {}),
       },
     });
     await recordAudit(tx, ctx, 'route.updated', { type: 'route', id: route.id }, { fields: Object.keys(data) });

@@ -5,10 +5,11 @@ import { redirect } from 'next/navigation';
 import { actionSession } from '@/server/auth';
 import { getRuntime } from '@/server/runtime';
 import { bool, list, minor, num, numOr, runAction, str, type FormState } from '@/server/action-state';
-import { createApi, createRoute, deleteApi, deleteRoute, updateApi } from '@/server/services/apis';
+import { createApi, createRoute, deleteApi, deleteRoute, getApi, updateApi, updateRoute } from '@/server/services/apis';
+import { formFieldsFor, jwtConfigFrom, routeInputFrom } from '@/server/form-inputs';
 import { createPlan, deletePlan, setPlanArchived, updatePlan } from '@/server/services/plans';
 import { issueKey, revokeKey, rollKey, updateKey } from '@/server/services/keys';
-import { updateConsumer } from '@/server/services/consumers';
+import { createConsumer, updateConsumer } from '@/server/services/consumers';
 import { createAccessToken, revokeAccessToken } from '@/server/services/tokens';
 import { changeMemberRole, inviteMember, removeMember, revokeInvitation } from '@/server/services/members';
 import { updateTenant } from '@/server/services/tenant';
@@ -54,9 +55,11 @@ export async function createApiAction(slug: string, prev: FormState, fd: FormDat
   let id = '';
   const res = await runAction(prev, fd, async () => {
     const { ctx } = await actionSession(slug);
-    const input = apiInputFrom(fd);
+    const input = { ...apiInputFrom(fd), jwtConfig: jwtConfigFrom(fd, str(fd, 'authMode')) };
     const uploaded = await openapiFromUpload(fd);
-    const api = await createApi(ctx, uploaded !== undefined ? { ...input, openapi: uploaded } : input);
+    const api = await createApi(ctx, uploaded !== undefined ? { ...input, openapi: uploaded } : input).catch((err: unknown) => {
+      throw formFieldsFor(err);
+    });
     id = api.id;
   });
   if (res.ok) redirect(`/t/${slug}/apis/${id}?created=1`);
@@ -66,9 +69,13 @@ export async function createApiAction(slug: string, prev: FormState, fd: FormDat
 export async function updateApiAction(slug: string, apiId: string, prev: FormState, fd: FormData): Promise<FormState> {
   return runAction(prev, fd, async () => {
     const { ctx } = await actionSession(slug);
-    const input = apiInputFrom(fd);
+    const existing = await getApi(ctx, apiId);
+    const existingKey = (existing.jwtConfig as { key?: string | null } | null)?.key ?? null;
+    const input = { ...apiInputFrom(fd), jwtConfig: jwtConfigFrom(fd, str(fd, 'authMode'), existingKey) };
     const uploaded = await openapiFromUpload(fd);
-    await updateApi(ctx, apiId, uploaded !== undefined ? { ...input, openapi: uploaded } : input);
+    await updateApi(ctx, apiId, uploaded !== undefined ? { ...input, openapi: uploaded } : input).catch((err: unknown) => {
+      throw formFieldsFor(err);
+    });
     revalidatePath(`/t/${slug}/apis/${apiId}`);
     return { message: 'Saved. The gateway picks up the change within a second.' };
   });
@@ -86,17 +93,22 @@ export async function deleteApiAction(slug: string, apiId: string, prev: FormSta
 export async function createRouteAction(slug: string, apiId: string, prev: FormState, fd: FormData): Promise<FormState> {
   return runAction(prev, fd, async () => {
     const { ctx } = await actionSession(slug);
-    const rl = num(fd, 'rateLimit');
-    await createRoute(ctx, apiId, {
-      name: str(fd, 'name') ?? '',
-      path: str(fd, 'path'),
-      methods: list(fd, 'methods'),
-      cacheTtlSeconds: numOr(fd, 'cacheTtlSeconds', 0),
-      requestTimeoutMs: num(fd, 'requestTimeoutMs') ?? null,
-      rateLimit: rl === null || rl === undefined ? null : { limit: rl, windowSeconds: numOr(fd, 'rateWindowSeconds', 1), algorithm: 'sliding_window' },
+    await createRoute(ctx, apiId, routeInputFrom(fd)).catch((err: unknown) => {
+      throw formFieldsFor(err);
     });
     revalidatePath(`/t/${slug}/apis/${apiId}`);
     return { message: 'Route added.' };
+  });
+}
+
+export async function updateRouteAction(slug: string, apiId: string, routeId: string, prev: FormState, fd: FormData): Promise<FormState> {
+  return runAction(prev, fd, async () => {
+    const { ctx } = await actionSession(slug);
+    await updateRoute(ctx, routeId, routeInputFrom(fd)).catch((err: unknown) => {
+      throw formFieldsFor(err);
+    });
+    revalidatePath(`/t/${slug}/apis/${apiId}`);
+    return { message: 'Route saved. The gateway picks up the change within a second.' };
   });
 }
 
@@ -114,7 +126,10 @@ function tiersFrom(fd: FormData): unknown {
   const text = (str(fd, 'tiers') ?? '').trim();
   if (!text) return null;
   const tiers = [];
-  for (const line of text.split(/\r?\n/).map((l) => l.trim()).filter(Boolean)) {
+  for (const line of text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter(Boolean)) {
     const m = /^(\d{1,10}|\*)\s*@\s*(\d{1,7}(?:\.\d{1,2})?)$/.exec(line);
     if (!m) return text;
     tiers.push({ upTo: m[1] === '*' ? null : Number(m[1]), unitPriceMinor: Math.round(Number(m[2]) * 100), flatMinor: 0 });
@@ -162,7 +177,13 @@ export async function updatePlanAction(slug: string, planId: string, prev: FormS
   });
 }
 
-export async function archivePlanAction(slug: string, planId: string, archived: boolean, prev: FormState, fd: FormData): Promise<FormState> {
+export async function archivePlanAction(
+  slug: string,
+  planId: string,
+  archived: boolean,
+  prev: FormState,
+  fd: FormData,
+): Promise<FormState> {
   return runAction(prev, fd, async () => {
     const { ctx } = await actionSession(slug);
     await setPlanArchived(ctx, planId, archived);
@@ -200,6 +221,7 @@ export async function issueKeyAction(slug: string, prev: FormState, fd: FormData
       apiIds: list(fd, 'apiIds'),
     });
     revalidatePath(`/t/${slug}/keys`);
+    if (str(fd, 'consumerId')) revalidatePath(`/t/${slug}/consumers/${str(fd, 'consumerId')}`);
     return { secret, secretLabel: 'Your new API key' };
   });
 }
@@ -240,11 +262,27 @@ export async function revokeKeyAction(slug: string, keyId: string, prev: FormSta
   });
 }
 
-export async function setConsumerStatusAction(slug: string, consumerId: string, status: string, prev: FormState, fd: FormData): Promise<FormState> {
+export async function createConsumerAction(slug: string, prev: FormState, fd: FormData): Promise<FormState> {
+  let id = '';
+  const res = await runAction(prev, fd, async () => {
+    const { ctx } = await actionSession(slug);
+    id = (await createConsumer(ctx, { email: str(fd, 'email'), name: str(fd, 'name') })).id;
+  });
+  if (res.ok) redirect(`/t/${slug}/consumers/${id}?created=1`);
+  return res;
+}
+
+export async function setConsumerStatusAction(
+  slug: string,
+  consumerId: string,
+  status: string,
+  prev: FormState,
+  fd: FormData,
+): Promise<FormState> {
   return runAction(prev, fd, async () => {
     const { ctx } = await actionSession(slug);
     await updateConsumer(ctx, consumerId, { status });
-    revalidatePath(`/t/${slug}/consumers`);
+    revalidatePath(`/t/${slug}/consumers`, 'layout');
     return { message: `Consumer ${status.toLowerCase()}.` };
   });
 }
@@ -253,7 +291,11 @@ export async function createTokenAction(slug: string, prev: FormState, fd: FormD
   return runAction(prev, fd, async () => {
     const { ctx } = await actionSession(slug);
     const days = num(fd, 'expiresInDays');
-    const { secret } = await createAccessToken(ctx, { name: str(fd, 'name'), role: str(fd, 'role') ?? 'ADMIN', expiresInDays: days === undefined ? 90 : days });
+    const { secret } = await createAccessToken(ctx, {
+      name: str(fd, 'name'),
+      role: str(fd, 'role') ?? 'ADMIN',
+      expiresInDays: days === undefined ? 90 : days,
+    });
     revalidatePath(`/t/${slug}/settings`);
     return { secret, secretLabel: 'Your access token' };
   });
@@ -307,13 +349,19 @@ export async function revokeInvitationAction(slug: string, invitationId: string,
 export async function updateTenantAction(slug: string, prev: FormState, fd: FormData): Promise<FormState> {
   return runAction(prev, fd, async () => {
     const { ctx } = await actionSession(slug);
-    await updateTenant(ctx, { name: str(fd, 'name'), allowPrivateTargets: bool(fd, 'allowPrivateTargets'), requireDeveloperApproval: bool(fd, 'requireDeveloperApproval') });
+    await updateTenant(ctx, {
+      name: str(fd, 'name'),
+      allowPrivateTargets: bool(fd, 'allowPrivateTargets'),
+      requireDeveloperApproval: bool(fd, 'requireDeveloperApproval'),
+    });
     revalidatePath(`/t/${slug}`, 'layout');
     return { message: 'Settings saved.' };
   });
 }
 
-export type TestCallResult = FormState & { response?: { status: number; headers: Array<[string, string]>; body: string; url: string; ms: number } };
+export type TestCallResult = FormState & {
+  response?: { status: number; headers: Array<[string, string]>; body: string; url: string; ms: number };
+};
 
 /**
  * Calls the API through the tenant's gateway host (operator-configured, never user-supplied)
@@ -327,21 +375,31 @@ export async function testCallAction(slug: string, apiId: string, prev: TestCall
     const { ServiceError } = await import('@/server/services/context');
     const api = await getApi(ctx, apiId);
     const method = str(fd, 'method') ?? 'GET';
-    if (!['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'].includes(method)) throw new ServiceError('unprocessable', 'unsupported method', { method: 'is not supported' });
+    if (!['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'].includes(method))
+      throw new ServiceError('unprocessable', 'unsupported method', { method: 'is not supported' });
     const path = (str(fd, 'path') ?? '/').trim();
-    if (!/^\/[\x21-\x7e]{0,512}$/.test(path)) throw new ServiceError('unprocessable', 'path must start with / and contain no spaces', { path: 'must start with /' });
+    if (!/^\/[\x21-\x7e]{0,512}$/.test(path))
+      throw new ServiceError('unprocessable', 'path must start with / and contain no spaces', { path: 'must start with /' });
     let key = (str(fd, 'key') ?? '').trim();
     if (key.length > 200) throw new ServiceError('unprocessable', 'key is too long', { key: 'is too long' });
     // No key pasted: issue a short-lived internal test key, wait until the gateway has it, and
     // revoke it after the call, so the button works without anyone handling a secret.
     let tempKeyId: string | null = null;
     if (!key && api.authMode !== 'NONE') {
-      const issued = await issueKey(ctx, { name: 'Console test call', env: 'test', expiresAt: new Date(Date.now() + 10 * 60_000).toISOString(), apiIds: [api.id] });
+      const issued = await issueKey(ctx, {
+        name: 'Console test call',
+        env: 'test',
+        expiresAt: new Date(Date.now() + 10 * 60_000).toISOString(),
+        apiIds: [api.id],
+      });
       key = issued.secret;
       tempKeyId = issued.key.id;
       const deadline = Date.now() + 5000;
       while (Date.now() < deadline) {
-        const row = await ctx.db.outboxEvent.findFirst({ where: { kind: 'key', payload: { path: ['keyId'], equals: tempKeyId } }, select: { publishedAt: true } });
+        const row = await ctx.db.outboxEvent.findFirst({
+          where: { kind: 'key', payload: { path: ['keyId'], equals: tempKeyId } },
+          select: { publishedAt: true },
+        });
         if (row?.publishedAt) break;
         await new Promise((r) => setTimeout(r, 100));
       }
@@ -355,7 +413,10 @@ export async function testCallAction(slug: string, apiId: string, prev: TestCall
       if (tempKeyId) await revokeKey(ctx, tempKeyId);
     } catch (err) {
       if (tempKeyId) await revokeKey(ctx, tempKeyId).catch(() => undefined);
-      throw new ServiceError('bad_gateway', `the gateway at ${url} did not answer: ${(err as Error).name === 'TimeoutError' ? 'timed out after 10 s' : 'connection failed'}`);
+      throw new ServiceError(
+        'bad_gateway',
+        `the gateway at ${url} did not answer: ${(err as Error).name === 'TimeoutError' ? 'timed out after 10 s' : 'connection failed'}`,
+      );
     }
   });
   return { ...res, response };

@@ -44,7 +44,11 @@ export default async function SettingsPage({ params }: { params: Promise<{ tenan
                 defaultChecked={tenant.allowPrivateTargets}
                 hint="Only for self-hosted installs: lets APIs forward to 10.x, 192.168.x, localhost and similar addresses. Cloud metadata addresses stay blocked."
               />
-              <Checkbox name="requireDeveloperApproval" label="Approve portal developers before they get keys" defaultChecked={tenant.requireDeveloperApproval} />
+              <Checkbox
+                name="requireDeveloperApproval"
+                label="Approve portal developers before they get keys"
+                defaultChecked={tenant.requireDeveloperApproval}
+              />
             </ActionForm>
           ) : (
             <p className="text-sm text-slate-600">Only owners can change workspace settings.</p>
@@ -66,10 +70,24 @@ export default async function SettingsPage({ params }: { params: Promise<{ tenan
                 <Td>
                   {canMembers && (m.role !== 'OWNER' || role === 'OWNER') ? (
                     <div className="flex flex-wrap items-end gap-2">
-                      <ActionForm inline action={changeRoleAction.bind(null, slug, m.id)} submitLabel="Change" variant="secondary">
+                      <ActionForm
+                        inline
+                        action={changeRoleAction.bind(null, slug, m.id)}
+                        submitLabel="Change"
+                        variant="secondary"
+                        idPrefix={`${m.id}-`}
+                      >
                         <Select name="role" label="Role" options={roleOptions} defaultValue={m.role} />
                       </ActionForm>
-                      {m.user.id !== user.id ? <ActionForm inline action={removeMemberAction.bind(null, slug, m.id)} submitLabel="Remove" variant="ghost" confirm={`Remove ${m.user.email}?`} /> : null}
+                      {m.user.id !== user.id ? (
+                        <ActionForm
+                          inline
+                          action={removeMemberAction.bind(null, slug, m.id)}
+                          submitLabel="Remove"
+                          variant="ghost"
+                          confirm={`Remove ${m.user.email}?`}
+                        />
+                      ) : null}
                     </div>
                   ) : null}
                 </Td>
@@ -82,8 +100,11 @@ export default async function SettingsPage({ params }: { params: Promise<{ tenan
               <ul className="mt-2 space-y-1 text-sm">
                 {members.invitations.map((i) => (
                   <li key={i.id} className="flex items-center gap-3">
-                    {i.email} <Badge>{i.role.toLowerCase()}</Badge> <span className="text-xs text-slate-500">expires {formatDate(i.expiresAt)}</span>
-                    {canMembers ? <ActionForm inline action={revokeInvitationAction.bind(null, slug, i.id)} submitLabel="Revoke" variant="ghost" /> : null}
+                    {i.email} <Badge>{i.role.toLowerCase()}</Badge>{' '}
+                    <span className="text-xs text-slate-500">expires {formatDate(i.expiresAt)}</span>
+                    {canMembers ? (
+                      <ActionForm inline action={revokeInvitationAction.bind(null, slug, i.id)} submitLabel="Revoke" variant="ghost" />
+                    ) : null}
                   </li>
                 ))}
               </ul>
@@ -92,7 +113,7 @@ export default async function SettingsPage({ params }: { params: Promise<{ tenan
           {canMembers ? (
             <div className="mt-6 border-t border-slate-200 pt-4">
               <h3 className="mb-3 text-sm font-semibold">Invite someone</h3>
-              <ActionForm action={inviteMemberAction.bind(null, slug)} submitLabel="Send invitation">
+              <ActionForm action={inviteMemberAction.bind(null, slug)} submitLabel="Send invitation" idPrefix="invite-">
                 <div className="grid gap-4 md:grid-cols-2">
                   <Field name="email" label="E-mail" type="email" required />
                   <Select name="role" label="Role" options={roleOptions} defaultValue="DEVELOPER" />
@@ -102,7 +123,18 @@ export default async function SettingsPage({ params }: { params: Promise<{ tenan
           ) : null}
         </Card>
         {canTokens ? (
-          <Card title="Admin API tokens" description={<>Tokens for the REST API at <code className="font-mono">/api/v1</code> (reference: <a className="text-brand-700 underline" href="/api/v1/openapi.json">openapi.json</a>). Stored hashed; shown once.</>}>
+          <Card
+            title="Admin API tokens"
+            description={
+              <>
+                Tokens for the REST API at <code className="font-mono">/api/v1</code> (reference:{' '}
+                <a className="text-brand-700 underline" href="/api/v1/openapi.json">
+                  openapi.json
+                </a>
+                ). Stored hashed; shown once.
+              </>
+            }
+          >
             {tokens.length ? (
               <Table head={['Name', 'Role', 'Prefix', 'Last used', 'Expires', '']} caption="Access tokens">
                 {tokens.map((t) => (
@@ -112,7 +144,19 @@ export default async function SettingsPage({ params }: { params: Promise<{ tenan
                     <Td className="font-mono text-xs">{t.prefix}…</Td>
                     <Td className="text-xs">{formatDate(t.lastUsedAt)}</Td>
                     <Td className="text-xs">{formatDate(t.expiresAt)}</Td>
-                    <Td>{t.revokedAt ? <Badge tone="red">revoked</Badge> : <ActionForm inline action={revokeTokenAction.bind(null, slug, t.id)} submitLabel="Revoke" variant="ghost" confirm={`Revoke token ${t.name}?`} />}</Td>
+                    <Td>
+                      {t.revokedAt ? (
+                        <Badge tone="red">revoked</Badge>
+                      ) : (
+                        <ActionForm
+                          inline
+                          action={revokeTokenAction.bind(null, slug, t.id)}
+                          submitLabel="Revoke"
+                          variant="ghost"
+                          confirm={`Revoke token ${t.name}?`}
+                        />
+                      )}
+                    </Td>
                   </tr>
                 ))}
               </Table>
@@ -120,7 +164,7 @@ export default async function SettingsPage({ params }: { params: Promise<{ tenan
               <p className="text-sm text-slate-600">No tokens yet. Create one to automate Tollgate from CI or scripts.</p>
             )}
             <div className="mt-6 border-t border-slate-200 pt-4">
-              <ActionForm action={createTokenAction.bind(null, slug)} submitLabel="Create token">
+              <ActionForm action={createTokenAction.bind(null, slug)} submitLabel="Create token" idPrefix="token-">
                 <div className="grid gap-4 md:grid-cols-3">
                   <Field name="name" label="Name" required placeholder="CI deploys" />
                   <Select name="role" label="Role" options={ROLE_OPTIONS.filter((r) => r.value !== 'OWNER')} defaultValue="DEVELOPER" />

@@ -5,15 +5,24 @@ import { can, ServiceError } from '@/server/services/context';
 import { getTenant } from '@/server/services/tenant';
 import { getRuntime } from '@/server/runtime';
 import { gatewayUrlFor } from '@/env';
-import { ActionForm, Checkbox, Field } from '@/components/forms';
+import { ActionForm } from '@/components/forms';
 import { ApiFields } from '@/components/api-fields';
+import { RouteFields } from '@/components/route-fields';
 import { TestCall } from '@/components/test-call';
 import { Badge, Card, formatDate, PageHeader, Table, Td } from '@/components/ui';
-import { createRouteAction, deleteApiAction, deleteRouteAction, testCallAction, updateApiAction } from '../../actions';
+import { createRouteAction, deleteApiAction, deleteRouteAction, testCallAction, updateApiAction, updateRouteAction } from '../../actions';
 
-const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'];
+type Transform = { requestHeaders?: { set?: object; remove?: string[] }; responseHeaders?: { set?: object; remove?: string[] } } | null;
+const transformCount = (t: Transform) =>
+  [t?.requestHeaders, t?.responseHeaders].reduce((n, side) => n + Object.keys(side?.set ?? {}).length + (side?.remove?.length ?? 0), 0);
 
-export default async function ApiPage({ params, searchParams }: { params: Promise<{ tenant: string; apiId: string }>; searchParams: Promise<Record<string, string | undefined>> }) {
+export default async function ApiPage({
+  params,
+  searchParams,
+}: {
+  params: Promise<{ tenant: string; apiId: string }>;
+  searchParams: Promise<Record<string, string | undefined>>;
+}) {
   const { tenant: slug, apiId } = await params;
   const sp = await searchParams;
   const { ctx, role } = await tenantSession(slug);
@@ -43,20 +52,35 @@ export default async function ApiPage({ params, searchParams }: { params: Promis
       ) : null}
       <div className="grid gap-6 lg:grid-cols-3">
         <div className="space-y-6 lg:col-span-2">
-          <Card title="Routes" description="The gateway forwards only paths that match a route. New APIs start with a catch-all route (/*); add specific routes to restrict methods and paths or to set per-route limits and caching.">
+          <Card
+            title="Routes"
+            description="The gateway forwards only paths that match a route. New APIs start with a catch-all route (/*); add specific routes to restrict methods and paths or to set per-route limits and caching."
+          >
             {api.routes.length === 0 ? (
               <p className="text-sm text-amber-800">No routes: the gateway answers 404 for every path. Add one, e.g. /* for everything.</p>
             ) : (
-              <Table head={['Methods', 'Path', 'Cache', 'Limit', '']} caption="Routes">
+              <Table head={['Methods', 'Path', 'Timeout', 'Cache', 'Limit', 'Headers', '']} caption="Routes">
                 {api.routes.map((r) => {
                   const rl = r.rateLimit as { limit: number; windowSeconds: number } | null;
                   return (
                     <tr key={r.id}>
                       <Td>{r.methods.length ? r.methods.join(', ') : 'any'}</Td>
                       <Td className="font-mono text-xs">{r.path}</Td>
+                      <Td>{r.requestTimeoutMs ? `${r.requestTimeoutMs} ms` : 'API default'}</Td>
                       <Td>{r.cacheTtlSeconds ? `${r.cacheTtlSeconds}s` : '—'}</Td>
                       <Td>{rl ? `${rl.limit}/${rl.windowSeconds}s` : '—'}</Td>
-                      <Td>{canEdit ? <ActionForm inline action={deleteRouteAction.bind(null, slug, api.id, r.id)} submitLabel="Remove" variant="ghost" confirm="Remove this route?" /> : null}</Td>
+                      <Td>{transformCount(r.transform as Transform) || '—'}</Td>
+                      <Td>
+                        {canEdit ? (
+                          <ActionForm
+                            inline
+                            action={deleteRouteAction.bind(null, slug, api.id, r.id)}
+                            submitLabel="Remove"
+                            variant="ghost"
+                            confirm="Remove this route?"
+                          />
+                        ) : null}
+                      </Td>
                     </tr>
                   );
                 })}
@@ -66,36 +90,33 @@ export default async function ApiPage({ params, searchParams }: { params: Promis
               <details className="mt-4">
                 <summary className="cursor-pointer text-sm font-medium text-brand-700">Add a route</summary>
                 <div className="mt-3">
-                  <ActionForm action={createRouteAction.bind(null, slug, api.id)} submitLabel="Add route">
-                    <div className="grid gap-4 md:grid-cols-2">
-                      <Field name="path" label="Path" required placeholder="/forecast/:city" />
-                      <Field name="name" label="Name" placeholder="Forecast" />
-                    </div>
-                    <fieldset>
-                      <legend className="text-sm font-medium text-slate-800">Methods (none = any)</legend>
-                      <div className="mt-2 flex flex-wrap gap-4">
-                        {METHODS.map((m) => (
-                          <Checkbox key={m} name="methods" value={m} label={m} />
-                        ))}
-                      </div>
-                    </fieldset>
-                    <div className="grid gap-4 md:grid-cols-4">
-                      <Field name="cacheTtlSeconds" label="Cache TTL (s)" type="number" defaultValue={0} />
-                      <Field name="requestTimeoutMs" label="Timeout (ms)" type="number" hint="Empty = API default" />
-                      <Field name="rateLimit" label="Route limit" type="number" hint="Requests per window" errorKey="rateLimit.limit" />
-                      <Field name="rateWindowSeconds" label="Window (s)" type="number" defaultValue={1} errorKey="rateLimit.windowSeconds" />
-                    </div>
+                  <ActionForm action={createRouteAction.bind(null, slug, api.id)} submitLabel="Add route" idPrefix="new-route-">
+                    <RouteFields />
                   </ActionForm>
                 </div>
               </details>
             ) : null}
+            {canEdit
+              ? api.routes.map((r) => (
+                  <details key={r.id} className="mt-3">
+                    <summary className="cursor-pointer text-sm font-medium text-brand-700">
+                      Edit {r.methods.length ? r.methods.join(', ') : 'any'} <span className="font-mono">{r.path}</span>
+                    </summary>
+                    <div className="mt-3">
+                      <ActionForm action={updateRouteAction.bind(null, slug, api.id, r.id)} submitLabel="Save route" idPrefix={`${r.id}-`}>
+                        <RouteFields d={r} />
+                      </ActionForm>
+                    </div>
+                  </details>
+                ))
+              : null}
           </Card>
           <Card title="Test call" description="Send a request through the gateway and see what your consumers would get.">
             <TestCall action={testCallAction.bind(null, slug, api.id)} />
           </Card>
           {canEdit ? (
             <Card title="Settings">
-              <ActionForm action={updateApiAction.bind(null, slug, api.id)} submitLabel="Save changes">
+              <ActionForm action={updateApiAction.bind(null, slug, api.id)} submitLabel="Save changes" idPrefix="api-">
                 <ApiFields
                   d={{
                     ...api,
@@ -122,7 +143,13 @@ export default async function ApiPage({ params, searchParams }: { params: Promis
                 <dd>{formatDate(tenant.policyPublishedAt)}</dd>
               </div>
             </dl>
-            <div className="mt-3">{tenant.policyVersion === tenant.publishedPolicyVersion ? <Badge tone="green">In sync</Badge> : <Badge tone="amber">Publishing…</Badge>}</div>
+            <div className="mt-3">
+              {tenant.policyVersion === tenant.publishedPolicyVersion ? (
+                <Badge tone="green">In sync</Badge>
+              ) : (
+                <Badge tone="amber">Publishing…</Badge>
+              )}
+            </div>
           </Card>
           <Card title="OpenAPI">
             {doc ? (
@@ -145,7 +172,12 @@ export default async function ApiPage({ params, searchParams }: { params: Promis
           </Card>
           {canEdit ? (
             <Card title="Danger zone">
-              <ActionForm action={deleteApiAction.bind(null, slug, api.id)} submitLabel="Delete API" variant="danger" confirm={`Delete ${api.name}? Calls to it stop at once.`} />
+              <ActionForm
+                action={deleteApiAction.bind(null, slug, api.id)}
+                submitLabel="Delete API"
+                variant="danger"
+                confirm={`Delete ${api.name}? Calls to it stop at once.`}
+              />
             </Card>
           ) : null}
         </div>
