@@ -9,7 +9,14 @@ const STEP_MS: Record<Granularity, number> = { minute: 60_000, hour: 3_600_000, 
 const MAX_RANGE_MS = 92 * 86_400_000;
 const MAX_POINTS = 1500;
 
-export const RANGES = { '1h': 3_600_000, '6h': 6 * 3_600_000, '24h': 86_400_000, '7d': 7 * 86_400_000, '30d': 30 * 86_400_000, '90d': 90 * 86_400_000 } as const;
+export const RANGES = {
+  '1h': 3_600_000,
+  '6h': 6 * 3_600_000,
+  '24h': 86_400_000,
+  '7d': 7 * 86_400_000,
+  '30d': 30 * 86_400_000,
+  '90d': 90 * 86_400_000,
+} as const;
 export type RangeName = keyof typeof RANGES;
 
 export const UsageQuery = z
@@ -41,10 +48,13 @@ export function resolveWindow(q: UsageQuery, now = new Date()) {
   const to = q.to ?? now;
   const from = q.from ?? new Date(to.getTime() - RANGES[q.range ?? '24h']);
   if (from >= to) throw new ServiceError('unprocessable', '"from" must be before "to"', { from: 'must be before to' });
-  if (to.getTime() - from.getTime() > MAX_RANGE_MS) throw new ServiceError('unprocessable', 'the range can be at most 92 days', { from: 'range too long' });
+  if (to.getTime() - from.getTime() > MAX_RANGE_MS)
+    throw new ServiceError('unprocessable', 'the range can be at most 92 days', { from: 'range too long' });
   const g = q.granularity ?? chooseGranularity(to.getTime() - from.getTime());
   if ((to.getTime() - from.getTime()) / STEP_MS[g] > MAX_POINTS) {
-    throw new ServiceError('unprocessable', `too many ${g} points for this range; choose a coarser granularity`, { granularity: 'too fine for this range' });
+    throw new ServiceError('unprocessable', `too many ${g} points for this range; choose a coarser granularity`, {
+      granularity: 'too fine for this range',
+    });
   }
   return { from: truncate(from, g), to, granularity: g };
 }
@@ -66,7 +76,14 @@ export function percentile(buckets: number[], p: number): number | null {
  * The rows to read: the chosen granularity where compacted rows exist, finer rows for the
  * recent stretch not compacted yet, so a coarse chart never misses the last hours.
  */
-async function sourceSql(ctx: ServiceContext, q: UsageQuery, from: Date, to: Date, g: Granularity, totalsOnly = false): Promise<Prisma.Sql> {
+async function sourceSql(
+  ctx: ServiceContext,
+  q: UsageQuery,
+  from: Date,
+  to: Date,
+  g: Granularity,
+  totalsOnly = false,
+): Promise<Prisma.Sql> {
   const filters: Prisma.Sql[] = [];
   if (q.apiId) filters.push(Prisma.sql`AND "apiId" = ${q.apiId}`);
   if (q.keyId) filters.push(Prisma.sql`AND "keyId" = ${q.keyId}`);
@@ -106,7 +123,18 @@ async function sourceSql(ctx: ServiceContext, q: UsageQuery, from: Date, to: Dat
 
 const n = (v: unknown) => Number(v ?? 0);
 
-export type UsagePoint = { t: string; requests: number; errors: number; s2xx: number; s3xx: number; s4xx: number; s5xx: number; p50: number | null; p95: number | null; p99: number | null };
+export type UsagePoint = {
+  t: string;
+  requests: number;
+  errors: number;
+  s2xx: number;
+  s3xx: number;
+  s4xx: number;
+  s5xx: number;
+  p50: number | null;
+  p95: number | null;
+  p99: number | null;
+};
 
 /** Requests over time, error rate, latency percentiles and status classes for one window. */
 export async function queryUsage(ctx: ServiceContext, input: unknown) {
@@ -137,7 +165,19 @@ export async function queryUsage(ctx: ServiceContext, input: unknown) {
   }
   const byT = new Map(series.map((r) => [new Date(r.t as Date).getTime(), r]));
   const points: UsagePoint[] = [];
-  const totals = { requests: 0, s2xx: 0, s3xx: 0, s4xx: 0, s5xx: 0, bytesIn: 0, bytesOut: 0, latencySumMs: 0, rejectedAuth: 0, rejectedRate: 0, rejectedQuota: 0 };
+  const totals = {
+    requests: 0,
+    s2xx: 0,
+    s3xx: 0,
+    s4xx: 0,
+    s5xx: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    latencySumMs: 0,
+    rejectedAuth: 0,
+    rejectedRate: 0,
+    rejectedQuota: 0,
+  };
   // Zero-filled so charts show quiet periods as quiet, not as gaps.
   for (let t = from.getTime(); t < to.getTime(); t += STEP_MS[granularity]) {
     const r = byT.get(t);
@@ -207,8 +247,14 @@ export async function queryTopUsage(ctx: ServiceContext, input: unknown, limit =
   const [apis, keys, consumers] = [pickKind('api'), pickKind('key'), pickKind('consumer')];
   const [apiRows, keyRows, consumerRows] = await Promise.all([
     ctx.db.api.findMany({ where: { tenantId: ctx.tenantId, id: { in: apis.map((a) => a.id) } }, select: { id: true, name: true } }),
-    ctx.db.apiKey.findMany({ where: { tenantId: ctx.tenantId, id: { in: keys.map((a) => a.id) } }, select: { id: true, name: true, prefix: true } }),
-    ctx.db.consumer.findMany({ where: { tenantId: ctx.tenantId, id: { in: consumers.map((a) => a.id) } }, select: { id: true, name: true, email: true } }),
+    ctx.db.apiKey.findMany({
+      where: { tenantId: ctx.tenantId, id: { in: keys.map((a) => a.id) } },
+      select: { id: true, name: true, prefix: true },
+    }),
+    ctx.db.consumer.findMany({
+      where: { tenantId: ctx.tenantId, id: { in: consumers.map((a) => a.id) } },
+      select: { id: true, name: true, email: true },
+    }),
   ]);
   const label = <T extends { id: string }>(rows: T[], f: (r: T) => string) => new Map(rows.map((r) => [r.id, f(r)]));
   const apiName = label(apiRows, (r) => r.name);
@@ -243,10 +289,42 @@ export async function queryBilling(ctx: ServiceContext, input: unknown) {
   };
 }
 
-/** CSV of the time series; values are numbers and ISO times only, so no cell can start a formula. */
+/**
+ * One CSV cell. Spreadsheets run a cell starting with = + - @ (or a tab/CR that hides one) as a
+ * formula, so such text gets a leading apostrophe; quotes, commas and line breaks are quoted.
+ */
+export function csvCell(v: string | number | null | undefined): string {
+  if (v === null || v === undefined) return '';
+  if (typeof v === 'number') return Number.isFinite(v) ? String(v) : '';
+  let s = v;
+  if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
+  return /[",\r\n]/.test(s) || s !== v ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+const csvLine = (cells: Array<string | number | null | undefined>) => cells.map(csvCell).join(',');
+
+/**
+ * CSV export: the time series, or with `kind=top` the top APIs, keys and consumers with their
+ * names (which users chose, so every cell goes through csvCell).
+ */
 export async function exportUsageCsv(ctx: ServiceContext, input: unknown): Promise<string> {
-  const u = await queryUsage(ctx, input);
+  const { kind, ...rest } = (input && typeof input === 'object' ? input : {}) as Record<string, unknown>;
+  if (kind !== undefined && kind !== 'series' && kind !== 'top')
+    throw new ServiceError('unprocessable', 'kind must be series or top', { kind: 'must be series or top' });
+  if (kind === 'top') {
+    const top = await queryTopUsage(ctx, rest, 100);
+    const lines = [csvLine(['kind', 'id', 'name', 'requests', 'errors'])];
+    for (const [k, rows] of [
+      ['api', top.apis],
+      ['key', top.keys],
+      ['consumer', top.consumers],
+    ] as const) {
+      for (const r of rows) lines.push(csvLine([k, r.id, r.label, r.requests, r.errors]));
+    }
+    return lines.join('\n') + '\n';
+  }
+  const u = await queryUsage(ctx, rest);
   const lines = ['bucket_start,requests,2xx,3xx,4xx,5xx,errors,p50_ms,p95_ms,p99_ms'];
-  for (const p of u.points) lines.push([p.t, p.requests, p.s2xx, p.s3xx, p.s4xx, p.s5xx, p.errors, p.p50 ?? '', p.p95 ?? '', p.p99 ?? ''].join(','));
+  for (const p of u.points) lines.push(csvLine([p.t, p.requests, p.s2xx, p.s3xx, p.s4xx, p.s5xx, p.errors, p.p50, p.p95, p.p99]));
   return lines.join('\n') + '\n';
 }

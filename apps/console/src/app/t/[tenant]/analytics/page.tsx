@@ -9,7 +9,13 @@ function labelFor(t: string, g: string) {
   return t.slice(11, 16);
 }
 
-export default async function AnalyticsPage({ params, searchParams }: { params: Promise<{ tenant: string }>; searchParams: Promise<Record<string, string | undefined>> }) {
+export default async function AnalyticsPage({
+  params,
+  searchParams,
+}: {
+  params: Promise<{ tenant: string }>;
+  searchParams: Promise<Record<string, string | undefined>>;
+}) {
   const { tenant: slug } = await params;
   const sp = await searchParams;
   const { ctx } = await tenantSession(slug);
@@ -26,7 +32,11 @@ export default async function AnalyticsPage({ params, searchParams }: { params: 
   );
   const [usage, top, billing] = safe;
   const apis = await ctx.db.api.findMany({ where: { tenantId: ctx.tenantId }, select: { id: true, name: true }, orderBy: { name: 'asc' } });
-  const qs = (over: Record<string, string>) => new URLSearchParams({ ...Object.fromEntries(Object.entries({ ...sp, ...over }).filter(([, v]) => v)) } as Record<string, string>).toString();
+  const qs = (over: Record<string, string>) =>
+    new URLSearchParams({ ...Object.fromEntries(Object.entries({ ...sp, ...over }).filter(([, v]) => v)) } as Record<
+      string,
+      string
+    >).toString();
   const labels = usage.points.map((p) => labelFor(p.t, usage.granularity));
   return (
     <>
@@ -34,15 +44,33 @@ export default async function AnalyticsPage({ params, searchParams }: { params: 
         title="Analytics"
         description={`Traffic through your gateway, by ${usage.granularity}.`}
         actions={
-          <a href={`/t/${slug}/analytics/export?${qs({})}`} className="rounded-md border border-slate-300 bg-white px-3.5 py-2 text-sm font-medium shadow-sm hover:bg-slate-50" download>
-            Export CSV
-          </a>
+          <>
+            <a
+              href={`/t/${slug}/analytics/export?${qs({})}`}
+              className="rounded-md border border-slate-300 bg-white px-3.5 py-2 text-sm font-medium shadow-sm hover:bg-slate-50"
+              download
+            >
+              Export CSV
+            </a>
+            <a
+              href={`/t/${slug}/analytics/export?${qs({ kind: 'top' })}`}
+              className="rounded-md border border-slate-300 bg-white px-3.5 py-2 text-sm font-medium shadow-sm hover:bg-slate-50"
+              download
+            >
+              Export top lists
+            </a>
+          </>
         }
       />
       <div className="mb-6 flex flex-wrap items-end gap-4">
         <nav aria-label="Time range" className="inline-flex rounded-md border border-slate-300 bg-white p-0.5 shadow-sm">
           {Object.keys(RANGES).map((r) => (
-            <Link key={r} href={`?${qs({ range: r })}`} aria-current={r === range ? 'true' : undefined} className={cx('rounded px-3 py-1.5 text-sm', r === range ? 'bg-brand-600 text-white' : 'text-slate-700 hover:bg-slate-100')}>
+            <Link
+              key={r}
+              href={`?${qs({ range: r })}`}
+              aria-current={r === range ? 'true' : undefined}
+              className={cx('rounded px-3 py-1.5 text-sm', r === range ? 'bg-brand-600 text-white' : 'text-slate-700 hover:bg-slate-100')}
+            >
               {r}
             </Link>
           ))}
@@ -53,7 +81,12 @@ export default async function AnalyticsPage({ params, searchParams }: { params: 
             <label htmlFor="apiId" className="block text-xs font-medium text-slate-600">
               API
             </label>
-            <select id="apiId" name="apiId" defaultValue={sp.apiId ?? ''} className="mt-1 rounded-md border border-slate-300 px-2 py-1.5 text-sm">
+            <select
+              id="apiId"
+              name="apiId"
+              defaultValue={sp.apiId ?? ''}
+              className="mt-1 rounded-md border border-slate-300 px-2 py-1.5 text-sm"
+            >
               <option value="">All APIs</option>
               {apis.map((a) => (
                 <option key={a.id} value={a.id}>
@@ -66,7 +99,12 @@ export default async function AnalyticsPage({ params, searchParams }: { params: 
             <label htmlFor="statusf" className="block text-xs font-medium text-slate-600">
               Status
             </label>
-            <select id="statusf" name="status" defaultValue={sp.status ?? ''} className="mt-1 rounded-md border border-slate-300 px-2 py-1.5 text-sm">
+            <select
+              id="statusf"
+              name="status"
+              defaultValue={sp.status ?? ''}
+              className="mt-1 rounded-md border border-slate-300 px-2 py-1.5 text-sm"
+            >
               <option value="">All</option>
               <option value="2xx">2xx</option>
               <option value="3xx">3xx</option>
@@ -78,13 +116,25 @@ export default async function AnalyticsPage({ params, searchParams }: { params: 
             <label htmlFor="keyId" className="block text-xs font-medium text-slate-600">
               Key id
             </label>
-            <input id="keyId" name="keyId" defaultValue={sp.keyId ?? ''} placeholder="key_…" className="mt-1 w-40 rounded-md border border-slate-300 px-2 py-1.5 text-sm" />
+            <input
+              id="keyId"
+              name="keyId"
+              defaultValue={sp.keyId ?? ''}
+              placeholder="key_…"
+              className="mt-1 w-40 rounded-md border border-slate-300 px-2 py-1.5 text-sm"
+            />
           </div>
           <div>
             <label htmlFor="consumerId" className="block text-xs font-medium text-slate-600">
               Consumer id
             </label>
-            <input id="consumerId" name="consumerId" defaultValue={sp.consumerId ?? ''} placeholder="con_…" className="mt-1 w-40 rounded-md border border-slate-300 px-2 py-1.5 text-sm" />
+            <input
+              id="consumerId"
+              name="consumerId"
+              defaultValue={sp.consumerId ?? ''}
+              placeholder="con_…"
+              className="mt-1 w-40 rounded-md border border-slate-300 px-2 py-1.5 text-sm"
+            />
           </div>
           <button className="rounded-md border border-slate-300 bg-white px-3 py-1.5 text-sm">Apply</button>
         </form>
@@ -97,7 +147,9 @@ export default async function AnalyticsPage({ params, searchParams }: { params: 
         <Stat label="p99" value={usage.totals.p99 === null ? '—' : `≤${usage.totals.p99} ms`} />
       </dl>
       {usage.totals.requests === 0 ? (
-        <p className="mt-6 rounded-md border border-slate-200 bg-white px-4 py-3 text-sm text-slate-600">No traffic in this range yet. Calls appear here within a minute of reaching the gateway.</p>
+        <p className="mt-6 rounded-md border border-slate-200 bg-white px-4 py-3 text-sm text-slate-600">
+          No traffic in this range yet. Calls appear here within a minute of reaching the gateway.
+        </p>
       ) : null}
       <div className="mt-6 grid gap-6 lg:grid-cols-2">
         <Card title="Requests by status class">
@@ -113,7 +165,12 @@ export default async function AnalyticsPage({ params, searchParams }: { params: 
           />
         </Card>
         <Card title="Latency p95 (ms, bucket upper bound)">
-          <BarChart title="p95 latency" labels={labels} series={[{ label: 'p95', color: '#14b8a6', values: usage.points.map((p) => p.p95 ?? 0) }]} unit="" />
+          <BarChart
+            title="p95 latency"
+            labels={labels}
+            series={[{ label: 'p95', color: '#14b8a6', values: usage.points.map((p) => p.p95 ?? 0) }]}
+            unit=""
+          />
         </Card>
       </div>
       <div className="mt-6 grid gap-6 lg:grid-cols-3">
@@ -138,7 +195,9 @@ export default async function AnalyticsPage({ params, searchParams }: { params: 
                   <Td>{q.consumer}</Td>
                   <Td>{q.plan}</Td>
                   <Td className="tabular-nums">{formatNumber(q.used)}</Td>
-                  <Td className="tabular-nums">{q.quota ? `${formatNumber(q.quota)} (${Math.round((q.used / q.quota) * 100)}%)` : 'unlimited'}</Td>
+                  <Td className="tabular-nums">
+                    {q.quota ? `${formatNumber(q.quota)} (${Math.round((q.used / q.quota) * 100)}%)` : 'unlimited'}
+                  </Td>
                 </tr>
               ))}
             </Table>
