@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { Cluster, Redis } from 'ioredis';
 import { DECIDE_LUA } from './lua';
 import { buildDecision } from './decision';
@@ -27,6 +28,14 @@ export type RedisLimiter = Limiter & {
   readonly timeoutMs: number;
 };
 
+/** One decision waiting for Redis; settled by the reply, the error or the deadline, whichever is first. */
+type Waiter = {
+  req: DecideRequest;
+  deadline: number;
+  settled: boolean;
+  resolve: (outcome: LimitOutcome) => void;
+};
+
 /**
  * Limits decided by one EVALSHA (ioredis falls back to EVAL on NOSCRIPT). Redis trouble of any
  * kind — not connected, an error, or no answer within `timeoutMs` — comes back as
@@ -38,41 +47,107 @@ export function createRedisLimiter({ redis, timeoutMs = 50 }: RedisLimiterOption
   if (typeof client[COMMAND] !== 'function') client.defineCommand(COMMAND, { lua: DECIDE_LUA });
   const run = client[COMMAND]!.bind(client);
 
-  async function decide(req: DecideRequest): Promise<LimitOutcome> {
-    validateDecideRequest(req);
+  // Every wait has the same length, so deadlines come in order: one FIFO and one timer armed
+  // for the oldest open wait replace a setTimeout/clearTimeout pair and a Promise.race per call.
+  const waiting: Waiter[] = [];
+  let head = 0;
+  let timer: NodeJS.Timeout | null = null;
+
+  function dropSettledHead(): void {
+    while (head < waiting.length && waiting[head]!.settled) head++;
+    if (head === waiting.length) {
+      waiting.length = 0;
+      head = 0;
+    } else if (head > 1024) {
+      waiting.splice(0, head);
+      head = 0;
+    }
+  }
+
+  function expire(): void {
+    timer = null;
+    const now = performance.now();
+    while (head < waiting.length) {
+      const w = waiting[head]!;
+      if (!w.settled) {
+        if (w.deadline > now) {
+          timer = setTimeout(expire, Math.max(1, Math.ceil(w.deadline - now)));
+          break;
+        }
+        w.settled = true;
+        w.resolve({ kind: 'unavailable', reason: 'timeout', message: `redis did not answer within ${timeoutMs} ms` });
+      }
+      head++;
+    }
+    dropSettledHead();
+  }
+
+  function onReply(this: Waiter, reply: number[]): void {
+    if (this.settled) return;
+    this.settled = true;
+    let outcome: LimitOutcome;
+    try {
+      outcome = buildDecision(this.req, reply, 'redis');
+    } catch (err) {
+      outcome = { kind: 'unavailable', reason: 'error', message: (err as Error).message };
+    }
+    this.resolve(outcome);
+    dropSettledHead();
+  }
+
+  // A late error (after the deadline) lands here too and is swallowed: never an unhandled rejection.
+  function onError(this: Waiter, err: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.resolve({ kind: 'unavailable', reason: 'error', message: (err as Error).message });
+    dropSettledHead();
+  }
+
+  function send(req: DecideRequest): Promise<LimitOutcome> {
+    const cost = req.cost ?? 1;
+    const rates = req.rates;
+    const quota = req.quota;
+    const numKeys = rates.length + (quota ? 1 : 0);
+    // KEYS then ARGV in one array: ioredis flattens an array argument.
+    const argv: (string | number)[] = new Array(numKeys + 3 + rates.length * 3 + (quota ? 4 : 0));
+    let k = 0;
+    for (let i = 0; i < rates.length; i++) argv[k++] = rates[i]!.key;
+    if (quota) argv[k++] = quota.key;
+    argv[k++] = rates.length;
+    argv[k++] = quota ? 1 : 0;
+    argv[k++] = cost;
+    for (let i = 0; i < rates.length; i++) {
+      const r = rates[i]!;
+      argv[k++] = ALGORITHM_CODE[r.algorithm];
+      argv[k++] = r.limit;
+      argv[k++] = r.windowSeconds * 1000;
+    }
+    if (quota) {
+      argv[k++] = quota.limit;
+      argv[k++] = quota.mode === 'hard_cap' ? 0 : 1;
+      argv[k++] = quota.periodEnd;
+      argv[k++] = QUOTA_EXPIRY_GRACE_MS;
+    }
+    return new Promise<LimitOutcome>((resolve) => {
+      const w: Waiter = { req, deadline: performance.now() + timeoutMs, settled: false, resolve };
+      const call = run(numKeys, argv as unknown as string);
+      waiting.push(w);
+      if (timer === null) timer = setTimeout(expire, timeoutMs);
+      call.then(onReply.bind(w), onError.bind(w));
+    });
+  }
+
+  function decide(req: DecideRequest): Promise<LimitOutcome> {
+    try {
+      validateDecideRequest(req);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     // Offline clients fail fast; 'connect' is what a Cluster reports once it is usable.
     if (client.status !== 'ready' && !(client.isCluster && client.status === 'connect')) {
-      return { kind: 'unavailable', reason: 'not_connected', message: `redis is ${client.status}` };
+      return Promise.resolve({ kind: 'unavailable', reason: 'not_connected', message: `redis is ${client.status}` });
     }
-    const cost = req.cost ?? 1;
-    const keys: string[] = [];
-    const args: (string | number)[] = [req.rates.length, req.quota ? 1 : 0, cost];
-    for (const r of req.rates) {
-      keys.push(r.key);
-      args.push(ALGORITHM_CODE[r.algorithm], r.limit, r.windowSeconds * 1000);
-    }
-    if (req.quota) {
-      keys.push(req.quota.key);
-      args.push(req.quota.limit, req.quota.mode === 'hard_cap' ? 0 : 1, req.quota.periodEnd, QUOTA_EXPIRY_GRACE_MS);
-    }
-    let timer: NodeJS.Timeout | undefined;
-    const call = run(keys.length, ...keys, ...args);
-    const timeout = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(resolve, timeoutMs, 'timeout');
-    });
-    try {
-      const reply = await Promise.race([call, timeout]);
-      if (reply === 'timeout') {
-        // The late reply (or error) must not surface as an unhandled rejection.
-        call.catch(() => undefined);
-        return { kind: 'unavailable', reason: 'timeout', message: `redis did not answer within ${timeoutMs} ms` };
-      }
-      return buildDecision(req, reply, 'redis');
-    } catch (err) {
-      return { kind: 'unavailable', reason: 'error', message: (err as Error).message };
-    } finally {
-      clearTimeout(timer);
-    }
+    return send(req);
   }
 
   return { decide, timeoutMs };
