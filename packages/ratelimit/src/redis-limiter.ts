@@ -103,6 +103,25 @@ export function createRedisLimiter({ redis, timeoutMs = 50 }: RedisLimiterOption
     dropSettledHead();
   }
 
+  // Decisions asked for in one event-loop turn leave in one write: the socket is corked at the
+  // first and uncorked once the turn's I/O callbacks have run (setImmediate), so N concurrent
+  // requests cost one syscall to Redis and, usually, one read of N replies instead of N each.
+  // A Cluster spreads commands over several sockets and is left alone.
+  let corked: NodeJS.WritableStream & { uncork(): void } | null = null;
+  const uncork = () => {
+    const s = corked;
+    corked = null;
+    s?.uncork();
+  };
+  function corkForThisTurn(): void {
+    if (corked !== null || client.isCluster) return;
+    const stream = (client as Redis).stream;
+    if (!stream || typeof stream.cork !== 'function') return;
+    stream.cork();
+    corked = stream;
+    setImmediate(uncork);
+  }
+
   function send(req: DecideRequest): Promise<LimitOutcome> {
     const cost = req.cost ?? 1;
     const rates = req.rates;
@@ -130,6 +149,7 @@ export function createRedisLimiter({ redis, timeoutMs = 50 }: RedisLimiterOption
     }
     return new Promise<LimitOutcome>((resolve) => {
       const w: Waiter = { req, deadline: performance.now() + timeoutMs, settled: false, resolve };
+      corkForThisTurn();
       const call = run(numKeys, argv as unknown as string);
       waiting.push(w);
       if (timer === null) timer = setTimeout(expire, timeoutMs);
