@@ -130,6 +130,8 @@ describe('route editing with header transforms', () => {
       expect(err.code, why).toBe('unprocessable');
     }
     expect((await getRoute(a.owner, route.id)).transform).toBeNull();
+    const named = await failure(updateRoute(a.owner, route.id, { transform: { requestHeaders: { set: { Host: 'x' } } } }));
+    expect(named.message).toContain('Host is set by the gateway');
   });
 
   it('names the form field of a malformed header line instead of crashing', () => {

@@ -411,7 +411,13 @@ const HeaderValue = z
 const HeaderOps = z
   .object({
     set: z
-      .record(HeaderName, HeaderValue, { error: 'must map header names to values' })
+      .record(HeaderName, HeaderValue, {
+        // Name the bad header and why, instead of zod's generic "invalid key".
+        error: (iss) => {
+          const inner = (iss as { issues?: Array<{ message?: string }> }).issues?.[0]?.message;
+          return iss.code === 'invalid_key' && inner ? `${String(iss.input).slice(0, 64)} ${inner}` : 'must map header names to values';
+        },
+      })
       .refine((r) => Object.keys(r).length <= 20, 'at most 20 headers')
       .optional(),
     remove: z.array(HeaderName, { error: 'must be a list' }).max(20, 'at most 20 headers').optional(),
