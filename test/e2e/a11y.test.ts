@@ -20,6 +20,7 @@ let app: Child & { base: string };
 let browser: Browser;
 let page: Page;
 let slug = '';
+let otherSlug = '';
 const password = 'a11y passphrase 123';
 let email = '';
 
@@ -30,6 +31,8 @@ beforeAll(async () => {
   const tenantId = newId('tenant');
   slug = uniq('a11y');
   await db.tenant.create({ data: { id: tenantId, slug, name: 'Accessible Weather' } });
+  otherSlug = uniq('a11y-other');
+  await db.tenant.create({ data: { id: newId('tenant'), slug: otherSlug, name: 'Other Weather' } });
   const apiId = newId('api');
   await db.api.create({
     data: {
@@ -151,7 +154,7 @@ describe('portal accessibility (axe-core, no serious or critical violations)', (
     expect(await axeViolations(page, axeSource)).toEqual([]);
   }, 120_000);
 
-  it('signed-in pages: keys with the quota warning, usage, billing, pricing and the reference with samples', async () => {
+  it("signed-in pages: keys with the quota warning, usage, billing, pricing and the reference with samples; the session does not open another tenant's portal", async () => {
     await page.goto(`${app.base}/portal/${slug}/login`);
     await page.getByLabel('E-mail').fill(email);
     await page.getByLabel('Password').fill(password);
@@ -159,5 +162,18 @@ describe('portal accessibility (axe-core, no serious or critical violations)', (
     await page.waitForURL(`**/portal/${slug}/keys`);
     expect(await page.getByTestId('quota-meter').getAttribute('data-level')).toBe('warning');
     for (const p of ['/keys', '/usage?range=1h', '/billing', '/pricing', '/apis/weather', '']) await check(`/portal/${slug}${p}`);
+
+    // The same browser on another tenant's portal is signed out there, even with this tenant's
+    // session copied under the other tenant's cookie name and path.
+    const cookie = (await page.context().cookies()).find((c) => c.name.startsWith('tg_portal_'))!;
+    expect(cookie).toMatchObject({ httpOnly: true, sameSite: 'Lax', path: `/portal/${slug}` });
+    await page.goto(`${app.base}/portal/${otherSlug}/keys`);
+    await page.waitForURL(`**/portal/${otherSlug}/login`);
+    await page
+      .context()
+      .addCookies([{ ...cookie, name: `tg_portal_${otherSlug.replace(/[^a-z0-9]/g, '_')}`, path: `/portal/${otherSlug}` }]);
+    await page.goto(`${app.base}/portal/${otherSlug}/billing`);
+    await page.waitForURL(`**/portal/${otherSlug}/login`);
+    expect(await page.getByTestId('portal-user').count()).toBe(0);
   }, 120_000);
 });

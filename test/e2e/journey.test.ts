@@ -193,13 +193,12 @@ describe('the whole journey', () => {
       await owner.getByRole('button', { name: 'Register API' }).click();
       await owner.waitForURL(/\/apis\/api_[0-9a-z]+\?created=1$/);
       // A catch-all route: the gateway forwards only paths that match a route.
-      await owner.getByText('Add a route').click();
-      await owner.locator('details input[name=path]').fill('/*');
+      await owner.getByText('Add a route', { exact: true }).click();
+      const routeForm = owner.locator('form', { has: owner.getByRole('button', { name: 'Add route' }) });
+      await routeForm.locator('input[name=path]').fill('/*');
       await owner.getByRole('button', { name: 'Add route' }).click();
-      await expect
-        .poll(() => owner.locator('details form [role="status"], details form [role="alert"]').first().textContent(), { timeout: 20_000 })
-        .toBeTruthy();
-      expect(await owner.locator('details form [role="alert"]').count()).toBe(0);
+      await expect.poll(() => routeForm.locator('[role="status"], [role="alert"]').first().textContent(), { timeout: 20_000 }).toBeTruthy();
+      expect(await routeForm.locator('[role="alert"]').count()).toBe(0);
       await shot(owner, 'owner-api-registered');
 
       const createPlan = async (p: {
@@ -251,6 +250,8 @@ describe('the whole journey', () => {
       await dev.getByRole('button', { name: 'Create key' }).click();
       const secret = (await dev.getByTestId('secret').textContent())!.trim();
       expect(secret).toMatch(/^tg_live_/);
+      // Samples right under the new key carry the real key, ready to paste.
+      expect(await dev.getByTestId('new-key-sample-curl').textContent()).toContain(`Bearer ${secret}`);
       await shot(dev, 'dev-key-created');
 
       // ── calls through the gateway until the free quota stops them ──

@@ -1,14 +1,15 @@
 import Link from 'next/link';
 import type { Metadata } from 'next';
-import { ActionForm, Field } from '@/components/forms';
 import { Badge, Card, EmptyState, formatDate, formatNumber, PageHeader, Table, Td } from '@/components/ui';
-import { requireDeveloper } from '@/server/portal/next';
+import { portalGatewayUrl, requireDeveloper } from '@/server/portal/next';
+import { listPublicApis } from '@/server/portal/catalog';
+import { buildReference, sampleUrl as opUrl } from '@/server/portal/reference';
 import { listMyKeys } from '@/server/portal/keys';
 import { currentSubscription, periodUsage, quotaLevel } from '@/server/portal/subscriptions';
 import { myKeyUsage } from '@/server/portal/usage';
 import { QuotaMeter } from '../quota-meter';
 import { KeyRowActions } from '../key-row-actions';
-import { createKeyAction } from '../actions';
+import { CreateKeyForm } from './create-key-form';
 
 export const metadata: Metadata = { title: 'API keys' };
 export const dynamic = 'force-dynamic';
@@ -25,6 +26,15 @@ export default async function Keys({
   const dev = await requireDeveloper(slug);
   const [keys, sub, usage] = await Promise.all([listMyKeys(dev), currentSubscription(dev), myKeyUsage(dev, { range: '30d' })]);
   const used = sub ? await periodUsage(dev, sub) : 0;
+  // The first documented GET of the first public API, for the samples shown with a new key.
+  const firstApi = (await listPublicApis(dev.db, dev.tenant))[0];
+  let sampleUrl: string | null = null;
+  if (firstApi) {
+    const api = await dev.db.api.findUnique({ where: { id: firstApi.id }, select: { openapi: true } });
+    const op = buildReference(api?.openapi ?? {}, firstApi.name).operations.find((o) => o.method === 'GET');
+    const base = `${portalGatewayUrl(dev.tenant.slug)}${firstApi.basePath === '/' ? '' : firstApi.basePath}`;
+    sampleUrl = op ? opUrl(op, base) : `${base}/`;
+  }
   const byKey = new Map(usage.map((u) => [u.id, u]));
   const base = `/portal/${dev.tenant.slug}`;
   return (
@@ -66,9 +76,7 @@ export default async function Keys({
             />
           </Card>
           <Card title="Create a key" description="The secret is shown once. Store it in your secrets manager.">
-            <ActionForm action={createKeyAction.bind(null, dev.tenant.slug)} submitLabel="Create key" pendingLabel="Creating…">
-              <Field name="name" label="Key name" placeholder="e.g. production server" maxLength={100} />
-            </ActionForm>
+            <CreateKeyForm slug={dev.tenant.slug} sampleUrl={sampleUrl} />
           </Card>
         </div>
       )}
