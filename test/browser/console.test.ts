@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer, type Server } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
@@ -75,7 +75,11 @@ async function ensureBuild() {
   );
   try {
     if (buildIsFresh()) return;
-    const res = spawnSync(process.execPath, [nextBin, 'build'], { cwd: appDir, encoding: 'utf8', env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1' } });
+    const res = spawnSync(process.execPath, [nextBin, 'build'], {
+      cwd: appDir,
+      encoding: 'utf8',
+      env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1' },
+    });
     if (res.status !== 0) throw new Error(`next build failed:\n${res.stdout.slice(-3000)}\n${res.stderr.slice(-3000)}`);
   } finally {
     rmSync(lock, { recursive: true, force: true });
@@ -84,6 +88,29 @@ async function ensureBuild() {
 
 async function shot(name: string) {
   await page.screenshot({ path: path.join(shots, `console-${name}.png`), fullPage: true });
+}
+
+const axeSource = readFileSync(path.join(root, 'node_modules/axe-core/axe.min.js'), 'utf8');
+const a11yFindings: string[] = [];
+
+/** Runs axe-core on the current page and records its serious and critical violations. */
+async function checkA11y(name: string) {
+  if (!(await page.evaluate(() => 'axe' in globalThis))) await page.addScriptTag({ content: axeSource });
+  const result = await page.evaluate(async () => {
+    const g = globalThis as unknown as {
+      axe: {
+        run: (
+          ctx: unknown,
+          opts: unknown,
+        ) => Promise<{ violations: Array<{ id: string; impact: string | null; nodes: Array<{ target: unknown[] }> }> }>;
+      };
+      document: unknown;
+    };
+    const r = await g.axe.run(g.document, { resultTypes: ['violations'] });
+    return r.violations.map((v) => ({ id: v.id, impact: v.impact, targets: v.nodes.slice(0, 3).map((n) => JSON.stringify(n.target)) }));
+  });
+  for (const v of result)
+    if (v.impact === 'serious' || v.impact === 'critical') a11yFindings.push(`${name}: ${v.id} (${v.impact}) at ${v.targets.join(' ')}`);
 }
 
 beforeAll(async () => {
@@ -107,15 +134,35 @@ beforeAll(async () => {
   // goes through the gateway and lands in analytics.
   gateway = spawn(tsx, [path.join(root, 'apps/gateway/src/main.ts')], {
     cwd: root,
-    env: { ...shared, GATEWAY_WORKERS: '1', GATEWAY_PORT: String(gatewayPort), GATEWAY_HOST: '127.0.0.1', GATEWAY_ADMIN_PORT: '0', GATEWAY_ADMIN_HOST: '127.0.0.1', GATEWAY_BASE_DOMAIN: 'localhost', GATEWAY_SPOOL_DIR: mkdtempSync(path.join(tmpdir(), 'tg-spool-')), GATEWAY_ACCESS_LOG: 'false' },
+    env: {
+      ...shared,
+      GATEWAY_WORKERS: '1',
+      GATEWAY_PORT: String(gatewayPort),
+      GATEWAY_HOST: '127.0.0.1',
+      GATEWAY_ADMIN_PORT: '0',
+      GATEWAY_ADMIN_HOST: '127.0.0.1',
+      GATEWAY_BASE_DOMAIN: 'localhost',
+      GATEWAY_SPOOL_DIR: mkdtempSync(path.join(tmpdir(), 'tg-spool-')),
+      GATEWAY_ACCESS_LOG: 'false',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   worker = spawn(tsx, [path.join(root, 'apps/worker/src/main.ts')], {
     cwd: root,
-    env: { ...shared, DATABASE_URL: env.databaseUrl, WORKER_PORT: '0', WORKER_HOST: '127.0.0.1', OUTBOX_POLL_MS: '200', COMPACT_EVERY_MS: '2000' },
+    env: {
+      ...shared,
+      DATABASE_URL: env.databaseUrl,
+      WORKER_PORT: '0',
+      WORKER_HOST: '127.0.0.1',
+      OUTBOX_POLL_MS: '200',
+      COMPACT_EVERY_MS: '2000',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  for (const [name, p] of [['gateway', gateway], ['worker', worker]] as const) {
+  for (const [name, p] of [
+    ['gateway', gateway],
+    ['worker', worker],
+  ] as const) {
     p.stdout?.on('data', (d) => logs.push(`[${name}] ${String(d)}`));
     p.stderr?.on('data', (d) => logs.push(`[${name}] ${String(d)}`));
   }
@@ -139,7 +186,11 @@ beforeAll(async () => {
   server.stdout?.on('data', (d) => logs.push(String(d)));
   server.stderr?.on('data', (d) => logs.push(String(d)));
   await waitFor(async () => (await fetch(`${base}/login`)).ok, { timeoutMs: 30_000, intervalMs: 200, what: 'the console to start' });
-  await waitFor(async () => (await fetch(`http://127.0.0.1:${gatewayPort}/`)).status > 0, { timeoutMs: 30_000, intervalMs: 200, what: 'the gateway to start' });
+  await waitFor(async () => (await fetch(`http://127.0.0.1:${gatewayPort}/`)).status > 0, {
+    timeoutMs: 30_000,
+    intervalMs: 200,
+    what: 'the gateway to start',
+  });
 
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
@@ -161,6 +212,7 @@ describe('console in a browser', () => {
     try {
       await page.goto(`${base}/signup`);
       await shot('01-signup');
+      await checkA11y('signup');
       // Validation messages come back beside the fields and keep what was typed.
       await page.getByLabel('Your name').fill('Ada Owner');
       await page.getByLabel('Work e-mail').fill(`${slug}@example.com`);
@@ -177,10 +229,12 @@ describe('console in a browser', () => {
       await page.waitForURL(`**/t/${slug}?welcome=1`);
       expect(await page.getByRole('heading', { level: 1 }).textContent()).toContain('Welcome to Acme Weather');
       await shot('03-overview');
+      await checkA11y('overview');
 
       // The demo upstream is on 127.0.0.1: first it is refused, then allowed in settings.
       await page.goto(`${base}/t/${slug}/apis`);
       await shot('04-apis-empty');
+      await checkA11y('apis-empty');
       await page.getByRole('link', { name: 'Register your first API' }).click();
       await page.locator('#f-name').fill('Weather API');
       await page.getByLabel('Slug').fill('weather');
@@ -189,6 +243,7 @@ describe('console in a browser', () => {
       await page.getByRole('button', { name: 'Register API' }).click();
       await expect.poll(() => page.locator('form [role="alert"]').first().textContent()).toContain('private');
       await shot('05-api-ssrf-refused');
+      await checkA11y('api-new-with-error');
 
       await page.goto(`${base}/t/${slug}/settings`);
       await page.getByLabel('Allow upstream targets on private networks').check();
@@ -201,14 +256,25 @@ describe('console in a browser', () => {
       await page.getByLabel('Base path').fill('/weather');
       await page.getByLabel('Target 1 URL').fill(`http://127.0.0.1:${upstreamPort}`);
       await page.getByLabel('Portal visibility').selectOption('PUBLIC');
-      await page.getByLabel('…or paste it').fill(JSON.stringify({ openapi: '3.1.0', info: { title: 'Weather', version: '1.0.0' }, paths: { '/forecast': { get: { responses: { '200': { description: 'ok' } } } } } }));
+      await page
+        .getByLabel('…or paste it')
+        .fill(
+          JSON.stringify({
+            openapi: '3.1.0',
+            info: { title: 'Weather', version: '1.0.0' },
+            paths: { '/forecast': { get: { responses: { '200': { description: 'ok' } } } } },
+          }),
+        );
       await page.getByRole('button', { name: 'Register API' }).click();
       await page.waitForURL(/\/apis\/api_[0-9a-z]+\?created=1$/);
       expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('Weather API');
       expect(await page.getByText('1 paths').count()).toBe(1);
       await shot('06-api');
+      await checkA11y('api');
       // An uploaded Swagger 2 file is refused with a reason, and the saved document stays.
-      await page.locator('#f-openapiFile').setInputFiles({ name: 'swagger.json', mimeType: 'application/json', buffer: Buffer.from('{"swagger":"2.0","info":{}}') });
+      await page
+        .locator('#f-openapiFile')
+        .setInputFiles({ name: 'swagger.json', mimeType: 'application/json', buffer: Buffer.from('{"swagger":"2.0","info":{}}') });
       await page.getByRole('button', { name: 'Save changes' }).click();
       await expect.poll(() => page.locator('form [role="alert"]').first().textContent()).toContain('Swagger 2.0');
       await page.reload();
@@ -227,15 +293,18 @@ describe('console in a browser', () => {
       await page.getByRole('button', { name: 'Create plan' }).click();
       await page.waitForURL(/\/plans\/pln_[0-9a-z]+\?created=1$/);
       await shot('07-plan');
+      await checkA11y('plan');
 
       await page.goto(`${base}/t/${slug}/keys`);
       await shot('08-keys-empty');
+      await checkA11y('keys-empty');
       await page.locator('#f-name').fill('Browser test key');
       await page.getByLabel('Plan').selectOption({ label: 'Free' });
       await page.getByRole('button', { name: 'Issue key' }).click();
       const secret = (await page.getByTestId('secret').textContent({ timeout: 15_000 }))!.trim();
       expect(secret).toMatch(/^tg_live_[0-9A-Za-z]{28}$/);
       await shot('09-key-issued');
+      await checkA11y('key-issued');
       // Shown once: after a reload only the prefix is on the page.
       await page.reload();
       expect(await page.content()).not.toContain(secret);
@@ -249,7 +318,12 @@ describe('console in a browser', () => {
       const send = async () => {
         await page.getByRole('button', { name: 'Send test call' }).click();
         await page.getByRole('button', { name: 'Send test call' }).waitFor();
-        return (await page.getByTestId('test-call-response').textContent().catch(() => '')) ?? '';
+        return (
+          (await page
+            .getByTestId('test-call-response')
+            .textContent()
+            .catch(() => '')) ?? ''
+        );
       };
       await expect.poll(send, { timeout: 20_000, interval: 500 }).toMatch(/^200/);
       const answer = (await page.getByTestId('test-call-response').textContent())!;
@@ -260,6 +334,20 @@ describe('console in a browser', () => {
       // have it, calls, and revokes it.
       await page.getByLabel('API key').fill('');
       await expect.poll(send, { timeout: 20_000, interval: 500 }).toMatch(/^200/);
+
+      // Edit the catch-all route: a response header set here comes back through the gateway.
+      const edit = page.locator('details', { hasText: 'Edit any' });
+      await edit.locator('summary').click();
+      await edit.getByLabel('Set on the response to the client').fill('X-Served-By: tollgate\nBad Header: x');
+      await edit.getByRole('button', { name: 'Save route' }).click();
+      await expect.poll(() => edit.locator('[role="alert"]').first().textContent()).toContain('header name');
+      await edit.getByLabel('Set on the response to the client').fill('X-Served-By: tollgate');
+      await edit.getByLabel('Cache TTL (s)').fill('0');
+      await edit.getByRole('button', { name: 'Save route' }).click();
+      await expect.poll(() => edit.locator('[role="status"]').first().textContent()).toContain('Route saved');
+      await checkA11y('api-route-edit');
+      await expect.poll(send, { timeout: 20_000, interval: 500 }).toContain('x-served-by: tollgate');
+      await shot('10b-route-transform');
 
       // The call shows up in analytics once the worker has applied the gateway's usage batch.
       await expect
@@ -272,27 +360,57 @@ describe('console in a browser', () => {
         )
         .not.toBe('0');
       await shot('11-analytics');
+      await checkA11y('analytics');
       await page.goto(`${base}/t/${slug}/audit`);
       for (const action of ['tenant.created', 'tenant.updated', 'api.created', 'plan.created', 'key.issued', 'key.revoked']) {
         expect(await page.getByText(action, { exact: true }).count(), action).toBeGreaterThan(0);
       }
       await shot('12-audit');
+      await checkA11y('audit');
       await page.goto(`${base}/t/${slug}/settings`);
       await shot('13-settings');
+      await checkA11y('settings');
+
+      // A consumer added in the console, then its page: subscriptions, keys and usage.
+      await page.goto(`${base}/t/${slug}/consumers`);
+      await checkA11y('consumers-empty');
+      await page.getByText('Add a consumer yourself').click();
+      await page.getByLabel('E-mail').fill('billing@example.com');
+      await page.locator('#f-consumer-name').fill('Billing service');
+      await page.getByRole('button', { name: 'Add consumer' }).click();
+      await page.waitForURL(/\/consumers\/con_[0-9a-z]+\?created=1$/);
+      expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('Billing service');
+      await page.getByLabel('Key name').fill('Billing prod');
+      await page.getByRole('button', { name: 'Issue key' }).click();
+      expect((await page.getByTestId('secret').textContent({ timeout: 15_000 }))!.trim()).toMatch(/^tg_live_/);
+      await page.reload();
+      expect(await page.getByText('Billing prod').count()).toBe(1);
+      expect(await page.getByRole('cell', { name: 'Free' }).count()).toBeGreaterThan(0);
+      await shot('14-consumer');
+      await checkA11y('consumer');
+      await page.goto(`${base}/t/${slug}/consumers`);
+      await checkA11y('consumers');
 
       // Keyboard: the skip link is the first stop and lands on the main content.
       await page.goto(`${base}/t/${slug}`);
       await page.keyboard.press('Tab');
-      expect(await page.evaluate(() => (globalThis as unknown as { document: { activeElement: { textContent: string } | null } }).document.activeElement?.textContent)).toBe('Skip to content');
+      expect(
+        await page.evaluate(
+          () =>
+            (globalThis as unknown as { document: { activeElement: { textContent: string } | null } }).document.activeElement?.textContent,
+        ),
+      ).toBe('Skip to content');
 
       // Log out: the workspace is closed, even to someone replaying the old session cookie.
       const old = (await page.context().cookies()).find((c) => c.name === 'tg_session')!;
       expect(old).toMatchObject({ httpOnly: true, sameSite: 'Lax' });
       await page.getByRole('button', { name: 'Log out' }).click();
       await page.waitForURL('**/login');
+      await checkA11y('login');
       await page.context().addCookies([old]);
       await page.goto(`${base}/t/${slug}/keys`);
       await page.waitForURL('**/login');
+      expect(a11yFindings, a11yFindings.join('\n')).toEqual([]);
     } catch (err) {
       await shot('zz-failure').catch(() => undefined);
       throw new Error(`${(err as Error).message}\n--- console server log ---\n${logs.join('').slice(-4000)}`);

@@ -67,7 +67,13 @@ export function Badge({ tone = 'gray', children }: { tone?: keyof typeof badgeTo
 
 export function Table({ head, children, caption }: { head: string[]; children: ReactNode; caption?: string }) {
   return (
-    <div className="overflow-x-auto rounded-lg border border-slate-200 bg-white shadow-sm">
+    // Focusable so keyboard users can scroll a table wider than the screen.
+    <div
+      tabIndex={0}
+      role="region"
+      aria-label={caption ?? 'Table'}
+      className="overflow-x-auto rounded-lg border border-slate-200 bg-white shadow-sm focus:outline-none focus-visible:ring-2 focus-visible:ring-brand-500"
+    >
       <table className="min-w-full divide-y divide-slate-200 text-sm">
         {caption ? <caption className="sr-only">{caption}</caption> : null}
         <thead className="bg-slate-50">
