@@ -42,7 +42,6 @@ export type AuthFailure = {
 
 export type AuthResult = { ok: true; identity: Identity } | { ok: false; failure: AuthFailure };
 
-const missingKey: AuthResult = { ok: false, failure: { status: 401, code: 'unauthorized', message: 'an API key is required' } };
 const invalidKey: AuthResult = { ok: false, failure: { status: 401, code: 'invalid_key', message: 'the API key is not valid' } };
 
 /** Format and checksum first: a typo or a scanner's guess costs no Redis lookup. */
