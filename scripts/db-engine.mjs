@@ -12,8 +12,10 @@ import pgDriver from 'pg';
 import { randomUUID } from 'node:crypto';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const schemaPath = path.join(root, 'prisma/schema.prisma');
-const migrationsDir = path.join(root, 'prisma/migrations');
+// Overridable so tests can check a modified copy of the schema without touching the real one.
+const prismaDir = path.resolve(process.env.TOLLGATE_PRISMA_DIR || path.join(root, 'prisma'));
+const schemaPath = path.join(prismaDir, 'schema.prisma');
+const migrationsDir = path.join(prismaDir, 'migrations');
 const SNAPSHOT = 'schema.prisma';
 
 export function listMigrations() {
