@@ -5,6 +5,7 @@ import { createLogger } from '@tollgate/config';
 import type { Db } from '@tollgate/db';
 import { QUEUES } from '@tollgate/policy';
 import { LATENCY_BUCKETS_MS, USAGE_JOB_NAME } from '@tollgate/usage';
+import { previewSubscriptionInvoice } from '@tollgate/billing';
 import { testDb } from '../harness/db';
 import { testEnv, testKeyspace, testRedis, waitFor } from '../harness/index';
 import { createSql } from '../../apps/worker/src/db';
@@ -71,6 +72,29 @@ describe('applying a usage batch', () => {
     expect(lines[0]!.periodStart.toISOString()).toBe(f.periodStart.toISOString());
     const key = await db.apiKey.findUniqueOrThrow({ where: { id: f.keyId } });
     expect(key.lastUsedAt?.getTime()).toBe(t0 + 3_600_000);
+  });
+
+  it('files a subscription\'s first, partial hour under its first period, not the one before it', async () => {
+    // Started mid-hour: the hour 10:00 begins before the period does.
+    const start = new Date(Date.UTC(2026, 10, 28, 10, 30, 17));
+    const f = await createFixture(db, { periodStart: start });
+    await applyUsageBatch(sql, makeBatch([makeEvent(f, { ts: start.getTime() + 60_000 }), makeEvent(f, { ts: start.getTime() + 2 * 3_600_000 })]));
+    const lines = await db.ledgerLine.findMany({ where: { subscriptionId: f.subscriptionId }, orderBy: { hourStart: 'asc' } });
+    expect(lines.map((l) => [l.hourStart.toISOString(), l.periodStart.toISOString()])).toEqual([
+      ['2026-11-28T10:00:00.000Z', start.toISOString()],
+      ['2026-11-28T12:00:00.000Z', start.toISOString()],
+    ]);
+    // The default preview reads the ledger by period, so it now sees the first hour.
+    const preview = await previewSubscriptionInvoice(db, f.subscriptionId, { at: new Date(start.getTime() + 3 * 3_600_000) });
+    expect(preview.requests).toBe(2n);
+
+    // A late event for that first hour, after the subscription renewed, still joins its first period.
+    const renewed = await createFixture(db, { periodStart: start });
+    const next = new Date(Date.UTC(2026, 11, 28, 10, 30, 17));
+    await db.subscription.update({ where: { id: renewed.subscriptionId }, data: { currentPeriodStart: next, currentPeriodEnd: new Date(Date.UTC(2027, 0, 28, 10, 30, 17)) } });
+    await applyUsageBatch(sql, makeBatch([makeEvent(renewed, { ts: start.getTime() + 1000 })]));
+    const late = await db.ledgerLine.findFirstOrThrow({ where: { subscriptionId: renewed.subscriptionId } });
+    expect(late.periodStart.toISOString()).toBe(start.toISOString());
   });
 
   it('changes nothing when the same batch is applied again', async () => {

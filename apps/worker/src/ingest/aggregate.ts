@@ -28,7 +28,12 @@ export type RollupDelta = {
   cacheHits: number;
 };
 
-export type LedgerDelta = { subscriptionId: string; hourStart: number; quantity: number };
+/**
+ * `firstAt` is the earliest event time in the hour: the hour is filed under the period holding
+ * it, not the one holding the hour's start, so a subscription's first, partial hour (it began
+ * mid-hour) belongs to its first period rather than to the one before it existed.
+ */
+export type LedgerDelta = { subscriptionId: string; hourStart: number; firstAt: number; quantity: number };
 export type KeyUse = { keyId: string; lastUsedAt: number };
 
 export type BatchAggregate = {
@@ -116,8 +121,10 @@ export function aggregateBatches(batches: ReadonlyArray<readonly UsageEvent[]>):
         const hour = e.ts - (((e.ts % HOUR) + HOUR) % HOUR);
         const lk = `${e.subscriptionId}\u0000${hour}`;
         const l = ledger.get(lk);
-        if (l) l.quantity++;
-        else ledger.set(lk, { subscriptionId: e.subscriptionId!, hourStart: hour, quantity: 1 });
+        if (l) {
+          l.quantity++;
+          if (e.ts < l.firstAt) l.firstAt = e.ts;
+        } else ledger.set(lk, { subscriptionId: e.subscriptionId!, hourStart: hour, firstAt: e.ts, quantity: 1 });
       }
       if (e.keyId) {
         const k = keys.get(e.keyId);

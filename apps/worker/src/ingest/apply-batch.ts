@@ -70,13 +70,15 @@ WITH r AS (
     "updatedAt" = now()
   RETURNING 1
 ),
--- Billable counts per subscription-hour, for subscriptions that exist. The period is the
--- subscription's current one when the hour falls in it (the usual case), else the anchored
--- period computed by the caller.
+-- Billable counts per subscription-hour, for subscriptions that exist. The period is the one
+-- holding the hour's earliest event (x.e), not the hour's start: a subscription that began
+-- mid-hour has its first hour start before its first period. That is the subscription's current
+-- period when the event falls in it (the usual case), else the anchored period computed by the
+-- caller. The first insert of an hour decides; later deltas only add quantity.
 ls AS (
-  SELECT x.id, s."tenantId" AS t, x.s, CASE WHEN ${TS('x.h')} >= s."currentPeriodStart" AND ${TS('x.h')} < s."currentPeriodEnd" THEN s."currentPeriodStart" ELSE ${TS('x.p')} END AS p,
+  SELECT x.id, s."tenantId" AS t, x.s, CASE WHEN ${TS('x.e')} >= s."currentPeriodStart" AND ${TS('x.e')} < s."currentPeriodEnd" THEN s."currentPeriodStart" ELSE ${TS('x.p')} END AS p,
     ${TS('x.h')} AS h, x.q, x.i, x.o
-  FROM jsonb_to_recordset($2::jsonb) AS x(id text, s text, h bigint, p bigint, q bigint, i text, o int)
+  FROM jsonb_to_recordset($2::jsonb) AS x(id text, s text, h bigint, e bigint, p bigint, q bigint, i text, o int)
   JOIN "Subscription" s ON s."id" = x.s
 ),
 l AS (
@@ -149,7 +151,8 @@ export async function applyUsageBatches(sql: Sql, batches: readonly UsageBatch[]
         id: newId('ledger'),
         s: l.subscriptionId,
         h: l.hourStart,
-        p: anchor ? billingPeriodAt(anchor, new Date(l.hourStart)).start.getTime() : l.hourStart,
+        e: l.firstAt,
+        p: anchor ? billingPeriodAt(anchor, new Date(l.firstAt)).start.getTime() : l.hourStart,
         q: l.quantity,
         i: ledgerIdentifier(l.subscriptionId, 'USAGE', l.hourStart),
       };

@@ -228,19 +228,13 @@ export async function periodUsage(
   sub: { id: string; currentPeriodStart: Date; currentPeriodEnd: Date },
 ): Promise<number> {
   const agg = await dev.db.ledgerLine.aggregate({
-    // Ledger rows are per hour: the first one starts before a mid-hour subscription does.
-    where: {
-      subscriptionId: sub.id,
-      tenantId: dev.tenant.id,
-      kind: 'USAGE',
-      hourStart: { gte: floorHour(sub.currentPeriodStart), lt: sub.currentPeriodEnd },
-    },
+    // The ledger files each hour under the period of its first event, so a mid-hour start's first
+    // hour is in this period and a renewal hour is counted in one period only.
+    where: { subscriptionId: sub.id, tenantId: dev.tenant.id, kind: 'USAGE', periodStart: sub.currentPeriodStart },
     _sum: { quantity: true },
   });
   return Number(agg._sum.quantity ?? 0n);
 }
-
-const floorHour = (d: Date) => new Date(Math.floor(d.getTime() / 3_600_000) * 3_600_000);
 
 export type QuotaLevel = 'ok' | 'warning' | 'exhausted' | 'unlimited';
 export function quotaLevel(used: number, quota: number | null): QuotaLevel {
@@ -271,11 +265,7 @@ export async function billingOverview(dev: DeveloperContext) {
   } = null;
   if (current) {
     const used = await periodUsage(dev, current);
-    // By hour range, not by the ledger's periodStart: the ledger files a subscription's first,
-    // partial hour under the previous anchored period, which would hide it from this one.
-    const preview = await previewSubscriptionInvoice(dev.db, current.id, {
-      period: { start: floorHour(current.currentPeriodStart), end: current.currentPeriodEnd },
-    });
+    const preview = await previewSubscriptionInvoice(dev.db, current.id, { at: current.currentPeriodStart });
     period = {
       used,
       quota: current.plan.monthlyQuota,

@@ -274,7 +274,7 @@ export async function queryBilling(ctx: ServiceContext, input: unknown) {
     ctx.db.$queryRaw<Array<{ id: string; consumer: string; plan: string; quota: number | null; used: unknown }>>`
       SELECT s.id, c.email AS consumer, p.name AS plan, p."monthlyQuota" AS quota, COALESCE(sum(l.quantity), 0) AS used
       FROM "Subscription" s JOIN "Consumer" c ON c.id = s."consumerId" JOIN "Plan" p ON p.id = s."planId"
-      LEFT JOIN "LedgerLine" l ON l."subscriptionId" = s.id AND l.kind = 'USAGE' AND l."hourStart" >= date_trunc('hour', s."currentPeriodStart") AND l."hourStart" < s."currentPeriodEnd"
+      LEFT JOIN "LedgerLine" l ON l."subscriptionId" = s.id AND l.kind = 'USAGE' AND l."periodStart" = s."currentPeriodStart"
       WHERE s."tenantId" = ${ctx.tenantId} AND s.status IN ('ACTIVE', 'TRIALING', 'PAST_DUE')
       GROUP BY s.id, c.email, p.name, p."monthlyQuota" ORDER BY used DESC LIMIT 50`,
     ctx.db.$queryRaw<Array<{ plan: string; currency: string; amount: unknown; quantity: unknown }>>`
