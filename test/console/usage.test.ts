@@ -3,7 +3,8 @@ import { newId, type Db } from '@tollgate/db';
 import { LATENCY_BUCKETS_MS } from '@tollgate/usage';
 import { testDb } from '../harness/db';
 import { makeTenant, type TestTenant } from './fixtures';
-import { chooseGranularity, exportUsageCsv, percentile, queryTopUsage, queryUsage } from '../../apps/console/src/server/services/usage';
+import { billingPeriodAt } from '@tollgate/billing';
+import { chooseGranularity, exportUsageCsv, percentile, queryBilling, queryTopUsage, queryUsage } from '../../apps/console/src/server/services/usage';
 
 let db: Db;
 let a: TestTenant;
@@ -133,5 +134,47 @@ describe('usage analytics', () => {
     expect(lines[0]).toBe('bucket_start,requests,2xx,3xx,4xx,5xx,errors,p50_ms,p95_ms,p99_ms');
     expect(lines.length).toBe(7 * 24 + 2);
     expect(lines.slice(1).every((l) => /^\d{4}-\d\d-\d\dT[\d:.]+Z(,[\d]*){9}$/.test(l))).toBe(true);
+  });
+});
+
+describe('revenue by plan', () => {
+  it('rates each billing period in the range: flat fee plus usage over the included requests; free plans earn 0, unactivated ones nothing', async () => {
+    const t = await makeTenant(db);
+    const now = Date.now();
+    const created = new Date(now - 40 * DAY);
+    const current = billingPeriodAt(created, new Date(now));
+    const first = billingPeriodAt(created, created);
+    const plan = async (name: string, flatFeeMinor: number, overageUnitPriceMinor: number) => {
+      const id = newId('plan');
+      await db.plan.create({ data: { id, tenantId: t.tenantId, name, slug: id, flatFeeMinor, includedRequests: 100, overageUnitPriceMinor, quotaMode: 'OVERAGE' } });
+      return id;
+    };
+    const pro = await plan('Pro', 2900, 1);
+    const free = await plan('Free', 0, 0);
+    const sub = async (planId: string, status: 'ACTIVE' | 'INCOMPLETE', usage: Array<[Date, number]>) => {
+      const consumerId = newId('consumer');
+      const id = newId('subscription');
+      await db.consumer.create({ data: { id: consumerId, tenantId: t.tenantId, email: `${consumerId}@example.com`, name: 'Dev' } });
+      await db.subscription.create({ data: { id, tenantId: t.tenantId, consumerId, planId, status, currentPeriodStart: current.start, currentPeriodEnd: current.end, createdAt: created } });
+      for (const [periodStart, quantity] of usage) {
+        const hourStart = new Date(periodStart.getTime() + 2 * HOUR);
+        await db.ledgerLine.create({ data: { id: newId('ledger'), tenantId: t.tenantId, subscriptionId: id, periodStart, hourStart, quantity: BigInt(quantity), identifier: `${id}_${hourStart.getTime()}` } });
+      }
+    };
+    await sub(pro, 'ACTIVE', [[first.start, 250], [current.start, 50]]);
+    await sub(free, 'ACTIVE', [[current.start, 500]]);
+    await sub(pro, 'INCOMPLETE', [[current.start, 1000]]);
+
+    // 24 h: only the current period — Pro's flat fee, its 50 requests are included.
+    const day = await queryBilling(t.owner, { range: '24h' });
+    expect(day.revenue).toEqual([
+      { plan: 'Pro', currency: 'usd', amountMinor: 2900, quantity: 50 },
+      { plan: 'Free', currency: 'usd', amountMinor: 0, quantity: 500 },
+    ]);
+    // 90 days: the first period too — flat fee plus 150 requests over the 100 included at 1¢.
+    const quarter = await queryBilling(t.owner, { range: '90d' });
+    expect(quarter.revenue[0]).toEqual({ plan: 'Pro', currency: 'usd', amountMinor: 2900 + 150 + 2900, quantity: 300 });
+    // Another tenant sees none of it.
+    expect((await queryBilling(b.owner, { range: '90d' })).revenue).toEqual([]);
   });
 });

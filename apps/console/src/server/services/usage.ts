@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { billingPeriodAt, previewInvoice, pricingFromPlan } from '@tollgate/billing';
 import { Prisma } from '@tollgate/db';
 import { LATENCY_BUCKETS_MS } from '@tollgate/usage';
 import { requirePermission, ServiceError, type ServiceContext } from './context';
@@ -277,16 +278,65 @@ export async function queryBilling(ctx: ServiceContext, input: unknown) {
       LEFT JOIN "LedgerLine" l ON l."subscriptionId" = s.id AND l.kind = 'USAGE' AND l."periodStart" = s."currentPeriodStart"
       WHERE s."tenantId" = ${ctx.tenantId} AND s.status IN ('ACTIVE', 'TRIALING', 'PAST_DUE')
       GROUP BY s.id, c.email, p.name, p."monthlyQuota" ORDER BY used DESC LIMIT 50`,
-    ctx.db.$queryRaw<Array<{ plan: string; currency: string; amount: unknown; quantity: unknown }>>`
-      SELECT p.name AS plan, p.currency, COALESCE(sum(l."amountMinor"), 0) AS amount, COALESCE(sum(l.quantity), 0) AS quantity
-      FROM "LedgerLine" l JOIN "Subscription" s ON s.id = l."subscriptionId" JOIN "Plan" p ON p.id = s."planId"
-      WHERE l."tenantId" = ${ctx.tenantId} AND l."hourStart" >= ${from} AND l."hourStart" < ${to}
-      GROUP BY p.name, p.currency ORDER BY amount DESC`,
+    revenueByPlan(ctx, from, to),
   ]);
   return {
     quota: quota.map((r) => ({ subscriptionId: r.id, consumer: r.consumer, plan: r.plan, quota: r.quota, used: n(r.used) })),
-    revenue: revenue.map((r) => ({ plan: r.plan, currency: r.currency, amountMinor: n(r.amount), quantity: n(r.quantity) })),
+    revenue,
   };
+}
+
+/**
+ * Revenue by plan for [from, to). Rating is per billing period (included requests, blocks,
+ * tiers, flat fee), so an hour's usage has no price of its own and LedgerLine.amountMinor stays
+ * unused. Instead every billing period of a subscription that overlaps the range (and in which
+ * the subscription existed) is rated whole with the same pure previewInvoice the invoice preview
+ * uses: flat fee plus the period's usage from the ledger. The current period counts as billed so
+ * far; plan changes inside a period are rated at the subscription's plan now (the console has no
+ * mid-period history here). Subscriptions that never activated (INCOMPLETE) earn nothing.
+ */
+async function revenueByPlan(ctx: ServiceContext, from: Date, to: Date) {
+  const subs = await ctx.db.subscription.findMany({
+    where: {
+      tenantId: ctx.tenantId,
+      status: { not: 'INCOMPLETE' },
+      createdAt: { lt: to },
+      currentPeriodEnd: { gt: from },
+      OR: [{ canceledAt: null }, { canceledAt: { gt: from } }],
+    },
+    select: { id: true, createdAt: true, canceledAt: true, currentPeriodStart: true, currentPeriodEnd: true, plan: true },
+  });
+  if (!subs.length) return [];
+  // Periods of interest start at most one period before `from` (≤ 31 days) and before `to`.
+  const usage = await ctx.db.ledgerLine.groupBy({
+    by: ['subscriptionId', 'periodStart'],
+    where: { tenantId: ctx.tenantId, kind: 'USAGE', subscriptionId: { in: subs.map((s) => s.id) }, periodStart: { gte: new Date(from.getTime() - 32 * 86_400_000), lt: to } },
+    _sum: { quantity: true },
+  });
+  const used = new Map(usage.map((u) => [`${u.subscriptionId}\u0000${u.periodStart.getTime()}`, u._sum.quantity ?? 0n]));
+  const byPlan = new Map<string, { plan: string; currency: string; amountMinor: bigint; quantity: bigint }>();
+  for (const s of subs) {
+    const pricing = pricingFromPlan(s.plan);
+    // Periods are anchored on currentPeriodStart. A paid subscription's row is created at
+    // Checkout, a little before Stripe starts (and anchors) it: the anchored period holding
+    // createdAt then ends moments later and was never billed, so it starts with the next one.
+    const created = billingPeriodAt(s.currentPeriodStart, s.createdAt);
+    const firstStart = created.end.getTime() - s.createdAt.getTime() < 86_400_000 ? created.end : created.start;
+    const end = Math.min(to.getTime(), s.currentPeriodEnd.getTime(), s.canceledAt?.getTime() ?? Infinity);
+    let period = billingPeriodAt(s.currentPeriodStart, new Date(Math.max(from.getTime(), firstStart.getTime())));
+    while (period.start.getTime() < end) {
+      const requests = used.get(`${s.id}\u0000${period.start.getTime()}`) ?? 0n;
+      const bill = previewInvoice({ id: s.id }, pricing, requests, period);
+      const row = byPlan.get(s.plan.id) ?? { plan: s.plan.name, currency: s.plan.currency, amountMinor: 0n, quantity: 0n };
+      row.amountMinor += bill.totalMinor;
+      row.quantity += requests;
+      byPlan.set(s.plan.id, row);
+      period = billingPeriodAt(s.currentPeriodStart, period.end);
+    }
+  }
+  return [...byPlan.values()]
+    .sort((x, y) => (y.amountMinor > x.amountMinor ? 1 : y.amountMinor < x.amountMinor ? -1 : 0))
+    .map((r) => ({ plan: r.plan, currency: r.currency, amountMinor: Number(r.amountMinor), quantity: Number(r.quantity) }));
 }
 
 /**
