@@ -103,9 +103,10 @@ export function createRedisLimiter({ redis, timeoutMs = 50 }: RedisLimiterOption
     dropSettledHead();
   }
 
-  // Decisions asked for in one event-loop turn leave in one write: the socket is corked at the
-  // first and uncorked once the turn's I/O callbacks have run (setImmediate), so N concurrent
+  // Under load, decisions asked for in one event-loop turn leave in one write: the socket is
+  // corked and uncorked once the turn's I/O callbacks have run (setImmediate), so N concurrent
   // requests cost one syscall to Redis and, usually, one read of N replies instead of N each.
+  // Only while another decision is already waiting on Redis: a lone request is written at once.
   // A Cluster spreads commands over several sockets and is left alone.
   let corked: NodeJS.WritableStream & { uncork(): void } | null = null;
   const uncork = () => {
@@ -114,7 +115,7 @@ export function createRedisLimiter({ redis, timeoutMs = 50 }: RedisLimiterOption
     s?.uncork();
   };
   function corkForThisTurn(): void {
-    if (corked !== null || client.isCluster) return;
+    if (corked !== null || head === waiting.length || client.isCluster) return;
     const stream = (client as Redis).stream;
     if (!stream || typeof stream.cork !== 'function') return;
     stream.cork();
