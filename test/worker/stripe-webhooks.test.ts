@@ -4,7 +4,7 @@ import type { Server } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import Stripe from 'stripe';
 import { createLogger } from '@tollgate/config';
-import { startOutboxRelay, type Db, type OutboxRelay } from '@tollgate/db';
+import { newId, startOutboxRelay, type Db, type OutboxRelay } from '@tollgate/db';
 import { createStripeWebhookHandler } from '@tollgate/billing';
 import { testDb } from '../harness/db';
 import { testKeyspace, testRedis } from '../harness/index';
@@ -194,6 +194,46 @@ describe('POST /webhooks/stripe', () => {
     expect(sub.stripeSubscriptionId).toBe(`sub_from_checkout_${seq}`);
     expect(sub.stripeCheckoutSessionId).toBe('cs_test_1');
     expect(sub.consumer.stripeCustomerId).toBe('cus_checkout');
+  });
+
+  it('a paid upgrade takes over the developer\'s keys when Stripe activates it, without any portal request', async () => {
+    // The developer is on a free plan (no Stripe subscription) with a key, and bought Pro in Checkout.
+    const f = await createFixture(db);
+    const key = await db.apiKey.findUniqueOrThrow({ where: { id: f.keyId } });
+    const paidPlanId = newId('plan');
+    await db.plan.create({ data: { id: paidPlanId, tenantId: f.tenantId, name: 'Scale', slug: 'scale', flatFeeMinor: 9900, quotaMode: 'OVERAGE' } });
+    const paidId = newId('subscription');
+    const start = new Date();
+    await db.subscription.create({
+      data: { id: paidId, tenantId: f.tenantId, consumerId: f.consumerId, planId: paidPlanId, status: 'INCOMPLETE', currentPeriodStart: start, currentPeriodEnd: new Date(start.getTime() + 30 * 86_400_000), createdAt: new Date(start.getTime() + 1000) },
+    });
+    const paid = { ...f, subscriptionId: paidId };
+    const stripeSub = `sub_upgrade_${seq++}`;
+    const t = now();
+    const checkout = {
+      id: `evt_checkout_${seq++}`,
+      object: 'event',
+      created: t,
+      type: 'checkout.session.completed',
+      data: { object: { id: `cs_up_${seq}`, object: 'checkout.session', mode: 'subscription', customer: `cus_up_${seq}`, subscription: stripeSub, client_reference_id: paidId, metadata: { tollgate_subscription_id: paidId } } },
+    };
+    expect((await deliver(checkout)).body.outcome).toBe('applied');
+    // Checkout alone does not activate anything: the key still serves the free plan.
+    expect((await db.apiKey.findUniqueOrThrow({ where: { id: f.keyId } })).subscriptionId).toBe(f.subscriptionId);
+
+    expect((await deliver(subscriptionEvent(paid, stripeSub, 'customer.subscription.created', 'active', t + 1))).body.outcome).toBe('applied');
+    expect((await db.apiKey.findUniqueOrThrow({ where: { id: f.keyId } })).subscriptionId).toBe(paidId);
+    expect((await db.subscription.findUniqueOrThrow({ where: { id: f.subscriptionId } })).status).toBe('CANCELED');
+    await relay.drainOnce();
+    const record = JSON.parse((await redis.get(keyspace.key(key.hash)))!) as { subscriptionId: string; planId: string; subscriptionStatus: string };
+    expect(record).toMatchObject({ subscriptionId: paidId, planId: paidPlanId, subscriptionStatus: 'active' });
+
+    // A later update settles nothing more (idempotent) and keeps the key on the paid plan.
+    const audits = await db.auditLog.count({ where: { tenantId: f.tenantId, action: 'subscription.replaced' } });
+    expect(audits).toBe(1);
+    expect((await deliver(subscriptionEvent(paid, stripeSub, 'customer.subscription.updated', 'active', t + 2))).body.outcome).toBe('applied');
+    expect(await db.auditLog.count({ where: { tenantId: f.tenantId, action: 'subscription.replaced' } })).toBe(1);
+    expect((await db.apiKey.findUniqueOrThrow({ where: { id: f.keyId } })).subscriptionId).toBe(paidId);
   });
 
   it('records Stripe invoices for the subscription and never moves a paid one back to open', async () => {

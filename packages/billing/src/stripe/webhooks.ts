@@ -1,6 +1,6 @@
 import type Stripe from 'stripe';
 import type { Logger } from '@tollgate/config';
-import { enqueueSubscriptionKeysPublish, newId, Prisma, type Db, type SubscriptionStatus } from '@tollgate/db';
+import { enqueueKeyPublish, enqueueSubscriptionKeysPublish, newId, Prisma, type Db, type SubscriptionStatus } from '@tollgate/db';
 import { errorBody } from '@tollgate/policy';
 import { createWebhookVerifier } from './client';
 
@@ -41,6 +41,38 @@ export function mapStripeStatus(status: Stripe.Subscription.Status): Subscriptio
 type Tx = Prisma.TransactionClient;
 
 const SETTLED = new Set(['paid', 'void', 'uncollectible']);
+const LIVE = new Set<SubscriptionStatus>(['ACTIVE', 'TRIALING', 'PAST_DUE']);
+
+/**
+ * A paid plan bought through Checkout goes live here, so this is where it takes over: the
+ * developer's older live subscriptions end and their keys move to it, republished in the same
+ * transaction, so the gateways serve the paid plan without waiting for the developer to come
+ * back to the portal. Only older subscriptions without a Stripe subscription (free plans) are
+ * settled here: ending a paid one must cancel it in Stripe, which cannot happen inside this
+ * transaction, so those stay for the portal's settle (which remains the idempotent fallback).
+ */
+async function settleReplacedSubscriptions(tx: Tx, sub: { id: string; tenantId: string; consumerId: string; createdAt: Date }) {
+  const older = await tx.subscription.findMany({
+    where: {
+      tenantId: sub.tenantId,
+      consumerId: sub.consumerId,
+      id: { not: sub.id },
+      status: { in: [...LIVE] },
+      stripeSubscriptionId: null,
+      createdAt: { lt: sub.createdAt },
+    },
+    select: { id: true },
+  });
+  for (const o of older) {
+    const keys = await tx.apiKey.findMany({ where: { subscriptionId: o.id, consumerId: sub.consumerId }, select: { id: true } });
+    await tx.apiKey.updateMany({ where: { subscriptionId: o.id, consumerId: sub.consumerId }, data: { subscriptionId: sub.id } });
+    await tx.subscription.update({ where: { id: o.id }, data: { status: 'CANCELED', canceledAt: new Date() } });
+    for (const k of keys) await enqueueKeyPublish(tx, k.id);
+    await tx.auditLog.create({
+      data: { id: newId('audit'), tenantId: sub.tenantId, actorType: 'system', actorId: null, action: 'subscription.replaced', targetType: 'subscription', targetId: o.id, data: { by: sub.id, keys: keys.length, via: 'stripe_webhook' } },
+    });
+  }
+}
 
 /**
  * Builds the handler for `POST /webhooks/stripe` (worker or console: give it the raw body).
@@ -145,6 +177,7 @@ async function applyEvent(tx: Tx, event: Stripe.Event): Promise<'applied' | 'ign
       }
       await tx.subscription.update({ where: { id: sub.id }, data });
       if (status !== sub.status || data.currentPeriodStart) await enqueueSubscriptionKeysPublish(tx, sub.id);
+      if (LIVE.has(status)) await settleReplacedSubscriptions(tx, sub);
       return 'applied';
     }
     case 'invoice.finalized':

@@ -76,9 +76,12 @@ async function replaceSubscription(tx: Tx, dev: DeveloperContext, fromId: string
 }
 
 /**
- * A paid plan becomes live when Stripe's webhook activates it (the worker applies that). Then
- * the developer holds two live subscriptions: the newest wins, the older one's keys move to it
- * and the older one ends. Idempotent; run on every signed-in portal request and after Checkout.
+ * A paid plan becomes live when Stripe's webhook activates it; the webhook handler (in
+ * @tollgate/billing) then already moves the keys off an older free subscription and ends it.
+ * This is the idempotent fallback for what it leaves: the developer holding two live
+ * subscriptions where the older one is paid (it must be canceled in Stripe, which the webhook
+ * transaction cannot do). The newest wins, the older one's keys move to it and the older one
+ * ends. Run on every signed-in portal request and after Checkout.
  */
 export async function settleSubscriptions(deps: Pick<PortalDeps, 'stripe' | 'log'>, dev: DeveloperContext): Promise<number> {
   const live = await dev.db.subscription.findMany({
