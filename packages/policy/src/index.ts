@@ -3,3 +3,4 @@ export * from './key-record';
 export * from './events';
 export * from './keyspace';
 export * from './errors';
+export * from './headers';

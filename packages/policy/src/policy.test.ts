@@ -27,7 +27,14 @@ const snapshot = {
     },
   ],
   plans: [
-    { id: 'pln_1', slug: 'free', name: 'Free', rateLimit: { limit: 10, windowSeconds: 1, algorithm: 'sliding_window' }, quota: { limit: 1000, mode: 'hard_cap' }, apiIds: ['api_1'] },
+    {
+      id: 'pln_1',
+      slug: 'free',
+      name: 'Free',
+      rateLimit: { limit: 10, windowSeconds: 1, algorithm: 'sliding_window' },
+      quota: { limit: 1000, mode: 'hard_cap' },
+      apiIds: ['api_1'],
+    },
   ],
 };
 
@@ -46,9 +53,21 @@ describe('PolicySnapshot', () => {
 describe('KeyRecord', () => {
   it('round-trips through JSON', () => {
     const rec = {
-      schemaVersion: 1, keyId: 'key_1', tenantId: 'ten_1', consumerId: 'con_1', subscriptionId: 'sub_1', planId: 'pln_1',
-      status: 'active', subscriptionStatus: 'active', expiresAt: null, apiIds: [], scopes: [],
-      rateLimitOverride: null, quotaOverride: null, periodStart: 0, periodEnd: 1,
+      schemaVersion: 1,
+      keyId: 'key_1',
+      tenantId: 'ten_1',
+      consumerId: 'con_1',
+      subscriptionId: 'sub_1',
+      planId: 'pln_1',
+      status: 'active',
+      subscriptionStatus: 'active',
+      expiresAt: null,
+      apiIds: [],
+      scopes: [],
+      rateLimitOverride: null,
+      quotaOverride: null,
+      periodStart: 0,
+      periodEnd: 1,
     };
     expect(KeyRecord.parse(JSON.parse(JSON.stringify(rec)))).toEqual(rec);
   });
@@ -89,5 +108,23 @@ describe('createKeyspace', () => {
     expect(() => ks.key('x'.repeat(500))).toThrow();
     expect(() => ks.rate('{evil}', 'x')).toThrow();
     expect(() => createKeyspace('bad prefix')).toThrow();
+  });
+});
+
+describe('isGatewayOwnedHeader', () => {
+  it('claims framing, hop-by-hop, derived and identity headers in any case, and nothing else', async () => {
+    const { isGatewayOwnedHeader } = await import('./headers');
+    for (const h of [
+      'Host',
+      'Content-Length',
+      'TRANSFER-ENCODING',
+      'connection',
+      'X-Forwarded-For',
+      'x-tollgate-consumer',
+      'X-Request-Id',
+    ]) {
+      expect(isGatewayOwnedHeader(h), h).toBe(true);
+    }
+    for (const h of ['x-custom', 'accept', 'cache-control', 'x-tollgat']) expect(isGatewayOwnedHeader(h), h).toBe(false);
   });
 });

@@ -1,31 +1,10 @@
 import type { IncomingMessage } from 'node:http';
+import { GATEWAY_DERIVED_REQUEST_HEADERS, HOP_BY_HOP_HEADERS } from '@tollgate/policy';
 
-/**
- * Hop-by-hop and connection-specific headers (RFC 9110 §7.6.1) plus what the gateway itself
- * re-derives (Host, X-Forwarded-*) or can't pass through undici (Expect).
- */
-const REQUEST_DROP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'te',
-  'trailer',
-  'upgrade',
-  'proxy-authorization',
-  'proxy-authenticate',
-  'http2-settings',
-  'host',
-  'expect',
-  'forwarded',
-  'x-forwarded-for',
-  'x-forwarded-proto',
-  'x-forwarded-host',
-  'x-forwarded-port',
-  'x-real-ip',
-]);
-
-const RESPONSE_DROP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'http2-settings']);
+// Hop-by-hop headers never cross; on requests, what the gateway re-derives itself (Host,
+// X-Forwarded-*) and what undici can't pass through (Expect) go too.
+const REQUEST_DROP = new Set([...HOP_BY_HOP_HEADERS, ...GATEWAY_DERIVED_REQUEST_HEADERS]);
+const RESPONSE_DROP = HOP_BY_HOP_HEADERS;
 
 function connectionTokens(value: string, into: Set<string>): void {
   for (const t of value.split(',')) {
@@ -69,7 +48,10 @@ export function buildForwardHeaders(req: IncomingMessage, opts: ForwardHeaderOpt
 }
 
 /** Upstream response headers minus hop-by-hop ones and those its `Connection` names. */
-export function filterResponseHeaders(headers: Record<string, string | string[] | undefined>, remove: readonly string[] | null): Record<string, string | string[]> {
+export function filterResponseHeaders(
+  headers: Record<string, string | string[] | undefined>,
+  remove: readonly string[] | null,
+): Record<string, string | string[]> {
   let named: Set<string> | null = null;
   const conn = headers.connection;
   // Upstreams nearly always say just keep-alive/close, which name no other header.

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isGatewayOwnedHeader } from '@tollgate/policy';
 import { newId, Prisma } from '@tollgate/db';
 import { notFound, requirePermission, ServiceError, type ServiceContext } from './context';
 import { recordAudit } from './audit';
@@ -373,36 +374,13 @@ const RouteRateLimit = z.object({
   algorithm: z.enum(['sliding_window', 'gcra', 'token_bucket', 'fixed_window']).default('sliding_window'),
 });
 
-// Headers the gateway derives itself or that change message framing; a transform may not touch them.
-const RESERVED_HEADERS = new Set([
-  'host',
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'te',
-  'trailer',
-  'upgrade',
-  'content-length',
-  'expect',
-  'forwarded',
-  'x-forwarded-for',
-  'x-forwarded-proto',
-  'x-forwarded-host',
-  'x-forwarded-port',
-  'x-real-ip',
-  'x-request-id',
-]);
 const HeaderName = z
   .string({ error: 'must be text' })
   .trim()
   .min(1, 'is required')
   .max(64, 'must be at most 64 characters')
   .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'must be a header name (letters, digits, - and a few symbols)')
-  .refine(
-    (n) => !RESERVED_HEADERS.has(n.toLowerCase()) && !n.toLowerCase().startsWith('x-tollgate-'),
-    'is set by the gateway and cannot be changed',
-  );
+  .refine((n) => !isGatewayOwnedHeader(n), 'is set by the gateway and cannot be changed');
 // Visible ASCII plus space and tab: no CR/LF, so a value can't smuggle another header.
 const HeaderValue = z
   .string({ error: 'must be text' })
