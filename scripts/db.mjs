@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The project's database commands: generate | migrate [url] | diff [url] | new <name>.
-// Wraps Prisma so nobody meets its offline failures (see docs/adr/0002-prisma-offline.md).
+// Wraps Prisma so nobody meets its offline failures (see docs/adr/0002-prisma-offline-migrations.md).
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
