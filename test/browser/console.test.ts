@@ -1,13 +1,13 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer, type Server } from 'node:http';
-import { createServer as createNetServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { testEnv, uniquePrefix, waitFor } from '../harness/index';
+import { ensureConsoleBuild, freePort } from '../e2e/platform';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const appDir = path.join(root, 'apps/console');
@@ -24,67 +24,6 @@ let browser: Browser;
 let page: Page;
 let base = '';
 const logs: string[] = [];
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createNetServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function newestMtime(dir: string): number {
-  let max = 0;
-  for (const name of readdirSync(dir)) {
-    const full = path.join(dir, name);
-    const st = statSync(full);
-    max = Math.max(max, st.isDirectory() ? newestMtime(full) : st.mtimeMs);
-  }
-  return max;
-}
-
-function buildIsFresh(): boolean {
-  const buildId = path.join(appDir, '.next/BUILD_ID');
-  const sources = Math.max(newestMtime(path.join(appDir, 'src')), statSync(path.join(appDir, 'next.config.ts')).mtimeMs);
-  return existsSync(buildId) && statSync(buildId).mtimeMs > sources;
-}
-
-/**
- * Reuses the production build when it is newer than every source file; builds otherwise. Suites
- * that start the console (this one, test/e2e) share one lock directory so only one builds at a
- * time and the others reuse its output.
- */
-async function ensureBuild() {
-  if (buildIsFresh()) return;
-  const lock = path.join(tmpdir(), 'tollgate-console-build.lock');
-  await waitFor(
-    () => {
-      try {
-        mkdirSync(lock);
-        return true;
-      } catch {
-        const st = statSync(lock, { throwIfNoEntry: false });
-        if (st && Date.now() - st.mtimeMs > 600_000) rmSync(lock, { recursive: true, force: true });
-        return false;
-      }
-    },
-    { timeoutMs: 600_000, intervalMs: 500, what: 'the console build lock' },
-  );
-  try {
-    if (buildIsFresh()) return;
-    const res = spawnSync(process.execPath, [nextBin, 'build'], {
-      cwd: appDir,
-      encoding: 'utf8',
-      env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1' },
-    });
-    if (res.status !== 0) throw new Error(`next build failed:\n${res.stdout.slice(-3000)}\n${res.stderr.slice(-3000)}`);
-  } finally {
-    rmSync(lock, { recursive: true, force: true });
-  }
-}
 
 async function shot(name: string) {
   await page.screenshot({ path: path.join(shots, `console-${name}.png`), fullPage: true });
@@ -115,7 +54,7 @@ async function checkA11y(name: string) {
 
 beforeAll(async () => {
   mkdirSync(shots, { recursive: true });
-  await ensureBuild();
+  await ensureConsoleBuild();
   upstream = createServer((req, res) => {
     res.setHeader('content-type', 'application/json');
     res.end(JSON.stringify({ ok: true, path: req.url, consumer: req.headers['x-tollgate-consumer'] ?? null }));
