@@ -301,6 +301,30 @@ describe('developers only reach their own keys, usage and invoices', () => {
     const published = new Set(outbox.map((o) => (o.payload as { keyId?: string }).keyId));
     expect(published.has(k.key.id) && published.has(rolled.key.id)).toBe(true);
   });
+
+  it('keeps the limits and APIs the owner set on a key when the developer rolls it', async () => {
+    const x = await makePortalTenant(db);
+    const a = await signUp(x.tenant);
+    await portal.subscribeToPlan(deps, a.dev, { planId: x.freePlanId });
+    const k = await portal.createMyKey(a.dev, { name: 'tuned' });
+    await db.apiKey.update({
+      where: { id: k.key.id },
+      data: { rateLimitOverride: 7, rateWindowOverride: 60, quotaOverride: 77, scopes: ['read'], apiIds: ['api_owner_set'] },
+    });
+    const rolled = await portal.rollMyKey(a.dev, k.key.id, { graceSeconds: 0 });
+    const fresh = await db.apiKey.findUniqueOrThrow({ where: { id: rolled.key.id } });
+    expect(fresh).toMatchObject({
+      rateLimitOverride: 7,
+      rateWindowOverride: 60,
+      quotaOverride: 77,
+      scopes: ['read'],
+      apiIds: ['api_owner_set'],
+    });
+    expect(rolled.previous.status).toBe('REVOKED');
+    const outbox = await db.outboxEvent.findMany({ where: { kind: 'key' } });
+    const published = new Set(outbox.map((o) => (o.payload as { keyId?: string }).keyId));
+    expect(published.has(k.key.id) && published.has(rolled.key.id)).toBe(true);
+  });
 });
 
 describe('plans and payment', () => {

@@ -3,6 +3,7 @@ import { enqueueKeyPublish, newId, type Prisma } from '@tollgate/db';
 import { displayPrefix, generateApiKey, hashApiKey } from '@tollgate/keys';
 import { notFound, ServiceError } from '../services/context';
 import { Id, parseInput, SafeText } from '../services/validation';
+import { replaceKeyInTx } from '../services/keys';
 import { currentSubscription, requireApproved } from './subscriptions';
 import type { DeveloperContext } from './context';
 
@@ -124,35 +125,11 @@ export async function rollMyKey(dev: DeveloperContext, keyId: unknown, input: un
   const old = await getMyKey(dev, keyId);
   const { graceSeconds } = parseInput(RollMyKeyInput, input ?? {});
   if (old.status === 'REVOKED') throw new ServiceError('conflict', 'a revoked key cannot be rolled; create a new one');
-  const now = Date.now();
-  const graceEnd = new Date(now + graceSeconds * 1000);
-  const secret = generateApiKey(old.env === 'test' ? 'test' : 'live');
-  const id = newId('key');
-  await dev.db.$transaction(async (tx) => {
-    await tx.apiKey.create({
-      data: {
-        id,
-        tenantId: dev.tenant.id,
-        consumerId: dev.consumerId,
-        subscriptionId: old.subscriptionId,
-        name: old.name,
-        hash: hashApiKey(secret),
-        prefix: displayPrefix(secret),
-        env: old.env,
-        expiresAt: old.expiresAt,
-        rolledFromId: old.id,
-      },
-    });
-    await tx.apiKey.update({
-      where: { id: old.id },
-      data:
-        graceSeconds === 0
-          ? { status: 'REVOKED', revokedAt: new Date(now) }
-          : { expiresAt: old.expiresAt && old.expiresAt < graceEnd ? old.expiresAt : graceEnd },
-    });
-    await audit(tx, dev, 'key.rolled', old.id, { newKeyId: id, graceSeconds });
-    await enqueueKeyPublish(tx, old.id);
-    await enqueueKeyPublish(tx, id);
+  const rolled = await dev.db.$transaction(async (tx) => {
+    // Keeps whatever the owner set on the key (APIs, overrides): the developer only gets a new secret.
+    const next = await replaceKeyInTx(tx, old.id, graceSeconds);
+    await audit(tx, dev, 'key.rolled', old.id, { newKeyId: next.id, graceSeconds });
+    return next;
   });
-  return { key: await getMyKey(dev, id), secret, previous: await getMyKey(dev, old.id) };
+  return { key: await getMyKey(dev, rolled.id), secret: rolled.secret, previous: await getMyKey(dev, old.id) };
 }

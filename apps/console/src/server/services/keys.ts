@@ -35,9 +35,14 @@ export const IssueKeyInput = z
   })
   .strict();
 
-export const UpdateKeyInput = z.object({ name: SafeText(100), ...Overrides }).partial().strict();
+export const UpdateKeyInput = z
+  .object({ name: SafeText(100), ...Overrides })
+  .partial()
+  .strict();
 export const RollKeyInput = z
-  .object({ graceSeconds: z.number({ error: 'must be a number' }).int().min(0).max(MAX_GRACE_SECONDS, 'must be at most 30 days').default(86_400) })
+  .object({
+    graceSeconds: z.number({ error: 'must be a number' }).int().min(0).max(MAX_GRACE_SECONDS, 'must be at most 30 days').default(86_400),
+  })
   .strict();
 
 // Never return the hash: the prefix is all anyone sees of a key after creation.
@@ -68,7 +73,11 @@ const keySelect = {
 export async function listKeys(ctx: ServiceContext, input: unknown = {}) {
   requirePermission(ctx, 'read');
   const p = parseInput(
-    Pagination.extend({ consumerId: Id('con').optional(), status: z.enum(['ACTIVE', 'REVOKED']).optional(), q: z.string().max(100).optional() }),
+    Pagination.extend({
+      consumerId: Id('con').optional(),
+      status: z.enum(['ACTIVE', 'REVOKED']).optional(),
+      q: z.string().max(100).optional(),
+    }),
     input,
   );
   const args = pageArgs(p);
@@ -98,7 +107,8 @@ async function checkApiIds(ctx: ServiceContext, apiIds: string[] | undefined) {
   if (!apiIds?.length) return apiIds;
   const unique = [...new Set(apiIds)];
   const n = await ctx.db.api.count({ where: { tenantId: ctx.tenantId, id: { in: unique } } });
-  if (n !== unique.length) throw new ServiceError('unprocessable', 'apiIds names an API that does not exist', { apiIds: 'names an API that does not exist' });
+  if (n !== unique.length)
+    throw new ServiceError('unprocessable', 'apiIds names an API that does not exist', { apiIds: 'names an API that does not exist' });
   return unique;
 }
 
@@ -120,9 +130,15 @@ export async function issueKey(ctx: ServiceContext, input: unknown): Promise<{ k
   }
   let subscriptionId: string | null = null;
   if (data.subscriptionId) {
-    const s = await ctx.db.subscription.findFirst({ where: { id: data.subscriptionId, tenantId: ctx.tenantId }, select: { id: true, consumerId: true } });
+    const s = await ctx.db.subscription.findFirst({
+      where: { id: data.subscriptionId, tenantId: ctx.tenantId },
+      select: { id: true, consumerId: true },
+    });
     if (!s) throw notFound('subscription');
-    if (consumerId && s.consumerId !== consumerId) throw new ServiceError('unprocessable', 'the subscription belongs to another consumer', { subscriptionId: 'belongs to another consumer' });
+    if (consumerId && s.consumerId !== consumerId)
+      throw new ServiceError('unprocessable', 'the subscription belongs to another consumer', {
+        subscriptionId: 'belongs to another consumer',
+      });
     consumerId = s.consumerId;
     subscriptionId = s.id;
   }
@@ -145,7 +161,15 @@ export async function issueKey(ctx: ServiceContext, input: unknown): Promise<{ k
         subscriptionId = newId('subscription');
         const now = new Date();
         await tx.subscription.create({
-          data: { id: subscriptionId, tenantId: ctx.tenantId, consumerId: owner, planId: data.planId, status: 'ACTIVE', currentPeriodStart: now, currentPeriodEnd: addMonth(now) },
+          data: {
+            id: subscriptionId,
+            tenantId: ctx.tenantId,
+            consumerId: owner,
+            planId: data.planId,
+            status: 'ACTIVE',
+            currentPeriodStart: now,
+            currentPeriodEnd: addMonth(now),
+          },
         });
       }
     }
@@ -207,40 +231,52 @@ export async function rollKey(ctx: ServiceContext, keyId: string, input: unknown
   const old = await getKey(ctx, keyId);
   const { graceSeconds } = parseInput(RollKeyInput, input ?? {});
   if (old.status === 'REVOKED') throw new ServiceError('conflict', 'a revoked key cannot be rolled; issue a new one');
+  const rolled = await ctx.db.$transaction(async (tx) => {
+    const next = await replaceKeyInTx(tx, old.id, graceSeconds);
+    await recordAudit(tx, ctx, 'key.rolled', { type: 'key', id: old.id }, { newKeyId: next.id, graceSeconds });
+    return next;
+  });
+  return { key: await getKey(ctx, rolled.id), secret: rolled.secret, previous: await getKey(ctx, old.id) };
+}
+
+/**
+ * The roll itself, shared by the console and the portal, inside the caller's transaction: a new
+ * key with every setting of the old one (consumer, subscription, APIs, scopes, overrides,
+ * expiry), the old one expiring after the grace period (0 = revoked now), both republished.
+ */
+export async function replaceKeyInTx(tx: Prisma.TransactionClient, oldId: string, graceSeconds: number) {
+  const old = await tx.apiKey.findUniqueOrThrow({ where: { id: oldId } });
   const now = Date.now();
   const graceEnd = new Date(now + graceSeconds * 1000);
   const secret = generateApiKey(old.env === 'test' ? 'test' : 'live');
   const id = newId('key');
-  await ctx.db.$transaction(async (tx) => {
-    await tx.apiKey.create({
-      data: {
-        id,
-        tenantId: ctx.tenantId,
-        consumerId: old.consumerId,
-        subscriptionId: old.subscriptionId,
-        name: old.name,
-        hash: hashApiKey(secret),
-        prefix: displayPrefix(secret),
-        env: old.env,
-        expiresAt: old.expiresAt,
-        apiIds: old.apiIds,
-        scopes: old.scopes,
-        rateLimitOverride: old.rateLimitOverride,
-        rateWindowOverride: old.rateWindowOverride,
-        quotaOverride: old.quotaOverride,
-        rolledFromId: old.id,
-      },
-    });
-    await tx.apiKey.update({
-      where: { id: old.id },
-      data:
-        graceSeconds === 0
-          ? { status: 'REVOKED', revokedAt: new Date(now) }
-          : { expiresAt: old.expiresAt && old.expiresAt < graceEnd ? old.expiresAt : graceEnd },
-    });
-    await recordAudit(tx, ctx, 'key.rolled', { type: 'key', id: old.id }, { newKeyId: id, graceSeconds });
-    await enqueueKeyPublish(tx, old.id);
-    await enqueueKeyPublish(tx, id);
+  await tx.apiKey.create({
+    data: {
+      id,
+      tenantId: old.tenantId,
+      consumerId: old.consumerId,
+      subscriptionId: old.subscriptionId,
+      name: old.name,
+      hash: hashApiKey(secret),
+      prefix: displayPrefix(secret),
+      env: old.env,
+      expiresAt: old.expiresAt,
+      apiIds: old.apiIds,
+      scopes: old.scopes,
+      rateLimitOverride: old.rateLimitOverride,
+      rateWindowOverride: old.rateWindowOverride,
+      quotaOverride: old.quotaOverride,
+      rolledFromId: old.id,
+    },
   });
-  return { key: await getKey(ctx, id), secret, previous: await getKey(ctx, old.id) };
+  await tx.apiKey.update({
+    where: { id: old.id },
+    data:
+      graceSeconds === 0
+        ? { status: 'REVOKED', revokedAt: new Date(now) }
+        : { expiresAt: old.expiresAt && old.expiresAt < graceEnd ? old.expiresAt : graceEnd },
+  });
+  await enqueueKeyPublish(tx, old.id);
+  await enqueueKeyPublish(tx, id);
+  return { id, secret };
 }
