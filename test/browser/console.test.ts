@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { testEnv, uniquePrefix, waitFor } from '../harness/index';
-import { ensureConsoleBuild, freePort } from '../e2e/platform';
+import { axeViolations, ensureConsoleBuild, freePort } from '../e2e/platform';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const appDir = path.join(root, 'apps/console');
@@ -34,22 +34,7 @@ const a11yFindings: string[] = [];
 
 /** Runs axe-core on the current page and records its serious and critical violations. */
 async function checkA11y(name: string) {
-  if (!(await page.evaluate(() => 'axe' in globalThis))) await page.addScriptTag({ content: axeSource });
-  const result = await page.evaluate(async () => {
-    const g = globalThis as unknown as {
-      axe: {
-        run: (
-          ctx: unknown,
-          opts: unknown,
-        ) => Promise<{ violations: Array<{ id: string; impact: string | null; nodes: Array<{ target: unknown[] }> }> }>;
-      };
-      document: unknown;
-    };
-    const r = await g.axe.run(g.document, { resultTypes: ['violations'] });
-    return r.violations.map((v) => ({ id: v.id, impact: v.impact, targets: v.nodes.slice(0, 3).map((n) => JSON.stringify(n.target)) }));
-  });
-  for (const v of result)
-    if (v.impact === 'serious' || v.impact === 'critical') a11yFindings.push(`${name}: ${v.id} (${v.impact}) at ${v.targets.join(' ')}`);
+  for (const v of await axeViolations(page, axeSource)) a11yFindings.push(`${name}: ${v.id} (${v.impact}) at ${v.targets.join(' ')}`);
 }
 
 beforeAll(async () => {
@@ -195,15 +180,13 @@ describe('console in a browser', () => {
       await page.getByLabel('Base path').fill('/weather');
       await page.getByLabel('Target 1 URL').fill(`http://127.0.0.1:${upstreamPort}`);
       await page.getByLabel('Portal visibility').selectOption('PUBLIC');
-      await page
-        .getByLabel('…or paste it')
-        .fill(
-          JSON.stringify({
-            openapi: '3.1.0',
-            info: { title: 'Weather', version: '1.0.0' },
-            paths: { '/forecast': { get: { responses: { '200': { description: 'ok' } } } } },
-          }),
-        );
+      await page.getByLabel('…or paste it').fill(
+        JSON.stringify({
+          openapi: '3.1.0',
+          info: { title: 'Weather', version: '1.0.0' },
+          paths: { '/forecast': { get: { responses: { '200': { description: 'ok' } } } } },
+        }),
+      );
       await page.getByRole('button', { name: 'Register API' }).click();
       await page.waitForURL(/\/apis\/api_[0-9a-z]+\?created=1$/);
       expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('Weather API');

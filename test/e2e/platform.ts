@@ -164,6 +164,10 @@ export async function launchBrowser(): Promise<Browser> {
 
 /** Runs axe-core in the page; returns the serious and critical violations. */
 export async function axeViolations(page: Page, axeSource: string) {
+  // After a client-side navigation (e.g. the redirect after logout) the URL changes before Next
+  // has applied the new page's <title>: wait for the document to settle instead of auditing it mid-swap.
+  await page.waitForLoadState('load');
+  await page.waitForFunction(() => (globalThis as unknown as { document: { title: string } }).document.title.trim().length > 0);
   if (!(await page.evaluate(() => 'axe' in globalThis))) await page.addScriptTag({ content: axeSource });
   const results = await page.evaluate(async () => {
     // Runs in the browser; the suite's tsconfig has no DOM types, hence the structural cast.
