@@ -17,6 +17,8 @@ import type { Upstreams } from './proxy/upstreams';
 import { canonicalizeTarget } from './routing/canonical-path';
 import { matchRoute, normalizeHost, type CompiledApi, type CompiledRoute, type RouteTable, type TenantRuntime } from './routing/route-table';
 import type { UsageSink } from './usage/usage-sink';
+import { captureResponse, lookupCache, sendCached, type CacheState } from './cache/cache-flow';
+import type { ResponseCache } from './cache/response-cache';
 
 export type AppDeps = {
   store: { readonly table: RouteTable; readonly loaded: boolean };
@@ -26,6 +28,8 @@ export type AppDeps = {
   usage: UsageSink;
   metrics: GatewayMetrics;
   logger: Logger;
+  /** Response cache for routes with `cacheTtlSeconds > 0`; absent = no caching. */
+  cache?: ResponseCache | null;
 };
 
 export type AppOptions = { https?: { cert: string | Buffer; key: string | Buffer } };
@@ -42,6 +46,7 @@ type RequestState = {
   upstreamMs: number | null;
   bytesIn: number;
   bytesOut: number;
+  cacheHit: boolean;
 };
 
 declare module 'fastify' {
@@ -73,6 +78,7 @@ const WWW_AUTHENTICATE_INVALID = 'Bearer realm="tollgate", error="invalid_token"
 
 export function buildApp(config: GatewayConfig, deps: AppDeps, options: AppOptions = {}): FastifyInstance {
   const { store, keys, upstreams, limits, usage, metrics, logger } = deps;
+  const cache = deps.cache ?? null;
   const isTrusted = createTrustedProxyCheck(config.trustedProxies);
   const proto = options.https ? 'https' : 'http';
   const keyHashes = new Map<string, string>();
@@ -146,7 +152,7 @@ export function buildApp(config: GatewayConfig, deps: AppDeps, options: AppOptio
         upstreamLatencyMs: st.upstreamMs,
         bytesIn: st.bytesIn,
         bytesOut: st.bytesOut,
-        cacheHit: false,
+        cacheHit: st.cacheHit,
         rejected: st.rejected,
       };
       usage.add(event);
@@ -186,6 +192,7 @@ export function buildApp(config: GatewayConfig, deps: AppDeps, options: AppOptio
       upstreamMs: null,
       bytesIn: 0,
       bytesOut: 0,
+      cacheHit: false,
     };
     request.tg = st;
     const headers = req.headers;
@@ -329,6 +336,17 @@ export function buildApp(config: GatewayConfig, deps: AppDeps, options: AppOptio
     }
     for (let i = 0; i < claimHeaders.length; i++) fwdHeaders.push(claimHeaders[i]!);
 
+    // --- response cache: after limits (a hit is a counted call), keyed on what the upstream would see
+    let cached: CacheState | null = null;
+    if (cache !== null && route.policy.cacheTtlSeconds > 0) {
+      cached = lookupCache({ cache, method, tenant, api, route, rest, query, requestHeaders: headers, forwardHeaders: fwdHeaders });
+      if (cached.kind === 'hit') {
+        st.cacheHit = true;
+        st.bytesOut = method === 'HEAD' ? 0 : cached.entry.body.length;
+        return sendCached(reply, cache, cached.entry, method, headers, limitHeaders, request.id);
+      }
+    }
+
     const { body, limiter } = requestBody(req, config.maxBodyBytes);
     st.bytesIn = declared;
     const routeTimeout = route.policy.timeoutMs ?? apiPolicy.timeouts.requestMs;
@@ -358,6 +376,7 @@ export function buildApp(config: GatewayConfig, deps: AppDeps, options: AppOptio
     const resHeaders = filterResponseHeaders(res.headers, transform?.responseHeaders?.remove?.map((h) => h.toLowerCase()) ?? null);
     const resSet = transform?.responseHeaders?.set;
     if (resSet) for (const name in resSet) resHeaders[name.toLowerCase()] = resSet[name]!;
+    if (cached !== null) captureResponse(cached, res.statusCode, resHeaders, res.body);
     if (limitHeaders) for (const name in limitHeaders) resHeaders[name] = limitHeaders[name]!;
     resHeaders['x-request-id'] = request.id;
     reply.code(res.statusCode).headers(resHeaders);

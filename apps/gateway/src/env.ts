@@ -62,6 +62,12 @@ export const gatewayEnv = {
   GATEWAY_UNHEALTHY_COOLDOWN_MS: positiveInt(10_000),
   GATEWAY_UNHEALTHY_THRESHOLD: positiveInt(3, 1000),
   GATEWAY_UPSTREAM_CONNECTIONS: positiveInt(128, 10_000),
+  /** Response cache (routes with cacheTtlSeconds > 0), per process. */
+  GATEWAY_CACHE_MAX_ENTRIES: positiveInt(10_000, 10_000_000),
+  GATEWAY_CACHE_MAX_BYTES: positiveInt(64 * 1024 * 1024),
+  GATEWAY_CACHE_MAX_ENTRY_BYTES: positiveInt(1024 * 1024),
+  /** Longest an active health probe may take (capped by the target's interval). */
+  GATEWAY_HEALTH_CHECK_TIMEOUT_MS: positiveInt(2_000, 60_000),
   GATEWAY_ACCESS_LOG: booleanFromEnv(true),
   /** Instance name in usage batches (and its spool file); defaults to {hostname}-{worker index}. */
   GATEWAY_INSTANCE_ID: z.string().optional(),
@@ -99,6 +105,8 @@ function toConfig(env: ReturnType<typeof parseEnv<typeof gatewayEnv>>) {
     unhealthyCooldownMs: env.GATEWAY_UNHEALTHY_COOLDOWN_MS,
     unhealthyThreshold: env.GATEWAY_UNHEALTHY_THRESHOLD,
     upstreamConnections: env.GATEWAY_UPSTREAM_CONNECTIONS,
+    cache: { maxEntries: env.GATEWAY_CACHE_MAX_ENTRIES, maxBytes: env.GATEWAY_CACHE_MAX_BYTES, maxEntryBytes: env.GATEWAY_CACHE_MAX_ENTRY_BYTES },
+    healthCheckTimeoutMs: env.GATEWAY_HEALTH_CHECK_TIMEOUT_MS,
     accessLog: env.GATEWAY_ACCESS_LOG,
     /** null = `{hostname}-{worker index}`, stable across restarts of a worker slot. */
     instanceId: env.GATEWAY_INSTANCE_ID ?? null,

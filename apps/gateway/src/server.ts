@@ -16,12 +16,17 @@ import { PolicyStore } from './config/policy-store';
 import type { GatewayConfig } from './env';
 import { createLimitEnforcer } from './limits/enforce-limits';
 import { Upstreams } from './proxy/upstreams';
+import { HealthChecks } from './proxy/health-checks';
+import { ResponseCache } from './cache/response-cache';
+import { registerCacheMetrics } from './cache/cache-metrics';
 import { usageSinkFromProducer, type UsageSink } from './usage/usage-sink';
 
 export type Gateway = {
   apps: FastifyInstance[];
   store: PolicyStore;
   keys: KeyCache;
+  cache: ResponseCache;
+  healthChecks: HealthChecks;
   metrics: GatewayMetrics;
   usage: UsageSink;
   logger: Logger;
@@ -95,6 +100,8 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
       const inUse = new Set<string>();
       for (const t of table.tenants.values()) for (const a of t.apis) for (const tg of a.balancer.targets) inUse.add(tg.poolKey);
       upstreams.prune(inUse);
+      healthChecks.sync(table);
+      cache.retain(table);
       metrics.configVersion.set(store.version);
       metrics.tenants.set(table.tenants.size);
     },
@@ -104,6 +111,10 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
     unhealthyThreshold: config.unhealthyThreshold,
     cooldownMs: config.unhealthyCooldownMs,
   });
+  const healthChecks = new HealthChecks({ upstreams, timeoutMs: config.healthCheckTimeoutMs, logger });
+  healthChecks.registerMetrics(metrics.registry, () => store.table);
+  const cache = new ResponseCache(config.cache);
+  registerCacheMetrics(metrics.registry, cache);
   const redisLimiter = createRedisLimiter({ redis: hot, timeoutMs: config.redisTimeoutMs });
   const limits = createLimitEnforcer({
     keyspace,
@@ -121,7 +132,7 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
   });
   const usage = usageSinkFromProducer(producer);
 
-  const deps = { store, keys, upstreams, limits, usage, metrics, logger };
+  const deps = { store, keys, upstreams, limits, usage, metrics, logger, cache };
   const apps: FastifyInstance[] = [buildApp(config, deps)];
   if (config.tls) {
     apps.push(buildApp(config, deps, { https: { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) } }));
@@ -132,6 +143,9 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
     metrics.spoolDepth.set(s.spooled);
     metrics.usageBuffered.set(s.buffered);
   }, 1000);
+  // Expired entries are dropped when looked up; this frees the ones nobody asks for again.
+  const cacheSweep = setInterval(() => cache.sweep(), 30_000);
+  cacheSweep.unref();
   gaugeTimer.unref();
 
   await store.start();
@@ -140,6 +154,8 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
     apps,
     store,
     keys,
+    cache,
+    healthChecks,
     metrics,
     usage,
     logger,
@@ -156,6 +172,8 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
     async shutdown() {
       if (closing) return;
       closing = true;
+      // Targets keep their last verdict while in-flight requests drain.
+      const probesStopped = healthChecks.stop();
       const drained = Promise.all(apps.map((a) => a.close()));
       // close() closes connections idle at that moment; keep-alive connections whose last
       // response finishes later must go too, or they hold the drain open until the grace ends.
@@ -170,6 +188,8 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
       }
       clearInterval(sweeper);
       clearInterval(gaugeTimer);
+      clearInterval(cacheSweep);
+      await probesStopped;
       store.stop();
       await usage.close();
       await upstreams.close();

@@ -1,5 +1,5 @@
 import { Pool } from 'undici';
-import type { ApiPolicy } from '@tollgate/policy';
+import type { ApiPolicy, UpstreamTargetPolicy } from '@tollgate/policy';
 
 export type Target = {
   id: string;
@@ -9,6 +9,10 @@ export type Target = {
   pathPrefix: string;
   weight: number;
   poolKey: string;
+  /** Active health check settings, or null when the target has none. */
+  healthCheck: UpstreamTargetPolicy['healthCheck'];
+  /** Identity of this target's active prober (one per target per process), or null. */
+  healthKey: string | null;
 };
 
 type Health = { failures: number; downUntil: number };
@@ -28,7 +32,15 @@ export function compileTargets(api: ApiPolicy): Balancer {
     const u = new URL(t.url);
     if (u.protocol !== 'http:' && u.protocol !== 'https:') continue;
     const prefix = u.pathname === '/' ? '' : u.pathname.replace(/\/+$/, '');
-    targets.push({ id: t.id, origin: u.origin, pathPrefix: prefix, weight: t.weight, poolKey: `${u.origin}|${api.timeouts.connectMs}` });
+    targets.push({
+      id: t.id,
+      origin: u.origin,
+      pathPrefix: prefix,
+      weight: t.weight,
+      poolKey: `${u.origin}|${api.timeouts.connectMs}`,
+      healthCheck: t.healthCheck,
+      healthKey: t.healthCheck ? `${t.id}|${u.origin}${prefix}` : null,
+    });
   }
   return { targets, mode: api.loadBalancing, next: 0, current: targets.map(() => 0) };
 }
@@ -44,10 +56,14 @@ export type UpstreamsOptions = {
  * Keep-alive pools per upstream origin, shared by every API that points at it, and passive
  * health: a target that fails `unhealthyThreshold` times in a row (connect errors, resets,
  * timeouts) sits out `cooldownMs`, then gets traffic again; one success resets it.
+ * Active health (proxy/health-checks.ts) marks targets down by their `healthKey`; a target is in
+ * rotation only while both allow it.
  */
 export class Upstreams {
   private readonly pools = new Map<string, Pool>();
   private readonly health = new Map<string, Health>();
+  /** healthKeys of targets whose active health check says they are down. */
+  private readonly activeDown = new Set<string>();
   private readonly now: () => number;
 
   constructor(private readonly opts: UpstreamsOptions) {
@@ -70,8 +86,23 @@ export class Upstreams {
   }
 
   isHealthy(target: Target, now = this.now()): boolean {
+    if (this.activeDown.size !== 0 && target.healthKey !== null && this.activeDown.has(target.healthKey)) return false;
+    return this.isPassivelyHealthy(target, now);
+  }
+
+  isPassivelyHealthy(target: Target, now = this.now()): boolean {
     const h = this.health.get(target.origin);
     return h === undefined || h.downUntil <= now;
+  }
+
+  /** Active health verdict for a prober's target; `forgetActive` when the prober stops. */
+  setActiveHealth(healthKey: string, healthy: boolean): void {
+    if (healthy) this.activeDown.delete(healthKey);
+    else this.activeDown.add(healthKey);
+  }
+
+  forgetActive(healthKey: string): void {
+    this.activeDown.delete(healthKey);
   }
 
   /** Next target by round robin or smooth weights, skipping unhealthy and excluded ones. */
@@ -102,7 +133,9 @@ export class Upstreams {
         return t;
       }
     }
-    // Everything is out: try the one that went out first rather than refusing outright.
+    // Everything is out (by either check): try the one whose passive cooldown ends first (targets
+    // only the active check took out count as ending now, in list order) rather than refusing
+    // outright — Envoy's "panic mode": a wrong verdict must not turn into a total outage.
     let fallback: Target | null = null;
     let earliest = Infinity;
     for (const t of b.targets) {
