@@ -85,4 +85,21 @@ describe('on a Redis Cluster', () => {
     // Twelve subscriptions hash to several slots, so the script really ran on more than one node.
     expect(slotsSeen.size).toBeGreaterThan(1);
   });
+
+  it('concurrent decisions for many subscriptions are batched per hash tag, never across slots', async () => {
+    const ks = createKeyspace('tgtest_cluster_batch');
+    const limiter = createRedisLimiter({ redis: cluster, timeoutMs: 2000 });
+    const reqs = Array.from({ length: 12 }, (_, s) => {
+      const k = createLimitKeys(ks, { keyId: `key_${s}`, subscriptionId: `sub_${s}` });
+      return {
+        rates: [{ name: 'plan', key: k.keyRate(), limit: 2, windowSeconds: 60, algorithm: 'fixed_window' as const }],
+        quota: { key: k.quota(0), limit: 100, mode: 'hard_cap' as const, periodEnd: Date.now() + 86_400_000 },
+      };
+    });
+    // Three requests per subscription in one turn: twelve calls of three, no CROSSSLOT errors.
+    const outcomes = await Promise.all(reqs.flatMap((r) => [limiter.decide(r), limiter.decide(r), limiter.decide(r)]));
+    expect(limiter.stats).toEqual({ calls: 12, decisions: 36 });
+    const allowed = outcomes.map((o) => decided(o).allowed);
+    for (let s = 0; s < 12; s++) expect(allowed.slice(s * 3, s * 3 + 3)).toEqual([true, true, false]);
+  });
 });

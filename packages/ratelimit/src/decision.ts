@@ -2,17 +2,22 @@ import type { DecideRequest, Decision, QuotaState, RateState } from './types';
 
 const secondsUp = (ms: number) => Math.max(0, Math.ceil(ms / 1000));
 
+/** Reply entries one decision takes (see lua.ts for the layout). */
+export function replyLength(req: DecideRequest): number {
+  return 2 + req.rates.length * 4 + (req.quota ? 3 : 0);
+}
+
 /**
- * Turns the flat reply both limiters produce (see lua.ts for the layout) into a Decision.
- * Kept in one place so the Redis and the in-memory limiter can't drift apart in meaning.
+ * Turns one decision's part of the flat reply both limiters produce (see lua.ts for the layout),
+ * starting at `at`, into a Decision. Kept in one place so the Redis and the in-memory limiter
+ * can't drift apart in meaning.
  */
-export function buildDecision(req: DecideRequest, reply: number[], source: Decision['source']): Decision {
-  const num = (i: number) => Number(reply[i] ?? 0);
-  const now = num(0);
-  const allowed = num(1) === 1;
-  const refused = num(2);
+export function buildDecision(req: DecideRequest, reply: readonly number[], at: number, now: number, source: Decision['source']): Decision {
+  const num = (i: number) => Number(reply[at + i] ?? 0);
+  const allowed = num(0) === 1;
+  const refused = num(1);
   const rates: RateState[] = req.rates.map((r, i) => {
-    const b = 3 + i * 4;
+    const b = 2 + i * 4;
     return {
       name: r.name,
       algorithm: r.algorithm,
@@ -28,7 +33,7 @@ export function buildDecision(req: DecideRequest, reply: number[], source: Decis
   let overage = false;
   if (req.quota) {
     const q = req.quota;
-    const b = 3 + req.rates.length * 4;
+    const b = 2 + req.rates.length * 4;
     const used = num(b);
     overage = allowed && num(b + 2) === 1;
     quota = {

@@ -142,7 +142,7 @@ export function createMemoryLimiter({ maxKeys = 100_000, now = Date.now }: Memor
     });
     const allowed = refused === 0;
     if (allowed) for (const apply of staged) apply();
-    return buildDecision(rateOnly, [nowMs, allowed ? 1 : 0, refused, ...results], 'memory');
+    return buildDecision(rateOnly, [allowed ? 1 : 0, refused, ...results], 0, nowMs, 'memory');
   }
 
   return {

@@ -215,6 +215,87 @@ describe('all or nothing', () => {
   });
 });
 
+describe('batching: decisions asked for in one event-loop turn share one script call', () => {
+  it('eight concurrent requests on a limit of five: one call, the first five allowed in order', async () => {
+    const lim = createRedisLimiter({ redis: a, timeoutMs: 2000 });
+    const k = keysFor();
+    const req: DecideRequest = {
+      rates: [{ name: 'plan', key: k.keyRate(), limit: 5, windowSeconds: 60, algorithm: 'sliding_window' }],
+      quota: { key: k.quota(Date.now() - DAY), limit: 100, mode: 'hard_cap', periodEnd: Date.now() + DAY },
+    };
+    const outcomes = await Promise.all(Array.from({ length: 8 }, () => lim.decide(req)));
+    expect(lim.stats).toEqual({ calls: 1, decisions: 8 });
+    const ds = outcomes.map(decided);
+    expect(ds.map((d) => d.allowed)).toEqual([true, true, true, true, true, false, false, false]);
+    expect(ds.map((d) => d.rate!.remaining)).toEqual([4, 3, 2, 1, 0, 0, 0, 0]);
+    // Each decision sees the ones before it: the quota counts only the allowed five.
+    expect(ds.map((d) => d.quota!.used)).toEqual([1, 2, 3, 4, 5, 5, 5, 5]);
+    expect(new Set(ds.map((d) => d.now)).size).toBe(1);
+  });
+
+  it('decisions of different subjects in one call stay independent, each with its own reply layout', async () => {
+    const lim = createRedisLimiter({ redis: a, timeoutMs: 2000 });
+    const k1 = keysFor();
+    const k2 = keysFor();
+    const r1: DecideRequest = { rates: [{ name: 'plan', key: k1.keyRate(), limit: 1, windowSeconds: 60, algorithm: 'gcra' }] };
+    const r2: DecideRequest = {
+      rates: [
+        { name: 'plan', key: k2.keyRate(), limit: 3, windowSeconds: 60, algorithm: 'token_bucket' },
+        { name: 'route', key: k2.routeRate('rte_1'), limit: 2, windowSeconds: 60, algorithm: 'fixed_window' },
+      ],
+      quota: { key: k2.quota(0), limit: 1000, mode: 'overage', periodEnd: Date.now() + DAY },
+    };
+    const [x1, y1, x2, y2, y3] = (await Promise.all([lim.decide(r1), lim.decide(r2), lim.decide(r1), lim.decide(r2), lim.decide(r2)])).map(decided);
+    expect(lim.stats.calls).toBe(1);
+    expect([x1!.allowed, x2!.allowed]).toEqual([true, false]);
+    expect(x2!.limitName).toBe('plan');
+    expect([y1!.allowed, y2!.allowed, y3!.allowed]).toEqual([true, true, false]);
+    expect(y3!.limitName).toBe('route');
+    expect(y2!.quota!.used).toBe(2);
+    expect(y2!.rates.map((r) => r.remaining)).toEqual([1, 0]);
+  });
+
+  it('maxBatch splits a large turn into several calls without changing any answer', async () => {
+    const lim = createRedisLimiter({ redis: a, timeoutMs: 2000, maxBatch: 4 });
+    const k = keysFor();
+    const req: DecideRequest = { rates: [{ name: 'plan', key: k.keyRate(), limit: 6, windowSeconds: 60, algorithm: 'fixed_window' }] };
+    const ds = (await Promise.all(Array.from({ length: 10 }, () => lim.decide(req)))).map(decided);
+    expect(lim.stats).toEqual({ calls: 3, decisions: 10 });
+    expect(ds.filter((d) => d.allowed)).toHaveLength(6);
+    expect(ds.slice(0, 6).every((d) => d.allowed)).toBe(true);
+    expect(() => createRedisLimiter({ redis: a, maxBatch: 0 })).toThrow(RangeError);
+    expect(() => createRedisLimiter({ redis: a, maxBatch: 1.5 })).toThrow(RangeError);
+  });
+
+  it('a key of the wrong type under one decision does not fail the others in its call', async () => {
+    const lim = createRedisLimiter({ redis: a, timeoutMs: 2000 });
+    const bad = keysFor();
+    const good = keysFor();
+    const badQuota = bad.quota(0);
+    await a.hset(badQuota, 'x', '1'); // a hash where the quota counter (a string) belongs
+    const [d1, d2] = await Promise.all([
+      lim.decide({ rates: [], quota: { key: badQuota, limit: 10, mode: 'hard_cap', periodEnd: Date.now() + DAY } }),
+      lim.decide({ rates: [{ name: 'plan', key: good.keyRate(), limit: 2, windowSeconds: 60, algorithm: 'sliding_window' }] }),
+    ]);
+    expect(lim.stats.calls).toBe(1);
+    expect(decided(d1!).allowed).toBe(true);
+    expect(decided(d1!).quota!.used).toBe(1);
+    expect(decided(d2!).allowed).toBe(true);
+    expect(await a.type(badQuota)).toBe('string');
+  });
+
+  it('after SCRIPT FLUSH (a Redis restart or failover) decisions still come back, through EVAL', async () => {
+    const lim = createRedisLimiter({ redis: a, timeoutMs: 2000 });
+    const k = keysFor();
+    const req: DecideRequest = { rates: [{ name: 'plan', key: k.keyRate(), limit: 3, windowSeconds: 60, algorithm: 'gcra' }] };
+    expect(decided(await lim.decide(req)).allowed).toBe(true);
+    await a.script('FLUSH');
+    const ds = (await Promise.all([lim.decide(req), lim.decide(req), lim.decide(req)])).map(decided);
+    expect(ds.map((d) => d.allowed)).toEqual([true, true, false]);
+    expect(decided(await lim.decide(req)).allowed).toBe(false);
+  });
+});
+
 describe('hostile input', () => {
   const base = () => {
     const k = keysFor();

@@ -1,16 +1,18 @@
 import { performance } from 'node:perf_hooks';
 import type { Cluster, Redis } from 'ioredis';
 import { DECIDE_LUA } from './lua';
-import { buildDecision } from './decision';
-import { validateDecideRequest } from './validate';
+import { buildDecision, replyLength } from './decision';
+import { hashTag, validateDecideRequest } from './validate';
 import type { DecideRequest, Limiter, LimitOutcome } from './types';
 
 const ALGORITHM_CODE = { fixed_window: 1, sliding_window: 2, gcra: 3, token_bucket: 4 } as const;
-const COMMAND = 'tollgateDecideV1';
+const COMMAND = 'tollgateDecideV2';
 /** Quota counters outlive their period by this much so late readers still see the final count. */
 export const QUOTA_EXPIRY_GRACE_MS = 3_600_000;
+/** Most decisions one script call carries: bounds how long one call holds Redis (~tens of µs each). */
+export const DEFAULT_MAX_BATCH = 64;
 
-type DecideCommand = (numKeys: number, ...args: (string | number)[]) => Promise<number[]>;
+type DecideCommand = (numKeys: number, argv: (string | number)[]) => Promise<number[]>;
 
 export type RedisLimiterOptions = {
   /**
@@ -21,11 +23,14 @@ export type RedisLimiterOptions = {
   redis: Redis | Cluster;
   /** Upper bound on one decision's wait; past it the answer is `unavailable`. Default 50 ms. */
   timeoutMs?: number;
+  /** Most decisions sent in one script call (1 = one call per decision). Default 64. */
+  maxBatch?: number;
 };
 
 export type RedisLimiter = Limiter & {
-  /** Arguments as sent to the script, for benchmarks and debugging. */
   readonly timeoutMs: number;
+  /** Script calls made and decisions they carried, for metrics and benchmarks. */
+  readonly stats: { calls: number; decisions: number };
 };
 
 /** One decision waiting for Redis; settled by the reply, the error or the deadline, whichever is first. */
@@ -33,19 +38,32 @@ type Waiter = {
   req: DecideRequest;
   deadline: number;
   settled: boolean;
+  /** Where this decision's part of the batch reply starts. */
+  at: number;
   resolve: (outcome: LimitOutcome) => void;
 };
 
+/** Decisions collected in one event-loop turn for one script call: KEYS and ARGV (after the count) in order. */
+type Batch = { group: string; keys: string[]; args: (string | number)[]; waiters: Waiter[] };
+
 /**
- * Limits decided by one EVALSHA (ioredis falls back to EVAL on NOSCRIPT). Redis trouble of any
- * kind — not connected, an error, or no answer within `timeoutMs` — comes back as
- * `{ kind: 'unavailable' }`; only bad input rejects (LimitInputError), before any I/O.
+ * Limits decided by EVALSHA (ioredis falls back to EVAL on NOSCRIPT). Decisions asked for in one
+ * event-loop turn travel together: they are collected and sent as one script call when the turn's
+ * I/O callbacks have run (setImmediate), so N concurrent requests cost one command, one write, one
+ * script run and one reply instead of N of each, while a lone request still leaves in the same
+ * turn. Each request's decision is still atomic and takes one round trip. With a Cluster, only
+ * decisions under the same hash tag (subscription) share a call, as a call must stay in one slot.
+ *
+ * Redis trouble of any kind — not connected, an error, or no answer within `timeoutMs` — comes
+ * back as `{ kind: 'unavailable' }`; only bad input rejects (LimitInputError), before any I/O.
  */
-export function createRedisLimiter({ redis, timeoutMs = 50 }: RedisLimiterOptions): RedisLimiter {
+export function createRedisLimiter({ redis, timeoutMs = 50, maxBatch = DEFAULT_MAX_BATCH }: RedisLimiterOptions): RedisLimiter {
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new RangeError(`timeoutMs must be a positive number, got ${timeoutMs}`);
+  if (!Number.isInteger(maxBatch) || maxBatch < 1 || maxBatch > 1000) throw new RangeError(`maxBatch must be an integer 1..1000, got ${maxBatch}`);
   const client = redis as (Redis | Cluster) & { [COMMAND]?: DecideCommand };
   if (typeof client[COMMAND] !== 'function') client.defineCommand(COMMAND, { lua: DECIDE_LUA });
   const run = client[COMMAND]!.bind(client);
+  const stats = { calls: 0, decisions: 0 };
 
   // Every wait has the same length, so deadlines come in order: one FIFO and one timer armed
   // for the oldest open wait replace a setTimeout/clearTimeout pair and a Promise.race per call.
@@ -82,79 +100,84 @@ export function createRedisLimiter({ redis, timeoutMs = 50 }: RedisLimiterOption
     dropSettledHead();
   }
 
-  function onReply(this: Waiter, reply: number[]): void {
-    if (this.settled) return;
-    this.settled = true;
-    let outcome: LimitOutcome;
-    try {
-      outcome = buildDecision(this.req, reply, 'redis');
-    } catch (err) {
-      outcome = { kind: 'unavailable', reason: 'error', message: (err as Error).message };
+  function onReply(this: Batch, reply: number[]): void {
+    const now = Array.isArray(reply) ? Number(reply[0]) : Number.NaN;
+    for (const w of this.waiters) {
+      if (w.settled) continue;
+      w.settled = true;
+      let outcome: LimitOutcome;
+      if (Number.isFinite(now) && reply.length >= w.at + replyLength(w.req)) outcome = buildDecision(w.req, reply, w.at, now, 'redis');
+      else outcome = { kind: 'unavailable', reason: 'error', message: 'malformed reply from the limiter script' };
+      w.resolve(outcome);
     }
-    this.resolve(outcome);
     dropSettledHead();
   }
 
   // A late error (after the deadline) lands here too and is swallowed: never an unhandled rejection.
-  function onError(this: Waiter, err: unknown): void {
-    if (this.settled) return;
-    this.settled = true;
-    this.resolve({ kind: 'unavailable', reason: 'error', message: (err as Error).message });
+  function onError(this: Batch, err: unknown): void {
+    for (const w of this.waiters) {
+      if (w.settled) continue;
+      w.settled = true;
+      w.resolve({ kind: 'unavailable', reason: 'error', message: (err as Error).message });
+    }
     dropSettledHead();
   }
 
-  // Under load, decisions asked for in one event-loop turn leave in one write: the socket is
-  // corked and uncorked once the turn's I/O callbacks have run (setImmediate), so N concurrent
-  // requests cost one syscall to Redis and, usually, one read of N replies instead of N each.
-  // Only while another decision is already waiting on Redis: a lone request is written at once.
-  // A Cluster spreads commands over several sockets and is left alone.
-  let corked: NodeJS.WritableStream & { uncork(): void } | null = null;
-  const uncork = () => {
-    const s = corked;
-    corked = null;
-    s?.uncork();
-  };
-  function corkForThisTurn(): void {
-    if (corked !== null || head === waiting.length || client.isCluster) return;
-    const stream = (client as Redis).stream;
-    if (!stream || typeof stream.cork !== 'function') return;
-    stream.cork();
-    corked = stream;
-    setImmediate(uncork);
+  const open = new Map<string, Batch>();
+  let flushQueued = false;
+
+  function flush(batch: Batch): void {
+    open.delete(batch.group);
+    let at = 1;
+    for (const w of batch.waiters) {
+      w.at = at;
+      at += replyLength(w.req);
+    }
+    // KEYS then ARGV in one array: ioredis flattens an array argument.
+    const argv: (string | number)[] = new Array(batch.keys.length + 1 + batch.args.length);
+    let k = 0;
+    for (let i = 0; i < batch.keys.length; i++) argv[k++] = batch.keys[i]!;
+    argv[k++] = batch.waiters.length;
+    for (let i = 0; i < batch.args.length; i++) argv[k++] = batch.args[i]!;
+    stats.calls++;
+    stats.decisions += batch.waiters.length;
+    run(batch.keys.length, argv).then(onReply.bind(batch), onError.bind(batch));
+  }
+
+  function flushAll(): void {
+    flushQueued = false;
+    for (const batch of [...open.values()]) flush(batch);
   }
 
   function send(req: DecideRequest): Promise<LimitOutcome> {
-    const cost = req.cost ?? 1;
     const rates = req.rates;
     const quota = req.quota;
-    const numKeys = rates.length + (quota ? 1 : 0);
-    // KEYS then ARGV in one array: ioredis flattens an array argument.
-    const argv: (string | number)[] = new Array(numKeys + 3 + rates.length * 3 + (quota ? 4 : 0));
-    let k = 0;
-    for (let i = 0; i < rates.length; i++) argv[k++] = rates[i]!.key;
-    if (quota) argv[k++] = quota.key;
-    argv[k++] = rates.length;
-    argv[k++] = quota ? 1 : 0;
-    argv[k++] = cost;
+    const group = client.isCluster ? (hashTag(rates[0]?.key ?? quota!.key) ?? '') : '';
+    let batch = open.get(group);
+    if (!batch) {
+      batch = { group, keys: [], args: [], waiters: [] };
+      open.set(group, batch);
+      if (!flushQueued) {
+        flushQueued = true;
+        setImmediate(flushAll);
+      }
+    }
+    const { keys, args } = batch;
+    for (let i = 0; i < rates.length; i++) keys.push(rates[i]!.key);
+    if (quota) keys.push(quota.key);
+    args.push(rates.length, quota ? 1 : 0, req.cost ?? 1);
     for (let i = 0; i < rates.length; i++) {
       const r = rates[i]!;
-      argv[k++] = ALGORITHM_CODE[r.algorithm];
-      argv[k++] = r.limit;
-      argv[k++] = r.windowSeconds * 1000;
+      args.push(ALGORITHM_CODE[r.algorithm], r.limit, r.windowSeconds * 1000);
     }
-    if (quota) {
-      argv[k++] = quota.limit;
-      argv[k++] = quota.mode === 'hard_cap' ? 0 : 1;
-      argv[k++] = quota.periodEnd;
-      argv[k++] = QUOTA_EXPIRY_GRACE_MS;
-    }
+    if (quota) args.push(quota.limit, quota.mode === 'hard_cap' ? 0 : 1, quota.periodEnd, QUOTA_EXPIRY_GRACE_MS);
+    const target = batch;
     return new Promise<LimitOutcome>((resolve) => {
-      const w: Waiter = { req, deadline: performance.now() + timeoutMs, settled: false, resolve };
-      corkForThisTurn();
-      const call = run(numKeys, argv as unknown as string);
+      const w: Waiter = { req, deadline: performance.now() + timeoutMs, settled: false, at: 0, resolve };
+      target.waiters.push(w);
       waiting.push(w);
       if (timer === null) timer = setTimeout(expire, timeoutMs);
-      call.then(onReply.bind(w), onError.bind(w));
+      if (target.waiters.length >= maxBatch) flush(target);
     });
   }
 
@@ -171,5 +194,5 @@ export function createRedisLimiter({ redis, timeoutMs = 50 }: RedisLimiterOption
     return send(req);
   }
 
-  return { decide, timeoutMs };
+  return { decide, timeoutMs, stats };
 }
