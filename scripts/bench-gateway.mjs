@@ -441,7 +441,11 @@ http {
   await redis.quit();
   if (process.env.BENCH_PROFILE) {
     const dir = path.join(root, 'bench-results');
-    const prof = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort().at(-1);
+    // The newest profile Node wrote in this run (not a gateway-d.cpuprofile left by an earlier run).
+    const prof = readdirSync(dir)
+      .filter((f) => f.startsWith('CPU.') && f.endsWith('.cpuprofile'))
+      .sort()
+      .at(-1);
     if (prof) {
       renameSync(path.join(dir, prof), path.join(dir, 'gateway-d.cpuprofile'));
       console.log(`\nCPU profile of (d): bench-results/gateway-d.cpuprofile`);

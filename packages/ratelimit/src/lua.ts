@@ -3,10 +3,14 @@
  * one round trip and one script call.
  *
  * KEYS: per decision, its rate keys 1..n then its quota key when it has one.
- * ARGV: m (decisions), then per decision: n, hasQuota, cost, per rate (algorithm code, limit,
- *       window ms), then for the quota (limit, mode 0=hard_cap 1=overage, period end ms, grace ms).
- * Reply: now ms, then per decision: allowed, refused index (0 none, i = rate i, n+1 = quota),
- *        per rate (allowed, remaining, reset ms, retry ms), then for the quota (used, allowed, overage).
+ * ARGV: one JSON array per decision: [n, hasQuota, cost, per rate (algorithm code, limit, window
+ *       ms), then for the quota (limit, mode 0=hard_cap 1=overage, period end ms, grace ms)].
+ *       One argument per decision, cacheable per request shape: far cheaper to build, send and
+ *       read than a dozen separate arguments (cjson is built into Redis' Lua).
+ * Reply: one comma-separated string of integers: now ms, then per decision: allowed, refused
+ *        index (0 none, i = rate i, n+1 = quota), per rate (allowed, remaining, reset ms, retry
+ *        ms), then for the quota (used, allowed, overage). One string parses far faster on the
+ *        client than a nested array of integer replies.
  *
  * Decisions run in order, each seeing the writes of those before it, exactly as if they were
  * separate calls at the same instant. Within one decision, phase one only reads and computes;
@@ -31,22 +35,22 @@ local function read(cmd, key, ...)
   return v, false
 end
 
--- One decision whose ARGV start after index ab and whose KEYS start after index kb; appends its
--- reply to out and returns the indexes after it.
-local function decide(ab, kb, out)
-  local n = tonumber(ARGV[ab + 1])
-  local has_quota = ARGV[ab + 2] == '1'
-  local cost = tonumber(ARGV[ab + 3])
+-- One decision: a its decoded spec, its KEYS start after index kb; appends its reply to out and
+-- returns the KEYS index after it.
+local function decide(a, kb, out)
+  local n = a[1]
+  local has_quota = a[2] == 1
+  local cost = a[3]
   local results = {}
   local writes = {}
   local refused = 0
   local worst_retry = -1
 
   for i = 1, n do
-    local base = ab + 3 + (i - 1) * 3
-    local algo = tonumber(ARGV[base + 1])
-    local limit = tonumber(ARGV[base + 2])
-    local win_ms = tonumber(ARGV[base + 3])
+    local base = 3 + (i - 1) * 3
+    local algo = a[base + 1]
+    local limit = a[base + 2]
+    local win_ms = a[base + 3]
     local key = KEYS[kb + i]
     local ok, remaining, reset_ms, retry_ms, w
 
@@ -151,17 +155,17 @@ local function decide(ab, kb, out)
   local q_used, q_ok, q_over = 0, 1, 0
   local qkey, q_expire_at, q_wrong
   if has_quota then
-    local qb = ab + 3 + n * 3
-    local q_limit = tonumber(ARGV[qb + 1])
-    local q_mode = ARGV[qb + 2]
-    local period_end = tonumber(ARGV[qb + 3])
-    local grace = tonumber(ARGV[qb + 4])
+    local qb = 3 + n * 3
+    local q_limit = a[qb + 1]
+    local q_mode = a[qb + 2]
+    local period_end = a[qb + 3]
+    local grace = a[qb + 4]
     qkey = KEYS[kb + n + 1]
     local v
     v, q_wrong = read('GET', qkey)
     q_used = tonumber(v or '0') or 0
     if q_used + cost > q_limit then
-      if q_mode == '0' then q_ok = 0; refused = n + 1 else q_over = 1 end
+      if q_mode == 0 then q_ok = 0; refused = n + 1 else q_over = 1 end
     end
     q_expire_at = math.max(period_end, now_ms) + grace
   end
@@ -195,17 +199,18 @@ local function decide(ab, kb, out)
   out[#out + 1] = refused
   for i = 1, #results do out[#out + 1] = results[i] end
   if has_quota then
-    out[#out + 1] = q_used
+    -- %.0f: the reply is text, and tostring would round counts past 14 digits
+    out[#out + 1] = string.format('%.0f', q_used)
     out[#out + 1] = q_ok
     out[#out + 1] = q_over
   end
-  return ab + 3 + n * 3 + (has_quota and 4 or 0), kb + n + (has_quota and 1 or 0)
+  return kb + n + (has_quota and 1 or 0)
 end
 
-local out = {now_ms}
-local ab, kb = 1, 0
-for _ = 1, tonumber(ARGV[1]) do
-  ab, kb = decide(ab, kb, out)
+local out = {string.format('%.0f', now_ms)}
+local kb = 0
+for d = 1, #ARGV do
+  kb = decide(cjson.decode(ARGV[d]), kb, out)
 end
-return out
+return table.concat(out, ',')
 `;

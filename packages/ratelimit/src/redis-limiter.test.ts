@@ -284,6 +284,17 @@ describe('batching: decisions asked for in one event-loop turn share one script 
     expect(await a.type(badQuota)).toBe('string');
   });
 
+  it('counts past 14 digits come back exact (the reply is text)', async () => {
+    const lim = createRedisLimiter({ redis: a, timeoutMs: 2000 });
+    const k = keysFor();
+    const quota = { key: k.quota(0), limit: 1_000_000_000_000_000, mode: 'hard_cap' as const, periodEnd: Date.now() + DAY };
+    await a.set(quota.key, '999999999999990');
+    const d = decided(await lim.decide({ rates: [], quota, cost: 7 }));
+    expect(d.allowed).toBe(true);
+    expect(d.quota!.used).toBe(999_999_999_999_997);
+    expect(d.quota!.remaining).toBe(3);
+  });
+
   it('after SCRIPT FLUSH (a Redis restart or failover) decisions still come back, through EVAL', async () => {
     const lim = createRedisLimiter({ redis: a, timeoutMs: 2000 });
     const k = keysFor();

@@ -6,13 +6,13 @@ import { hashTag, validateDecideRequest } from './validate';
 import type { DecideRequest, Limiter, LimitOutcome } from './types';
 
 const ALGORITHM_CODE = { fixed_window: 1, sliding_window: 2, gcra: 3, token_bucket: 4 } as const;
-const COMMAND = 'tollgateDecideV2';
+const COMMAND = 'tollgateDecideV3';
 /** Quota counters outlive their period by this much so late readers still see the final count. */
 export const QUOTA_EXPIRY_GRACE_MS = 3_600_000;
 /** Most decisions one script call carries: bounds how long one call holds Redis (~tens of µs each). */
 export const DEFAULT_MAX_BATCH = 64;
 
-type DecideCommand = (numKeys: number, argv: (string | number)[]) => Promise<number[]>;
+type DecideCommand = (numKeys: number, argv: string[]) => Promise<string>;
 
 export type RedisLimiterOptions = {
   /**
@@ -43,8 +43,27 @@ type Waiter = {
   resolve: (outcome: LimitOutcome) => void;
 };
 
-/** Decisions collected in one event-loop turn for one script call: KEYS and ARGV (after the count) in order. */
-type Batch = { group: string; keys: string[]; args: (string | number)[]; waiters: Waiter[] };
+/** Decisions collected in one event-loop turn for one script call: KEYS and ARGV in order. */
+type Batch = { group: string; keys: string[]; args: string[]; waiters: Waiter[] };
+
+/**
+ * A decision's script argument (see lua.ts): one JSON array. Requests are immutable and the
+ * gateway reuses one object per (key, route), so both the encoding and the validation are done
+ * once per request shape, not once per request.
+ */
+const encoded = new WeakMap<DecideRequest, string>();
+function encode(req: DecideRequest): string {
+  let spec = encoded.get(req);
+  if (spec !== undefined) return spec;
+  validateDecideRequest(req);
+  const quota = req.quota;
+  const a: number[] = [req.rates.length, quota ? 1 : 0, req.cost ?? 1];
+  for (const r of req.rates) a.push(ALGORITHM_CODE[r.algorithm], r.limit, r.windowSeconds * 1000);
+  if (quota) a.push(quota.limit, quota.mode === 'hard_cap' ? 0 : 1, quota.periodEnd, QUOTA_EXPIRY_GRACE_MS);
+  spec = JSON.stringify(a);
+  encoded.set(req, spec);
+  return spec;
+}
 
 /**
  * Limits decided by EVALSHA (ioredis falls back to EVAL on NOSCRIPT). Decisions asked for in one
@@ -100,8 +119,14 @@ export function createRedisLimiter({ redis, timeoutMs = 50, maxBatch = DEFAULT_M
     dropSettledHead();
   }
 
-  function onReply(this: Batch, reply: number[]): void {
-    const now = Array.isArray(reply) ? Number(reply[0]) : Number.NaN;
+  function onReply(this: Batch, text: string): void {
+    let reply: number[] = [];
+    try {
+      reply = JSON.parse(`[${text}]`) as number[];
+    } catch {
+      // handled below: every decision of the batch becomes `unavailable`
+    }
+    const now = Number(reply[0]);
     for (const w of this.waiters) {
       if (w.settled) continue;
       w.settled = true;
@@ -134,11 +159,7 @@ export function createRedisLimiter({ redis, timeoutMs = 50, maxBatch = DEFAULT_M
       at += replyLength(w.req);
     }
     // KEYS then ARGV in one array: ioredis flattens an array argument.
-    const argv: (string | number)[] = new Array(batch.keys.length + 1 + batch.args.length);
-    let k = 0;
-    for (let i = 0; i < batch.keys.length; i++) argv[k++] = batch.keys[i]!;
-    argv[k++] = batch.waiters.length;
-    for (let i = 0; i < batch.args.length; i++) argv[k++] = batch.args[i]!;
+    const argv = batch.keys.concat(batch.args);
     stats.calls++;
     stats.decisions += batch.waiters.length;
     run(batch.keys.length, argv).then(onReply.bind(batch), onError.bind(batch));
@@ -149,7 +170,7 @@ export function createRedisLimiter({ redis, timeoutMs = 50, maxBatch = DEFAULT_M
     for (const batch of [...open.values()]) flush(batch);
   }
 
-  function send(req: DecideRequest): Promise<LimitOutcome> {
+  function send(req: DecideRequest, spec: string): Promise<LimitOutcome> {
     const rates = req.rates;
     const quota = req.quota;
     const group = client.isCluster ? (hashTag(rates[0]?.key ?? quota!.key) ?? '') : '';
@@ -162,15 +183,10 @@ export function createRedisLimiter({ redis, timeoutMs = 50, maxBatch = DEFAULT_M
         setImmediate(flushAll);
       }
     }
-    const { keys, args } = batch;
+    const { keys } = batch;
     for (let i = 0; i < rates.length; i++) keys.push(rates[i]!.key);
     if (quota) keys.push(quota.key);
-    args.push(rates.length, quota ? 1 : 0, req.cost ?? 1);
-    for (let i = 0; i < rates.length; i++) {
-      const r = rates[i]!;
-      args.push(ALGORITHM_CODE[r.algorithm], r.limit, r.windowSeconds * 1000);
-    }
-    if (quota) args.push(quota.limit, quota.mode === 'hard_cap' ? 0 : 1, quota.periodEnd, QUOTA_EXPIRY_GRACE_MS);
+    batch.args.push(spec);
     const target = batch;
     return new Promise<LimitOutcome>((resolve) => {
       const w: Waiter = { req, deadline: performance.now() + timeoutMs, settled: false, at: 0, resolve };
@@ -182,8 +198,9 @@ export function createRedisLimiter({ redis, timeoutMs = 50, maxBatch = DEFAULT_M
   }
 
   function decide(req: DecideRequest): Promise<LimitOutcome> {
+    let spec: string;
     try {
-      validateDecideRequest(req);
+      spec = encode(req);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -191,7 +208,7 @@ export function createRedisLimiter({ redis, timeoutMs = 50, maxBatch = DEFAULT_M
     if (client.status !== 'ready' && !(client.isCluster && client.status === 'connect')) {
       return Promise.resolve({ kind: 'unavailable', reason: 'not_connected', message: `redis is ${client.status}` });
     }
-    return send(req);
+    return send(req, spec);
   }
 
   return { decide, timeoutMs, stats };
