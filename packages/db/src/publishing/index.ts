@@ -26,7 +26,7 @@ export {
   UnknownEntityError,
   type OutboxKind,
 } from './outbox';
-export { writePolicySnapshot, writeKeyRecord, removeTenantPolicy, type SnapshotWrite } from './redis-writer';
+export { writePolicySnapshot, writeKeyRecord, removeTenantPolicy, queueKeyRecordWrite, EXPIRED_KEY_RECORD_GRACE_MS, type SnapshotWrite } from './redis-writer';
 export {
   startOutboxRelay,
   RelayPausedError,

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import { encodeEvent, type KeyRecord, type Keyspace, type PolicySnapshot } from '@tollgate/policy';
 
 // Compare-and-set on the version stored inside the snapshot itself, so an older relay (or a
@@ -72,6 +72,32 @@ export async function removeTenantPolicy(redis: Redis, keyspace: Keyspace, tenan
   await redis.publish(keyspace.eventsChannel, encodeEvent({ type: 'tenant.deleted', tenantId }));
 }
 
+/** How long a key's record outlives its expiry: the gateway answers "expired" rather than
+ * "unknown key" for a week, then Redis forgets the record on its own. */
+export const EXPIRED_KEY_RECORD_GRACE_MS = 7 * 86_400_000;
+
+/**
+ * Queues the SET of a key record on a pipeline or MULTI: with an expiry at `expiresAt` + grace
+ * when the key expires, so expired keys don't stay in Redis forever, and as a DEL when that
+ * moment has already passed. Keys without an expiry are kept until revoked or deleted.
+ */
+export function queueKeyRecordWrite(
+  pipe: ChainableCommander,
+  keyspace: Keyspace,
+  hash: string,
+  record: KeyRecord,
+  now = Date.now(),
+): void {
+  const key = keyspace.key(hash);
+  if (record.expiresAt === null) {
+    pipe.set(key, JSON.stringify(record));
+    return;
+  }
+  const dropAt = record.expiresAt + EXPIRED_KEY_RECORD_GRACE_MS;
+  if (dropAt <= now) pipe.del(key);
+  else pipe.set(key, JSON.stringify(record), 'PXAT', dropAt);
+}
+
 /**
  * Stores a key record and announces it: `key.revoked` for a revoked record, `key.updated`
  * otherwise. `null` means the key was deleted: its record is removed (the gateway then answers
@@ -86,7 +112,7 @@ export async function writeKeyRecord(
   opts: { announce?: boolean } = {},
 ): Promise<'written' | 'removed'> {
   const m = redis.multi();
-  if (record) m.set(keyspace.key(hash), JSON.stringify(record));
+  if (record) queueKeyRecordWrite(m, keyspace, hash, record);
   else m.del(keyspace.key(hash));
   if (opts.announce !== false) {
     const type = record && record.status === 'active' ? 'key.updated' : 'key.revoked';

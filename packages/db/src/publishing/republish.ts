@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { encodeEvent, type Keyspace } from '@tollgate/policy';
 import type { Db } from '../client';
 import { KEY_RECORD_INCLUDE, toKeyRecord } from './compile';
-import { withTimeout } from './redis-writer';
+import { queueKeyRecordWrite, withTimeout } from './redis-writer';
 import { lockEntities, lockName, publishTenant, type PublishingLogger } from './relay';
 
 export type RepublishOptions = {
@@ -113,7 +113,7 @@ export async function republishAll(opts: RepublishOptions): Promise<RepublishRes
             log?.error({ keyId: row.id, err: (err as Error).message }, 'republishing a key failed');
             continue;
           }
-          pipe.set(keyspace.key(row.hash), JSON.stringify(record));
+          queueKeyRecordWrite(pipe, keyspace, row.hash, record);
           written++;
           if (opts.announceKeys) {
             pipe.publish(keyspace.eventsChannel, encodeEvent({ type: record.status === 'active' ? 'key.updated' : 'key.revoked', hash: row.hash }));
