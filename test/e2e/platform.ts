@@ -155,10 +155,11 @@ export async function startGateway(env: Record<string, string>): Promise<Child &
   return { ...c, port };
 }
 
-export async function launchBrowser(): Promise<Browser> {
+/** `extraArgs`, e.g. `--host-resolver-rules=MAP developers.acme.test 127.0.0.1` for a portal's own host. */
+export async function launchBrowser(extraArgs: string[] = []): Promise<Browser> {
   return chromium.launch({
     executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', ...extraArgs],
   });
 }
 

@@ -87,7 +87,7 @@ describe('developer sessions are bound to one tenant', () => {
     expect(await portal.resolveDeveloper(db, SECRET, y.tenant, crossed)).toBeNull();
     // Cookies are per tenant path and name, so a browser doesn't even send X's cookie to Y.
     expect(portal.portalCookieName(x.tenant.slug)).not.toBe(portal.portalCookieName(y.tenant.slug));
-    expect(portal.portalCookieOptions(x.tenant.slug, true)).toMatchObject({
+    expect(portal.portalCookieOptions(`/portal/${x.tenant.slug}`, true)).toMatchObject({
       path: `/portal/${x.tenant.slug}`,
       httpOnly: true,
       secure: true,
@@ -199,6 +199,18 @@ describe('signup, login and password reset', () => {
     }
     expect(await db.emailMessage.count({ where: { tenantId: x.tenant.id } })).toBe(0);
     expect(await db.passwordResetToken.count({ where: { consumer: { tenantId: x.tenant.id } } })).toBe(0);
+  });
+
+  it('points the reset link at the portal where the developer asked: the console path, or the own host', async () => {
+    const x = await makePortalTenant(db);
+    const a = await signUp(x.tenant);
+    await portal.requestPasswordReset(deps, x.tenant, { email: a.email }, ip());
+    await portal.requestPasswordReset({ ...deps, portalUrl: 'https://developers.acme.example' }, x.tenant, { email: a.email }, ip());
+    const mails = await db.emailMessage.findMany({ where: { tenantId: x.tenant.id }, orderBy: { createdAt: 'asc' } });
+    expect(mails.map((m) => /(\S+)\/reset\?token=/.exec(m.text)?.[1])).toEqual([
+      `http://console.test/portal/${x.tenant.slug}`,
+      'https://developers.acme.example',
+    ]);
   });
 
   it('rate-limits repeated logins for one e-mail', async () => {

@@ -7,7 +7,7 @@ import { Email, Password } from '../services/accounts';
 import { isUniqueViolation, parseInput, SafeName } from '../services/validation';
 import { hitRateLimit, rateSubject } from '../rate-limit';
 import { sendEmail } from './email';
-import type { PortalDeps, PortalTenant } from './context';
+import { portalUrlOf, type PortalDeps, type PortalTenant } from './context';
 
 export const DeveloperSignupInput = z.object({ name: SafeName(100), email: Email, password: Password }).strict();
 export const DeveloperLoginInput = z
@@ -103,7 +103,7 @@ export async function requestPasswordReset(deps: PortalDeps, tenant: PortalTenan
   await deps.db.passwordResetToken.create({
     data: { id: newId('reset'), consumerId: c.id, tokenHash: sha256(token), expiresAt: new Date(Date.now() + RESET_TTL_MS) },
   });
-  const link = `${deps.consoleUrl}/portal/${tenant.slug}/reset?token=${token}`;
+  const link = `${portalUrlOf(deps, tenant)}/reset?token=${token}`;
   await sendEmail(
     { db: deps.db, log: deps.log, settings: deps.email },
     {

@@ -16,7 +16,16 @@ export type PortalDeps = {
   stripe: StripeClient | null;
   /** Absolute origin of the console, for links in mail and Checkout return URLs. */
   consoleUrl: string;
+  /**
+   * Absolute URL of this tenant's portal as the developer reached it (its own host, or
+   * {consoleUrl}/portal/{slug}); when unset, links use the console's /portal/{slug}.
+   */
+  portalUrl?: string;
 };
+
+/** The root URL of the tenant's portal that links in mail and Checkout return URLs point at. */
+export const portalUrlOf = (deps: Pick<PortalDeps, 'consoleUrl' | 'portalUrl'>, tenant: { slug: string }) =>
+  deps.portalUrl ?? `${deps.consoleUrl}/portal/${tenant.slug}`;
 
 export type PortalTenant = { id: string; slug: string; name: string; currency: string; requireDeveloperApproval: boolean };
 

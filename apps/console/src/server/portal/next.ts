@@ -1,6 +1,6 @@
 import { cache } from 'react';
 import { z } from 'zod';
-import { cookies } from 'next/headers';
+import { cookies, headers } from 'next/headers';
 import { notFound, redirect } from 'next/navigation';
 import { parseEnv } from '@tollgate/config';
 import { createStripeClient } from '@tollgate/billing';
@@ -8,6 +8,7 @@ import { getRuntime } from '../runtime';
 import { gatewayUrlFor } from '../../env';
 import { findPortalTenant, type DeveloperContext, type PortalDeps, type PortalTenant } from './context';
 import { resolveDeveloper } from './developer';
+import { PORTAL_HOST_HEADER } from './host';
 import { createPortalToken, passwordVersion, portalCookieName, portalCookieOptions } from './session';
 import { settleSubscriptions } from './subscriptions';
 
@@ -64,20 +65,58 @@ export const getDeveloper = cache(async (slug: string): Promise<DeveloperContext
   return dev;
 });
 
+/**
+ * Where this request reached the tenant's portal: under /portal/{slug} on the console's host, or
+ * at the root of the tenant's own portal host (src/proxy.ts rewrote it and set the header).
+ */
+export type PortalSite = {
+  /** Path prefix for every portal link and redirect: '' on the own host. */
+  base: string;
+  /** Absolute URL of the portal root, for mail links and Checkout return URLs. */
+  url: string;
+  ownHost: boolean;
+};
+
+export const portalSite = cache(async (slug: string): Promise<PortalSite> => {
+  const { config } = getRuntime();
+  const h = await headers();
+  const host = h.get('host');
+  if (h.get(PORTAL_HOST_HEADER) === slug && host) {
+    return { base: '', url: `${new URL(config.consoleUrl).protocol}//${host.toLowerCase()}`, ownHost: true };
+  }
+  return { base: `/portal/${slug}`, url: `${config.consoleUrl}/portal/${slug}`, ownHost: false };
+});
+
+/** A portal path ('' or '/keys'…) as a link for this site; the root of the own host is '/'. */
+export const portalHref = (site: Pick<PortalSite, 'base'>, path = '') => `${site.base}${path}` || '/';
+
+/** The portal's services with links (mail, Checkout) pointing where the developer is. */
+export async function portalDepsFor(slug: string): Promise<PortalDeps> {
+  return { ...getPortalDeps(), portalUrl: (await portalSite(slug)).url };
+}
+
 export async function requireDeveloper(slug: string): Promise<DeveloperContext> {
   const dev = await getDeveloper(slug);
-  if (!dev) redirect(`/portal/${slug}/login`);
+  if (!dev) redirect(portalHref(await portalSite(slug), '/login'));
   return dev;
+}
+
+async function cookiePath(slug: string): Promise<string> {
+  return portalHref(await portalSite(slug));
 }
 
 export async function startPortalSession(tenant: PortalTenant, consumerId: string, passwordHash: string): Promise<void> {
   const { config } = getRuntime();
   const token = await createPortalToken(config.sessionSecret, tenant.id, consumerId, passwordVersion(passwordHash));
-  (await cookies()).set(portalCookieName(tenant.slug), token, portalCookieOptions(tenant.slug, config.consoleUrl.startsWith('https:')));
+  (await cookies()).set(
+    portalCookieName(tenant.slug),
+    token,
+    portalCookieOptions(await cookiePath(tenant.slug), config.consoleUrl.startsWith('https:')),
+  );
 }
 
 export async function endPortalSession(tenant: PortalTenant): Promise<void> {
-  (await cookies()).set(portalCookieName(tenant.slug), '', { ...portalCookieOptions(tenant.slug, false), maxAge: 0 });
+  (await cookies()).set(portalCookieName(tenant.slug), '', { ...portalCookieOptions(await cookiePath(tenant.slug), false), maxAge: 0 });
 }
 
 export function portalGatewayUrl(slug: string): string {

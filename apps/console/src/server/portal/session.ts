@@ -51,6 +51,10 @@ export async function readPortalToken(
   }
 }
 
-export function portalCookieOptions(tenantSlug: string, secure: boolean) {
-  return { httpOnly: true, sameSite: 'lax' as const, secure, path: `/portal/${tenantSlug}`, maxAge: PORTAL_SESSION_TTL_SECONDS };
+/**
+ * Path is the portal's root where the developer reached it: /portal/{slug} on the console's host,
+ * / on the tenant's own portal host (the browser keeps that cookie to that host alone).
+ */
+export function portalCookieOptions(path: string, secure: boolean) {
+  return { httpOnly: true, sameSite: 'lax' as const, secure, path, maxAge: PORTAL_SESSION_TTL_SECONDS };
 }

@@ -11,7 +11,7 @@ import {
 import { notFound, ServiceError } from '../services/context';
 import { Id, parseInput } from '../services/validation';
 import { isPaidPlan } from './catalog';
-import type { DeveloperContext, PortalDeps } from './context';
+import { portalUrlOf, type DeveloperContext, type PortalDeps } from './context';
 
 export const LIVE_STATUSES = ['ACTIVE', 'TRIALING', 'PAST_DUE'] as const;
 export const SubscribeInput = z.object({ planId: Id('pln') }).strict();
@@ -187,7 +187,7 @@ export async function subscribeToPlan(deps: PortalDeps, dev: DeveloperContext, i
     });
     await audit(tx, dev, 'subscription.checkout_started', id, { planId: plan.id });
   });
-  const base = `${deps.consoleUrl}/portal/${dev.tenant.slug}`;
+  const base = portalUrlOf(deps, dev.tenant);
   try {
     const session = await createCheckoutSession(dev.db, stripe, {
       subscriptionId: id,

@@ -1,8 +1,9 @@
 import { z } from 'zod';
-import { notFound, requirePermission, type ServiceContext } from './context';
+import { PortalHostname } from '../portal/host';
+import { notFound, requirePermission, ServiceError, type ServiceContext } from './context';
 import { recordAudit } from './audit';
 import { enqueuePolicyPublish } from './publish';
-import { parseInput, SafeName } from './validation';
+import { isUniqueViolation, parseInput, SafeName } from './validation';
 
 export const UpdateTenantInput = z
   .object({
@@ -10,6 +11,8 @@ export const UpdateTenantInput = z
     allowPrivateTargets: z.boolean({ error: 'must be true or false' }),
     requireDeveloperApproval: z.boolean({ error: 'must be true or false' }),
     currency: z.enum(['usd', 'eur', 'gbp', 'jpy', 'cad', 'aud', 'chf'], { error: 'must be a supported currency' }),
+    /** The portal's own host name; null (or an empty string) clears it. */
+    portalHost: z.preprocess((v) => (typeof v === 'string' && v.trim() === '' ? null : v), PortalHostname.nullable()),
   })
   .partial()
   .strict();
@@ -21,13 +24,31 @@ export async function getTenant(ctx: ServiceContext) {
   return t;
 }
 
-export async function updateTenant(ctx: ServiceContext, input: unknown) {
+/**
+ * `reservedHosts` are names a portal may never take (the console's own host), passed in by the
+ * caller that knows the deployment.
+ */
+export async function updateTenant(ctx: ServiceContext, input: unknown, opts: { reservedHosts?: string[] } = {}) {
   requirePermission(ctx, 'manageTenant');
   const data = parseInput(UpdateTenantInput, input);
-  await ctx.db.$transaction(async (tx) => {
-    await tx.tenant.update({ where: { id: ctx.tenantId }, data });
-    await recordAudit(tx, ctx, 'tenant.updated', { type: 'tenant', id: ctx.tenantId }, data);
-    await enqueuePolicyPublish(tx, ctx.tenantId);
-  });
+  if (data.portalHost && opts.reservedHosts?.includes(data.portalHost)) {
+    throw new ServiceError('unprocessable', "invalid input: portalHost is the console's own host", {
+      portalHost: "is the console's own host; use a host of your own, like developers.example.com",
+    });
+  }
+  try {
+    await ctx.db.$transaction(async (tx) => {
+      await tx.tenant.update({ where: { id: ctx.tenantId }, data });
+      await recordAudit(tx, ctx, 'tenant.updated', { type: 'tenant', id: ctx.tenantId }, data);
+      await enqueuePolicyPublish(tx, ctx.tenantId);
+    });
+  } catch (err) {
+    if (isUniqueViolation(err)) {
+      throw new ServiceError('conflict', 'that portal host is already used by another workspace', {
+        portalHost: 'is already used by another workspace',
+      });
+    }
+    throw err;
+  }
   return getTenant(ctx);
 }

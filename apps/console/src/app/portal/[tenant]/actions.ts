@@ -8,7 +8,10 @@ import { ServiceError } from '@/server/services/context';
 import {
   endPortalSession,
   getPortalDeps,
+  portalDepsFor,
   portalGatewayUrl,
+  portalHref,
+  portalSite,
   portalTenant,
   requireDeveloper,
   startPortalSession,
@@ -34,7 +37,7 @@ export async function portalSignupAction(slug: string, prev: FormState, fd: Form
     );
     await startPortalSession(tenant, out.consumerId, out.passwordHash);
   });
-  if (res.ok) redirect(`/portal/${slug}/keys?welcome=1`);
+  if (res.ok) redirect(portalHref(await portalSite(slug), '/keys?welcome=1'));
   return res;
 }
 
@@ -50,20 +53,20 @@ export async function portalLoginAction(slug: string, prev: FormState, fd: FormD
     );
     await startPortalSession(tenant, out.consumerId, out.passwordHash);
   });
-  if (res.ok) redirect(`/portal/${slug}/keys`);
+  if (res.ok) redirect(portalHref(await portalSite(slug), '/keys'));
   return res;
 }
 
 export async function portalLogoutAction(slug: string): Promise<void> {
   await assertSameOrigin();
   await endPortalSession(await portalTenant(slug));
-  redirect(`/portal/${slug}`);
+  redirect(portalHref(await portalSite(slug)));
 }
 
 export async function portalForgotAction(slug: string, prev: FormState, fd: FormData): Promise<FormState> {
   return runAction(prev, fd, async () => {
     await assertSameOrigin();
-    await requestPasswordReset(getPortalDeps(), await portalTenant(slug), { email: str(fd, 'email') }, { ip: await clientIp() });
+    await requestPasswordReset(await portalDepsFor(slug), await portalTenant(slug), { email: str(fd, 'email') }, { ip: await clientIp() });
     return { message: 'If that e-mail has an account here, a reset link is on its way. It works for one hour.' };
   });
 }
@@ -75,7 +78,7 @@ export async function portalResetAction(slug: string, prev: FormState, fd: FormD
     const out = await resetPassword(getPortalDeps(), tenant, { token: str(fd, 'token'), password: str(fd, 'password') });
     await startPortalSession(tenant, out.consumerId, out.passwordHash);
   });
-  if (res.ok) redirect(`/portal/${slug}/keys`);
+  if (res.ok) redirect(portalHref(await portalSite(slug), '/keys'));
   return res;
 }
 
@@ -84,8 +87,8 @@ export async function subscribeAction(slug: string, prev: FormState, fd: FormDat
   const res = await runAction(prev, fd, async () => {
     await assertSameOrigin();
     const dev = await requireDeveloper(slug);
-    const out = await subscribeToPlan(getPortalDeps(), dev, { planId: str(fd, 'planId') });
-    target = out.kind === 'checkout' ? out.url : `/portal/${slug}/keys?subscribed=1`;
+    const out = await subscribeToPlan(await portalDepsFor(slug), dev, { planId: str(fd, 'planId') });
+    target = out.kind === 'checkout' ? out.url : portalHref(await portalSite(slug), '/keys?subscribed=1');
   });
   if (res.ok) redirect(target);
   return res;

@@ -2,7 +2,7 @@ import type { ReactNode } from 'react';
 import type { Metadata } from 'next';
 import Link from 'next/link';
 import { NavLink } from '@/components/nav-link';
-import { getDeveloper, portalTenant } from '@/server/portal/next';
+import { getDeveloper, portalHref, portalSite, portalTenant } from '@/server/portal/next';
 import { portalLogoutAction } from './actions';
 
 export const dynamic = 'force-dynamic';
@@ -17,9 +17,10 @@ export default async function PortalLayout({ children, params }: { children: Rea
   const { tenant: slug } = await params;
   const tenant = await portalTenant(slug);
   const dev = await getDeveloper(slug);
-  const base = `/portal/${tenant.slug}`;
+  const site = await portalSite(slug);
+  const base = site.base;
   const nav = [
-    { href: base, label: 'APIs', exact: true },
+    { href: portalHref(site), label: 'APIs', exact: true },
     { href: `${base}/pricing`, label: 'Pricing' },
     ...(dev
       ? [
@@ -39,7 +40,7 @@ export default async function PortalLayout({ children, params }: { children: Rea
       </a>
       <header className="border-b border-slate-200 bg-white">
         <div className="mx-auto flex max-w-6xl flex-wrap items-center justify-between gap-3 px-4 py-3">
-          <Link href={base} className="flex items-center gap-2 font-semibold text-slate-900">
+          <Link href={portalHref(site)} className="flex items-center gap-2 font-semibold text-slate-900">
             <span aria-hidden className="inline-block h-6 w-6 rounded-md bg-brand-600" />
             {tenant.name} <span className="font-normal text-slate-600">developers</span>
           </Link>

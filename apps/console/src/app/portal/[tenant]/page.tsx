@@ -1,6 +1,6 @@
 import Link from 'next/link';
 import { EmptyState, PageHeader } from '@/components/ui';
-import { getPortalDeps, portalTenant } from '@/server/portal/next';
+import { getPortalDeps, portalHref, portalSite, portalTenant } from '@/server/portal/next';
 import { listPublicApis } from '@/server/portal/catalog';
 
 export const dynamic = 'force-dynamic';
@@ -8,7 +8,7 @@ export const dynamic = 'force-dynamic';
 export default async function PortalHome({ params }: { params: Promise<{ tenant: string }> }) {
   const { tenant: slug } = await params;
   const tenant = await portalTenant(slug);
-  const apis = await listPublicApis(getPortalDeps().db, tenant);
+  const [apis, site] = await Promise.all([listPublicApis(getPortalDeps().db, tenant), portalSite(slug)]);
   return (
     <>
       <PageHeader
@@ -22,7 +22,7 @@ export default async function PortalHome({ params }: { params: Promise<{ tenant:
           {apis.map((a) => (
             <li key={a.id} className="rounded-lg border border-slate-200 bg-white p-5 shadow-sm">
               <h2 className="text-lg font-semibold">
-                <Link href={`/portal/${tenant.slug}/apis/${a.slug}`} className="text-brand-700 underline">
+                <Link href={portalHref(site, `/apis/${a.slug}`)} className="text-brand-700 underline">
                   {a.name}
                 </Link>
               </h2>
@@ -39,7 +39,7 @@ export default async function PortalHome({ params }: { params: Promise<{ tenant:
       )}
       <p className="mt-8 text-sm text-slate-700">
         Ready to build?{' '}
-        <Link href={`/portal/${tenant.slug}/pricing`} className="font-medium text-brand-700 underline">
+        <Link href={portalHref(site, '/pricing')} className="font-medium text-brand-700 underline">
           See plans and pricing
         </Link>
       </p>

@@ -13,6 +13,7 @@ import { createConsumer, updateConsumer } from '@/server/services/consumers';
 import { createAccessToken, revokeAccessToken } from '@/server/services/tokens';
 import { changeMemberRole, inviteMember, removeMember, revokeInvitation } from '@/server/services/members';
 import { updateTenant } from '@/server/services/tenant';
+import { consoleHostname, portalHostMap } from '@/server/portal/host-map';
 
 // Every action: same-origin check and membership first (actionSession), then the service,
 // which applies the role guard. Nothing here decides who may do what.
@@ -349,11 +350,18 @@ export async function revokeInvitationAction(slug: string, invitationId: string,
 export async function updateTenantAction(slug: string, prev: FormState, fd: FormData): Promise<FormState> {
   return runAction(prev, fd, async () => {
     const { ctx } = await actionSession(slug);
-    await updateTenant(ctx, {
-      name: str(fd, 'name'),
-      allowPrivateTargets: bool(fd, 'allowPrivateTargets'),
-      requireDeveloperApproval: bool(fd, 'requireDeveloperApproval'),
-    });
+    await updateTenant(
+      ctx,
+      {
+        name: str(fd, 'name'),
+        allowPrivateTargets: bool(fd, 'allowPrivateTargets'),
+        requireDeveloperApproval: bool(fd, 'requireDeveloperApproval'),
+        portalHost: str(fd, 'portalHost') ?? '',
+      },
+      { reservedHosts: [consoleHostname()] },
+    );
+    // This process serves the new host at once; other console instances within the map's TTL.
+    portalHostMap().invalidate();
     revalidatePath(`/t/${slug}`, 'layout');
     return { message: 'Settings saved.' };
   });

@@ -2,7 +2,7 @@ import Link from 'next/link';
 import type { Metadata } from 'next';
 import { ActionForm } from '@/components/forms';
 import { Badge, Card, EmptyState, formatDate, formatMoney, PageHeader, Table, Td } from '@/components/ui';
-import { requireDeveloper } from '@/server/portal/next';
+import { portalSite, requireDeveloper } from '@/server/portal/next';
 import { billingOverview } from '@/server/portal/subscriptions';
 import { QuotaMeter } from '../quota-meter';
 import { cancelAction } from '../actions';
@@ -21,7 +21,7 @@ export default async function Billing({
   const sp = await searchParams;
   const dev = await requireDeveloper(slug);
   const b = await billingOverview(dev);
-  const base = `/portal/${dev.tenant.slug}`;
+  const { base } = await portalSite(slug);
   return (
     <>
       {/* While Stripe's confirmation is on its way, look again every few seconds. */}

@@ -1,7 +1,7 @@
 import Link from 'next/link';
 import type { Metadata } from 'next';
 import { Badge, Card, EmptyState, formatDate, formatNumber, PageHeader, Table, Td } from '@/components/ui';
-import { portalGatewayUrl, requireDeveloper } from '@/server/portal/next';
+import { portalGatewayUrl, portalSite, requireDeveloper } from '@/server/portal/next';
 import { listPublicApis } from '@/server/portal/catalog';
 import { buildReference, sampleUrl as opUrl } from '@/server/portal/reference';
 import { listMyKeys } from '@/server/portal/keys';
@@ -36,7 +36,7 @@ export default async function Keys({
     sampleUrl = op ? opUrl(op, base) : `${base}/`;
   }
   const byKey = new Map(usage.map((u) => [u.id, u]));
-  const base = `/portal/${dev.tenant.slug}`;
+  const { base } = await portalSite(slug);
   return (
     <>
       <PageHeader

@@ -1,7 +1,7 @@
 import Link from 'next/link';
 import type { Metadata } from 'next';
 import { ActionForm, Field } from '@/components/forms';
-import { portalTenant } from '@/server/portal/next';
+import { portalHref, portalSite, portalTenant } from '@/server/portal/next';
 import { portalLoginAction } from '../actions';
 
 export const metadata: Metadata = { title: 'Log in' };
@@ -9,7 +9,7 @@ export const dynamic = 'force-dynamic';
 
 export default async function PortalLogin({ params }: { params: Promise<{ tenant: string }> }) {
   const { tenant: slug } = await params;
-  const tenant = await portalTenant(slug);
+  const [tenant, site] = await Promise.all([portalTenant(slug), portalSite(slug)]);
   return (
     <div className="mx-auto max-w-md rounded-lg border border-slate-200 bg-white p-6 shadow-sm">
       <h1 className="text-xl font-semibold">Log in to {tenant.name} developers</h1>
@@ -20,10 +20,10 @@ export default async function PortalLogin({ params }: { params: Promise<{ tenant
         </ActionForm>
       </div>
       <p className="mt-6 flex justify-between text-sm text-slate-700">
-        <Link href={`/portal/${tenant.slug}/forgot`} className="font-medium text-brand-700 underline">
+        <Link href={portalHref(site, '/forgot')} className="font-medium text-brand-700 underline">
           Forgot your password?
         </Link>
-        <Link href={`/portal/${tenant.slug}/signup`} className="font-medium text-brand-700 underline">
+        <Link href={portalHref(site, '/signup')} className="font-medium text-brand-700 underline">
           Create an account
         </Link>
       </p>

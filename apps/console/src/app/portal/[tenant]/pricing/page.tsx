@@ -2,7 +2,7 @@ import Link from 'next/link';
 import type { Metadata } from 'next';
 import { ActionForm, Hidden } from '@/components/forms';
 import { Badge, EmptyState, formatMoney, formatNumber, PageHeader } from '@/components/ui';
-import { getDeveloper, getPortalDeps, portalTenant } from '@/server/portal/next';
+import { getDeveloper, getPortalDeps, portalHref, portalSite, portalTenant } from '@/server/portal/next';
 import { listPublicPlans } from '@/server/portal/catalog';
 import { currentSubscription, pendingSubscription } from '@/server/portal/subscriptions';
 import { subscribeAction } from '../actions';
@@ -27,6 +27,7 @@ export default async function Pricing({
   const sp = await searchParams;
   const tenant = await portalTenant(slug);
   const dev = await getDeveloper(slug);
+  const site = await portalSite(slug);
   const plans = await listPublicPlans(getPortalDeps().db, tenant);
   const current = dev ? await currentSubscription(dev) : null;
   const pending = dev ? await pendingSubscription(dev) : null;
@@ -87,7 +88,7 @@ export default async function Pricing({
                 <div className="mt-5">
                   {!dev ? (
                     <Link
-                      href={`/portal/${tenant.slug}/signup`}
+                      href={portalHref(site, '/signup')}
                       className="inline-flex rounded-md bg-brand-600 px-3.5 py-2 text-sm font-medium text-white hover:bg-brand-700"
                     >
                       Sign up to subscribe

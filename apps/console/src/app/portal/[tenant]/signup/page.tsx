@@ -1,7 +1,7 @@
 import Link from 'next/link';
 import type { Metadata } from 'next';
 import { ActionForm, Field } from '@/components/forms';
-import { portalTenant } from '@/server/portal/next';
+import { portalHref, portalSite, portalTenant } from '@/server/portal/next';
 import { portalSignupAction } from '../actions';
 
 export const metadata: Metadata = { title: 'Sign up' };
@@ -9,7 +9,7 @@ export const dynamic = 'force-dynamic';
 
 export default async function PortalSignup({ params }: { params: Promise<{ tenant: string }> }) {
   const { tenant: slug } = await params;
-  const tenant = await portalTenant(slug);
+  const [tenant, site] = await Promise.all([portalTenant(slug), portalSite(slug)]);
   return (
     <div className="mx-auto max-w-md rounded-lg border border-slate-200 bg-white p-6 shadow-sm">
       <h1 className="text-xl font-semibold">Create your {tenant.name} developer account</h1>
@@ -23,7 +23,7 @@ export default async function PortalSignup({ params }: { params: Promise<{ tenan
       </div>
       <p className="mt-6 text-center text-sm text-slate-700">
         Already have an account?{' '}
-        <Link href={`/portal/${tenant.slug}/login`} className="font-medium text-brand-700 underline">
+        <Link href={portalHref(site, '/login')} className="font-medium text-brand-700 underline">
           Log in
         </Link>
       </p>

@@ -3,7 +3,7 @@ import type { Metadata } from 'next';
 import { BarChart } from '@/components/charts';
 import { cx, formatNumber, PageHeader, Stat, Table, Td } from '@/components/ui';
 import { ServiceError } from '@/server/services/context';
-import { requireDeveloper } from '@/server/portal/next';
+import { portalSite, requireDeveloper } from '@/server/portal/next';
 import { listMyKeys } from '@/server/portal/keys';
 import { myKeyUsage, myUsage } from '@/server/portal/usage';
 import { listPublicApis } from '@/server/portal/catalog';
@@ -36,7 +36,7 @@ export default async function Usage({
   }
   const perKey = await myKeyUsage(dev, { range, ...(apiId ? { apiId } : {}) });
   const keyName = new Map(keys.map((k) => [k.id, k.name ? `${k.name} (${k.prefix}…)` : `${k.prefix}…`]));
-  const base = `/portal/${dev.tenant.slug}/usage`;
+  const base = `${(await portalSite(slug)).base}/usage`;
   const labels = usage.points.map((p) => (usage.granularity === 'day' ? p.t.slice(5, 10) : p.t.slice(11, 16)));
   const errors = usage.totals.s4xx + usage.totals.s5xx;
   return (

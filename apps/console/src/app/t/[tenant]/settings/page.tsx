@@ -49,6 +49,13 @@ export default async function SettingsPage({ params }: { params: Promise<{ tenan
                 label="Approve portal developers before they get keys"
                 defaultChecked={tenant.requireDeveloperApproval}
               />
+              <Field
+                name="portalHost"
+                label="Developer portal host"
+                defaultValue={tenant.portalHost ?? ''}
+                placeholder="developers.example.com"
+                hint={`Serve your portal at the root of your own host: point its DNS at this console, then enter it here. Empty = only /portal/${tenant.slug}.`}
+              />
             </ActionForm>
           ) : (
             <p className="text-sm text-slate-600">Only owners can change workspace settings.</p>
