@@ -13,7 +13,7 @@ import { compileTargets, Upstreams } from '../../apps/gateway/src/proxy/upstream
 import { buildRouteTable, compileTenant } from '../../apps/gateway/src/routing/route-table';
 import { createGateway, startAdminServer, type Gateway } from '../../apps/gateway/src/server';
 import { testEnv, testRedis, uniquePrefix, waitFor } from '../harness';
-import { makeApi, makeSnapshot, publishSnapshot, startUpstream, type Upstream } from './fixtures';
+import { makeApi, makeSnapshot, publishSnapshot, spawnGateway, startUpstream, type Upstream } from './fixtures';
 
 const INTERVAL = 100;
 let redis: Redis;
@@ -181,6 +181,34 @@ describe('active health checks', () => {
       await sentinelUpstreams.close();
     }
   });
+});
+
+describe('active health checks in cluster mode', () => {
+  it('report a failing target on the primary’s admin port (minimum over workers) and its recovery', async () => {
+    const prefix = uniquePrefix('hccl');
+    const cks = createKeyspace(prefix);
+    let status = 500;
+    const sick = await upstream('sick', () => status);
+    const fine = await upstream('fine', () => 200);
+    const capi = makeApi([sick.url, fine.url], { authMode: 'none', basePath: '/cl', retries: 0 });
+    capi.targets = capi.targets.map((t) => ({ ...t, healthCheck: { ...healthCheck, intervalMs: 200 } }));
+    const snap = makeSnapshot([capi], []);
+    await publishSnapshot(redis, cks, snap);
+    const g = await spawnGateway({ REDIS_URL: testEnv().redisUrl, REDIS_PREFIX: prefix, GATEWAY_WORKERS: '2', GATEWAY_SPOOL_DIR: mkdtempSync(path.join(tmpdir(), 'tg-hccl-')) });
+    const series = (target: string) => `tollgate_gateway_upstream_target_healthy{tenant="${snap.tenantId}",api="${capi.id}",target="${target}",check="active"}`;
+    try {
+      const scrape = async () => (await request(`http://127.0.0.1:${g.adminPort}/metrics`)).body.text();
+      await waitFor(async () => (await scrape()).includes(`${series(capi.targets[0]!.id)} 0`), { timeoutMs: 10_000, what: 'the sick target reported down' });
+      const text = await scrape();
+      expect(text).toContain(`${series(capi.targets[1]!.id)} 1`);
+      status = 200;
+      await waitFor(async () => (await scrape()).includes(`${series(capi.targets[0]!.id)} 1`), { timeoutMs: 10_000, what: 'the target reported healthy again' });
+    } finally {
+      expect(await g.stop()).toBe(0);
+      await sick.close();
+      await fine.close();
+    }
+  }, 60_000);
 });
 
 describe('health check paths', () => {

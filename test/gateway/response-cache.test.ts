@@ -112,6 +112,7 @@ beforeAll(async () => {
       route('rte_short', '/short/*', 1),
       route('rte_nocache', '/live/*', 0),
       route('rte_limited', '/limited/*', 60, { rateLimit: { limit: 2, windowSeconds: 60, algorithm: 'fixed_window' } }),
+      route('rte_tx', '/tx/*', 60, { transform: { responseHeaders: { remove: ['cache-control', 'set-cookie'], set: { 'x-added': 'yes' } } } }),
       route('rte_all', '/*', 60),
     ],
   });
@@ -259,6 +260,21 @@ describe('response cache: what is never stored', () => {
     expect(a.headers['x-cache']).toBe('MISS');
     expect(b.headers['x-cache']).toBe('MISS');
     expect(hits(url.slice(2))).toBe(2);
+  });
+
+  it('a personal response whose Cache-Control and Set-Cookie a route transform strips', async () => {
+    for (const url of ['/c/tx/p?cc=private', '/c/tx/k?cookie=1']) {
+      const a = await call(url);
+      const b = await call(url);
+      expect(a.headers['cache-control']).toBeUndefined();
+      expect(a.headers['set-cookie']).toBeUndefined();
+      expect(b.headers['x-cache']).toBe('MISS');
+    }
+    // The transform's own headers are part of what is stored.
+    await call('/c/tx/ok');
+    const hit = await call('/c/tx/ok');
+    expect(hit.headers['x-cache']).toBe('HIT');
+    expect(hit.headers['x-added']).toBe('yes');
   });
 
   it('a body larger than the entry limit streams through whole and is not kept (declared and chunked)', async () => {

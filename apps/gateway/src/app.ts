@@ -376,7 +376,7 @@ export function buildApp(config: GatewayConfig, deps: AppDeps, options: AppOptio
     const resHeaders = filterResponseHeaders(res.headers, transform?.responseHeaders?.remove?.map((h) => h.toLowerCase()) ?? null);
     const resSet = transform?.responseHeaders?.set;
     if (resSet) for (const name in resSet) resHeaders[name.toLowerCase()] = resSet[name]!;
-    if (cached !== null) captureResponse(cached, res.statusCode, resHeaders, res.body);
+    if (cached !== null) captureResponse(cached, res.statusCode, res.headers, resHeaders, res.body);
     if (limitHeaders) for (const name in limitHeaders) resHeaders[name] = limitHeaders[name]!;
     resHeaders['x-request-id'] = request.id;
     reply.code(res.statusCode).headers(resHeaders);

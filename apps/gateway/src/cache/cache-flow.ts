@@ -137,7 +137,13 @@ export function sendCached(
  * body that ended normally is stored, so a reset or timed-out upstream never leaves a truncated
  * entry. Call before anything consumes `body`.
  */
-export function captureResponse(state: CacheState, status: number, headers: Record<string, string | string[]>, body: Readable): void {
+export function captureResponse(
+  state: CacheState,
+  status: number,
+  upstreamHeaders: Record<string, string | string[] | undefined>,
+  headers: Record<string, string | string[]>,
+  body: Readable,
+): void {
   if (state.kind !== 'miss') {
     if (state.kind === 'bypass') headers['x-cache'] = 'BYPASS';
     return;
@@ -145,10 +151,17 @@ export function captureResponse(state: CacheState, status: number, headers: Reco
   headers['x-cache'] = 'MISS';
   if (!state.store) return;
   const { cache } = state;
-  const d = decideStore(status, headers, state.ttlSeconds, Date.now());
+  // Both what the upstream said and what the client gets must allow storing: a route transform
+  // that strips the upstream's `private` or `Set-Cookie` doesn't make a personal response shareable.
+  const now = Date.now();
+  const d = decideStore(status, upstreamHeaders, state.ttlSeconds, now);
   if (!d.store) return;
+  const out = decideStore(status, headers, state.ttlSeconds, now);
+  if (!out.store) return;
+  const ttlMs = Math.min(d.ttlMs, out.ttlMs);
+  const vary = [...new Set([...d.vary, ...out.vary])].sort();
   const max = cache.maxEntryBytes;
-  const declared = headers['content-length'];
+  const declared = upstreamHeaders['content-length'];
   if (typeof declared === 'string' && Number(declared) > max) return;
   const stored: Record<string, string | string[]> = {};
   for (const name in headers) if (!PER_REQUEST.has(name)) stored[name] = headers[name]!;
@@ -165,11 +178,11 @@ export function captureResponse(state: CacheState, status: number, headers: Reco
     cache.store(
       state.primary,
       { tenantId: state.tenantId, api: state.api },
-      d.vary,
+      vary,
       state.header,
       { status, headers: stored, body: Buffer.concat(chunks, size) },
-      d.ttlMs,
-      d.initialAgeSeconds,
+      ttlMs,
+      Math.max(d.initialAgeSeconds, out.initialAgeSeconds),
     );
   });
 }
