@@ -4,7 +4,7 @@ import { LATENCY_BUCKETS_MS } from '@tollgate/usage';
 import { testDb } from '../harness/db';
 import { makeTenant, type TestTenant } from './fixtures';
 import { billingPeriodAt } from '@tollgate/billing';
-import { chooseGranularity, exportUsageCsv, percentile, queryBilling, queryTopUsage, queryUsage } from '../../apps/console/src/server/services/usage';
+import { chooseGranularity, exportUsageCsv, percentile, queryBilling, queryTopUsage, queryUsage, resolveWindow } from '../../apps/console/src/server/services/usage';
 
 let db: Db;
 let a: TestTenant;
@@ -63,6 +63,15 @@ describe('usage analytics', () => {
     expect(chooseGranularity(DAY)).toBe('hour');
     expect(chooseGranularity(7 * DAY)).toBe('hour');
     expect(chooseGranularity(30 * DAY)).toBe('day');
+  });
+
+  it('draws windows older than the minute retention by hour, and refuses minutes there', () => {
+    const now = new Date('2026-11-28T12:00:00Z');
+    const recent = resolveWindow({ from: new Date('2026-11-28T08:00:00Z'), to: new Date('2026-11-28T10:00:00Z') }, now);
+    expect(recent.granularity).toBe('minute');
+    const old = resolveWindow({ from: new Date('2026-10-01T08:00:00Z'), to: new Date('2026-10-01T10:00:00Z') }, now);
+    expect(old.granularity).toBe('hour');
+    expect(() => resolveWindow({ from: new Date('2026-10-01T08:00:00Z'), to: new Date('2026-10-01T10:00:00Z'), granularity: 'minute' }, now)).toThrow(/kept for 14 days/);
   });
 
   it('reads percentiles from the latency histogram', () => {

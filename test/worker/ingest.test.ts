@@ -11,7 +11,7 @@ import { testEnv, testKeyspace, testRedis, waitFor } from '../harness/index';
 import { createSql } from '../../apps/worker/src/db';
 import { applyUsageBatch, applyUsageBatches } from '../../apps/worker/src/ingest/apply-batch';
 import { GroupCommit } from '../../apps/worker/src/ingest/group-commit';
-import { compactRollups, pruneProcessedBatches } from '../../apps/worker/src/ingest/compact';
+import { compactRollups, pruneMinuteRollups, pruneProcessedBatches } from '../../apps/worker/src/ingest/compact';
 import { createMetrics } from '../../apps/worker/src/metrics';
 import { startUsageWorker } from '../../apps/worker/src/queues/usage';
 import { createFixture, makeBatch, makeEvent, type Fixture } from './fixtures';
@@ -209,6 +209,35 @@ describe('batch id retention', () => {
     expect(await pruneProcessedBatches(sql, 30, 1)).toBeGreaterThanOrEqual(1);
     expect(await db.processedBatch.findUnique({ where: { id: old } })).toBeNull();
     expect(await db.processedBatch.findUnique({ where: { id: recent } })).not.toBeNull();
+  });
+});
+
+describe('minute rollup retention', () => {
+  it('drops minute rows past the retention once their hour is compacted, and nothing else', async () => {
+    const f = await createFixture(db);
+    const DAY = 86_400_000;
+    const hourNow = Math.floor(Date.now() / 3_600_000) * 3_600_000;
+    const oldCompacted = hourNow - 20 * DAY;
+    const oldNotCompacted = hourNow - 19 * DAY;
+    const recent = hourNow - 2 * DAY;
+    await applyUsageBatch(
+      sql,
+      makeBatch([
+        ...[0, 1, 2].map((i) => makeEvent(f, { ts: oldCompacted + i * 60_000 })),
+        makeEvent(f, { ts: oldNotCompacted + 5 * 60_000 }),
+        ...[0, 1].map((i) => makeEvent(f, { ts: recent + i * 60_000 })),
+      ]),
+    );
+    // Compact only the first old hour (as if compaction had failed for the other one) and the recent one.
+    await compactRollups(sql, { from: new Date(oldCompacted), to: new Date(oldCompacted + 3_600_000) });
+    await compactRollups(sql, { from: new Date(recent), to: new Date(recent + 3_600_000) });
+    expect(await pruneMinuteRollups(sql, 14, 2)).toBeGreaterThanOrEqual(3);
+    const minutes = await minuteRows(f);
+    expect(minutes.map((r) => r.bucketStart.getTime())).toEqual([oldNotCompacted + 5 * 60_000, recent, recent + 60_000]);
+    // The totals survive in the hour rows; a second run finds nothing more to drop for this tenant.
+    expect(await requestTotal(f, 'hour')).toBe(5n);
+    await pruneMinuteRollups(sql, 14);
+    expect(await minuteRows(f)).toHaveLength(3);
   });
 });
 

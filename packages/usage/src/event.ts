@@ -51,3 +51,9 @@ export type UsageBatch = z.infer<typeof UsageBatch>;
 
 /** Whether an event counts toward billing: served by the upstream, not refused by us. */
 export const isBillable = (e: UsageEvent) => e.rejected === null && e.subscriptionId !== null;
+
+/**
+ * Per-minute usage rollups are kept this many days, then only hour and day rows remain (the
+ * worker prunes minutes once their hour is compacted; the console reads older windows by hour).
+ */
+export const MINUTE_ROLLUP_KEEP_DAYS = 14;

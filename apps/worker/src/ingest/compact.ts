@@ -83,3 +83,28 @@ export async function pruneProcessedBatches(sql: Sql, keepDays: number, chunk = 
     if (res.count < chunk) return total;
   }
 }
+
+/**
+ * Drops minute rollups older than `keepDays` whose hour row exists, so minute rows (the bulk of
+ * the table: one per key per active minute) don't grow forever. A minute whose hour was never
+ * compacted (compaction failing for days) is kept: nothing is deleted that isn't summed elsewhere.
+ * Deletes in chunks so a large backlog never holds one long transaction.
+ */
+export async function pruneMinuteRollups(sql: Sql, keepDays: number, chunk = 10_000): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const res = await sql.unsafe(
+      `DELETE FROM "UsageRollup" WHERE ctid IN (
+         SELECT m.ctid FROM "UsageRollup" m
+         WHERE m."granularity" = 'minute' AND m."bucketStart" < date_trunc('hour', now()) - make_interval(days => $1)
+           AND EXISTS (
+             SELECT 1 FROM "UsageRollup" h
+             WHERE h."tenantId" = m."tenantId" AND h."granularity" = 'hour' AND h."bucketStart" = date_trunc('hour', m."bucketStart")
+               AND h."apiId" = m."apiId" AND h."keyId" = m."keyId")
+         LIMIT $2)`,
+      [keepDays, chunk],
+    );
+    total += res.count;
+    if (res.count < chunk) return total;
+  }
+}

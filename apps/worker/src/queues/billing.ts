@@ -7,7 +7,8 @@ import { QUEUES, type Keyspace } from '@tollgate/policy';
 import { createStripeClient, createStripeWebhookHandler, reportMeterUsage } from '@tollgate/billing';
 import { reconcileBilling } from '../billing/reconcile';
 import type { WorkerConfig } from '../env';
-import { compactRollups, pruneProcessedBatches } from '../ingest/compact';
+import { compactRollups, pruneMinuteRollups, pruneProcessedBatches } from '../ingest/compact';
+import { MINUTE_ROLLUP_KEEP_DAYS } from '@tollgate/usage';
 import type { Metrics } from '../metrics';
 import type { WebhookHandler } from '../server';
 
@@ -71,7 +72,8 @@ export async function startBillingQueue(opts: BillingQueueOptions) {
         const now = Date.now();
         const res = await compactRollups(opts.sql, { from: new Date(now - COMPACT_LOOKBACK_MS), to: new Date(now) });
         const pruned = await pruneProcessedBatches(opts.sql, config.PROCESSED_BATCH_KEEP_DAYS);
-        return { hourRows: res.hourRows, dayRows: res.dayRows, prunedBatchIds: pruned };
+        const prunedMinutes = await pruneMinuteRollups(opts.sql, MINUTE_ROLLUP_KEEP_DAYS);
+        return { hourRows: res.hourRows, dayRows: res.dayRows, prunedBatchIds: pruned, prunedMinuteRows: prunedMinutes };
       }
       case BILLING_JOBS.reconcile: {
         const res = await reconcileBilling({ db: opts.db, redis: opts.redis, keyspace: opts.keyspace, stripe, logger, metrics, settleMs: config.METER_SETTLE_MS });

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { billingPeriodAt, previewInvoice, pricingFromPlan } from '@tollgate/billing';
 import { Prisma } from '@tollgate/db';
-import { LATENCY_BUCKETS_MS } from '@tollgate/usage';
+import { LATENCY_BUCKETS_MS, MINUTE_ROLLUP_KEEP_DAYS } from '@tollgate/usage';
 import { requirePermission, ServiceError, type ServiceContext } from './context';
 import { Id, parseInput } from './validation';
 
@@ -51,7 +51,18 @@ export function resolveWindow(q: UsageQuery, now = new Date()) {
   if (from >= to) throw new ServiceError('unprocessable', '"from" must be before "to"', { from: 'must be before to' });
   if (to.getTime() - from.getTime() > MAX_RANGE_MS)
     throw new ServiceError('unprocessable', 'the range can be at most 92 days', { from: 'range too long' });
-  const g = q.granularity ?? chooseGranularity(to.getTime() - from.getTime());
+  // Minute rows are kept MINUTE_ROLLUP_KEEP_DAYS (the worker prunes older ones once their hour is
+  // compacted): an older window is drawn by hour, and asking for minutes there is refused.
+  const minutesSince = now.getTime() - MINUTE_ROLLUP_KEEP_DAYS * 86_400_000;
+  let g = q.granularity ?? chooseGranularity(to.getTime() - from.getTime());
+  if (g === 'minute' && from.getTime() < minutesSince) {
+    if (q.granularity === 'minute') {
+      throw new ServiceError('unprocessable', `per-minute data is kept for ${MINUTE_ROLLUP_KEEP_DAYS} days; choose hour or day for older windows`, {
+        granularity: `minute data only covers the last ${MINUTE_ROLLUP_KEEP_DAYS} days`,
+      });
+    }
+    g = 'hour';
+  }
   if ((to.getTime() - from.getTime()) / STEP_MS[g] > MAX_POINTS) {
     throw new ServiceError('unprocessable', `too many ${g} points for this range; choose a coarser granularity`, {
       granularity: 'too fine for this range',
