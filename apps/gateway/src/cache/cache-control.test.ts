@@ -49,6 +49,7 @@ describe('decideStore', () => {
     expect(decideStore(200, { 'cache-control': 'max-age=3600' }, 60, NOW)).toMatchObject({ ttlMs: 60_000 });
     expect(decideStore(200, { 'cache-control': 'max-age=30, s-maxage=5' }, 60, NOW)).toMatchObject({ ttlMs: 5_000 });
     expect(decideStore(200, { 'cache-control': 'max-age=30', age: '25' }, 60, NOW)).toMatchObject({ ttlMs: 5_000, initialAgeSeconds: 25 });
+    expect(decideStore(200, { 'cache-control': 's-maxage=99999999999999999999' }, 60, NOW)).toMatchObject({ ttlMs: 60_000 });
   });
 
   it('uses Expires when there is no max-age, and an invalid Expires means expired', () => {

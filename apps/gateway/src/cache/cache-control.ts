@@ -52,11 +52,12 @@ export function parseCacheControl(value: string | string[] | undefined): Directi
   return out;
 }
 
-/** A delta-seconds value, or null when absent or malformed (malformed = treat as stale). */
+/** A delta-seconds value, or null when absent, 'invalid' when malformed (= treat as stale). */
 function deltaSeconds(v: string | true | undefined): number | null | 'invalid' {
   if (v === undefined) return null;
-  if (v === true || !/^\d{1,10}$/.test(v)) return 'invalid';
-  return Number(v);
+  if (v === true || !/^\d+$/.test(v)) return 'invalid';
+  // Larger than a cache can represent means 2^31 (RFC 9111 §1.2.2).
+  return v.length > 10 ? 2 ** 31 : Math.min(Number(v), 2 ** 31);
 }
 
 export type ResponseHeaders = Record<string, string | string[] | undefined>;
