@@ -234,9 +234,14 @@ describe('response cache: hits and misses', () => {
     expect(other.status).toBe(200);
   });
 
-  it('caches 404 but not 500 or 429-like statuses', async () => {
+  it('caches 204 and 404 but not 500 or 201', async () => {
     await call('/c/gone?status=404');
     expect((await call('/c/gone?status=404')).headers['x-cache']).toBe('HIT');
+    await call('/c/empty?status=204');
+    const empty = await call('/c/empty?status=204');
+    expect(empty.status).toBe(204);
+    expect(empty.headers['x-cache']).toBe('HIT');
+    expect(empty.body.length).toBe(0);
     await call('/c/err?status=500');
     const e = await call('/c/err?status=500');
     expect(e.status).toBe(500);

@@ -34,6 +34,9 @@ type Prober = ProbeSpec & {
 
 export type ProberState = { healthy: boolean; probes: number; url: string };
 
+/** A snapshot can't make a prober hammer its target: intervals below this are raised to it. */
+export const MIN_PROBE_INTERVAL_MS = 100;
+
 /** First probe within this long of a prober starting, spread so a big table doesn't probe in one burst. */
 const MAX_START_JITTER_MS = 250;
 
@@ -98,7 +101,7 @@ export class HealthChecks {
           }
           wanted.set(t.healthKey, {
             url,
-            intervalMs: hc.intervalMs,
+            intervalMs: Math.max(hc.intervalMs, MIN_PROBE_INTERVAL_MS),
             unhealthyThreshold: hc.unhealthyThreshold,
             healthyThreshold: hc.healthyThreshold,
             labels: { tenant: tenant.tenantId, api: api.id, target: t.id },
