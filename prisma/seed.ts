@@ -28,7 +28,11 @@ const seedEnv = {
   ...commonEnv,
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgresql:// URL'),
   DEMO_UPSTREAM_URL: z.url().default('http://127.0.0.1:4000'),
-  GATEWAY_PUBLIC_URL: z.url().optional(),
+  // The console's form: a URL pattern with {tenant}; a plain URL (older setups) is taken as is.
+  GATEWAY_PUBLIC_URL: z
+    .string()
+    .refine((v) => URL.canParse(v.replaceAll('{tenant}', 'demo')), 'expected a URL, optionally with {tenant} in it')
+    .optional(),
   CONSOLE_PUBLIC_URL: z.url().default('http://localhost:3000'),
   SEED_TENANT_SLUG: z
     .string()
@@ -288,7 +292,7 @@ async function main(): Promise<number> {
       published = false;
       process.stderr.write(`seed: the data is in PostgreSQL, but publishing to Redis failed (${(err as Error).message}); the worker's relay will publish it when Redis is reachable\n`);
     }
-    const gateway = (env.GATEWAY_PUBLIC_URL ?? `http://${env.SEED_TENANT_SLUG}.localhost:8080`).replace(/\/+$/, '');
+    const gateway = (env.GATEWAY_PUBLIC_URL ?? 'http://{tenant}.localhost:8080').replaceAll('{tenant}', env.SEED_TENANT_SLUG).replace(/\/+$/, '');
     const out = [
       '',
       `Tollgate demo ${s.reusedTenant ? 'is ready (reused the existing demo data)' : 'is seeded'}${published ? '' : ' — not yet published to Redis'}.`,

@@ -11,7 +11,8 @@
 // Env: BENCH_DURATION (s, default 8), BENCH_REPEATS (3), BENCH_CONNECTIONS (64), BENCH_RATE (2000),
 // BENCH_OPEN_DURATION (s, 10; 0 skips the open loop), BENCH_ONLY (comma list of a,b,c,d; only the listed ones run), BENCH_ACCESS_LOG=1 to also run
 // (d) with access logs on, BENCH_PROFILE=1 to write a CPU profile of (d) to bench-results/,
-// BENCH_BASELINE=<bundle.js> to also run (d0) from another gateway bundle, interleaved with (d).
+// BENCH_BASELINE=<bundle.js> to also run (d0) from another gateway bundle, interleaved with (d)
+// (BENCH_BASELINE_NODE_OPTIONS: NODE_OPTIONS for d0 only, to compare runtime flags on one bundle).
 // Needs: wrk, nginx (Debian nginx-light), taskset, Redis at REDIS_URL (default 127.0.0.1:6379).
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
@@ -357,7 +358,8 @@ http {
       // before a change, kept next to it so it resolves the same node_modules), interleaved with (d).
       const p0 = await freePort();
       const a0 = await freePort();
-      const base = await startProc(process.execPath, [path.resolve(process.env.BENCH_BASELINE)], { cpu: proxyCpu, env: gatewayEnv(p0, a0, false) });
+      const env0 = { ...gatewayEnv(p0, a0, false), ...(process.env.BENCH_BASELINE_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_BASELINE_NODE_OPTIONS } : {}) };
+      const base = await startProc(process.execPath, [path.resolve(process.env.BENCH_BASELINE)], { cpu: proxyCpu, env: env0 });
       await waitHttp(`http://127.0.0.1:${p0}/echo/hello`, targets.d.headers);
       targets.d0 = { url: `http://127.0.0.1:${p0}/echo/hello`, headers: targets.d.headers, pid: base.pid };
     }

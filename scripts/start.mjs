@@ -163,16 +163,11 @@ async function migrateAndSeed(env) {
   return demoLines;
 }
 
-/**
- * The seed names the demo tenant's own gateway URL; the console's GATEWAY_PUBLIC_URL is a
- * pattern with {tenant} in it, so the seed gets that pattern filled in for the demo tenant.
- */
+/** The seed reads the same GATEWAY_PUBLIC_URL pattern (with {tenant}) as the console. */
 function seedEnv(env) {
-  const slug = env.SEED_TENANT_SLUG || 'demo';
-  const pattern = env.GATEWAY_PUBLIC_URL || `http://{tenant}.${env.GATEWAY_BASE_DOMAIN || 'localhost'}:${env.GATEWAY_PORT}`;
   return {
     ...env,
-    GATEWAY_PUBLIC_URL: pattern.replace('{tenant}', slug),
+    GATEWAY_PUBLIC_URL: env.GATEWAY_PUBLIC_URL || `http://{tenant}.${env.GATEWAY_BASE_DOMAIN || 'localhost'}:${env.GATEWAY_PORT}`,
     CONSOLE_PUBLIC_URL: env.CONSOLE_PUBLIC_URL || env.CONSOLE_URL,
   };
 }

@@ -90,9 +90,11 @@ describe('prisma/seed.ts', { timeout: 90_000 }, () => {
     const before = await counts();
     const version = (await env.db.tenant.findUniqueOrThrow({ where: { slug: 'demo' } })).policyVersion;
     const key = readFileSync(path.join(dir, 'demo-api-key'), 'utf8').trim();
-    const r = runSeed();
+    // GATEWAY_PUBLIC_URL in the console's pattern form: the seed fills in the demo tenant.
+    const r = runSeed({ GATEWAY_PUBLIC_URL: 'https://{tenant}.gw.example.test' });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain('reused the existing demo data');
+    expect(r.url).toBe('https://demo.gw.example.test/echo/get');
     expect(r.key).toBe(key);
     expect(await counts()).toEqual(before);
     expect((await env.db.tenant.findUniqueOrThrow({ where: { slug: 'demo' } })).policyVersion).toBe(version);
@@ -117,8 +119,9 @@ describe('prisma/seed.ts', { timeout: 90_000 }, () => {
 
   it('rejects hostile configuration with exit code 2 and touches nothing', async () => {
     const before = await counts();
-    const r = runSeed({ SEED_TENANT_SLUG: '../../etc; DROP', DEMO_UPSTREAM_URL: 'not a url' });
+    const r = runSeed({ SEED_TENANT_SLUG: '../../etc; DROP', DEMO_UPSTREAM_URL: 'not a url', GATEWAY_PUBLIC_URL: '{tenant} nowhere' });
     expect(r.status).toBe(2);
+    expect(r.stderr).toContain('GATEWAY_PUBLIC_URL');
     expect(r.stderr).toContain('SEED_TENANT_SLUG');
     expect(r.stderr).toContain('DEMO_UPSTREAM_URL');
     expect(await counts()).toEqual(before);
