@@ -191,6 +191,7 @@ async function applyEvent(tx: Tx, event: Stripe.Event): Promise<'applied' | 'ign
       if (!sub || !inv.id) return 'ignored';
       const fields = {
         status: inv.status ?? 'open',
+        number: inv.number ?? null,
         totalMinor: BigInt(inv.total ?? 0),
         hostedUrl: inv.hosted_invoice_url ?? null,
         lines: (inv.lines?.data ?? []).map((l) => ({ description: l.description, amount: l.amount, quantity: l.quantity })) as Prisma.InputJsonValue,

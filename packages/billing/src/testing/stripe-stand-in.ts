@@ -198,6 +198,51 @@ export class StripeStandIn {
     };
   }
 
+  private invoiceSeq = 0;
+
+  /**
+   * What Stripe does at the end of a subscription's period: an invoice for its licensed prices
+   * (plus `usageMinor` of metered usage) is finalized, then paid. Returns the invoice and the
+   * `invoice.finalized` and `invoice.paid` events, for a test to sign and deliver.
+   */
+  closeInvoice(
+    subscriptionId: string,
+    opts: { usageMinor?: number; account?: string | null } = {},
+  ): { invoice: Obj; events: Array<Record<string, unknown>> } {
+    const account = opts.account ?? null;
+    const sub = this.get(subscriptionId, account);
+    if (!sub) throw new Error(`no subscription ${subscriptionId}`);
+    const items = (sub.items as { data: Array<{ price: Obj; current_period_start: number; current_period_end: number }> }).data;
+    const lines = items
+      .filter((i) => (i.price.recurring as { usage_type?: string } | undefined)?.usage_type !== 'metered')
+      .map((i) => ({ object: 'line_item', description: `1 × ${String(i.price.nickname ?? i.price.id)}`, amount: Number(i.price.unit_amount ?? 0), quantity: 1 }));
+    if (opts.usageMinor) lines.push({ object: 'line_item', description: 'Metered usage', amount: opts.usageMinor, quantity: 1 });
+    const invoice = this.store(
+      'in',
+      'invoice',
+      {
+        customer: sub.customer,
+        number: `TGSI-${String(++this.invoiceSeq).padStart(4, '0')}`,
+        status: 'draft',
+        currency: String(items[0]?.price.currency ?? 'usd'),
+        period_start: items[0]?.current_period_start ?? now(),
+        period_end: items[0]?.current_period_end ?? now(),
+        total: lines.reduce((a, l) => a + l.amount, 0),
+        lines: { object: 'list', data: lines },
+        parent: { type: 'subscription_details', subscription_details: { subscription: sub.id, metadata: sub.metadata ?? {} } },
+        hosted_invoice_url: null,
+      },
+      account,
+    );
+    invoice.hosted_invoice_url = `https://invoice.stripe.test/i/${invoice.id}`;
+    const event = (type: string, object: unknown) => ({ id: newObjId('evt'), object: 'event', api_version: '2026-10-28.endive', created: now(), livemode: false, pending_webhooks: 1, type, data: { object }, ...(account ? { account } : {}) });
+    Object.assign(invoice, { status: 'open' });
+    const finalized = event('invoice.finalized', JSON.parse(JSON.stringify(invoice)));
+    Object.assign(invoice, { status: 'paid' });
+    const paid = event('invoice.paid', JSON.parse(JSON.stringify(invoice)));
+    return { invoice, events: [finalized, paid] };
+  }
+
   private get(id: string, account: string | null): Obj | undefined {
     return this.objects.get(`${account ?? ''}|${id}`);
   }

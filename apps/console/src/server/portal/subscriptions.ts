@@ -255,7 +255,16 @@ export async function billingOverview(dev: DeveloperContext) {
       where: { tenantId: dev.tenant.id, subscription: { consumerId: dev.consumerId } },
       orderBy: { periodStart: 'desc' },
       take: 24,
-      select: { id: true, periodStart: true, periodEnd: true, currency: true, totalMinor: true, status: true, hostedUrl: true },
+      select: {
+        id: true,
+        number: true,
+        periodStart: true,
+        periodEnd: true,
+        currency: true,
+        totalMinor: true,
+        status: true,
+        hostedUrl: true,
+      },
     }),
   ]);
   let period: null | {

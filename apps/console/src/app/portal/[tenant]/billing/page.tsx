@@ -113,9 +113,10 @@ export default async function Billing({
       {b.invoices.length === 0 ? (
         <p className="text-sm text-slate-700">No invoices yet. They appear here after each billing period of a paid plan.</p>
       ) : (
-        <Table head={['Period', 'Total', 'Status', '']} caption="Past invoices">
+        <Table head={['Invoice', 'Period', 'Total', 'Status', '']} caption="Past invoices">
           {b.invoices.map((i) => (
-            <tr key={i.id}>
+            <tr key={i.id} data-testid="invoice-row">
+              <Td className="font-mono text-xs">{i.number ?? '—'}</Td>
               <Td>
                 {formatDate(i.periodStart)} – {formatDate(i.periodEnd)}
               </Td>
@@ -126,7 +127,7 @@ export default async function Billing({
               <Td>
                 {i.hostedUrl && /^https:\/\//.test(i.hostedUrl) ? (
                   <a href={i.hostedUrl} className="text-brand-700 underline" rel="noopener noreferrer">
-                    View invoice
+                    View invoice<span className="sr-only"> {i.number ?? formatDate(i.periodStart)}</span>
                   </a>
                 ) : null}
               </Td>

@@ -1,0 +1,182 @@
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import type { Db } from '@tollgate/db';
+import { createLogger } from '@tollgate/config';
+import { createStripeClient, createStripeWebhookHandler, createWebhookVerifier } from '@tollgate/billing';
+import { startStripeStandIn, type StripeStandIn } from '@tollgate/billing/testing';
+import { testEnv, uniquePrefix } from '../harness/index';
+import { testDb } from '../harness/db';
+import { ensureConsoleBuild, launchBrowser, startConsole, type Child } from './platform';
+import { makePortalTenant, portalDeps, uniq } from '../portal/fixtures';
+import * as portal from '../../apps/console/src/server/portal/index';
+import type { PortalDeps } from '../../apps/console/src/server/portal/context';
+import { createHttpServer } from '../../apps/worker/src/server';
+import { createMetrics } from '../../apps/worker/src/metrics';
+
+// The developer's billing and usage pages against the production build: invoices arrive the way
+// Stripe sends them (the stand-in closes the period; its signed events go to the worker's webhook
+// endpoint), and the usage page's own date range takes hostile input.
+
+const SESSION_SECRET = 'portal-billing-usage-secret-at-least-32';
+const WEBHOOK_SECRET = 'whsec_portal_billing_usage';
+let db: Db;
+let app: Child & { base: string };
+let browser: Browser;
+let standIn: StripeStandIn;
+let deps: PortalDeps;
+let worker: Server;
+let workerUrl = '';
+let t: Awaited<ReturnType<typeof makePortalTenant>>;
+
+beforeAll(async () => {
+  const build = ensureConsoleBuild();
+  build.catch(() => undefined);
+  db = testDb();
+  standIn = await startStripeStandIn();
+  deps = portalDeps(db, createStripeClient(standIn.settings));
+  const logger = createLogger('billing-e2e', 'silent');
+  worker = createHttpServer({
+    logger,
+    metrics: createMetrics(),
+    ready: async () => true,
+    stripeWebhook: createStripeWebhookHandler({ db, webhookSecret: WEBHOOK_SECRET, logger }),
+  });
+  await new Promise<void>((r) => worker.listen(0, '127.0.0.1', () => r()));
+  workerUrl = `http://127.0.0.1:${(worker.address() as AddressInfo).port}/webhooks/stripe`;
+  t = await makePortalTenant(db);
+  await build;
+  const env = testEnv();
+  app = await startConsole({ DATABASE_URL: env.databaseUrl, REDIS_URL: env.redisUrl, REDIS_PREFIX: uniquePrefix('pbill'), SESSION_SECRET });
+  browser = await launchBrowser();
+}, 600_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await app?.stop();
+  await new Promise<void>((r) => (worker ? worker.close(() => r()) : r()));
+  deps?.redis.disconnect();
+  await standIn?.stop();
+  await db?.$disconnect();
+});
+
+async function deliver(event: Record<string, unknown>) {
+  const payload = JSON.stringify(event);
+  const res = await fetch(workerUrl, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      'stripe-signature': createWebhookVerifier().webhooks.generateTestHeaderString({ payload, secret: WEBHOOK_SECRET }),
+    },
+    body: payload,
+  });
+  expect(res.status, await res.clone().text()).toBe(200);
+}
+
+/** A developer of the tenant on the paid plan, activated the way Stripe does it; with a browser page signed in. */
+async function paidDeveloper(): Promise<{ consumerId: string; stripeSubscriptionId: string; page: Page }> {
+  const email = `${uniq('payer')}@example.com`;
+  const s = await portal.signUpDeveloper(
+    deps,
+    t.tenant,
+    { name: 'Payer', email, password: 'correct horse battery' },
+    { ip: `10.9.${Math.floor(Math.random() * 250)}.1` },
+  );
+  const dev = (await portal.resolveDeveloper(
+    db,
+    SESSION_SECRET,
+    t.tenant,
+    await portal.createPortalToken(SESSION_SECRET, t.tenant.id, s.consumerId, portal.passwordVersion(s.passwordHash)),
+  ))!;
+  const checkout = await portal.subscribeToPlan(deps, dev, { planId: t.paidPlanId });
+  const sessionId = (await db.subscription.findUniqueOrThrow({ where: { id: checkout.subscriptionId } })).stripeCheckoutSessionId!;
+  const paid = standIn.completeCheckout(sessionId);
+  for (const e of paid.events) await deliver(e);
+  const page = await browser.newPage();
+  page.setDefaultTimeout(20_000);
+  const token = await portal.createPortalToken(SESSION_SECRET, t.tenant.id, s.consumerId, portal.passwordVersion(s.passwordHash));
+  await page
+    .context()
+    .addCookies([{ name: portal.portalCookieName(t.tenant.slug), value: token, url: `${app.base}/portal/${t.tenant.slug}` }]);
+  return { consumerId: s.consumerId, stripeSubscriptionId: paid.subscription.id, page };
+}
+
+async function invoiceRows(page: Page): Promise<string[][]> {
+  await page.goto(`${app.base}/portal/${t.tenant.slug}/billing`);
+  await page.getByRole('heading', { name: 'Invoices' }).waitFor();
+  return page
+    .getByTestId('invoice-row')
+    .evaluateAll((rows) =>
+      rows.map((r) =>
+        Array.from((r as unknown as { children: ArrayLike<{ textContent: string | null }> }).children, (c) => (c.textContent ?? '').trim()),
+      ),
+    );
+}
+
+describe('past invoices on the billing page, from Stripe invoice webhooks', () => {
+  it("lists a closed period's invoice with number, period, amount, status and the hosted link; a later 'finalized' does not reopen it; A never sees B's", async () => {
+    const a = await paidDeveloper();
+    const b = await paidDeveloper();
+    try {
+      expect(await invoiceRows(a.page)).toEqual([]);
+      expect(await a.page.getByText('No invoices yet').count()).toBe(1);
+
+      // The period closes: Stripe finalizes the invoice ($29 flat fee + $1.25 usage)...
+      const closed = standIn.closeInvoice(a.stripeSubscriptionId, { usageMinor: 125 });
+      const [finalized, paid] = closed.events as [Record<string, unknown>, Record<string, unknown>];
+      await deliver(finalized);
+      const number = String(closed.invoice.number);
+      const start = new Date(Number(closed.invoice.period_start) * 1000);
+      const end = new Date(Number(closed.invoice.period_end) * 1000);
+      const day = (d: Date) => `${d.toISOString().replace('T', ' ').slice(0, 16)} UTC`;
+      let rows = await invoiceRows(a.page);
+      expect(rows).toHaveLength(1);
+      expect(rows[0]![0]).toBe(number);
+      expect(rows[0]![2]).toBe('$30.25');
+      expect(rows[0]![3]).toBe('open');
+      // ...then it is paid; a redelivered 'finalized' arriving late leaves it paid.
+      await deliver(paid);
+      await deliver(finalized);
+      rows = await invoiceRows(a.page);
+      expect(rows).toHaveLength(1);
+      expect(rows[0]!.slice(0, 4)).toEqual([number, `${day(start)} – ${day(end)}`, '$30.25', 'paid']);
+      const stored = await db.invoice.findUniqueOrThrow({ where: { stripeInvoiceId: String(closed.invoice.id) } });
+      expect(stored).toMatchObject({ number, status: 'paid', totalMinor: 3025n, periodStart: start, periodEnd: end });
+      const link = a.page.getByRole('link', { name: `View invoice ${number}` });
+      expect(await link.getAttribute('href')).toBe(closed.invoice.hosted_invoice_url);
+
+      // B has an invoice of their own and sees only it; A's page doesn't show it.
+      const bClosed = standIn.closeInvoice(b.stripeSubscriptionId);
+      for (const e of bClosed.events) await deliver(e);
+      const bRows = await invoiceRows(b.page);
+      expect(bRows.map((r) => r[0])).toEqual([String(bClosed.invoice.number)]);
+      expect(bRows[0]![2]).toBe('$29.00');
+      expect((await invoiceRows(a.page)).map((r) => r[0])).toEqual([number]);
+      expect(await a.page.content()).not.toContain(String(bClosed.invoice.id));
+    } finally {
+      await a.page.close();
+      await b.page.close();
+    }
+  }, 120_000);
+
+  it('refuses an invoice event with a bad signature and lists nothing from it', async () => {
+    const a = await paidDeveloper();
+    try {
+      const forged = standIn.closeInvoice(a.stripeSubscriptionId);
+      const payload = JSON.stringify(forged.events[1]);
+      const res = await fetch(workerUrl, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'stripe-signature': createWebhookVerifier().webhooks.generateTestHeaderString({ payload, secret: 'whsec_someone_else' }),
+        },
+        body: payload,
+      });
+      expect(res.status).toBe(400);
+      expect(await invoiceRows(a.page)).toEqual([]);
+    } finally {
+      await a.page.close();
+    }
+  }, 60_000);
+});
