@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import type { Logger } from '@tollgate/config';
-import { createPrismaClient, startOutboxRelay } from '@tollgate/db';
+import { createPrismaClient, createRestoreWatch, startOutboxRelay } from '@tollgate/db';
 import { createKeyspace } from '@tollgate/policy';
 import { createSql } from './db';
 import type { WorkerConfig } from './env';
@@ -36,6 +36,10 @@ export async function startWorkerApp(config: WorkerConfig, logger: Logger): Prom
 
   // Webhook-driven key suspensions reach the gateways through this relay (any process may run one).
   const relay = startOutboxRelay({ db, databaseUrl: config.DATABASE_URL, redis, keyspace, logger, pollMs: config.OUTBOX_POLL_MS });
+  // A Redis that lost its data (restart without persistence, flush, empty replica) is rebuilt from
+  // PostgreSQL without an operator: keys would otherwise be refused once gateway caches expire.
+  const restore = createRestoreWatch({ db, redis, keyspace, logger, intervalMs: config.REDIS_RESTORE_CHECK_MS || undefined });
+  if (config.REDIS_RESTORE_CHECK_MS > 0) restore.start();
 
   const server = createHttpServer({
     logger,
@@ -59,6 +63,7 @@ export async function startWorkerApp(config: WorkerConfig, logger: Logger): Prom
       server.closeAllConnections();
       await usage.close();
       await billing.stop();
+      await restore.stop();
       await relay.stop();
       await sql.end({ timeout: 5 });
       await db.$disconnect();

@@ -30,6 +30,8 @@ export const WorkerEnv = {
   COMPACT_EVERY_MS: ms(60_000),
   RECONCILE_EVERY_MS: ms(900_000),
   OUTBOX_POLL_MS: ms(1_000),
+  /** How often the worker checks that Redis still holds the published state (republishes if not); 0 = never. */
+  REDIS_RESTORE_CHECK_MS: z.coerce.number().int().min(0).max(3_600_000).default(5_000),
   /** Batch ids are remembered this long (a batch can only be redelivered while a producer holds it). */
   PROCESSED_BATCH_KEEP_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
 };
