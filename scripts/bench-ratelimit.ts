@@ -60,7 +60,8 @@ async function run(label: string, decide: (r: DecideRequest) => Promise<unknown>
   const after = await scriptStats();
   const calls = after.calls - before.calls;
   // Other clients' scripts (BullMQ) on a shared Redis count too: read it on a quiet Redis.
-  const serverUs = calls > 0 && label.startsWith('redis') ? `  redis ${((after.usec - before.usec) / calls).toFixed(1)} µs/script` : '';
+  // Decisions share script calls (batching): the Redis-side cost that matters is per decision.
+  const serverUs = calls > 0 && label.startsWith('redis') ? `  redis ${((after.usec - before.usec) / done).toFixed(1)} µs/decision (${(done / calls).toFixed(1)} per call)` : '';
   lat.sort((a, b) => a - b);
   console.log(
     `${label.padEnd(46)} c=${String(concurrency).padStart(3)}  ${Math.round(done / elapsed).toLocaleString('en').padStart(9)} decisions/s  p50 ${pct(lat, 50).toFixed(3)} ms  p99 ${pct(lat, 99).toFixed(3)} ms${serverUs}${unavailable ? `  (${unavailable} unavailable: ${[...reasons].join(',')})` : ''}`,

@@ -178,8 +178,12 @@ local function decide(a, kb, out)
         if w[3] then redis.call('SET', w[2], cost, 'PX', w[4]) else redis.call('INCRBY', w[2], cost) end
       elseif w[1] == 2 then
         if w[7] then redis.call('DEL', w[2]) end
-        if w[3] then redis.call('HINCRBY', w[2], 'c', cost) else redis.call('HSET', w[2], 'w', w[4], 'c', cost, 'p', w[5]) end
-        redis.call('PEXPIRE', w[2], w[6] * 2)
+        -- The expiry set at a window's first write (at or after its start, two windows long) already
+        -- outlasts the next window, so later writes in the same window leave it alone.
+        if w[3] then redis.call('HINCRBY', w[2], 'c', cost) else
+          redis.call('HSET', w[2], 'w', w[4], 'c', cost, 'p', w[5])
+          redis.call('PEXPIRE', w[2], w[6] * 2)
+        end
       elseif w[1] == 3 then
         redis.call('SET', w[2], w[3], 'PX', w[4])
       else
@@ -191,7 +195,8 @@ local function decide(a, kb, out)
     if has_quota then
       if q_wrong then redis.call('DEL', qkey) end
       q_used = redis.call('INCRBY', qkey, cost)
-      redis.call('PEXPIREAT', qkey, q_expire_at)
+      -- The counter's key names its period, so its expiry is set once, when it is created.
+      if q_used == cost then redis.call('PEXPIREAT', qkey, q_expire_at) end
     end
   end
 

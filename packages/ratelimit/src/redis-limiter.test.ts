@@ -295,6 +295,24 @@ describe('batching: decisions asked for in one event-loop turn share one script 
     expect(d.quota!.remaining).toBe(3);
   });
 
+  it('limiter keys always carry an expiry: set when a window or a period starts, kept by later writes', async () => {
+    const lim = createRedisLimiter({ redis: a, timeoutMs: 2000 });
+    const k = keysFor();
+    const periodEnd = Date.now() + 2 * DAY;
+    const req: DecideRequest = {
+      rates: [{ name: 'plan', key: k.keyRate(), limit: 100, windowSeconds: 60, algorithm: 'sliding_window' }],
+      quota: { key: k.quota(0), limit: 100, mode: 'hard_cap', periodEnd },
+    };
+    for (let i = 0; i < 5; i++) expect(decided(await lim.decide(req)).allowed).toBe(true);
+    // Two windows from the first write of this window: always beyond the end of the next one.
+    const rateTtl = await a.pttl(k.keyRate());
+    expect(rateTtl).toBeGreaterThan(60_000);
+    expect(rateTtl).toBeLessThanOrEqual(120_000);
+    const quotaTtl = await a.pttl(k.quota(0));
+    expect(quotaTtl).toBeGreaterThan(2 * DAY);
+    expect(quotaTtl).toBeLessThanOrEqual(2 * DAY + 3_600_000);
+  });
+
   it('after SCRIPT FLUSH (a Redis restart or failover) decisions still come back, through EVAL', async () => {
     const lim = createRedisLimiter({ redis: a, timeoutMs: 2000 });
     const k = keysFor();
