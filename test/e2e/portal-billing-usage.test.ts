@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import type { Db } from '@tollgate/db';
+import { newId, type Db } from '@tollgate/db';
 import { createLogger } from '@tollgate/config';
 import { createStripeClient, createStripeWebhookHandler, createWebhookVerifier } from '@tollgate/billing';
 import { startStripeStandIn, type StripeStandIn } from '@tollgate/billing/testing';
@@ -179,4 +179,97 @@ describe('past invoices on the billing page, from Stripe invoice webhooks', () =
       await a.page.close();
     }
   }, 60_000);
+});
+
+describe('usage page: presets and a custom range', () => {
+  const DAY = 86_400_000;
+  const daysAgo = (n: number) => new Date(Math.floor(Date.now() / DAY) * DAY - n * DAY);
+  const ymd = (d: Date) => d.toISOString().slice(0, 10);
+
+  it('shows the calls of the chosen days and explains bad ranges instead of failing', async () => {
+    const email = `${uniq('ranger')}@example.com`;
+    const s = await portal.signUpDeveloper(
+      deps,
+      t.tenant,
+      { name: 'Ranger', email, password: 'correct horse battery' },
+      { ip: '10.7.7.7' },
+    );
+    const keyId = newId('key');
+    // One call-day ten days ago, as compaction leaves it (hour and day rows), plus another developer's.
+    const other = await portal.signUpDeveloper(
+      deps,
+      t.tenant,
+      { name: 'Other', email: `${uniq('other')}@example.com`, password: 'correct horse battery' },
+      { ip: '10.7.7.8' },
+    );
+    const rows = (consumerId: string, requests: number) =>
+      (['hour', 'day'] as const).map((granularity) => ({
+        tenantId: t.tenant.id,
+        granularity,
+        bucketStart: granularity === 'hour' ? new Date(daysAgo(10).getTime() + 12 * 3_600_000) : daysAgo(10),
+        apiId: t.apiId,
+        keyId: consumerId === s.consumerId ? keyId : newId('key'),
+        consumerId,
+        requests: BigInt(requests),
+        status2xx: BigInt(requests),
+        latencyBuckets: [0n, BigInt(requests)],
+        latencySumMs: BigInt(requests),
+      }));
+    await db.usageRollup.createMany({ data: [...rows(s.consumerId, 12), ...rows(other.consumerId, 500)] });
+    const page = await browser.newPage();
+    page.setDefaultTimeout(20_000);
+    const token = await portal.createPortalToken(SESSION_SECRET, t.tenant.id, s.consumerId, portal.passwordVersion(s.passwordHash));
+    await page
+      .context()
+      .addCookies([{ name: portal.portalCookieName(t.tenant.slug), value: token, url: `${app.base}/portal/${t.tenant.slug}` }]);
+    const usageUrl = `${app.base}/portal/${t.tenant.slug}/usage`;
+    const dialogs: string[] = [];
+    page.on('dialog', (d) => {
+      dialogs.push(d.message());
+      void d.dismiss();
+    });
+    try {
+      await page.goto(`${usageUrl}?range=24h`);
+      expect(await page.getByTestId('usage-total').textContent()).toBe('0');
+      expect(await page.getByRole('link', { name: '24h' }).getAttribute('aria-current')).toBe('page');
+
+      const from = ymd(daysAgo(14));
+      const to = ymd(daysAgo(7));
+      await page.getByLabel('From (UTC)').fill(from);
+      await page.getByLabel('To (UTC)').fill(to);
+      await page.getByRole('button', { name: 'Apply range' }).click();
+      await page.waitForURL(`**/usage?from=${from}&to=${to}`);
+      expect(await page.getByTestId('usage-total').textContent()).toBe('12');
+      expect(await page.getByRole('heading', { name: `Requests over ${from} to ${to} (UTC)` }).count()).toBe(1);
+      expect(await page.getByRole('link', { name: '24h' }).getAttribute('aria-current')).toBeNull();
+      // The key/API filter keeps the custom range.
+      await page.getByRole('button', { name: 'Show' }).click();
+      await page.waitForURL(/from=.*&to=.*keyId=/);
+      expect(await page.getByTestId('usage-total').textContent()).toBe('12');
+
+      const bad: Array<[string, RegExp]> = [
+        [`from=garbage&to=${to}`, /from must be a date like 2026-11-28/],
+        [`from=${to}&to=${from}`, /"from" must be on or before "to"/],
+        [`from=${ymd(daysAgo(120))}&to=${to}`, /at most 90 days/],
+        [`from=${from}`, /both "from" and "to"/],
+        [`from=${ymd(daysAgo(-3))}&to=${ymd(daysAgo(-5))}`, /future/],
+        [`from=2026-02-30&to=2026-03-01`, /not a real date/],
+        [`from=${from}&from=${to}&to=${to}`, /from must be a date/],
+        [`from=%3Cscript%3Ealert(1)%3C%2Fscript%3E&to=${to}`, /from must be a date/],
+        [`from=${'9'.repeat(3000)}&to=${to}`, /from must be a date/],
+      ];
+      for (const [query, message] of bad) {
+        const res = await page.goto(`${usageUrl}?${query}`);
+        expect(res?.status(), query).toBe(200);
+        expect(await page.getByTestId('usage-error').textContent(), query).toMatch(message);
+        expect(await page.getByTestId('usage-total').count()).toBe(0);
+        // Presets stay usable next to the error.
+        expect(await page.getByRole('navigation', { name: 'Time range' }).getByRole('link').count()).toBe(4);
+      }
+      // The echoed value is inert text: no script from the URL ever ran.
+      expect(dialogs).toEqual([]);
+    } finally {
+      await page.close();
+    }
+  }, 120_000);
 });

@@ -24,21 +24,37 @@ export default async function Usage({
   const sp = await searchParams;
   const dev = await requireDeveloper(slug);
   const range = (RANGES as readonly string[]).includes(String(sp.range)) ? (sp.range as (typeof RANGES)[number]) : '24h';
+  // A custom range (from/to, whole UTC days) replaces the preset; the service validates it.
+  const custom = sp.from !== undefined || sp.to !== undefined;
+  const shown = (v: string | string[] | undefined) => (typeof v === 'string' ? v.slice(0, 32) : '');
+  const span = custom ? { from: sp.from, to: sp.to } : { range };
   const [keys, apis] = await Promise.all([listMyKeys(dev), listPublicApis(dev.db, dev.tenant)]);
   const keyId = typeof sp.keyId === 'string' && keys.some((k) => k.id === sp.keyId) ? sp.keyId : undefined;
   const apiId = typeof sp.apiId === 'string' && apis.some((a) => a.id === sp.apiId) ? sp.apiId : undefined;
-  let usage: Awaited<ReturnType<typeof myUsage>>;
+  let result: { usage: Awaited<ReturnType<typeof myUsage>>; perKey: Awaited<ReturnType<typeof myKeyUsage>> } | null = null;
+  let problem: string | null = null;
   try {
-    usage = await myUsage(dev, { range, ...(keyId ? { keyId } : {}), ...(apiId ? { apiId } : {}) });
+    const [usage, perKey] = await Promise.all([
+      myUsage(dev, { ...span, ...(keyId ? { keyId } : {}), ...(apiId ? { apiId } : {}) }),
+      myKeyUsage(dev, { ...span, ...(apiId ? { apiId } : {}) }),
+    ]);
+    result = { usage, perKey };
   } catch (err) {
-    if (err instanceof ServiceError) return <p role="alert">{err.message}</p>;
-    throw err;
+    if (!(err instanceof ServiceError)) throw err;
+    problem = err.message;
   }
-  const perKey = await myKeyUsage(dev, { range, ...(apiId ? { apiId } : {}) });
   const keyName = new Map(keys.map((k) => [k.id, k.name ? `${k.name} (${k.prefix}…)` : `${k.prefix}…`]));
   const base = `${(await portalSite(slug)).base}/usage`;
-  const labels = usage.points.map((p) => (usage.granularity === 'day' ? p.t.slice(5, 10) : p.t.slice(11, 16)));
-  const errors = usage.totals.s4xx + usage.totals.s5xx;
+  const rangeLabel = custom ? `${shown(sp.from)} to ${shown(sp.to)} (UTC)` : `the last ${range}`;
+  const today = new Date().toISOString().slice(0, 10);
+  const filterHidden = custom ? (
+    <>
+      <input type="hidden" name="from" value={shown(sp.from)} />
+      <input type="hidden" name="to" value={shown(sp.to)} />
+    </>
+  ) : (
+    <input type="hidden" name="range" value={range} />
+  );
   return (
     <>
       <PageHeader title="Usage" description="Your own calls only: requests, errors and latency per key, from the gateway's meter." />
@@ -48,18 +64,53 @@ export default async function Usage({
             <Link
               key={r}
               href={`${base}?range=${r}${keyId ? `&keyId=${keyId}` : ''}${apiId ? `&apiId=${apiId}` : ''}`}
-              aria-current={r === range ? 'page' : undefined}
+              aria-current={!custom && r === range ? 'page' : undefined}
               className={cx(
                 'rounded-md px-3 py-1.5 text-sm font-medium',
-                r === range ? 'bg-brand-600 text-white' : 'border border-slate-300 bg-white text-slate-800',
+                !custom && r === range ? 'bg-brand-600 text-white' : 'border border-slate-300 bg-white text-slate-800',
               )}
             >
               {r}
             </Link>
           ))}
         </nav>
+        <form method="get" aria-label="Custom range" className="flex items-end gap-2">
+          <div>
+            <label htmlFor="usage-from" className="block text-xs font-medium text-slate-800">
+              From (UTC)
+            </label>
+            <input
+              id="usage-from"
+              type="date"
+              name="from"
+              required
+              max={today}
+              defaultValue={shown(sp.from)}
+              className="mt-1 rounded-md border border-slate-300 px-2 py-1 text-sm"
+            />
+          </div>
+          <div>
+            <label htmlFor="usage-to" className="block text-xs font-medium text-slate-800">
+              To (UTC)
+            </label>
+            <input
+              id="usage-to"
+              type="date"
+              name="to"
+              required
+              max={today}
+              defaultValue={shown(sp.to)}
+              className="mt-1 rounded-md border border-slate-300 px-2 py-1 text-sm"
+            />
+          </div>
+          {keyId ? <input type="hidden" name="keyId" value={keyId} /> : null}
+          {apiId ? <input type="hidden" name="apiId" value={apiId} /> : null}
+          <button type="submit" className="rounded-md border border-slate-300 bg-white px-3 py-1.5 text-sm font-medium text-slate-800">
+            Apply range
+          </button>
+        </form>
         <form method="get" className="flex items-end gap-2">
-          <input type="hidden" name="range" value={range} />
+          {filterHidden}
           <div>
             <label htmlFor="usage-key" className="block text-xs font-medium text-slate-800">
               Key
@@ -101,6 +152,36 @@ export default async function Usage({
           </button>
         </form>
       </div>
+      {problem || !result ? (
+        <p role="alert" className="rounded-md border border-red-200 bg-red-50 px-3 py-2 text-sm text-red-800" data-testid="usage-error">
+          {problem ?? 'No usage for this range.'}
+        </p>
+      ) : (
+        <UsageView result={result} rangeLabel={rangeLabel} keyName={keyName} />
+      )}
+    </>
+  );
+}
+
+function UsageView({
+  result: { usage, perKey },
+  rangeLabel,
+  keyName,
+}: {
+  result: { usage: Awaited<ReturnType<typeof myUsage>>; perKey: Awaited<ReturnType<typeof myKeyUsage>> };
+  rangeLabel: string;
+  keyName: Map<string, string>;
+}) {
+  const labels = usage.points.map((p) =>
+    usage.granularity === 'day'
+      ? p.t.slice(5, 10)
+      : usage.granularity === 'hour'
+        ? `${p.t.slice(5, 10)} ${p.t.slice(11, 16)}`
+        : p.t.slice(11, 16),
+  );
+  const errors = usage.totals.s4xx + usage.totals.s5xx;
+  return (
+    <>
       <dl className="mb-6 grid gap-4 md:grid-cols-4">
         <Stat label="Requests" value={<span data-testid="usage-total">{formatNumber(usage.totals.requests)}</span>} />
         <Stat
@@ -113,10 +194,10 @@ export default async function Usage({
       </dl>
       <section aria-labelledby="chart-title" className="rounded-lg border border-slate-200 bg-white p-5 shadow-sm">
         <h2 id="chart-title" className="mb-3 text-base font-semibold">
-          Requests over time ({range})
+          Requests over {rangeLabel}
         </h2>
         <BarChart
-          title={`Requests over the last ${range}`}
+          title={`Requests over ${rangeLabel}`}
           labels={labels}
           series={[
             { label: 'Successful', color: '#059669', values: usage.points.map((p) => p.s2xx + p.s3xx) },
@@ -129,7 +210,7 @@ export default async function Usage({
           Latency p95 (ms, bucket upper bound)
         </h2>
         <BarChart
-          title={`Latency p95 over the last ${range}`}
+          title={`Latency p95 over ${rangeLabel}`}
           labels={labels}
           unit=" ms"
           series={[{ label: 'p95', color: '#0d9488', values: usage.points.map((p) => p.p95 ?? 0) }]}
