@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,7 +10,7 @@ import { createStripeClient, createStripeWebhookHandler, createWebhookVerifier }
 import { startStripeStandIn, type StripeStandIn } from '@tollgate/billing/testing';
 import { testEnv, uniquePrefix } from '../harness/index';
 import { testDb } from '../harness/db';
-import { ensureConsoleBuild, launchBrowser, startConsole, type Child } from './platform';
+import { axeViolations, ensureConsoleBuild, launchBrowser, startConsole, type Child } from './platform';
 import { makePortalTenant, portalDeps, uniq } from '../portal/fixtures';
 import * as portal from '../../apps/console/src/server/portal/index';
 import type { PortalDeps } from '../../apps/console/src/server/portal/context';
@@ -21,6 +23,7 @@ import { createMetrics } from '../../apps/worker/src/metrics';
 
 const SESSION_SECRET = 'portal-billing-usage-secret-at-least-32';
 const WEBHOOK_SECRET = 'whsec_portal_billing_usage';
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 let db: Db;
 let app: Child & { base: string };
 let browser: Browser;
@@ -143,6 +146,7 @@ describe('past invoices on the billing page, from Stripe invoice webhooks', () =
       expect(rows[0]!.slice(0, 4)).toEqual([number, `${day(start)} – ${day(end)}`, '$30.25', 'paid']);
       const stored = await db.invoice.findUniqueOrThrow({ where: { stripeInvoiceId: String(closed.invoice.id) } });
       expect(stored).toMatchObject({ number, status: 'paid', totalMinor: 3025n, periodStart: start, periodEnd: end });
+      expect(await axeViolations(a.page, axeSource)).toEqual([]);
       const link = a.page.getByRole('link', { name: `View invoice ${number}` });
       expect(await link.getAttribute('href')).toBe(closed.invoice.hosted_invoice_url);
 
@@ -242,6 +246,7 @@ describe('usage page: presets and a custom range', () => {
       expect(await page.getByTestId('usage-total').textContent()).toBe('12');
       expect(await page.getByRole('heading', { name: `Requests over ${from} to ${to} (UTC)` }).count()).toBe(1);
       expect(await page.getByRole('link', { name: '24h' }).getAttribute('aria-current')).toBeNull();
+      expect(await axeViolations(page, axeSource)).toEqual([]);
       // The key/API filter keeps the custom range.
       await page.getByRole('button', { name: 'Show' }).click();
       await page.waitForURL(/from=.*&to=.*keyId=/);
@@ -266,6 +271,7 @@ describe('usage page: presets and a custom range', () => {
         // Presets stay usable next to the error.
         expect(await page.getByRole('navigation', { name: 'Time range' }).getByRole('link').count()).toBe(4);
       }
+      expect(await axeViolations(page, axeSource)).toEqual([]);
       // The echoed value is inert text: no script from the URL ever ran.
       expect(dialogs).toEqual([]);
     } finally {

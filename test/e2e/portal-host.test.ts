@@ -1,11 +1,13 @@
+import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
+import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
 import { newId, type Db } from '@tollgate/db';
 import { hashPassword } from '@tollgate/keys';
 import { testEnv, uniquePrefix, waitFor } from '../harness/index';
 import { testDb } from '../harness/db';
-import { ensureConsoleBuild, launchBrowser, startConsole, type Child } from './platform';
+import { axeViolations, ensureConsoleBuild, launchBrowser, startConsole, type Child } from './platform';
 import { makePortalTenant, uniq } from '../portal/fixtures';
 import { createSessionToken } from '../../apps/console/src/server/session';
 
@@ -14,6 +16,7 @@ import { createSessionToken } from '../../apps/console/src/server/session';
 // resolves the portal hosts to 127.0.0.1.
 
 const SESSION_SECRET = 'portal-host-test-session-secret-32-chars';
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 let db: Db;
 let app: Child & { base: string };
 let port = 0;
@@ -188,6 +191,7 @@ describe("a tenant's portal on its own host", () => {
       const cookie = (await page.context().cookies(origin)).find((c) => c.name === cookieName(x.tenant.slug));
       expect(cookie).toMatchObject({ path: '/', domain: hostX, httpOnly: true, sameSite: 'Lax' });
 
+      expect(await axeViolations(page, axeSource)).toEqual([]);
       await page.getByLabel('Key name').fill('laptop');
       await page.getByRole('button', { name: 'Create key' }).click();
       await expect.poll(() => page.getByText('copy it now').count()).toBeGreaterThan(0);
@@ -238,7 +242,7 @@ describe("a tenant's portal on its own host", () => {
       await page.waitForURL(`${origin}/keys`);
       const headers = await req.allHeaders();
       expect(headers['next-action']).toBeTruthy();
-      const replay = (o: string) =>
+      const replay = (o: string | null) =>
         call('/login', {
           host: `${hostX}:${port}`,
           method: 'POST',
@@ -246,7 +250,7 @@ describe("a tenant's portal on its own host", () => {
             'next-action': headers['next-action']!,
             'content-type': headers['content-type']!,
             accept: 'text/x-component',
-            origin: o,
+            ...(o === null ? {} : { origin: o }),
           },
           body: req.postData() ?? '',
         });
@@ -256,6 +260,13 @@ describe("a tenant's portal on its own host", () => {
         const refused = await replay(evil);
         expect(sessionCookies(refused), evil).toEqual([]);
         expect(refused.body).not.toMatch(/at .+\.(js|ts):\d+/);
+      }
+      // Next lets a post without Origin through, and compares hosts only: our own check refuses
+      // both a missing Origin/Referer and the right host under another scheme.
+      for (const odd of [null, `https://${hostX}:${port}`]) {
+        const refused = await replay(odd);
+        expect(sessionCookies(refused), String(odd)).toEqual([]);
+        expect(refused.body, String(odd)).toContain('cross-site request refused');
       }
       const same = await replay(origin);
       expect(sessionCookies(same)).toHaveLength(1);
