@@ -187,6 +187,10 @@ describe("a tenant's portal on its own host", () => {
       await page.getByRole('button', { name: 'Log in' }).click();
       await page.waitForURL(`${origin}/keys`);
       expect(await page.getByTestId('portal-user').textContent()).toBe(email);
+      // The nav marks the page by the address the browser shows (no /portal prefix here).
+      const nav = page.getByRole('navigation', { name: 'Portal' });
+      expect(await nav.getByRole('link', { name: 'Keys' }).getAttribute('aria-current')).toBe('page');
+      expect(await nav.getByRole('link', { name: 'Keys' }).getAttribute('href')).toBe('/keys');
 
       const cookie = (await page.context().cookies(origin)).find((c) => c.name === cookieName(x.tenant.slug));
       expect(cookie).toMatchObject({ path: '/', domain: hostX, httpOnly: true, sameSite: 'Lax' });

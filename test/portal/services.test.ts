@@ -201,7 +201,7 @@ describe('signup, login and password reset', () => {
     expect(await db.passwordResetToken.count({ where: { consumer: { tenantId: x.tenant.id } } })).toBe(0);
   });
 
-  it('points the reset link at the portal where the developer asked: the console path, or the own host', async () => {
+  it('points reset links and Checkout return URLs at the portal where the developer is: the console path, or the own host', async () => {
     const x = await makePortalTenant(db);
     const a = await signUp(x.tenant);
     await portal.requestPasswordReset(deps, x.tenant, { email: a.email }, ip());
@@ -211,6 +211,19 @@ describe('signup, login and password reset', () => {
       `http://console.test/portal/${x.tenant.slug}`,
       'https://developers.acme.example',
     ]);
+    // Its own stand-in: other tests here read the first Checkout request of the shared one.
+    const stripe = await startStripeStandIn();
+    try {
+      const own = { ...deps, stripe: createStripeClient(stripe.settings), portalUrl: 'https://developers.acme.example' };
+      const checkout = await portal.subscribeToPlan(own, a.dev, { planId: x.paidPlanId });
+      const sessionId = (await db.subscription.findUniqueOrThrow({ where: { id: checkout.subscriptionId } })).stripeCheckoutSessionId!;
+      expect(stripe.objects.get(`|${sessionId}`)).toMatchObject({
+        success_url: 'https://developers.acme.example/billing?checkout=success',
+        cancel_url: 'https://developers.acme.example/pricing?checkout=canceled',
+      });
+    } finally {
+      await stripe.stop();
+    }
   });
 
   it('rate-limits repeated logins for one e-mail', async () => {
