@@ -11,11 +11,12 @@ import { consoleHostname, portalHostMap } from './server/portal/host-map';
  * an external one when `next start -H` binds an address other than the request's: ADR 0011.)
  */
 export async function proxy(request: NextRequest) {
-  const headers = new Headers(request.headers);
-  // Only this function may say a request came in on a portal host.
-  headers.delete(PORTAL_HOST_HEADER);
   const hostname = hostnameOf(request.headers.get('host'));
   const slug = hostname && hostname !== consoleHostname() ? await portalHostMap().lookup(hostname) : null;
+  // Only this function may say a request came in on a portal host: a client-sent copy goes.
+  if (!slug && !request.headers.has(PORTAL_HOST_HEADER)) return NextResponse.next();
+  const headers = new Headers(request.headers);
+  headers.delete(PORTAL_HOST_HEADER);
   if (slug) headers.set(PORTAL_HOST_HEADER, slug);
   return NextResponse.next({ request: { headers } });
 }
