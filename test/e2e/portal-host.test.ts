@@ -132,6 +132,7 @@ describe("a tenant's portal on its own host", () => {
 
   it('reaches nothing but the portal through a portal host: no control plane, admin API, metrics or other portal', async () => {
     for (const path of [
+      '/app',
       `/t/${x.tenant.slug}/settings`,
       `/t/${x.tenant.slug}`,
       '/api/v1/apis',
