@@ -264,7 +264,8 @@ describe("a tenant's portal on its own host", () => {
       for (const evil of ['http://evil.example', `http://${hostY}:${port}`, app.base, 'null']) {
         const refused = await replay(evil);
         expect(sessionCookies(refused), evil).toEqual([]);
-        expect(refused.body).not.toMatch(/at .+\.(js|ts):\d+/);
+        expect(refused.status, evil).toBe(403);
+        expect(refused.body).toBe('cross-site request refused');
       }
       // Next lets a post without Origin through, and compares hosts only: our own check refuses
       // both a missing Origin/Referer and the right host under another scheme.
