@@ -132,6 +132,21 @@ describe('usage analytics', () => {
     expect(top.apis[0]!.requests).toBe(series.totals.requests);
   });
 
+  it('totals a 7-day window from hour rows alone while no day has been compacted yet', async () => {
+    const t = await makeTenant(db);
+    const key = newId('key');
+    const now = Date.now();
+    const hours = [];
+    for (let h = floor(now - 3 * DAY, HOUR).getTime(); h < floor(now, HOUR).getTime(); h += HOUR) hours.push(h);
+    await db.usageRollup.createMany({
+      data: hours.map((h) => ({ tenantId: t.tenantId, granularity: 'hour', bucketStart: new Date(h), apiId: ID.apiA, keyId: key, requests: 2n, status2xx: 2n })),
+    });
+    const series = await queryUsage(t.owner, { range: '7d' });
+    const top = await queryTopUsage(t.owner, { range: '7d' });
+    expect(series.totals.requests).toBe(2 * hours.length);
+    expect(top.keys).toEqual([expect.objectContaining({ id: key, requests: 2 * hours.length })]);
+  });
+
   it("never counts another tenant's traffic", async () => {
     expect((await queryUsage(a.owner, { range: '1h' })).totals.requests).toBe(10);
     expect((await queryUsage(b.owner, { range: '1h' })).totals.requests).toBe(1_000_000);

@@ -118,7 +118,8 @@ async function sourceSql(
     const dayCover = await cover('day');
     const d0 = new Date(Math.ceil(from.getTime() / STEP_MS.day) * STEP_MS.day);
     const floorTo = new Date(Math.floor(to.getTime() / STEP_MS.day) * STEP_MS.day);
-    const dayEnd = dayCover && dayCover < floorTo ? dayCover : floorTo;
+    // No day rows yet (compaction never reached a whole day): every day comes from finer rows.
+    const dayEnd = dayCover === null ? d0 : dayCover < floorTo ? dayCover : floorTo;
     if (dayEnd > d0) {
       const bHour = clamp(await cover('hour'), dayEnd);
       return Prisma.sql`${part('hour', from, d0)} UNION ALL ${part('day', d0, dayEnd)} UNION ALL ${part('hour', dayEnd, bHour)} UNION ALL ${part('minute', bHour, to)}`;
