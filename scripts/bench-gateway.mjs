@@ -311,8 +311,9 @@ http {
           id: planId,
           slug: 'bench',
           name: 'Bench',
-          rateLimit: { limit: 1_000_000_000, windowSeconds: 60, algorithm: 'sliding_window' },
-          quota: { limit: 1_000_000_000, mode: 'hard_cap' },
+          // BENCH_NO_LIMITS=1: a plan without rate or quota, to see what the limiter round trip costs.
+          rateLimit: process.env.BENCH_NO_LIMITS ? null : { limit: 1_000_000_000, windowSeconds: 60, algorithm: 'sliding_window' },
+          quota: process.env.BENCH_NO_LIMITS ? null : { limit: 1_000_000_000, mode: 'hard_cap' },
           apiIds: [apiId],
         },
       ],
