@@ -226,6 +226,61 @@ describe('plans, customers and checkout on Stripe (Connect)', () => {
     expect(((await stripe.subscriptions.retrieve(done.subscription.id)) as unknown as { cancel_at_period_end: boolean }).cancel_at_period_end).toBe(true);
   });
 
+  it('a plan change first reports the usage so far, running hour included, to the old plan\'s meter; later usage goes to the new plan\'s', async () => {
+    const f = await createFixture(db);
+    await db.plan.update({ where: { id: f.planId }, data: { stripeMeterId: null, stripeProductId: null, stripeMeteredPriceId: null } });
+    await db.subscription.update({ where: { id: f.subscriptionId }, data: { status: 'INCOMPLETE' } });
+    const secret = 'whsec_change';
+    const handle = createStripeWebhookHandler({ db, webhookSecret: secret, logger });
+    const signer = new Stripe('sk_test_signer');
+    const session = await createCheckoutSession(db, stripe, { subscriptionId: f.subscriptionId, successUrl: 'https://p/ok', cancelUrl: 'https://p/no' }, fast);
+    for (const e of standIn.completeCheckout(session.id).events) {
+      const payload = JSON.stringify(e);
+      expect((await handle(payload, signer.webhooks.generateTestHeaderString({ payload, secret }))).status).toBe(200);
+    }
+    const customer = (await db.consumer.findUniqueOrThrow({ where: { id: f.consumerId } })).stripeCustomerId!;
+    const total = (planId: string) => standIn.meterTotals().get(`|${meterEventName(planId)}|${customer}`) ?? 0;
+
+    // On the old plan: 2 calls in the last closed hour (not yet reported) and 3 in the running one.
+    const now = Date.now();
+    const hour = Math.floor(now / HOUR) * HOUR;
+    await applyUsageBatch(sql, makeBatch([...[1, 2].map((i) => makeEvent(f, { ts: hour - HOUR + i * 1000 })), ...[1, 2, 3].map(() => makeEvent(f, { ts: now }))]));
+    const bigger = newId('plan');
+    await db.plan.create({ data: { id: bigger, tenantId: f.tenantId, name: 'Scale', slug: 'scale', flatFeeMinor: 9900, includedRequests: 100_000, overageUnitPriceMinor: 1 } });
+    await changeSubscriptionPlan(db, stripe, f.subscriptionId, bigger, { retry: fast });
+    expect(total(f.planId)).toBe(5);
+    expect(total(bigger)).toBe(0);
+    expect((await ledgerOf(f)).reportedQuantity).toBe(5n);
+
+    // After the change: 4 more calls in the same hour are the new plan's (reported here without
+    // waiting for the hour to settle: Stripe refuses meter events stamped in the future).
+    await applyUsageBatch(sql, makeBatch([1, 2, 3, 4].map(() => makeEvent(f, { ts: Date.now() }))));
+    await reportMeterUsage({ db, stripe, logger, retry: fast, subscriptionId: f.subscriptionId, throughNow: true });
+    expect(total(f.planId)).toBe(5);
+    expect(total(bigger)).toBe(4);
+  });
+
+  it('does not change the plan when the old plan\'s usage cannot be reported', async () => {
+    const f = await createFixture(db);
+    await db.plan.update({ where: { id: f.planId }, data: { stripeMeterId: null, stripeProductId: null, stripeMeteredPriceId: null } });
+    await db.subscription.update({ where: { id: f.subscriptionId }, data: { status: 'INCOMPLETE' } });
+    const secret = 'whsec_change2';
+    const handle = createStripeWebhookHandler({ db, webhookSecret: secret, logger });
+    const signer = new Stripe('sk_test_signer');
+    const session = await createCheckoutSession(db, stripe, { subscriptionId: f.subscriptionId, successUrl: 'https://p/ok', cancelUrl: 'https://p/no' }, fast);
+    for (const e of standIn.completeCheckout(session.id).events) {
+      const payload = JSON.stringify(e);
+      expect((await handle(payload, signer.webhooks.generateTestHeaderString({ payload, secret }))).status).toBe(200);
+    }
+    await applyUsageBatch(sql, makeBatch([makeEvent(f, { ts: Date.now() })]));
+    const bigger = newId('plan');
+    await db.plan.create({ data: { id: bigger, tenantId: f.tenantId, name: 'Scale', slug: 'scale', flatFeeMinor: 9900, includedRequests: 100_000, overageUnitPriceMinor: 1 } });
+    // Every attempt at the meter event fails (fast retry makes 6).
+    standIn.failNext(fast.attempts, { kind: 'status', status: 500 }, /meter_events/);
+    await expect(changeSubscriptionPlan(db, stripe, f.subscriptionId, bigger, { retry: fast })).rejects.toThrow(/not changed/);
+    expect((await db.subscription.findUniqueOrThrow({ where: { id: f.subscriptionId } })).planId).toBe(f.planId);
+  });
+
   it('refuses a plan change to another tenant\'s plan, and a free-to-paid change without checkout', async () => {
     const f = await createFixture(db);
     const other = await createFixture(db);

@@ -31,8 +31,13 @@ export type MeterReportOptions = {
   /** Lines per run. */
   limit?: number;
   retry?: RetryOptions;
-  /** Only this subscription (reconciliation, tests). */
+  /** Only this subscription (reconciliation, plan changes, tests). */
   subscriptionId?: string;
+  /**
+   * Report everything in the ledger up to now, the running hour included, instead of only hours
+   * that closed and settled: a plan change closes out the old plan's meter this way.
+   */
+  throughNow?: boolean;
 };
 
 type Candidate = {
@@ -64,7 +69,7 @@ export async function reportMeterUsage(opts: MeterReportOptions): Promise<MeterR
   if (!opts.stripe) return result;
   const stripe = opts.stripe;
   const now = opts.now ?? new Date();
-  const cutoff = new Date(now.getTime() - HOUR - (opts.settleMs ?? 120_000));
+  const cutoff = opts.throughNow ? now : new Date(now.getTime() - HOUR - (opts.settleMs ?? 120_000));
   const limit = opts.limit ?? 500;
   const onlySub = opts.subscriptionId ?? null;
 

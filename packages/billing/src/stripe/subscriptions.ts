@@ -2,6 +2,8 @@ import type Stripe from 'stripe';
 import { enqueueSubscriptionKeysPublish, type Db } from '@tollgate/db';
 import { BillingInputError, StripeNotConfiguredError, syncPlanToStripe } from './catalog';
 import { withStripeRetry, type RetryOptions } from './retry';
+import { reportMeterUsage } from './meter-report';
+import { createLogger, type Logger } from '@tollgate/config';
 
 const onAccount = (acct: string | null | undefined, idempotencyKey?: string): Stripe.RequestOptions => ({
   ...(acct ? { stripeAccount: acct } : {}),
@@ -39,13 +41,18 @@ export async function cancelStripeSubscription(
  * subscription row points at the new plan and its keys are republished so every gateway
  * enforces the new limits. Moving from an unbilled (free) subscription to a paid plan needs a
  * payment method: use `createCheckoutSession` instead.
+ *
+ * Usage so far belongs to the old plan: before its price leaves the subscription, everything the
+ * ledger holds for it — the running hour included — is reported to the old plan's meter. If that
+ * fails the plan is not changed (a report left pending would otherwise be re-sent to the new
+ * plan's meter); usage after the change goes to the new plan's meter as deltas.
  */
 export async function changeSubscriptionPlan(
   db: Db,
   stripe: Stripe | null,
   subscriptionId: string,
   newPlanId: string,
-  opts: { retry?: RetryOptions } = {},
+  opts: { retry?: RetryOptions; logger?: Logger } = {},
 ): Promise<void> {
   const sub = await db.subscription.findUnique({ where: { id: subscriptionId }, include: { tenant: { select: { stripeAccountId: true } } } });
   if (!sub) throw new BillingInputError(`no subscription ${subscriptionId}`);
@@ -58,6 +65,15 @@ export async function changeSubscriptionPlan(
     if (!stripe) throw new StripeNotConfiguredError();
     const acct = sub.tenant.stripeAccountId;
     const stripeSubId = sub.stripeSubscriptionId;
+    const closed = await reportMeterUsage({
+      db,
+      stripe,
+      logger: opts.logger ?? createLogger('billing', 'silent'),
+      subscriptionId: sub.id,
+      throughNow: true,
+      retry: opts.retry,
+    });
+    if (closed.failed > 0) throw new Error('usage on the current plan could not be reported to Stripe; the plan was not changed');
     const ids = await syncPlanToStripe(db, stripe, plan.id, opts.retry);
     const current = await withStripeRetry(() => stripe.subscriptions.retrieve(stripeSubId, {}, onAccount(acct)), opts.retry);
     const items: Stripe.SubscriptionUpdateParams.Item[] = current.items.data.map((i) => ({ id: i.id, deleted: true }));
