@@ -1,4 +1,5 @@
 import { mkdtempSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -31,13 +32,19 @@ let plan: PlanPolicy;
 let admin: ReturnType<typeof startAdminServer>;
 let adminPort: number;
 
-/** Upstream steered by the query: cc=, cookie=1, vary=, size=, chunked=1, status=, etag=. Counts calls per path+query. */
+/** Upstream steered by the query: cc=, cookie=1, vary=, size=, chunked=1, status=, etag=, delay= (ms). Counts calls per path+query. */
 function upstreamHandler() {
   let n = 0;
   return startUpstream((req, res) => {
     n++;
     const u = new URL(req.url!, 'http://x');
     const q = u.searchParams;
+    const delay = Number(q.get('delay') ?? 0);
+    // A slow upstream: the answer leaves `delay` ms later (the coalescing tests overlap requests in it).
+    if (delay > 0) setTimeout(() => respond(req, res, q), delay);
+    else respond(req, res, q);
+  });
+  function respond(req: IncomingMessage, res: ServerResponse, q: URLSearchParams) {
     const headers: Record<string, string | string[]> = { 'content-type': 'application/json' };
     if (q.get('cc')) headers['cache-control'] = q.get('cc')!;
     if (q.get('cookie')) headers['set-cookie'] = ['session=abc; HttpOnly'];
@@ -69,7 +76,7 @@ function upstreamHandler() {
         lang: req.headers['accept-language'] ?? null,
       }),
     );
-  });
+  }
 }
 
 async function call(url: string, opts: { method?: string; headers?: Record<string, string>; key?: IssuedKey | null; host?: string; body?: string } = {}) {
@@ -406,6 +413,36 @@ describe('response cache: limits and metering', () => {
     expect(text).toMatch(/tollgate_gateway_cache_requests_total\{result="hit"\} [1-9]/);
     expect(text).toMatch(/tollgate_gateway_cache_requests_total\{result="miss"\} [1-9]/);
     expect(text).toMatch(/tollgate_gateway_cache_entries [1-9]/);
+  });
+});
+
+describe('response cache: request coalescing', () => {
+  it('concurrent misses for one URL reach the upstream once; the others are answered from that response', async () => {
+    const url = '/c/coalesce/one?delay=150';
+    const results = await Promise.all(Array.from({ length: 5 }, () => call(url)));
+    expect(hits(url.slice(2))).toBe(1);
+    expect(results.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
+    expect(new Set(results.map((r) => r.json.n)).size).toBe(1);
+    expect(results.filter((r) => r.headers['x-cache'] === 'MISS')).toHaveLength(1);
+    expect(results.filter((r) => r.headers['x-cache'] === 'HIT')).toHaveLength(4);
+    const text = await (await request(`http://127.0.0.1:${adminPort}/metrics`)).body.text();
+    expect(text).toMatch(/tollgate_gateway_cache_requests_total\{result="coalesced"\} [4-9]/);
+  });
+
+  it('when the first response may not be stored, the waiters go to the upstream themselves', async () => {
+    const url = '/c/coalesce/private?delay=100&cc=private';
+    const results = await Promise.all(Array.from({ length: 3 }, () => call(url)));
+    expect(results.map((r) => r.status)).toEqual([200, 200, 200]);
+    expect(hits(url.slice(2))).toBe(3);
+    expect(results.every((r) => r.headers['x-cache'] === 'MISS')).toBe(true);
+  });
+
+  it('different consumers never share a fill', async () => {
+    const url = '/c/coalesce/mine?delay=100';
+    const [a, b] = await Promise.all([call(url, { key: keyA }), call(url, { key: keyB })]);
+    expect(a.json.consumer).toBe(keyA.record.consumerId);
+    expect(b.json.consumer).toBe(keyB.record.consumerId);
+    expect(hits(url.slice(2))).toBe(2);
   });
 });
 

@@ -17,7 +17,7 @@ import type { Upstreams } from './proxy/upstreams';
 import { canonicalizeTarget } from './routing/canonical-path';
 import { matchRoute, normalizeHost, type CompiledApi, type CompiledRoute, type RouteTable, type TenantRuntime } from './routing/route-table';
 import type { UsageSink } from './usage/usage-sink';
-import { captureResponse, lookupCache, sendCached, type CacheState } from './cache/cache-flow';
+import { captureResponse, coalesce, lookupCache, sendCached, type CacheState } from './cache/cache-flow';
 import type { ResponseCache } from './cache/response-cache';
 
 export type AppDeps = {
@@ -340,6 +340,11 @@ export function buildApp(config: GatewayConfig, deps: AppDeps, options: AppOptio
     let cached: CacheState | null = null;
     if (cache !== null && route.policy.cacheTtlSeconds > 0) {
       cached = lookupCache({ cache, method, tenant, api, route, rest, query, requestHeaders: headers, forwardHeaders: fwdHeaders });
+      if (cached.kind === 'miss') {
+        const c = await coalesce(cached, Math.min(apiPolicy.timeouts.headersMs, route.policy.timeoutMs ?? apiPolicy.timeouts.requestMs));
+        cached = c.state;
+        if (c.end) reply.raw.once('close', c.end);
+      }
       if (cached.kind === 'hit') {
         st.cacheHit = true;
         st.bytesOut = method === 'HEAD' ? 0 : cached.entry.body.length;

@@ -99,6 +99,31 @@ function lookup(i: CacheLookupInput): CacheState {
   };
 }
 
+/**
+ * Request coalescing: of concurrent misses for one URL (same primary key) only the first goes to
+ * the upstream; the others wait for it — at most `maxWaitMs`, their own header timeout — and are
+ * answered from what it stored. A waiter whose variant wasn't stored, or whose wait ran out, goes
+ * to the upstream itself (it never waits twice). The first request calls the returned `end` when
+ * its exchange is over, however it ended.
+ */
+export async function coalesce(state: CacheState, maxWaitMs: number): Promise<{ state: CacheState; end: (() => void) | null }> {
+  if (state.kind !== 'miss' || !state.store) return { state, end: null };
+  const pending = state.cache.fillInProgress(state.primary);
+  if (!pending) return { state, end: state.cache.beginFill(state.primary) };
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, maxWaitMs);
+    void pending.then(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+  const entry = state.cache.lookup(state.primary, state.header);
+  if (!entry) return { state, end: null };
+  state.cache.counts.miss--;
+  state.cache.counts.coalesced++;
+  return { state: { kind: 'hit', entry }, end: null };
+}
+
 /** Headers that belong to one exchange, not to the stored response. */
 const PER_REQUEST = new Set(['age', 'x-cache', 'content-length', 'x-request-id', 'set-cookie']);
 

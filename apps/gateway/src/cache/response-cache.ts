@@ -62,7 +62,9 @@ export class ResponseCache {
   private readonly now: () => number;
   bytes = 0;
   /** Lookup results and stores since start, for /metrics. */
-  readonly counts = { hit: 0, miss: 0, bypass: 0, stored: 0, evicted: 0, invalidated: 0 };
+  readonly counts = { hit: 0, miss: 0, bypass: 0, coalesced: 0, stored: 0, evicted: 0, invalidated: 0 };
+  /** Misses on their way to the upstream, by primary key: later misses wait for them (coalescing). */
+  private readonly fills = new Map<string, Promise<void>>();
 
   constructor(readonly opts: ResponseCacheOptions) {
     this.now = opts.now ?? Date.now;
@@ -113,6 +115,25 @@ export class ResponseCache {
     this.entries.delete(key);
     this.entries.set(key, e);
     return e;
+  }
+
+  /** The fill already under way for this primary key, if any. */
+  fillInProgress(primary: string): Promise<void> | undefined {
+    return this.fills.get(primary);
+  }
+
+  /** Marks this primary key as being fetched; call the returned function once it is over, however it ended. */
+  beginFill(primary: string): () => void {
+    let end!: () => void;
+    const done = new Promise<void>((resolve) => (end = resolve));
+    this.fills.set(primary, done);
+    let ended = false;
+    return () => {
+      if (ended) return;
+      ended = true;
+      if (this.fills.get(primary) === done) this.fills.delete(primary);
+      end();
+    };
   }
 
   ageSeconds(e: CacheEntry): number {
