@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
-import { compileKeyRecord, compileTenantPolicy, enqueuePolicyPublish, newId, republishAll } from '@tollgate/db';
+import { compileKeyRecord, compileTenantPolicy, enqueuePolicyPublish, newId, publishedMarker, republishAll } from '@tollgate/db';
 import { KeyRecord, PolicySnapshot } from '@tollgate/policy';
 import { generateApiKey, hashApiKey } from '@tollgate/keys';
 import { testEnv, testKeyspace, testRedis } from '../harness';
@@ -99,12 +99,13 @@ describe('cli republish', { timeout: 90_000 }, () => {
       timeout: 60_000,
     });
 
-  it('republishes into the configured prefix and exits 0', () => {
+  it('republishes into the configured prefix and exits 0, marking the state complete for the restore watch', async () => {
     const ks = testKeyspace('cli');
     const r = cli(['republish'], { DATABASE_URL: env.url, REDIS_URL: testEnv().redisUrl, REDIS_PREFIX: ks.prefix });
     expect(r.status, r.stderr + r.stdout).toBe(0);
     expect(r.stdout).toContain('republish done');
-    return expectRestored(ks, fixtures);
+    await expectRestored(ks, fixtures);
+    expect(JSON.parse((await redis.get(publishedMarker(ks)))!)).toMatchObject({ tenants: 2, keys: 6 });
   });
 
   it('rejects bad usage and bad configuration with exit code 2 and a clear message', () => {

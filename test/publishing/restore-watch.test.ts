@@ -67,6 +67,25 @@ describe('restore watch', () => {
     await wipe(ks.prefix);
   });
 
+  it('a data loss during the rebuild (the lock vanishes with it) leaves the marker unset, so the next check rebuilds again', async () => {
+    const ks = testKeyspace('restore4');
+    const watch = createRestoreWatch({ db: env.db, redis, keyspace: ks });
+    const lockKey = `${ks.prefix}:meta:republish-lock`;
+    // Wipe the prefix as soon as the rebuild has taken its lock, while it is still writing.
+    const wiper = (async () => {
+      await waitFor(async () => (await redis.exists(lockKey)) === 1, { intervalMs: 1, what: 'the rebuild lock' });
+      await wipe(ks.prefix);
+    })();
+    const first = await watch.check();
+    await wiper;
+    expect(first.state).toBe('restored');
+    expect(await redis.exists(watch.marker)).toBe(0);
+    expect((await watch.check()).state).toBe('restored');
+    expect(await redis.exists(watch.marker)).toBe(1);
+    expect(await redis.exists(ks.key(hash))).toBe(1);
+    await wipe(ks.prefix);
+  });
+
   it('started, it restores on its own within its interval and stops cleanly', async () => {
     const ks = testKeyspace('restore3');
     const watch = createRestoreWatch({ db: env.db, redis, keyspace: ks, intervalMs: 50 });

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { z } from 'zod';
 import { commonEnv, createLogger, EnvError, parseEnv } from '@tollgate/config';
-import { createPrismaClient, republishAll } from '@tollgate/db';
+import { createPrismaClient, markPublished, republishAll } from '@tollgate/db';
 import { createKeyspace } from '@tollgate/policy';
 
 const USAGE = `usage: tsx apps/worker/src/cli.ts republish [--tenant <tenantId>] [--announce-keys]
@@ -72,6 +72,8 @@ async function main(): Promise<number> {
     }
     const res = await republishAll({ db, redis, keyspace, tenantId: cmd.tenantId, announceKeys: cmd.announceKeys, logger: log });
     const failed = res.failedTenants.length + res.failedKeys.length;
+    // A complete rebuild tells the workers' restore watch there is nothing to redo.
+    if (!failed && !cmd.tenantId) await markPublished(redis, keyspace, res);
     if (cmd.tenantId && res.tenants === 0) log.warn({ tenantId: cmd.tenantId }, 'no such tenant in PostgreSQL; removed it from Redis if it was there');
     log[failed ? 'error' : 'info']({ prefix: keyspace.prefix, ...res }, failed ? 'republish finished with failures' : 'republish done');
     return failed ? 1 : 0;

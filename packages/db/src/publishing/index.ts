@@ -36,4 +36,4 @@ export {
   type PublishingLogger,
 } from './relay';
 export { republishAll, type RepublishOptions, type RepublishResult } from './republish';
-export { createRestoreWatch, type RestoreWatch, type RestoreCheck, type RestoreWatchOptions } from './restore-watch';
+export { createRestoreWatch, markPublished, publishedMarker, type RestoreWatch, type RestoreCheck, type RestoreWatchOptions } from './restore-watch';

@@ -16,9 +16,19 @@ export type RestoreWatchOptions = {
   intervalMs?: number;
 };
 
+/** The key whose presence says Redis holds a complete published state (set after a full rebuild). */
+export const publishedMarker = (keyspace: Keyspace) => `${keyspace.prefix}:meta:published`;
+
+/** Records a complete rebuild (republishAll without a tenant filter and without failures). */
+export async function markPublished(redis: Redis, keyspace: Keyspace, result: RepublishResult): Promise<void> {
+  await redis.set(publishedMarker(keyspace), JSON.stringify({ at: new Date().toISOString(), tenants: result.tenants, keys: result.keys }));
+}
+
 /** Longest one rebuild may hold the lock; another worker takes over after that. */
 const LOCK_MS = 10 * 60_000;
 const RELEASE_IF_OURS = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+/** Sets the marker only if our lock survived the rebuild: a Redis that lost its data meanwhile lost the lock too. */
+const MARK_IF_LOCKED = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[2], ARGV[2]) return 1 end return 0`;
 
 /**
  * Redis holds the published state (snapshots, key records), but PostgreSQL is its source. A Redis
@@ -34,7 +44,7 @@ const RELEASE_IF_OURS = `if redis.call('GET', KEYS[1]) == ARGV[1] then return re
 export function createRestoreWatch(opts: RestoreWatchOptions) {
   const { db, redis, keyspace } = opts;
   const log = opts.logger;
-  const marker = `${keyspace.prefix}:meta:published`;
+  const marker = publishedMarker(keyspace);
   const lock = `${keyspace.prefix}:meta:republish-lock`;
 
   async function check(): Promise<RestoreCheck> {
@@ -50,8 +60,12 @@ export function createRestoreWatch(opts: RestoreWatchOptions) {
         // Leave the marker unset so the next check tries again.
         log?.error({ failedTenants: result.failedTenants.length, failedKeys: result.failedKeys.length }, 'republish after Redis data loss was incomplete; retrying');
       } else {
-        await redis.set(marker, JSON.stringify({ at: new Date().toISOString(), tenants: result.tenants, keys: result.keys }));
-        log?.info({ tenants: result.tenants, keys: result.keys, ms: result.durationMs }, 'republished everything to Redis');
+        const value = JSON.stringify({ at: new Date().toISOString(), tenants: result.tenants, keys: result.keys });
+        if ((await redis.eval(MARK_IF_LOCKED, 2, lock, marker, token, value)) === 1) {
+          log?.info({ tenants: result.tenants, keys: result.keys, ms: result.durationMs }, 'republished everything to Redis');
+        } else {
+          log?.warn({}, 'Redis lost its data again during the rebuild; rebuilding again on the next check');
+        }
       }
       return { state: 'restored', result };
     } finally {
