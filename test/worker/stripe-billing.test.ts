@@ -46,6 +46,22 @@ afterAll(async () => {
   await db.$disconnect();
 });
 
+/** A fixture subscription made paid through Checkout on the stand-in, its webhooks delivered and applied. */
+async function paidThroughCheckout(secret: string) {
+  const f = await createFixture(db);
+  await db.plan.update({ where: { id: f.planId }, data: { stripeMeterId: null, stripeProductId: null, stripeMeteredPriceId: null } });
+  await db.subscription.update({ where: { id: f.subscriptionId }, data: { status: 'INCOMPLETE' } });
+  const handle = createStripeWebhookHandler({ db, webhookSecret: secret, logger });
+  const signer = new Stripe('sk_test_signer');
+  const session = await createCheckoutSession(db, stripe, { subscriptionId: f.subscriptionId, successUrl: 'https://p/ok', cancelUrl: 'https://p/no' }, fast);
+  const done = standIn.completeCheckout(session.id);
+  for (const e of done.events) {
+    const payload = JSON.stringify(e);
+    expect((await handle(payload, signer.webhooks.generateTestHeaderString({ payload, secret }))).status).toBe(200);
+  }
+  return { f, session, done };
+}
+
 let n = 0;
 /** A Stripe-linked subscription with `counts[i]` billable events in the i-th closed hour. */
 async function seed(counts: number[]): Promise<Fixture & { customer: string }> {
@@ -191,20 +207,7 @@ describe('plans, customers and checkout on Stripe (Connect)', () => {
   });
 
   it('checkout → webhooks → plan change with proration → cancel at period end, end to end on the stand-in', async () => {
-    const f = await createFixture(db);
-    await db.plan.update({ where: { id: f.planId }, data: { stripeMeterId: null, stripeProductId: null, stripeMeteredPriceId: null } });
-    await db.subscription.update({ where: { id: f.subscriptionId }, data: { status: 'INCOMPLETE' } });
-    const secret = 'whsec_e2e';
-    const handle = createStripeWebhookHandler({ db, webhookSecret: secret, logger });
-    const signer = new Stripe('sk_test_signer');
-    const deliver = (e: unknown) => {
-      const payload = JSON.stringify(e);
-      return handle(payload, signer.webhooks.generateTestHeaderString({ payload, secret }));
-    };
-
-    const session = await createCheckoutSession(db, stripe, { subscriptionId: f.subscriptionId, successUrl: 'https://p/ok', cancelUrl: 'https://p/no' }, fast);
-    const done = standIn.completeCheckout(session.id);
-    for (const e of done.events) expect((await deliver(e)).status).toBe(200);
+    const { f, session, done } = await paidThroughCheckout('whsec_e2e');
     let sub = await db.subscription.findUniqueOrThrow({ where: { id: f.subscriptionId } });
     expect(sub).toMatchObject({ status: 'ACTIVE', stripeSubscriptionId: done.subscription.id, stripeCheckoutSessionId: session.id });
     expect(sub.stripeSubscriptionItemId).toMatch(/^si_/);
@@ -227,17 +230,7 @@ describe('plans, customers and checkout on Stripe (Connect)', () => {
   });
 
   it('a plan change first reports the usage so far, running hour included, to the old plan\'s meter; later usage goes to the new plan\'s', async () => {
-    const f = await createFixture(db);
-    await db.plan.update({ where: { id: f.planId }, data: { stripeMeterId: null, stripeProductId: null, stripeMeteredPriceId: null } });
-    await db.subscription.update({ where: { id: f.subscriptionId }, data: { status: 'INCOMPLETE' } });
-    const secret = 'whsec_change';
-    const handle = createStripeWebhookHandler({ db, webhookSecret: secret, logger });
-    const signer = new Stripe('sk_test_signer');
-    const session = await createCheckoutSession(db, stripe, { subscriptionId: f.subscriptionId, successUrl: 'https://p/ok', cancelUrl: 'https://p/no' }, fast);
-    for (const e of standIn.completeCheckout(session.id).events) {
-      const payload = JSON.stringify(e);
-      expect((await handle(payload, signer.webhooks.generateTestHeaderString({ payload, secret }))).status).toBe(200);
-    }
+    const { f } = await paidThroughCheckout('whsec_change');
     const customer = (await db.consumer.findUniqueOrThrow({ where: { id: f.consumerId } })).stripeCustomerId!;
     const total = (planId: string) => standIn.meterTotals().get(`|${meterEventName(planId)}|${customer}`) ?? 0;
 
@@ -261,17 +254,7 @@ describe('plans, customers and checkout on Stripe (Connect)', () => {
   });
 
   it('does not change the plan when the old plan\'s usage cannot be reported', async () => {
-    const f = await createFixture(db);
-    await db.plan.update({ where: { id: f.planId }, data: { stripeMeterId: null, stripeProductId: null, stripeMeteredPriceId: null } });
-    await db.subscription.update({ where: { id: f.subscriptionId }, data: { status: 'INCOMPLETE' } });
-    const secret = 'whsec_change2';
-    const handle = createStripeWebhookHandler({ db, webhookSecret: secret, logger });
-    const signer = new Stripe('sk_test_signer');
-    const session = await createCheckoutSession(db, stripe, { subscriptionId: f.subscriptionId, successUrl: 'https://p/ok', cancelUrl: 'https://p/no' }, fast);
-    for (const e of standIn.completeCheckout(session.id).events) {
-      const payload = JSON.stringify(e);
-      expect((await handle(payload, signer.webhooks.generateTestHeaderString({ payload, secret }))).status).toBe(200);
-    }
+    const { f } = await paidThroughCheckout('whsec_change2');
     await applyUsageBatch(sql, makeBatch([makeEvent(f, { ts: Date.now() })]));
     const bigger = newId('plan');
     await db.plan.create({ data: { id: bigger, tenantId: f.tenantId, name: 'Scale', slug: 'scale', flatFeeMinor: 9900, includedRequests: 100_000, overageUnitPriceMinor: 1 } });

@@ -75,34 +75,8 @@ export default async function Usage({
           ))}
         </nav>
         <form method="get" aria-label="Custom range" className="flex items-end gap-2">
-          <div>
-            <label htmlFor="usage-from" className="block text-xs font-medium text-slate-800">
-              From (UTC)
-            </label>
-            <input
-              id="usage-from"
-              type="date"
-              name="from"
-              required
-              max={today}
-              defaultValue={shown(sp.from)}
-              className="mt-1 rounded-md border border-slate-300 px-2 py-1 text-sm"
-            />
-          </div>
-          <div>
-            <label htmlFor="usage-to" className="block text-xs font-medium text-slate-800">
-              To (UTC)
-            </label>
-            <input
-              id="usage-to"
-              type="date"
-              name="to"
-              required
-              max={today}
-              defaultValue={shown(sp.to)}
-              className="mt-1 rounded-md border border-slate-300 px-2 py-1 text-sm"
-            />
-          </div>
+          <DateField id="usage-from" name="from" label="From (UTC)" max={today} value={shown(sp.from)} />
+          <DateField id="usage-to" name="to" label="To (UTC)" max={today} value={shown(sp.to)} />
           {keyId ? <input type="hidden" name="keyId" value={keyId} /> : null}
           {apiId ? <input type="hidden" name="apiId" value={apiId} /> : null}
           <button type="submit" className="rounded-md border border-slate-300 bg-white px-3 py-1.5 text-sm font-medium text-slate-800">
@@ -236,5 +210,17 @@ function UsageView({
         </Table>
       </div>
     </>
+  );
+}
+
+/** One labelled date input of the custom range form. */
+function DateField({ id, name, label, max, value }: { id: string; name: string; label: string; max: string; value: string | undefined }) {
+  return (
+    <div>
+      <label htmlFor={id} className="block text-xs font-medium text-slate-800">
+        {label}
+      </label>
+      <input id={id} type="date" name={name} required max={max} defaultValue={value} className="mt-1 rounded-md border border-slate-300 px-2 py-1 text-sm" />
+    </div>
   );
 }
