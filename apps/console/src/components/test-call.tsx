@@ -3,6 +3,7 @@
 import { useActionState, useState } from 'react';
 import type { TestCallResult } from '@/app/t/[tenant]/actions';
 import { buttonStyles } from './ui';
+import { CallResponse } from './call-response';
 
 export function TestCall({ action }: { action: (s: TestCallResult, fd: FormData) => Promise<TestCallResult> }) {
   const [state, formAction, pending] = useActionState(action, { seq: 0 });
@@ -46,16 +47,16 @@ export function TestCall({ action }: { action: (s: TestCallResult, fd: FormData)
         </p>
       ) : null}
       {state.response ? (
-        <div role="status" className="rounded-md border border-slate-200 bg-slate-50 p-3 text-sm" data-testid="test-call-response">
-          <p className="font-medium">
-            {state.response.status} · {state.response.ms} ms · <span className="font-mono text-xs">{state.response.url}</span>
-          </p>
-          <details className="mt-2">
-            <summary className="cursor-pointer text-xs text-slate-600">Response headers</summary>
-            <pre className="mt-1 overflow-x-auto text-xs">{state.response.headers.map(([k, v]) => `${k}: ${v}`).join('\n')}</pre>
-          </details>
-          <pre className="mt-2 max-h-64 overflow-auto whitespace-pre-wrap break-all rounded bg-white p-2 font-mono text-xs ring-1 ring-slate-200">{state.response.body || '(empty body)'}</pre>
-        </div>
+        <CallResponse
+          testId="test-call-response"
+          summary={
+            <>
+              {state.response.status} · {state.response.ms} ms · <span className="font-mono text-xs">{state.response.url}</span>
+            </>
+          }
+          headers={state.response.headers}
+          body={state.response.body}
+        />
       ) : null}
     </form>
   );

@@ -65,6 +65,14 @@ export function Badge({ tone = 'gray', children }: { tone?: keyof typeof badgeTo
   return <span className={cx('inline-flex items-center rounded-full px-2 py-0.5 text-xs font-medium ring-1 ring-inset', badgeTones[tone])}>{children}</span>;
 }
 
+/** An API key's state: revoked, expired, active — or, with `showExpiry`, when an active key stops working. */
+export function KeyStatusBadge({ status, expiresAt, showExpiry = false }: { status: string; expiresAt: Date | null; showExpiry?: boolean }) {
+  if (status === 'REVOKED') return <Badge tone="red">revoked</Badge>;
+  if (expiresAt && expiresAt.getTime() <= Date.now()) return <Badge tone="amber">expired</Badge>;
+  if (showExpiry && expiresAt) return <Badge tone="amber">expires {formatDate(expiresAt)}</Badge>;
+  return <Badge tone="green">active</Badge>;
+}
+
 export function Table({ head, children, caption }: { head: string[]; children: ReactNode; caption?: string }) {
   return (
     // Focusable so keyboard users can scroll a table wider than the screen.

@@ -1,7 +1,7 @@
 import Link from 'next/link';
 import type { Metadata } from 'next';
 import { ActionForm } from '@/components/forms';
-import { Badge, Card, EmptyState, formatDate, formatMoney, PageHeader, Table, Td } from '@/components/ui';
+import { Badge, Card, EmptyState, formatDate, formatMoney, LinkButton, PageHeader, Table, Td } from '@/components/ui';
 import { portalSite, requireDeveloper } from '@/server/portal/next';
 import { billingOverview } from '@/server/portal/subscriptions';
 import { QuotaMeter } from '../quota-meter';
@@ -50,12 +50,7 @@ export default async function Billing({
           title="No plan yet"
           body="Pick a plan to start calling the API."
           action={
-            <Link
-              href={`${base}/pricing`}
-              className="inline-flex rounded-md bg-brand-600 px-3.5 py-2 text-sm font-medium text-white hover:bg-brand-700"
-            >
-              See plans
-            </Link>
+            <LinkButton href={`${base}/pricing`}>See plans</LinkButton>
           }
         />
       ) : (

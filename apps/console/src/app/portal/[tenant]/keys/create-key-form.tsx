@@ -5,6 +5,7 @@ import type { FormState } from '@/server/action-state';
 import { codeSamples } from '@/server/portal/reference';
 import { buttonStyles } from '@/components/ui';
 import { createKeyAction } from '../actions';
+import { CodeSamples } from '../code-samples';
 
 /**
  * Creates a key and shows its secret once, with a copy button and ready-to-run samples that
@@ -44,24 +45,7 @@ export function CreateKeyForm({ slug, sampleUrl }: { slug: string; sampleUrl: st
           {samples ? (
             <div className="mt-3 space-y-2">
               <p className="text-sm text-amber-900">Try it now:</p>
-              {(
-                [
-                  ['curl', samples.curl],
-                  ['JavaScript', samples.javascript],
-                  ['Python', samples.python],
-                ] as const
-              ).map(([lang, code]) => (
-                <details key={lang} open={lang === 'curl'}>
-                  <summary className="cursor-pointer text-sm font-medium text-slate-800">{lang}</summary>
-                  <pre
-                    tabIndex={0}
-                    data-testid={`new-key-sample-${lang.toLowerCase()}`}
-                    className="mt-1 overflow-x-auto rounded bg-slate-900 p-3 font-mono text-xs text-slate-100"
-                  >
-                    {code}
-                  </pre>
-                </details>
-              ))}
+              <CodeSamples samples={samples} testIdPrefix="new-key-sample-" />
             </div>
           ) : null}
         </div>

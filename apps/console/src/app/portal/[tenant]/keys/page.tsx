@@ -1,6 +1,6 @@
 import Link from 'next/link';
 import type { Metadata } from 'next';
-import { Badge, Card, EmptyState, formatDate, formatNumber, PageHeader, Table, Td } from '@/components/ui';
+import { Card, EmptyState, formatDate, formatNumber, KeyStatusBadge, LinkButton, PageHeader, Table, Td } from '@/components/ui';
 import { portalGatewayUrl, portalSite, requireDeveloper } from '@/server/portal/next';
 import { listPublicApis } from '@/server/portal/catalog';
 import { buildReference, sampleUrl as opUrl } from '@/server/portal/reference';
@@ -53,12 +53,7 @@ export default async function Keys({
           title="Pick a plan to get a key"
           body="Keys work within a plan: the plan sets your rate limit and monthly quota. The free plan starts instantly."
           action={
-            <Link
-              href={`${base}/pricing`}
-              className="inline-flex rounded-md bg-brand-600 px-3.5 py-2 text-sm font-medium text-white hover:bg-brand-700"
-            >
-              See plans
-            </Link>
+            <LinkButton href={`${base}/pricing`}>See plans</LinkButton>
           }
         />
       ) : (
@@ -91,15 +86,7 @@ export default async function Keys({
                   <Td>{k.name || <span className="text-slate-600">unnamed</span>}</Td>
                   <Td className="font-mono text-xs">{k.prefix}…</Td>
                   <Td>
-                    {k.status === 'REVOKED' ? (
-                      <Badge tone="red">revoked</Badge>
-                    ) : expired ? (
-                      <Badge tone="gray">expired</Badge>
-                    ) : k.expiresAt ? (
-                      <Badge tone="amber">expires {formatDate(k.expiresAt)}</Badge>
-                    ) : (
-                      <Badge tone="green">active</Badge>
-                    )}
+                    <KeyStatusBadge status={k.status} expiresAt={k.expiresAt} showExpiry />
                   </Td>
                   <Td>
                     <Link href={`${base}/usage?keyId=${k.id}`} className="text-brand-700 underline">

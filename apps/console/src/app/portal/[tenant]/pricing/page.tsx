@@ -1,7 +1,6 @@
-import Link from 'next/link';
 import type { Metadata } from 'next';
 import { ActionForm, Hidden } from '@/components/forms';
-import { Badge, EmptyState, formatMoney, formatNumber, PageHeader } from '@/components/ui';
+import { Badge, EmptyState, formatMoney, formatNumber, LinkButton, PageHeader } from '@/components/ui';
 import { getDeveloper, getPortalDeps, portalHref, portalSite, portalTenant } from '@/server/portal/next';
 import { listPublicPlans } from '@/server/portal/catalog';
 import { currentSubscription, pendingSubscription } from '@/server/portal/subscriptions';
@@ -87,12 +86,7 @@ export default async function Pricing({
                 </ul>
                 <div className="mt-5">
                   {!dev ? (
-                    <Link
-                      href={portalHref(site, '/signup')}
-                      className="inline-flex rounded-md bg-brand-600 px-3.5 py-2 text-sm font-medium text-white hover:bg-brand-700"
-                    >
-                      Sign up to subscribe
-                    </Link>
+                    <LinkButton href={portalHref(site, '/signup')}>Sign up to subscribe</LinkButton>
                   ) : isCurrent ? (
                     <p className="text-sm text-slate-700">You're on this plan.</p>
                   ) : (

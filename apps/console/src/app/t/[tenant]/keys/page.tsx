@@ -2,7 +2,7 @@ import { tenantSession } from '@/server/auth';
 import { listKeys } from '@/server/services/keys';
 import { can } from '@/server/services/context';
 import { ActionForm, Checkbox, Field, Select } from '@/components/forms';
-import { Badge, Card, EmptyState, formatDate, PageHeader, Pager, Table, Td } from '@/components/ui';
+import { Card, EmptyState, formatDate, KeyStatusBadge, PageHeader, Pager, Table, Td } from '@/components/ui';
 import { issueKeyAction, revokeKeyAction, rollKeyAction, updateKeyAction } from '../actions';
 
 export default async function KeysPage({
@@ -121,7 +121,6 @@ export default async function KeysPage({
       ) : (
         <Table head={['Key', 'Consumer', 'Plan', 'Status', 'Expires', 'Last used', '']} caption="API keys">
           {page.data.map((k) => {
-            const expired = k.expiresAt && k.expiresAt.getTime() <= Date.now();
             return (
               <tr key={k.id}>
                 <Td>
@@ -131,13 +130,7 @@ export default async function KeysPage({
                 <Td>{k.consumer.internal ? <span className="text-slate-500">internal</span> : k.consumer.email}</Td>
                 <Td>{k.subscription?.plan.name ?? '—'}</Td>
                 <Td>
-                  {k.status === 'REVOKED' ? (
-                    <Badge tone="red">revoked</Badge>
-                  ) : expired ? (
-                    <Badge tone="amber">expired</Badge>
-                  ) : (
-                    <Badge tone="green">active</Badge>
-                  )}
+                  <KeyStatusBadge status={k.status} expiresAt={k.expiresAt} />
                 </Td>
                 <Td>{formatDate(k.expiresAt)}</Td>
                 <Td>{formatDate(k.lastUsedAt)}</Td>

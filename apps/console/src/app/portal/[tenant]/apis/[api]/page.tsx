@@ -7,6 +7,7 @@ import { getPublicApi } from '@/server/portal/catalog';
 import { listMyKeys } from '@/server/portal/keys';
 import { codeSamples, sampleUrl, type SchemaView } from '@/server/portal/reference';
 import { TryIt } from './try-it';
+import { CodeSamples } from '../../code-samples';
 
 export const dynamic = 'force-dynamic';
 
@@ -157,24 +158,7 @@ export default async function ApiReference({ params }: { params: Promise<{ tenan
                 </ul>
                 <h3 className="mt-4 text-sm font-semibold">Code samples</h3>
                 <div className="mt-1 grid gap-2">
-                  {(
-                    [
-                      ['curl', samples.curl],
-                      ['JavaScript', samples.javascript],
-                      ['Python', samples.python],
-                    ] as const
-                  ).map(([lang, code]) => (
-                    <details key={lang} open={lang === 'curl'}>
-                      <summary className="cursor-pointer text-sm font-medium text-slate-800">{lang}</summary>
-                      <pre
-                        tabIndex={0}
-                        data-testid={`sample-${lang.toLowerCase()}`}
-                        className="mt-1 overflow-x-auto rounded bg-slate-900 p-3 font-mono text-xs text-slate-100"
-                      >
-                        {code}
-                      </pre>
-                    </details>
-                  ))}
+                  <CodeSamples samples={samples} testIdPrefix="sample-" />
                 </div>
               </section>
             );

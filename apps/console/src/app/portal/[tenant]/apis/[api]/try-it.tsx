@@ -2,6 +2,7 @@
 
 import { useActionState } from 'react';
 import { buttonStyles } from '@/components/ui';
+import { CallResponse } from '@/components/call-response';
 import { tryItAction, type TryItState } from '../../actions';
 
 /** Sends a real call through the gateway with the developer's key (pasted here, never stored). */
@@ -79,23 +80,13 @@ export function TryIt({
         </p>
       ) : null}
       {state.result ? (
-        <div role="status" className="rounded-md border border-slate-200 bg-slate-50 p-3 text-sm" data-testid="try-it-response">
-          <p className="font-medium">
-            HTTP {state.result.status} · {state.result.durationMs} ms
-          </p>
-          {state.result.headers.length ? (
-            <pre tabIndex={0} className="mt-2 overflow-x-auto text-xs">
-              {state.result.headers.map(([k, v]) => `${k}: ${v}`).join('\n')}
-            </pre>
-          ) : null}
-          <pre
-            tabIndex={0}
-            className="mt-2 max-h-64 overflow-auto whitespace-pre-wrap break-all rounded bg-white p-2 font-mono text-xs ring-1 ring-slate-200"
-          >
-            {state.result.body || '(empty body)'}
-            {state.result.truncated ? '\n… (truncated)' : ''}
-          </pre>
-        </div>
+        <CallResponse
+          testId="try-it-response"
+          summary={`HTTP ${state.result.status} · ${state.result.durationMs} ms`}
+          headers={state.result.headers}
+          body={state.result.body}
+          truncated={state.result.truncated}
+        />
       ) : null}
     </form>
   );

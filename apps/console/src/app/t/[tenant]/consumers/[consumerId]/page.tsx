@@ -6,7 +6,7 @@ import { listKeys } from '@/server/services/keys';
 import { queryUsage } from '@/server/services/usage';
 import { can, ServiceError } from '@/server/services/context';
 import { ActionForm, Field, Hidden, Select } from '@/components/forms';
-import { Badge, Card, EmptyState, formatDate, formatNumber, PageHeader, Stat, Table, Td } from '@/components/ui';
+import { Badge, Card, EmptyState, formatDate, formatNumber, KeyStatusBadge, PageHeader, Stat, Table, Td } from '@/components/ui';
 import { issueKeyAction, setConsumerStatusAction } from '../../actions';
 
 const tone = { ACTIVE: 'green', PENDING: 'amber', SUSPENDED: 'red' } as const;
@@ -137,7 +137,6 @@ export default async function ConsumerPage({
       ) : (
         <Table head={['Key', 'Plan', 'Status', 'Expires', 'Last used']} caption="Keys">
           {keys.data.map((k) => {
-            const expired = k.expiresAt && k.expiresAt.getTime() <= Date.now();
             return (
               <tr key={k.id}>
                 <Td>
@@ -146,13 +145,7 @@ export default async function ConsumerPage({
                 </Td>
                 <Td>{k.subscription?.plan.name ?? '—'}</Td>
                 <Td>
-                  {k.status === 'REVOKED' ? (
-                    <Badge tone="red">revoked</Badge>
-                  ) : expired ? (
-                    <Badge tone="amber">expired</Badge>
-                  ) : (
-                    <Badge tone="green">active</Badge>
-                  )}
+                  <KeyStatusBadge status={k.status} expiresAt={k.expiresAt} />
                 </Td>
                 <Td>{formatDate(k.expiresAt)}</Td>
                 <Td>{formatDate(k.lastUsedAt)}</Td>
