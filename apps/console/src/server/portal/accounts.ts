@@ -7,7 +7,8 @@ import { Email, Password } from '../services/accounts';
 import { isUniqueViolation, parseInput, SafeName } from '../services/validation';
 import { hitRateLimit, rateSubject } from '../rate-limit';
 import { sendEmail } from './email';
-import { portalUrlOf, type PortalDeps, type PortalTenant } from './context';
+import { developerActor, portalUrlOf, type PortalDeps, type PortalTenant } from './context';
+import { recordAudit } from '../services/audit';
 
 export const DeveloperSignupInput = z.object({ name: SafeName(100), email: Email, password: Password }).strict();
 export const DeveloperLoginInput = z
@@ -47,19 +48,7 @@ export async function signUpDeveloper(deps: PortalDeps, tenant: PortalTenant, in
   try {
     await deps.db.$transaction(async (tx) => {
       await tx.consumer.create({ data: { id, tenantId: tenant.id, email: data.email, name: data.name, passwordHash, status } });
-      await tx.auditLog.create({
-        data: {
-          id: newId('audit'),
-          tenantId: tenant.id,
-          actorType: 'developer',
-          actorId: id,
-          action: 'developer.signed_up',
-          targetType: 'consumer',
-          targetId: id,
-          data: { email: data.email, status },
-          ip: meta.ip,
-        },
-      });
+      await recordAudit(tx, developerActor({ tenant, consumerId: id }, meta.ip), 'developer.signed_up', { type: 'consumer', id }, { email: data.email, status });
     });
   } catch (err) {
     if (isUniqueViolation(err))
@@ -130,17 +119,7 @@ export async function resetPassword(deps: PortalDeps, tenant: PortalTenant, inpu
     const claim = await tx.passwordResetToken.updateMany({ where: { id: row.id, usedAt: null }, data: { usedAt: new Date() } });
     if (claim.count !== 1) return false;
     await tx.consumer.update({ where: { id: row.consumerId }, data: { passwordHash } });
-    await tx.auditLog.create({
-      data: {
-        id: newId('audit'),
-        tenantId: tenant.id,
-        actorType: 'developer',
-        actorId: row.consumerId,
-        action: 'developer.password_reset',
-        targetType: 'consumer',
-        targetId: row.consumerId,
-      },
-    });
+    await recordAudit(tx, developerActor({ tenant, consumerId: row.consumerId }), 'developer.password_reset', { type: 'consumer', id: row.consumerId });
     return true;
   });
   if (!used) throw new ServiceError('unprocessable', 'this reset link was already used', { token: 'was already used' });

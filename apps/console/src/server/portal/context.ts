@@ -42,6 +42,11 @@ export type DeveloperContext = {
   status: 'PENDING' | 'ACTIVE' | 'SUSPENDED';
 };
 
+/** Who a developer's change is audited as (services/audit.ts recordAudit). */
+export function developerActor(dev: Pick<DeveloperContext, 'tenant' | 'consumerId'>, ip: string | null = null) {
+  return { tenantId: dev.tenant.id, actor: { type: 'developer', id: dev.consumerId }, ip };
+}
+
 const SLUG = /^[a-z0-9](?:[a-z0-9-]{0,46}[a-z0-9])?$/;
 
 /** The tenant behind a portal address; null (→ 404) for malformed or unknown slugs. */

@@ -5,7 +5,8 @@ import { notFound, ServiceError } from '../services/context';
 import { Id, parseInput, SafeText } from '../services/validation';
 import { replaceKeyInTx } from '../services/keys';
 import { currentSubscription, requireApproved } from './subscriptions';
-import type { DeveloperContext } from './context';
+import { developerActor, type DeveloperContext } from './context';
+import { recordAudit } from '../services/audit';
 
 export const MAX_KEYS_PER_DEVELOPER = 20;
 const MAX_GRACE_SECONDS = 7 * 86_400;
@@ -53,19 +54,8 @@ export async function getMyKey(dev: DeveloperContext, keyId: unknown) {
   return key;
 }
 
-async function audit(tx: Prisma.TransactionClient, dev: DeveloperContext, action: string, keyId: string, data?: Prisma.InputJsonValue) {
-  await tx.auditLog.create({
-    data: {
-      id: newId('audit'),
-      tenantId: dev.tenant.id,
-      actorType: 'developer',
-      actorId: dev.consumerId,
-      action,
-      targetType: 'key',
-      targetId: keyId,
-      ...(data !== undefined ? { data } : {}),
-    },
-  });
+function audit(tx: Prisma.TransactionClient, dev: DeveloperContext, action: string, id: string, data?: Record<string, unknown>) {
+  return recordAudit(tx, developerActor(dev), action, { type: 'key', id }, data);
 }
 
 /** Issues a key on the developer's current plan; the secret is returned once and never stored. */

@@ -11,7 +11,8 @@ import {
 import { notFound, ServiceError } from '../services/context';
 import { Id, parseInput } from '../services/validation';
 import { isPaidPlan } from './catalog';
-import { portalUrlOf, type DeveloperContext, type PortalDeps } from './context';
+import { developerActor, portalUrlOf, type DeveloperContext, type PortalDeps } from './context';
+import { recordAudit } from '../services/audit';
 
 export const LIVE_STATUSES = ['ACTIVE', 'TRIALING', 'PAST_DUE'] as const;
 export const SubscribeInput = z.object({ planId: Id('pln') }).strict();
@@ -24,19 +25,8 @@ function addMonth(d: Date): Date {
   return out;
 }
 
-async function audit(tx: Tx, dev: DeveloperContext, action: string, targetId: string, data?: Prisma.InputJsonValue) {
-  await tx.auditLog.create({
-    data: {
-      id: newId('audit'),
-      tenantId: dev.tenant.id,
-      actorType: 'developer',
-      actorId: dev.consumerId,
-      action,
-      targetType: 'subscription',
-      targetId,
-      ...(data !== undefined ? { data } : {}),
-    },
-  });
+function audit(tx: Prisma.TransactionClient, dev: DeveloperContext, action: string, id: string, data?: Record<string, unknown>) {
+  return recordAudit(tx, developerActor(dev), action, { type: 'subscription', id }, data);
 }
 
 export function requireApproved(dev: DeveloperContext): void {

@@ -8,7 +8,8 @@ type Tx = Prisma.TransactionClient;
 /** Records one change, in the same transaction as the change, so the log can't miss or invent one. */
 export async function recordAudit(
   tx: Tx,
-  ctx: Pick<ServiceContext, 'tenantId' | 'actor' | 'ip'>,
+  // A console member or token (a ServiceContext), or a portal developer (developerActor).
+  ctx: { tenantId: string; actor: { type: string; id: string }; ip?: string | null },
   action: string,
   target: { type: string; id?: string | null },
   data?: Record<string, unknown>,
