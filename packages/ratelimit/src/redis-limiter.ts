@@ -167,7 +167,7 @@ export function createRedisLimiter({ redis, timeoutMs = 50, maxBatch = DEFAULT_M
 
   function flushAll(): void {
     flushQueued = false;
-    for (const batch of [...open.values()]) flush(batch);
+    for (const batch of open.values()) flush(batch); // flush() deletes the entry: safe while iterating a Map
   }
 
   function send(req: DecideRequest, spec: string): Promise<LimitOutcome> {
