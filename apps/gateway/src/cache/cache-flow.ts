@@ -1,9 +1,10 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Readable } from 'node:stream';
 import type { FastifyReply } from 'fastify';
 import type { CompiledApi, CompiledRoute, TenantRuntime } from '../routing/route-table';
 import { bypassReason, decideStore, etagMatches, requestForbidsStore } from './cache-control';
 import type { CacheEntry, ResponseCache } from './response-cache';
+import type { BodyTap } from '../proxy/forward';
+import { headerRecord, setHeaderInList } from '../proxy/headers';
 
 export type CacheResult = 'hit' | 'miss' | 'bypass';
 
@@ -157,57 +158,54 @@ export function sendCached(
 }
 
 /**
- * On a miss, tags the response and — if it may be stored — copies its body while it streams to
- * the client. A body past the size limit stops the copy (the client still gets all of it); only a
- * body that ended normally is stored, so a reset or timed-out upstream never leaves a truncated
- * entry. Call before anything consumes `body`.
+ * On a miss, tags the response (`headers`, the flat list the client gets, gains `X-Cache`) and —
+ * if it may be stored — returns a tap that copies the body while it streams to the client. A body
+ * past the size limit stops the copy (the client still gets all of it); only a body that ended
+ * normally is stored, so a reset or timed-out upstream never leaves a truncated entry.
  */
-export function captureResponse(
-  state: CacheState,
-  status: number,
-  upstreamHeaders: Record<string, string | string[] | undefined>,
-  headers: Record<string, string | string[]>,
-  body: Readable,
-): void {
+export function captureResponse(state: CacheState, status: number, upstreamHeaders: Record<string, string | string[] | undefined>, headers: string[]): BodyTap | null {
   if (state.kind !== 'miss') {
-    if (state.kind === 'bypass') headers['x-cache'] = 'BYPASS';
-    return;
+    if (state.kind === 'bypass') setHeaderInList(headers, 'x-cache', 'BYPASS');
+    return null;
   }
-  headers['x-cache'] = 'MISS';
-  if (!state.store) return;
+  setHeaderInList(headers, 'x-cache', 'MISS');
+  if (!state.store) return null;
   const { cache } = state;
   // Both what the upstream said and what the client gets must allow storing: a route transform
   // that strips the upstream's `private` or `Set-Cookie` doesn't make a personal response shareable.
   const now = Date.now();
   const d = decideStore(status, upstreamHeaders, state.ttlSeconds, now);
-  if (!d.store) return;
-  const out = decideStore(status, headers, state.ttlSeconds, now);
-  if (!out.store) return;
+  if (!d.store) return null;
+  const sent = headerRecord(headers);
+  const out = decideStore(status, sent, state.ttlSeconds, now);
+  if (!out.store) return null;
   const ttlMs = Math.min(d.ttlMs, out.ttlMs);
   const vary = [...new Set([...d.vary, ...out.vary])].sort();
   const max = cache.maxEntryBytes;
   const declared = upstreamHeaders['content-length'];
-  if (typeof declared === 'string' && Number(declared) > max) return;
+  if (typeof declared === 'string' && Number(declared) > max) return null;
   const stored: Record<string, string | string[]> = {};
-  for (const name in headers) if (!PER_REQUEST.has(name)) stored[name] = headers[name]!;
+  for (const name in sent) if (!PER_REQUEST.has(name)) stored[name] = sent[name]!;
   let chunks: Buffer[] | null = [];
   let size = 0;
-  body.on('data', (chunk: Buffer) => {
-    if (chunks === null) return;
-    size += chunk.length;
-    if (size > max) chunks = null;
-    else chunks.push(chunk);
-  });
-  body.once('end', () => {
-    if (chunks === null) return;
-    cache.store(
-      state.primary,
-      { tenantId: state.tenantId, api: state.api },
-      vary,
-      state.header,
-      { status, headers: stored, body: Buffer.concat(chunks, size) },
-      ttlMs,
-      Math.max(d.initialAgeSeconds, out.initialAgeSeconds),
-    );
-  });
+  return {
+    data(chunk) {
+      if (chunks === null) return;
+      size += chunk.length;
+      if (size > max) chunks = null;
+      else chunks.push(chunk);
+    },
+    end(complete) {
+      if (chunks === null || !complete) return;
+      cache.store(
+        state.primary,
+        { tenantId: state.tenantId, api: state.api },
+        vary,
+        state.header,
+        { status, headers: stored, body: Buffer.concat(chunks, size) },
+        ttlMs,
+        Math.max(d.initialAgeSeconds, out.initialAgeSeconds),
+      );
+    },
+  };
 }

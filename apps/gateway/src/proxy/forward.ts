@@ -1,6 +1,6 @@
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
-import type { IncomingMessage } from 'node:http';
-import type { Dispatcher } from 'undici';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { util as undiciUtil, type Dispatcher } from 'undici';
 import type { Balancer, Target, Upstreams } from './upstreams';
 
 export type ForwardOptions = {
@@ -20,8 +20,11 @@ export type ForwardOptions = {
 };
 
 export type ForwardOutcome =
-  | { ok: true; response: Dispatcher.ResponseData; target: Target; /** Clears the total-time timer; call when the body ends. */ done: () => void }
+  | { ok: true; exchange: UpstreamExchange; target: Target }
   | { ok: false; status: 502 | 503 | 504; code: 'bad_gateway' | 'unavailable' | 'gateway_timeout'; message: string; target: Target | null };
+
+/** Watches a response body on its way to the client (cache copy); `end(true)` only when it all arrived. */
+export type BodyTap = { data(chunk: Buffer): void; end(complete: boolean): void };
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
@@ -33,9 +36,233 @@ export function isRetryable(method: string, hasBody: boolean): boolean {
   return !hasBody && IDEMPOTENT.has(method);
 }
 
+/** Body bytes held for a response whose client side isn't attached yet; past this the upstream is paused. */
+const HOLD_BYTES = 64 * 1024;
+const SMALL_BODY = 64 * 1024;
+
 /**
- * Sends the request to one of the API's targets. Retries go to a different target, only for
- * idempotent methods without a body, and only on errors before any response byte arrived.
+ * One request to one upstream, as an undici dispatch handler that writes the response straight
+ * into the client's `ServerResponse`: no body stream objects in between (undici's Readable plus
+ * the pipe into the response cost more CPU than the rest of the proxy path together).
+ *
+ * Body bytes that arrive before `respond` attaches the client (a small body usually comes in the
+ * same packet as the headers) are held, and the upstream is paused past HOLD_BYTES. Backpressure
+ * after that is the client's: a full socket pauses the upstream until it drains. The client
+ * leaving early aborts the upstream request.
+ */
+export class UpstreamExchange implements Dispatcher.DispatchHandler {
+  statusCode = 0;
+  /** Response headers as undici parsed them: names and values as Buffers, in order. */
+  rawHeaders: Buffer[] = [];
+  /** Body bytes passed on to the client so far. */
+  bodyBytes = 0;
+
+  private abortFn: ((err?: Error) => void) | null = null;
+  private resumeFn: (() => void) | null = null;
+  private headSettled = false;
+  private onHead: ((err: Error | null) => void) | null;
+  private held: Buffer[] | null = null;
+  private heldBytes = 0;
+  private complete = false;
+  private failed: Error | null = null;
+  private res: ServerResponse | null = null;
+  private discard = false;
+  private tap: BodyTap | null = null;
+  private deadline: NodeJS.Timeout | null = null;
+  private finished = false;
+  private length: number | null = null;
+
+  constructor(onHead: (err: Error | null) => void) {
+    this.onHead = onHead;
+  }
+
+  // ---- undici's dispatch handler
+  onConnect(abort: (err?: Error) => void): void {
+    this.abortFn = abort;
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    if (statusCode < 200) return true; // 1xx: the final response follows
+    this.statusCode = statusCode;
+    this.rawHeaders = rawHeaders;
+    this.resumeFn = resume;
+    this.settleHead(null);
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.discard) return true;
+    const res = this.res;
+    if (res === null) {
+      (this.held ??= []).push(chunk);
+      this.heldBytes += chunk.length;
+      return this.heldBytes < HOLD_BYTES;
+    }
+    this.bodyBytes += chunk.length;
+    this.tap?.data(chunk);
+    if (res.write(chunk)) return true;
+    res.once('drain', this.resume);
+    return false;
+  }
+
+  onComplete(): void {
+    this.complete = true;
+    if (this.res !== null) this.finish(true);
+  }
+
+  onError(err: Error): void {
+    if (!this.headSettled) {
+      this.settleHead(err);
+      return;
+    }
+    this.failed = err;
+    if (this.res !== null && !this.finished) {
+      this.finish(false);
+      this.res.destroy(err);
+    }
+  }
+
+  // ---- the gateway's side
+  /** Arms the route's total deadline for a body still streaming; an expiry aborts the exchange. */
+  armDeadline(leftMs: number): void {
+    if (leftMs <= 0) this.abort(new Error('upstream response exceeded the route timeout'));
+    else this.deadline = setTimeout(this.abort, leftMs, new Error('upstream response exceeded the route timeout'));
+  }
+
+  /** Content-Length the upstream declared, or -1. */
+  declaredLength(): number {
+    if (this.length !== null) return this.length;
+    this.length = -1;
+    const raw = this.rawHeaders;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!;
+      if (name.length === 14 && undiciUtil.headerNameToString(name) === 'content-length') {
+        const n = Number(raw[i + 1]!.toString('latin1'));
+        if (Number.isSafeInteger(n) && n >= 0) this.length = n;
+        break;
+      }
+    }
+    return this.length;
+  }
+
+  /**
+   * Sends the response to the client: status and headers, then the body as it arrives.
+   * Returns false, having sent nothing, when the exchange already failed or the headers are
+   * unusable; the caller answers with an error instead.
+   */
+  respond(res: ServerResponse, headers: OutgoingHttpHeaders | string[], bodyless: boolean, tap: BodyTap | null): boolean {
+    if (this.failed !== null) return false;
+    try {
+      res.writeHead(this.statusCode, headers as OutgoingHttpHeaders);
+    } catch {
+      this.abort(new Error('unusable upstream response headers'));
+      return false;
+    }
+    const held = this.held;
+    this.held = null;
+    if (bodyless) {
+      // Nothing goes to the client; what the upstream still sends is read and dropped.
+      this.discard = true;
+      this.finished = true;
+      this.clearDeadline();
+      tap?.end(true);
+      res.end();
+      if (this.heldBytes >= HOLD_BYTES) this.resumeFn?.();
+      return true;
+    }
+    this.tap = tap;
+    if (this.complete) {
+      // The whole body is here: one write, no listeners.
+      const body = held === null ? null : held.length === 1 ? held[0]! : Buffer.concat(held, this.heldBytes);
+      if (body !== null) {
+        this.bodyBytes = body.length;
+        tap?.data(body);
+      }
+      this.finished = true;
+      this.clearDeadline();
+      tap?.end(true);
+      if (body === null) res.end();
+      else res.end(body);
+      return true;
+    }
+    this.res = res;
+    res.once('close', this.onClientClose);
+    if (held !== null) {
+      for (const chunk of held) {
+        this.bodyBytes += chunk.length;
+        tap?.data(chunk);
+        res.write(chunk);
+      }
+    }
+    if (this.heldBytes >= HOLD_BYTES) {
+      if (res.writableNeedDrain) res.once('drain', this.resume);
+      else this.resumeFn?.();
+    }
+    return true;
+  }
+
+  /** Ends an exchange whose response will not be used (the client gets an error instead). */
+  abandon(): void {
+    this.discard = true;
+    this.held = null;
+    this.clearDeadline();
+    if (!this.complete) this.abort(new Error('response abandoned'));
+  }
+
+  readonly abort = (err?: Error): void => {
+    if (this.complete || this.abortFn === null) return;
+    this.abortFn(err);
+  };
+
+  private readonly resume = (): void => {
+    this.resumeFn?.();
+  };
+
+  private readonly onClientClose = (): void => {
+    if (this.finished) return;
+    this.finish(false);
+    this.abort(new Error('client closed the connection'));
+  };
+
+  private settleHead(err: Error | null): void {
+    if (this.headSettled) return;
+    this.headSettled = true;
+    const cb = this.onHead!;
+    this.onHead = null;
+    cb(err);
+  }
+
+  private clearDeadline(): void {
+    if (this.deadline !== null) {
+      clearTimeout(this.deadline);
+      this.deadline = null;
+    }
+  }
+
+  private finish(complete: boolean): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.clearDeadline();
+    const res = this.res!;
+    res.removeListener('close', this.onClientClose);
+    res.removeListener('drain', this.resume);
+    this.tap?.end(complete);
+    this.tap = null;
+    if (complete) res.end();
+  }
+}
+
+function dispatchOnce(pool: Dispatcher, opts: Dispatcher.DispatchOptions): Promise<UpstreamExchange> {
+  return new Promise((resolve, reject) => {
+    const exchange: UpstreamExchange = new UpstreamExchange((err) => (err === null ? resolve(exchange) : reject(err)));
+    pool.dispatch(opts, exchange);
+  });
+}
+
+/**
+ * Sends the request to one of the API's targets and resolves once the response headers are in.
+ * Retries go to a different target, only for idempotent methods without a body, and only on
+ * errors before any response byte arrived.
  */
 export async function forwardToUpstream(upstreams: Upstreams, o: ForwardOptions): Promise<ForwardOutcome> {
   const started = Date.now();
@@ -50,8 +277,8 @@ export async function forwardToUpstream(upstreams: Upstreams, o: ForwardOptions)
     const pool = upstreams.pool(target, o.connectTimeoutMs);
     try {
       // No AbortController per request (measurable on the hot path): the header wait is bounded by
-      // headersTimeout, the body by a deadline timer armed once headers are in (see bodyDeadline).
-      const response = await pool.request({
+      // headersTimeout, the body by a deadline armed once headers are in.
+      const exchange = await dispatchOnce(pool, {
         method: o.method as Dispatcher.HttpMethod,
         path: target.pathPrefix + o.pathAndQuery,
         headers: o.headers,
@@ -62,10 +289,9 @@ export async function forwardToUpstream(upstreams: Upstreams, o: ForwardOptions)
       upstreams.reportSuccess(target);
       // A small body of declared length is already (nearly) in our buffers; the idle bodyTimeout
       // covers a stall, so only streams of unknown or large size get a deadline timer.
-      const len = response.headers['content-length'];
-      if (typeof len === 'string' && len.length < 6 && Number(len) <= SMALL_BODY) return { ok: true, response, target, done: noop };
-      const left = o.totalTimeoutMs - (Date.now() - started);
-      return { ok: true, response, target, done: bodyDeadline(response.body, left) };
+      const len = exchange.declaredLength();
+      if (len < 0 || len > SMALL_BODY) exchange.armDeadline(o.totalTimeoutMs - (Date.now() - started));
+      return { ok: true, exchange, target };
     } catch (err) {
       const code = (err as { code?: string }).code ?? '';
       const timedOut = TIMEOUT_ERRORS.has(code);
@@ -79,19 +305,6 @@ export async function forwardToUpstream(upstreams: Upstreams, o: ForwardOptions)
     }
   }
   return last ?? { ok: false, status: 503, code: 'unavailable', message: 'the API has no upstream target', target: null };
-}
-
-const noop = () => undefined;
-const SMALL_BODY = 64 * 1024;
-
-/** Destroys a response body still streaming at the route's total deadline; returns the disarm. */
-function bodyDeadline(body: Readable, leftMs: number): () => void {
-  if (leftMs <= 0) {
-    body.destroy(new Error('upstream response exceeded the route timeout'));
-    return noop;
-  }
-  const timer = setTimeout(() => body.destroy(new Error('upstream response exceeded the route timeout')), leftMs);
-  return () => clearTimeout(timer);
 }
 
 /** Counts request body bytes and fails the stream once it passes `limit`. */

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { buildForwardHeaders, filterResponseHeaders, forwardedFor } from './headers';
+import { buildForwardHeaders, filterResponseHeaders, forwardedFor, headerRecord, setHeaderInList } from './headers';
 
 function fakeReq(raw: string[]): IncomingMessage {
   const headers: Record<string, string> = {};
@@ -38,9 +38,34 @@ describe('buildForwardHeaders', () => {
 });
 
 describe('filterResponseHeaders', () => {
-  it('drops hop-by-hop and Connection-named headers from upstream responses', () => {
-    const out = filterResponseHeaders({ connection: 'close, x-internal', 'x-internal': '1', 'keep-alive': 'x', 'transfer-encoding': 'chunked', 'content-type': 'a', 'set-cookie': ['a', 'b'] }, null);
-    expect(out).toEqual({ 'content-type': 'a', 'set-cookie': ['a', 'b'] });
+  const raw = (list: string[]) => list.map((v) => Buffer.from(v, 'latin1'));
+
+  it('drops hop-by-hop and Connection-named headers from upstream responses, keeping repeats in order', () => {
+    const out = filterResponseHeaders(
+      raw(['Connection', 'close, X-Internal', 'X-Internal', '1', 'Keep-Alive', 'x', 'Transfer-Encoding', 'chunked', 'Content-Type', 'a', 'Set-Cookie', 'a', 'set-cookie', 'b']),
+      null,
+      false,
+    );
+    expect(out).toEqual(['content-type', 'a', 'set-cookie', 'a', 'set-cookie', 'b']);
+  });
+
+  it("drops the upstream's X-Request-Id always and its rate-limit headers when the gateway sets its own", () => {
+    const list = raw(['X-Request-Id', 'up', 'RateLimit', 'r', 'X-RateLimit-Remaining', '3', 'ETag', '"e"']);
+    expect(filterResponseHeaders(list, null, true)).toEqual(['etag', '"e"']);
+    expect(filterResponseHeaders(list, null, false)).toEqual(['ratelimit', 'r', 'x-ratelimit-remaining', '3', 'etag', '"e"']);
+  });
+
+  it('removes what a route transform names, and decodes values as latin1', () => {
+    expect(filterResponseHeaders([Buffer.from('Server'), Buffer.from('x'), Buffer.from('X-Name'), Buffer.from([0x63, 0xe9])], ['server'], false)).toEqual(['x-name', 'c\u00e9']);
+  });
+});
+
+describe('setHeaderInList / headerRecord', () => {
+  it('replaces every earlier value of a name and groups repeats for the cache rules', () => {
+    const list = ['a', '1', 'b', '2', 'a', '3'];
+    setHeaderInList(list, 'a', '4');
+    expect(list).toEqual(['b', '2', 'a', '4']);
+    expect(headerRecord(['set-cookie', 'x', 'vary', 'accept', 'set-cookie', 'y'])).toEqual({ 'set-cookie': ['x', 'y'], vary: 'accept' });
   });
 });
 

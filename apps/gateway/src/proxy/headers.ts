@@ -1,5 +1,8 @@
 import type { IncomingMessage } from 'node:http';
+import { util as undiciUtil } from 'undici';
 import { GATEWAY_DERIVED_REQUEST_HEADERS, HOP_BY_HOP_HEADERS } from '@tollgate/policy';
+
+const { headerNameToString } = undiciUtil;
 
 // Hop-by-hop headers never cross; on requests, what the gateway re-derives itself (Host,
 // X-Forwarded-*) and what undici can't pass through (Expect) go too.
@@ -47,25 +50,51 @@ export function buildForwardHeaders(req: IncomingMessage, opts: ForwardHeaderOpt
   return out;
 }
 
-/** Upstream response headers minus hop-by-hop ones and those its `Connection` names. */
-export function filterResponseHeaders(
-  headers: Record<string, string | string[] | undefined>,
-  remove: readonly string[] | null,
-): Record<string, string | string[]> {
+/** Response headers the gateway sets itself when it has limit headers of its own. */
+const LIMIT_HEADERS: ReadonlySet<string> = new Set(['ratelimit', 'ratelimit-policy', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset']);
+
+/**
+ * Upstream response headers as a flat `[name, value, …]` list (lower-case names, duplicates and
+ * order kept, ready for `writeHead`), minus hop-by-hop ones, those its `Connection` names, those
+ * a route transform removes, and those the gateway is about to set itself: `X-Request-Id`
+ * always, the rate-limit headers when `ownLimitHeaders`.
+ */
+export function filterResponseHeaders(raw: readonly (Buffer | string)[], remove: readonly string[] | null, ownLimitHeaders: boolean): string[] {
   let named: Set<string> | null = null;
-  const conn = headers.connection;
-  // Upstreams nearly always say just keep-alive/close, which name no other header.
-  if (conn !== undefined && conn !== 'keep-alive' && conn !== 'close') {
-    named = new Set();
-    connectionTokens(Array.isArray(conn) ? conn.join(',') : conn, named);
-  }
-  const out: Record<string, string | string[]> = {};
-  for (const name in headers) {
-    const value = headers[name];
-    if (value === undefined || RESPONSE_DROP.has(name)) continue;
-    if (named !== null && named.has(name)) continue;
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = headerNameToString(raw[i]!);
+    const v = raw[i + 1]!;
+    const value = typeof v === 'string' ? v : v.toString('latin1');
+    if (RESPONSE_DROP.has(name)) {
+      // Upstreams nearly always say just keep-alive/close, which name no other header.
+      if (name === 'connection' && value !== 'keep-alive' && value !== 'close') connectionTokens(value, (named ??= new Set()));
+      continue;
+    }
+    if (name === 'x-request-id') continue;
+    if (ownLimitHeaders && LIMIT_HEADERS.has(name)) continue;
     if (remove !== null && remove.includes(name)) continue;
-    out[name] = value;
+    out.push(name, value);
+  }
+  if (named === null) return out;
+  const kept: string[] = [];
+  for (let i = 0; i < out.length; i += 2) if (!named.has(out[i]!)) kept.push(out[i]!, out[i + 1]!);
+  return kept;
+}
+
+/** Sets `name` in a flat header list, replacing every earlier value (a route transform's `set`). */
+export function setHeaderInList(list: string[], name: string, value: string): void {
+  for (let i = list.length - 2; i >= 0; i -= 2) if (list[i] === name) list.splice(i, 2);
+  list.push(name, value);
+}
+
+/** A flat header list as an object, repeated names as arrays (what the cache rules read). */
+export function headerRecord(list: readonly string[]): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = Object.create(null);
+  for (let i = 0; i < list.length; i += 2) {
+    const name = list[i]!;
+    const prev = out[name];
+    out[name] = prev === undefined ? list[i + 1]! : Array.isArray(prev) ? [...prev, list[i + 1]!] : [prev, list[i + 1]!];
   }
   return out;
 }
