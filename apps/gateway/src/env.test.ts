@@ -10,6 +10,13 @@ describe('loadGatewayConfig', () => {
     expect(c.workers).toBeGreaterThanOrEqual(1);
     expect(c.spoolDir).toBe('.data/spool');
     expect(c.tls).toBeNull();
+    expect(c.usageBatch).toEqual({ maxEvents: 500, maxWaitMs: 250 });
+  });
+
+  it('refuses usage batch settings that are zero, negative, fractional or absurd', () => {
+    for (const bad of ['0', '-5', '1.5', 'lots', '10001']) expect(() => loadGatewayConfig({ GATEWAY_USAGE_BATCH_EVENTS: bad })).toThrow(/GATEWAY_USAGE_BATCH_EVENTS/);
+    expect(() => loadGatewayConfig({ GATEWAY_USAGE_BATCH_WAIT_MS: '0' })).toThrow(/GATEWAY_USAGE_BATCH_WAIT_MS/);
+    expect(loadGatewayConfig({ GATEWAY_USAGE_BATCH_EVENTS: '100', GATEWAY_USAGE_BATCH_WAIT_MS: '50' }).usageBatch).toEqual({ maxEvents: 100, maxWaitMs: 50 });
   });
 
   it('names every bad variable at once', () => {

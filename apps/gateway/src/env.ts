@@ -69,6 +69,9 @@ export const gatewayEnv = {
   /** Longest an active health probe may take (capped by the target's interval). */
   GATEWAY_HEALTH_CHECK_TIMEOUT_MS: positiveInt(2_000, 60_000),
   GATEWAY_ACCESS_LOG: booleanFromEnv(true),
+  /** Usage events per BullMQ batch job, and the longest an event waits for its batch. */
+  GATEWAY_USAGE_BATCH_EVENTS: positiveInt(500, 10_000),
+  GATEWAY_USAGE_BATCH_WAIT_MS: positiveInt(250, 60_000),
   /** Instance name in usage batches (and its spool file); defaults to {hostname}-{worker index}. */
   GATEWAY_INSTANCE_ID: z.string().optional(),
 };
@@ -108,6 +111,7 @@ function toConfig(env: ReturnType<typeof parseEnv<typeof gatewayEnv>>) {
     cache: { maxEntries: env.GATEWAY_CACHE_MAX_ENTRIES, maxBytes: env.GATEWAY_CACHE_MAX_BYTES, maxEntryBytes: env.GATEWAY_CACHE_MAX_ENTRY_BYTES },
     healthCheckTimeoutMs: env.GATEWAY_HEALTH_CHECK_TIMEOUT_MS,
     accessLog: env.GATEWAY_ACCESS_LOG,
+    usageBatch: { maxEvents: env.GATEWAY_USAGE_BATCH_EVENTS, maxWaitMs: env.GATEWAY_USAGE_BATCH_WAIT_MS },
     /** null = `{hostname}-{worker index}`, stable across restarts of a worker slot. */
     instanceId: env.GATEWAY_INSTANCE_ID ?? null,
   };

@@ -129,6 +129,8 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
     spoolDir: config.spoolDir,
     source: config.instanceId ?? `${hostname()}-${workerIndex}`,
     logger,
+    maxBatch: config.usageBatch.maxEvents,
+    maxWaitMs: config.usageBatch.maxWaitMs,
   });
   const usage = usageSinkFromProducer(producer);
 
