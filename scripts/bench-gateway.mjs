@@ -12,10 +12,15 @@
 // BENCH_OPEN_DURATION (s, 10; 0 skips the open loop), BENCH_ONLY (comma list of a,b,c,d; only the listed ones run), BENCH_ACCESS_LOG=1 to also run
 // (d) with access logs on, BENCH_PROFILE=1 to write a CPU profile of (d) to bench-results/,
 // BENCH_BASELINE=<bundle.js> to also run (d0) from another gateway bundle, interleaved with (d)
-// (BENCH_BASELINE_NODE_OPTIONS: NODE_OPTIONS for d0 only, to compare runtime flags on one bundle).
-// Needs: wrk, nginx (Debian nginx-light), taskset, Redis at REDIS_URL (default 127.0.0.1:6379).
+// (BENCH_BASELINE_NODE_OPTIONS: NODE_OPTIONS for d0 only, to compare runtime flags on one bundle),
+// BENCH_GATEWAY_NODE_ARGS: extra node flags for (d), e.g. --trace-gc (with BENCH_DEBUG=1 to print its output),
+// BENCH_OPEN_PACER=spin for the old busy-polling open-loop client, BENCH_VERBOSE=1 for every open-loop run.
+// BENCH_REDIS=shared to use the Redis at REDIS_URL (default 127.0.0.1:6379) instead of a private
+// redis-server pinned to the load core(s).
+// Needs: wrk, nginx (Debian nginx-light), taskset, redis-server (or BENCH_REDIS=shared).
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
+import { Worker } from 'node:worker_threads';
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync, readdirSync, renameSync, readFileSync } from 'node:fs';
 import { tmpdir, availableParallelism, cpus } from 'node:os';
 import path from 'node:path';
@@ -48,6 +53,7 @@ async function openLoop(a) {
   // Warm-up requests start "now" and are not recorded.
   const t0 = process.hrtime.bigint();
   const intended = (i) => (i < warmupCount ? t0 + BigInt(Math.floor(i * (1e9 / rate))) : start + BigInt(Math.floor((i - warmupCount) * intervalNs)));
+  const cpu0 = process.cpuUsage();
   await new Promise((resolve) => {
     const fire = (i) => {
       const at = intended(i);
@@ -64,16 +70,45 @@ async function openLoop(a) {
           if (++done === total) resolve();
         });
     };
-    const tick = () => {
-      const now = process.hrtime.bigint();
-      while (sent < total && intended(sent) <= now) fire(sent++);
-      if (sent < total) setImmediate(tick);
-    };
-    tick();
+    if (a.pacer === 'spin') {
+      // Busy-polls the clock: precise sends, but it keeps the load core 100% busy, so the upstream
+      // and Redis (on that core) wait for the scheduler; kept to compare against the default.
+      const tick = () => {
+        const now = process.hrtime.bigint();
+        while (sent < total && intended(sent) <= now) fire(sent++);
+        if (sent < total) setImmediate(tick);
+      };
+      tick();
+      return;
+    }
+    // Default: a pacing thread sleeps on a futex (sub-millisecond timeouts, unlike timers) until each
+    // intended send time and wakes this thread, which sends. Wake-up delays count in the latency
+    // (it runs from the intended time), the same for every scenario, and the core stays free for
+    // the upstream and Redis between requests.
+    const pacer = new Worker(
+      `const { parentPort, workerData } = require('node:worker_threads');
+       const cell = new Int32Array(new SharedArrayBuffer(4));
+       const { t0, start, rate, total, warmupCount } = workerData;
+       const intended = (i) => (i < warmupCount ? t0 + BigInt(Math.floor(i * (1e9 / rate))) : start + BigInt(Math.floor((i - warmupCount) * (1e9 / rate))));
+       let i = 0;
+       while (i < total) {
+         const waitNs = intended(i) - process.hrtime.bigint();
+         if (waitNs > 0n) Atomics.wait(cell, 0, 0, Number(waitNs) / 1e6);
+         const now = process.hrtime.bigint();
+         let upTo = i;
+         while (upTo < total && intended(upTo) <= now) upTo++;
+         if (upTo > i) { parentPort.postMessage(upTo); i = upTo; }
+       }`,
+      { eval: true, workerData: { t0, start, rate, total, warmupCount } },
+    );
+    pacer.on('message', (upTo) => {
+      while (sent < upTo) fire(sent++);
+    });
   });
+  const cpu = process.cpuUsage(cpu0);
   samples.sort((x, y) => x - y);
   const q = (p) => samples[Math.min(samples.length - 1, Math.floor(p * samples.length))];
-  process.stdout.write(JSON.stringify({ n: samples.length, errors, p50: q(0.5), p99: q(0.99), p999: q(0.999), max: samples.at(-1) }) + '\n');
+  process.stdout.write(JSON.stringify({ n: samples.length, errors, p50: q(0.5), p99: q(0.99), p999: q(0.999), max: samples.at(-1), clientCpuMs: Math.round((cpu.user + cpu.system) / 1000) }) + '\n');
   await pool.close();
   process.exit(0);
 }
@@ -199,7 +234,7 @@ async function main() {
   const rate = Number(process.env.BENCH_RATE ?? 2000);
   const openDuration = Number(process.env.BENCH_OPEN_DURATION ?? 10);
   const only = new Set((process.env.BENCH_ONLY ?? 'a,b,c,d').split(','));
-  const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  let redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   const prefix = `tgbench_${randomBytes(3).toString('hex')}`;
   const work = mkdtempSync(path.join(tmpdir(), 'tg-bench-'));
 
@@ -210,8 +245,20 @@ async function main() {
   // Bundle the gateway as production runs it.
   execFileSync(process.execPath, [path.join(root, 'scripts/bundle.mjs'), 'src/main.ts'], { cwd: path.join(root, 'apps/gateway'), stdio: 'inherit' });
 
+  // Redis belongs with the rest of the platform, off the gateway's core: a private redis-server
+  // pinned beside the load generator and upstream (an unpinned shared one wanders onto the
+  // proxy's core and takes its time). BENCH_REDIS=shared uses REDIS_URL as it is.
+  let redisWhere = `shared at ${redisUrl}, not pinned`;
+  if (process.env.BENCH_REDIS !== 'shared' && which('redis-server')) {
+    const redisPort = await freePort();
+    await startProc('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', work], { cpu: loadCpu });
+    redisUrl = `redis://127.0.0.1:${redisPort}`;
+    redisWhere = `private redis-server on cpu ${loadCpu}`;
+  }
   const { Redis } = await import('ioredis');
-  const redis = new Redis(redisUrl);
+  const redis = new Redis(redisUrl, { retryStrategy: (n) => (n > 50 ? null : 100) });
+  await redis.ping();
+  console.log(`redis: ${redisWhere}\n`);
   const upPort = await freePort();
   await startProc(process.execPath, [self, '--role=upstream', `--port=${upPort}`], { cpu: loadCpu, ipc: true });
   const upstream = `http://127.0.0.1:${upPort}`;
@@ -348,6 +395,8 @@ http {
     const port = await freePort();
     const adminPort = await freePort();
     const nodeArgs = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${path.join(root, 'bench-results')}`] : [];
+    // Runtime flags NODE_OPTIONS refuses (e.g. --trace-gc), for (d) only.
+    if (process.env.BENCH_GATEWAY_NODE_ARGS) nodeArgs.push(...process.env.BENCH_GATEWAY_NODE_ARGS.split(' ').filter(Boolean));
     const gw = await startProc(process.execPath, [...nodeArgs, path.join(root, 'apps/gateway/dist/main.js')], {
       cpu: proxyCpu,
       env: gatewayEnv(port, adminPort, false),
@@ -411,19 +460,27 @@ http {
   if (med.d0 && med.c) console.log(`  ratio d0/c = ${(med.c.cpu / med.d0.cpu).toFixed(3)} by CPU per request (the BENCH_BASELINE bundle)`);
   if (med.d && med.b) console.log(`  ratio d/b = ${(med.d.rps / med.b.rps).toFixed(3)} by req/s, ${(med.b.cpu / med.d.cpu).toFixed(3)} by CPU per request`);
 
-  console.log(`\nopen loop at ${rate} req/s for ${openDuration}s (latency from intended send time), medians of ${repeats}:`);
+  console.log(`\nopen loop at ${rate} req/s for ${openDuration}s (latency from intended send time, ${process.env.BENCH_OPEN_PACER === 'spin' ? 'spinning' : 'thread'} pacer), medians of ${repeats}:`);
   console.log('  scenario                                 p50 ms   p99 ms  p99.9 ms  errors');
   const open = {};
-  for (const k of ['a', 'c', 'd'].filter((x) => targets[x] && openDuration > 0)) {
-    const runs = [];
-    for (let r = 0; r < repeats; r++) {
+  const openKeys = ['a', 'c', 'd'].filter((x) => targets[x] && openDuration > 0);
+  const openRuns = Object.fromEntries(openKeys.map((k) => [k, []]));
+  const pacer = process.env.BENCH_OPEN_PACER === 'spin' ? 'spin' : 'thread';
+  // Interleaved (a, c, d, a, c, d, …) so a drifting machine shifts all three alike.
+  for (let r = 0; r < repeats; r++) {
+    for (const k of openKeys) {
       const out = execFileSync(
         'taskset',
-        ['-c', loadCpu, process.execPath, self, '--role=openloop', `--url=${targets[k].url}`, `--rate=${rate}`, `--duration=${openDuration}`, `--headers=${JSON.stringify(targets[k].headers)}`],
+        ['-c', loadCpu, process.execPath, self, '--role=openloop', `--pacer=${pacer}`, `--url=${targets[k].url}`, `--rate=${rate}`, `--duration=${openDuration}`, `--headers=${JSON.stringify(targets[k].headers)}`],
         { encoding: 'utf8' },
       );
-      runs.push(JSON.parse(out.trim().split('\n').at(-1)));
+      const run = JSON.parse(out.trim().split('\n').at(-1));
+      openRuns[k].push(run);
+      if (process.env.BENCH_VERBOSE) console.log(`  run ${r + 1} ${k}  p50 ${run.p50.toFixed(3)}  p99 ${run.p99.toFixed(3)}  p99.9 ${run.p999.toFixed(3)} ms  client cpu ${run.clientCpuMs} ms`);
     }
+  }
+  for (const k of openKeys) {
+    const runs = openRuns[k];
     open[k] = { p50: median(runs.map((x) => x.p50)), p99: median(runs.map((x) => x.p99)), p999: median(runs.map((x) => x.p999)), errors: runs.reduce((s, x) => s + x.errors, 0) };
     console.log(`  (${k}) ${names[k].padEnd(34)} ${open[k].p50.toFixed(3).padStart(8)} ${open[k].p99.toFixed(3).padStart(8)} ${open[k].p999.toFixed(3).padStart(9)} ${String(open[k].errors).padStart(7)}`);
   }
@@ -431,17 +488,28 @@ http {
     console.log(`  Tollgate adds ${(open.d.p50 - open.a.p50).toFixed(3)} ms at p50 (goal ≤ 0.3) and ${(open.d.p99 - open.a.p99).toFixed(3)} ms at p99 (goal ≤ 2) over direct`);
   }
 
-  if (process.env.BENCH_DEBUG && targets.d) console.log('\n--- gateway (d) output\n' + procs.find((p) => p.pid === targets.d.pid)?.output().slice(-5000));
-  // Cleanup: stop everything we started and remove our Redis prefix.
-  for (const p of procs) if (p.exitCode === null) p.kill('SIGTERM');
-  await new Promise((r) => setTimeout(r, 1500));
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) await redis.unlink(...keys);
-  } while (cursor !== '0');
-  await redis.quit();
+  // Cleanup: stop everything we started (the gateways first: they flush usage on SIGTERM), then
+  // remove our prefix from a shared Redis; a private one just goes.
+  const stop = async (list) => {
+    for (const p of list) if (p.exitCode === null) p.kill('SIGTERM');
+    await Promise.all(list.map((p) => (p.exitCode === null ? new Promise((r) => p.once('exit', r)) : null)));
+  };
+  const redisProc = procs.find((p) => p.spawnargs.includes('redis-server'));
+  await stop(procs.filter((p) => p !== redisProc));
+  // After the exit, so what the gateway buffered (e.g. --trace-gc lines) is all there.
+  if (process.env.BENCH_DEBUG && targets.d) console.log('\n--- gateway (d) output\n' + procs.find((p) => p.pid === targets.d.pid)?.output().slice(-Number(process.env.BENCH_DEBUG_CHARS ?? 5000)));
+  if (redisProc) {
+    redis.disconnect();
+    await stop([redisProc]);
+  } else {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) await redis.unlink(...keys);
+    } while (cursor !== '0');
+    await redis.quit();
+  }
   if (process.env.BENCH_PROFILE) {
     const dir = path.join(root, 'bench-results');
     // The newest profile Node wrote in this run (not a gateway-d.cpuprofile left by an earlier run).
