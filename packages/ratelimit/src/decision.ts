@@ -63,5 +63,5 @@ export function buildDecision(req: DecideRequest, reply: readonly number[], at: 
       retryAfterSeconds = rate?.retryAfterSeconds ?? 1;
     }
   }
-  return { kind: 'decision', allowed, reason, limitName, rate, rates, quota, overage, retryAfterSeconds, now, source };
+  return { kind: 'decision', allowed, reason, limitName, rate, rates, quota, overage, retryAfterSeconds, now, source, request: req };
 }

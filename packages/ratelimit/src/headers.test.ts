@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ERROR_STATUS } from '@tollgate/policy';
-import { limitExceededBody, rateLimitHeaders, type Decision, type RateState } from './index';
+import { limitExceededBody, rateLimitHeaders, type DecideRequest, type Decision, type RateState } from './index';
 
 const NOW = Date.UTC(2026, 0, 15, 12, 0, 0); // 1768478400 s
 const plan: RateState = { name: 'plan', algorithm: 'sliding_window', limit: 100, windowSeconds: 60, allowed: true, remaining: 42, resetSeconds: 13, retryAfterSeconds: 0 };
@@ -29,6 +29,20 @@ describe('rateLimitHeaders', () => {
     expect(h['X-RateLimit-Limit']).toBe('10');
     expect(h['X-RateLimit-Reset']).toBe('1768478401');
     expect(h['Retry-After']).toBeUndefined();
+  });
+
+  it('reuses the policy part for one decide request while the state part follows each decision', () => {
+    const request: DecideRequest = {
+      rates: [{ name: 'plan', key: 'k', limit: 100, windowSeconds: 60, algorithm: 'sliding_window' }],
+      quota: { key: 'q', limit: 10_000, mode: 'hard_cap', periodStart: NOW - 1000, periodEnd: NOW + 2_591_999_000 },
+    };
+    const first = rateLimitHeaders(decision({ rates: [plan], quota, request }));
+    const later = { ...plan, remaining: 7, resetSeconds: 3 };
+    const second = rateLimitHeaders(decision({ rate: later, rates: [later], quota: { ...quota, remaining: 8_999 }, request }));
+    expect(second['RateLimit-Policy']).toBe(first['RateLimit-Policy']);
+    expect(first['RateLimit']).toBe('"plan";r=42;t=13, "quota";r=9000;t=86400');
+    expect(second['RateLimit']).toBe('"plan";r=7;t=3, "quota";r=8999;t=86400');
+    expect(second['X-RateLimit-Remaining']).toBe('7');
   });
 
   it('adds Retry-After on a refused rate', () => {

@@ -1,5 +1,5 @@
 import { errorBody, type ErrorBody } from '@tollgate/policy';
-import type { Decision } from './types';
+import type { DecideRequest, Decision } from './types';
 
 const secondsUntil = (epochMs: number, now: number) => Math.max(0, Math.ceil((epochMs - now) / 1000));
 
@@ -17,22 +17,37 @@ function sfString(name: string): string {
  *   rate); Reset is epoch seconds, as GitHub and most clients read it.
  * - `Retry-After` (delta seconds) when refused.
  */
+/** `RateLimit-Policy` and the quoted limit names depend on the policy alone: built once per request shape. */
+type PolicyParts = { policy: string; names: string[] };
+const partsByRequest = new WeakMap<DecideRequest, PolicyParts>();
+
+function policyParts(decision: Decision): PolicyParts {
+  // The memory limiter decides on a fresh request object each time: nothing to reuse there.
+  const key = decision.source === 'redis' ? decision.request : undefined;
+  const cached = key === undefined ? undefined : partsByRequest.get(key);
+  if (cached !== undefined) return cached;
+  const names = decision.rates.map((r) => sfString(r.name));
+  const policy = decision.rates.map((r, i) => `${names[i]};q=${r.limit};w=${r.windowSeconds}`);
+  const q = decision.quota;
+  if (q) policy.push(`"quota";q=${q.limit}${q.windowSeconds ? `;w=${q.windowSeconds}` : ''}`);
+  const parts = { policy: policy.join(', '), names };
+  if (key !== undefined) partsByRequest.set(key, parts);
+  return parts;
+}
+
 export function rateLimitHeaders(decision: Decision): Record<string, string> {
-  const policy: string[] = [];
-  const state: string[] = [];
-  for (const r of decision.rates) {
-    policy.push(`${sfString(r.name)};q=${r.limit};w=${r.windowSeconds}`);
-    state.push(`${sfString(r.name)};r=${r.remaining};t=${r.resetSeconds}`);
+  const { policy, names } = policyParts(decision);
+  let state = '';
+  for (let i = 0; i < decision.rates.length; i++) {
+    const r = decision.rates[i]!;
+    state += `${i === 0 ? '' : ', '}${names[i]};r=${r.remaining};t=${r.resetSeconds}`;
   }
   const q = decision.quota;
-  if (q) {
-    policy.push(`"quota";q=${q.limit}${q.windowSeconds ? `;w=${q.windowSeconds}` : ''}`);
-    state.push(`"quota";r=${q.remaining};t=${secondsUntil(q.resetAt, decision.now)}`);
-  }
+  if (q) state += `${state === '' ? '' : ', '}"quota";r=${q.remaining};t=${secondsUntil(q.resetAt, decision.now)}`;
   const headers: Record<string, string> = {};
-  if (policy.length) {
-    headers['RateLimit-Policy'] = policy.join(', ');
-    headers['RateLimit'] = state.join(', ');
+  if (policy !== '') {
+    headers['RateLimit-Policy'] = policy;
+    headers['RateLimit'] = state;
   }
   const nowSeconds = Math.floor(decision.now / 1000);
   // A refused quota is the binding limit even when a rate is also listed.

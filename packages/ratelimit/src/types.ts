@@ -80,6 +80,8 @@ export type Decision = {
   /** The deciding clock (Redis TIME, or the process clock for the memory limiter), epoch ms. */
   now: number;
   source: 'redis' | 'memory';
+  /** What was decided; lets the header builder reuse the parts that depend only on the policy. */
+  request?: DecideRequest;
 };
 
 /** Redis did not answer in time or failed: the caller applies its fail-open/closed policy. */
