@@ -13,7 +13,8 @@
 // (d) with access logs on, BENCH_PROFILE=1 to write a CPU profile of (d) to bench-results/,
 // BENCH_BASELINE=<bundle.js> to also run (d0) from another gateway bundle, interleaved with (d)
 // (BENCH_BASELINE_NODE_OPTIONS: NODE_OPTIONS for d0 only, to compare runtime flags on one bundle),
-// BENCH_GATEWAY_NODE_ARGS: extra node flags for (d), e.g. --trace-gc (with BENCH_DEBUG=1 to print its output),
+// BENCH_GATEWAY_NODE_ARGS: extra node flags for (d), e.g. --trace-gc (BENCH_DEBUG=1 prints its output and the private
+// Redis's latency events and slow log),
 // BENCH_OPEN_PACER=spin for the old busy-polling open-loop client, BENCH_VERBOSE=1 for every open-loop run.
 // BENCH_REDIS=shared to use the Redis at REDIS_URL (default 127.0.0.1:6379) instead of a private
 // redis-server pinned to the load core(s).
@@ -251,7 +252,7 @@ async function main() {
   let redisWhere = `shared at ${redisUrl}, not pinned`;
   if (process.env.BENCH_REDIS !== 'shared' && which('redis-server')) {
     const redisPort = await freePort();
-    await startProc('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', work], { cpu: loadCpu });
+    await startProc('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', work, '--latency-monitor-threshold', '2', '--slowlog-log-slower-than', '1000'], { cpu: loadCpu });
     redisUrl = `redis://127.0.0.1:${redisPort}`;
     redisWhere = `private redis-server on cpu ${loadCpu}`;
   }
@@ -488,6 +489,12 @@ http {
     console.log(`  Tollgate adds ${(open.d.p50 - open.a.p50).toFixed(3)} ms at p50 (goal ≤ 0.3) and ${(open.d.p99 - open.a.p99).toFixed(3)} ms at p99 (goal ≤ 2) over direct`);
   }
 
+  if (process.env.BENCH_DEBUG && redisWhere.startsWith('private')) {
+    // Redis's own record of stalls (>= 2 ms) and slow commands (>= 1 ms) during the run.
+    console.log('\n--- redis LATENCY LATEST (event, at, latest ms, max ms)\n' + JSON.stringify(await redis.call('LATENCY', 'LATEST')));
+    const slow = await redis.call('SLOWLOG', 'GET', '10');
+    console.log('--- redis SLOWLOG (µs, command)\n' + slow.map((e) => `${e[2]} ${String(e[3].slice(0, 3).join(' ')).slice(0, 120)}`).join('\n'));
+  }
   // Cleanup: stop everything we started (the gateways first: they flush usage on SIGTERM), then
   // remove our prefix from a shared Redis; a private one just goes.
   const stop = async (list) => {
