@@ -38,6 +38,10 @@ let markBlocked: () => void = () => undefined;
 /** Resolves with the upstream response of the client-leaves test once it closes. */
 let abandonedClosed: Promise<boolean> = Promise.resolve(false);
 
+let lateArrived: () => void = () => undefined;
+let lateGo: Promise<void> = Promise.resolve();
+let lateClosed: (aborted: boolean) => void = () => undefined;
+
 async function writeBig(res: ServerResponse): Promise<void> {
   res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(BIG) });
   for (let off = 0; off < BIG; off += CHUNK) {
@@ -75,6 +79,15 @@ beforeAll(async () => {
         res.once('close', () => clearInterval(t));
         return;
       }
+      case '/late':
+        // Answers only once the test says so, then streams until stopped.
+        lateArrived();
+        void lateGo.then(() => {
+          res.writeHead(200, { 'content-type': 'text/plain' });
+          res.once('close', () => lateClosed(!res.writableFinished));
+          res.write('z'.repeat(1024));
+        });
+        return;
       case '/hints':
         res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
         res.writeHead(200, { 'content-type': 'text/plain' });
@@ -161,6 +174,28 @@ describe('relaying the upstream response', () => {
     const after = await get('/r/plain');
     expect(after.statusCode).toBe(200);
     expect(await after.body.text()).toBe('hello');
+  });
+
+  it('drops the upstream response when the client left before it arrived', async () => {
+    const arrived = new Promise<void>((resolve) => (lateArrived = resolve));
+    let go: () => void = () => undefined;
+    lateGo = new Promise<void>((resolve) => (go = resolve));
+    const closed = new Promise<boolean>((resolve) => (lateClosed = resolve));
+    const server = gw.apps[0]!.server;
+    const accepted = once(server, 'connection') as Promise<[import('node:net').Socket]>;
+    const socket = connect(port, '127.0.0.1');
+    await once(socket, 'connect');
+    const [serverSide] = await accepted;
+    socket.write(`GET /r/late HTTP/1.1\r\nHost: ${host}\r\nX-API-Key: ${key.key}\r\n\r\n`);
+    await arrived;
+    socket.destroy();
+    await once(serverSide, 'close');
+    go();
+    // The upstream's open-ended response is cut off rather than streamed into a dead socket.
+    expect(await closed).toBe(true);
+    const after = await get('/r/plain');
+    expect(after.statusCode).toBe(200);
+    await after.body.dump();
   });
 
   it('cuts the client connection when the upstream resets mid-body instead of ending it cleanly', async () => {

@@ -125,8 +125,8 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   // ---- the gateway's side
   /** Arms the route's total deadline for a body still streaming; an expiry aborts the exchange. */
   armDeadline(leftMs: number): void {
-    if (leftMs <= 0) this.abort(new Error('upstream response exceeded the route timeout'));
-    else this.deadline = setTimeout(this.abort, leftMs, new Error('upstream response exceeded the route timeout'));
+    if (leftMs <= 0) this.onDeadline();
+    else this.deadline = setTimeout(this.onDeadline, leftMs);
   }
 
   /** Content-Length the upstream declared, or -1. */
@@ -152,6 +152,12 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
    */
   respond(res: ServerResponse, headers: OutgoingHttpHeaders | string[], bodyless: boolean, tap: BodyTap | null): boolean {
     if (this.failed !== null) return false;
+    if (res.destroyed) {
+      // The client left while the upstream was answering: nobody to send to.
+      this.abandon();
+      tap?.end(false);
+      return true;
+    }
     try {
       res.writeHead(this.statusCode, headers as OutgoingHttpHeaders);
     } catch {
@@ -212,6 +218,10 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   readonly abort = (err?: Error): void => {
     if (this.complete || this.abortFn === null) return;
     this.abortFn(err);
+  };
+
+  private readonly onDeadline = (): void => {
+    this.abort(new Error('upstream response exceeded the route timeout'));
   };
 
   private readonly resume = (): void => {
