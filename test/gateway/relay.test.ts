@@ -7,10 +7,12 @@ import type { ServerResponse } from 'node:http';
 import type { Redis } from 'ioredis';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKeyspace } from '@tollgate/policy';
+import { Queue } from 'bullmq';
+import { createKeyspace, QUEUES, type Keyspace } from '@tollgate/policy';
+import type { UsageBatch, UsageEvent } from '@tollgate/usage';
 import { loadGatewayConfig } from '../../apps/gateway/src/env';
 import { createGateway, type Gateway } from '../../apps/gateway/src/server';
-import { testEnv, testRedis, uniquePrefix } from '../harness';
+import { testEnv, testRedis, uniquePrefix, waitFor } from '../harness';
 import { issueKey, makeApi, makePlan, makeSnapshot, publishSnapshot, startUpstream, type IssuedKey, type Upstream } from './fixtures';
 
 // How the gateway relays an upstream response to its client: backpressure both ways, early
@@ -19,6 +21,7 @@ import { issueKey, makeApi, makePlan, makeSnapshot, publishSnapshot, startUpstre
 const BIG = 16 * 1024 * 1024;
 const CHUNK = 64 * 1024;
 let redis: Redis;
+let ks: Keyspace;
 let gw: Gateway;
 let port: number;
 let host: string;
@@ -38,7 +41,7 @@ let markBlocked: () => void = () => undefined;
 /** Resolves with the upstream response of the client-leaves test once it closes. */
 let abandonedClosed: Promise<boolean> = Promise.resolve(false);
 
-let lateArrived: () => void = () => undefined;
+let lateArrived: (requestId: string) => void = () => undefined;
 let lateGo: Promise<void> = Promise.resolve();
 let lateClosed: (aborted: boolean) => void = () => undefined;
 
@@ -56,7 +59,7 @@ async function writeBig(res: ServerResponse): Promise<void> {
 beforeAll(async () => {
   redis = testRedis();
   const prefix = uniquePrefix('relay');
-  const ks = createKeyspace(prefix);
+  ks = createKeyspace(prefix);
   const up = await startUpstream((req, res) => {
     switch (req.url) {
       case '/big':
@@ -81,7 +84,7 @@ beforeAll(async () => {
       }
       case '/late':
         // Answers only once the test says so, then streams until stopped.
-        lateArrived();
+        lateArrived(String(req.headers['x-tollgate-request-id']));
         void lateGo.then(() => {
           res.writeHead(200, { 'content-type': 'text/plain' });
           res.once('close', () => lateClosed(!res.writableFinished));
@@ -137,6 +140,22 @@ afterAll(async () => {
   await redis?.quit();
 });
 
+/** The usage event the gateway queued for one request. */
+async function usageEvent(requestId: string): Promise<UsageEvent> {
+  const queue = new Queue(QUEUES.usage, { connection: redis, prefix: ks.bullPrefix });
+  try {
+    return await waitFor(
+      async () => {
+        const jobs = await queue.getJobs(['waiting', 'prioritized', 'delayed', 'active', 'completed']);
+        return jobs.flatMap((j) => (j.data as UsageBatch).events).find((e) => e.id === requestId) ?? null;
+      },
+      { timeoutMs: 5000, what: `the usage event of ${requestId}` },
+    );
+  } finally {
+    await queue.close();
+  }
+}
+
 const get = (p: string, method: 'GET' | 'HEAD' = 'GET') => request(`http://127.0.0.1:${port}${p}`, { method, headers: { host, 'x-api-key': key.key } });
 
 describe('relaying the upstream response', () => {
@@ -168,8 +187,12 @@ describe('relaying the upstream response', () => {
     socket.write(`GET /r/forever HTTP/1.1\r\nHost: ${host}\r\nX-API-Key: ${key.key}\r\n\r\n`);
     const [head] = (await once(socket, 'data')) as [Buffer];
     expect(head.toString('latin1')).toMatch(/^HTTP\/1\.1 200 /);
+    const requestId = /x-request-id: (\S+)/i.exec(head.toString('latin1'))![1]!;
     socket.destroy();
     expect(await abandonedClosed).toBe(true);
+    const event = await usageEvent(requestId);
+    expect(event).toMatchObject({ status: 499, rejected: null });
+    expect(event.bytesOut).toBeGreaterThan(0);
     // The gateway carries on.
     const after = await get('/r/plain');
     expect(after.statusCode).toBe(200);
@@ -177,7 +200,7 @@ describe('relaying the upstream response', () => {
   });
 
   it('drops the upstream response when the client left before it arrived', async () => {
-    const arrived = new Promise<void>((resolve) => (lateArrived = resolve));
+    const arrived = new Promise<string>((resolve) => (lateArrived = resolve));
     let go: () => void = () => undefined;
     lateGo = new Promise<void>((resolve) => (go = resolve));
     const closed = new Promise<boolean>((resolve) => (lateClosed = resolve));
@@ -187,12 +210,14 @@ describe('relaying the upstream response', () => {
     await once(socket, 'connect');
     const [serverSide] = await accepted;
     socket.write(`GET /r/late HTTP/1.1\r\nHost: ${host}\r\nX-API-Key: ${key.key}\r\n\r\n`);
-    await arrived;
+    const requestId = await arrived;
     socket.destroy();
     await once(serverSide, 'close');
     go();
     // The upstream's open-ended response is cut off rather than streamed into a dead socket.
     expect(await closed).toBe(true);
+    // The call counted against the key's limits, so it is metered too: as 499, nothing sent.
+    expect(await usageEvent(requestId)).toMatchObject({ status: 499, bytesOut: 0, rejected: null });
     const after = await get('/r/plain');
     expect(after.statusCode).toBe(200);
     await after.body.dump();

@@ -46,7 +46,7 @@ type RequestState = {
   upstreamMs: number | null;
   bytesIn: number;
   bytesOut: number;
-  /** A response body of undeclared length still streaming: its byte count is read at the end. */
+  /** The upstream exchange relaying the response: its body byte count is read at the end. */
   upstream: UpstreamExchange | null;
   cacheHit: boolean;
 };
@@ -58,6 +58,8 @@ declare module 'fastify' {
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
+/** nginx's status for a client that closed the connection before the response was complete. */
+const CLIENT_CLOSED = 499;
 
 function sendError(reply: FastifyReply, code: ErrorCode, message: string, extraHeaders?: Record<string, string>): FastifyReply {
   reply.code(ERROR_STATUS[code]).header('content-type', JSON_TYPE);
@@ -129,12 +131,12 @@ export function buildApp(config: GatewayConfig, deps: AppDeps, options: AppOptio
 
   app.setNotFoundHandler((request, reply) => sendError(reply, 'not_found', 'no such route'));
 
-  app.addHook('onResponse', (request, reply, done) => {
+  /** Metrics, the usage event and the access line: once per request, when its response is over. */
+  function complete(request: FastifyRequest, status: number, elapsedFallback: number): void {
     const st = request.tg;
-    const status = reply.statusCode;
     const tenant = st?.tenant ?? null;
     const api = st?.api ?? null;
-    const elapsedMs = st ? performance.now() - st.start : reply.elapsedTime;
+    const elapsedMs = st ? performance.now() - st.start : elapsedFallback;
     metrics.requests.record(tenant ? tenant.tenantId : '-', api ? api.id : '-', status, elapsedMs / 1000);
     if (st && tenant && api) {
       const rec = st.identity?.record ?? null;
@@ -178,8 +180,20 @@ export function buildApp(config: GatewayConfig, deps: AppDeps, options: AppOptio
         'request',
       );
     }
+  }
+
+  app.addHook('onResponse', (request, reply, done) => {
+    complete(request, reply.statusCode, reply.elapsedTime);
     done();
   });
+
+  /**
+   * A client that went away before its response was complete never fires 'finish', but its call
+   * was counted against its limits and may have reached the upstream: it is metered as 499.
+   */
+  function clientGone(request: FastifyRequest): void {
+    complete(request, CLIENT_CLOSED, 0);
+  }
 
   async function handle(request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
     const req = request.raw;
@@ -388,18 +402,18 @@ export function buildApp(config: GatewayConfig, deps: AppDeps, options: AppOptio
     const tap = cached === null ? null : captureResponse(cached, status, headerRecord(filterResponseHeaders(exchange.rawHeaders, null, false)), resHeaders);
     if (limitHeaders) for (const name in limitHeaders) resHeaders.push(name, limitHeaders[name]!);
     resHeaders.push('x-request-id', request.id);
-    const len = exchange.declaredLength();
     const bodyless = method === 'HEAD' || status === 204 || status === 304;
+    st.upstream = exchange;
+    exchange.onClientGone = () => clientGone(request);
     // Straight into the client's response: Fastify's send pipeline (and a body stream) would
     // cost more than the rest of the request. The onResponse hook still runs on 'finish'.
     if (!exchange.respond(reply.raw, resHeaders, bodyless, tap)) {
+      st.upstream = null;
       exchange.abandon();
       metrics.upstreamErrors.inc({ kind: 'bad_gateway' });
       return sendError(reply, 'bad_gateway', 'the upstream response could not be relayed');
     }
     reply.hijack();
-    st.upstream = len >= 0 || bodyless ? null : exchange;
-    st.bytesOut = bodyless ? 0 : Math.max(len, 0);
     return undefined;
   }
 

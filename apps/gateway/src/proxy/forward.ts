@@ -56,6 +56,8 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   rawHeaders: Buffer[] = [];
   /** Body bytes passed on to the client so far. */
   bodyBytes = 0;
+  /** Called once if the client leaves before the response is complete. */
+  onClientGone: (() => void) | null = null;
 
   private abortFn: ((err?: Error) => void) | null = null;
   private resumeFn: (() => void) | null = null;
@@ -156,6 +158,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
       // The client left while the upstream was answering: nobody to send to.
       this.abandon();
       tap?.end(false);
+      this.onClientGone?.();
       return true;
     }
     try {
@@ -232,6 +235,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     if (this.finished) return;
     this.finish(false);
     this.abort(new Error('client closed the connection'));
+    this.onClientGone?.();
   };
 
   private settleHead(err: Error | null): void {
