@@ -1,13 +1,34 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
 import { generateApiKey, hashApiKey } from '@tollgate/keys';
 import { encodeEvent, KeyRecord, PolicySnapshot, type ApiPolicy, type Keyspace, type PlanPolicy } from '@tollgate/policy';
+import { loadGatewayConfig, type GatewayConfig } from '../../apps/gateway/src/env';
+import { testEnv } from '../harness';
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+/**
+ * Config for an in-process test gateway on the run's Redis under `prefix`: ephemeral port, its
+ * own spool directory, no access log, silent. `extra` overrides (undefined = the default).
+ */
+export function testGatewayConfig(prefix: string, extra: Record<string, string | undefined> = {}): GatewayConfig {
+  return loadGatewayConfig({
+    REDIS_URL: testEnv().redisUrl,
+    REDIS_PREFIX: prefix,
+    GATEWAY_PORT: '0',
+    GATEWAY_HOST: '127.0.0.1',
+    GATEWAY_SPOOL_DIR: mkdtempSync(path.join(tmpdir(), 'tg-gw-')),
+    GATEWAY_ACCESS_LOG: 'false',
+    LOG_LEVEL: 'silent',
+    ...extra,
+  });
+}
 
 let seq = 0;
 const id = (p: string) => `${p}_${Date.now().toString(36)}${(seq++).toString(36)}${Math.random().toString(36).slice(2, 6)}`;

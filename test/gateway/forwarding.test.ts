@@ -1,15 +1,11 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { SignJWT } from 'jose';
 import type { Redis } from 'ioredis';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyspace, type Keyspace } from '@tollgate/policy';
-import { loadGatewayConfig } from '../../apps/gateway/src/env';
 import { createGateway, type Gateway } from '../../apps/gateway/src/server';
-import { testEnv, testRedis, uniquePrefix, waitFor } from '../harness';
-import { issueKey, makeApi, makePlan, makeSnapshot, publishSnapshot, startUpstream, type IssuedKey, type Upstream } from './fixtures';
+import { testRedis, uniquePrefix, waitFor } from '../harness';
+import { issueKey, makeApi, makePlan, makeSnapshot, publishSnapshot, startUpstream, type IssuedKey, type Upstream, testGatewayConfig } from './fixtures';
 
 const SECRET = 'a-shared-secret-of-at-least-32-bytes!!';
 let redis: Redis;
@@ -24,18 +20,7 @@ const ups: Upstream[] = [];
 let release: () => void = () => undefined;
 
 function config(extra: Record<string, string> = {}) {
-  return loadGatewayConfig({
-    REDIS_URL: testEnv().redisUrl,
-    REDIS_PREFIX: prefix,
-    GATEWAY_PORT: '0',
-    GATEWAY_HOST: '127.0.0.1',
-    GATEWAY_SPOOL_DIR: mkdtempSync(path.join(tmpdir(), 'tg-fwd-')),
-    GATEWAY_ACCESS_LOG: 'false',
-    LOG_LEVEL: 'silent',
-    GATEWAY_REDIS_TIMEOUT_MS: '1000',
-    GATEWAY_UNHEALTHY_THRESHOLD: '2',
-    ...extra,
-  });
+  return testGatewayConfig(prefix, { GATEWAY_REDIS_TIMEOUT_MS: '1000', GATEWAY_UNHEALTHY_THRESHOLD: '2', ...extra });
 }
 
 beforeAll(async () => {

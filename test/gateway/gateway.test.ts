@@ -1,16 +1,12 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import type { Redis } from 'ioredis';
 import { Queue } from 'bullmq';
 import type { UsageBatch } from '@tollgate/usage';
 import { createKeyspace, encodeEvent, QUEUES, type Keyspace } from '@tollgate/policy';
-import { loadGatewayConfig } from '../../apps/gateway/src/env';
 import { createGateway, type Gateway } from '../../apps/gateway/src/server';
-import { testEnv, testRedis, uniquePrefix, waitFor } from '../harness';
-import { issueKey, makeApi, makePlan, makeSnapshot, publishSnapshot, rawRequest, revokeKey, startUpstream, statusOf, type IssuedKey, type Upstream } from './fixtures';
+import { testRedis, uniquePrefix, waitFor } from '../harness';
+import { issueKey, makeApi, makePlan, makeSnapshot, publishSnapshot, rawRequest, revokeKey, startUpstream, statusOf, type IssuedKey, type Upstream, testGatewayConfig } from './fixtures';
 
 let redis: Redis;
 let ks: Keyspace;
@@ -40,7 +36,6 @@ async function call(method: string, url: string, opts: { headers?: Record<string
 }
 
 beforeAll(async () => {
-  const env = testEnv();
   redis = testRedis();
   const prefix = uniquePrefix('gw');
   ks = createKeyspace(prefix);
@@ -63,18 +58,7 @@ beforeAll(async () => {
   await publishSnapshot(redis, ks, snapshot);
   key = await issueKey(redis, ks, tenantId, plan);
 
-  const config = loadGatewayConfig({
-    REDIS_URL: env.redisUrl,
-    REDIS_PREFIX: prefix,
-    GATEWAY_PORT: '0',
-    GATEWAY_HOST: '127.0.0.1',
-    GATEWAY_MAX_HEADER_BYTES: '4096',
-    GATEWAY_MAX_BODY_BYTES: '1024',
-    GATEWAY_SPOOL_DIR: mkdtempSync(path.join(tmpdir(), 'tg-spool-')),
-    GATEWAY_ACCESS_LOG: 'false',
-    LOG_LEVEL: 'silent',
-    GATEWAY_REDIS_TIMEOUT_MS: '200',
-  });
+  const config = testGatewayConfig(prefix, { GATEWAY_MAX_HEADER_BYTES: '4096', GATEWAY_MAX_BODY_BYTES: '1024', GATEWAY_REDIS_TIMEOUT_MS: '200' });
   gw = await createGateway(config);
   ({ port } = await gw.listen());
 });

@@ -7,13 +7,12 @@ import type { Redis } from 'ioredis';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyspace, type ApiPolicy, type Keyspace, type PolicySnapshot } from '@tollgate/policy';
-import { loadGatewayConfig } from '../../apps/gateway/src/env';
 import { HealthChecks, probeUrl } from '../../apps/gateway/src/proxy/health-checks';
 import { compileTargets, Upstreams } from '../../apps/gateway/src/proxy/upstreams';
 import { buildRouteTable, compileTenant } from '../../apps/gateway/src/routing/route-table';
 import { createGateway, startAdminServer, type Gateway } from '../../apps/gateway/src/server';
 import { testEnv, testRedis, uniquePrefix, waitFor } from '../harness';
-import { makeApi, makeSnapshot, publishSnapshot, spawnGateway, startUpstream, type Upstream } from './fixtures';
+import { makeApi, makeSnapshot, publishSnapshot, spawnGateway, startUpstream, type Upstream, testGatewayConfig } from './fixtures';
 
 const INTERVAL = 100;
 let redis: Redis;
@@ -65,17 +64,7 @@ beforeAll(async () => {
   host = `${snapshot.tenantSlug}.localhost`;
   await publishSnapshot(redis, ks, snapshot);
   gw = await createGateway(
-    loadGatewayConfig({
-      REDIS_URL: testEnv().redisUrl,
-      REDIS_PREFIX: prefix,
-      GATEWAY_PORT: '0',
-      GATEWAY_HOST: '127.0.0.1',
-      GATEWAY_SPOOL_DIR: mkdtempSync(path.join(tmpdir(), 'tg-hc-')),
-      GATEWAY_ACCESS_LOG: 'false',
-      LOG_LEVEL: 'silent',
-      GATEWAY_REDIS_TIMEOUT_MS: '1000',
-      GATEWAY_HEALTH_CHECK_TIMEOUT_MS: '500',
-    }),
+    testGatewayConfig(prefix, { GATEWAY_REDIS_TIMEOUT_MS: '1000', GATEWAY_HEALTH_CHECK_TIMEOUT_MS: '500' }),
   );
   ({ port } = await gw.listen());
   admin = startAdminServer(gw);

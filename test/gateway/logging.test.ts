@@ -1,16 +1,12 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import type { Redis } from 'ioredis';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyspace } from '@tollgate/policy';
-import { loadGatewayConfig } from '../../apps/gateway/src/env';
 import { createGateway, type Gateway } from '../../apps/gateway/src/server';
-import { testEnv, testRedis, uniquePrefix, waitFor } from '../harness';
-import { issueKey, makeApi, makePlan, makeSnapshot, publishSnapshot, startUpstream, type IssuedKey, type Upstream } from './fixtures';
+import { testRedis, uniquePrefix, waitFor } from '../harness';
+import { issueKey, makeApi, makePlan, makeSnapshot, publishSnapshot, startUpstream, type IssuedKey, type Upstream, testGatewayConfig } from './fixtures';
 
 const lines: string[] = [];
 let redis: Redis;
@@ -39,14 +35,7 @@ beforeAll(async () => {
   });
   const logger = pino({ level: 'debug' }, sink);
   gw = await createGateway(
-    loadGatewayConfig({
-      REDIS_URL: testEnv().redisUrl,
-      REDIS_PREFIX: prefix,
-      GATEWAY_PORT: '0',
-      GATEWAY_HOST: '127.0.0.1',
-      GATEWAY_SPOOL_DIR: mkdtempSync(path.join(tmpdir(), 'tg-log-')),
-      GATEWAY_ACCESS_LOG: 'true',
-    }),
+    testGatewayConfig(prefix, { GATEWAY_ACCESS_LOG: 'true', LOG_LEVEL: undefined }),
     { logger },
   );
   ({ port } = await gw.listen());

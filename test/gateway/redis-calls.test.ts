@@ -1,17 +1,13 @@
 // What the hot path asks of Redis, watched with MONITOR: a cached key costs exactly one limiter
 // call per request and nothing else synchronous; concurrent requests share limiter calls without
 // mixing up whose limit is whose.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import type { Redis } from 'ioredis';
 import { createKeyspace, type Keyspace } from '@tollgate/policy';
-import { loadGatewayConfig } from '../../apps/gateway/src/env';
 import { createGateway, type Gateway } from '../../apps/gateway/src/server';
-import { testEnv, testRedis, uniquePrefix, waitFor } from '../harness';
-import { issueKey, makeApi, makePlan, makeSnapshot, publishSnapshot, startUpstream, type IssuedKey, type Upstream } from './fixtures';
+import { testRedis, uniquePrefix, waitFor } from '../harness';
+import { issueKey, makeApi, makePlan, makeSnapshot, publishSnapshot, startUpstream, type IssuedKey, type Upstream, testGatewayConfig } from './fixtures';
 
 let redis: Redis;
 let monitor: Redis;
@@ -32,7 +28,6 @@ async function get(key: IssuedKey, p = '/echo/x') {
 }
 
 beforeAll(async () => {
-  const env = testEnv();
   redis = testRedis();
   const prefix = uniquePrefix('gwcalls');
   ks = createKeyspace(prefix);
@@ -48,16 +43,7 @@ beforeAll(async () => {
   host = `${snapshot.tenantSlug}.localhost`;
   await publishSnapshot(redis, ks, snapshot);
   gw = await createGateway(
-    loadGatewayConfig({
-      REDIS_URL: env.redisUrl,
-      REDIS_PREFIX: prefix,
-      GATEWAY_PORT: '0',
-      GATEWAY_HOST: '127.0.0.1',
-      GATEWAY_SPOOL_DIR: mkdtempSync(path.join(tmpdir(), 'tg-spool-')),
-      GATEWAY_ACCESS_LOG: 'false',
-      LOG_LEVEL: 'silent',
-      GATEWAY_REDIS_TIMEOUT_MS: '2000',
-    }),
+    testGatewayConfig(prefix, { GATEWAY_REDIS_TIMEOUT_MS: '2000' }),
   );
   ({ port } = await gw.listen());
 });

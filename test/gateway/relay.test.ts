@@ -1,6 +1,3 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { connect } from 'node:net';
 import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
@@ -10,10 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
 import { createKeyspace, QUEUES, type Keyspace } from '@tollgate/policy';
 import type { UsageBatch, UsageEvent } from '@tollgate/usage';
-import { loadGatewayConfig } from '../../apps/gateway/src/env';
 import { createGateway, type Gateway } from '../../apps/gateway/src/server';
-import { testEnv, testRedis, uniquePrefix, waitFor } from '../harness';
-import { issueKey, makeApi, makePlan, makeSnapshot, publishSnapshot, startUpstream, type IssuedKey, type Upstream } from './fixtures';
+import { testRedis, uniquePrefix, waitFor } from '../harness';
+import { issueKey, makeApi, makePlan, makeSnapshot, publishSnapshot, startUpstream, type IssuedKey, type Upstream, testGatewayConfig } from './fixtures';
 
 // How the gateway relays an upstream response to its client: backpressure both ways, early
 // exits on either side, the route's total deadline, 1xx, HEAD, and headers it owns.
@@ -121,15 +117,7 @@ beforeAll(async () => {
   await publishSnapshot(redis, ks, snap);
   key = await issueKey(redis, ks, snap.tenantId, plan);
   gw = await createGateway(
-    loadGatewayConfig({
-      REDIS_URL: testEnv().redisUrl,
-      REDIS_PREFIX: prefix,
-      GATEWAY_PORT: '0',
-      GATEWAY_HOST: '127.0.0.1',
-      GATEWAY_SPOOL_DIR: mkdtempSync(path.join(tmpdir(), 'tg-relay-')),
-      GATEWAY_ACCESS_LOG: 'false',
-      LOG_LEVEL: 'silent',
-    }),
+    testGatewayConfig(prefix),
   );
   ({ port } = await gw.listen());
 });

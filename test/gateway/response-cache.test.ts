@@ -1,18 +1,14 @@
-import { mkdtempSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyspace, QUEUES, type ApiPolicy, type Keyspace, type PlanPolicy, type PolicySnapshot } from '@tollgate/policy';
 import type { UsageBatch, UsageEvent } from '@tollgate/usage';
-import { loadGatewayConfig } from '../../apps/gateway/src/env';
 import { createGateway, startAdminServer, type Gateway } from '../../apps/gateway/src/server';
-import { testEnv, testRedis, uniquePrefix, waitFor } from '../harness';
-import { issueKey, makeApi, makePlan, makeSnapshot, publishSnapshot, startUpstream, type IssuedKey, type Upstream } from './fixtures';
+import { testRedis, uniquePrefix, waitFor } from '../harness';
+import { issueKey, makeApi, makePlan, makeSnapshot, publishSnapshot, startUpstream, type IssuedKey, type Upstream, testGatewayConfig } from './fixtures';
 
 const MAX_ENTRY = 4096;
 let redis: Redis;
@@ -140,17 +136,7 @@ beforeAll(async () => {
   otherKey = await issueKey(redis, ks, other.tenantId, otherPlan);
 
   gw = await createGateway(
-    loadGatewayConfig({
-      REDIS_URL: testEnv().redisUrl,
-      REDIS_PREFIX: prefix,
-      GATEWAY_PORT: '0',
-      GATEWAY_HOST: '127.0.0.1',
-      GATEWAY_SPOOL_DIR: mkdtempSync(path.join(tmpdir(), 'tg-cache-')),
-      GATEWAY_ACCESS_LOG: 'false',
-      LOG_LEVEL: 'silent',
-      GATEWAY_REDIS_TIMEOUT_MS: '1000',
-      GATEWAY_CACHE_MAX_ENTRY_BYTES: String(MAX_ENTRY),
-    }),
+    testGatewayConfig(prefix, { GATEWAY_REDIS_TIMEOUT_MS: '1000', GATEWAY_CACHE_MAX_ENTRY_BYTES: String(MAX_ENTRY) }),
   );
   ({ port } = await gw.listen());
   admin = startAdminServer(gw);
