@@ -215,6 +215,11 @@ describe('relaying the upstream response', () => {
     const res = await get('/r/reset');
     expect(res.statusCode).toBe(200);
     await expect(res.body.text()).rejects.toThrow();
+    // Metered as the gateway saw it: a bad gateway, with the bytes that did get through.
+    const event = await usageEvent(res.headers['x-request-id'] as string);
+    expect(event).toMatchObject({ status: 502, rejected: null });
+    expect(event.bytesOut).toBeGreaterThan(0);
+    expect(event.bytesOut).toBeLessThan(100_000);
     const after = await get('/r/plain');
     expect(after.statusCode).toBe(200);
     await after.body.dump();
@@ -231,6 +236,10 @@ describe('relaying the upstream response', () => {
     // 400 ms at one byte per 20 ms: nowhere near what an unbounded stream would have sent.
     expect(received).toBeGreaterThan(0);
     expect(received).toBeLessThan(100);
+    const event = await usageEvent(res.headers['x-request-id'] as string);
+    expect(event.status).toBe(504);
+    expect(event.bytesOut).toBeGreaterThanOrEqual(received);
+    expect(event.bytesOut).toBeLessThan(100);
   });
 
   it('passes over 1xx responses to the final one', async () => {

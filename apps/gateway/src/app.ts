@@ -46,7 +46,7 @@ type RequestState = {
   upstreamMs: number | null;
   bytesIn: number;
   bytesOut: number;
-  /** The upstream exchange relaying the response: its body byte count is read at the end. */
+  /** The upstream exchange of a body still streaming to the client: its byte count is read at the end. */
   upstream: UpstreamExchange | null;
   cacheHit: boolean;
 };
@@ -60,6 +60,8 @@ declare module 'fastify' {
 const JSON_TYPE = 'application/json; charset=utf-8';
 /** nginx's status for a client that closed the connection before the response was complete. */
 const CLIENT_CLOSED = 499;
+/** What a response cut short mid-body is metered as (the client already has the upstream's status line). */
+const INCOMPLETE_STATUS = { client: CLIENT_CLOSED, upstream: ERROR_STATUS.bad_gateway, timeout: ERROR_STATUS.gateway_timeout } as const;
 
 function sendError(reply: FastifyReply, code: ErrorCode, message: string, extraHeaders?: Record<string, string>): FastifyReply {
   reply.code(ERROR_STATUS[code]).header('content-type', JSON_TYPE);
@@ -403,17 +405,26 @@ export function buildApp(config: GatewayConfig, deps: AppDeps, options: AppOptio
     if (limitHeaders) for (const name in limitHeaders) resHeaders.push(name, limitHeaders[name]!);
     resHeaders.push('x-request-id', request.id);
     const bodyless = method === 'HEAD' || status === 204 || status === 304;
-    st.upstream = exchange;
-    exchange.onClientGone = () => clientGone(request);
     // Straight into the client's response: Fastify's send pipeline (and a body stream) would
     // cost more than the rest of the request. The onResponse hook still runs on 'finish'.
-    if (!exchange.respond(reply.raw, resHeaders, bodyless, tap)) {
-      st.upstream = null;
+    const relayed = exchange.respond(reply.raw, resHeaders, bodyless, tap);
+    if (relayed === 'failed') {
       exchange.abandon();
       metrics.upstreamErrors.inc({ kind: 'bad_gateway' });
       return sendError(reply, 'bad_gateway', 'the upstream response could not be relayed');
     }
     reply.hijack();
+    if (relayed === 'gone') {
+      clientGone(request);
+    } else if (relayed === 'streaming') {
+      // Only a body still on its way keeps the exchange: its byte count is read at the end, and
+      // it reports a body cut short. (Holding every exchange in the request's state
+      // kept undici's buffers alive past a scavenge and cost ~10 µs per request in GC.)
+      st.upstream = exchange;
+      exchange.onIncomplete = (cause) => complete(request, INCOMPLETE_STATUS[cause], 0);
+    } else {
+      st.bytesOut = exchange.bodyBytes;
+    }
     return undefined;
   }
 

@@ -56,8 +56,8 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   rawHeaders: Buffer[] = [];
   /** Body bytes passed on to the client so far. */
   bodyBytes = 0;
-  /** Called once if the client leaves before the response is complete. */
-  onClientGone: (() => void) | null = null;
+  /** Called once if a streaming body is cut short: the client left, or the upstream failed. */
+  onIncomplete: ((cause: 'client' | 'upstream' | 'timeout') => void) | null = null;
 
   private abortFn: ((err?: Error) => void) | null = null;
   private resumeFn: (() => void) | null = null;
@@ -73,6 +73,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   private deadline: NodeJS.Timeout | null = null;
   private finished = false;
   private length: number | null = null;
+  private timedOut = false;
 
   constructor(onHead: (err: Error | null) => void) {
     this.onHead = onHead;
@@ -121,6 +122,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     if (this.res !== null && !this.finished) {
       this.finish(false);
       this.res.destroy(err);
+      this.onIncomplete?.(this.timedOut ? 'timeout' : 'upstream');
     }
   }
 
@@ -149,23 +151,24 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
 
   /**
    * Sends the response to the client: status and headers, then the body as it arrives.
-   * Returns false, having sent nothing, when the exchange already failed or the headers are
-   * unusable; the caller answers with an error instead.
+   * - `failed`: nothing was sent (the exchange already failed, or its headers are unusable);
+   *   the caller answers with an error instead.
+   * - `gone`: the client left while the upstream was answering; nothing was sent.
+   * - `sent`: the whole response is written.
+   * - `streaming`: the body follows as it arrives; `onIncomplete` fires if it is cut short.
    */
-  respond(res: ServerResponse, headers: OutgoingHttpHeaders | string[], bodyless: boolean, tap: BodyTap | null): boolean {
-    if (this.failed !== null) return false;
+  respond(res: ServerResponse, headers: OutgoingHttpHeaders | string[], bodyless: boolean, tap: BodyTap | null): 'failed' | 'gone' | 'sent' | 'streaming' {
+    if (this.failed !== null) return 'failed';
     if (res.destroyed) {
-      // The client left while the upstream was answering: nobody to send to.
       this.abandon();
       tap?.end(false);
-      this.onClientGone?.();
-      return true;
+      return 'gone';
     }
     try {
       res.writeHead(this.statusCode, headers as OutgoingHttpHeaders);
     } catch {
       this.abort(new Error('unusable upstream response headers'));
-      return false;
+      return 'failed';
     }
     const held = this.held;
     this.held = null;
@@ -177,7 +180,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
       tap?.end(true);
       res.end();
       if (this.heldBytes >= HOLD_BYTES) this.resumeFn?.();
-      return true;
+      return 'sent';
     }
     this.tap = tap;
     if (this.complete) {
@@ -192,7 +195,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
       tap?.end(true);
       if (body === null) res.end();
       else res.end(body);
-      return true;
+      return 'sent';
     }
     this.res = res;
     res.once('close', this.onClientClose);
@@ -207,7 +210,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
       if (res.writableNeedDrain) res.once('drain', this.resume);
       else this.resumeFn?.();
     }
-    return true;
+    return 'streaming';
   }
 
   /** Ends an exchange whose response will not be used (the client gets an error instead). */
@@ -224,6 +227,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   };
 
   private readonly onDeadline = (): void => {
+    this.timedOut = true;
     this.abort(new Error('upstream response exceeded the route timeout'));
   };
 
@@ -235,7 +239,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     if (this.finished) return;
     this.finish(false);
     this.abort(new Error('client closed the connection'));
-    this.onClientGone?.();
+    this.onIncomplete?.('client');
   };
 
   private settleHead(err: Error | null): void {
