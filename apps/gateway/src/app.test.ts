@@ -2,8 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { Redis } from 'ioredis';
 import { createKeyspace, PolicySnapshot } from '@tollgate/policy';
-import { createMemoryLimiter } from '@tollgate/ratelimit';
+import { once } from 'node:events';
+import { connect, type Socket } from 'node:net';
+import { createMemoryLimiter, type Limiter } from '@tollgate/ratelimit';
 import { startUpstream, type Upstream } from '../../../test/gateway/fixtures';
+import { waitFor } from '../../../test/harness';
 import { createMetrics } from './admin/metrics';
 import { buildApp, clientAddress } from './app';
 import { KeyCache } from './auth/key-cache';
@@ -20,11 +23,12 @@ const upstreams = new Upstreams({ connections: 4, unhealthyThreshold: 3, cooldow
 // Never connected: these tests use APIs without keys, so the key cache must not be asked.
 const idleRedis = new Redis({ lazyConnect: true, enableOfflineQueue: false });
 let app: ReturnType<typeof buildApp>;
+let config: ReturnType<typeof loadGatewayConfig>;
+const ks = createKeyspace('tgapptest');
 
 beforeAll(async () => {
   upstream = await startUpstream();
-  const ks = createKeyspace('tgapptest');
-  const config = loadGatewayConfig({ GATEWAY_TRUSTED_PROXIES: '10.0.0.0/8', LOG_LEVEL: 'silent' });
+  config = loadGatewayConfig({ GATEWAY_TRUSTED_PROXIES: '10.0.0.0/8', LOG_LEVEL: 'silent' });
   const memory = createMemoryLimiter();
   app = buildApp(config, {
     store,
@@ -109,6 +113,54 @@ describe('buildApp (inject)', () => {
     const spoof = await app.inject({ url: '/open/items/2', headers: { host: 'app.localhost', 'x-forwarded-for': '198.51.100.9' }, remoteAddress: '203.0.113.5' });
     expect(spoof.statusCode).toBe(200);
     expect(JSON.parse(spoof.body).headers['x-forwarded-for']).toBe('203.0.113.5');
+  });
+});
+
+describe('a client that leaves while its call waits for the limiter', () => {
+  it('is not forwarded, and is metered as 499', async () => {
+    // The limiter holds the call until the test lets it go (a slow Redis, in effect).
+    let called: () => void = () => undefined;
+    const waiting = new Promise<void>((r) => (called = r));
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => (release = r));
+    const memory = createMemoryLimiter();
+    const held: Limiter = {
+      decide: async (req) => {
+        called();
+        await gate;
+        return memory.decide(req);
+      },
+    };
+    const events = createMemoryUsageSink();
+    const gated = buildApp(config, {
+      store,
+      keys: new KeyCache({ redis: idleRedis, keyspace: ks, size: 10, ttlMs: 1000, negativeTtlMs: 1000 }),
+      upstreams,
+      limits: createLimitEnforcer({ keyspace: ks, redis: held, memory }),
+      usage: events,
+      metrics: createMetrics(),
+      logger: pino({ level: 'silent' }),
+    });
+    try {
+      await gated.listen({ port: 0, host: '127.0.0.1' });
+      const { port } = gated.server.address() as { port: number };
+      const accepted = once(gated.server, 'connection') as Promise<[Socket]>;
+      const socket = connect(port, '127.0.0.1');
+      await once(socket, 'connect');
+      const [serverSide] = await accepted;
+      const forwardedBefore = upstream.requests.length;
+      socket.write('GET /open/items/left HTTP/1.1\r\nHost: app.localhost\r\n\r\n');
+      await waiting;
+      socket.destroy();
+      await once(serverSide, 'close');
+      release();
+      const event = await waitFor(() => events.events.find((e) => e.status === 499), { what: 'the 499 usage event' });
+      expect(event).toMatchObject({ apiId: 'api_open', upstreamLatencyMs: null, bytesOut: 0, rejected: null });
+      expect(upstream.requests.length).toBe(forwardedBefore);
+      expect(events.events).toHaveLength(1);
+    } finally {
+      await gated.close();
+    }
   });
 });
 

@@ -325,6 +325,13 @@ export function buildApp(config: GatewayConfig, deps: AppDeps, options: AppOptio
       return sendError(reply, 'unavailable', 'rate limiting is unavailable and this API fails closed', { 'retry-after': '1' });
     }
 
+    // A client that left while its call waited on Redis: nothing to forward it for.
+    if (reply.raw.destroyed) {
+      reply.hijack();
+      clientGone(request);
+      return undefined;
+    }
+
     // --- forward
     const transform = route.policy.transform;
     const fwdHeaders = buildForwardHeaders(req, {
