@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { newId, type Db } from '@tollgate/db';
-import type { Role, ServiceContext } from '../../apps/console/src/server/services/context';
+import { expect } from 'vitest';
+import { ServiceError, type Role, type ServiceContext } from '../../apps/console/src/server/services/context';
 import { createAccessToken } from '../../apps/console/src/server/services/tokens';
 
 export const uniq = (label: string) => `${label}-${randomBytes(4).toString('hex')}`;
@@ -41,6 +42,16 @@ export async function makeToken(t: TestTenant, role: Exclude<Role, 'OWNER'> = 'A
 }
 
 export const publicResolver = async () => ['93.184.216.34'];
+
+/** The ServiceError a service call must reject with. */
+export async function failure(p: Promise<unknown>): Promise<ServiceError> {
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(ServiceError);
+  return err as ServiceError;
+}
 
 export function apiInput(over: Record<string, unknown> = {}) {
   const s = uniq('api');

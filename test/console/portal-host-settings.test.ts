@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '@tollgate/db';
 import { testDb } from '../harness/db';
-import { makeTenant, uniq } from './fixtures';
+import { failure, makeTenant, uniq } from './fixtures';
 import { updateTenant } from '../../apps/console/src/server/services/tenant';
-import { ServiceError } from '../../apps/console/src/server/services/context';
 
 // The tenant setting behind a portal on its own host: who may set it, what it accepts, and that
 // two workspaces can never claim one host.
@@ -15,15 +14,6 @@ beforeAll(() => {
 afterAll(async () => {
   await db.$disconnect();
 });
-
-async function failure(p: Promise<unknown>): Promise<ServiceError> {
-  const err = await p.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ServiceError);
-  return err as ServiceError;
-}
 
 describe('tenant portal host setting', () => {
   it('is set normalised, audited, cleared by null or an empty string, and only by an owner', async () => {

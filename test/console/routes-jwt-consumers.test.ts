@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileTenantPolicy, type Db } from '@tollgate/db';
 import { testDb } from '../harness/db';
-import { apiInput, call, makeTenant, makeToken, publicResolver, uniq, type TestTenant } from './fixtures';
+import { apiInput, call, failure, makeTenant, makeToken, publicResolver, uniq, type TestTenant } from './fixtures';
 import { ServiceError } from '../../apps/console/src/server/services/context';
 import { createApi, createRoute, getApi, getRoute, updateApi, updateRoute } from '../../apps/console/src/server/services/apis';
 import { createConsumer, getConsumer } from '../../apps/console/src/server/services/consumers';
@@ -18,15 +18,6 @@ let apiB: string;
 const opts = { resolve: publicResolver };
 // A public-looking DNS name that points inside the network.
 const privateResolver = async (host: string) => (host === 'jwks.internal.example' ? ['10.0.0.7'] : ['93.184.216.34']);
-
-async function failure(p: Promise<unknown>): Promise<ServiceError> {
-  const err = await p.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ServiceError);
-  return err as ServiceError;
-}
 
 function form(entries: Array<[string, string]>): FormData {
   const fd = new FormData();
