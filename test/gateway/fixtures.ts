@@ -5,13 +5,33 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { generateApiKey, hashApiKey } from '@tollgate/keys';
-import { encodeEvent, KeyRecord, PolicySnapshot, type ApiPolicy, type Keyspace, type PlanPolicy } from '@tollgate/policy';
+import { encodeEvent, KeyRecord, PolicySnapshot, QUEUES, type ApiPolicy, type Keyspace, type PlanPolicy } from '@tollgate/policy';
+import type { UsageBatch, UsageEvent } from '@tollgate/usage';
 import { loadGatewayConfig, type GatewayConfig } from '../../apps/gateway/src/env';
-import { testEnv } from '../harness';
+import { testEnv, waitFor } from '../harness';
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** The usage events a gateway queued for these request ids, in the same order (waits until all are there). */
+export async function queuedUsageEvents(redis: Redis, ks: Keyspace, requestIds: readonly string[]): Promise<UsageEvent[]> {
+  const queue = new Queue(QUEUES.usage, { connection: redis, prefix: ks.bullPrefix });
+  try {
+    return await waitFor(
+      async () => {
+        const jobs = await queue.getJobs(['waiting', 'prioritized', 'delayed', 'active', 'completed']);
+        const all = jobs.flatMap((j) => (j.data as UsageBatch).events);
+        const found = requestIds.map((id) => all.find((e) => e.id === id));
+        return found.every(Boolean) ? (found as UsageEvent[]) : null;
+      },
+      { timeoutMs: 5000, what: `usage events of ${requestIds.join(', ')}` },
+    );
+  } finally {
+    await queue.close();
+  }
+}
 
 /**
  * Config for an in-process test gateway on the run's Redis under `prefix`: ephemeral port, its

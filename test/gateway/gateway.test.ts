@@ -1,12 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import type { Redis } from 'ioredis';
-import { Queue } from 'bullmq';
-import type { UsageBatch } from '@tollgate/usage';
-import { createKeyspace, encodeEvent, QUEUES, type Keyspace } from '@tollgate/policy';
+import { createKeyspace, encodeEvent, type Keyspace } from '@tollgate/policy';
 import { createGateway, type Gateway } from '../../apps/gateway/src/server';
 import { testRedis, uniquePrefix, waitFor } from '../harness';
-import { issueKey, makeApi, makePlan, makeSnapshot, publishSnapshot, rawRequest, revokeKey, startUpstream, statusOf, type IssuedKey, type Upstream, testGatewayConfig } from './fixtures';
+import { issueKey, makeApi, makePlan, makeSnapshot, publishSnapshot, rawRequest, revokeKey, startUpstream, statusOf, type IssuedKey, type Upstream, testGatewayConfig, queuedUsageEvents } from './fixtures';
 
 let redis: Redis;
 let ks: Keyspace;
@@ -294,23 +292,9 @@ describe('usage', () => {
     expect(denied.status).toBe(401);
     const okId = ok.headers['x-request-id'] as string;
     const deniedId = denied.json.error.requestId as string;
-    const queue = new Queue(QUEUES.usage, { connection: redis, prefix: ks.bullPrefix });
-    try {
-      const events = await waitFor(
-        async () => {
-          const jobs = await queue.getJobs(['waiting', 'prioritized', 'delayed', 'active', 'completed']);
-          const all = jobs.flatMap((j) => (j.data as UsageBatch).events);
-          const a = all.find((e) => e.id === okId);
-          const b = all.find((e) => e.id === deniedId);
-          return a && b ? { a, b } : null;
-        },
-        { timeoutMs: 5000, what: 'usage events in the queue' },
-      );
-      expect(events.a).toMatchObject({ tenantId, apiId: apis.echo.id, keyId: key.record.keyId, status: 200, rejected: null, method: 'GET' });
-      expect(events.a.upstreamLatencyMs).not.toBeNull();
-      expect(events.b).toMatchObject({ tenantId, apiId: apis.echo.id, keyId: null, status: 401, rejected: 'auth' });
-    } finally {
-      await queue.close();
-    }
+    const [a, b] = await queuedUsageEvents(redis, ks, [okId, deniedId]);
+    expect(a).toMatchObject({ tenantId, apiId: apis.echo.id, keyId: key.record.keyId, status: 200, rejected: null, method: 'GET' });
+    expect(a!.upstreamLatencyMs).not.toBeNull();
+    expect(b).toMatchObject({ tenantId, apiId: apis.echo.id, keyId: null, status: 401, rejected: 'auth' });
   });
 });

@@ -4,12 +4,11 @@ import type { ServerResponse } from 'node:http';
 import type { Redis } from 'ioredis';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Queue } from 'bullmq';
-import { createKeyspace, QUEUES, type Keyspace } from '@tollgate/policy';
-import type { UsageBatch, UsageEvent } from '@tollgate/usage';
+import { createKeyspace, type Keyspace } from '@tollgate/policy';
+import type { UsageEvent } from '@tollgate/usage';
 import { createGateway, type Gateway } from '../../apps/gateway/src/server';
-import { testRedis, uniquePrefix, waitFor } from '../harness';
-import { issueKey, makeApi, makePlan, makeSnapshot, publishSnapshot, startUpstream, type IssuedKey, type Upstream, testGatewayConfig } from './fixtures';
+import { testRedis, uniquePrefix } from '../harness';
+import { issueKey, makeApi, makePlan, makeSnapshot, publishSnapshot, startUpstream, type IssuedKey, type Upstream, testGatewayConfig, queuedUsageEvents } from './fixtures';
 
 // How the gateway relays an upstream response to its client: backpressure both ways, early
 // exits on either side, the route's total deadline, 1xx, HEAD, and headers it owns.
@@ -129,20 +128,7 @@ afterAll(async () => {
 });
 
 /** The usage event the gateway queued for one request. */
-async function usageEvent(requestId: string): Promise<UsageEvent> {
-  const queue = new Queue(QUEUES.usage, { connection: redis, prefix: ks.bullPrefix });
-  try {
-    return await waitFor(
-      async () => {
-        const jobs = await queue.getJobs(['waiting', 'prioritized', 'delayed', 'active', 'completed']);
-        return jobs.flatMap((j) => (j.data as UsageBatch).events).find((e) => e.id === requestId) ?? null;
-      },
-      { timeoutMs: 5000, what: `the usage event of ${requestId}` },
-    );
-  } finally {
-    await queue.close();
-  }
-}
+const usageEvent = async (requestId: string): Promise<UsageEvent> => (await queuedUsageEvents(redis, ks, [requestId]))[0]!;
 
 const get = (p: string, method: 'GET' | 'HEAD' = 'GET') => request(`http://127.0.0.1:${port}${p}`, { method, headers: { host, 'x-api-key': key.key } });
 

@@ -1,14 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKeyspace, QUEUES, type ApiPolicy, type Keyspace, type PlanPolicy, type PolicySnapshot } from '@tollgate/policy';
-import type { UsageBatch, UsageEvent } from '@tollgate/usage';
+import { createKeyspace, type ApiPolicy, type Keyspace, type PlanPolicy, type PolicySnapshot } from '@tollgate/policy';
 import { createGateway, startAdminServer, type Gateway } from '../../apps/gateway/src/server';
 import { testRedis, uniquePrefix, waitFor } from '../harness';
-import { issueKey, makeApi, makePlan, makeSnapshot, publishSnapshot, startUpstream, type IssuedKey, type Upstream, testGatewayConfig } from './fixtures';
+import { issueKey, makeApi, makePlan, makeSnapshot, publishSnapshot, startUpstream, type IssuedKey, type Upstream, testGatewayConfig, queuedUsageEvents } from './fixtures';
 
 const MAX_ENTRY = 4096;
 let redis: Redis;
@@ -365,24 +363,11 @@ describe('response cache: limits and metering', () => {
     expect(r4.json.error.code).toBe('quota_exceeded');
     expect(hits('/quota')).toBe(1);
     const ids = [r1, r2].map((r) => r.headers['x-request-id'] as string);
-    const queue = new Queue(QUEUES.usage, { connection: redis, prefix: ks.bullPrefix });
-    try {
-      const events = await waitFor(
-        async () => {
-          const jobs = await queue.getJobs(['waiting', 'prioritized', 'delayed', 'active', 'completed']);
-          const all = jobs.flatMap((j) => (j.data as UsageBatch).events);
-          const found = ids.map((id) => all.find((e) => e.id === id));
-          return found.every(Boolean) ? (found as UsageEvent[]) : null;
-        },
-        { timeoutMs: 5000, what: 'usage events of the miss and the hit' },
-      );
-      expect(events[0]).toMatchObject({ cacheHit: false, status: 200, keyId: quotaKey.record.keyId, rejected: null });
-      expect(events[0]!.upstreamLatencyMs).not.toBeNull();
-      expect(events[1]).toMatchObject({ cacheHit: true, status: 200, keyId: quotaKey.record.keyId, rejected: null, upstreamLatencyMs: null });
-      expect(events[1]!.bytesOut).toBeGreaterThan(0);
-    } finally {
-      await queue.close();
-    }
+    const events = await queuedUsageEvents(redis, ks, ids);
+    expect(events[0]).toMatchObject({ cacheHit: false, status: 200, keyId: quotaKey.record.keyId, rejected: null });
+    expect(events[0]!.upstreamLatencyMs).not.toBeNull();
+    expect(events[1]).toMatchObject({ cacheHit: true, status: 200, keyId: quotaKey.record.keyId, rejected: null, upstreamLatencyMs: null });
+    expect(events[1]!.bytesOut).toBeGreaterThan(0);
   });
 
   it('a route rate limit applies to hits', async () => {
