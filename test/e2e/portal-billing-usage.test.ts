@@ -96,13 +96,19 @@ async function paidDeveloper(): Promise<{ consumerId: string; stripeSubscription
   const sessionId = (await db.subscription.findUniqueOrThrow({ where: { id: checkout.subscriptionId } })).stripeCheckoutSessionId!;
   const paid = standIn.completeCheckout(sessionId);
   for (const e of paid.events) await deliver(e);
+  const page = await signedInPage(s);
+  return { consumerId: s.consumerId, stripeSubscriptionId: paid.subscription.id, page };
+}
+
+/** A browser page carrying this developer's portal session cookie. */
+async function signedInPage(s: { consumerId: string; passwordHash: string }): Promise<Page> {
   const page = await browser.newPage();
   page.setDefaultTimeout(20_000);
   const token = await portal.createPortalToken(SESSION_SECRET, t.tenant.id, s.consumerId, portal.passwordVersion(s.passwordHash));
   await page
     .context()
     .addCookies([{ name: portal.portalCookieName(t.tenant.slug), value: token, url: `${app.base}/portal/${t.tenant.slug}` }]);
-  return { consumerId: s.consumerId, stripeSubscriptionId: paid.subscription.id, page };
+  return page;
 }
 
 async function invoiceRows(page: Page): Promise<string[][]> {
@@ -220,12 +226,7 @@ describe('usage page: presets and a custom range', () => {
         latencySumMs: BigInt(requests),
       }));
     await db.usageRollup.createMany({ data: [...rows(s.consumerId, 12), ...rows(other.consumerId, 500)] });
-    const page = await browser.newPage();
-    page.setDefaultTimeout(20_000);
-    const token = await portal.createPortalToken(SESSION_SECRET, t.tenant.id, s.consumerId, portal.passwordVersion(s.passwordHash));
-    await page
-      .context()
-      .addCookies([{ name: portal.portalCookieName(t.tenant.slug), value: token, url: `${app.base}/portal/${t.tenant.slug}` }]);
+    const page = await signedInPage(s);
     const usageUrl = `${app.base}/portal/${t.tenant.slug}/usage`;
     const dialogs: string[] = [];
     page.on('dialog', (d) => {
