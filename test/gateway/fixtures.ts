@@ -12,8 +12,21 @@ import { encodeEvent, KeyRecord, PolicySnapshot, QUEUES, type ApiPolicy, type Ke
 import type { UsageBatch, UsageEvent } from '@tollgate/usage';
 import { loadGatewayConfig, type GatewayConfig } from '../../apps/gateway/src/env';
 import { testEnv, waitFor } from '../harness';
+import { startAdminServer, type Gateway } from '../../apps/gateway/src/server';
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** Serves an in-process gateway's admin endpoints on an ephemeral port; `metrics()` scrapes it. */
+export async function listenAdmin(gw: Gateway): Promise<{ server: Server; port: number; metrics: () => Promise<string> }> {
+  const server = startAdminServer(gw);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  const metrics = async () => {
+    const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+    return res.text();
+  };
+  return { server, port, metrics };
+}
 
 /** The usage events a gateway queued for these request ids, in the same order (waits until all are there). */
 export async function queuedUsageEvents(redis: Redis, ks: Keyspace, requestIds: readonly string[]): Promise<UsageEvent[]> {

@@ -1,5 +1,4 @@
 import { mkdtempSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
@@ -10,9 +9,9 @@ import { createKeyspace, type ApiPolicy, type Keyspace, type PolicySnapshot } fr
 import { HealthChecks, probeUrl } from '../../apps/gateway/src/proxy/health-checks';
 import { compileTargets, Upstreams } from '../../apps/gateway/src/proxy/upstreams';
 import { buildRouteTable, compileTenant } from '../../apps/gateway/src/routing/route-table';
-import { createGateway, startAdminServer, type Gateway } from '../../apps/gateway/src/server';
+import { createGateway, type Gateway } from '../../apps/gateway/src/server';
 import { testEnv, testRedis, uniquePrefix, waitFor } from '../harness';
-import { makeApi, makeSnapshot, publishSnapshot, spawnGateway, startUpstream, type Upstream, testGatewayConfig } from './fixtures';
+import { makeApi, makeSnapshot, publishSnapshot, spawnGateway, startUpstream, type Upstream, testGatewayConfig, listenAdmin } from './fixtures';
 
 const INTERVAL = 100;
 let redis: Redis;
@@ -25,8 +24,7 @@ let b: Upstream;
 let aHealth = 200;
 let api: ApiPolicy;
 let snapshot: PolicySnapshot;
-let admin: ReturnType<typeof startAdminServer>;
-let adminPort: number;
+let admin: Awaited<ReturnType<typeof listenAdmin>>;
 
 /** An upstream whose /health answers `status()`; everything else says who it is. */
 function upstream(name: string, status: () => number) {
@@ -48,9 +46,7 @@ async function call(p: string) {
   return { status: res.statusCode, json: (await res.body.json()) as { served?: string } };
 }
 
-async function metrics(): Promise<string> {
-  return (await request(`http://127.0.0.1:${adminPort}/metrics`)).body.text();
-}
+const metrics = (): Promise<string> => admin.metrics();
 
 beforeAll(async () => {
   redis = testRedis();
@@ -67,13 +63,11 @@ beforeAll(async () => {
     testGatewayConfig(prefix, { GATEWAY_REDIS_TIMEOUT_MS: '1000', GATEWAY_HEALTH_CHECK_TIMEOUT_MS: '500' }),
   );
   ({ port } = await gw.listen());
-  admin = startAdminServer(gw);
-  await new Promise<void>((r) => admin.listen(0, '127.0.0.1', r));
-  adminPort = (admin.address() as AddressInfo).port;
+  admin = await listenAdmin(gw);
 });
 
 afterAll(async () => {
-  admin?.close();
+  admin?.server.close();
   await gw?.shutdown();
   await a?.close();
   await b?.close();

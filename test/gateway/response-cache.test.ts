@@ -1,12 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Redis } from 'ioredis';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyspace, type ApiPolicy, type Keyspace, type PlanPolicy, type PolicySnapshot } from '@tollgate/policy';
-import { createGateway, startAdminServer, type Gateway } from '../../apps/gateway/src/server';
+import { createGateway, type Gateway } from '../../apps/gateway/src/server';
 import { testRedis, uniquePrefix, waitFor } from '../harness';
-import { issueKey, makeApi, makePlan, makeSnapshot, publishSnapshot, startUpstream, type IssuedKey, type Upstream, testGatewayConfig, queuedUsageEvents } from './fixtures';
+import { issueKey, makeApi, makePlan, makeSnapshot, publishSnapshot, startUpstream, type IssuedKey, type Upstream, testGatewayConfig, queuedUsageEvents, listenAdmin } from './fixtures';
 
 const MAX_ENTRY = 4096;
 let redis: Redis;
@@ -23,8 +22,7 @@ let quotaKey: IssuedKey;
 let otherKey: IssuedKey;
 let cached: ApiPolicy;
 let plan: PlanPolicy;
-let admin: ReturnType<typeof startAdminServer>;
-let adminPort: number;
+let admin: Awaited<ReturnType<typeof listenAdmin>>;
 
 /** Upstream steered by the query: cc=, cookie=1, vary=, size=, chunked=1, status=, etag=, delay= (ms). Counts calls per path+query. */
 function upstreamHandler() {
@@ -137,13 +135,11 @@ beforeAll(async () => {
     testGatewayConfig(prefix, { GATEWAY_REDIS_TIMEOUT_MS: '1000', GATEWAY_CACHE_MAX_ENTRY_BYTES: String(MAX_ENTRY) }),
   );
   ({ port } = await gw.listen());
-  admin = startAdminServer(gw);
-  await new Promise<void>((r) => admin.listen(0, '127.0.0.1', r));
-  adminPort = (admin.address() as AddressInfo).port;
+  admin = await listenAdmin(gw);
 });
 
 afterAll(async () => {
-  admin?.close();
+  admin?.server.close();
   await gw?.shutdown();
   await upstream?.close();
   await redis?.quit();
@@ -380,7 +376,7 @@ describe('response cache: limits and metering', () => {
   });
 
   it('exposes hit/miss counters and size on /metrics', async () => {
-    const text = await (await request(`http://127.0.0.1:${adminPort}/metrics`)).body.text();
+    const text = await admin.metrics();
     expect(text).toMatch(/tollgate_gateway_cache_requests_total\{result="hit"\} [1-9]/);
     expect(text).toMatch(/tollgate_gateway_cache_requests_total\{result="miss"\} [1-9]/);
     expect(text).toMatch(/tollgate_gateway_cache_entries [1-9]/);
@@ -396,7 +392,7 @@ describe('response cache: request coalescing', () => {
     expect(new Set(results.map((r) => r.json.n)).size).toBe(1);
     expect(results.filter((r) => r.headers['x-cache'] === 'MISS')).toHaveLength(1);
     expect(results.filter((r) => r.headers['x-cache'] === 'HIT')).toHaveLength(4);
-    const text = await (await request(`http://127.0.0.1:${adminPort}/metrics`)).body.text();
+    const text = await admin.metrics();
     expect(text).toMatch(/tollgate_gateway_cache_requests_total\{result="coalesced"\} [4-9]/);
   });
 
