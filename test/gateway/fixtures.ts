@@ -115,18 +115,16 @@ export async function publishSnapshot(redis: Redis, ks: Keyspace, snapshot: Poli
 
 export type IssuedKey = { key: string; hash: string; record: KeyRecord };
 
-export async function issueKey(redis: Redis, ks: Keyspace, tenantId: string, plan: PlanPolicy | null, over: Partial<KeyRecord> = {}): Promise<IssuedKey> {
-  const key = generateApiKey('test');
-  const hash = hashApiKey(key);
-  const record = KeyRecord.parse({
+/** A key record as the control plane publishes it: active, no plan, no expiry, unless `over` says otherwise. */
+export function makeKeyRecord(over: Partial<KeyRecord> & { tenantId: string }): KeyRecord {
+  return KeyRecord.parse({
     schemaVersion: 1,
     keyId: id('key'),
-    tenantId,
     consumerId: id('con'),
-    subscriptionId: plan ? id('sub') : null,
-    planId: plan?.id ?? null,
+    subscriptionId: null,
+    planId: null,
     status: 'active',
-    subscriptionStatus: plan ? 'active' : null,
+    subscriptionStatus: null,
     expiresAt: null,
     apiIds: [],
     scopes: [],
@@ -134,6 +132,18 @@ export async function issueKey(redis: Redis, ks: Keyspace, tenantId: string, pla
     quotaOverride: null,
     periodStart: null,
     periodEnd: null,
+    ...over,
+  });
+}
+
+export async function issueKey(redis: Redis, ks: Keyspace, tenantId: string, plan: PlanPolicy | null, over: Partial<KeyRecord> = {}): Promise<IssuedKey> {
+  const key = generateApiKey('test');
+  const hash = hashApiKey(key);
+  const record = makeKeyRecord({
+    tenantId,
+    subscriptionId: plan ? id('sub') : null,
+    planId: plan?.id ?? null,
+    subscriptionStatus: plan ? 'active' : null,
     ...over,
   });
   await redis.set(ks.key(hash), JSON.stringify(record));

@@ -5,6 +5,7 @@ import type { Redis } from 'ioredis';
 import { EXPIRED_KEY_RECORD_GRACE_MS, writeKeyRecord } from '@tollgate/db';
 import { KeyRecord, type Keyspace } from '@tollgate/policy';
 import { testKeyspace, testRedis } from '../harness';
+import { makeKeyRecord } from '../gateway/fixtures';
 
 let redis: Redis;
 let ks: Keyspace;
@@ -12,23 +13,7 @@ let n = 0;
 
 function record(expiresAt: number | null): KeyRecord {
   n++;
-  return KeyRecord.parse({
-    schemaVersion: 1,
-    keyId: `key_exp${n}`,
-    tenantId: 'ten_exp',
-    consumerId: 'con_exp',
-    subscriptionId: null,
-    planId: null,
-    status: 'active',
-    subscriptionStatus: null,
-    expiresAt,
-    apiIds: [],
-    scopes: [],
-    rateLimitOverride: null,
-    quotaOverride: null,
-    periodStart: null,
-    periodEnd: null,
-  });
+  return makeKeyRecord({ keyId: `key_exp${n}`, tenantId: 'ten_exp', consumerId: 'con_exp', expiresAt });
 }
 
 beforeAll(() => {

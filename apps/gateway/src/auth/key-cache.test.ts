@@ -3,29 +3,14 @@ import { Redis } from 'ioredis';
 import { hashApiKey } from '@tollgate/keys';
 import type { KeyRecord } from '@tollgate/policy';
 import { testEnv, testKeyspace } from '../../../../test/harness';
+import { makeKeyRecord } from '../../../../test/gateway/fixtures';
 import { KeyCache } from './key-cache';
 
 const ks = testKeyspace('keycache');
 let redis: Redis;
 let now = 1_000_000;
 
-const record = (keyId: string, status: KeyRecord['status'] = 'active'): KeyRecord => ({
-  schemaVersion: 1,
-  keyId,
-  tenantId: 'ten_1',
-  consumerId: 'con_1',
-  subscriptionId: null,
-  planId: null,
-  status,
-  subscriptionStatus: null,
-  expiresAt: null,
-  apiIds: [],
-  scopes: [],
-  rateLimitOverride: null,
-  quotaOverride: null,
-  periodStart: null,
-  periodEnd: null,
-});
+const record = (keyId: string, status: KeyRecord['status'] = 'active'): KeyRecord => makeKeyRecord({ keyId, tenantId: 'ten_1', consumerId: 'con_1', status });
 
 function cache(size = 100) {
   return new KeyCache({ redis, keyspace: ks, size, ttlMs: 1000, negativeTtlMs: 100, now: () => now });
