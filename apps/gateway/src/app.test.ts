@@ -117,7 +117,12 @@ describe('buildApp (inject)', () => {
 });
 
 describe('a client that leaves while its call waits for the limiter', () => {
-  it('is not forwarded, and is metered as 499', async () => {
+  // 'allow': the call would be forwarded; 'reject': the gateway would answer 429 itself (an
+  // answer Fastify writes, whose onResponse never fires on a closed socket).
+  it.each([
+    { verdict: 'allow', rejected: null },
+    { verdict: 'reject', rejected: 'rate' },
+  ] as const)('is not forwarded, and is metered as 499 ($verdict)', async ({ verdict, rejected }) => {
     // The limiter holds the call until the test lets it go (a slow Redis, in effect).
     let called: () => void = () => undefined;
     const waiting = new Promise<void>((r) => (called = r));
@@ -128,6 +133,8 @@ describe('a client that leaves while its call waits for the limiter', () => {
       decide: async (req) => {
         called();
         await gate;
+        // The route allows 2 calls per window: the third decision is a refusal.
+        if (verdict === 'reject') for (let i = 0; i < 2; i++) await memory.decide(req);
         return memory.decide(req);
       },
     };
@@ -155,7 +162,7 @@ describe('a client that leaves while its call waits for the limiter', () => {
       await once(serverSide, 'close');
       release();
       const event = await waitFor(() => events.events.find((e) => e.status === 499), { what: 'the 499 usage event' });
-      expect(event).toMatchObject({ apiId: 'api_open', upstreamLatencyMs: null, bytesOut: 0, rejected: null });
+      expect(event).toMatchObject({ apiId: 'api_open', upstreamLatencyMs: null, bytesOut: 0, rejected });
       expect(upstream.requests.length).toBe(forwardedBefore);
       expect(events.events).toHaveLength(1);
     } finally {

@@ -197,6 +197,22 @@ export function buildApp(config: GatewayConfig, deps: AppDeps, options: AppOptio
     complete(request, CLIENT_CLOSED, 0);
   }
 
+  /**
+   * An answer the gateway writes itself. A client already gone gets none: Fastify's onResponse
+   * would never fire on its closed socket, so the call is metered as 499 here instead.
+   */
+  function answer(reply: FastifyReply, code: ErrorCode, message: string, extraHeaders?: Record<string, string>): FastifyReply | undefined {
+    if (reply.raw.destroyed) return leftEarly(reply);
+    return sendError(reply, code, message, extraHeaders);
+  }
+
+  /** The client closed its connection before anything was written: nothing to send, meter 499. */
+  function leftEarly(reply: FastifyReply): undefined {
+    reply.hijack();
+    clientGone(reply.request);
+    return undefined;
+  }
+
   async function handle(request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
     const req = request.raw;
     const st: RequestState = {
@@ -218,34 +234,34 @@ export function buildApp(config: GatewayConfig, deps: AppDeps, options: AppOptio
 
     // Request smuggling: a message framed two ways is refused, never "fixed".
     if (headers['transfer-encoding'] !== undefined && headers['content-length'] !== undefined) {
-      return sendError(reply, 'bad_request', 'Content-Length together with Transfer-Encoding is not allowed');
+      return answer(reply, 'bad_request', 'Content-Length together with Transfer-Encoding is not allowed');
     }
     const declared = headers['content-length'] === undefined ? 0 : Number(headers['content-length']);
-    if (declared > config.maxBodyBytes) return sendError(reply, 'payload_too_large', `request body exceeds ${config.maxBodyBytes} bytes`);
+    if (declared > config.maxBodyBytes) return answer(reply, 'payload_too_large', `request body exceeds ${config.maxBodyBytes} bytes`);
 
     // Two Host headers: which one routed the request would be a guess (RFC 9112 §3.2 says 400).
-    if (hasDuplicateHost(req.rawHeaders)) return sendError(reply, 'bad_request', 'more than one Host header');
+    if (hasDuplicateHost(req.rawHeaders)) return answer(reply, 'bad_request', 'more than one Host header');
 
     const target = canonicalizeTarget(req.url ?? '');
-    if (!target.ok) return sendError(reply, 'invalid_path', `invalid request path: ${target.reason}`);
+    if (!target.ok) return answer(reply, 'invalid_path', `invalid request path: ${target.reason}`);
 
-    if (!store.loaded) return sendError(reply, 'unavailable', 'the gateway is starting; configuration not loaded yet');
+    if (!store.loaded) return answer(reply, 'unavailable', 'the gateway is starting; configuration not loaded yet');
     const host = normalizeHost(headers.host);
     const tenant = host === null ? undefined : store.table.byHost.get(host);
-    if (!tenant) return sendError(reply, 'not_found', 'unknown host');
+    if (!tenant) return answer(reply, 'not_found', 'unknown host');
     st.tenant = tenant;
 
     const method = req.method!;
     const match = matchRoute(tenant, method, target.path);
-    if (match.kind === 'no_api') return sendError(reply, 'not_found', 'no API at this path');
+    if (match.kind === 'no_api') return answer(reply, 'not_found', 'no API at this path');
     st.api = match.api;
     if (match.kind === 'no_route') {
       st.rejected = 'invalid';
-      return sendError(reply, 'not_found', 'no route matches this path');
+      return answer(reply, 'not_found', 'no route matches this path');
     }
     if (match.kind === 'method_not_allowed') {
       st.rejected = 'invalid';
-      return sendError(reply, 'method_not_allowed', `method ${method} is not allowed here`, { allow: match.allow.join(', ') });
+      return answer(reply, 'method_not_allowed', `method ${method} is not allowed here`, { allow: match.allow.join(', ') });
     }
     const { api, route, rest } = match;
     st.route = route;
@@ -260,7 +276,7 @@ export function buildApp(config: GatewayConfig, deps: AppDeps, options: AppOptio
       const found = extractApiKey(headers, query, apiPolicy.allowQueryKey);
       if (!found || found.key === '') {
         st.rejected = 'auth';
-        return sendError(reply, 'unauthorized', 'an API key is required (Authorization: Bearer or X-API-Key)', { 'www-authenticate': WWW_AUTHENTICATE_MISSING });
+        return answer(reply, 'unauthorized', 'an API key is required (Authorization: Bearer or X-API-Key)', { 'www-authenticate': WWW_AUTHENTICATE_MISSING });
       }
       // A key seen before skips the checksum and SHA-256: only well-formed keys are memoised.
       let hash = keyHashes.get(found.key);
@@ -268,7 +284,7 @@ export function buildApp(config: GatewayConfig, deps: AppDeps, options: AppOptio
         const fmt = checkKeyFormat(found.key);
         if (!fmt.ok) {
           st.rejected = 'auth';
-          return sendError(reply, 'invalid_key', 'the API key is not valid', { 'www-authenticate': WWW_AUTHENTICATE_INVALID });
+          return answer(reply, 'invalid_key', 'the API key is not valid', { 'www-authenticate': WWW_AUTHENTICATE_INVALID });
         }
         hash = fmt.hash;
         if (keyHashes.size >= config.keyCache.size) keyHashes.clear();
@@ -283,7 +299,7 @@ export function buildApp(config: GatewayConfig, deps: AppDeps, options: AppOptio
       if (!auth.ok) {
         const f = auth.failure;
         st.rejected = f.status === 403 ? 'forbidden' : f.status === 503 ? 'unavailable' : 'auth';
-        return sendError(reply, f.code, f.message, f.status === 401 ? { 'www-authenticate': WWW_AUTHENTICATE_INVALID } : undefined);
+        return answer(reply, f.code, f.message, f.status === 401 ? { 'www-authenticate': WWW_AUTHENTICATE_INVALID } : undefined);
       }
       st.identity = auth.identity;
       subject = { kind: 'key', record: auth.identity.record, plan: auth.identity.plan };
@@ -295,7 +311,7 @@ export function buildApp(config: GatewayConfig, deps: AppDeps, options: AppOptio
       const claims = token && apiPolicy.jwt ? await jwtVerifierFor(apiPolicy.jwt)(token) : null;
       if (!claims) {
         st.rejected = 'auth';
-        return sendError(reply, 'unauthorized', token ? 'the token is not valid' : 'a bearer token is required', {
+        return answer(reply, 'unauthorized', token ? 'the token is not valid' : 'a bearer token is required', {
           'www-authenticate': token ? WWW_AUTHENTICATE_INVALID : WWW_AUTHENTICATE_MISSING,
         });
       }
@@ -318,19 +334,16 @@ export function buildApp(config: GatewayConfig, deps: AppDeps, options: AppOptio
     if (verdict.kind === 'allow') limitHeaders = verdict.headers;
     else if (verdict.kind === 'reject') {
       st.rejected = verdict.reason;
+      if (reply.raw.destroyed) return leftEarly(reply);
       reply.code(429).header('content-type', JSON_TYPE).headers(verdict.headers);
       return reply.send(JSON.stringify(verdict.body));
     } else if (verdict.kind === 'unavailable') {
       st.rejected = 'unavailable';
-      return sendError(reply, 'unavailable', 'rate limiting is unavailable and this API fails closed', { 'retry-after': '1' });
+      return answer(reply, 'unavailable', 'rate limiting is unavailable and this API fails closed', { 'retry-after': '1' });
     }
 
     // A client that left while its call waited on Redis: nothing to forward it for.
-    if (reply.raw.destroyed) {
-      reply.hijack();
-      clientGone(request);
-      return undefined;
-    }
+    if (reply.raw.destroyed) return leftEarly(reply);
 
     // --- forward
     const transform = route.policy.transform;
@@ -373,6 +386,8 @@ export function buildApp(config: GatewayConfig, deps: AppDeps, options: AppOptio
       }
       if (cached.kind === 'hit') {
         st.cacheHit = true;
+        // The wait for a coalesced fill may have outlasted the client.
+        if (reply.raw.destroyed) return leftEarly(reply);
         st.bytesOut = method === 'HEAD' ? 0 : cached.entry.body.length;
         return sendCached(reply, cache, cached.entry, method, headers, limitHeaders, request.id);
       }
@@ -398,10 +413,10 @@ export function buildApp(config: GatewayConfig, deps: AppDeps, options: AppOptio
     if (!outcome.ok) {
       if (limiter?.exceeded) {
         st.rejected = 'invalid';
-        return sendError(reply, 'payload_too_large', `request body exceeds ${config.maxBodyBytes} bytes`);
+        return answer(reply, 'payload_too_large', `request body exceeds ${config.maxBodyBytes} bytes`);
       }
       metrics.upstreamErrors.inc({ kind: outcome.code });
-      return sendError(reply, outcome.code, outcome.message, outcome.status === 503 ? { 'retry-after': '1' } : undefined);
+      return answer(reply, outcome.code, outcome.message, outcome.status === 503 ? { 'retry-after': '1' } : undefined);
     }
     const exchange = outcome.exchange;
     const status = exchange.statusCode;
@@ -418,7 +433,7 @@ export function buildApp(config: GatewayConfig, deps: AppDeps, options: AppOptio
     if (relayed === 'failed') {
       exchange.abandon();
       metrics.upstreamErrors.inc({ kind: 'bad_gateway' });
-      return sendError(reply, 'bad_gateway', 'the upstream response could not be relayed');
+      return answer(reply, 'bad_gateway', 'the upstream response could not be relayed');
     }
     reply.hijack();
     if (relayed === 'gone') {
