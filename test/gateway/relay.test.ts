@@ -36,6 +36,9 @@ let markBlocked: () => void = () => undefined;
 /** Resolves with the upstream response of the client-leaves test once it closes. */
 let abandonedClosed: Promise<boolean> = Promise.resolve(false);
 
+/** Resolves with whether the stalled upstream response was cut off from the gateway's side. */
+let stalledClosed: Promise<boolean> = Promise.resolve(false);
+
 let lateArrived: (requestId: string) => void = () => undefined;
 let lateGo: Promise<void> = Promise.resolve();
 let lateClosed: (aborted: boolean) => void = () => undefined;
@@ -77,6 +80,12 @@ beforeAll(async () => {
         res.once('close', () => clearInterval(t));
         return;
       }
+      case '/stall':
+        // Headers and a first part, then silence (the route itself would allow 10 s).
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.write('s'.repeat(100));
+        stalledClosed = new Promise((resolve) => res.once('close', () => resolve(!res.writableFinished)));
+        return;
       case '/late':
         // Answers only once the test says so, then streams until stopped.
         lateArrived(String(req.headers['x-tollgate-request-id']));
@@ -110,8 +119,10 @@ beforeAll(async () => {
       { id: 'rte_all', methods: [], path: '/*', timeoutMs: null, cacheTtlSeconds: 0, transform: null, rateLimit: null },
     ],
   });
-  const plan = makePlan([api.id]);
-  const snap = makeSnapshot([api], [plan]);
+  // The same upstream behind an API whose read timeout (headers, then each gap in the body) is short.
+  const quick = makeApi(up.url, { slug: 'quick', basePath: '/q', timeouts: { connectMs: 1000, headersMs: 300, requestMs: 10_000 } });
+  const plan = makePlan([api.id, quick.id]);
+  const snap = makeSnapshot([api, quick], [plan]);
   host = `${snap.tenantSlug}.localhost`;
   await publishSnapshot(redis, ks, snap);
   key = await issueKey(redis, ks, snap.tenantId, plan);
@@ -226,6 +237,16 @@ describe('relaying the upstream response', () => {
     expect(event.status).toBe(504);
     expect(event.bytesOut).toBeGreaterThanOrEqual(received);
     expect(event.bytesOut).toBeLessThan(100);
+  });
+
+  it('cuts a body that goes silent for longer than the read timeout, well before the route deadline', async () => {
+    const res = await get('/q/stall');
+    expect(res.statusCode).toBe(200);
+    await expect(res.body.text()).rejects.toThrow();
+    expect(await stalledClosed).toBe(true);
+    const event = await usageEvent(res.headers['x-request-id'] as string);
+    expect(event).toMatchObject({ status: 504, bytesOut: 100, rejected: null });
+    expect(event.latencyMs).toBeLessThan(5000);
   });
 
   it('passes over 1xx responses to the final one', async () => {

@@ -92,7 +92,13 @@ export function ApiFields({ d = {} }: { d?: ApiDefaults }) {
       </div>
       <div className="grid gap-4 md:grid-cols-4">
         <Field name="connectTimeoutMs" label="Connect timeout (ms)" type="number" defaultValue={d.connectTimeoutMs ?? 2000} />
-        <Field name="headersTimeoutMs" label="Headers timeout (ms)" type="number" defaultValue={d.headersTimeoutMs ?? 10000} />
+        <Field
+          name="headersTimeoutMs"
+          label="Read timeout (ms)"
+          hint="Longest wait for the response headers, and then between two reads of the body."
+          type="number"
+          defaultValue={d.headersTimeoutMs ?? 10000}
+        />
         <Field name="requestTimeoutMs" label="Request timeout (ms)" type="number" defaultValue={d.requestTimeoutMs ?? 30000} />
         <Field name="retries" label="Retries (idempotent)" type="number" defaultValue={d.retries ?? 1} />
       </div>

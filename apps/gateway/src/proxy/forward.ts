@@ -122,7 +122,9 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     if (this.res !== null && !this.finished) {
       this.finish(false);
       this.res.destroy(err);
-      this.onIncomplete?.(this.timedOut ? 'timeout' : 'upstream');
+      // Our deadline, or the upstream going silent past the read timeout: both are timeouts.
+      const timedOut = this.timedOut || (err as { code?: string }).code === 'UND_ERR_BODY_TIMEOUT';
+      this.onIncomplete?.(timedOut ? 'timeout' : 'upstream');
     }
   }
 
@@ -295,14 +297,18 @@ export async function forwardToUpstream(upstreams: Upstreams, o: ForwardOptions)
     const pool = upstreams.pool(target, o.connectTimeoutMs);
     try {
       // No AbortController per request (measurable on the hot path): the header wait is bounded by
-      // headersTimeout, the body by a deadline armed once headers are in.
+      // headersTimeout, the body by a deadline armed once headers are in. The body's idle timeout
+      // (the longest gap between two reads) is the same value, as nginx's proxy_read_timeout
+      // is for both: undici then refreshes one connection timer instead of replacing it at every
+      // phase, and a replaced timer stays on its list for up to half a second (GC survivors).
+      const readTimeout = Math.min(o.headersTimeoutMs, remaining);
       const exchange = await dispatchOnce(pool, {
         method: o.method as Dispatcher.HttpMethod,
         path: target.pathPrefix + o.pathAndQuery,
         headers: o.headers,
         body: o.body,
-        headersTimeout: Math.min(o.headersTimeoutMs, remaining),
-        bodyTimeout: remaining,
+        headersTimeout: readTimeout,
+        bodyTimeout: readTimeout,
       });
       upstreams.reportSuccess(target);
       // A small body of declared length is already (nearly) in our buffers; the idle bodyTimeout
