@@ -8,7 +8,7 @@
 // Then open loop at a fixed offered rate (default 2,000 req/s), latency measured from each
 // request's intended send time (no coordinated omission): p50/p99/p99.9 of (a), (c), (d).
 //
-// Env: BENCH_DURATION (s, default 8), BENCH_REPEATS (3), BENCH_CONNECTIONS (64), BENCH_RATE (2000),
+// Env: BENCH_DURATION (s, default 8; 0 skips the closed-loop runs after the warm-up), BENCH_REPEATS (3), BENCH_CONNECTIONS (64), BENCH_RATE (2000),
 // BENCH_OPEN_DURATION (s, 10; 0 skips the open loop), BENCH_ONLY (comma list of a,b,c,d; only the listed ones run), BENCH_ACCESS_LOG=1 to also run
 // (d) with access logs on, BENCH_PROFILE=1 to write a CPU profile of (d) to bench-results/,
 // BENCH_BASELINE=<bundle.js> to also run (d0) from another gateway bundle, interleaved with (d)
@@ -436,7 +436,7 @@ http {
   const order = ['a', 'b', 'c', 'd0', 'd', 'd+log'].filter((k) => targets[k]);
   // Warm-up (JIT, pools, key cache), then interleaved repeats so drift hits all alike.
   for (const k of order) runWrk(targets[k].url, targets[k].headers, { duration: 2, connections, cpu: loadCpu });
-  for (let r = 0; r < repeats; r++) {
+  for (let r = 0; r < (duration > 0 ? repeats : 0); r++) {
     for (const k of order) {
       const before = cpuTicks(targets[k].pid);
       const res = runWrk(targets[k].url, targets[k].headers, { duration, connections, cpu: loadCpu });
@@ -447,24 +447,26 @@ http {
     }
   }
 
-  console.log('\nclosed loop, medians of', repeats, '(proxy pinned to 1 core, so req/s = req/s per core):');
-  console.log('  scenario                               req/s/core    p50 ms    p99 ms   cpu µs/req  req/s per busy core');
   const med = {};
-  for (const k of order) {
-    const cpu = targets[k].pid ? median(results[k].map((x) => x.cpuUsPerReq)) : null;
-    med[k] = { rps: median(results[k].map((x) => x.rps)), p50: median(results[k].map((x) => x.p50)), p99: median(results[k].map((x) => x.p99)), cpu };
-    console.log(
-      `  (${k}) ${names[k].padEnd(34)} ${med[k].rps.toFixed(0).padStart(9)} ${med[k].p50.toFixed(2).padStart(9)} ${med[k].p99.toFixed(2).padStart(9)} ${cpu ? cpu.toFixed(1).padStart(12) : '           -'} ${cpu ? (1e6 / cpu).toFixed(0).padStart(20) : ''}`,
-    );
+  if (duration > 0) {
+    console.log('\nclosed loop, medians of', repeats, '(proxy pinned to 1 core, so req/s = req/s per core):');
+    console.log('  scenario                               req/s/core    p50 ms    p99 ms   cpu µs/req  req/s per busy core');
+    for (const k of order) {
+      const cpu = targets[k].pid ? median(results[k].map((x) => x.cpuUsPerReq)) : null;
+      med[k] = { rps: median(results[k].map((x) => x.rps)), p50: median(results[k].map((x) => x.p50)), p99: median(results[k].map((x) => x.p99)), cpu };
+      console.log(
+        `  (${k}) ${names[k].padEnd(34)} ${med[k].rps.toFixed(0).padStart(9)} ${med[k].p50.toFixed(2).padStart(9)} ${med[k].p99.toFixed(2).padStart(9)} ${cpu ? cpu.toFixed(1).padStart(12) : '           -'} ${cpu ? (1e6 / cpu).toFixed(0).padStart(20) : ''}`,
+      );
+    }
+    if (med.d && med.c) console.log(`  ratio d/c = ${(med.d.rps / med.c.rps).toFixed(3)} by req/s, ${(med.c.cpu / med.d.cpu).toFixed(3)} by CPU per request  (goal ≥ 0.80)`);
+    if (med.d0 && med.c) console.log(`  ratio d0/c = ${(med.c.cpu / med.d0.cpu).toFixed(3)} by CPU per request (the BENCH_BASELINE bundle)`);
+    if (med.d && med.b) console.log(`  ratio d/b = ${(med.d.rps / med.b.rps).toFixed(3)} by req/s, ${(med.b.cpu / med.d.cpu).toFixed(3)} by CPU per request`);
   }
-  if (med.d && med.c) console.log(`  ratio d/c = ${(med.d.rps / med.c.rps).toFixed(3)} by req/s, ${(med.c.cpu / med.d.cpu).toFixed(3)} by CPU per request  (goal ≥ 0.80)`);
-  if (med.d0 && med.c) console.log(`  ratio d0/c = ${(med.c.cpu / med.d0.cpu).toFixed(3)} by CPU per request (the BENCH_BASELINE bundle)`);
-  if (med.d && med.b) console.log(`  ratio d/b = ${(med.d.rps / med.b.rps).toFixed(3)} by req/s, ${(med.b.cpu / med.d.cpu).toFixed(3)} by CPU per request`);
 
   console.log(`\nopen loop at ${rate} req/s for ${openDuration}s (latency from intended send time, ${process.env.BENCH_OPEN_PACER === 'spin' ? 'spinning' : 'thread'} pacer), medians of ${repeats}:`);
   console.log('  scenario                                 p50 ms   p99 ms  p99.9 ms  errors');
   const open = {};
-  const openKeys = ['a', 'c', 'd'].filter((x) => targets[x] && openDuration > 0);
+  const openKeys = ['a', 'c', 'd0', 'd'].filter((x) => targets[x] && openDuration > 0);
   const openRuns = Object.fromEntries(openKeys.map((k) => [k, []]));
   const pacer = process.env.BENCH_OPEN_PACER === 'spin' ? 'spin' : 'thread';
   // Interleaved (a, c, d, a, c, d, …) so a drifting machine shifts all three alike.
