@@ -120,7 +120,7 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
     keyspace,
     redis: redisLimiter,
     memory: createMemoryLimiter({ maxKeys: 100_000 }),
-    onDecision: (result, source) => metrics.limiterDecisions.inc({ result, source }),
+    onDecision: (result, source) => metrics.limiterDecisions.inc(result, source),
   });
   const workerIndex = opts.workerIndex ?? 0;
   const producer = createUsageProducer({

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { RequestMetrics } from './request-metrics';
+import { PairCounter, RequestMetrics } from './request-metrics';
 
 export type GatewayMetrics = ReturnType<typeof createMetrics>;
 
@@ -8,12 +8,13 @@ export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'tollgate_gateway_' });
   const requests = new RequestMetrics(registry);
-  const limiterDecisions = new Counter({
-    name: 'tollgate_gateway_limiter_decisions_total',
-    help: 'Rate limit and quota decisions, by result (allowed, rate, quota, unavailable) and source',
-    labelNames: ['result', 'source'] as const,
-    registers: [registry],
-  });
+  // Once per request: plain numbers, like the request metrics.
+  const limiterDecisions = new PairCounter<'allowed' | 'rate' | 'quota' | 'unavailable', 'redis' | 'memory' | 'none'>(
+    registry,
+    'tollgate_gateway_limiter_decisions_total',
+    'Rate limit and quota decisions, by result (allowed, rate, quota, unavailable) and source',
+    ['result', 'source'],
+  );
   const redisErrors = new Counter({
     name: 'tollgate_gateway_redis_errors_total',
     help: 'Redis calls that failed or timed out, by operation',

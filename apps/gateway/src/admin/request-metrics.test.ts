@@ -1,6 +1,6 @@
 import { AggregatorRegistry, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { RequestMetrics } from './request-metrics';
+import { PairCounter, RequestMetrics } from './request-metrics';
 
 describe('RequestMetrics', () => {
   it('renders a Prometheus counter and cumulative histogram', async () => {
@@ -23,5 +23,22 @@ describe('RequestMetrics', () => {
     regs.forEach((r, i) => new RequestMetrics(r, [0.1]).record('t', 'a', 200, 0.01 * (i + 1)));
     const merged = AggregatorRegistry.aggregate(await Promise.all(regs.map((r) => r.getMetricsAsJSON())));
     expect(await merged.metrics()).toContain('tollgate_gateway_requests_total{tenant="t",api="a",status="200"} 2');
+  });
+});
+
+describe('PairCounter', () => {
+  it('renders a Prometheus counter per label pair, and sums across cluster workers', async () => {
+    const regs = [new Registry(), new Registry()];
+    const counters = regs.map((r) => new PairCounter<'allowed' | 'rate', 'redis' | 'memory'>(r, 'test_decisions_total', 'Decisions', ['result', 'source']));
+    counters[0]!.inc('allowed', 'redis');
+    counters[0]!.inc('allowed', 'redis');
+    counters[0]!.inc('rate', 'memory');
+    counters[1]!.inc('allowed', 'redis');
+    const one = await regs[0]!.metrics();
+    expect(one).toContain('# TYPE test_decisions_total counter');
+    expect(one).toContain('test_decisions_total{result="allowed",source="redis"} 2');
+    expect(one).toContain('test_decisions_total{result="rate",source="memory"} 1');
+    const merged = AggregatorRegistry.aggregate(await Promise.all(regs.map((r) => r.getMetricsAsJSON())));
+    expect(await merged.metrics()).toContain('test_decisions_total{result="allowed",source="redis"} 3');
   });
 });

@@ -75,3 +75,39 @@ export class RequestMetrics {
     }
   }
 }
+
+/**
+ * A counter over two labels with a handful of values each (the limiter's result × source), kept
+ * as plain numbers: inc() is two Map lookups and allocates nothing once a pair was seen, where
+ * prom-client's Counter builds a label hash string on every call.
+ */
+export class PairCounter<A extends string, B extends string> {
+  private readonly counts = new Map<A, Map<B, { labels: Record<string, string>; value: number }>>();
+
+  constructor(registry: Registry, name: string, help: string, labelNames: readonly [string, string]) {
+    const self = this;
+    const [nameA, nameB] = labelNames;
+    registry.registerMetric({
+      name,
+      help,
+      type: 'counter',
+      aggregator: 'sum',
+      get: async () => ({ name, help, type: 'counter', aggregator: 'sum', values: [...self.counts.values()].flatMap((m) => [...m.values()]) }),
+      reset: () => self.counts.clear(),
+    } as never);
+    this.labelOf = (a, b) => ({ [nameA]: a, [nameB]: b });
+  }
+
+  private readonly labelOf: (a: A, b: B) => Record<string, string>;
+
+  inc(a: A, b: B): void {
+    let byB = this.counts.get(a);
+    if (!byB) {
+      byB = new Map();
+      this.counts.set(a, byB);
+    }
+    const entry = byB.get(b);
+    if (entry) entry.value++;
+    else byB.set(b, { labels: this.labelOf(a, b), value: 1 });
+  }
+}
