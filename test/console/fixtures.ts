@@ -67,7 +67,7 @@ type Json = Record<string, unknown>;
 
 /** Calls a route handler like Next does: a Request plus a params promise. */
 export async function call(
-  handler: (req: Request, route: { params: Promise<any> }) => Promise<Response>,
+  handler: (req: Request, route: { params: Promise<never> }) => Promise<Response>,
   opts: { method?: string; token?: string | null; body?: unknown; rawBody?: string; params?: Record<string, string>; query?: string; headers?: Record<string, string> } = {},
 ): Promise<{ status: number; body: any; headers: Headers }> {
   const headers: Record<string, string> = { ...(opts.headers ?? {}) };
@@ -77,7 +77,8 @@ export async function call(
   else if (opts.body !== undefined) body = JSON.stringify(opts.body);
   if (body !== undefined && !headers['content-type']) headers['content-type'] = 'application/json';
   const req = new Request(`http://console.test/api/v1/x${opts.query ? `?${opts.query}` : ''}`, { method: opts.method ?? 'GET', headers, body });
-  const res = await handler(req, { params: Promise.resolve(opts.params ?? {}) });
+  // Each route declares its own params shape; the test supplies the matching one.
+  const res = await handler(req, { params: Promise.resolve(opts.params ?? {}) as Promise<never> });
   const text = await res.text();
   let parsed: Json | null = null;
   try {

@@ -111,7 +111,7 @@ describe('tenant isolation in the services', () => {
 
 describe('tenant isolation through the admin API', () => {
   it("answers 404 with the error envelope for tenant B's ids on GET, PATCH and DELETE", async () => {
-    const cases: Array<[string, (r: Request, c: { params: Promise<any> }) => Promise<Response>, string, unknown?]> = [
+    const cases: Array<[string, (r: Request, c: { params: Promise<never> }) => Promise<Response>, string, unknown?]> = [
       ['api', v1.api.GET, 'GET'],
       ['api', v1.api.PATCH, 'PATCH', { name: 'hijacked' }],
       ['api', v1.api.DELETE, 'DELETE'],

@@ -15,7 +15,6 @@ export class RequestMetrics {
     registry: Registry,
     private readonly bounds: readonly number[] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
   ) {
-    const self = this;
     registry.registerMetric({
       name: 'tollgate_gateway_requests_total',
       help: 'Requests handled, by tenant, API and status',
@@ -26,9 +25,9 @@ export class RequestMetrics {
         help: 'Requests handled, by tenant, API and status',
         type: 'counter',
         aggregator: 'sum',
-        values: [...self.series.values()].map((s) => ({ labels: s.labels, value: s.count })),
+        values: [...this.series.values()].map((s) => ({ labels: s.labels, value: s.count })),
       }),
-      reset: () => self.series.clear(),
+      reset: () => this.series.clear(),
     } as never);
     registry.registerMetric({
       name: 'tollgate_gateway_request_duration_seconds',
@@ -40,10 +39,10 @@ export class RequestMetrics {
         help: 'Time in the gateway from request to response end, by tenant, API and status',
         type: 'histogram',
         aggregator: 'sum',
-        values: [...self.series.values()].flatMap((s) => {
+        values: [...this.series.values()].flatMap((s) => {
           const out: { labels: Record<string, string | number>; value: number; metricName: string }[] = [];
           let acc = 0;
-          self.bounds.forEach((le, i) => {
+          this.bounds.forEach((le, i) => {
             acc += s.buckets[i]!;
             out.push({ labels: { ...s.labels, le }, value: acc, metricName: 'tollgate_gateway_request_duration_seconds_bucket' });
           });
@@ -53,7 +52,7 @@ export class RequestMetrics {
           return out;
         }),
       }),
-      reset: () => self.series.clear(),
+      reset: () => this.series.clear(),
     } as never);
   }
 
@@ -85,15 +84,14 @@ export class PairCounter<A extends string, B extends string> {
   private readonly counts = new Map<A, Map<B, { labels: Record<string, string>; value: number }>>();
 
   constructor(registry: Registry, name: string, help: string, labelNames: readonly [string, string]) {
-    const self = this;
     const [nameA, nameB] = labelNames;
     registry.registerMetric({
       name,
       help,
       type: 'counter',
       aggregator: 'sum',
-      get: async () => ({ name, help, type: 'counter', aggregator: 'sum', values: [...self.counts.values()].flatMap((m) => [...m.values()]) }),
-      reset: () => self.counts.clear(),
+      get: async () => ({ name, help, type: 'counter', aggregator: 'sum', values: [...this.counts.values()].flatMap((m) => [...m.values()]) }),
+      reset: () => this.counts.clear(),
     } as never);
     this.labelOf = (a, b) => ({ [nameA]: a, [nameB]: b });
   }
