@@ -1,5 +1,6 @@
 import { connect } from 'node:net';
 import { once } from 'node:events';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { ServerResponse } from 'node:http';
 import type { Redis } from 'ioredis';
 import { request } from 'undici';
@@ -164,6 +165,20 @@ describe('relaying the upstream response', () => {
     for (let r = await it.next(); !r.done; r = await it.next()) check(Buffer.from(r.value as Buffer));
     expect(offset).toBe(BIG);
     expect(intact).toBe(true);
+  });
+
+  it('does not count a client that stops reading against the upstream read timeout', async () => {
+    upstreamBlocked = new Promise((resolve) => (markBlocked = resolve));
+    // /q has a 300 ms read timeout; this client stops reading for twice that once the upstream
+    // is held back. The silence is the gateway's doing (backpressure), not the upstream's.
+    const res = await get('/q/big');
+    expect(res.statusCode).toBe(200);
+    const it = res.body[Symbol.asyncIterator]();
+    let received = ((await it.next()).value as Buffer).length;
+    await upstreamBlocked;
+    await delay(600); // the slow client under test: it reads nothing for 600 ms
+    for (let r = await it.next(); !r.done; r = await it.next()) received += (r.value as Buffer).length;
+    expect(received).toBe(BIG);
   });
 
   it('aborts the upstream request when the client leaves mid-response', async () => {

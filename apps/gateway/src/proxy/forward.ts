@@ -30,7 +30,12 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
 
 /** Errors that mean the upstream never processed the request, so a retry elsewhere is safe. */
 const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'EPIPE']);
-const TIMEOUT_ERRORS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
+const TIMEOUT_ERRORS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT', 'TG_READ_TIMEOUT']);
+
+/** The upstream sent nothing for the read timeout: before its headers, or between two body reads. */
+class ReadTimeoutError extends Error {
+  readonly code = 'TG_READ_TIMEOUT';
+}
 
 export function isRetryable(method: string, hasBody: boolean): boolean {
   return !hasBody && IDEMPOTENT.has(method);
@@ -74,18 +79,33 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   private finished = false;
   private length: number | null = null;
   private timedOut = false;
+  private readTimer: NodeJS.Timeout | null = null;
 
-  constructor(onHead: (err: Error | null) => void) {
+  /**
+   * `readTimeoutMs`: the longest the upstream may stay silent: before its response headers, then
+   * between two body reads (0 = none). This handler keeps that timer itself, with undici's own
+   * headers/body timeouts off: undici replaces its connection timer at every phase of every
+   * request, and each replaced one stays on its timer list for up to half a second, so every
+   * request left timer objects to survive a scavenge and be promoted. A native timer refreshed per
+   * read dies with its request.
+   */
+  constructor(
+    onHead: (err: Error | null) => void,
+    private readonly readTimeoutMs = 0,
+  ) {
     this.onHead = onHead;
   }
 
   // ---- undici's dispatch handler
   onConnect(abort: (err?: Error) => void): void {
+    // Called as the request goes out on a connection: the wait for the response starts here.
     this.abortFn = abort;
+    if (this.readTimeoutMs > 0) this.readTimer = setTimeout(this.onReadTimeout, this.readTimeoutMs);
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
     if (statusCode < 200) return true; // 1xx: the final response follows
+    this.readTimer?.refresh();
     this.statusCode = statusCode;
     this.rawHeaders = rawHeaders;
     this.resumeFn = resume;
@@ -99,21 +119,32 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     if (res === null) {
       (this.held ??= []).push(chunk);
       this.heldBytes += chunk.length;
-      return this.heldBytes < HOLD_BYTES;
+      if (this.heldBytes < HOLD_BYTES) {
+        this.readTimer?.refresh();
+        return true;
+      }
+      this.stopReadTimer(); // paused on our side: the upstream isn't the one being slow
+      return false;
     }
     this.bodyBytes += chunk.length;
     this.tap?.data(chunk);
-    if (res.write(chunk)) return true;
+    if (res.write(chunk)) {
+      this.readTimer?.refresh();
+      return true;
+    }
+    this.stopReadTimer();
     res.once('drain', this.resume);
     return false;
   }
 
   onComplete(): void {
     this.complete = true;
+    this.stopReadTimer();
     if (this.res !== null) this.finish(true);
   }
 
   onError(err: Error): void {
+    this.stopReadTimer();
     if (!this.headSettled) {
       this.settleHead(err);
       return;
@@ -123,7 +154,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
       this.finish(false);
       this.res.destroy(err);
       // Our deadline, or the upstream going silent past the read timeout: both are timeouts.
-      const timedOut = this.timedOut || (err as { code?: string }).code === 'UND_ERR_BODY_TIMEOUT';
+      const timedOut = this.timedOut || err instanceof ReadTimeoutError;
       this.onIncomplete?.(timedOut ? 'timeout' : 'upstream');
     }
   }
@@ -181,7 +212,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
       this.clearDeadline();
       tap?.end(true);
       res.end();
-      if (this.heldBytes >= HOLD_BYTES) this.resumeFn?.();
+      if (this.heldBytes >= HOLD_BYTES) this.resume();
       return 'sent';
     }
     this.tap = tap;
@@ -210,7 +241,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     }
     if (this.heldBytes >= HOLD_BYTES) {
       if (res.writableNeedDrain) res.once('drain', this.resume);
-      else this.resumeFn?.();
+      else this.resume();
     }
     return 'streaming';
   }
@@ -220,6 +251,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     this.discard = true;
     this.held = null;
     this.clearDeadline();
+    this.stopReadTimer();
     if (!this.complete) this.abort(new Error('response abandoned'));
   }
 
@@ -234,8 +266,29 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   };
 
   private readonly resume = (): void => {
+    this.restartReadTimer();
     this.resumeFn?.();
   };
+
+  private readonly onReadTimeout = (): void => {
+    this.readTimer = null;
+    this.abort(new ReadTimeoutError(this.headSettled ? 'the upstream stopped sending its response body' : 'the upstream did not send its response headers in time'));
+  };
+
+  private stopReadTimer(): void {
+    if (this.readTimer !== null) {
+      clearTimeout(this.readTimer);
+      this.readTimer = null;
+    }
+  }
+
+  /** The upstream is read again after a pause on our side. */
+  private restartReadTimer(): void {
+    if (this.readTimeoutMs > 0 && !this.complete && this.failed === null && !this.discard) {
+      if (this.readTimer === null) this.readTimer = setTimeout(this.onReadTimeout, this.readTimeoutMs);
+      else this.readTimer.refresh();
+    }
+  }
 
   private readonly onClientClose = (): void => {
     if (this.finished) return;
@@ -272,9 +325,9 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   }
 }
 
-function dispatchOnce(pool: Dispatcher, opts: Dispatcher.DispatchOptions): Promise<UpstreamExchange> {
+function dispatchOnce(pool: Dispatcher, opts: Dispatcher.DispatchOptions, readTimeoutMs: number): Promise<UpstreamExchange> {
   return new Promise((resolve, reject) => {
-    const exchange: UpstreamExchange = new UpstreamExchange((err) => (err === null ? resolve(exchange) : reject(err)));
+    const exchange: UpstreamExchange = new UpstreamExchange((err) => (err === null ? resolve(exchange) : reject(err)), readTimeoutMs);
     pool.dispatch(opts, exchange);
   });
 }
@@ -296,20 +349,15 @@ export async function forwardToUpstream(upstreams: Upstreams, o: ForwardOptions)
     if (remaining <= 0) return { ok: false, status: 504, code: 'gateway_timeout', message: 'the upstream did not answer in time', target };
     const pool = upstreams.pool(target, o.connectTimeoutMs);
     try {
-      // No AbortController per request (measurable on the hot path): the header wait is bounded by
-      // headersTimeout, the body by a deadline armed once headers are in. The body's idle timeout
-      // (the longest gap between two reads) is the same value, as nginx's proxy_read_timeout
-      // is for both: undici then refreshes one connection timer instead of replacing it at every
-      // phase, and a replaced timer stays on its list for up to half a second (GC survivors).
-      const readTimeout = Math.min(o.headersTimeoutMs, remaining);
-      const exchange = await dispatchOnce(pool, {
-        method: o.method as Dispatcher.HttpMethod,
-        path: target.pathPrefix + o.pathAndQuery,
-        headers: o.headers,
-        body: o.body,
-        headersTimeout: readTimeout,
-        bodyTimeout: readTimeout,
-      });
+      // No AbortController per request (measurable on the hot path): the wait for the headers and
+      // every gap in the body are bounded by one read timeout (nginx's proxy_read_timeout works
+      // the same way), the whole body by a deadline armed once the headers are in.
+      const exchange = await dispatchOnce(
+        pool,
+        // undici's own timeouts off: the exchange keeps the read timeout (see its constructor).
+        { method: o.method as Dispatcher.HttpMethod, path: target.pathPrefix + o.pathAndQuery, headers: o.headers, body: o.body, headersTimeout: 0, bodyTimeout: 0 },
+        Math.min(o.headersTimeoutMs, remaining),
+      );
       upstreams.reportSuccess(target);
       // A small body of declared length is already (nearly) in our buffers; the idle bodyTimeout
       // covers a stall, so only streams of unknown or large size get a deadline timer.
