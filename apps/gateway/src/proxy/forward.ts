@@ -82,25 +82,30 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   private readTimer: NodeJS.Timeout | null = null;
 
   /**
-   * `readTimeoutMs`: the longest the upstream may stay silent: before its response headers, then
-   * between two body reads (0 = none). This handler keeps that timer itself, with undici's own
-   * headers/body timeouts off: undici replaces its connection timer at every phase of every
-   * request, and each replaced one stays on its timer list for up to half a second, so every
-   * request left timer objects to survive a scavenge and be promoted. A native timer refreshed per
-   * read dies with its request.
+   * `readTimeoutMs`: the longest the upstream may keep the gateway waiting: for a free connection
+   * of the pool, then for the response headers, then between two body reads (0 = none). This
+   * handler keeps that timer itself, with undici's own headers/body timeouts off: undici replaces
+   * its connection timer at every phase of every request, and each replaced one stays on its timer
+   * list for up to half a second, so every request left timer objects to survive a scavenge and be
+   * promoted. A native timer refreshed per read dies with its request. (undici's timers also start
+   * only once the request is written, so a request queued behind a pool of busy connections
+   * waited without any bound.)
    */
   constructor(
     onHead: (err: Error | null) => void,
     private readonly readTimeoutMs = 0,
   ) {
     this.onHead = onHead;
+    if (readTimeoutMs > 0) this.readTimer = setTimeout(this.onReadTimeout, readTimeoutMs);
   }
 
   // ---- undici's dispatch handler
   onConnect(abort: (err?: Error) => void): void {
-    // Called as the request goes out on a connection: the wait for the response starts here.
+    // Called as the request goes out on a connection. One that timed out waiting for it must not
+    // go out at all: throwing here makes undici fail it without writing (and keep the connection).
+    if (this.failed !== null) throw this.failed;
     this.abortFn = abort;
-    if (this.readTimeoutMs > 0) this.readTimer = setTimeout(this.onReadTimeout, this.readTimeoutMs);
+    this.readTimer?.refresh();
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
@@ -272,6 +277,14 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
 
   private readonly onReadTimeout = (): void => {
     this.readTimer = null;
+    if (this.abortFn === null) {
+      // Still queued for a connection: answer now; onConnect refuses to send it later.
+      const err = new ReadTimeoutError('no upstream connection became free in time');
+      this.failed = err;
+      this.discard = true;
+      this.settleHead(err);
+      return;
+    }
     this.abort(new ReadTimeoutError(this.headSettled ? 'the upstream stopped sending its response body' : 'the upstream did not send its response headers in time'));
   };
 
