@@ -95,6 +95,7 @@ describe('buildApp (inject)', () => {
     expect(wrongMethod.statusCode).toBe(405);
     expect(wrongMethod.headers.allow).toBe('GET');
     expect(wrongMethod.json().error).toMatchObject({ code: 'method_not_allowed', requestId: expect.any(String) });
+    expect(wrongMethod.headers['x-request-id']).toBe(wrongMethod.json().error.requestId);
     const ids = usage.events.map((e) => e.status);
     expect(ids).toEqual(expect.arrayContaining([200, 404, 405]));
     expect(usage.events.find((e) => e.status === 405)?.rejected).toBe('invalid');
@@ -107,6 +108,7 @@ describe('buildApp (inject)', () => {
     const third = await fromProxy('198.51.100.7');
     expect(third.statusCode).toBe(429);
     expect(third.json().error.limit).toBe('route');
+    expect(third.headers['x-request-id']).toBe(third.json().error.requestId);
     // Another client behind the same proxy has its own budget.
     expect((await fromProxy('198.51.100.8')).statusCode).toBe(200);
     // An untrusted peer can't pick its identity through the header.

@@ -64,7 +64,8 @@ const CLIENT_CLOSED = 499;
 const INCOMPLETE_STATUS = { client: CLIENT_CLOSED, upstream: ERROR_STATUS.bad_gateway, timeout: ERROR_STATUS.gateway_timeout } as const;
 
 function sendError(reply: FastifyReply, code: ErrorCode, message: string, extraHeaders?: Record<string, string>): FastifyReply {
-  reply.code(ERROR_STATUS[code]).header('content-type', JSON_TYPE);
+  // The request id goes in the header too, as on every response the gateway relays.
+  reply.code(ERROR_STATUS[code]).header('content-type', JSON_TYPE).header('x-request-id', reply.request.id);
   if (extraHeaders) reply.headers(extraHeaders);
   return reply.send(JSON.stringify(errorBody(code, message, reply.request.id)));
 }
@@ -335,7 +336,7 @@ export function buildApp(config: GatewayConfig, deps: AppDeps, options: AppOptio
     else if (verdict.kind === 'reject') {
       st.rejected = verdict.reason;
       if (reply.raw.destroyed) return leftEarly(reply);
-      reply.code(429).header('content-type', JSON_TYPE).headers(verdict.headers);
+      reply.code(429).header('content-type', JSON_TYPE).header('x-request-id', request.id).headers(verdict.headers);
       return reply.send(JSON.stringify(verdict.body));
     } else if (verdict.kind === 'unavailable') {
       st.rejected = 'unavailable';
