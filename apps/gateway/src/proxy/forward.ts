@@ -382,7 +382,7 @@ export async function forwardToUpstream(upstreams: Upstreams, o: ForwardOptions)
         Math.min(o.headersTimeoutMs, remaining),
       );
       upstreams.reportSuccess(target);
-      // A small body of declared length is already (nearly) in our buffers; the idle bodyTimeout
+      // A small body of declared length is already (nearly) in our buffers; the read timeout
       // covers a stall, so only streams of unknown or large size get a deadline timer.
       const len = exchange.declaredLength();
       if (len < 0 || len > SMALL_BODY) exchange.armDeadline(o.totalTimeoutMs - (Date.now() - started));
