@@ -478,15 +478,22 @@ http {
   const med = {};
   if (duration > 0) {
     console.log('\nclosed loop, medians of', repeats, '(proxy pinned to 1 core, so req/s = req/s per core):');
-    console.log('  scenario                               req/s/core    p50 ms    p99 ms   cpu µs/req  req/s per busy core');
+    console.log('  scenario                               req/s/core    p50 ms    p99 ms   cpu µs/req  req/s per busy core   cpu µs/req min-max');
     for (const k of order) {
-      const cpu = targets[k].pid ? median(results[k].map((x) => x.cpuUsPerReq)) : null;
+      const cpus = targets[k].pid ? results[k].map((x) => x.cpuUsPerReq) : null;
+      const cpu = cpus ? median(cpus) : null;
       med[k] = { rps: median(results[k].map((x) => x.rps)), p50: median(results[k].map((x) => x.p50)), p99: median(results[k].map((x) => x.p99)), cpu };
       console.log(
-        `  (${k}) ${names[k].padEnd(34)} ${med[k].rps.toFixed(0).padStart(9)} ${med[k].p50.toFixed(2).padStart(9)} ${med[k].p99.toFixed(2).padStart(9)} ${cpu ? cpu.toFixed(1).padStart(12) : '           -'} ${cpu ? (1e6 / cpu).toFixed(0).padStart(20) : ''}`,
+        `  (${k}) ${names[k].padEnd(34)} ${med[k].rps.toFixed(0).padStart(9)} ${med[k].p50.toFixed(2).padStart(9)} ${med[k].p99.toFixed(2).padStart(9)} ${cpu ? cpu.toFixed(1).padStart(12) : '           -'} ${cpu ? (1e6 / cpu).toFixed(0).padStart(20) : ''}${cpus ? `   ${Math.min(...cpus).toFixed(1)}-${Math.max(...cpus).toFixed(1)}` : ''}`,
       );
     }
     if (med.d && med.c) console.log(`  ratio d/c = ${(med.d.rps / med.c.rps).toFixed(3)} by req/s, ${(med.c.cpu / med.d.cpu).toFixed(3)} by CPU per request  (goal ≥ 0.80)`);
+    if (med.d && med.c && repeats > 1) {
+      // c and d of one repeat run seconds apart, so their ratio cancels the host's slower drift;
+      // a wide min-max above says the host, not the code, moved the medians.
+      const pairs = results.c.map((rc, i) => rc.cpuUsPerReq / results.d[i].cpuUsPerReq);
+      console.log(`  ratio d/c by CPU, repeat by repeat: ${pairs.map((x) => x.toFixed(3)).join(' ')} (median ${median(pairs).toFixed(3)})`);
+    }
     if (med.d0 && med.c) console.log(`  ratio d0/c = ${(med.c.cpu / med.d0.cpu).toFixed(3)} by CPU per request (the BENCH_BASELINE bundle)`);
     if (med.d && med.b) console.log(`  ratio d/b = ${(med.d.rps / med.b.rps).toFixed(3)} by req/s, ${(med.b.cpu / med.d.cpu).toFixed(3)} by CPU per request`);
   }
