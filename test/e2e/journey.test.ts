@@ -37,7 +37,7 @@ beforeAll(async () => {
   mkdirSync(shots, { recursive: true });
   const build = ensureConsoleBuild();
   build.catch(() => undefined); // awaited below; this only keeps an early failure from being 'unhandled'
-  database = await createIsolatedDatabase(testEnv().databaseUrl);
+  database = await createIsolatedDatabase();
   db = createPrismaClient(database.url, { max: 3 });
   standIn = await startStripeStandIn();
   upstream = createDemoUpstream({});

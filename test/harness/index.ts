@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
+import pg from 'pg';
 import { Redis } from 'ioredis';
 import { createKeyspace } from '@tollgate/policy';
 
@@ -35,4 +36,27 @@ export async function waitFor<T>(check: () => T | Promise<T>, { timeoutMs = 5000
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }
+}
+
+/**
+ * A migrated database of the caller's own, copied from the run's template (no migrations to
+ * replay), for suites that must not see or touch other files' rows. `drop` removes it.
+ */
+export async function cloneRunDatabase(label: string): Promise<{ url: string; drop: () => Promise<void> }> {
+  const runUrl = new URL(inject('databaseUrl'));
+  const name = `${runUrl.pathname.slice(1)}_${label}_${randomBytes(3).toString('hex')}`;
+  const adminUrl = new URL(runUrl);
+  adminUrl.pathname = '/postgres';
+  const admin = new pg.Client({ connectionString: adminUrl.toString() });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE "${name}" TEMPLATE "${inject('templateDatabase')}"`);
+  const url = new URL(runUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      await admin.end();
+    },
+  };
 }

@@ -1,47 +1,21 @@
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { generateApiKey, hashApiKey, displayPrefix } from '@tollgate/keys';
 import { createPrismaClient, newId, type Db } from '@tollgate/db';
-import { testEnv } from '../harness';
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-
-function withDatabase(url: string, database: string): string {
-  const u = new URL(url);
-  u.pathname = `/${database}`;
-  return u.toString();
-}
+import { cloneRunDatabase } from '../harness';
 
 /**
  * A database of this test file's own. The relay drains the whole outbox table, so sharing the
- * run's database would let these tests publish (and mark done) other suites' rows. The migration
- * SQL is applied directly: same schema, a fraction of the engine's start-up time.
+ * run's database would let these tests publish (and mark done) other suites' rows.
  */
 export async function createIsolatedDatabase(): Promise<{ url: string; db: Db; drop(): Promise<void> }> {
-  const base = testEnv().databaseUrl;
-  const name = `${new URL(base).pathname.slice(1)}_pub_${randomBytes(3).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: base });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE "${name}"`);
-  const url = withDatabase(base, name);
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  const dir = path.join(root, 'prisma/migrations');
-  for (const m of readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort()) {
-    await c.query(readFileSync(path.join(dir, m, 'migration.sql'), 'utf8'));
-  }
-  await c.end();
-  const db = createPrismaClient(url, { max: 6 });
+  const own = await cloneRunDatabase('pub');
+  const db = createPrismaClient(own.url, { max: 6 });
   return {
-    url,
+    url: own.url,
     db,
     async drop() {
       await db.$disconnect();
-      await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-      await admin.end();
+      await own.drop();
     },
   };
 }

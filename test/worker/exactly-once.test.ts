@@ -22,7 +22,7 @@ describe('exactly once, through redelivery, a SIGKILL mid-batch and competing wo
   const workers: WorkerProcess[] = [];
 
   beforeAll(async () => {
-    database = await createIsolatedDatabase(testEnv().databaseUrl);
+    database = await createIsolatedDatabase();
     db = createPrismaClient(database.url, { max: 4 });
     stripe = await startStripeStandIn();
   });

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cloneRunDatabase } from '../harness';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -40,25 +41,6 @@ export async function spawnWorker(env: Record<string, string>): Promise<WorkerPr
  * row (meter reporting, reconciliation) and must not touch other files' data in the run's
  * shared database.
  */
-export async function createIsolatedDatabase(runUrl: string): Promise<{ url: string; drop: () => Promise<void> }> {
-  const { spawnSync } = await import('node:child_process');
-  const { randomBytes } = await import('node:crypto');
-  const pg = (await import('pg')).default;
-  const name = `${new URL(runUrl).pathname.slice(1)}_iso_${randomBytes(3).toString('hex')}`;
-  const adminUrl = new URL(runUrl);
-  adminUrl.pathname = '/postgres';
-  const admin = new pg.Client({ connectionString: adminUrl.toString() });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE "${name}"`);
-  const url = new URL(runUrl);
-  url.pathname = `/${name}`;
-  const migrated = spawnSync(process.execPath, [path.join(root, 'scripts/db.mjs'), 'migrate', url.toString()], { cwd: root, encoding: 'utf8' });
-  if (migrated.status !== 0) throw new Error(`migrating ${name} failed:\n${migrated.stdout}${migrated.stderr}`);
-  return {
-    url: url.toString(),
-    drop: async () => {
-      await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-      await admin.end();
-    },
-  };
+export async function createIsolatedDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
+  return cloneRunDatabase('iso');
 }
