@@ -18,15 +18,20 @@ import { waitFor } from '../harness';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const APPS = ['upstream', 'worker', 'gateway'];
 
+const picked = new Set<number>();
+/**
+ * A free port below the kernel's ephemeral range (32768-60999 on Linux). A port from listen(0)
+ * is in that range, and in a busy run an outgoing connection elsewhere took one as its source
+ * port between this pick and start.mjs binding it ("port … is taken").
+ */
 async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (!picked.has(port) && (await portIsFree(port))) {
+      picked.add(port);
+      return port;
+    }
+  }
 }
 
 function portIsFree(port: number): Promise<boolean> {
@@ -53,17 +58,16 @@ function startPlatform(env: NodeJS.ProcessEnv): Run {
 }
 
 async function waitForBanner(run: Run, timeoutMs: number) {
-  let gone = false;
-  void run.exited.then(() => (gone = true));
-  await waitFor(
-    () => {
-      if (gone) throw new Error(`npm start exited before it was ready:\n${run.output().slice(-4000)}`);
-      return run.output().includes('Tollgate is running');
-    },
-    { timeoutMs, intervalMs: 100, what: 'the start banner' },
-  ).catch((err: Error) => {
+  // An exit before the banner fails at once instead of after the whole timeout.
+  const exitedFirst = run.exited.then(() => {
+    throw new Error(`npm start exited before it was ready:\n${run.output().slice(-4000)}`);
+  });
+  exitedFirst.catch(() => undefined); // only raced below: its rejection after the banner is expected
+  const banner = waitFor(() => run.output().includes('Tollgate is running'), { timeoutMs, intervalMs: 100, what: 'the start banner' }).catch((err: Error) => {
     throw new Error(`${err.message}\n--- output ---\n${run.output().slice(-4000)}`);
   });
+  banner.catch(() => undefined); // a late timeout after an early exit is already reported
+  await Promise.race([banner, exitedFirst]);
 }
 
 /** GET through the gateway as the banner's curl line does, without relying on *.localhost DNS. */
