@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
@@ -8,7 +7,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyspace, QUEUES, type Keyspace } from '@tollgate/policy';
 import type { UsageBatch, UsageEvent } from '@tollgate/usage';
-import { testEnv, testRedis, uniquePrefix, waitFor } from '../harness';
+import { freePort, testEnv, testRedis, uniquePrefix, waitFor } from '../harness';
 import { issueKey, makeApi, makePlan, makeSnapshot, publishSnapshot, revokeKey, spawnGateway, startUpstream, type GatewayProcess, type Upstream } from './fixtures';
 
 async function get(port: number, host: string, key: string, p = '/echo/x') {
@@ -35,15 +34,6 @@ async function readUsageEvents(r: Redis, ks: Keyspace): Promise<Map<string, Usag
   return out;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 describe('two gateway processes on one Redis', () => {
   let redis: Redis;

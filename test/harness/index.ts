@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import { inject } from 'vitest';
 import pg from 'pg';
 import { Redis } from 'ioredis';
@@ -59,4 +60,28 @@ export async function cloneRunDatabase(label: string): Promise<{ url: string; dr
       await admin.end();
     },
   };
+}
+
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+const pickedPorts = new Set<number>();
+/**
+ * A free port for a process a test starts, below the kernel's ephemeral range (32768-60999 on
+ * Linux). A port from listen(0) is in that range, and in a busy run an outgoing connection
+ * elsewhere took one as its source port between the pick and the child binding it.
+ */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (!pickedPorts.has(port) && (await portIsFree(port))) {
+      pickedPorts.add(port);
+      return port;
+    }
+  }
 }

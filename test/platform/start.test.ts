@@ -13,26 +13,11 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { waitFor } from '../harness';
+import { freePort, waitFor } from '../harness';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const APPS = ['upstream', 'worker', 'gateway'];
 
-const picked = new Set<number>();
-/**
- * A free port below the kernel's ephemeral range (32768-60999 on Linux). A port from listen(0)
- * is in that range, and in a busy run an outgoing connection elsewhere took one as its source
- * port between this pick and start.mjs binding it ("port … is taken").
- */
-async function freePort(): Promise<number> {
-  for (;;) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000);
-    if (!picked.has(port) && (await portIsFree(port))) {
-      picked.add(port);
-      return port;
-    }
-  }
-}
 
 function portIsFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
