@@ -10,8 +10,8 @@ import { createWebhookVerifier } from '@tollgate/billing';
 import { startStripeStandIn, type StripeStandIn } from '@tollgate/billing/testing';
 import { createDemoUpstream } from '@tollgate/demo-upstream';
 import { createKeyspace } from '@tollgate/policy';
-import { testEnv, testRedis, uniquePrefix, waitFor } from '../harness/index';
-import { createIsolatedDatabase, spawnWorker, type WorkerProcess } from '../worker/worker-process';
+import { cloneRunDatabase, testEnv, testRedis, uniquePrefix, waitFor } from '../harness/index';
+import { spawnWorker, type WorkerProcess } from '../worker/worker-process';
 import { ensureConsoleBuild, launchBrowser, root, startConsole, startGateway, type Child } from './platform';
 
 // The whole journey on the running platform: console (next start), gateway and worker as child
@@ -37,7 +37,8 @@ beforeAll(async () => {
   mkdirSync(shots, { recursive: true });
   const build = ensureConsoleBuild();
   build.catch(() => undefined); // awaited below; this only keeps an early failure from being 'unhandled'
-  database = await createIsolatedDatabase();
+  // A database of its own: the worker's schedules run over every row.
+  database = await cloneRunDatabase('iso');
   db = createPrismaClient(database.url, { max: 3 });
   standIn = await startStripeStandIn();
   upstream = createDemoUpstream({});

@@ -6,9 +6,9 @@ import { USAGE_JOB_NAME, type UsageBatch } from '@tollgate/usage';
 import { startStripeStandIn, type StripeStandIn } from '@tollgate/billing/testing';
 import { meterEventName } from '@tollgate/billing';
 import { createPrismaClient, type Db } from '@tollgate/db';
-import { testEnv, testKeyspace, testRedis, waitFor } from '../harness/index';
+import { cloneRunDatabase, testEnv, testKeyspace, testRedis, waitFor } from '../harness/index';
 import { createFixture, makeBatch, makeEvent, type Fixture } from './fixtures';
-import { createIsolatedDatabase, spawnWorker, type WorkerProcess } from './worker-process';
+import { spawnWorker, type WorkerProcess } from './worker-process';
 
 const HOUR = 3_600_000;
 
@@ -22,7 +22,8 @@ describe('exactly once, through redelivery, a SIGKILL mid-batch and competing wo
   const workers: WorkerProcess[] = [];
 
   beforeAll(async () => {
-    database = await createIsolatedDatabase();
+    // A database of its own: the worker's schedules run over every row.
+    database = await cloneRunDatabase('iso');
     db = createPrismaClient(database.url, { max: 4 });
     stripe = await startStripeStandIn();
   });

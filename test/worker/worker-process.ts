@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cloneRunDatabase } from '../harness';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -34,13 +33,4 @@ export async function spawnWorker(env: Record<string, string>): Promise<WorkerPr
     });
   });
   return { child, port, output: () => out, exited };
-}
-
-/**
- * A migrated database of its own, for suites whose worker processes run schedules over every
- * row (meter reporting, reconciliation) and must not touch other files' data in the run's
- * shared database.
- */
-export async function createIsolatedDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
-  return cloneRunDatabase('iso');
 }

@@ -77,6 +77,8 @@ export type UsageProducer = {
 };
 
 const REPLAY_READ_BYTES = 1 << 20;
+/** Smallest buffer a batch starts with. */
+const MIN_BATCH_BYTES = 16 * 1024;
 
 /**
  * A batch on its way: its JSON text as UTF-8 bytes (exactly what JSON.stringify gives for the
@@ -313,7 +315,7 @@ export function createUsageProducer(opts: UsageProducerOptions): UsageProducer {
 
   const sourceJson = JSON.stringify(source);
   /** Sized like the last batch, so a steady stream doesn't regrow every batch's buffer. */
-  let nextCapacity = 16 * 1024;
+  let nextCapacity = MIN_BATCH_BYTES;
   /** Writes the same text JSON.stringify gives for a UsageBatch { v, batchId, source, events }. */
   function startBatch(): BatchWriter {
     const batchId = nextId();
@@ -331,7 +333,7 @@ export function createUsageProducer(opts: UsageProducerOptions): UsageProducer {
     if (filling === null) return;
     const batch = filling.finish();
     filling = null;
-    nextCapacity = Math.max(16 * 1024, batch.json.length + 4096);
+    nextCapacity = Math.max(MIN_BATCH_BYTES, batch.json.length + 4096);
     pending.push(batch);
     pendingEvents += batch.events;
     kick();

@@ -83,8 +83,12 @@ export class RequestMetrics {
 export class PairCounter<A extends string, B extends string> {
   private readonly counts = new Map<A, Map<B, { labels: Record<string, string>; value: number }>>();
 
-  constructor(registry: Registry, name: string, help: string, labelNames: readonly [string, string]) {
-    const [nameA, nameB] = labelNames;
+  constructor(
+    registry: Registry,
+    name: string,
+    help: string,
+    private readonly labelNames: readonly [string, string],
+  ) {
     registry.registerMetric({
       name,
       help,
@@ -93,10 +97,7 @@ export class PairCounter<A extends string, B extends string> {
       get: async () => ({ name, help, type: 'counter', aggregator: 'sum', values: [...this.counts.values()].flatMap((m) => [...m.values()]) }),
       reset: () => this.counts.clear(),
     } as never);
-    this.labelOf = (a, b) => ({ [nameA]: a, [nameB]: b });
   }
-
-  private readonly labelOf: (a: A, b: B) => Record<string, string>;
 
   inc(a: A, b: B): void {
     let byB = this.counts.get(a);
@@ -106,6 +107,6 @@ export class PairCounter<A extends string, B extends string> {
     }
     const entry = byB.get(b);
     if (entry) entry.value++;
-    else byB.set(b, { labels: this.labelOf(a, b), value: 1 });
+    else byB.set(b, { labels: { [this.labelNames[0]]: a, [this.labelNames[1]]: b }, value: 1 });
   }
 }
