@@ -4,4 +4,5 @@ export { createRedisLimiter, QUOTA_EXPIRY_GRACE_MS, type RedisLimiter, type Redi
 export { createMemoryLimiter, type MemoryLimiter, type MemoryLimiterOptions } from './memory-limiter';
 export { rateLimitHeaders, limitExceededBody } from './headers';
 export { createLimitKeys, type LimitKeys, type LimitSubject } from './keys';
-export { DECIDE_LUA } from './lua';
+export { DECIDE_LUA, RELEASE_LUA } from './lua';
+export { createReservingLimiter, type ReservingLimiter, type ReservingLimiterOptions, type ReservationStats } from './reservations';

@@ -1,12 +1,15 @@
 import { performance } from 'node:perf_hooks';
 import type { Cluster, Redis } from 'ioredis';
-import { DECIDE_LUA } from './lua';
+import { DECIDE_LUA, RELEASE_LUA } from './lua';
 import { buildDecision, replyLength } from './decision';
 import { hashTag, validateDecideRequest } from './validate';
-import type { DecideRequest, Limiter, LimitOutcome } from './types';
+import { LimitInputError, type DecideRequest, type Limiter, type LimitOutcome } from './types';
 
 const ALGORITHM_CODE = { fixed_window: 1, sliding_window: 2, gcra: 3, token_bucket: 4 } as const;
 const COMMAND = 'tollgateDecideV3';
+const RELEASE_COMMAND = 'tollgateReleaseV1';
+/** A release may wait this many decision timeouts: it is off the request path, but not unbounded. */
+const RELEASE_TIMEOUT_FACTOR = 10;
 /** Quota counters outlive their period by this much so late readers still see the final count. */
 export const QUOTA_EXPIRY_GRACE_MS = 3_600_000;
 /** Most decisions one script call carries: bounds how long one call holds Redis (~tens of µs each). */
@@ -31,6 +34,13 @@ export type RedisLimiter = Limiter & {
   readonly timeoutMs: number;
   /** Script calls made and decisions they carried, for metrics and benchmarks. */
   readonly stats: { calls: number; decisions: number };
+  /**
+   * Gives back `unused` calls of an allowed decision whose cost counted calls that were never
+   * made (a reservation, see reservations.ts). `decidedAt` is that decision's `now`: it names the
+   * sliding-window buckets the decision charged. Sliding windows and quotas only; resolves false
+   * when Redis could not be reached (the calls then stay counted: refused early, never let through).
+   */
+  release(req: DecideRequest, decidedAt: number, unused: number): Promise<boolean>;
 };
 
 /** One decision waiting for Redis; settled by the reply, the error or the deadline, whichever is first. */
@@ -79,9 +89,11 @@ function encode(req: DecideRequest): string {
 export function createRedisLimiter({ redis, timeoutMs = 50, maxBatch = DEFAULT_MAX_BATCH }: RedisLimiterOptions): RedisLimiter {
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new RangeError(`timeoutMs must be a positive number, got ${timeoutMs}`);
   if (!Number.isInteger(maxBatch) || maxBatch < 1 || maxBatch > 1000) throw new RangeError(`maxBatch must be an integer 1..1000, got ${maxBatch}`);
-  const client = redis as (Redis | Cluster) & { [COMMAND]?: DecideCommand };
+  const client = redis as (Redis | Cluster) & { [COMMAND]?: DecideCommand; [RELEASE_COMMAND]?: DecideCommand };
   if (typeof client[COMMAND] !== 'function') client.defineCommand(COMMAND, { lua: DECIDE_LUA });
   const run = client[COMMAND]!.bind(client);
+  if (typeof client[RELEASE_COMMAND] !== 'function') client.defineCommand(RELEASE_COMMAND, { lua: RELEASE_LUA });
+  const runRelease = client[RELEASE_COMMAND]!.bind(client);
   const stats = { calls: 0, decisions: 0 };
 
   // Every wait has the same length, so deadlines come in order: one FIFO and one timer armed
@@ -211,5 +223,32 @@ export function createRedisLimiter({ redis, timeoutMs = 50, maxBatch = DEFAULT_M
     return send(req, spec);
   }
 
-  return { decide, timeoutMs, stats };
+  async function release(req: DecideRequest, decidedAt: number, unused: number): Promise<boolean> {
+    validateDecideRequest(req);
+    if (!Number.isInteger(unused) || unused < 1) throw new LimitInputError(`unused must be a positive integer, got ${unused}`);
+    if (!Number.isInteger(decidedAt) || decidedAt < 0) throw new LimitInputError(`decidedAt must be epoch milliseconds, got ${decidedAt}`);
+    const keys: string[] = [];
+    const a: number[] = [req.rates.length, req.quota ? 1 : 0, unused];
+    for (const r of req.rates) {
+      if (r.algorithm !== 'sliding_window') throw new LimitInputError(`only sliding windows can be released, got ${r.algorithm}`);
+      const winMs = r.windowSeconds * 1000;
+      keys.push(r.key);
+      a.push(winMs, Math.floor(decidedAt / winMs));
+    }
+    if (req.quota) keys.push(req.quota.key);
+    // Off the request path, but a Redis that never answers must not hold a shutdown open.
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<false>((resolve) => {
+      timer = setTimeout(resolve, RELEASE_TIMEOUT_FACTOR * timeoutMs, false);
+    });
+    try {
+      return await Promise.race([runRelease(keys.length, keys.concat(JSON.stringify(a))).then(() => true), late]);
+    } catch {
+      return false;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  return { decide, release, timeoutMs, stats };
 }

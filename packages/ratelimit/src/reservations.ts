@@ -1,0 +1,354 @@
+import { performance } from 'node:perf_hooks';
+import type { RedisLimiter } from './redis-limiter';
+import type { DecideRequest, Decision, Limiter, LimitOutcome, QuotaState, RateState } from './types';
+
+export type ReservingLimiterOptions = {
+  /** Decides every reservation, every call no reservation covers, and takes back unused calls. */
+  limiter: RedisLimiter;
+  /** A reservation covers about this long of a (key, route)'s recent traffic. Default 25 ms. */
+  blockMs?: number;
+  /** ...and at most this share of each of its limits (a hard-capped quota included). Default 0.01. */
+  limitShare?: number;
+  /** Fewest calls worth a reservation. Default 2. */
+  minBlock?: number;
+  /** Most calls in one reservation. Default 1024. */
+  maxBlock?: number;
+  /** Unused calls go back to Redis once a (key, route) has made no call for this long. Default 100 ms. */
+  idleMs?: number;
+  /** After a refused or failed reservation: exact per-call decisions only, for this long. Default 1000 ms. */
+  holdMs?: number;
+};
+
+export type ReservationStats = {
+  /** Reservations granted, and refused (a limit was too close: per-call decisions took over). */
+  granted: number;
+  refused: number;
+  /** Calls decided from a reservation, without a round trip of their own. */
+  fromReservations: number;
+  /** Unused calls given back to Redis, and those a failed release left counted. */
+  released: number;
+  releaseFailed: number;
+};
+
+export type ReservingLimiter = Limiter & {
+  readonly stats: ReservationStats;
+  /** Reservations held right now: (key, route) pairs with unused calls. */
+  held(): number;
+  /** Gives back every unused call; later decisions go to Redis one by one. */
+  close(): Promise<void>;
+};
+
+/** A block of calls charged to Redis in advance: `left` of them not made yet. */
+type Block = {
+  /** The reservation's decision: its counts already include every call of the block. */
+  decision: Decision;
+  left: number;
+  /** Ask for the next block once `left` drops to this. */
+  refillAt: number;
+  /** performance.now() when the decision arrived, and past which no call may use the block. */
+  at: number;
+  expires: number;
+  /** The most restrictive rate of the decision, as an index; -1 when there is none. */
+  rateIndex: number;
+};
+
+/** What this process knows about one request shape (one key on one route). */
+type Hot = {
+  req: DecideRequest;
+  /** Calls since `since`, and the rate measured over the last sample (calls per ms). */
+  seen: number;
+  since: number;
+  perMs: number;
+  lastUse: number;
+  block: Block | null;
+  pending: boolean;
+  /** Calls that found the block used up while the next one was on its way: they wait for it. */
+  waiters: ((outcome: LimitOutcome | Promise<LimitOutcome>) => void)[];
+  holdUntil: number;
+  /** The last reservation request, reused while its size is the same. */
+  reserveReq: DecideRequest | null;
+};
+
+/** A rate is measured over this long, or this many calls (but at least 1 ms), before it sizes a reservation. */
+const SAMPLE_MS = 50;
+const SAMPLE_CALLS = 64;
+/** A block stops being used this long (plus the round trip it took) before its window ends. */
+const EXPIRY_MARGIN_MS = 5;
+/** Knowledge of an idle (key, route) is dropped after this long. */
+const FORGET_MS = 10_000;
+
+/**
+ * Limit reservations (docs/adr/0013-limit-reservations.md). For a hot (key, route), the process
+ * asks Redis for a block of k calls at once — an ordinary atomic decision with cost k, so every
+ * limit counts them before any is made — and then decides the next k calls itself, with no
+ * round trip. The next block is asked for when half of one is used, off the request path.
+ *
+ * It never lets through more than a limit allows, across any number of processes:
+ * - only where charging early is exact: sliding windows (epoch-aligned buckets) and quotas. A
+ *   block is used only inside the window bucket and billing period it was charged to, so each
+ *   call counts where it is made; GCRA, token bucket and fixed window decide every call;
+ * - k is at most ~25 ms of the pair's traffic and 1% of each limit. Near a limit a reservation
+ *   is refused whole, and exact per-call decisions take over: the last calls of a window and
+ *   every 429 are decided in Redis as before;
+ * - calls not made are given back (idle, window end, close) to the bucket they were charged to.
+ *   If that fails they stay counted: a client may be refused early, never let through late.
+ * Headers come from the reservation's decision plus the calls still unused in it: like counts
+ * between gateways, they are as exact as one process can know.
+ */
+export function createReservingLimiter(options: ReservingLimiterOptions): ReservingLimiter {
+  const { limiter, blockMs = 25, limitShare = 0.01, minBlock = 2, maxBlock = 1024, idleMs = 100, holdMs = 1000 } = options;
+  for (const [name, v] of Object.entries({ blockMs, limitShare, minBlock, maxBlock, idleMs, holdMs })) {
+    if (!Number.isFinite(v) || v <= 0) throw new RangeError(`${name} must be a positive number, got ${v}`);
+  }
+  if (limitShare > 1) throw new RangeError(`limitShare must be at most 1, got ${limitShare}`);
+
+  const stats: ReservationStats = { granted: 0, refused: 0, fromReservations: 0, released: 0, releaseFailed: 0 };
+  const hot = new Map<DecideRequest, Hot>();
+  const notEligible = new WeakSet<DecideRequest>();
+  /** Reservations and releases in flight: close() waits for them. */
+  const inFlight = new Set<Promise<unknown>>();
+  /** Redis clock minus this process's, from the last reservation: to see a window's end coming. */
+  let clockOffset = 0;
+  let sweeper: NodeJS.Timeout | null = null;
+  let closed = false;
+
+  function eligible(req: DecideRequest): boolean {
+    if ((req.cost ?? 1) !== 1) return false;
+    for (const r of req.rates) if (r.algorithm !== 'sliding_window') return false;
+    return req.rates.length > 0 || req.quota != null;
+  }
+
+  /** Milliseconds (Redis clock) from `now` until the first window or period of `req` ends. */
+  function lifeAt(req: DecideRequest, now: number): number {
+    let life = Number.POSITIVE_INFINITY;
+    for (const r of req.rates) {
+      const win = r.windowSeconds * 1000;
+      life = Math.min(life, win - (now % win));
+    }
+    if (req.quota) life = Math.min(life, req.quota.periodEnd - now);
+    return life;
+  }
+
+  function blockSize(h: Hot): number {
+    const req = h.req;
+    let k = Math.min(Math.floor(h.perMs * blockMs), maxBlock);
+    for (const r of req.rates) k = Math.min(k, Math.floor(r.limit * limitShare));
+    if (req.quota?.mode === 'hard_cap') k = Math.min(k, Math.floor(req.quota.limit * limitShare));
+    if (k < minBlock) return 0;
+    // Powers of two: few distinct reservation requests, so each is validated and encoded once.
+    return 2 ** Math.floor(Math.log2(k));
+  }
+
+  function track(p: Promise<unknown>): void {
+    inFlight.add(p);
+    void p.finally(() => inFlight.delete(p));
+  }
+
+  function giveBack(req: DecideRequest, decidedAt: number, unused: number): void {
+    stats.released += unused;
+    track(
+      limiter.release(req, decidedAt, unused).then(
+        (ok) => {
+          if (!ok) stats.releaseFailed += unused;
+        },
+        () => {
+          stats.releaseFailed += unused;
+        },
+      ),
+    );
+  }
+
+  function retire(h: Hot): void {
+    const b = h.block;
+    if (b === null) return;
+    h.block = null;
+    if (b.left > 0) giveBack(h.req, b.decision.now, b.left);
+  }
+
+  function sameBuckets(req: DecideRequest, t1: number, t2: number): boolean {
+    for (const r of req.rates) {
+      const win = r.windowSeconds * 1000;
+      if (Math.floor(t1 / win) !== Math.floor(t2 / win)) return false;
+    }
+    return true;
+  }
+
+  function install(h: Hot, outcome: LimitOutcome, k: number, sentAt: number): void {
+    h.pending = false;
+    const arrived = performance.now();
+    if (outcome.kind !== 'decision' || !outcome.allowed) {
+      if (outcome.kind === 'decision') stats.refused++;
+      h.holdUntil = arrived + holdMs;
+      // Refused whole: each waiting call is decided on its own. Redis trouble: they share it.
+      const waiters = h.waiters.splice(0);
+      for (const w of waiters) w(outcome.kind === 'decision' ? limiter.decide(h.req) : outcome);
+      return;
+    }
+    stats.granted++;
+    clockOffset = outcome.now - Date.now();
+    if (closed || hot.get(h.req) !== h) {
+      giveBack(h.req, outcome.now, k);
+      for (const w of h.waiters.splice(0)) w(limiter.decide(h.req));
+      return;
+    }
+    const expires = arrived + lifeAt(h.req, outcome.now) - (arrived - sentAt) - EXPIRY_MARGIN_MS;
+    const rateIndex = outcome.rate ? outcome.rates.indexOf(outcome.rate) : -1;
+    const b = h.block;
+    if (b !== null && b.left > 0 && arrived < b.expires && sameBuckets(h.req, b.decision.now, outcome.now)) {
+      // Same buckets: the new decision's counts include the old block's unused calls too.
+      b.decision = outcome;
+      b.left += k;
+      b.refillAt = k >> 1;
+      b.at = arrived;
+      b.expires = Math.min(b.expires, expires);
+      b.rateIndex = rateIndex;
+      serveWaiters(h, b, arrived);
+      return;
+    }
+    retire(h);
+    const block: Block = { decision: outcome, left: k, refillAt: k >> 1, at: arrived, expires, rateIndex };
+    h.block = block;
+    serveWaiters(h, block, arrived);
+  }
+
+  function serveWaiters(h: Hot, b: Block, now: number): void {
+    if (h.waiters.length === 0) return;
+    for (const w of h.waiters.splice(0)) {
+      if (b.left > 0 && now < b.expires) {
+        stats.fromReservations++;
+        w(take(h, b, now));
+      } else {
+        w(limiter.decide(h.req));
+      }
+    }
+    if (b.left <= b.refillAt) reserve(h, now);
+  }
+
+  function reserve(h: Hot, now: number): void {
+    if (h.pending || closed || now < h.holdUntil) return;
+    const k = blockSize(h);
+    if (k === 0) return;
+    // Not worth it when the window ends before the block could be used.
+    if (lifeAt(h.req, Date.now() + clockOffset) < 2 * blockMs + EXPIRY_MARGIN_MS) return;
+    let req = h.reserveReq;
+    if (req === null || req.cost !== k) req = h.reserveReq = { rates: h.req.rates, quota: h.req.quota, cost: k };
+    h.pending = true;
+    const sentAt = now;
+    track(
+      limiter.decide(req).then(
+        (outcome) => install(h, outcome, k, sentAt),
+        () => install(h, { kind: 'unavailable', reason: 'error', message: 'reservation refused as input' }, k, sentAt),
+      ),
+    );
+  }
+
+  /** One call decided from the block: the reservation's decision, with this call's counts. */
+  function take(h: Hot, b: Block, now: number): Decision {
+    b.left--;
+    const d = b.decision;
+    const at = d.now + Math.floor(now - b.at);
+    const rates: RateState[] = new Array<RateState>(d.rates.length);
+    for (let i = 0; i < d.rates.length; i++) {
+      const r = d.rates[i]!;
+      const win = r.windowSeconds * 1000;
+      rates[i] = {
+        name: r.name,
+        algorithm: r.algorithm,
+        limit: r.limit,
+        windowSeconds: r.windowSeconds,
+        allowed: true,
+        remaining: Math.min(r.limit, r.remaining + b.left),
+        resetSeconds: Math.ceil((win - (at % win)) / 1000),
+        retryAfterSeconds: 0,
+      };
+    }
+    let quota: QuotaState | null = null;
+    let overage = false;
+    if (d.quota) {
+      const used = d.quota.used - b.left;
+      quota = { ...d.quota, used, remaining: Math.max(0, d.quota.limit - used) };
+      overage = d.quota.mode === 'overage' && used > d.quota.limit;
+    }
+    return {
+      kind: 'decision',
+      allowed: true,
+      reason: null,
+      limitName: null,
+      rate: b.rateIndex >= 0 ? rates[b.rateIndex]! : null,
+      rates,
+      quota,
+      overage,
+      retryAfterSeconds: null,
+      now: at,
+      source: 'redis',
+      request: h.req,
+    };
+  }
+
+  function sweep(): void {
+    const now = performance.now();
+    for (const [req, h] of hot) {
+      const b = h.block;
+      if (b !== null && (b.left === 0 || now >= b.expires || now - h.lastUse >= idleMs)) retire(h);
+      if (h.block === null && !h.pending && now - h.lastUse >= FORGET_MS) hot.delete(req);
+    }
+    if (hot.size === 0 && sweeper !== null) {
+      clearInterval(sweeper);
+      sweeper = null;
+    }
+  }
+
+  function decide(req: DecideRequest): Promise<LimitOutcome> {
+    if (closed) return limiter.decide(req);
+    let h = hot.get(req);
+    const now = performance.now();
+    if (h === undefined) {
+      if (notEligible.has(req)) return limiter.decide(req);
+      if (!eligible(req)) {
+        notEligible.add(req);
+        return limiter.decide(req);
+      }
+      h = { req, seen: 0, since: now, perMs: 0, lastUse: now, block: null, pending: false, waiters: [], holdUntil: 0, reserveReq: null };
+      hot.set(req, h);
+      if (sweeper === null) {
+        sweeper = setInterval(sweep, Math.max(10, idleMs / 2));
+        sweeper.unref();
+      }
+    }
+    h.lastUse = now;
+    h.seen++;
+    if (now - h.since >= SAMPLE_MS || (h.seen >= SAMPLE_CALLS && now - h.since >= 1)) {
+      h.perMs = h.seen / (now - h.since);
+      h.seen = 0;
+      h.since = now;
+    }
+    const b = h.block;
+    if (b !== null) {
+      if (b.left > 0 && now < b.expires) {
+        const decision = take(h, b, now);
+        stats.fromReservations++;
+        if (b.left <= b.refillAt) reserve(h, now);
+        return Promise.resolve(decision);
+      }
+      retire(h);
+    }
+    // The next block is already on its way: wait for it rather than make a round trip of our own.
+    if (h.pending) return new Promise<LimitOutcome>((resolve) => h.waiters.push(resolve));
+    // Asked for before the reservation, so Redis counts this call first, as it was made first.
+    const decision = limiter.decide(req);
+    reserve(h, now);
+    return decision;
+  }
+
+  async function close(): Promise<void> {
+    closed = true;
+    if (sweeper !== null) clearInterval(sweeper);
+    sweeper = null;
+    // Reservations still in flight give their calls back when they land (closed is set).
+    for (const h of hot.values()) retire(h);
+    hot.clear();
+    while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+  }
+
+  return { decide, stats, held: () => [...hot.values()].filter((h) => h.block !== null).length, close };
+}
