@@ -19,6 +19,12 @@ describe('loadGatewayConfig', () => {
     expect(loadGatewayConfig({ GATEWAY_USAGE_BATCH_EVENTS: '100', GATEWAY_USAGE_BATCH_WAIT_MS: '50' }).usageBatch).toEqual({ maxEvents: 100, maxWaitMs: 50 });
   });
 
+  it('limit reservations are off unless switched on, and a value that is not a boolean is refused', () => {
+    expect(loadGatewayConfig({}).limitReservations).toBe(false);
+    expect(loadGatewayConfig({ GATEWAY_LIMIT_RESERVATIONS: 'true' }).limitReservations).toBe(true);
+    for (const bad of ['maybe', '2', 'on please']) expect(() => loadGatewayConfig({ GATEWAY_LIMIT_RESERVATIONS: bad })).toThrow(/GATEWAY_LIMIT_RESERVATIONS/);
+  });
+
   it('names every bad variable at once', () => {
     expect(() => loadGatewayConfig({ GATEWAY_PORT: 'x', GATEWAY_TRUSTED_PROXIES: '10.0.0.0/99', GATEWAY_REDIS_TIMEOUT_MS: '-1' })).toThrow(
       /GATEWAY_PORT[\s\S]*GATEWAY_TRUSTED_PROXIES[\s\S]*GATEWAY_REDIS_TIMEOUT_MS|GATEWAY_PORT[\s\S]*GATEWAY_REDIS_TIMEOUT_MS[\s\S]*GATEWAY_TRUSTED_PROXIES/,

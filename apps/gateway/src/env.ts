@@ -45,6 +45,11 @@ export const gatewayEnv = {
   GATEWAY_TLS_CERT: z.string().optional(),
   GATEWAY_TLS_KEY: z.string().optional(),
   GATEWAY_TLS_PORT: port(8443),
+  /**
+   * Limit reservations (docs/adr/0013): hot keys take blocks of calls from Redis in advance and
+   * decide most calls without a round trip. Sliding windows and quotas only; off by default.
+   */
+  GATEWAY_LIMIT_RESERVATIONS: booleanFromEnv(false),
   /** Upper bound on any Redis call made while a request waits. */
   GATEWAY_REDIS_TIMEOUT_MS: positiveInt(50, 10_000),
   GATEWAY_MAX_HEADER_BYTES: positiveInt(16 * 1024, 1024 * 1024),
@@ -97,6 +102,7 @@ function toConfig(env: ReturnType<typeof parseEnv<typeof gatewayEnv>>) {
     spoolDir: env.GATEWAY_SPOOL_DIR,
     tls: env.GATEWAY_TLS_CERT && env.GATEWAY_TLS_KEY ? { certFile: env.GATEWAY_TLS_CERT, keyFile: env.GATEWAY_TLS_KEY, port: env.GATEWAY_TLS_PORT } : null,
     redisTimeoutMs: env.GATEWAY_REDIS_TIMEOUT_MS,
+    limitReservations: env.GATEWAY_LIMIT_RESERVATIONS,
     maxHeaderBytes: env.GATEWAY_MAX_HEADER_BYTES,
     maxBodyBytes: env.GATEWAY_MAX_BODY_BYTES,
     requestTimeoutMs: env.GATEWAY_REQUEST_TIMEOUT_MS,

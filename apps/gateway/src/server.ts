@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { Redis, type RedisOptions } from 'ioredis';
 import { createLogger, type Logger } from '@tollgate/config';
 import { createKeyspace } from '@tollgate/policy';
-import { createMemoryLimiter, createRedisLimiter } from '@tollgate/ratelimit';
+import { createMemoryLimiter, createRedisLimiter, createReservingLimiter } from '@tollgate/ratelimit';
 import { createUsageProducer } from '@tollgate/usage';
 import { createAdminServer, registryMetrics } from './admin/admin-server';
 import { createMetrics, type GatewayMetrics } from './admin/metrics';
@@ -15,6 +15,7 @@ import { KeyCache } from './auth/key-cache';
 import { PolicyStore } from './config/policy-store';
 import type { GatewayConfig } from './env';
 import { createLimitEnforcer } from './limits/enforce-limits';
+import { registerReservationMetrics } from './limits/reservation-metrics';
 import { Upstreams } from './proxy/upstreams';
 import { HealthChecks } from './proxy/health-checks';
 import { ResponseCache } from './cache/response-cache';
@@ -116,9 +117,11 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
   const cache = new ResponseCache(config.cache);
   registerCacheMetrics(metrics.registry, cache);
   const redisLimiter = createRedisLimiter({ redis: hot, timeoutMs: config.redisTimeoutMs });
+  const reserving = config.limitReservations ? createReservingLimiter({ limiter: redisLimiter }) : null;
+  if (reserving) registerReservationMetrics(metrics.registry, reserving);
   const limits = createLimitEnforcer({
     keyspace,
-    redis: redisLimiter,
+    redis: reserving ?? redisLimiter,
     memory: createMemoryLimiter({ maxKeys: 100_000 }),
     onDecision: (result, source) => metrics.limiterDecisions.inc(result, source),
   });
@@ -193,6 +196,8 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
       clearInterval(cacheSweep);
       await probesStopped;
       store.stop();
+      // Unused reserved calls go back to Redis before its connections close.
+      await reserving?.close();
       await usage.close();
       await upstreams.close();
       await Promise.all([hot, control, subscriber, producerRedis].map((c) => c.quit().catch(() => c.disconnect())));
