@@ -180,6 +180,23 @@ describe('what is never reserved', () => {
     });
   }
 
+  it('requests built afresh for every call (anonymous subjects) are decided call by call', async () => {
+    const shape = dayRequest();
+    const inner = createRedisLimiter({ redis: a, timeoutMs: 2000 });
+    const lim = reserving(inner);
+    let calls = 0;
+    const until = performance.now() + 120;
+    while (performance.now() < until) {
+      decided(await lim.decide({ rates: shape.rates.map((r) => ({ ...r })), quota: { ...shape.quota! } }));
+      calls++;
+    }
+    expect(lim.tracked()).toBe(0);
+    await lim.close();
+    expect(calls).toBeGreaterThan(100);
+    expect(lim.stats.granted + lim.stats.refused).toBe(0);
+    expect(inner.stats.decisions).toBe(calls);
+  });
+
   it('a small limit (1% of it under two calls) is decided call by call', async () => {
     const req = dayRequest(keysFor(), { rate: 150 });
     const lim = reserving(redisA);

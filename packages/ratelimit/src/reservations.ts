@@ -34,6 +34,8 @@ export type ReservingLimiter = Limiter & {
   readonly stats: ReservationStats;
   /** Reservations held right now: (key, route) pairs with unused calls. */
   held(): number;
+  /** (key, route) pairs this process keeps a record of (held or not). */
+  tracked(): number;
   /** Gives back every unused call; later decisions go to Redis one by one. */
   close(): Promise<void>;
 };
@@ -105,6 +107,8 @@ export function createReservingLimiter(options: ReservingLimiterOptions): Reserv
   const stats: ReservationStats = { granted: 0, refused: 0, fromReservations: 0, released: 0, releaseFailed: 0 };
   const hot = new Map<DecideRequest, Hot>();
   const notEligible = new WeakSet<DecideRequest>();
+  /** Request objects seen once: a pair gets a record only when its request object comes back. */
+  const seenOnce = new WeakSet<DecideRequest>();
   /** Reservations and releases in flight: close() waits for them. */
   const inFlight = new Set<Promise<unknown>>();
   /** Redis clock minus this process's, from the last reservation: to see a window's end coming. */
@@ -308,6 +312,11 @@ export function createReservingLimiter(options: ReservingLimiterOptions): Reserv
         notEligible.add(req);
         return limiter.decide(req);
       }
+      // Requests built afresh per call (anonymous subjects) are never seen twice: no record for them.
+      if (!seenOnce.has(req)) {
+        seenOnce.add(req);
+        return limiter.decide(req);
+      }
       h = { req, seen: 0, since: now, perMs: 0, lastUse: now, block: null, pending: false, waiters: [], holdUntil: 0, reserveReq: null };
       hot.set(req, h);
       if (sweeper === null) {
@@ -350,5 +359,5 @@ export function createReservingLimiter(options: ReservingLimiterOptions): Reserv
     while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
   }
 
-  return { decide, stats, held: () => [...hot.values()].filter((h) => h.block !== null).length, close };
+  return { decide, stats, held: () => [...hot.values()].filter((h) => h.block !== null).length, tracked: () => hot.size, close };
 }
