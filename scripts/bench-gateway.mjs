@@ -4,7 +4,8 @@
 // Closed loop (wrk, three repeats, medians) with the proxy under test pinned to core 0 and the
 // load generator + upstream on the other core(s):
 //   (a) the upstream directly   (b) nginx keep-alive reverse proxy   (c) bare Fastify + undici proxy
-//   (d) Tollgate: key auth + rate limit + quota + usage events, GATEWAY_WORKERS=1
+//   (d) Tollgate: key auth + rate limit + quota + usage events, GATEWAY_WORKERS=1, default settings
+//   (dp) the same with limit reservations off: every call decided in Redis
 // Then open loop at a fixed offered rate (default 2,000 req/s), latency measured from each
 // request's intended send time (no coordinated omission): p50/p99/p99.9 of (a), (c), (d).
 //
@@ -15,7 +16,7 @@
 // (BENCH_BASELINE_NODE_OPTIONS: NODE_OPTIONS for d0 only, to compare runtime flags on one bundle),
 // BENCH_GATEWAY_NODE_ARGS: extra node flags for (d), e.g. --trace-gc (BENCH_DEBUG=1 prints its output and the private
 // Redis's latency events and slow log),
-// BENCH_RESERVATIONS=0 to skip (dr), (d) with limit reservations on (GATEWAY_LIMIT_RESERVATIONS, ADR 0013),
+// BENCH_PER_CALL=0 to skip (dp), (d) with limit reservations off (GATEWAY_LIMIT_RESERVATIONS=false, ADR 0013),
 // BENCH_OPEN_PACER=spin for the old busy-polling open-loop client, BENCH_VERBOSE=1 for every open-loop run.
 // BENCH_REDIS=shared to use the Redis at REDIS_URL (default 127.0.0.1:6379) instead of a private
 // redis-server pinned to the load core(s).
@@ -431,7 +432,7 @@ http {
       cpu: proxyCpu,
       env: gatewayEnv(port, adminPort, false),
     });
-    targets.d = { url: `http://127.0.0.1:${port}/echo/hello`, headers: { Host: host, Authorization: `Bearer ${gatewayKey}` }, pid: gw.pid };
+    targets.d = { url: `http://127.0.0.1:${port}/echo/hello`, headers: { Host: host, Authorization: `Bearer ${gatewayKey}` }, pid: gw.pid, admin: adminPort };
     await waitHttp(targets.d.url, targets.d.headers);
     if (process.env.BENCH_BASELINE) {
       // A/B under the same load: (d0) runs another bundle (e.g. a copy of dist/main.js from
@@ -443,16 +444,17 @@ http {
       await waitHttp(`http://127.0.0.1:${p0}/echo/hello`, targets.d.headers);
       targets.d0 = { url: `http://127.0.0.1:${p0}/echo/hello`, headers: targets.d.headers, pid: base.pid };
     }
-    if (process.env.BENCH_RESERVATIONS !== '0') {
-      // (dr): the same bundle with limit reservations on (GATEWAY_LIMIT_RESERVATIONS, ADR 0013).
+    if (process.env.BENCH_PER_CALL !== '0') {
+      // (dp): the same bundle with limit reservations off (GATEWAY_LIMIT_RESERVATIONS=false, ADR
+      // 0013): every call waits for its own decision from Redis.
       const p3 = await freePort();
       const a3 = await freePort();
-      const reserving = await startProc(process.execPath, [...nodeArgs.filter((x) => !x.startsWith('--cpu-prof')), path.join(root, 'apps/gateway/dist/main.js')], {
+      const perCall = await startProc(process.execPath, [...nodeArgs.filter((x) => !x.startsWith('--cpu-prof')), path.join(root, 'apps/gateway/dist/main.js')], {
         cpu: proxyCpu,
-        env: { ...gatewayEnv(p3, a3, false), GATEWAY_LIMIT_RESERVATIONS: 'true' },
+        env: { ...gatewayEnv(p3, a3, false), GATEWAY_LIMIT_RESERVATIONS: 'false' },
       });
       await waitHttp(`http://127.0.0.1:${p3}/echo/hello`, targets.d.headers);
-      targets.dr = { url: `http://127.0.0.1:${p3}/echo/hello`, headers: targets.d.headers, pid: reserving.pid, admin: a3 };
+      targets.dp = { url: `http://127.0.0.1:${p3}/echo/hello`, headers: targets.d.headers, pid: perCall.pid };
     }
     if (process.env.BENCH_ACCESS_LOG) {
       const p2 = await freePort();
@@ -471,9 +473,9 @@ http {
     console.log(JSON.stringify(Object.fromEntries(Object.entries(targets).map(([k, v]) => [k, { url: v.url, headers: v.headers, pid: v.pid }]))));
     await new Promise((r) => setTimeout(r, Number(process.env.BENCH_HOLD) * 1000));
   }
-  const names = { d0: 'Tollgate, BENCH_BASELINE bundle', a: 'upstream direct', b: 'nginx keep-alive proxy', c: 'bare Fastify + undici', d: 'Tollgate (auth+limit+quota+usage)', 'd+log': 'Tollgate + access logs', dr: 'Tollgate + limit reservations' };
+  const names = { d0: 'Tollgate, BENCH_BASELINE bundle', a: 'upstream direct', b: 'nginx keep-alive proxy', c: 'bare Fastify + undici', d: 'Tollgate (auth+limit+quota+usage)', 'd+log': 'Tollgate + access logs', dp: 'Tollgate, reservations off' };
   const results = {};
-  const order = ['a', 'b', 'c', 'd0', 'd', 'dr', 'd+log'].filter((k) => targets[k]);
+  const order = ['a', 'b', 'c', 'd0', 'd', 'dp', 'd+log'].filter((k) => targets[k]);
   // Warm-up (JIT, pools, key cache), then interleaved repeats so drift hits all alike.
   for (const k of order) runWrk(targets[k].url, targets[k].headers, { duration: 2, connections, cpu: loadCpu });
   for (let r = 0; r < (duration > 0 ? repeats : 0); r++) {
@@ -506,7 +508,7 @@ http {
       const pairs = results.c.map((rc, i) => rc.cpuUsPerReq / results.d[i].cpuUsPerReq);
       console.log(`  ratio d/c by CPU, repeat by repeat: ${pairs.map((x) => x.toFixed(3)).join(' ')} (median ${median(pairs).toFixed(3)})`);
     }
-    if (med.dr && med.c) console.log(`  ratio dr/c = ${(med.dr.rps / med.c.rps).toFixed(3)} by req/s, ${(med.c.cpu / med.dr.cpu).toFixed(3)} by CPU per request (limit reservations on)`);
+    if (med.dp && med.c) console.log(`  ratio dp/c = ${(med.dp.rps / med.c.rps).toFixed(3)} by req/s, ${(med.c.cpu / med.dp.cpu).toFixed(3)} by CPU per request (every call decided in Redis)`);
     if (med.d0 && med.c) console.log(`  ratio d0/c = ${(med.c.cpu / med.d0.cpu).toFixed(3)} by CPU per request (the BENCH_BASELINE bundle)`);
     if (med.d && med.b) console.log(`  ratio d/b = ${(med.d.rps / med.b.rps).toFixed(3)} by req/s, ${(med.b.cpu / med.d.cpu).toFixed(3)} by CPU per request`);
   }
@@ -514,7 +516,7 @@ http {
   console.log(`\nopen loop at ${rate} req/s for ${openDuration}s (latency from intended send time, ${process.env.BENCH_OPEN_PACER === 'spin' ? 'spinning' : 'thread'} pacer), medians of ${repeats}:`);
   console.log('  scenario                                 p50 ms   p99 ms  p99.9 ms  errors');
   const open = {};
-  const openKeys = ['a', 'c', 'd0', 'd', 'dr'].filter((x) => targets[x] && openDuration > 0);
+  const openKeys = ['a', 'c', 'd0', 'd', 'dp'].filter((x) => targets[x] && openDuration > 0);
   const openRuns = Object.fromEntries(openKeys.map((k) => [k, []]));
   const pacer = process.env.BENCH_OPEN_PACER === 'spin' ? 'spin' : 'thread';
   // Interleaved (a, c, d, a, c, d, …) so a drifting machine shifts all three alike.
@@ -538,18 +540,18 @@ http {
   if (open.d && open.a) {
     console.log(`  Tollgate adds ${(open.d.p50 - open.a.p50).toFixed(3)} ms at p50 (goal ≤ 0.3) and ${(open.d.p99 - open.a.p99).toFixed(3)} ms at p99 (goal ≤ 2) over direct`);
   }
-  if (open.dr && open.a) {
-    console.log(`  with limit reservations: adds ${(open.dr.p50 - open.a.p50).toFixed(3)} ms at p50 and ${(open.dr.p99 - open.a.p99).toFixed(3)} ms at p99 over direct`);
+  if (open.dp && open.a) {
+    console.log(`  with reservations off (dp): adds ${(open.dp.p50 - open.a.p50).toFixed(3)} ms at p50 and ${(open.dp.p99 - open.a.p99).toFixed(3)} ms at p99 over direct`);
   }
 
-  if (targets.dr) {
-    // How many of (dr)'s calls needed no round trip of their own.
-    const text = await (await fetch(`http://127.0.0.1:${targets.dr.admin}/metrics`)).text();
+  if (targets.d) {
+    // How many of (d)'s calls needed no round trip of their own.
+    const text = await (await fetch(`http://127.0.0.1:${targets.d.admin}/metrics`)).text();
     const metric = (re) => Number(text.match(re)?.[1] ?? NaN);
     const decided = metric(/tollgate_gateway_limit_reserved_calls_total\{use="decided"\} (\d+)/);
     const granted = metric(/tollgate_gateway_limit_reservations_total\{result="granted"\} (\d+)/);
     const all = metric(/tollgate_gateway_limiter_decisions_total\{result="allowed",source="redis"\} (\d+)/);
-    console.log(`  (dr) ${decided} of ${all} calls decided from ${granted} reservations (${((100 * decided) / all).toFixed(1)}% without a round trip of their own)`);
+    console.log(`  (d) ${decided} of ${all} calls decided from ${granted} reservations (${((100 * decided) / all).toFixed(1)}% without a round trip of their own)`);
   }
   if (process.env.BENCH_DEBUG && redisWhere.startsWith('private')) {
     // Redis's own record of stalls (>= 2 ms) and slow commands (>= 1 ms) during the run.

@@ -19,9 +19,9 @@ describe('loadGatewayConfig', () => {
     expect(loadGatewayConfig({ GATEWAY_USAGE_BATCH_EVENTS: '100', GATEWAY_USAGE_BATCH_WAIT_MS: '50' }).usageBatch).toEqual({ maxEvents: 100, maxWaitMs: 50 });
   });
 
-  it('limit reservations are off unless switched on, and a value that is not a boolean is refused', () => {
-    expect(loadGatewayConfig({}).limitReservations).toBe(false);
-    expect(loadGatewayConfig({ GATEWAY_LIMIT_RESERVATIONS: 'true' }).limitReservations).toBe(true);
+  it('limit reservations are on unless switched off, and a value that is not a boolean is refused', () => {
+    expect(loadGatewayConfig({}).limitReservations).toBe(true);
+    expect(loadGatewayConfig({ GATEWAY_LIMIT_RESERVATIONS: 'false' }).limitReservations).toBe(false);
     for (const bad of ['maybe', '2', 'on please']) expect(() => loadGatewayConfig({ GATEWAY_LIMIT_RESERVATIONS: bad })).toThrow(/GATEWAY_LIMIT_RESERVATIONS/);
   });
 

@@ -47,9 +47,10 @@ export const gatewayEnv = {
   GATEWAY_TLS_PORT: port(8443),
   /**
    * Limit reservations (docs/adr/0013): hot keys take blocks of calls from Redis in advance and
-   * decide most calls without a round trip. Sliding windows and quotas only; off by default.
+   * decide most calls without a round trip. Sliding windows and quotas only; `false` decides every
+   * call in Redis.
    */
-  GATEWAY_LIMIT_RESERVATIONS: booleanFromEnv(false),
+  GATEWAY_LIMIT_RESERVATIONS: booleanFromEnv(true),
   /** Upper bound on any Redis call made while a request waits. */
   GATEWAY_REDIS_TIMEOUT_MS: positiveInt(50, 10_000),
   GATEWAY_MAX_HEADER_BYTES: positiveInt(16 * 1024, 1024 * 1024),
