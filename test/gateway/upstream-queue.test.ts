@@ -86,4 +86,24 @@ describe('waiting for an upstream connection', () => {
     const [event] = await queuedUsageEvents(redis, createKeyspace(prefix), [body.error.requestId]);
     expect(event).toMatchObject({ status: 504, upstreamLatencyMs: expect.any(Number) });
   });
+
+  it('queue timeouts are the gateway\'s own limit: they take no target out of rotation', async () => {
+    const arrived = new Promise<void>((resolve) => (heldArrived = resolve));
+    const first = get('/a/hold');
+    await arrived;
+    // More queue timeouts in a row than the unhealthy threshold (3).
+    for (let i = 0; i < 4; i++) {
+      const res = await get(`/q/queued-${i}`);
+      expect(res.statusCode).toBe(504);
+      await res.body.dump();
+    }
+    const metrics = await gw.metrics.registry.metrics();
+    const passive = metrics.split('\n').filter((l) => l.startsWith('tollgate_gateway_upstream_target_healthy{') && l.includes('check="passive"'));
+    expect(passive.length).toBeGreaterThan(0);
+    expect(passive.every((l) => l.endsWith(' 1'))).toBe(true);
+    held.at(-1)!.writeHead(200, { 'content-type': 'text/plain' });
+    held.at(-1)!.end('done');
+    expect((await first).statusCode).toBe(200);
+    expect(up.requests.filter((r) => r.url.startsWith('/queued-'))).toEqual([]);
+  });
 });

@@ -31,11 +31,20 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
 
 /** Errors that mean the upstream never processed the request, so a retry elsewhere is safe. */
 const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'EPIPE']);
-const TIMEOUT_ERRORS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT', 'TG_READ_TIMEOUT']);
+const TIMEOUT_ERRORS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT', 'TG_READ_TIMEOUT', 'TG_QUEUE_TIMEOUT']);
 
 /** The upstream sent nothing for the read timeout: before its headers, or between two body reads. */
 class ReadTimeoutError extends Error {
   readonly code = 'TG_READ_TIMEOUT';
+}
+
+/**
+ * No pool connection came free within the read timeout: the request was never sent. That is
+ * the gateway's own connection limit, not the target failing, so it takes no target out of
+ * rotation (the requests holding the connections report a slow target themselves).
+ */
+class QueueTimeoutError extends Error {
+  readonly code = 'TG_QUEUE_TIMEOUT';
 }
 
 export function isRetryable(method: string, hasBody: boolean): boolean {
@@ -289,7 +298,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     this.readTimer = null;
     if (this.abortFn === null) {
       // Still queued for a connection: answer now; onConnect refuses to send it later.
-      const err = new ReadTimeoutError('no upstream connection became free in time');
+      const err = new QueueTimeoutError('no upstream connection became free in time');
       this.failed = err;
       this.discard = true;
       this.settleHead(err);
@@ -390,7 +399,7 @@ export async function forwardToUpstream(upstreams: Upstreams, o: ForwardOptions)
     } catch (err) {
       const code = (err as { code?: string }).code ?? '';
       const timedOut = TIMEOUT_ERRORS.has(code);
-      upstreams.reportFailure(target);
+      if (!(err instanceof QueueTimeoutError)) upstreams.reportFailure(target);
       last = timedOut
         ? { ok: false, status: 504, code: 'gateway_timeout', message: 'the upstream did not answer in time', target }
         : { ok: false, status: 502, code: 'bad_gateway', message: 'the upstream could not be reached', target };
