@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cluster, Redis } from 'ioredis';
 import { createKeyspace } from '@tollgate/policy';
 import { waitFor } from '../../../test/harness';
-import { createLimitKeys, createRedisLimiter, type Decision, type LimitOutcome } from './index';
+import { createLimitKeys, createRedisLimiter } from './index';
+import { decided } from './test-support';
 
 async function freePort(): Promise<number> {
   const s = createServer();
@@ -17,10 +18,6 @@ async function freePort(): Promise<number> {
   await new Promise((r) => s.close(r));
   return p;
 }
-const decided = (o: LimitOutcome): Decision => {
-  if (o.kind !== 'decision') throw new Error(`expected a decision, got ${o.kind}: ${o.message}`);
-  return o;
-};
 
 /** A throwaway three-master Redis Cluster: the decision script must run on it unchanged. */
 describe('on a Redis Cluster', () => {

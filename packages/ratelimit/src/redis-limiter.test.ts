@@ -9,10 +9,10 @@ import {
   LimitInputError,
   type DecideRequest,
   type Decision,
-  type LimitOutcome,
   type RateAlgorithm,
   type RedisLimiter,
 } from './index';
+import { decided } from './test-support';
 
 const ALGORITHMS: RateAlgorithm[] = ['fixed_window', 'sliding_window', 'gcra', 'token_bucket'];
 const DAY = 86_400_000;
@@ -24,10 +24,6 @@ function limiterClient(url = testEnv().redisUrl, extra: object = {}): Redis {
 async function connected(r: Redis) {
   await waitFor(() => r.status === 'ready', { what: 'redis ready' });
   return r;
-}
-function decided(o: LimitOutcome): Decision {
-  if (o.kind !== 'decision') throw new Error(`expected a decision, got ${o.kind}: ${o.message}`);
-  return o;
 }
 
 let ks: Keyspace;

@@ -14,15 +14,12 @@ import {
   type RedisLimiter,
   type ReservingLimiter,
 } from './index';
+import { decided } from './test-support';
 
 const DAY_S = 86_400;
 
 function limiterClient(): Redis {
   return new Redis(testEnv().redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
-}
-function decided(o: LimitOutcome): Decision {
-  if (o.kind !== 'decision') throw new Error(`expected a decision, got ${o.kind}: ${o.message}`);
-  return o;
 }
 
 let ks: Keyspace;
