@@ -7,7 +7,7 @@
 //   (d) Tollgate: key auth + rate limit + quota + usage events, GATEWAY_WORKERS=1, default settings
 //   (dp) the same with limit reservations off: every call decided in Redis
 // Then open loop at a fixed offered rate (default 2,000 req/s), latency measured from each
-// request's intended send time (no coordinated omission): p50/p99/p99.9 of (a), (c), (d).
+// request's intended send time (no coordinated omission): p50/p99/p99.9 of (a), (b), (c), (d) (and (dp)).
 //
 // Env: BENCH_DURATION (s, default 8; 0 skips the closed-loop runs after the warm-up), BENCH_REPEATS (3), BENCH_CONNECTIONS (64), BENCH_RATE (2000),
 // BENCH_OPEN_DURATION (s, 10; 0 skips the open loop), BENCH_ONLY (comma list of a,b,c,d; only the listed ones run), BENCH_ACCESS_LOG=1 to also run
@@ -516,7 +516,8 @@ http {
   console.log(`\nopen loop at ${rate} req/s for ${openDuration}s (latency from intended send time, ${process.env.BENCH_OPEN_PACER === 'spin' ? 'spinning' : 'thread'} pacer), medians of ${repeats}:`);
   console.log('  scenario                                 p50 ms   p99 ms  p99.9 ms  errors');
   const open = {};
-  const openKeys = ['a', 'c', 'd0', 'd', 'dp'].filter((x) => targets[x] && openDuration > 0);
+  // nginx too: what any proxy hop costs on this host, to read (c) and (d) against.
+  const openKeys = ['a', 'b', 'c', 'd0', 'd', 'dp'].filter((x) => targets[x] && openDuration > 0);
   const openRuns = Object.fromEntries(openKeys.map((k) => [k, []]));
   const pacer = process.env.BENCH_OPEN_PACER === 'spin' ? 'spin' : 'thread';
   // Interleaved (a, c, d, a, c, d, …) so a drifting machine shifts all three alike.
@@ -529,7 +530,7 @@ http {
       );
       const run = JSON.parse(out.trim().split('\n').at(-1));
       openRuns[k].push(run);
-      if (process.env.BENCH_VERBOSE) console.log(`  run ${r + 1} ${k}  p50 ${run.p50.toFixed(3)}  p99 ${run.p99.toFixed(3)}  p99.9 ${run.p999.toFixed(3)} ms  client cpu ${run.clientCpuMs} ms`);
+      if (process.env.BENCH_VERBOSE) console.log(`  run ${r + 1} ${k}  p50 ${run.p50.toFixed(3)}  p99 ${run.p99.toFixed(3)}  p99.9 ${run.p999.toFixed(3)} ms  client cpu ${run.clientCpuMs} ms  (ended ${new Date().toISOString().slice(11, 19)})`);
     }
   }
   for (const k of openKeys) {
@@ -539,6 +540,9 @@ http {
   }
   if (open.d && open.a) {
     console.log(`  Tollgate adds ${(open.d.p50 - open.a.p50).toFixed(3)} ms at p50 (goal ≤ 0.3) and ${(open.d.p99 - open.a.p99).toFixed(3)} ms at p99 (goal ≤ 2) over direct`);
+  }
+  for (const k of ['b', 'c']) {
+    if (open[k] && open.a) console.log(`  for comparison, (${k}) adds ${(open[k].p50 - open.a.p50).toFixed(3)} ms at p50 and ${(open[k].p99 - open.a.p99).toFixed(3)} ms at p99 over direct`);
   }
   if (open.dp && open.a) {
     console.log(`  with reservations off (dp): adds ${(open.dp.p50 - open.a.p50).toFixed(3)} ms at p50 and ${(open.dp.p99 - open.a.p99).toFixed(3)} ms at p99 over direct`);
