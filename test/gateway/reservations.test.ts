@@ -103,6 +103,38 @@ describe('limit reservations in the gateway', () => {
     expect(metrics).toMatch(/tollgate_gateway_limit_reserved_calls_total\{use="decided"\} [1-9]/);
   });
 
+  it('callers limited by IP (no API key) get reservations too, and the route limit still holds', async () => {
+    const open = makeApi(upstream.url, {
+      slug: 'open',
+      basePath: '/open',
+      authMode: 'none',
+      routes: [{ id: `rte_open_${Date.now()}`, methods: [], path: '/*', timeoutMs: null, cacheTtlSeconds: 0, transform: null, rateLimit: { limit: 1000, windowSeconds: 3600, algorithm: 'sliding_window' } }],
+    });
+    version++;
+    await publishSnapshot(redis, ks, makeSnapshot([api, open], [makePlan([api.id])], { tenantId, version, tenantSlug: host.split('.')[0]! }));
+    await waitFor(() => gw.store.version >= version, { what: `snapshot v${version}` });
+    const marker = limiterDecisions.length;
+    const statuses: number[] = [];
+    let left = 1300;
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (left-- > 0) {
+          const res = await request(`http://127.0.0.1:${port}/open/x`, { headers: { host } });
+          await res.body.dump();
+          statuses.push(res.statusCode);
+        }
+      }),
+    );
+    // One process: exactly the limit, even with part of it decided from reservations.
+    expect(statuses.filter((s) => s === 200)).toHaveLength(1000);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(300);
+    const decisions = limiterDecisions.slice(marker).reduce((n, d) => n + d, 0);
+    // One per call (1,300) without reservations; ~510 with them (blocks of 8 up to the limit, then
+    // the 300 refusals, each decided in Redis).
+    expect(decisions).toBeLessThan(800);
+    expect(decisions).toBeGreaterThan(0);
+  });
+
   it('a quota is never overrun, and its 429s say so', async () => {
     const plan = makePlan([api.id], { rateLimit: { limit: 1_000_000, windowSeconds: 3600, algorithm: 'sliding_window' }, quota: { limit: 800, mode: 'hard_cap' } });
     await publishPlan(plan);

@@ -38,6 +38,8 @@ export function monthPeriod(now: number): { start: number; end: number } {
 }
 
 const SAFE_PART = /^[A-Za-z0-9_.:-]{1,100}$/;
+/** Anonymous callers whose limit request a route keeps (one small object each). */
+const MAX_ANONYMOUS_PER_ROUTE = 10_000;
 /** Subjects from outside (JWT `sub`, IPs) become key-safe by hashing when they aren't already. */
 export function subjectId(raw: string): string {
   return SAFE_PART.test(raw) ? raw : createHash('sha256').update(raw).digest('hex').slice(0, 32);
@@ -102,8 +104,27 @@ export function createLimitEnforcer(deps: LimitEnforcerDeps) {
   type Cached = { plan: PlanPolicy | null; req: DecideRequest | null; validUntil: number };
   const built = new WeakMap<KeyRecord, Map<CompiledRoute, Cached>>();
 
+  // Anonymous subjects (JWT `sub`, client IP) have no record object to hang a request on: keep
+  // theirs per route, by subject id, so a returning caller reuses one object too (validated and
+  // encoded once, and eligible for limit reservations). Bounded: a route with more callers than
+  // this starts over.
+  const anonymous = new WeakMap<CompiledRoute, Map<string, DecideRequest | null>>();
+
   function requestFor(api: CompiledApi, route: CompiledRoute, subject: LimitSubjectInput, now: number): DecideRequest | null {
-    if (subject.kind !== 'key') return buildRequest(api, route, subject, now);
+    if (subject.kind !== 'key') {
+      let byId = anonymous.get(route);
+      const hit = byId?.get(subject.id);
+      if (hit !== undefined) return hit;
+      const req = buildRequest(api, route, subject, now);
+      if (!byId) {
+        byId = new Map();
+        anonymous.set(route, byId);
+      } else if (byId.size >= MAX_ANONYMOUS_PER_ROUTE) {
+        byId.clear();
+      }
+      byId.set(subject.id, req);
+      return req;
+    }
     let byRoute = built.get(subject.record);
     const hit = byRoute?.get(route);
     if (hit && hit.plan === subject.plan && now < hit.validUntil) return hit.req;
