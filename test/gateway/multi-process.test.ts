@@ -7,6 +7,8 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyspace, QUEUES, type Keyspace } from '@tollgate/policy';
 import type { UsageBatch, UsageEvent } from '@tollgate/usage';
+import { createLimitKeys } from '@tollgate/ratelimit';
+import { monthPeriod } from '../../apps/gateway/src/limits/enforce-limits';
 import { freePort, testEnv, testRedis, uniquePrefix, waitFor } from '../harness';
 import { issueKey, makeApi, makePlan, makeSnapshot, publishSnapshot, revokeKey, spawnGateway, startUpstream, type GatewayProcess, type Upstream } from './fixtures';
 
@@ -80,6 +82,34 @@ describe('two gateway processes on one Redis', () => {
       const text = await (await request(`http://127.0.0.1:${g.adminPort}/metrics`)).body.text();
       expect(text).not.toMatch(/limiter_decisions_total\{result="\w+",source="memory"\}/);
     }
+  });
+
+  it('with limit reservations, let no more than a quota through together, and Redis counts exactly the calls made', async () => {
+    const quotaPlan = makePlan([api.id], { rateLimit: { limit: 1_000_000, windowSeconds: 3600, algorithm: 'sliding_window' }, quota: { limit: 2000, mode: 'hard_cap' } });
+    await publishSnapshot(redis, ks, makeSnapshot([api], [plan, quotaPlan], { tenantId, version: 2, tenantSlug: host.split('.')[0]! }));
+    const k = await issueKey(redis, ks, tenantId, quotaPlan);
+    const statuses: number[] = [];
+    // Both processes know the plan once it answers 200 on each (those calls count too).
+    for (const g of gws) await waitFor(async () => (await get(g.port, host, k.key)) === 200, { what: 'the quota plan on every gateway' });
+    statuses.push(200, 200);
+    let left = 3000;
+    await Promise.all(
+      Array.from({ length: 16 }, async (_, i) => {
+        while (left-- > 0) statuses.push(await get(gws[i % 2]!.port, host, k.key));
+      }),
+    );
+    const allowed = statuses.filter((s) => s === 200).length;
+    expect(allowed).toBeLessThanOrEqual(2000);
+    // Refused early by at most what the other process still held unused (k ≤ 1% of 2,000).
+    expect(allowed).toBeGreaterThanOrEqual(2000 - 2 * 20);
+    expect(statuses.filter((s) => s !== 200).every((s) => s === 429)).toBe(true);
+    for (const g of gws) {
+      const text = await (await request(`http://127.0.0.1:${g.adminPort}/metrics`)).body.text();
+      expect(text).toMatch(/tollgate_gateway_limit_reserved_calls_total\{use="decided"\} [1-9]/);
+    }
+    // Idle blocks are given back: the quota counter comes down to exactly the calls let through.
+    const counter = createLimitKeys(ks, { keyId: k.record.keyId, subscriptionId: k.record.subscriptionId }).quota(monthPeriod(Date.now()).start);
+    await waitFor(async () => Number(await redis.get(counter)) === allowed, { what: `quota counter at ${allowed}` });
   });
 
   it('refuse a key revoked in Redis on both within 1 s', async () => {
