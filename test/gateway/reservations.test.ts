@@ -149,6 +149,22 @@ describe('limit reservations in the gateway', () => {
     }
   });
 
+  it('a lowered quota takes effect at once: blocks reserved under the old plan are never used', async () => {
+    const plan = makePlan([api.id], { rateLimit: { limit: 1_000_000, windowSeconds: 3600, algorithm: 'sliding_window' }, quota: { limit: 1_000_000, mode: 'hard_cap' } });
+    await publishPlan(plan);
+    const key = await issueKey(redis, ks, tenantId, plan);
+    expect((await load(key, 500)).every((r) => r.status === 200)).toBe(true);
+    // The same plan, its quota now 20 above what was used. Whatever the old blocks still held
+    // goes back once they idle; until then the counter only leads.
+    await publishPlan({ ...plan, quota: { limit: 520, mode: 'hard_cap' } });
+    await waitFor(async () => Number(await redis.get(quotaKey(key))) === 500, { what: 'the old blocks given back' });
+    const after = await load(key, 100, 4);
+    expect(after.filter((r) => r.status === 200)).toHaveLength(20);
+    const refused = after.filter((r) => r.status === 429);
+    expect(refused).toHaveLength(80);
+    expect(refused.every((r) => r.headers['x-ratelimit-limit'] === '520')).toBe(true);
+  });
+
   it('on shutdown the unused calls go back: Redis counts exactly the calls that were made', async () => {
     const plan = makePlan([api.id], { rateLimit: { limit: 1_000_000, windowSeconds: 3600, algorithm: 'sliding_window' }, quota: { limit: 1_000_000, mode: 'hard_cap' } });
     await publishPlan(plan);
