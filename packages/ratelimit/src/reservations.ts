@@ -139,8 +139,10 @@ export function createReservingLimiter(options: ReservingLimiterOptions): Reserv
     for (const r of req.rates) k = Math.min(k, Math.floor(r.limit * limitShare));
     if (req.quota?.mode === 'hard_cap') k = Math.min(k, Math.floor(req.quota.limit * limitShare));
     if (k < minBlock) return 0;
-    // Powers of two: few distinct reservation requests, so each is validated and encoded once.
-    return 2 ** Math.floor(Math.log2(k));
+    // Powers of two and one and a half times them (2, 3, 4, 6, 8, 12, …): few distinct reservation
+    // requests, each validated and encoded once, and never more than a third below the size asked.
+    const p = 2 ** Math.floor(Math.log2(k));
+    return k >= p * 1.5 && p >= 2 ? p * 1.5 : p;
   }
 
   function track(p: Promise<unknown>): void {
