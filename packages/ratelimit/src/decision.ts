@@ -2,6 +2,11 @@ import type { DecideRequest, Decision, QuotaState, RateState } from './types';
 
 const secondsUp = (ms: number) => Math.max(0, Math.ceil(ms / 1000));
 
+/** The epoch-aligned bucket a sliding window counts a call made at `atMs` (Redis ms) in, as lua.ts does. */
+export function windowIndex(rate: { windowSeconds: number }, atMs: number): number {
+  return Math.floor(atMs / (rate.windowSeconds * 1000));
+}
+
 /** Reply entries one decision takes (see lua.ts for the layout). */
 export function replyLength(req: DecideRequest): number {
   return 2 + req.rates.length * 4 + (req.quota ? 3 : 0);

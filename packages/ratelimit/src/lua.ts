@@ -228,7 +228,7 @@ return table.concat(out, ',')
  * Counts never go below zero, and the keys keep their expiry.
  *
  * KEYS: the reservation's rate keys 1..n, then its quota key when it has one.
- * ARGV: one JSON array: [n, hasQuota, unused, per rate (window ms, bucket index)].
+ * ARGV: one JSON array: [n, hasQuota, unused, then per rate its bucket index].
  * Reply: 1.
  */
 export const RELEASE_LUA = `
@@ -236,7 +236,7 @@ local a = cjson.decode(ARGV[1])
 local n = a[1]
 local unused = a[3]
 for i = 1, n do
-  local idx = a[3 + (i - 1) * 2 + 2]
+  local idx = a[3 + i]
   local key = KEYS[i]
   local h = redis.pcall('HMGET', key, 'w', 'c', 'p')
   if type(h) == 'table' and not h.err then

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Cluster, Redis } from 'ioredis';
 import { DECIDE_LUA, RELEASE_LUA } from './lua';
-import { buildDecision, replyLength } from './decision';
+import { buildDecision, replyLength, windowIndex } from './decision';
 import { hashTag, validateDecideRequest } from './validate';
 import { LimitInputError, type DecideRequest, type Limiter, type LimitOutcome } from './types';
 
@@ -231,9 +231,8 @@ export function createRedisLimiter({ redis, timeoutMs = 50, maxBatch = DEFAULT_M
     const a: number[] = [req.rates.length, req.quota ? 1 : 0, unused];
     for (const r of req.rates) {
       if (r.algorithm !== 'sliding_window') throw new LimitInputError(`only sliding windows can be released, got ${r.algorithm}`);
-      const winMs = r.windowSeconds * 1000;
       keys.push(r.key);
-      a.push(winMs, Math.floor(decidedAt / winMs));
+      a.push(windowIndex(r, decidedAt));
     }
     if (req.quota) keys.push(req.quota.key);
     // Off the request path, but a Redis that never answers must not hold a shutdown open.

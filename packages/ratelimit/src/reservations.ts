@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import { windowIndex } from './decision';
 import type { RedisLimiter } from './redis-limiter';
 import type { DecideRequest, Decision, Limiter, LimitOutcome, QuotaState, RateState } from './types';
 
@@ -172,10 +173,7 @@ export function createReservingLimiter(options: ReservingLimiterOptions): Reserv
   }
 
   function sameBuckets(req: DecideRequest, t1: number, t2: number): boolean {
-    for (const r of req.rates) {
-      const win = r.windowSeconds * 1000;
-      if (Math.floor(t1 / win) !== Math.floor(t2 / win)) return false;
-    }
+    for (const r of req.rates) if (windowIndex(r, t1) !== windowIndex(r, t2)) return false;
     return true;
   }
 
@@ -199,7 +197,7 @@ export function createReservingLimiter(options: ReservingLimiterOptions): Reserv
     }
     const expires = arrived + lifeAt(h.req, outcome.now) - (arrived - sentAt) - EXPIRY_MARGIN_MS;
     const rateIndex = outcome.rate ? outcome.rates.indexOf(outcome.rate) : -1;
-    const b = h.block;
+    let b = h.block;
     if (b !== null && b.left > 0 && arrived < b.expires && sameBuckets(h.req, b.decision.now, outcome.now)) {
       // Same buckets: the new decision's counts include the old block's unused calls too.
       b.decision = outcome;
@@ -208,13 +206,11 @@ export function createReservingLimiter(options: ReservingLimiterOptions): Reserv
       b.at = arrived;
       b.expires = Math.min(b.expires, expires);
       b.rateIndex = rateIndex;
-      serveWaiters(h, b, arrived);
-      return;
+    } else {
+      retire(h);
+      b = h.block = { decision: outcome, left: k, refillAt: k >> 1, at: arrived, expires, rateIndex };
     }
-    retire(h);
-    const block: Block = { decision: outcome, left: k, refillAt: k >> 1, at: arrived, expires, rateIndex };
-    h.block = block;
-    serveWaiters(h, block, arrived);
+    serveWaiters(h, b, arrived);
   }
 
   function serveWaiters(h: Hot, b: Block, now: number): void {
@@ -361,5 +357,11 @@ export function createReservingLimiter(options: ReservingLimiterOptions): Reserv
     while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
   }
 
-  return { decide, stats, held: () => [...hot.values()].filter((h) => h.block !== null).length, tracked: () => hot.size, close };
+  function held(): number {
+    let n = 0;
+    for (const h of hot.values()) if (h.block !== null) n++;
+    return n;
+  }
+
+  return { decide, stats, held, tracked: () => hot.size, close };
 }
