@@ -13,11 +13,14 @@
 // BENCH_OPEN_DURATION (s, 10; 0 skips the open loop), BENCH_ONLY (comma list of a,b,c,d; only the listed ones run), BENCH_ACCESS_LOG=1 to also run
 // (d) with access logs on, BENCH_PROFILE=1 to write a CPU profile of (d) to bench-results/,
 // BENCH_BASELINE=<bundle.js> to also run (d0) from another gateway bundle, interleaved with (d)
-// (BENCH_BASELINE_NODE_OPTIONS: NODE_OPTIONS for d0 only, to compare runtime flags on one bundle),
-// BENCH_GATEWAY_NODE_ARGS: extra node flags for (d), e.g. --trace-gc (BENCH_DEBUG=1 prints its output and the private
+// (BENCH_BASELINE_NODE_ARGS: extra node flags for d0 only, after the start script's own, to compare
+// runtime flags on one bundle, e.g. BENCH_BASELINE=apps/gateway/dist/main.js BENCH_BASELINE_NODE_ARGS=--no-single-threaded-gc),
+// BENCH_GATEWAY_NODE_ARGS: extra node flags for (d) and (dp), after the start script's own, e.g. --trace-gc (BENCH_DEBUG=1 prints its output and the private
 // Redis's latency events and slow log),
 // BENCH_PER_CALL=0 to skip (dp), (d) with limit reservations off (GATEWAY_LIMIT_RESERVATIONS=false, ADR 0013),
-// BENCH_OPEN_PACER=spin for the old busy-polling open-loop client, BENCH_VERBOSE=1 for every open-loop run.
+// BENCH_OPEN_PACER=spin for the old busy-polling open-loop client, BENCH_VERBOSE=1 for every open-loop run,
+// BENCH_SLOW_DUMP=<path prefix>: each open-loop client writes its requests slower than 5 ms (intended send
+// time on the monotonic clock, ms; latency, ms) to <prefix>.<pid>, to line them up with a process's own events.
 // BENCH_REDIS=shared to use the Redis at REDIS_URL (default 127.0.0.1:6379) instead of a private
 // redis-server pinned to the load core(s).
 // Needs: wrk, nginx (Debian nginx-light), taskset, redis-server (or BENCH_REDIS=shared).
@@ -46,6 +49,7 @@ async function openLoop(a) {
   const url = new URL(a.url);
   const pool = new Pool(url.origin, { connections: 256, pipelining: 1 });
   const samples = [];
+  const slow = process.env.BENCH_SLOW_DUMP ? [] : null;
   let errors = 0;
   let sent = 0;
   let done = 0;
@@ -78,7 +82,10 @@ async function openLoop(a) {
       const end = (ok) => {
         if (!ok || status !== 200) errors++;
         const lat = Number(process.hrtime.bigint() - at) / 1e6;
-        if (i >= warmupCount) samples.push(lat);
+        if (i >= warmupCount) {
+          samples.push(lat);
+          if (slow && lat > 5) slow.push([Number(at) / 1e6, lat]);
+        }
         if (++done === total) resolve();
       };
       pool.dispatch(
@@ -137,6 +144,7 @@ async function openLoop(a) {
     });
   });
   const cpu = process.cpuUsage(cpu0);
+  if (slow) writeFileSync(`${process.env.BENCH_SLOW_DUMP}.${process.pid}`, JSON.stringify({ url: a.url, slow }));
   samples.sort((x, y) => x - y);
   const q = (p) => samples[Math.min(samples.length - 1, Math.floor(p * samples.length))];
   process.stdout.write(JSON.stringify({ n: samples.length, errors, p50: q(0.5), p99: q(0.99), p999: q(0.999), max: samples.at(-1), clientCpuMs: Math.round((cpu.user + cpu.system) / 1000) }) + '\n');
@@ -425,7 +433,10 @@ http {
     await redis.set(`${prefix}:key:${hash}`, JSON.stringify(record));
     const port = await freePort();
     const adminPort = await freePort();
-    const nodeArgs = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${path.join(root, 'bench-results')}`] : [];
+    // Tollgate runs as `npm start` and the container image run it: with the node flags of the
+    // gateway's start script (--single-threaded-gc, ADR 0014).
+    const startFlags = JSON.parse(readFileSync(path.join(root, 'apps/gateway/package.json'), 'utf8')).scripts.start.split(/\s+/).filter((a) => a.startsWith('--'));
+    const nodeArgs = [...startFlags, ...(process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${path.join(root, 'bench-results')}`] : [])];
     // Runtime flags NODE_OPTIONS refuses (e.g. --trace-gc), for (d) only.
     if (process.env.BENCH_GATEWAY_NODE_ARGS) nodeArgs.push(...process.env.BENCH_GATEWAY_NODE_ARGS.split(' ').filter(Boolean));
     const gw = await startProc(process.execPath, [...nodeArgs, path.join(root, 'apps/gateway/dist/main.js')], {
@@ -439,8 +450,8 @@ http {
       // before a change, kept next to it so it resolves the same node_modules), interleaved with (d).
       const p0 = await freePort();
       const a0 = await freePort();
-      const env0 = { ...gatewayEnv(p0, a0, false), ...(process.env.BENCH_BASELINE_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_BASELINE_NODE_OPTIONS } : {}) };
-      const base = await startProc(process.execPath, [path.resolve(process.env.BENCH_BASELINE)], { cpu: proxyCpu, env: env0 });
+      const baseArgs = (process.env.BENCH_BASELINE_NODE_ARGS ?? '').split(' ').filter(Boolean);
+      const base = await startProc(process.execPath, [...startFlags, ...baseArgs, path.resolve(process.env.BENCH_BASELINE)], { cpu: proxyCpu, env: gatewayEnv(p0, a0, false) });
       await waitHttp(`http://127.0.0.1:${p0}/echo/hello`, targets.d.headers);
       targets.d0 = { url: `http://127.0.0.1:${p0}/echo/hello`, headers: targets.d.headers, pid: base.pid };
     }
@@ -459,7 +470,7 @@ http {
     if (process.env.BENCH_ACCESS_LOG) {
       const p2 = await freePort();
       const a2 = await freePort();
-      const logged = await startProc('sh', ['-c', `exec ${process.execPath} ${path.join(root, 'apps/gateway/dist/main.js')} > /dev/null`], {
+      const logged = await startProc('sh', ['-c', `exec ${process.execPath} ${startFlags.join(' ')} ${path.join(root, 'apps/gateway/dist/main.js')} > /dev/null`], {
         cpu: proxyCpu,
         env: gatewayEnv(p2, a2, true),
       });

@@ -24,4 +24,5 @@ ENV GATEWAY_SPOOL_DIR=/var/lib/tollgate/spool
 USER node
 EXPOSE 8080 8443 9091
 STOPSIGNAL SIGTERM
-CMD ["node", "dist/main.js"]
+# Garbage collection on the JavaScript thread only (docs/adr/0014); cluster workers inherit it.
+CMD ["node", "--single-threaded-gc", "dist/main.js"]

@@ -225,10 +225,13 @@ export function statusOf(raw: string): number {
 
 export type GatewayProcess = { child: ChildProcess; port: number; adminPort: number; logs: string[]; stop: (signal?: NodeJS.Signals) => Promise<number | null> };
 
-/** Starts `apps/gateway/src/main.ts` as its own process; resolves once it logs its ports. */
-export function spawnGateway(env: Record<string, string>): Promise<GatewayProcess> {
+/**
+ * Starts `apps/gateway/src/main.ts` as its own process; resolves once it logs its ports. It runs
+ * with the node flags of the gateway's start script unless `nodeFlags` says otherwise.
+ */
+export function spawnGateway(env: Record<string, string>, { nodeFlags = ['--single-threaded-gc'] }: { nodeFlags?: string[] } = {}): Promise<GatewayProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'apps/gateway/src/main.ts')], {
+    const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', path.join(root, 'apps/gateway/src/main.ts')], {
       cwd: root,
       env: { ...process.env, GATEWAY_PORT: '0', GATEWAY_ADMIN_PORT: '0', GATEWAY_HOST: '127.0.0.1', GATEWAY_ADMIN_HOST: '127.0.0.1', GATEWAY_WORKERS: '1', LOG_LEVEL: 'info', GATEWAY_ACCESS_LOG: 'false', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -156,18 +156,40 @@ describe('cluster mode', () => {
     const snap = makeSnapshot([api], [plan]);
     await publishSnapshot(redis, ks, snap);
     const k = await issueKey(redis, ks, snap.tenantId, plan);
-    const g = await spawnGateway({ REDIS_URL: testEnv().redisUrl, REDIS_PREFIX: ks.prefix, GATEWAY_WORKERS: '2', GATEWAY_SPOOL_DIR: mkdtempSync(path.join(tmpdir(), 'tg-cl-')) });
+    // The primary is started without --single-threaded-gc: it gives its workers the flag itself.
+    const g = await spawnGateway({ REDIS_URL: testEnv().redisUrl, REDIS_PREFIX: ks.prefix, GATEWAY_WORKERS: '2', GATEWAY_SPOOL_DIR: mkdtempSync(path.join(tmpdir(), 'tg-cl-')) }, { nodeFlags: [] });
     try {
       await waitFor(async () => (await request(`http://127.0.0.1:${g.adminPort}/readyz`)).statusCode === 200, { timeoutMs: 15_000, what: 'both workers ready' });
       const host = `${snap.tenantSlug}.localhost`;
       for (let i = 0; i < 10; i++) expect(await get(g.port, host, k.key)).toBe(200);
       const text = await (await request(`http://127.0.0.1:${g.adminPort}/metrics`)).body.text();
       expect(text).toContain(`tollgate_gateway_requests_total{tenant="${snap.tenantId}",api="${api.id}",status="200"} 10`);
-      expect(g.logs.filter((l) => l.includes('"gateway listening"')).length).toBe(2);
+      const listening = g.logs.filter((l) => l.includes('"gateway listening"')).map((l) => JSON.parse(l) as { gc: string });
+      expect(listening.map((l) => l.gc)).toEqual(['single-threaded', 'single-threaded']);
     } finally {
       expect(await g.stop('SIGTERM')).toBe(0);
       await upstream.close();
       await redis.quit();
+    }
+  }, 60_000);
+
+  it('a single process says which GC it runs with, and how to start it when the flag is missing', async () => {
+    const ks = createKeyspace(uniquePrefix('gc'));
+    const env = { REDIS_URL: testEnv().redisUrl, REDIS_PREFIX: ks.prefix, GATEWAY_SPOOL_DIR: mkdtempSync(path.join(tmpdir(), 'tg-gc-')) };
+    const listening = (g: { logs: string[] }) => JSON.parse(g.logs.find((l) => l.includes('"gateway listening"'))!) as { gc: string };
+    const warned = (g: { logs: string[] }) => g.logs.some((l) => l.includes('"level":40') && l.includes('node --single-threaded-gc dist/main.js'));
+    const bare = await spawnGateway(env, { nodeFlags: [] });
+    const flagged = await spawnGateway({ ...env, GATEWAY_SPOOL_DIR: mkdtempSync(path.join(tmpdir(), 'tg-gc-')) });
+    const off = await spawnGateway({ ...env, GATEWAY_SPOOL_DIR: mkdtempSync(path.join(tmpdir(), 'tg-gc-')), GATEWAY_SINGLE_THREADED_GC: 'false' }, { nodeFlags: [] });
+    try {
+      expect(listening(bare).gc).toBe('v8-default');
+      expect(warned(bare)).toBe(true);
+      expect(listening(flagged).gc).toBe('single-threaded');
+      expect(warned(flagged)).toBe(false);
+      expect(listening(off).gc).toBe('v8-default');
+      expect(warned(off)).toBe(false);
+    } finally {
+      for (const g of [bare, flagged, off]) expect(await g.stop('SIGTERM')).toBe(0);
     }
   }, 60_000);
 });

@@ -25,6 +25,12 @@ describe('loadGatewayConfig', () => {
     for (const bad of ['maybe', '2', 'on please']) expect(() => loadGatewayConfig({ GATEWAY_LIMIT_RESERVATIONS: bad })).toThrow(/GATEWAY_LIMIT_RESERVATIONS/);
   });
 
+  it('single-threaded GC is on unless switched off, and a value that is not a boolean is refused', () => {
+    expect(loadGatewayConfig({}).singleThreadedGc).toBe(true);
+    expect(loadGatewayConfig({ GATEWAY_SINGLE_THREADED_GC: 'false' }).singleThreadedGc).toBe(false);
+    for (const bad of ['yes please', '-1', '--single-threaded-gc']) expect(() => loadGatewayConfig({ GATEWAY_SINGLE_THREADED_GC: bad })).toThrow(/GATEWAY_SINGLE_THREADED_GC/);
+  });
+
   it('names every bad variable at once', () => {
     expect(() => loadGatewayConfig({ GATEWAY_PORT: 'x', GATEWAY_TRUSTED_PROXIES: '10.0.0.0/99', GATEWAY_REDIS_TIMEOUT_MS: '-1' })).toThrow(
       /GATEWAY_PORT[\s\S]*GATEWAY_TRUSTED_PROXIES[\s\S]*GATEWAY_REDIS_TIMEOUT_MS|GATEWAY_PORT[\s\S]*GATEWAY_REDIS_TIMEOUT_MS[\s\S]*GATEWAY_TRUSTED_PROXIES/,

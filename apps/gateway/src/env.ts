@@ -51,6 +51,11 @@ export const gatewayEnv = {
    * call in Redis.
    */
   GATEWAY_LIMIT_RESERVATIONS: booleanFromEnv(true),
+  /**
+   * Garbage collection on the JavaScript thread only (docs/adr/0014). Cluster workers get
+   * `--single-threaded-gc` from the primary; a single process needs it on its command line.
+   */
+  GATEWAY_SINGLE_THREADED_GC: booleanFromEnv(true),
   /** Upper bound on any Redis call made while a request waits. */
   GATEWAY_REDIS_TIMEOUT_MS: positiveInt(50, 10_000),
   GATEWAY_MAX_HEADER_BYTES: positiveInt(16 * 1024, 1024 * 1024),
@@ -104,6 +109,7 @@ function toConfig(env: ReturnType<typeof parseEnv<typeof gatewayEnv>>) {
     tls: env.GATEWAY_TLS_CERT && env.GATEWAY_TLS_KEY ? { certFile: env.GATEWAY_TLS_CERT, keyFile: env.GATEWAY_TLS_KEY, port: env.GATEWAY_TLS_PORT } : null,
     redisTimeoutMs: env.GATEWAY_REDIS_TIMEOUT_MS,
     limitReservations: env.GATEWAY_LIMIT_RESERVATIONS,
+    singleThreadedGc: env.GATEWAY_SINGLE_THREADED_GC,
     maxHeaderBytes: env.GATEWAY_MAX_HEADER_BYTES,
     maxBodyBytes: env.GATEWAY_MAX_BODY_BYTES,
     requestTimeoutMs: env.GATEWAY_REQUEST_TIMEOUT_MS,

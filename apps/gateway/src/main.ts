@@ -3,6 +3,7 @@ import { AggregatorRegistry } from 'prom-client';
 import { createLogger } from '@tollgate/config';
 import { createAdminServer } from './admin/admin-server';
 import { loadGatewayConfig, type GatewayConfig } from './env';
+import { gcMode, SINGLE_THREADED_GC_FLAG, workerExecArgv } from './gc-mode';
 import { createGateway, startAdminServer } from './server';
 
 /**
@@ -23,6 +24,11 @@ const logger = createLogger('gateway', config.logLevel);
 type WorkerMessage = { type: 'tg:ready'; ready: boolean } | { type: 'tg:listening'; port: number; tlsPort: number | null };
 
 async function runGateway(workerIndex: number): Promise<void> {
+  const gc = gcMode();
+  if (config.singleThreadedGc && gc !== 'single-threaded' && !cluster.isWorker) {
+    // A V8 flag can't be turned on once the process runs; only the command line can.
+    logger.warn(`GATEWAY_SINGLE_THREADED_GC is on but node was started without ${SINGLE_THREADED_GC_FLAG}: start the gateway as \`node ${SINGLE_THREADED_GC_FLAG} dist/main.js\` (npm start and the container image do)`);
+  }
   const gw = await createGateway(config, { workerIndex, logger });
   const admin = cluster.isWorker ? null : startAdminServer(gw);
   const { port, tlsPort } = await gw.listen();
@@ -31,7 +37,7 @@ async function runGateway(workerIndex: number): Promise<void> {
     await new Promise<void>((resolve) => admin.listen(config.adminPort, config.adminHost, resolve));
     adminPort = (admin.address() as { port: number }).port;
   }
-  logger.info({ port, tlsPort, adminPort, workerIndex, pid: process.pid }, 'gateway listening');
+  logger.info({ port, tlsPort, adminPort, workerIndex, pid: process.pid, gc }, 'gateway listening');
   if (cluster.isWorker) {
     // The constructor installs the worker's IPC listener that answers the primary's scrapes.
     new AggregatorRegistry();
@@ -65,6 +71,9 @@ function runPrimary(): void {
   const readiness = new Map<number, boolean>();
   const slots = new Map<number, number>(); // worker id → slot index
   let stopping = false;
+  // Workers are new processes, so the primary can give them the GC mode the configuration asks
+  // for whatever its own command line said (docs/adr/0014).
+  cluster.setupPrimary({ execArgv: workerExecArgv(process.execArgv, config.singleThreadedGc) });
   const fork = (slot: number) => {
     const w = cluster.fork({ TG_WORKER_INDEX: String(slot) });
     slots.set(w.id, slot);
