@@ -583,7 +583,11 @@ http {
   const redisProc = procs.find((p) => p.spawnargs.includes('redis-server'));
   await stop(procs.filter((p) => p !== redisProc));
   // After the exit, so what the gateway buffered (e.g. --trace-gc lines) is all there.
-  if (process.env.BENCH_DEBUG && targets.d) console.log('\n--- gateway (d) output\n' + procs.find((p) => p.pid === targets.d.pid)?.output().slice(-Number(process.env.BENCH_DEBUG_CHARS ?? 5000)));
+  if (process.env.BENCH_DEBUG) {
+    for (const k of ['d', 'd0']) {
+      if (targets[k]) console.log(`\n--- gateway (${k}) output\n` + procs.find((p) => p.pid === targets[k].pid)?.output().slice(-Number(process.env.BENCH_DEBUG_CHARS ?? 5000)));
+    }
+  }
   if (redisProc) {
     redis.disconnect();
     await stop([redisProc]);

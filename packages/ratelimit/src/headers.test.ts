@@ -22,6 +22,18 @@ describe('rateLimitHeaders', () => {
     });
   });
 
+  it('writes counts as plain integers at any size, and anything that is not an integer as before', () => {
+    const huge = { ...quota, limit: 2 ** 53 - 1, remaining: 0, resetAt: NOW + 1 };
+    const h = rateLimitHeaders(decision({ rate: null, rates: [], quota: huge }));
+    expect(h['X-RateLimit-Limit']).toBe('9007199254740991');
+    expect(h['X-RateLimit-Remaining']).toBe('0');
+    expect(h['RateLimit']).toBe('"quota";r=0;t=1');
+    // Never expected from the limiter, but never rounded away either.
+    const odd = rateLimitHeaders(decision({ rate: { ...plan, remaining: 2.5, limit: -0 } }));
+    expect(odd['X-RateLimit-Remaining']).toBe('2.5');
+    expect(odd['X-RateLimit-Limit']).toBe('0');
+  });
+
   it('lists every rate and the quota, and reports the most restrictive rate in X-RateLimit-*', () => {
     const h = rateLimitHeaders(decision({ rate: route, rates: [plan, route], quota }));
     expect(h['RateLimit-Policy']).toBe('"plan";q=100;w=60, "route";q=10;w=1, "quota";q=10000;w=2592000');

@@ -3,20 +3,20 @@ import type { DecideRequest, Decision } from './types';
 
 const secondsUntil = (epochMs: number, now: number) => Math.max(0, Math.ceil((epochMs - now) / 1000));
 
+/**
+ * A count's decimal text. `String(n)` and `${n}` keep each new string in V8's number-to-string
+ * cache, which lives in the old generation: a header value that counts down (a new number on
+ * every call) was held by the cache through the next scavenge and promoted. In a heap-sampling
+ * profile of what survived the gateway's scavenges, these headers were a fifth of the bytes.
+ * `toFixed(0)` gives the same text for an integer and caches nothing.
+ */
+const int = (n: number): string => (Number.isInteger(n) ? n.toFixed(0) : String(n));
+
 /** Policy names become Structured Field strings: only printable ASCII, quotes and backslashes escaped. */
 function sfString(name: string): string {
   return `"${name.replace(/[^\x20-\x7e]/g, '').replace(/[\\"]/g, (c) => `\\${c}`)}"`;
 }
 
-/**
- * Response headers for a decision, allowed or refused:
- * - `RateLimit-Policy` / `RateLimit` as in draft-ietf-httpapi-ratelimit-headers (-08 to -10):
- *   one list member per limit, e.g. `"plan";q=100;w=60, "quota";q=10000;w=2592000` and
- *   `"plan";r=42;t=13, "quota";r=9000;t=86400`. The quota has no `w` when its period start is unknown.
- * - `X-RateLimit-Limit/Remaining/Reset` for the most restrictive rate (the quota when there is no
- *   rate); Reset is epoch seconds, as GitHub and most clients read it.
- * - `Retry-After` (delta seconds) when refused.
- */
 /** `RateLimit-Policy` and the quoted limit names depend on the policy alone: built once per request shape. */
 type PolicyParts = { policy: string; names: string[] };
 const partsByRequest = new WeakMap<DecideRequest, PolicyParts>();
@@ -35,15 +35,24 @@ function policyParts(decision: Decision): PolicyParts {
   return parts;
 }
 
+/**
+ * Response headers for a decision, allowed or refused:
+ * - `RateLimit-Policy` / `RateLimit` as in draft-ietf-httpapi-ratelimit-headers (-08 to -10):
+ *   one list member per limit, e.g. `"plan";q=100;w=60, "quota";q=10000;w=2592000` and
+ *   `"plan";r=42;t=13, "quota";r=9000;t=86400`. The quota has no `w` when its period start is unknown.
+ * - `X-RateLimit-Limit/Remaining/Reset` for the most restrictive rate (the quota when there is no
+ *   rate); Reset is epoch seconds, as GitHub and most clients read it.
+ * - `Retry-After` (delta seconds) when refused.
+ */
 export function rateLimitHeaders(decision: Decision): Record<string, string> {
   const { policy, names } = policyParts(decision);
   let state = '';
   for (let i = 0; i < decision.rates.length; i++) {
     const r = decision.rates[i]!;
-    state += `${i === 0 ? '' : ', '}${names[i]};r=${r.remaining};t=${r.resetSeconds}`;
+    state += `${i === 0 ? '' : ', '}${names[i]};r=${int(r.remaining)};t=${int(r.resetSeconds)}`;
   }
   const q = decision.quota;
-  if (q) state += `${state === '' ? '' : ', '}"quota";r=${q.remaining};t=${secondsUntil(q.resetAt, decision.now)}`;
+  if (q) state += `${state === '' ? '' : ', '}"quota";r=${int(q.remaining)};t=${int(secondsUntil(q.resetAt, decision.now))}`;
   const headers: Record<string, string> = {};
   if (policy !== '') {
     headers['RateLimit-Policy'] = policy;
@@ -52,15 +61,15 @@ export function rateLimitHeaders(decision: Decision): Record<string, string> {
   const nowSeconds = Math.floor(decision.now / 1000);
   // A refused quota is the binding limit even when a rate is also listed.
   if (decision.rate && decision.reason !== 'quota') {
-    headers['X-RateLimit-Limit'] = String(decision.rate.limit);
-    headers['X-RateLimit-Remaining'] = String(decision.rate.remaining);
-    headers['X-RateLimit-Reset'] = String(nowSeconds + decision.rate.resetSeconds);
+    headers['X-RateLimit-Limit'] = int(decision.rate.limit);
+    headers['X-RateLimit-Remaining'] = int(decision.rate.remaining);
+    headers['X-RateLimit-Reset'] = int(nowSeconds + decision.rate.resetSeconds);
   } else if (q) {
-    headers['X-RateLimit-Limit'] = String(q.limit);
-    headers['X-RateLimit-Remaining'] = String(q.remaining);
-    headers['X-RateLimit-Reset'] = String(Math.ceil(q.resetAt / 1000));
+    headers['X-RateLimit-Limit'] = int(q.limit);
+    headers['X-RateLimit-Remaining'] = int(q.remaining);
+    headers['X-RateLimit-Reset'] = int(Math.ceil(q.resetAt / 1000));
   }
-  if (!decision.allowed && decision.retryAfterSeconds != null) headers['Retry-After'] = String(decision.retryAfterSeconds);
+  if (!decision.allowed && decision.retryAfterSeconds != null) headers['Retry-After'] = int(decision.retryAfterSeconds);
   return headers;
 }
 
