@@ -437,7 +437,7 @@ http {
     // gateway's start script (--single-threaded-gc, ADR 0014).
     const startFlags = JSON.parse(readFileSync(path.join(root, 'apps/gateway/package.json'), 'utf8')).scripts.start.split(/\s+/).filter((a) => a.startsWith('--'));
     const nodeArgs = [...startFlags, ...(process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${path.join(root, 'bench-results')}`] : [])];
-    // Runtime flags NODE_OPTIONS refuses (e.g. --trace-gc), for (d) only.
+    // Extra runtime flags, including ones NODE_OPTIONS refuses (e.g. --trace-gc), for (d) and (dp).
     if (process.env.BENCH_GATEWAY_NODE_ARGS) nodeArgs.push(...process.env.BENCH_GATEWAY_NODE_ARGS.split(' ').filter(Boolean));
     const gw = await startProc(process.execPath, [...nodeArgs, path.join(root, 'apps/gateway/dist/main.js')], {
       cpu: proxyCpu,
