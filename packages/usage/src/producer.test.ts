@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Queue } from 'bullmq';
+import { Queue, type JobsOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import { monotonicFactory } from 'ulid';
 import { createKeyspace, QUEUES, type Keyspace } from '@tollgate/policy';
@@ -39,7 +39,7 @@ function spoolDir() {
 }
 
 /** Every event in the queue, oldest job first. */
-async function queuedEvents(queue: Queue): Promise<{ jobs: { id?: string; name: string; data: UsageBatch }[]; events: UsageEvent[] }> {
+async function queuedEvents(queue: Queue): Promise<{ jobs: { id?: string; name: string; data: UsageBatch; opts: JobsOptions }[]; events: UsageEvent[] }> {
   const jobs = await queue.getJobs(['waiting'], 0, -1, true);
   return { jobs, events: jobs.flatMap((j) => (j.data as UsageBatch).events) };
 }
@@ -84,6 +84,10 @@ describe('with the shared Redis', () => {
       expect(j.id).toBe(j.data.batchId);
       expect(UsageBatch.parse(j.data).events).toHaveLength(5);
       expect(j.data.source).toBe('gw-0');
+      // A completed batch leaves Redis soon: every job carries a bounded retention.
+      const keep = j.opts.removeOnComplete as { age: number; count: number };
+      expect(keep.count).toBeLessThanOrEqual(1_000);
+      expect(keep.age).toBeLessThanOrEqual(600);
     }
     // Batches are put together from events serialised one by one: the job data must still be
     // exactly the events recorded, in order.

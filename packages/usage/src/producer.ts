@@ -15,13 +15,16 @@ export type UsageLogger = {
 };
 
 /**
- * Options every usage job is added with. Completed jobs are kept an hour so a replayed add of
- * the same batch id is a no-op in BullMQ too (the worker's unique batch id is the real guard).
+ * Options every usage job is added with. A completed job keeps its whole batch in Redis (~200 KB
+ * at 500 events), so only the last 1,000 stay, for at most 10 minutes: enough for a quick
+ * replayed add of the same batch id to be a no-op in BullMQ too. The worker's unique batch id
+ * is the real guard (ADR 0006), so a later replay is skipped there. Before, an hour's worth was
+ * kept, up to 100,000 jobs: about 3 GB of Redis per gateway process at 2,000 requests/s.
  */
 export const USAGE_JOB_OPTIONS: JobsOptions = {
   attempts: 10,
   backoff: { type: 'exponential', delay: 1000 },
-  removeOnComplete: { age: 3600, count: 100_000 },
+  removeOnComplete: { age: 600, count: 1_000 },
   removeOnFail: { age: 7 * 86_400 },
 };
 
