@@ -340,10 +340,18 @@ http {
     targets.b = { url: `http://127.0.0.1:${ngPort}/echo/hello`, headers: {}, pid: ng.pid };
   }
 
+  // Every Node proxy shares the measured core with the others, idle between its own runs. V8's
+  // memory reducer starts a full GC 8 s after a process's allocation rate drops, which is inside
+  // the next scenario's 12 s run on the same core: (d) could pay for (c)'s clean-up and (dp) for
+  // (d)'s. Off for every Node proxy here; under load it never runs, so measured runs are
+  // otherwise unchanged. (Two A/A runs of identical Tollgate bundles, the second one to run lost
+  // on p99 in 4 of 5 pairs with the reducer and 4 of 6 without: the host's noise is larger than
+  // this effect, if any, but there is no reason to leave it in.)
+  const idleFlags = ['--no-memory-reducer'];
   if (only.has('c')) {
     const port = await freePort();
     const profArgs = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${path.join(root, 'bench-results', 'c')}`] : [];
-    const bare = await startProc(process.execPath, [...profArgs, self, '--role=bare-proxy', `--port=${port}`, `--upstream=${upstream}`], { cpu: proxyCpu, ipc: true });
+    const bare = await startProc(process.execPath, [...idleFlags, ...profArgs, self, '--role=bare-proxy', `--port=${port}`, `--upstream=${upstream}`], { cpu: proxyCpu, ipc: true });
     targets.c = { url: `http://127.0.0.1:${port}/echo/hello`, headers: {}, pid: bare.pid };
   }
 
@@ -436,7 +444,7 @@ http {
     // Tollgate runs as `npm start` and the container image run it: with the node flags of the
     // gateway's start script (--single-threaded-gc, ADR 0014).
     const startFlags = JSON.parse(readFileSync(path.join(root, 'apps/gateway/package.json'), 'utf8')).scripts.start.split(/\s+/).filter((a) => a.startsWith('--'));
-    const nodeArgs = [...startFlags, ...(process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${path.join(root, 'bench-results')}`] : [])];
+    const nodeArgs = [...startFlags, ...idleFlags, ...(process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${path.join(root, 'bench-results')}`] : [])];
     // Extra runtime flags, including ones NODE_OPTIONS refuses (e.g. --trace-gc), for (d) and (dp).
     if (process.env.BENCH_GATEWAY_NODE_ARGS) nodeArgs.push(...process.env.BENCH_GATEWAY_NODE_ARGS.split(' ').filter(Boolean));
     const gw = await startProc(process.execPath, [...nodeArgs, path.join(root, 'apps/gateway/dist/main.js')], {
@@ -451,7 +459,7 @@ http {
       const p0 = await freePort();
       const a0 = await freePort();
       const baseArgs = (process.env.BENCH_BASELINE_NODE_ARGS ?? '').split(' ').filter(Boolean);
-      const base = await startProc(process.execPath, [...startFlags, ...baseArgs, path.resolve(process.env.BENCH_BASELINE)], { cpu: proxyCpu, env: gatewayEnv(p0, a0, false) });
+      const base = await startProc(process.execPath, [...startFlags, ...idleFlags, ...baseArgs, path.resolve(process.env.BENCH_BASELINE)], { cpu: proxyCpu, env: gatewayEnv(p0, a0, false) });
       await waitHttp(`http://127.0.0.1:${p0}/echo/hello`, targets.d.headers);
       targets.d0 = { url: `http://127.0.0.1:${p0}/echo/hello`, headers: targets.d.headers, pid: base.pid };
     }
@@ -470,7 +478,7 @@ http {
     if (process.env.BENCH_ACCESS_LOG) {
       const p2 = await freePort();
       const a2 = await freePort();
-      const logged = await startProc('sh', ['-c', `exec ${process.execPath} ${startFlags.join(' ')} ${path.join(root, 'apps/gateway/dist/main.js')} > /dev/null`], {
+      const logged = await startProc('sh', ['-c', `exec ${process.execPath} ${[...startFlags, ...idleFlags].join(' ')} ${path.join(root, 'apps/gateway/dist/main.js')} > /dev/null`], {
         cpu: proxyCpu,
         env: gatewayEnv(p2, a2, true),
       });
