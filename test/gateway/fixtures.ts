@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -225,11 +225,17 @@ export function statusOf(raw: string): number {
 
 export type GatewayProcess = { child: ChildProcess; port: number; adminPort: number; logs: string[]; stop: (signal?: NodeJS.Signals) => Promise<number | null> };
 
+/** The node flags of the gateway's `start` script (`node --single-threaded-gc dist/main.js`), read, not copied. */
+function startScriptFlags(): string[] {
+  const pkg = JSON.parse(readFileSync(path.join(root, 'apps/gateway/package.json'), 'utf8')) as { scripts: { start: string } };
+  return pkg.scripts.start.split(/\s+/).filter((a) => a.startsWith('--'));
+}
+
 /**
  * Starts `apps/gateway/src/main.ts` as its own process; resolves once it logs its ports. It runs
  * with the node flags of the gateway's start script unless `nodeFlags` says otherwise.
  */
-export function spawnGateway(env: Record<string, string>, { nodeFlags = ['--single-threaded-gc'] }: { nodeFlags?: string[] } = {}): Promise<GatewayProcess> {
+export function spawnGateway(env: Record<string, string>, { nodeFlags = startScriptFlags() }: { nodeFlags?: string[] } = {}): Promise<GatewayProcess> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', path.join(root, 'apps/gateway/src/main.ts')], {
       cwd: root,

@@ -6,6 +6,7 @@
  * event loop and held requests for a scheduler slice at a time.
  */
 export const SINGLE_THREADED_GC_FLAG = '--single-threaded-gc';
+const NO_SINGLE_THREADED_GC_FLAG = '--no-single-threaded-gc';
 
 export type GcMode = 'single-threaded' | 'v8-default';
 
@@ -14,13 +15,13 @@ export function gcMode(execArgv: readonly string[] = process.execArgv): GcMode {
   let on = false;
   for (const arg of execArgv) {
     if (arg === SINGLE_THREADED_GC_FLAG) on = true;
-    else if (arg === '--no-single-threaded-gc') on = false;
+    else if (arg === NO_SINGLE_THREADED_GC_FLAG) on = false;
   }
   return on ? 'single-threaded' : 'v8-default';
 }
 
 /** node:cluster workers' flags: the primary's own, with the GC mode the configuration asks for. */
 export function workerExecArgv(execArgv: readonly string[], singleThreadedGc: boolean): string[] {
-  const rest = execArgv.filter((a) => a !== SINGLE_THREADED_GC_FLAG && a !== '--no-single-threaded-gc');
+  const rest = execArgv.filter((a) => a !== SINGLE_THREADED_GC_FLAG && a !== NO_SINGLE_THREADED_GC_FLAG);
   return singleThreadedGc ? [...rest, SINGLE_THREADED_GC_FLAG] : rest;
 }
