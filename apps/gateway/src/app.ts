@@ -331,7 +331,8 @@ export function buildApp(config: GatewayConfig, deps: AppDeps, options: AppOptio
 
     // --- limits: one Redis round trip at most
     let limitHeaders: Record<string, string> | null = null;
-    const verdict: LimitVerdict = await limits.enforce(api, route, subject, request.id, Date.now());
+    let verdict: LimitVerdict | Promise<LimitVerdict> = limits.enforce(api, route, subject, request.id, Date.now());
+    if (verdict instanceof Promise) verdict = await verdict;
     if (verdict.kind === 'allow') limitHeaders = verdict.headers;
     else if (verdict.kind === 'reject') {
       st.rejected = verdict.reason;

@@ -116,6 +116,34 @@ describe('a hot key', () => {
     expect(out.at(-1)!.rate!.resetSeconds).toBeLessThanOrEqual(DAY_S);
   });
 
+  it('decideOrWait hands over a call covered by a reservation at once, and a promise for the rest', async () => {
+    const req = dayRequest();
+    const inner = createRedisLimiter({ redis: a, timeoutMs: 2000 });
+    const lim = reserving(inner);
+    let immediate = 0;
+    let waited = 0;
+    const out: Decision[] = [];
+    for (let i = 0; i < 400; i++) {
+      const o = lim.decideOrWait(req);
+      if (o instanceof Promise) {
+        waited++;
+        out.push(decided(await o));
+      } else {
+        immediate++;
+        out.push(decided(o));
+      }
+    }
+    await lim.close();
+    // Only calls taken from reservations come back without a promise (a call that waited for a
+    // block on its way is taken from it too, later).
+    expect(immediate).toBeLessThanOrEqual(lim.stats.fromReservations);
+    expect(immediate).toBeGreaterThan(200);
+    expect(waited).toBeGreaterThan(0);
+    // Counted the same either way: one caller sees the quota go up by one per call.
+    expect(out.map((d) => d.quota!.used)).toEqual(Array.from({ length: 400 }, (_, i) => i + 1));
+    expect(Number(await a.get(req.quota!.key))).toBe(400);
+  });
+
   it('gives unused calls back once it goes idle', async () => {
     const req = dayRequest();
     const lim = reserving(redisA, { idleMs: 30 });

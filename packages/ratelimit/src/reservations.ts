@@ -32,6 +32,8 @@ export type ReservationStats = {
 };
 
 export type ReservingLimiter = Limiter & {
+  /** A call a reservation covers is decided here and now; any other returns a promise. */
+  decideOrWait(request: DecideRequest): LimitOutcome | Promise<LimitOutcome>;
   readonly stats: ReservationStats;
   /** Reservations held right now: (key, route) pairs with unused calls. */
   held(): number;
@@ -301,6 +303,11 @@ export function createReservingLimiter(options: ReservingLimiterOptions): Reserv
   }
 
   function decide(req: DecideRequest): Promise<LimitOutcome> {
+    const outcome = decideOrWait(req);
+    return outcome instanceof Promise ? outcome : Promise.resolve(outcome);
+  }
+
+  function decideOrWait(req: DecideRequest): LimitOutcome | Promise<LimitOutcome> {
     if (closed) return limiter.decide(req);
     let h = hot.get(req);
     const now = performance.now();
@@ -335,7 +342,7 @@ export function createReservingLimiter(options: ReservingLimiterOptions): Reserv
         const decision = take(h, b, now);
         stats.fromReservations++;
         if (b.left <= b.refillAt) reserve(h, now);
-        return Promise.resolve(decision);
+        return decision;
       }
       retire(h);
     }
@@ -363,5 +370,5 @@ export function createReservingLimiter(options: ReservingLimiterOptions): Reserv
     return n;
   }
 
-  return { decide, stats, held, tracked: () => hot.size, close };
+  return { decide, decideOrWait, stats, held, tracked: () => hot.size, close };
 }

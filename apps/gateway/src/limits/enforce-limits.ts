@@ -7,6 +7,7 @@ import {
   type DecideRequest,
   type Decision,
   type Limiter,
+  type LimitOutcome,
   type MemoryLimiter,
   type RateLimitCheck,
 } from '@tollgate/ratelimit';
@@ -137,7 +138,11 @@ export function createLimitEnforcer(deps: LimitEnforcerDeps) {
     return req;
   }
 
-  async function enforce(api: CompiledApi, route: CompiledRoute, subject: LimitSubjectInput, requestId: string, now: number): Promise<LimitVerdict> {
+  /**
+   * The verdict for one call: as it is when the limiter had the decision at hand (a call covered
+   * by a reservation, the usual case for a busy key), else a promise of it.
+   */
+  function enforce(api: CompiledApi, route: CompiledRoute, subject: LimitSubjectInput, requestId: string, now: number): LimitVerdict | Promise<LimitVerdict> {
     let req: DecideRequest | null;
     try {
       req = requestFor(api, route, subject, now);
@@ -147,12 +152,24 @@ export function createLimitEnforcer(deps: LimitEnforcerDeps) {
       return api.policy.failMode === 'closed' ? { kind: 'unavailable' } : { kind: 'skip' };
     }
     if (!req) return { kind: 'skip' };
-    let outcome;
+    const decided = req;
+    let outcome: LimitOutcome | Promise<LimitOutcome>;
     try {
-      outcome = await deps.redis.decide(req);
+      outcome = deps.redis.decideOrWait ? deps.redis.decideOrWait(req) : deps.redis.decide(req);
     } catch {
-      outcome = null; // LimitInputError: a policy the limiter refuses; treat like an outage.
+      return settle(api, decided, null, requestId); // LimitInputError: a policy the limiter refuses; treat like an outage.
     }
+    if (outcome instanceof Promise) {
+      return outcome.then(
+        (o) => settle(api, decided, o, requestId),
+        () => settle(api, decided, null, requestId),
+      );
+    }
+    return settle(api, decided, outcome, requestId);
+  }
+
+  /** A verdict from the limiter's outcome; none (null) or `unavailable` falls to the API's fail mode. */
+  function settle(api: CompiledApi, req: DecideRequest, outcome: LimitOutcome | null, requestId: string): LimitVerdict {
     if (outcome?.kind === 'decision') return verdictOf(outcome, requestId);
     if (api.policy.failMode === 'closed') {
       deps.onDecision?.('unavailable', 'none');
