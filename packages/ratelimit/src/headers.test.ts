@@ -32,6 +32,13 @@ describe('rateLimitHeaders', () => {
     const odd = rateLimitHeaders(decision({ rate: { ...plan, remaining: 2.5, limit: -0 } }));
     expect(odd['X-RateLimit-Remaining']).toBe('2.5');
     expect(odd['X-RateLimit-Limit']).toBe('0');
+    // Either side of the table of small counts.
+    for (const n of [0, 1, 4095, 4096, 65_536]) {
+      const r = { ...plan, remaining: n, resetSeconds: n };
+      const h = rateLimitHeaders(decision({ rate: r, rates: [r] }));
+      expect([h['X-RateLimit-Remaining'], h['RateLimit']]).toEqual([String(n), `"plan";r=${n};t=${n}`]);
+    }
+    expect(rateLimitHeaders(decision({ rate: { ...plan, remaining: -1 } }))['X-RateLimit-Remaining']).toBe('-1');
   });
 
   it('lists every rate and the quota, and reports the most restrictive rate in X-RateLimit-*', () => {

@@ -10,7 +10,20 @@ const secondsUntil = (epochMs: number, now: number) => Math.max(0, Math.ceil((ep
  * profile of what survived the gateway's scavenges, these headers were a fifth of the bytes.
  * `toFixed(0)` gives the same text for an integer and caches nothing.
  */
-const int = (n: number): string => (Number.isInteger(n) ? n.toFixed(0) : String(n));
+const int = (n: number): string => (n >= 0 && n < SMALL.length && (n | 0) === n ? SMALL[n]! : Number.isInteger(n) ? n.toFixed(0) : String(n));
+/** Reset times in seconds and counts near a limit are mostly small: their text is made once. */
+const SMALL: readonly string[] = Array.from({ length: 4096 }, (_, i) => i.toFixed(0));
+
+/** `X-RateLimit-Reset` is epoch seconds: the same text for a whole second of calls. */
+let lastEpoch = -1;
+let lastEpochText = '';
+function epochText(seconds: number): string {
+  if (seconds !== lastEpoch) {
+    lastEpochText = int(seconds);
+    lastEpoch = seconds;
+  }
+  return lastEpochText;
+}
 
 /** Policy names become Structured Field strings: only printable ASCII, quotes and backslashes escaped. */
 function sfString(name: string): string {
@@ -18,7 +31,7 @@ function sfString(name: string): string {
 }
 
 /** `RateLimit-Policy` and the quoted limit names depend on the policy alone: built once per request shape. */
-type PolicyParts = { policy: string; names: string[] };
+type PolicyParts = { policy: string; names: string[]; rateLimits: string[]; quotaLimit: string };
 const partsByRequest = new WeakMap<DecideRequest, PolicyParts>();
 
 function policyParts(decision: Decision): PolicyParts {
@@ -30,7 +43,7 @@ function policyParts(decision: Decision): PolicyParts {
   const policy = decision.rates.map((r, i) => `${names[i]};q=${r.limit};w=${r.windowSeconds}`);
   const q = decision.quota;
   if (q) policy.push(`"quota";q=${q.limit}${q.windowSeconds ? `;w=${q.windowSeconds}` : ''}`);
-  const parts = { policy: policy.join(', '), names };
+  const parts = { policy: policy.join(', '), names, rateLimits: decision.rates.map((r) => int(r.limit)), quotaLimit: q ? int(q.limit) : '' };
   if (key !== undefined) partsByRequest.set(key, parts);
   return parts;
 }
@@ -45,7 +58,7 @@ function policyParts(decision: Decision): PolicyParts {
  * - `Retry-After` (delta seconds) when refused.
  */
 export function rateLimitHeaders(decision: Decision): Record<string, string> {
-  const { policy, names } = policyParts(decision);
+  const { policy, names, rateLimits, quotaLimit } = policyParts(decision);
   let state = '';
   for (let i = 0; i < decision.rates.length; i++) {
     const r = decision.rates[i]!;
@@ -60,14 +73,16 @@ export function rateLimitHeaders(decision: Decision): Record<string, string> {
   }
   const nowSeconds = Math.floor(decision.now / 1000);
   // A refused quota is the binding limit even when a rate is also listed.
-  if (decision.rate && decision.reason !== 'quota') {
-    headers['X-RateLimit-Limit'] = int(decision.rate.limit);
-    headers['X-RateLimit-Remaining'] = int(decision.rate.remaining);
-    headers['X-RateLimit-Reset'] = int(nowSeconds + decision.rate.resetSeconds);
+  const rate = decision.rate;
+  if (rate && decision.reason !== 'quota') {
+    const i = decision.rates.indexOf(rate);
+    headers['X-RateLimit-Limit'] = i === -1 ? int(rate.limit) : rateLimits[i]!;
+    headers['X-RateLimit-Remaining'] = int(rate.remaining);
+    headers['X-RateLimit-Reset'] = epochText(nowSeconds + rate.resetSeconds);
   } else if (q) {
-    headers['X-RateLimit-Limit'] = int(q.limit);
+    headers['X-RateLimit-Limit'] = quotaLimit;
     headers['X-RateLimit-Remaining'] = int(q.remaining);
-    headers['X-RateLimit-Reset'] = int(Math.ceil(q.resetAt / 1000));
+    headers['X-RateLimit-Reset'] = epochText(Math.ceil(q.resetAt / 1000));
   }
   if (!decision.allowed && decision.retryAfterSeconds != null) headers['Retry-After'] = int(decision.retryAfterSeconds);
   return headers;
