@@ -77,6 +77,23 @@ describe('KeyCache', () => {
     expect(c.peek(hs[0]!)).toBeUndefined();
   });
 
+  it('keeps a key hit now and then while many others pass through (approximate LRU)', async () => {
+    const c = cache(8);
+    const hot = hashApiKey('lru-hot');
+    await redis.set(ks.key(hot), JSON.stringify(record('lru-hot')));
+    await c.lookup(hot);
+    for (let i = 0; i < 80; i++) {
+      await c.lookup(hashApiKey(`lru-cold-${i}`));
+      // Hit at least once every half of the cache's size: it must never be the one evicted.
+      if (i % 4 === 0) expect(c.peek(hot)).toMatchObject({ kind: 'found' });
+    }
+    expect(c.size).toBe(8);
+    expect(c.peek(hot)).toMatchObject({ kind: 'found', record: { keyId: 'lru-hot' } });
+    // The cold ones went oldest first.
+    expect(c.peek(hashApiKey('lru-cold-0'))).toBeUndefined();
+    expect(c.peek(hashApiKey('lru-cold-79'))).toBeDefined();
+  });
+
   it('serves a stale entry when Redis fails, and says unavailable when it knows nothing', async () => {
     const dead = new Redis('redis://127.0.0.1:1', { enableOfflineQueue: false, maxRetriesPerRequest: 0, lazyConnect: true, retryStrategy: () => null });
     dead.on('error', () => undefined);
