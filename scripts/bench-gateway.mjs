@@ -19,7 +19,7 @@
 // Redis's latency events and slow log),
 // BENCH_PER_CALL=0 to skip (dp), (d) with limit reservations off (GATEWAY_LIMIT_RESERVATIONS=false, ADR 0013),
 // BENCH_OPEN_PACER=spin for the old busy-polling open-loop client, BENCH_VERBOSE=1 for every open-loop run,
-// BENCH_SLOW_DUMP=<path prefix>: each open-loop client writes its requests slower than 5 ms (intended send
+// BENCH_SLOW_DUMP=<path prefix>: each open-loop client writes its requests slower than BENCH_SLOW_MS (default 5) ms (intended send
 // time on the monotonic clock, ms; latency, ms) to <prefix>.<pid>, to line them up with a process's own events.
 // BENCH_REDIS=shared to use the Redis at REDIS_URL (default 127.0.0.1:6379) instead of a private
 // redis-server pinned to the load core(s).
@@ -50,6 +50,7 @@ async function openLoop(a) {
   const pool = new Pool(url.origin, { connections: 256, pipelining: 1 });
   const samples = [];
   const slow = process.env.BENCH_SLOW_DUMP ? [] : null;
+  const slowMs = Number(process.env.BENCH_SLOW_MS || 5);
   let errors = 0;
   let sent = 0;
   let done = 0;
@@ -84,7 +85,7 @@ async function openLoop(a) {
         const lat = Number(process.hrtime.bigint() - at) / 1e6;
         if (i >= warmupCount) {
           samples.push(lat);
-          if (slow && lat > 5) slow.push([Number(at) / 1e6, lat]);
+          if (slow && lat > slowMs) slow.push([Number(at) / 1e6, lat]);
         }
         if (++done === total) resolve();
       };
