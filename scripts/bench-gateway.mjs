@@ -299,6 +299,17 @@ async function main() {
   const redis = new Redis(redisUrl, { retryStrategy: (n) => (n > 50 ? null : 100) });
   await redis.ping();
   console.log(`redis: ${redisWhere}\n`);
+  // Nothing consumes the gateways' usage batches here (no worker): left alone they piled up in
+  // Redis, ~200 KB a batch, a gigabyte or more over a full run, on the load core's Redis. They
+  // are dropped between runs (not during one, where it would be load of its own), and the peak
+  // memory is printed at the end.
+  const { Queue } = await import('bullmq');
+  const usageQueue = new Queue('usage', { connection: redis, prefix: `${prefix}:bull` });
+  let usageDropped = 0;
+  const dropUsage = async () => {
+    usageDropped += await usageQueue.getWaitingCount();
+    await usageQueue.drain();
+  };
   const upPort = await freePort();
   await startProc(process.execPath, [self, '--role=upstream', `--port=${upPort}`], { cpu: loadCpu, ipc: true });
   const upstream = `http://127.0.0.1:${upPort}`;
@@ -498,10 +509,12 @@ http {
   const order = ['a', 'b', 'c', 'd0', 'd', 'dp', 'd+log'].filter((k) => targets[k]);
   // Warm-up (JIT, pools, key cache), then interleaved repeats so drift hits all alike.
   for (const k of order) runWrk(targets[k].url, targets[k].headers, { duration: 2, connections, cpu: loadCpu });
+  await dropUsage();
   for (let r = 0; r < (duration > 0 ? repeats : 0); r++) {
     for (const k of order) {
       const before = cpuTicks(targets[k].pid);
       const res = runWrk(targets[k].url, targets[k].headers, { duration, connections, cpu: loadCpu });
+      await dropUsage();
       // CPU time the proxy itself burnt per request: robust to other load on a shared machine.
       res.cpuUsPerReq = targets[k].pid ? ((cpuTicks(targets[k].pid) - before) / TICKS / (res.rps * duration)) * 1e6 : null;
       (results[k] ??= []).push(res);
@@ -550,6 +563,7 @@ http {
       );
       const run = JSON.parse(out.trim().split('\n').at(-1));
       openRuns[k].push(run);
+      await dropUsage();
       if (process.env.BENCH_VERBOSE) console.log(`  run ${r + 1} ${k}  p50 ${run.p50.toFixed(3)}  p99 ${run.p99.toFixed(3)}  p99.9 ${run.p999.toFixed(3)} ms  client cpu ${run.clientCpuMs} ms  (ended ${new Date().toISOString().slice(11, 19)})`);
     }
   }
@@ -577,6 +591,9 @@ http {
     const all = metric(/tollgate_gateway_limiter_decisions_total\{result="allowed",source="redis"\} (\d+)/);
     console.log(`  (d) ${decided} of ${all} calls decided from ${granted} reservations (${((100 * decided) / all).toFixed(1)}% without a round trip of their own)`);
   }
+  const peak = String(await redis.info('memory')).match(/used_memory_peak_human:(\S+)/)?.[1];
+  console.log(`  usage batches dropped between runs (no worker here): ${usageDropped}; Redis peak memory ${peak}`);
+  await usageQueue.close();
   if (process.env.BENCH_DEBUG && redisWhere.startsWith('private')) {
     // Redis's own record of stalls (>= 2 ms) and slow commands (>= 1 ms) during the run.
     console.log('\n--- redis LATENCY LATEST (event, at, latest ms, max ms)\n' + JSON.stringify(await redis.call('LATENCY', 'LATEST')));
