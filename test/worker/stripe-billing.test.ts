@@ -224,6 +224,13 @@ describe('plans, customers and checkout on Stripe (Connect)', () => {
     sub = await db.subscription.findUniqueOrThrow({ where: { id: f.subscriptionId } });
     expect(sub.planId).toBe(bigger);
     expect(await db.outboxEvent.count({ where: { tenantId: f.tenantId } })).toBeGreaterThan(outboxBefore);
+    // The change is on record, so past periods are rated at the plan they ran on.
+    const changes = await db.subscriptionPlanChange.findMany({ where: { subscriptionId: f.subscriptionId } });
+    expect(changes).toMatchObject([{ tenantId: f.tenantId, fromPlanId: f.planId, toPlanId: bigger }]);
+    expect(Date.now() - changes[0]!.changedAt.getTime()).toBeLessThan(60_000);
+    // Asking again for the plan it is on changes nothing and records nothing.
+    await changeSubscriptionPlan(db, stripe, f.subscriptionId, bigger, { retry: fast });
+    expect(await db.subscriptionPlanChange.count({ where: { subscriptionId: f.subscriptionId } })).toBe(1);
 
     await cancelStripeSubscription(db, stripe, f.subscriptionId, { retry: fast });
     expect(((await stripe.subscriptions.retrieve(done.subscription.id)) as unknown as { cancel_at_period_end: boolean }).cancel_at_period_end).toBe(true);
@@ -262,6 +269,7 @@ describe('plans, customers and checkout on Stripe (Connect)', () => {
     standIn.failNext(fast.attempts, { kind: 'status', status: 500 }, /meter_events/);
     await expect(changeSubscriptionPlan(db, stripe, f.subscriptionId, bigger, { retry: fast })).rejects.toThrow(/not changed/);
     expect((await db.subscription.findUniqueOrThrow({ where: { id: f.subscriptionId } })).planId).toBe(f.planId);
+    expect(await db.subscriptionPlanChange.count({ where: { subscriptionId: f.subscriptionId } })).toBe(0);
   });
 
   it('refuses a plan change to another tenant\'s plan, and a free-to-paid change without checkout', async () => {

@@ -13,6 +13,7 @@ export const ID_PREFIXES = {
   plan: 'pln',
   consumer: 'con',
   subscription: 'sub',
+  planChange: 'spc',
   key: 'key',
   ledger: 'led',
   invoice: 'in',

@@ -1,5 +1,5 @@
 import type Stripe from 'stripe';
-import { enqueueSubscriptionKeysPublish, type Db } from '@tollgate/db';
+import { enqueueSubscriptionKeysPublish, newId, type Db } from '@tollgate/db';
 import { BillingInputError, StripeNotConfiguredError, syncPlanToStripe } from './catalog';
 import { withStripeRetry, type RetryOptions } from './retry';
 import { reportMeterUsage } from './meter-report';
@@ -93,7 +93,15 @@ export async function changeSubscriptionPlan(
   }
 
   await db.$transaction(async (tx) => {
+    // The plan it is on now, under a row lock: a change racing this one is recorded from what it
+    // really replaced.
+    const [locked] = await tx.$queryRaw<Array<{ planId: string }>>`SELECT "planId" FROM "Subscription" WHERE id = ${sub.id} FOR UPDATE`;
+    if (!locked || locked.planId === plan.id) return;
     await tx.subscription.update({ where: { id: sub.id }, data: { planId: plan.id } });
+    // Past billing periods are rated at the plan they ran on (console revenue by plan).
+    await tx.subscriptionPlanChange.create({
+      data: { id: newId('planChange'), tenantId: sub.tenantId, subscriptionId: sub.id, fromPlanId: locked.planId, toPlanId: plan.id },
+    });
     await enqueueSubscriptionKeysPublish(tx, sub.id);
   });
 }
