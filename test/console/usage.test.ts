@@ -5,6 +5,7 @@ import { testDb } from '../harness/db';
 import { makeTenant, type TestTenant } from './fixtures';
 import { billingPeriodAt } from '@tollgate/billing';
 import { chooseGranularity, exportUsageCsv, percentile, queryBilling, queryTopUsage, queryUsage, resolveWindow } from '../../apps/console/src/server/services/usage';
+import { deletePlan } from '../../apps/console/src/server/services/plans';
 
 let db: Db;
 let a: TestTenant;
@@ -200,5 +201,72 @@ describe('revenue by plan', () => {
     expect(quarter.revenue[0]).toEqual({ plan: 'Pro', currency: 'usd', amountMinor: 2900 + 150 + 2900, quantity: 300 });
     // Another tenant sees none of it.
     expect((await queryBilling(b.owner, { range: '90d' })).revenue).toEqual([]);
+  });
+
+  it('rates each period at the plans it ran on: a change between periods moves whole periods, one inside a period splits it pro rata', async () => {
+    const t = await makeTenant(db);
+    const now = Date.now();
+    const created = new Date(now - 40 * DAY);
+    const current = billingPeriodAt(created, new Date(now));
+    const first = billingPeriodAt(created, created);
+    const plan = async (name: string, flatFeeMinor: number) => {
+      const id = newId('plan');
+      await db.plan.create({ data: { id, tenantId: t.tenantId, name, slug: id, flatFeeMinor, includedRequests: 100, overageUnitPriceMinor: 1, quotaMode: 'OVERAGE' } });
+      return id;
+    };
+    const basic = await plan('Basic', 1000);
+    const pro = await plan('Pro', 2900);
+    const subscription = async (hours: Array<[Date, Date, number]>, changedAt: Date) => {
+      const consumerId = newId('consumer');
+      const id = newId('subscription');
+      await db.consumer.create({ data: { id: consumerId, tenantId: t.tenantId, email: `${consumerId}@example.com`, name: 'Dev' } });
+      await db.subscription.create({ data: { id, tenantId: t.tenantId, consumerId, planId: pro, status: 'ACTIVE', currentPeriodStart: current.start, currentPeriodEnd: current.end, createdAt: created } });
+      await db.subscriptionPlanChange.create({ data: { id: newId('planChange'), tenantId: t.tenantId, subscriptionId: id, fromPlanId: basic, toPlanId: pro, changedAt } });
+      for (const [periodStart, hourStart, quantity] of hours) {
+        await db.ledgerLine.create({ data: { id: newId('ledger'), tenantId: t.tenantId, subscriptionId: id, periodStart, hourStart, quantity: BigInt(quantity), identifier: `${id}_${hourStart.getTime()}` } });
+      }
+    };
+    // Moved to Pro as the current period began: the first period was Basic's, whole.
+    await subscription([[first.start, new Date(first.start.getTime() + 2 * HOUR), 250], [current.start, new Date(current.start.getTime() + 2 * HOUR), 50]], current.start);
+    const byPlan = async () => Object.fromEntries((await queryBilling(t.owner, { range: '90d' })).revenue.map((r) => [r.plan, r]));
+    expect(await byPlan()).toEqual({
+      Basic: { plan: 'Basic', currency: 'usd', amountMinor: 1000 + 150, quantity: 250 },
+      Pro: { plan: 'Pro', currency: 'usd', amountMinor: 2900, quantity: 50 },
+    });
+
+    // Moved a quarter of the way into the current period: 30 requests before, 80 after. Each
+    // part pays its plan's fee and gets its included requests pro rata (half-up).
+    const total = BigInt((current.end.getTime() - current.start.getTime()) / 1000);
+    const before = total / 4n;
+    const changedAt = new Date(current.start.getTime() + Number(before) * 1000);
+    const share = (n: bigint, secs: bigint) => Number((2n * n * secs + total) / (2n * total));
+    await subscription(
+      [[current.start, new Date(current.start.getTime() + HOUR), 30], [current.start, new Date(changedAt.getTime() + HOUR), 80]],
+      changedAt,
+    );
+    const basicPart = share(1000n, before) + Math.max(0, 30 - share(100n, before));
+    const proPart = share(2900n, total - before) + Math.max(0, 80 - share(100n, total - before));
+    // It was on Basic through the first period too: Basic's fee, no usage.
+    expect(await byPlan()).toEqual({
+      Basic: { plan: 'Basic', currency: 'usd', amountMinor: 1150 + 1000 + basicPart, quantity: 250 + 30 },
+      Pro: { plan: 'Pro', currency: 'usd', amountMinor: 2900 + proPart, quantity: 50 + 80 },
+    });
+    // The 24 h view holds only the current period: no Basic period of the first subscription.
+    const day = Object.fromEntries((await queryBilling(t.owner, { range: '24h' })).revenue.map((r) => [r.plan, r.amountMinor]));
+    expect(day).toEqual({ Basic: basicPart, Pro: 2900 + proPart });
+  });
+
+  it('keeps a plan that subscriptions moved away from: deleting it archives it', async () => {
+    const t = await makeTenant(db);
+    const [from, to] = [newId('plan'), newId('plan')];
+    for (const id of [from, to]) await db.plan.create({ data: { id, tenantId: t.tenantId, name: id, slug: id } });
+    const consumerId = newId('consumer');
+    const subscriptionId = newId('subscription');
+    await db.consumer.create({ data: { id: consumerId, tenantId: t.tenantId, email: `${consumerId}@example.com`, name: 'Dev' } });
+    await db.subscription.create({ data: { id: subscriptionId, tenantId: t.tenantId, consumerId, planId: to, currentPeriodStart: new Date(), currentPeriodEnd: new Date(Date.now() + 30 * DAY) } });
+    await db.subscriptionPlanChange.create({ data: { id: newId('planChange'), tenantId: t.tenantId, subscriptionId, fromPlanId: from, toPlanId: to } });
+    expect(await deletePlan(t.owner, from)).toEqual({ id: from, deleted: false, archived: true });
+    expect(await db.plan.findUnique({ where: { id: from }, select: { status: true } })).toEqual({ status: 'ARCHIVED' });
+    expect(await db.subscriptionPlanChange.count({ where: { subscriptionId } })).toBe(1);
   });
 });

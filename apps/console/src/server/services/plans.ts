@@ -79,7 +79,7 @@ async function checkApiIds(ctx: ServiceContext, apiIds: string[]) {
   return unique;
 }
 
-const planInclude = { planApis: { include: { api: { select: { id: true, name: true, slug: true } } } }, _count: { select: { subscriptions: true } } };
+const planInclude = { planApis: { include: { api: { select: { id: true, name: true, slug: true } } } }, _count: { select: { subscriptions: true, changesFrom: true } } };
 
 export async function listPlans(ctx: ServiceContext, input: unknown = {}) {
   requirePermission(ctx, 'read');
@@ -167,11 +167,14 @@ export async function setPlanArchived(ctx: ServiceContext, planId: string, archi
   return getPlan(ctx, plan.id);
 }
 
-/** Deletes a plan nobody ever subscribed to; one with subscribers is archived instead. */
+/**
+ * Deletes a plan nobody ever subscribed to; one with subscribers, or that subscriptions moved
+ * away from (its periods are still rated at it), is archived instead.
+ */
 export async function deletePlan(ctx: ServiceContext, planId: string): Promise<{ id: string; deleted: boolean; archived: boolean }> {
   requirePermission(ctx, 'managePlans');
   const plan = await getPlan(ctx, planId);
-  if (plan._count.subscriptions > 0) {
+  if (plan._count.subscriptions > 0 || plan._count.changesFrom > 0) {
     await setPlanArchived(ctx, plan.id, true);
     return { id: plan.id, deleted: false, archived: true };
   }
