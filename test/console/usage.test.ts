@@ -163,17 +163,24 @@ describe('usage analytics', () => {
 });
 
 describe('revenue by plan', () => {
-  it('rates each billing period in the range: flat fee plus usage over the included requests; free plans earn 0, unactivated ones nothing', async () => {
+  /** A tenant whose subscriptions began 40 days ago: their first billing period and the current one. */
+  async function revenueSetup() {
     const t = await makeTenant(db);
     const now = Date.now();
     const created = new Date(now - 40 * DAY);
     const current = billingPeriodAt(created, new Date(now));
     const first = billingPeriodAt(created, created);
-    const plan = async (name: string, flatFeeMinor: number, overageUnitPriceMinor: number) => {
+    /** A plan with 100 included requests. */
+    const plan = async (name: string, flatFeeMinor: number, overageUnitPriceMinor = 1) => {
       const id = newId('plan');
       await db.plan.create({ data: { id, tenantId: t.tenantId, name, slug: id, flatFeeMinor, includedRequests: 100, overageUnitPriceMinor, quotaMode: 'OVERAGE' } });
       return id;
     };
+    return { t, created, current, first, plan };
+  }
+
+  it('rates each billing period in the range: flat fee plus usage over the included requests; free plans earn 0, unactivated ones nothing', async () => {
+    const { t, created, current, first, plan } = await revenueSetup();
     const pro = await plan('Pro', 2900, 1);
     const free = await plan('Free', 0, 0);
     const sub = async (planId: string, status: 'ACTIVE' | 'INCOMPLETE', usage: Array<[Date, number]>) => {
@@ -204,16 +211,7 @@ describe('revenue by plan', () => {
   });
 
   it('rates each period at the plans it ran on: a change between periods moves whole periods, one inside a period splits it pro rata', async () => {
-    const t = await makeTenant(db);
-    const now = Date.now();
-    const created = new Date(now - 40 * DAY);
-    const current = billingPeriodAt(created, new Date(now));
-    const first = billingPeriodAt(created, created);
-    const plan = async (name: string, flatFeeMinor: number) => {
-      const id = newId('plan');
-      await db.plan.create({ data: { id, tenantId: t.tenantId, name, slug: id, flatFeeMinor, includedRequests: 100, overageUnitPriceMinor: 1, quotaMode: 'OVERAGE' } });
-      return id;
-    };
+    const { t, created, current, first, plan } = await revenueSetup();
     const basic = await plan('Basic', 1000);
     const pro = await plan('Pro', 2900);
     const subscription = async (hours: Array<[Date, Date, number]>, changedAt: Date) => {
