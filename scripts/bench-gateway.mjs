@@ -514,9 +514,9 @@ http {
     for (const k of order) {
       const before = cpuTicks(targets[k].pid);
       const res = runWrk(targets[k].url, targets[k].headers, { duration, connections, cpu: loadCpu });
-      await dropUsage();
       // CPU time the proxy itself burnt per request: robust to other load on a shared machine.
       res.cpuUsPerReq = targets[k].pid ? ((cpuTicks(targets[k].pid) - before) / TICKS / (res.rps * duration)) * 1e6 : null;
+      await dropUsage();
       (results[k] ??= []).push(res);
       console.log(`  run ${r + 1} ${k.padEnd(5)} ${res.rps.toFixed(0).padStart(7)} req/s  p50 ${res.p50?.toFixed(2)} ms  p99 ${res.p99?.toFixed(2)} ms${res.cpuUsPerReq ? `  cpu ${res.cpuUsPerReq.toFixed(1)} µs/req` : ''}${res.non2xx ? `  non-2xx ${res.non2xx}` : ''}${res.errors ? `  errors ${res.errors}` : ''}`);
     }
