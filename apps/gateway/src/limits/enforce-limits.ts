@@ -152,20 +152,23 @@ export function createLimitEnforcer(deps: LimitEnforcerDeps) {
       return api.policy.failMode === 'closed' ? { kind: 'unavailable' } : { kind: 'skip' };
     }
     if (!req) return { kind: 'skip' };
-    const decided = req;
+    return decide(api, req, requestId);
+  }
+
+  function decide(api: CompiledApi, req: DecideRequest, requestId: string): LimitVerdict | Promise<LimitVerdict> {
     let outcome: LimitOutcome | Promise<LimitOutcome>;
     try {
       outcome = deps.redis.decideOrWait ? deps.redis.decideOrWait(req) : deps.redis.decide(req);
     } catch {
-      return settle(api, decided, null, requestId); // LimitInputError: a policy the limiter refuses; treat like an outage.
+      return settle(api, req, null, requestId); // LimitInputError: a policy the limiter refuses; treat like an outage.
     }
     if (outcome instanceof Promise) {
       return outcome.then(
-        (o) => settle(api, decided, o, requestId),
-        () => settle(api, decided, null, requestId),
+        (o) => settle(api, req, o, requestId),
+        () => settle(api, req, null, requestId),
       );
     }
-    return settle(api, decided, outcome, requestId);
+    return settle(api, req, outcome, requestId);
   }
 
   /** A verdict from the limiter's outcome; none (null) or `unavailable` falls to the API's fail mode. */
