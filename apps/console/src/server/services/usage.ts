@@ -351,6 +351,18 @@ async function revenueByPlan(ctx: ServiceContext, from: Date, to: Date) {
   const used = new Map(usage.map((u) => [`${u.subscriptionId}\u0000${u.periodStart.getTime()}`, u._sum.quantity ?? 0n]));
   const plans = new Map(pastPlans.map((p) => [p.id, p]));
   for (const s of subs) plans.set(s.plan.id, s.plan);
+  const pricings = new Map<string, ReturnType<typeof pricingFromPlan>>();
+  const pricing = (planId: string) => {
+    let p = pricings.get(planId);
+    if (!p) pricings.set(planId, (p = pricingFromPlan(plans.get(planId)!)));
+    return p;
+  };
+  const hoursBySub = new Map<string, Array<{ periodStart: Date; hourStart: Date; quantity: bigint }>>();
+  for (const l of hourly) {
+    const list = hoursBySub.get(l.subscriptionId);
+    if (list) list.push(l);
+    else hoursBySub.set(l.subscriptionId, [l]);
+  }
   const byPlan = new Map<string, { plan: string; currency: string; amountMinor: bigint; quantity: bigint }>();
   const add = (planId: string, amountMinor: bigint, quantity: bigint) => {
     const plan = plans.get(planId)!;
@@ -373,7 +385,7 @@ async function revenueByPlan(ctx: ServiceContext, from: Date, to: Date) {
     const created = billingPeriodAt(s.currentPeriodStart, s.createdAt);
     const firstStart = created.end.getTime() - s.createdAt.getTime() < 86_400_000 ? created.end : created.start;
     const end = Math.min(to.getTime(), s.currentPeriodEnd.getTime(), s.canceledAt?.getTime() ?? Infinity);
-    const hours = changes.length ? hourly.filter((l) => l.subscriptionId === s.id) : [];
+    const hours = hoursBySub.get(s.id) ?? [];
     let period = billingPeriodAt(s.currentPeriodStart, new Date(Math.max(from.getTime(), firstStart.getTime())));
     while (period.start.getTime() < end) {
       const requests = used.get(`${s.id}\u0000${period.start.getTime()}`) ?? 0n;
@@ -381,15 +393,15 @@ async function revenueByPlan(ctx: ServiceContext, from: Date, to: Date) {
       const inside = changes.filter((c) => c.changedAt > period.start && c.changedAt < period.end);
       const split = inside.map((c) => ({
         at: c.changedAt,
-        from: pricingFromPlan(plans.get(planAt(c.changedAt.getTime() - 1))!),
+        from: pricing(planAt(c.changedAt.getTime() - 1)),
         usageBefore: hours.reduce((sum, l) => (l.periodStart.getTime() === period.start.getTime() && l.hourStart < c.changedAt ? sum + l.quantity : sum), 0n),
       }));
       let bill: ReturnType<typeof previewInvoice>;
       try {
-        bill = previewInvoice({ id: s.id, planChanges: split }, pricingFromPlan(plans.get(lastPlan)!), requests, period);
+        bill = previewInvoice({ id: s.id, planChanges: split }, pricing(lastPlan), requests, period);
       } catch {
         // A change the rating can't split (another currency): the period goes whole to the plan it ended on.
-        bill = previewInvoice({ id: s.id }, pricingFromPlan(plans.get(lastPlan)!), requests, period);
+        bill = previewInvoice({ id: s.id }, pricing(lastPlan), requests, period);
       }
       for (const line of bill.lines) add(planAt(line.from.getTime()), line.amountMinor, line.kind === 'usage' ? line.quantity : 0n);
       period = billingPeriodAt(s.currentPeriodStart, period.end);
