@@ -8,15 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { z } from 'zod';
 import { commonEnv, EnvError, parseEnv } from '@tollgate/config';
-import {
-  createPrismaClient,
-  enqueueKeyPublish,
-  enqueuePolicyPublish,
-  newId,
-  republishAll,
-  startOutboxRelay,
-  type Db,
-} from '@tollgate/db';
+import { createPrismaClient, enqueueKeyPublish, enqueuePolicyPublish, newId, republishAll, startOutboxRelay, type Db } from '@tollgate/db';
 import { displayPrefix, generateApiKey, hashApiKey, hashPassword, parseApiKey, verifyPassword } from '@tollgate/keys';
 import { createKeyspace } from '@tollgate/policy';
 
@@ -179,7 +171,9 @@ async function seed(env: SeedEnv, db: Db) {
       for (const p of planSeeds) {
         let plan = await tx.plan.findUnique({ where: { tenantId_slug: { tenantId, slug: p.slug } } });
         if (!plan) {
-          plan = await tx.plan.create({ data: { id: newId('plan'), tenantId, rateWindowSeconds: 1, rateAlgorithm: 'SLIDING_WINDOW', ...p } });
+          plan = await tx.plan.create({
+            data: { id: newId('plan'), tenantId, rateWindowSeconds: 1, rateAlgorithm: 'SLIDING_WINDOW', ...p },
+          });
           snapshotChanged = true;
         }
         const linked = await tx.planApi.createMany({ data: [{ planId: plan.id, apiId: api.id }], skipDuplicates: true });
@@ -190,7 +184,14 @@ async function seed(env: SeedEnv, db: Db) {
       const consumer =
         (await tx.consumer.findUnique({ where: { tenantId_email: { tenantId, email: devEmail } } })) ??
         (await tx.consumer.create({
-          data: { id: newId('consumer'), tenantId, email: devEmail, name: 'Demo Developer', passwordHash: devHash!, emailVerifiedAt: new Date() },
+          data: {
+            id: newId('consumer'),
+            tenantId,
+            email: devEmail,
+            name: 'Demo Developer',
+            passwordHash: devHash!,
+            emailVerifiedAt: new Date(),
+          },
         }));
       let subscription = await tx.subscription.findFirst({
         where: { consumerId: consumer.id, status: { not: 'CANCELED' } },
@@ -199,7 +200,14 @@ async function seed(env: SeedEnv, db: Db) {
       if (!subscription) {
         const { start, end } = monthBounds(new Date());
         subscription = await tx.subscription.create({
-          data: { id: newId('subscription'), tenantId, consumerId: consumer.id, planId: plans.free!, currentPeriodStart: start, currentPeriodEnd: end },
+          data: {
+            id: newId('subscription'),
+            tenantId,
+            consumerId: consumer.id,
+            planId: plans.free!,
+            currentPeriodStart: start,
+            currentPeriodEnd: end,
+          },
         });
       }
 
@@ -256,7 +264,12 @@ async function seed(env: SeedEnv, db: Db) {
 
 /** Drains the outbox once (this seed's rows and anything else pending) and republishes the tenant, so Redis is ready now. */
 async function publish(env: SeedEnv, db: Db, tenantId: string) {
-  const redis = new Redis(env.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 2, connectTimeout: 5000, retryStrategy: (n) => (n > 3 ? null : 200 * n) });
+  const redis = new Redis(env.REDIS_URL, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 2,
+    connectTimeout: 5000,
+    retryStrategy: (n) => (n > 3 ? null : 200 * n),
+  });
   redis.on('error', () => undefined);
   const keyspace = createKeyspace(env.REDIS_PREFIX);
   try {
@@ -290,9 +303,13 @@ async function main(): Promise<number> {
       await publish(env, db, s.tenantId);
     } catch (err) {
       published = false;
-      process.stderr.write(`seed: the data is in PostgreSQL, but publishing to Redis failed (${(err as Error).message}); the worker's relay will publish it when Redis is reachable\n`);
+      process.stderr.write(
+        `seed: the data is in PostgreSQL, but publishing to Redis failed (${(err as Error).message}); the worker's relay will publish it when Redis is reachable\n`,
+      );
     }
-    const gateway = (env.GATEWAY_PUBLIC_URL ?? 'http://{tenant}.localhost:8080').replaceAll('{tenant}', env.SEED_TENANT_SLUG).replace(/\/+$/, '');
+    const gateway = (env.GATEWAY_PUBLIC_URL ?? 'http://{tenant}.localhost:8080')
+      .replaceAll('{tenant}', env.SEED_TENANT_SLUG)
+      .replace(/\/+$/, '');
     const out = [
       '',
       `Tollgate demo ${s.reusedTenant ? 'is ready (reused the existing demo data)' : 'is seeded'}${published ? '' : ' — not yet published to Redis'}.`,
@@ -321,4 +338,3 @@ main().then(
     process.exit(1);
   },
 );
-

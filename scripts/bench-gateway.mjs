@@ -71,7 +71,8 @@ async function openLoop(a) {
   const warmupCount = Math.floor((rate * warmupMs) / 1000);
   // Warm-up requests start "now" and are not recorded.
   const t0 = process.hrtime.bigint();
-  const intended = (i) => (i < warmupCount ? t0 + BigInt(Math.floor(i * (1e9 / rate))) : start + BigInt(Math.floor((i - warmupCount) * intervalNs)));
+  const intended = (i) =>
+    i < warmupCount ? t0 + BigInt(Math.floor(i * (1e9 / rate))) : start + BigInt(Math.floor((i - warmupCount) * intervalNs));
   const cpu0 = process.cpuUsage();
   await new Promise((resolve) => {
     // A bare dispatch handler rather than pool.request(): the client's own CPU per request (its
@@ -148,7 +149,17 @@ async function openLoop(a) {
   if (slow) writeFileSync(`${process.env.BENCH_SLOW_DUMP}.${process.pid}`, JSON.stringify({ url: a.url, slow }));
   samples.sort((x, y) => x - y);
   const q = (p) => samples[Math.min(samples.length - 1, Math.floor(p * samples.length))];
-  process.stdout.write(JSON.stringify({ n: samples.length, errors, p50: q(0.5), p99: q(0.99), p999: q(0.999), max: samples.at(-1), clientCpuMs: Math.round((cpu.user + cpu.system) / 1000) }) + '\n');
+  process.stdout.write(
+    JSON.stringify({
+      n: samples.length,
+      errors,
+      p50: q(0.5),
+      p99: q(0.99),
+      p999: q(0.999),
+      max: samples.at(-1),
+      clientCpuMs: Math.round((cpu.user + cpu.system) / 1000),
+    }) + '\n',
+  );
   await pool.close();
   process.exit(0);
 }
@@ -280,10 +291,15 @@ async function main() {
 
   console.log(`machine: ${ncpu} cores (${cpus()[0]?.model ?? 'unknown'}), node ${process.version}`);
   console.log(`pinning: proxy under test on cpu ${proxyCpu}; wrk + upstream on cpu ${loadCpu}`);
-  console.log(`closed loop: wrk -t1 -c${connections} -d${duration}s, ${repeats} repeats, medians; open loop: ${rate} req/s for ${openDuration}s\n`);
+  console.log(
+    `closed loop: wrk -t1 -c${connections} -d${duration}s, ${repeats} repeats, medians; open loop: ${rate} req/s for ${openDuration}s\n`,
+  );
 
   // Bundle the gateway as production runs it.
-  execFileSync(process.execPath, [path.join(root, 'scripts/bundle.mjs'), 'src/main.ts'], { cwd: path.join(root, 'apps/gateway'), stdio: 'inherit' });
+  execFileSync(process.execPath, [path.join(root, 'scripts/bundle.mjs'), 'src/main.ts'], {
+    cwd: path.join(root, 'apps/gateway'),
+    stdio: 'inherit',
+  });
 
   // Redis belongs with the rest of the platform, off the gateway's core: a private redis-server
   // pinned beside the load generator and upstream (an unpinned shared one wanders onto the
@@ -291,7 +307,26 @@ async function main() {
   let redisWhere = `shared at ${redisUrl}, not pinned`;
   if (process.env.BENCH_REDIS !== 'shared' && which('redis-server')) {
     const redisPort = await freePort();
-    await startProc('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', work, '--latency-monitor-threshold', '2', '--slowlog-log-slower-than', '1000'], { cpu: loadCpu });
+    await startProc(
+      'redis-server',
+      [
+        '--port',
+        String(redisPort),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        work,
+        '--latency-monitor-threshold',
+        '2',
+        '--slowlog-log-slower-than',
+        '1000',
+      ],
+      { cpu: loadCpu },
+    );
     redisUrl = `redis://127.0.0.1:${redisPort}`;
     redisWhere = `private redis-server on cpu ${loadCpu}`;
   }
@@ -363,7 +398,11 @@ http {
   if (only.has('c')) {
     const port = await freePort();
     const profArgs = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${path.join(root, 'bench-results', 'c')}`] : [];
-    const bare = await startProc(process.execPath, [...idleFlags, ...profArgs, self, '--role=bare-proxy', `--port=${port}`, `--upstream=${upstream}`], { cpu: proxyCpu, ipc: true });
+    const bare = await startProc(
+      process.execPath,
+      [...idleFlags, ...profArgs, self, '--role=bare-proxy', `--port=${port}`, `--upstream=${upstream}`],
+      { cpu: proxyCpu, ipc: true },
+    );
     targets.c = { url: `http://127.0.0.1:${port}/echo/hello`, headers: {}, pid: bare.pid };
   }
 
@@ -425,10 +464,14 @@ http {
       ],
     };
     // @tollgate/keys ships TypeScript source: mint the key through tsx.
-    gatewayKey = execFileSync(process.execPath, ['--import', 'tsx', '-e', "import('@tollgate/keys').then((k) => process.stdout.write(k.generateApiKey('test')))"], {
-      cwd: root,
-      encoding: 'utf8',
-    }).trim();
+    gatewayKey = execFileSync(
+      process.execPath,
+      ['--import', 'tsx', '-e', "import('@tollgate/keys').then((k) => process.stdout.write(k.generateApiKey('test')))"],
+      {
+        cwd: root,
+        encoding: 'utf8',
+      },
+    ).trim();
     const hash = createHash('sha256').update(gatewayKey).digest('hex');
     const now = Date.now();
     const record = {
@@ -455,15 +498,26 @@ http {
     const adminPort = await freePort();
     // Tollgate runs as `npm start` and the container image run it: with the node flags of the
     // gateway's start script (--single-threaded-gc, ADR 0014).
-    const startFlags = JSON.parse(readFileSync(path.join(root, 'apps/gateway/package.json'), 'utf8')).scripts.start.split(/\s+/).filter((a) => a.startsWith('--'));
-    const nodeArgs = [...startFlags, ...idleFlags, ...(process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${path.join(root, 'bench-results')}`] : [])];
+    const startFlags = JSON.parse(readFileSync(path.join(root, 'apps/gateway/package.json'), 'utf8'))
+      .scripts.start.split(/\s+/)
+      .filter((a) => a.startsWith('--'));
+    const nodeArgs = [
+      ...startFlags,
+      ...idleFlags,
+      ...(process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${path.join(root, 'bench-results')}`] : []),
+    ];
     // Extra runtime flags, including ones NODE_OPTIONS refuses (e.g. --trace-gc), for (d) and (dp).
     if (process.env.BENCH_GATEWAY_NODE_ARGS) nodeArgs.push(...process.env.BENCH_GATEWAY_NODE_ARGS.split(' ').filter(Boolean));
     const gw = await startProc(process.execPath, [...nodeArgs, path.join(root, 'apps/gateway/dist/main.js')], {
       cpu: proxyCpu,
       env: gatewayEnv(port, adminPort, false),
     });
-    targets.d = { url: `http://127.0.0.1:${port}/echo/hello`, headers: { Host: host, Authorization: `Bearer ${gatewayKey}` }, pid: gw.pid, admin: adminPort };
+    targets.d = {
+      url: `http://127.0.0.1:${port}/echo/hello`,
+      headers: { Host: host, Authorization: `Bearer ${gatewayKey}` },
+      pid: gw.pid,
+      admin: adminPort,
+    };
     await waitHttp(targets.d.url, targets.d.headers);
     if (process.env.BENCH_BASELINE) {
       // A/B under the same load: (d0) runs another bundle (e.g. a copy of dist/main.js from
@@ -471,7 +525,10 @@ http {
       const p0 = await freePort();
       const a0 = await freePort();
       const baseArgs = (process.env.BENCH_BASELINE_NODE_ARGS ?? '').split(' ').filter(Boolean);
-      const base = await startProc(process.execPath, [...startFlags, ...idleFlags, ...baseArgs, path.resolve(process.env.BENCH_BASELINE)], { cpu: proxyCpu, env: gatewayEnv(p0, a0, false) });
+      const base = await startProc(process.execPath, [...startFlags, ...idleFlags, ...baseArgs, path.resolve(process.env.BENCH_BASELINE)], {
+        cpu: proxyCpu,
+        env: gatewayEnv(p0, a0, false),
+      });
       await waitHttp(`http://127.0.0.1:${p0}/echo/hello`, targets.d.headers);
       targets.d0 = { url: `http://127.0.0.1:${p0}/echo/hello`, headers: targets.d.headers, pid: base.pid };
     }
@@ -480,20 +537,31 @@ http {
       // 0013): every call waits for its own decision from Redis.
       const p3 = await freePort();
       const a3 = await freePort();
-      const perCall = await startProc(process.execPath, [...nodeArgs.filter((x) => !x.startsWith('--cpu-prof')), path.join(root, 'apps/gateway/dist/main.js')], {
-        cpu: proxyCpu,
-        env: { ...gatewayEnv(p3, a3, false), GATEWAY_LIMIT_RESERVATIONS: 'false' },
-      });
+      const perCall = await startProc(
+        process.execPath,
+        [...nodeArgs.filter((x) => !x.startsWith('--cpu-prof')), path.join(root, 'apps/gateway/dist/main.js')],
+        {
+          cpu: proxyCpu,
+          env: { ...gatewayEnv(p3, a3, false), GATEWAY_LIMIT_RESERVATIONS: 'false' },
+        },
+      );
       await waitHttp(`http://127.0.0.1:${p3}/echo/hello`, targets.d.headers);
       targets.dp = { url: `http://127.0.0.1:${p3}/echo/hello`, headers: targets.d.headers, pid: perCall.pid };
     }
     if (process.env.BENCH_ACCESS_LOG) {
       const p2 = await freePort();
       const a2 = await freePort();
-      const logged = await startProc('sh', ['-c', `exec ${process.execPath} ${[...startFlags, ...idleFlags].join(' ')} ${path.join(root, 'apps/gateway/dist/main.js')} > /dev/null`], {
-        cpu: proxyCpu,
-        env: gatewayEnv(p2, a2, true),
-      });
+      const logged = await startProc(
+        'sh',
+        [
+          '-c',
+          `exec ${process.execPath} ${[...startFlags, ...idleFlags].join(' ')} ${path.join(root, 'apps/gateway/dist/main.js')} > /dev/null`,
+        ],
+        {
+          cpu: proxyCpu,
+          env: gatewayEnv(p2, a2, true),
+        },
+      );
       await waitHttp(`http://127.0.0.1:${p2}/echo/hello`, targets.d.headers);
       targets['d+log'] = { url: `http://127.0.0.1:${p2}/echo/hello`, headers: targets.d.headers, pid: logged.pid };
     }
@@ -501,10 +569,20 @@ http {
 
   if (process.env.BENCH_HOLD) {
     // Debugging aid: keep everything up for poking at by hand.
-    console.log(JSON.stringify(Object.fromEntries(Object.entries(targets).map(([k, v]) => [k, { url: v.url, headers: v.headers, pid: v.pid }]))));
+    console.log(
+      JSON.stringify(Object.fromEntries(Object.entries(targets).map(([k, v]) => [k, { url: v.url, headers: v.headers, pid: v.pid }]))),
+    );
     await new Promise((r) => setTimeout(r, Number(process.env.BENCH_HOLD) * 1000));
   }
-  const names = { d0: 'Tollgate, BENCH_BASELINE bundle', a: 'upstream direct', b: 'nginx keep-alive proxy', c: 'bare Fastify + undici', d: 'Tollgate (auth+limit+quota+usage)', 'd+log': 'Tollgate + access logs', dp: 'Tollgate, reservations off' };
+  const names = {
+    d0: 'Tollgate, BENCH_BASELINE bundle',
+    a: 'upstream direct',
+    b: 'nginx keep-alive proxy',
+    c: 'bare Fastify + undici',
+    d: 'Tollgate (auth+limit+quota+usage)',
+    'd+log': 'Tollgate + access logs',
+    dp: 'Tollgate, reservations off',
+  };
   const results = {};
   const order = ['a', 'b', 'c', 'd0', 'd', 'dp', 'd+log'].filter((k) => targets[k]);
   // Warm-up (JIT, pools, key cache), then interleaved repeats so drift hits all alike.
@@ -518,35 +596,54 @@ http {
       res.cpuUsPerReq = targets[k].pid ? ((cpuTicks(targets[k].pid) - before) / TICKS / (res.rps * duration)) * 1e6 : null;
       await dropUsage();
       (results[k] ??= []).push(res);
-      console.log(`  run ${r + 1} ${k.padEnd(5)} ${res.rps.toFixed(0).padStart(7)} req/s  p50 ${res.p50?.toFixed(2)} ms  p99 ${res.p99?.toFixed(2)} ms${res.cpuUsPerReq ? `  cpu ${res.cpuUsPerReq.toFixed(1)} µs/req` : ''}${res.non2xx ? `  non-2xx ${res.non2xx}` : ''}${res.errors ? `  errors ${res.errors}` : ''}`);
+      console.log(
+        `  run ${r + 1} ${k.padEnd(5)} ${res.rps.toFixed(0).padStart(7)} req/s  p50 ${res.p50?.toFixed(2)} ms  p99 ${res.p99?.toFixed(2)} ms${res.cpuUsPerReq ? `  cpu ${res.cpuUsPerReq.toFixed(1)} µs/req` : ''}${res.non2xx ? `  non-2xx ${res.non2xx}` : ''}${res.errors ? `  errors ${res.errors}` : ''}`,
+      );
     }
   }
 
   const med = {};
   if (duration > 0) {
     console.log('\nclosed loop, medians of', repeats, '(proxy pinned to 1 core, so req/s = req/s per core):');
-    console.log('  scenario                               req/s/core    p50 ms    p99 ms   cpu µs/req  req/s per busy core   cpu µs/req min-max');
+    console.log(
+      '  scenario                               req/s/core    p50 ms    p99 ms   cpu µs/req  req/s per busy core   cpu µs/req min-max',
+    );
     for (const k of order) {
       const cpus = targets[k].pid ? results[k].map((x) => x.cpuUsPerReq) : null;
       const cpu = cpus ? median(cpus) : null;
-      med[k] = { rps: median(results[k].map((x) => x.rps)), p50: median(results[k].map((x) => x.p50)), p99: median(results[k].map((x) => x.p99)), cpu };
+      med[k] = {
+        rps: median(results[k].map((x) => x.rps)),
+        p50: median(results[k].map((x) => x.p50)),
+        p99: median(results[k].map((x) => x.p99)),
+        cpu,
+      };
       console.log(
         `  (${k}) ${names[k].padEnd(34)} ${med[k].rps.toFixed(0).padStart(9)} ${med[k].p50.toFixed(2).padStart(9)} ${med[k].p99.toFixed(2).padStart(9)} ${cpu ? cpu.toFixed(1).padStart(12) : '           -'} ${cpu ? (1e6 / cpu).toFixed(0).padStart(20) : ''}${cpus ? `   ${Math.min(...cpus).toFixed(1)}-${Math.max(...cpus).toFixed(1)}` : ''}`,
       );
     }
-    if (med.d && med.c) console.log(`  ratio d/c = ${(med.d.rps / med.c.rps).toFixed(3)} by req/s, ${(med.c.cpu / med.d.cpu).toFixed(3)} by CPU per request  (goal ≥ 0.80)`);
+    if (med.d && med.c)
+      console.log(
+        `  ratio d/c = ${(med.d.rps / med.c.rps).toFixed(3)} by req/s, ${(med.c.cpu / med.d.cpu).toFixed(3)} by CPU per request  (goal ≥ 0.80)`,
+      );
     if (med.d && med.c && repeats > 1) {
       // c and d of one repeat run seconds apart, so their ratio cancels the host's slower drift;
       // a wide min-max above says the host, not the code, moved the medians.
       const pairs = results.c.map((rc, i) => rc.cpuUsPerReq / results.d[i].cpuUsPerReq);
       console.log(`  ratio d/c by CPU, repeat by repeat: ${pairs.map((x) => x.toFixed(3)).join(' ')} (median ${median(pairs).toFixed(3)})`);
     }
-    if (med.dp && med.c) console.log(`  ratio dp/c = ${(med.dp.rps / med.c.rps).toFixed(3)} by req/s, ${(med.c.cpu / med.dp.cpu).toFixed(3)} by CPU per request (every call decided in Redis)`);
-    if (med.d0 && med.c) console.log(`  ratio d0/c = ${(med.c.cpu / med.d0.cpu).toFixed(3)} by CPU per request (the BENCH_BASELINE bundle)`);
-    if (med.d && med.b) console.log(`  ratio d/b = ${(med.d.rps / med.b.rps).toFixed(3)} by req/s, ${(med.b.cpu / med.d.cpu).toFixed(3)} by CPU per request`);
+    if (med.dp && med.c)
+      console.log(
+        `  ratio dp/c = ${(med.dp.rps / med.c.rps).toFixed(3)} by req/s, ${(med.c.cpu / med.dp.cpu).toFixed(3)} by CPU per request (every call decided in Redis)`,
+      );
+    if (med.d0 && med.c)
+      console.log(`  ratio d0/c = ${(med.c.cpu / med.d0.cpu).toFixed(3)} by CPU per request (the BENCH_BASELINE bundle)`);
+    if (med.d && med.b)
+      console.log(`  ratio d/b = ${(med.d.rps / med.b.rps).toFixed(3)} by req/s, ${(med.b.cpu / med.d.cpu).toFixed(3)} by CPU per request`);
   }
 
-  console.log(`\nopen loop at ${rate} req/s for ${openDuration}s (latency from intended send time, ${process.env.BENCH_OPEN_PACER === 'spin' ? 'spinning' : 'thread'} pacer), medians of ${repeats}:`);
+  console.log(
+    `\nopen loop at ${rate} req/s for ${openDuration}s (latency from intended send time, ${process.env.BENCH_OPEN_PACER === 'spin' ? 'spinning' : 'thread'} pacer), medians of ${repeats}:`,
+  );
   console.log('  scenario                                 p50 ms   p99 ms  p99.9 ms  errors');
   const open = {};
   // nginx too: what any proxy hop costs on this host, to read (c) and (d) against.
@@ -558,28 +655,56 @@ http {
     for (const k of openKeys) {
       const out = execFileSync(
         'taskset',
-        ['-c', loadCpu, process.execPath, self, '--role=openloop', `--pacer=${pacer}`, `--url=${targets[k].url}`, `--rate=${rate}`, `--duration=${openDuration}`, `--headers=${JSON.stringify(targets[k].headers)}`],
+        [
+          '-c',
+          loadCpu,
+          process.execPath,
+          self,
+          '--role=openloop',
+          `--pacer=${pacer}`,
+          `--url=${targets[k].url}`,
+          `--rate=${rate}`,
+          `--duration=${openDuration}`,
+          `--headers=${JSON.stringify(targets[k].headers)}`,
+        ],
         { encoding: 'utf8' },
       );
       const run = JSON.parse(out.trim().split('\n').at(-1));
       openRuns[k].push(run);
       await dropUsage();
-      if (process.env.BENCH_VERBOSE) console.log(`  run ${r + 1} ${k}  p50 ${run.p50.toFixed(3)}  p99 ${run.p99.toFixed(3)}  p99.9 ${run.p999.toFixed(3)} ms  client cpu ${run.clientCpuMs} ms  (ended ${new Date().toISOString().slice(11, 19)})`);
+      if (process.env.BENCH_VERBOSE)
+        console.log(
+          `  run ${r + 1} ${k}  p50 ${run.p50.toFixed(3)}  p99 ${run.p99.toFixed(3)}  p99.9 ${run.p999.toFixed(3)} ms  client cpu ${run.clientCpuMs} ms  (ended ${new Date().toISOString().slice(11, 19)})`,
+        );
     }
   }
   for (const k of openKeys) {
     const runs = openRuns[k];
-    open[k] = { p50: median(runs.map((x) => x.p50)), p99: median(runs.map((x) => x.p99)), p999: median(runs.map((x) => x.p999)), errors: runs.reduce((s, x) => s + x.errors, 0) };
-    console.log(`  (${k}) ${names[k].padEnd(34)} ${open[k].p50.toFixed(3).padStart(8)} ${open[k].p99.toFixed(3).padStart(8)} ${open[k].p999.toFixed(3).padStart(9)} ${String(open[k].errors).padStart(7)}`);
+    open[k] = {
+      p50: median(runs.map((x) => x.p50)),
+      p99: median(runs.map((x) => x.p99)),
+      p999: median(runs.map((x) => x.p999)),
+      errors: runs.reduce((s, x) => s + x.errors, 0),
+    };
+    console.log(
+      `  (${k}) ${names[k].padEnd(34)} ${open[k].p50.toFixed(3).padStart(8)} ${open[k].p99.toFixed(3).padStart(8)} ${open[k].p999.toFixed(3).padStart(9)} ${String(open[k].errors).padStart(7)}`,
+    );
   }
   if (open.d && open.a) {
-    console.log(`  Tollgate adds ${(open.d.p50 - open.a.p50).toFixed(3)} ms at p50 (goal ≤ 0.3) and ${(open.d.p99 - open.a.p99).toFixed(3)} ms at p99 (goal ≤ 2) over direct`);
+    console.log(
+      `  Tollgate adds ${(open.d.p50 - open.a.p50).toFixed(3)} ms at p50 (goal ≤ 0.3) and ${(open.d.p99 - open.a.p99).toFixed(3)} ms at p99 (goal ≤ 2) over direct`,
+    );
   }
   for (const k of ['b', 'c']) {
-    if (open[k] && open.a) console.log(`  for comparison, (${k}) adds ${(open[k].p50 - open.a.p50).toFixed(3)} ms at p50 and ${(open[k].p99 - open.a.p99).toFixed(3)} ms at p99 over direct`);
+    if (open[k] && open.a)
+      console.log(
+        `  for comparison, (${k}) adds ${(open[k].p50 - open.a.p50).toFixed(3)} ms at p50 and ${(open[k].p99 - open.a.p99).toFixed(3)} ms at p99 over direct`,
+      );
   }
   if (open.dp && open.a) {
-    console.log(`  with reservations off (dp): adds ${(open.dp.p50 - open.a.p50).toFixed(3)} ms at p50 and ${(open.dp.p99 - open.a.p99).toFixed(3)} ms at p99 over direct`);
+    console.log(
+      `  with reservations off (dp): adds ${(open.dp.p50 - open.a.p50).toFixed(3)} ms at p50 and ${(open.dp.p99 - open.a.p99).toFixed(3)} ms at p99 over direct`,
+    );
   }
 
   if (targets.d) {
@@ -589,7 +714,9 @@ http {
     const decided = metric(/tollgate_gateway_limit_reserved_calls_total\{use="decided"\} (\d+)/);
     const granted = metric(/tollgate_gateway_limit_reservations_total\{result="granted"\} (\d+)/);
     const all = metric(/tollgate_gateway_limiter_decisions_total\{result="allowed",source="redis"\} (\d+)/);
-    console.log(`  (d) ${decided} of ${all} calls decided from ${granted} reservations (${((100 * decided) / all).toFixed(1)}% without a round trip of their own)`);
+    console.log(
+      `  (d) ${decided} of ${all} calls decided from ${granted} reservations (${((100 * decided) / all).toFixed(1)}% without a round trip of their own)`,
+    );
   }
   const peak = String(await redis.info('memory')).match(/used_memory_peak_human:(\S+)/)?.[1];
   console.log(`  usage batches dropped between runs (no worker here): ${usageDropped}; Redis peak memory ${peak}`);
@@ -598,7 +725,9 @@ http {
     // Redis's own record of stalls (>= 2 ms) and slow commands (>= 1 ms) during the run.
     console.log('\n--- redis LATENCY LATEST (event, at, latest ms, max ms)\n' + JSON.stringify(await redis.call('LATENCY', 'LATEST')));
     const slow = await redis.call('SLOWLOG', 'GET', '10');
-    console.log('--- redis SLOWLOG (µs, command)\n' + slow.map((e) => `${e[2]} ${String(e[3].slice(0, 3).join(' ')).slice(0, 120)}`).join('\n'));
+    console.log(
+      '--- redis SLOWLOG (µs, command)\n' + slow.map((e) => `${e[2]} ${String(e[3].slice(0, 3).join(' ')).slice(0, 120)}`).join('\n'),
+    );
   }
   // Cleanup: stop everything we started (the gateways first: they flush usage on SIGTERM), then
   // remove our prefix from a shared Redis; a private one just goes.
@@ -611,7 +740,14 @@ http {
   // After the exit, so what the gateway buffered (e.g. --trace-gc lines) is all there.
   if (process.env.BENCH_DEBUG) {
     for (const k of ['d', 'd0']) {
-      if (targets[k]) console.log(`\n--- gateway (${k}) output\n` + procs.find((p) => p.pid === targets[k].pid)?.output().slice(-Number(process.env.BENCH_DEBUG_CHARS ?? 5000)));
+      if (targets[k])
+        console.log(
+          `\n--- gateway (${k}) output\n` +
+            procs
+              .find((p) => p.pid === targets[k].pid)
+              ?.output()
+              .slice(-Number(process.env.BENCH_DEBUG_CHARS ?? 5000)),
+        );
     }
   }
   if (redisProc) {
@@ -648,48 +784,58 @@ process.on('exit', () => {
 
 // ---------------------------------------------------------------- roles (child processes)
 async function dispatch() {
-// A clean exit on SIGTERM lets --cpu-prof write its profile.
-process.on('SIGTERM', () => process.exit(0));
-if (args.role === 'upstream') {
-  const server = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(BODY) });
-      res.end(BODY);
+  // A clean exit on SIGTERM lets --cpu-prof write its profile.
+  process.on('SIGTERM', () => process.exit(0));
+  if (args.role === 'upstream') {
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(BODY) });
+        res.end(BODY);
+      });
     });
-  });
-  server.keepAliveTimeout = 65_000;
-  server.listen(Number(args.port), '127.0.0.1', () => process.send?.('ready'));
-} else if (args.role === 'bare-proxy') {
-  // The floor for any Node gateway: Fastify routing + undici keep-alive pool + streaming, no policy.
-  const { default: Fastify } = await import('fastify');
-  const { Pool } = await import('undici');
-  const pool = new Pool(args.upstream, { connections: 128, pipelining: 1 });
-  const app = Fastify({ logger: false });
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', (_req, _payload, done) => done(null));
-  const HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'host', 'upgrade', 'te', 'trailer', 'proxy-connection', 'expect']);
-  app.all('/*', async (request, reply) => {
-    const raw = request.raw.rawHeaders;
-    const headers = [];
-    for (let i = 0; i < raw.length; i += 2) {
-      const n = raw[i].toLowerCase();
-      if (!HOP.has(n)) headers.push(n, raw[i + 1]);
-    }
-    const hasBody = request.raw.headers['content-length'] !== undefined || request.raw.headers['transfer-encoding'] !== undefined;
-    const res = await pool.request({ method: request.raw.method, path: request.raw.url, headers, body: hasBody ? request.raw : null });
-    const out = {};
-    for (const k in res.headers) if (!HOP.has(k)) out[k] = res.headers[k];
-    reply.code(res.statusCode).headers(out);
-    return reply.send(res.body);
-  });
-  await app.listen({ port: Number(args.port), host: '127.0.0.1' });
-  process.send?.('ready');
-} else if (args.role === 'openloop') {
-  await openLoop(args);
-} else {
-  await main();
-}
+    server.keepAliveTimeout = 65_000;
+    server.listen(Number(args.port), '127.0.0.1', () => process.send?.('ready'));
+  } else if (args.role === 'bare-proxy') {
+    // The floor for any Node gateway: Fastify routing + undici keep-alive pool + streaming, no policy.
+    const { default: Fastify } = await import('fastify');
+    const { Pool } = await import('undici');
+    const pool = new Pool(args.upstream, { connections: 128, pipelining: 1 });
+    const app = Fastify({ logger: false });
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser('*', (_req, _payload, done) => done(null));
+    const HOP = new Set([
+      'connection',
+      'keep-alive',
+      'transfer-encoding',
+      'host',
+      'upgrade',
+      'te',
+      'trailer',
+      'proxy-connection',
+      'expect',
+    ]);
+    app.all('/*', async (request, reply) => {
+      const raw = request.raw.rawHeaders;
+      const headers = [];
+      for (let i = 0; i < raw.length; i += 2) {
+        const n = raw[i].toLowerCase();
+        if (!HOP.has(n)) headers.push(n, raw[i + 1]);
+      }
+      const hasBody = request.raw.headers['content-length'] !== undefined || request.raw.headers['transfer-encoding'] !== undefined;
+      const res = await pool.request({ method: request.raw.method, path: request.raw.url, headers, body: hasBody ? request.raw : null });
+      const out = {};
+      for (const k in res.headers) if (!HOP.has(k)) out[k] = res.headers[k];
+      reply.code(res.statusCode).headers(out);
+      return reply.send(res.body);
+    });
+    await app.listen({ port: Number(args.port), host: '127.0.0.1' });
+    process.send?.('ready');
+  } else if (args.role === 'openloop') {
+    await openLoop(args);
+  } else {
+    await main();
+  }
 }
 
 await dispatch();

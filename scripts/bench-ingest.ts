@@ -63,7 +63,10 @@ url.pathname = `/${dbName}`;
 const databaseUrl = url.toString();
 
 async function main() {
-  const migrated = spawnSync(process.execPath, [path.join(root, 'scripts/db.mjs'), 'migrate', databaseUrl], { cwd: root, encoding: 'utf8' });
+  const migrated = spawnSync(process.execPath, [path.join(root, 'scripts/db.mjs'), 'migrate', databaseUrl], {
+    cwd: root,
+    encoding: 'utf8',
+  });
   if (migrated.status !== 0) throw new Error(`migrate failed: ${migrated.stderr}`);
   const db = createPrismaClient(databaseUrl, { max: 4 });
   const sql = createSql(databaseUrl, CONCURRENCY + 2);
@@ -84,8 +87,12 @@ async function main() {
       const subscriptionId = newId('subscription');
       const keyId = newId('key');
       await db.consumer.create({ data: { id: consumerId, tenantId, email: `${consumerId}@bench.test`, name: 'b' } });
-      await db.subscription.create({ data: { id: subscriptionId, tenantId, consumerId, planId, currentPeriodStart: periodStart, currentPeriodEnd: periodEnd } });
-      await db.apiKey.create({ data: { id: keyId, tenantId, consumerId, subscriptionId, hash: randomBytes(32).toString('hex'), prefix: 'tg_live_bench' } });
+      await db.subscription.create({
+        data: { id: subscriptionId, tenantId, consumerId, planId, currentPeriodStart: periodStart, currentPeriodEnd: periodEnd },
+      });
+      await db.apiKey.create({
+        data: { id: keyId, tenantId, consumerId, subscriptionId, hash: randomBytes(32).toString('hex'), prefix: 'tg_live_bench' },
+      });
       keys.push({ tenantId, apiId, keyId, consumerId, subscriptionId, planId });
     }
   }
@@ -126,25 +133,51 @@ async function main() {
   }
 
   async function totals(startMs: number) {
-    const [r] = await sql.unsafe(`SELECT COALESCE(sum("requests"),0)::bigint AS n, count(*)::int AS rows FROM "UsageRollup" WHERE "granularity"='minute' AND "bucketStart" >= $1`, [new Date(startMs)]);
-    const [l] = await sql.unsafe(`SELECT COALESCE(sum("quantity"),0)::bigint AS n, count(*)::int AS rows FROM "LedgerLine" WHERE "hourStart" >= $1`, [new Date(Math.floor(startMs / 3_600_000) * 3_600_000)]);
+    const [r] = await sql.unsafe(
+      `SELECT COALESCE(sum("requests"),0)::bigint AS n, count(*)::int AS rows FROM "UsageRollup" WHERE "granularity"='minute' AND "bucketStart" >= $1`,
+      [new Date(startMs)],
+    );
+    const [l] = await sql.unsafe(
+      `SELECT COALESCE(sum("quantity"),0)::bigint AS n, count(*)::int AS rows FROM "LedgerLine" WHERE "hourStart" >= $1`,
+      [new Date(Math.floor(startMs / 3_600_000) * 3_600_000)],
+    );
     return { requests: BigInt(r!.n), rollupRows: r!.rows, ledger: BigInt(l!.n), ledgerRows: l!.rows };
   }
 
-  function report(label: string, ms: number, batches: UsageBatch[], rowsWritten: number, t: Awaited<ReturnType<typeof totals>>, latencies: number[]) {
+  function report(
+    label: string,
+    ms: number,
+    batches: UsageBatch[],
+    rowsWritten: number,
+    t: Awaited<ReturnType<typeof totals>>,
+    latencies: number[],
+  ) {
     const billable = batches.reduce((a, b) => a + b.events.filter((e) => e.rejected === null).length, 0);
     latencies.sort((a, b) => a - b);
-    const pct = (p: number) => (latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]!.toFixed(1) : 'n/a');
+    const pct = (p: number) =>
+      latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]!.toFixed(1) : 'n/a';
     out(`\n== ${label} ==`);
     out(`events            ${EVENTS} in ${batches.length} batches of ${BATCH}, ${keys.length} keys, ${MINUTES} min of event time`);
-    out(`machine           load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} cores`);
+    out(
+      `machine           load average ${loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')} on ${cpus().length} cores`,
+    );
     out(`time              ${(ms / 1000).toFixed(2)} s`);
-    out(`throughput        ${Math.round(EVENTS / (ms / 1000)).toLocaleString('en-US')} events/s  (${(batches.length / (ms / 1000)).toFixed(0)} batches/s)`);
+    out(
+      `throughput        ${Math.round(EVENTS / (ms / 1000)).toLocaleString('en-US')} events/s  (${(batches.length / (ms / 1000)).toFixed(0)} batches/s)`,
+    );
     out(`batch latency     p50 ${pct(0.5)} ms, p99 ${pct(0.99)} ms`);
-    out(`rows written      ${rowsWritten} upserts = ${(rowsWritten / EVENTS).toFixed(4)} per event (${(EVENTS / rowsWritten).toFixed(0)} events per row write)`);
-    out(`distinct rows     ${t.rollupRows} minute rollups (≈ minutes × keys = ${MINUTES * keys.length}-${(MINUTES + 1) * keys.length}), ${t.ledgerRows} ledger lines`);
+    out(
+      `rows written      ${rowsWritten} upserts = ${(rowsWritten / EVENTS).toFixed(4)} per event (${(EVENTS / rowsWritten).toFixed(0)} events per row write)`,
+    );
+    out(
+      `distinct rows     ${t.rollupRows} minute rollups (≈ minutes × keys = ${MINUTES * keys.length}-${(MINUTES + 1) * keys.length}), ${t.ledgerRows} ledger lines`,
+    );
     const ok = t.requests === BigInt(EVENTS) && t.ledger === BigInt(billable);
-    out(`check             rollup requests ${t.requests} / ${EVENTS}, ledger ${t.ledger} / ${billable} billable → ${ok ? 'exact' : 'MISMATCH'}`);
+    out(
+      `check             rollup requests ${t.requests} / ${EVENTS}, ledger ${t.ledger} / ${billable} billable → ${ok ? 'exact' : 'MISMATCH'}`,
+    );
     if (!ok) process.exitCode = 1;
   }
 
@@ -185,7 +218,9 @@ async function main() {
     const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
     const queue = new Queue(QUEUES.usage, { connection: redis, prefix: keyspace.bullPrefix });
     for (let i = 0; i < batches.length; i += 100) {
-      await queue.addBulk(batches.slice(i, i + 100).map((b) => ({ name: USAGE_JOB_NAME, data: b, opts: { jobId: b.batchId, removeOnComplete: true } })));
+      await queue.addBulk(
+        batches.slice(i, i + 100).map((b) => ({ name: USAGE_JOB_NAME, data: b, opts: { jobId: b.batchId, removeOnComplete: true } })),
+      );
     }
     const metrics = createMetrics();
     const worker = startUsageWorker({
@@ -218,7 +253,14 @@ async function main() {
     await queue.obliterate({ force: true });
     await queue.close();
     redis.disconnect();
-    report(`queue: BullMQ → processor → group commit → PostgreSQL (${args['queue-concurrency']} jobs in flight, ${args['db-parallel']} transactions)`, ms, batches, rows, await totals(start), []);
+    report(
+      `queue: BullMQ → processor → group commit → PostgreSQL (${args['queue-concurrency']} jobs in flight, ${args['db-parallel']} transactions)`,
+      ms,
+      batches,
+      rows,
+      await totals(start),
+      [],
+    );
     out(`group commit      ${gCount} transactions, ${(gSum / gCount).toFixed(1)} batches each on average`);
     out(`mean wait         ${((sum / batches.length) * 1000).toFixed(1)} ms per batch from hand-in to commit`);
   }

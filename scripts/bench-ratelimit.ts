@@ -61,10 +61,17 @@ async function run(label: string, decide: (r: DecideRequest) => Promise<unknown>
   const calls = after.calls - before.calls;
   // Other clients' scripts (BullMQ) on a shared Redis count too: read it on a quiet Redis.
   // Decisions share script calls (batching): the Redis-side cost that matters is per decision.
-  const serverUs = calls > 0 && label.startsWith('redis') ? `  redis ${((after.usec - before.usec) / done).toFixed(1)} µs/decision (${(done / calls).toFixed(1)} per call)` : '';
+  const serverUs =
+    calls > 0 && label.startsWith('redis')
+      ? `  redis ${((after.usec - before.usec) / done).toFixed(1)} µs/decision (${(done / calls).toFixed(1)} per call)`
+      : '';
   lat.sort((a, b) => a - b);
   console.log(
-    `${label.padEnd(46)} c=${String(concurrency).padStart(3)}  ${Math.round(done / elapsed).toLocaleString('en').padStart(9)} decisions/s  p50 ${pct(lat, 50).toFixed(3)} ms  p99 ${pct(lat, 99).toFixed(3)} ms${serverUs}${unavailable ? `  (${unavailable} unavailable: ${[...reasons].join(',')})` : ''}`,
+    `${label.padEnd(46)} c=${String(concurrency).padStart(3)}  ${Math.round(done / elapsed)
+      .toLocaleString('en')
+      .padStart(
+        9,
+      )} decisions/s  p50 ${pct(lat, 50).toFixed(3)} ms  p99 ${pct(lat, 99).toFixed(3)} ms${serverUs}${unavailable ? `  (${unavailable} unavailable: ${[...reasons].join(',')})` : ''}`,
   );
 }
 
@@ -75,7 +82,9 @@ await new Promise<void>((resolve, reject) => {
 });
 const limiter = createRedisLimiter({ redis, timeoutMs: 1000 });
 const { cpus } = await import('node:os');
-console.log(`node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${seconds}s per case, one connection, ${SUBJECTS} subjects`);
+console.log(
+  `node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${seconds}s per case, one connection, ${SUBJECTS} subjects`,
+);
 
 try {
   const full = requests('sliding_window', true);

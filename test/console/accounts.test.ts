@@ -18,7 +18,14 @@ const ip = () => `203.0.113.${++ipSeq}`;
 
 function signup(over: Record<string, unknown> = {}) {
   const slug = uniq('acme');
-  return { name: 'Ada Owner', email: `${slug}@example.com`, password: 'correct horse battery', tenantName: 'Acme', tenantSlug: slug, ...over };
+  return {
+    name: 'Ada Owner',
+    email: `${slug}@example.com`,
+    password: 'correct horse battery',
+    tenantName: 'Acme',
+    tenantSlug: slug,
+    ...over,
+  };
 }
 
 async function code(p: Promise<unknown>): Promise<string | null> {
@@ -98,7 +105,9 @@ describe('login', () => {
     const ok = await logInUser(deps(), { email: input.email.toUpperCase(), password: input.password }, { ip: ip() });
     expect(ok.tenantSlug).toBe(input.tenantSlug);
     const wrong = await logInUser(deps(), { email: input.email, password: 'wrong password!' }, { ip: ip() }).catch((e: ServiceError) => e);
-    const unknown = await logInUser(deps(), { email: `nobody-${input.email}`, password: 'whatever123' }, { ip: ip() }).catch((e: ServiceError) => e);
+    const unknown = await logInUser(deps(), { email: `nobody-${input.email}`, password: 'whatever123' }, { ip: ip() }).catch(
+      (e: ServiceError) => e,
+    );
     expect(wrong).toBeInstanceOf(ServiceError);
     expect((wrong as ServiceError).code).toBe('unauthorized');
     expect((unknown as ServiceError).message).toBe((wrong as ServiceError).message);
@@ -108,7 +117,8 @@ describe('login', () => {
     const input = signup();
     await signUpTenant(deps(), input, { ip: ip() });
     const codes: Array<string | null> = [];
-    for (let i = 0; i < 11; i++) codes.push(await code(logInUser(deps(), { email: input.email, password: `wrong-${i}-password` }, { ip: ip() })));
+    for (let i = 0; i < 11; i++)
+      codes.push(await code(logInUser(deps(), { email: input.email, password: `wrong-${i}-password` }, { ip: ip() })));
     expect(codes.slice(0, 10).every((c) => c === 'unauthorized')).toBe(true);
     expect(codes[10]).toBe('rate_limited');
     // Even the right password waits out the window: the limiter runs before the check.

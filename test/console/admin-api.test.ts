@@ -17,6 +17,7 @@ let db: Db;
 let t: TestTenant;
 let token: string;
 let v1: ReturnType<typeof createV1Handlers>;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a JSON body of any shape, asserted field by field
 let doc: any;
 const ajv = new Ajv2020({ strict: false, allErrors: true });
 (addFormats as unknown as (a: Ajv2020) => void)(ajv);
@@ -37,7 +38,9 @@ beforeAll(async () => {
   db = testDb();
   t = await makeTenant(db);
   token = await makeToken(t, 'ADMIN');
-  v1 = createV1Handlers(() => ({ db, log: { error: () => undefined, warn: () => undefined }, metrics: getMetrics() }), { resolve: publicResolver });
+  v1 = createV1Handlers(() => ({ db, log: { error: () => undefined, warn: () => undefined }, metrics: getMetrics() }), {
+    resolve: publicResolver,
+  });
   const res = await v1.openapi(new Request('http://console.test/api/v1/openapi.json'));
   doc = await res.json();
 });
@@ -66,13 +69,19 @@ describe('the OpenAPI document', () => {
         const full = path.join(dir, name);
         if (statSync(full).isDirectory()) walk(full, `${rel}/${name.replace(/^\[(\w+)\]$/, '{$1}')}`);
         else if (name === 'route.ts' && !rel.includes('[...') && rel !== '/openapi.json') {
-          const methods = [...readFileSync(full, 'utf8').matchAll(/export const (GET|POST|PATCH|PUT|DELETE)\b/g)].map((m) => m[1]!.toLowerCase());
+          const methods = [...readFileSync(full, 'utf8').matchAll(/export const (GET|POST|PATCH|PUT|DELETE)\b/g)].map((m) =>
+            m[1]!.toLowerCase(),
+          );
           for (const m of methods) found.push(`${m} ${rel}`);
         }
       }
     };
     walk(base, '');
-    const documented = Object.entries(doc.paths).flatMap(([p, item]) => Object.keys(item as object).filter((k) => k !== 'parameters').map((m) => `${m} ${p}`));
+    const documented = Object.entries(doc.paths).flatMap(([p, item]) =>
+      Object.keys(item as object)
+        .filter((k) => k !== 'parameters')
+        .map((m) => `${m} ${p}`),
+    );
     expect(found.sort()).toEqual(documented.sort());
   });
 });
@@ -86,7 +95,11 @@ describe('admin API happy paths conform to the document', () => {
     expect(created.headers.get('x-request-id')).toBeTruthy();
     // The gateway forwards only matched paths, so a new API starts with one catch-all route.
     expect(created.body.routes).toMatchObject([{ path: '/*', methods: [] }]);
-    const explicit = await call(v1.apis.POST, { method: 'POST', token, body: apiInput({ routes: [{ path: '/v1/items/:id', methods: ['GET'] }] }) });
+    const explicit = await call(v1.apis.POST, {
+      method: 'POST',
+      token,
+      body: apiInput({ routes: [{ path: '/v1/items/:id', methods: ['GET'] }] }),
+    });
     expect(explicit.body.routes).toMatchObject([{ path: '/v1/items/:id', methods: ['GET'] }]);
 
     const got = await call(v1.api.GET, { token, params: { id } });
@@ -99,13 +112,22 @@ describe('admin API happy paths conform to the document', () => {
     conforms('/apis/{id}', 'PATCH', patched);
     expect(patched.body).toMatchObject({ visibility: 'PUBLIC', retries: 2 });
 
-    const route = await call(v1.apiRoutes.POST, { method: 'POST', token, params: { id }, body: { path: '/forecast/:city', methods: ['GET'], rateLimit: { limit: 5, windowSeconds: 1 } } });
+    const route = await call(v1.apiRoutes.POST, {
+      method: 'POST',
+      token,
+      params: { id },
+      body: { path: '/forecast/:city', methods: ['GET'], rateLimit: { limit: 5, windowSeconds: 1 } },
+    });
     expect(route.status).toBe(201);
     conforms('/apis/{id}/routes', 'POST', route);
     conforms('/apis/{id}/routes', 'GET', await call(v1.apiRoutes.GET, { token, params: { id } }));
     const rid = route.body.id as string;
     conforms('/routes/{id}', 'GET', await call(v1.route.GET, { token, params: { id: rid } }));
-    conforms('/routes/{id}', 'PATCH', await call(v1.route.PATCH, { method: 'PATCH', token, params: { id: rid }, body: { rateLimit: null } }));
+    conforms(
+      '/routes/{id}',
+      'PATCH',
+      await call(v1.route.PATCH, { method: 'PATCH', token, params: { id: rid }, body: { rateLimit: null } }),
+    );
     conforms('/routes/{id}', 'DELETE', await call(v1.route.DELETE, { method: 'DELETE', token, params: { id: rid } }));
 
     const del = await call(v1.api.DELETE, { method: 'DELETE', token, params: { id } });
@@ -127,12 +149,29 @@ describe('admin API happy paths conform to the document', () => {
 
   it('manages plans, archiving instead of deleting when the plan has subscribers', async () => {
     const api = await call(v1.apis.POST, { method: 'POST', token, body: apiInput() });
-    const plan = await call(v1.plans.POST, { method: 'POST', token, body: planInput({ apiIds: [api.body.id], flatFeeMinor: 1999, quotaMode: 'OVERAGE', overageUnitPriceMinor: 1, tiers: [{ upTo: 1000, unitPriceMinor: 2 }, { upTo: null, unitPriceMinor: 1 }] }) });
+    const plan = await call(v1.plans.POST, {
+      method: 'POST',
+      token,
+      body: planInput({
+        apiIds: [api.body.id],
+        flatFeeMinor: 1999,
+        quotaMode: 'OVERAGE',
+        overageUnitPriceMinor: 1,
+        tiers: [
+          { upTo: 1000, unitPriceMinor: 2 },
+          { upTo: null, unitPriceMinor: 1 },
+        ],
+      }),
+    });
     expect(plan.status).toBe(201);
     conforms('/plans', 'POST', plan);
     expect(plan.body).toMatchObject({ apiIds: [api.body.id], flatFeeMinor: 1999, currency: 'usd' });
     conforms('/plans', 'GET', await call(v1.plans.GET, { token }));
-    conforms('/plans/{id}', 'PATCH', await call(v1.plan.PATCH, { method: 'PATCH', token, params: { id: plan.body.id }, body: { trialDays: 14 } }));
+    conforms(
+      '/plans/{id}',
+      'PATCH',
+      await call(v1.plan.PATCH, { method: 'PATCH', token, params: { id: plan.body.id }, body: { trialDays: 14 } }),
+    );
     const key = await call(v1.keys.POST, { method: 'POST', token, body: { planId: plan.body.id } });
     expect(key.status).toBe(201);
     const del = await call(v1.plan.DELETE, { method: 'DELETE', token, params: { id: plan.body.id } });
@@ -145,10 +184,18 @@ describe('admin API happy paths conform to the document', () => {
   });
 
   it('issues a key whose secret appears once and is stored only as a hash; rolls with grace and revokes', async () => {
-    const consumer = await call(v1.consumers.POST, { method: 'POST', token, body: { email: `dev-${Date.now()}@example.com`, name: 'Dev' } });
+    const consumer = await call(v1.consumers.POST, {
+      method: 'POST',
+      token,
+      body: { email: `dev-${Date.now()}@example.com`, name: 'Dev' },
+    });
     expect(consumer.status).toBe(201);
     conforms('/consumers', 'POST', consumer);
-    const issued = await call(v1.keys.POST, { method: 'POST', token, body: { consumerId: consumer.body.id, name: 'ci', rateLimitOverride: 50, rateWindowOverride: 1 } });
+    const issued = await call(v1.keys.POST, {
+      method: 'POST',
+      token,
+      body: { consumerId: consumer.body.id, name: 'ci', rateLimitOverride: 50, rateWindowOverride: 1 },
+    });
     conforms('/keys', 'POST', issued);
     const secret = issued.body.secret as string;
     expect(secret).toMatch(/^tg_live_/);
@@ -161,7 +208,12 @@ describe('admin API happy paths conform to the document', () => {
     expect(read.body.hash).toBeUndefined();
     expect(await db.outboxEvent.count({ where: { kind: 'key', payload: { path: ['keyId'], equals: row.id } } })).toBe(1);
 
-    const patched = await call(v1.key.PATCH, { method: 'PATCH', token, params: { id: row.id }, body: { quotaOverride: 500, expiresAt: new Date(Date.now() + 86_400_000).toISOString() } });
+    const patched = await call(v1.key.PATCH, {
+      method: 'PATCH',
+      token,
+      params: { id: row.id },
+      body: { quotaOverride: 500, expiresAt: new Date(Date.now() + 86_400_000).toISOString() },
+    });
     conforms('/keys/{id}', 'PATCH', patched);
     const rolled = await call(v1.keyRoll.POST, { method: 'POST', token, params: { id: row.id }, body: { graceSeconds: 3600 } });
     expect(rolled.status).toBe(201);
@@ -178,7 +230,11 @@ describe('admin API happy paths conform to the document', () => {
     conforms('/keys', 'GET', await call(v1.keys.GET, { token, query: 'status=REVOKED' }));
     conforms('/consumers/{id}', 'GET', await call(v1.consumer.GET, { token, params: { id: consumer.body.id } }));
     conforms('/consumers', 'GET', await call(v1.consumers.GET, { token }));
-    conforms('/consumers/{id}', 'PATCH', await call(v1.consumer.PATCH, { method: 'PATCH', token, params: { id: consumer.body.id }, body: { status: 'SUSPENDED' } }));
+    conforms(
+      '/consumers/{id}',
+      'PATCH',
+      await call(v1.consumer.PATCH, { method: 'PATCH', token, params: { id: consumer.body.id }, body: { status: 'SUSPENDED' } }),
+    );
     const cannot = await call(v1.consumer.DELETE, { method: 'DELETE', token, params: { id: consumer.body.id } });
     expect(cannot.status).toBe(409);
     conforms('/consumers/{id}', 'DELETE', cannot);
@@ -187,11 +243,16 @@ describe('admin API happy paths conform to the document', () => {
   it('pages through lists with a cursor, newest first, without repeats', async () => {
     const fresh = await makeTenant(db);
     const tk = await makeToken(fresh, 'ADMIN');
-    for (let i = 0; i < 5; i++) await call(v1.consumers.POST, { method: 'POST', token: tk, body: { email: `p${i}@example.com`, name: `P${i}` } });
+    for (let i = 0; i < 5; i++)
+      await call(v1.consumers.POST, { method: 'POST', token: tk, body: { email: `p${i}@example.com`, name: `P${i}` } });
     const seen: string[] = [];
     let cursor: string | null = null;
     do {
-      const res: { status: number; body: any } = await call(v1.consumers.GET, { token: tk, query: `limit=2${cursor ? `&cursor=${cursor}` : ''}` });
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a JSON body of any shape, asserted field by field
+      const res: { status: number; body: any } = await call(v1.consumers.GET, {
+        token: tk,
+        query: `limit=2${cursor ? `&cursor=${cursor}` : ''}`,
+      });
       expect(res.body.data.length).toBeLessThanOrEqual(2);
       seen.push(...res.body.data.map((c: { email: string }) => c.email));
       cursor = res.body.nextCursor;

@@ -23,7 +23,9 @@ export async function makeTenant(db: Db, opts: { allowPrivateTargets?: boolean }
     let id = users.get(role);
     if (!id) {
       id = newId('user');
-      await db.user.create({ data: { id, email: `${role.toLowerCase()}-${slug}@example.com`, name: `${role} ${slug}`, passwordHash: 'scrypt$x' } });
+      await db.user.create({
+        data: { id, email: `${role.toLowerCase()}-${slug}@example.com`, name: `${role} ${slug}`, passwordHash: 'scrypt$x' },
+      });
       await db.membership.create({ data: { id: newId('membership'), tenantId, userId: id, role } });
       users.set(role, id);
     }
@@ -68,7 +70,16 @@ type Json = Record<string, unknown>;
 /** Calls a route handler like Next does: a Request plus a params promise. */
 export async function call(
   handler: (req: Request, route: { params: Promise<never> }) => Promise<Response>,
-  opts: { method?: string; token?: string | null; body?: unknown; rawBody?: string; params?: Record<string, string>; query?: string; headers?: Record<string, string> } = {},
+  opts: {
+    method?: string;
+    token?: string | null;
+    body?: unknown;
+    rawBody?: string;
+    params?: Record<string, string>;
+    query?: string;
+    headers?: Record<string, string>;
+  } = {},
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a JSON body of any shape, asserted field by field
 ): Promise<{ status: number; body: any; headers: Headers }> {
   const headers: Record<string, string> = { ...(opts.headers ?? {}) };
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
@@ -76,7 +87,11 @@ export async function call(
   if (opts.rawBody !== undefined) body = opts.rawBody;
   else if (opts.body !== undefined) body = JSON.stringify(opts.body);
   if (body !== undefined && !headers['content-type']) headers['content-type'] = 'application/json';
-  const req = new Request(`http://console.test/api/v1/x${opts.query ? `?${opts.query}` : ''}`, { method: opts.method ?? 'GET', headers, body });
+  const req = new Request(`http://console.test/api/v1/x${opts.query ? `?${opts.query}` : ''}`, {
+    method: opts.method ?? 'GET',
+    headers,
+    body,
+  });
   // Each route declares its own params shape; the test supplies the matching one.
   const res = await handler(req, { params: Promise.resolve(opts.params ?? {}) as Promise<never> });
   const text = await res.text();

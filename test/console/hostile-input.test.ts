@@ -99,7 +99,14 @@ describe('hostile input to the services stores nothing', () => {
     const api = await apis.createApi(t.owner, apiInput(), opts);
     const before = await counts();
     await refused(apis.updateApi(t.owner, api.id, { targets: [{ url: 'http://10.0.0.1', weight: 1 }] }, opts));
-    await refused(apis.updateApi(t.owner, api.id, { targets: [{ url: 'https://sneaky.example', weight: 1 }] }, { resolve: async () => ['192.168.0.10'] }));
+    await refused(
+      apis.updateApi(
+        t.owner,
+        api.id,
+        { targets: [{ url: 'https://sneaky.example', weight: 1 }] },
+        { resolve: async () => ['192.168.0.10'] },
+      ),
+    );
     expect(await counts()).toEqual(before);
     expect((await apis.getApi(t.owner, api.id)).targets[0]!.url).toBe('https://upstream.example.com');
   });
@@ -117,13 +124,17 @@ describe('hostile input to the services stores nothing', () => {
     await refused(apis.createApi(t.owner, apiInput({ openapi: '{"openapi":"3.1.0"}' }), opts));
     await refused(apis.createApi(t.owner, apiInput({ openapi: 'x'.repeat(1_000_001) }), opts));
     await refused(apis.createApi(t.owner, apiInput({ openapiUrl: 'http://169.254.169.254/openapi.json' }), opts));
-    await refused(apis.createApi(t.owner, apiInput({ openapiUrl: 'https://docs.example/openapi.json' }), { ...opts, fetchOpenApi: async () => '<html>' }));
-    expect(await counts()).toEqual(before);
-    const ok = await apis.createApi(
-      t.owner,
-      apiInput({ openapiUrl: 'https://docs.example/openapi.json' }),
-      { ...opts, fetchOpenApi: async () => JSON.stringify({ openapi: '3.0.3', info: { title: 'T', version: '1' }, paths: {} }) },
+    await refused(
+      apis.createApi(t.owner, apiInput({ openapiUrl: 'https://docs.example/openapi.json' }), {
+        ...opts,
+        fetchOpenApi: async () => '<html>',
+      }),
     );
+    expect(await counts()).toEqual(before);
+    const ok = await apis.createApi(t.owner, apiInput({ openapiUrl: 'https://docs.example/openapi.json' }), {
+      ...opts,
+      fetchOpenApi: async () => JSON.stringify({ openapi: '3.0.3', info: { title: 'T', version: '1' }, paths: {} }),
+    });
     expect(ok.openapi).toMatchObject({ info: { title: 'T' } });
   });
 
@@ -133,7 +144,14 @@ describe('hostile input to the services stores nothing', () => {
     const issued = await keys.issueKey(t.owner, {});
     const before = await counts();
     const routesBefore = await db.route.count({ where: { apiId: api.id } });
-    for (const r of [{ path: 'nope' }, { path: '/a b' }, { path: '/a', methods: ['FETCH'] }, { path: '/a', cacheTtlSeconds: -1 }, { path: '/a', rateLimit: { limit: 0, windowSeconds: 1 } }, { path: '/' + 'a'.repeat(300) }]) {
+    for (const r of [
+      { path: 'nope' },
+      { path: '/a b' },
+      { path: '/a', methods: ['FETCH'] },
+      { path: '/a', cacheTtlSeconds: -1 },
+      { path: '/a', rateLimit: { limit: 0, windowSeconds: 1 } },
+      { path: '/' + 'a'.repeat(300) },
+    ]) {
       await refused(apis.createRoute(t.owner, api.id, r));
     }
     expect(await db.route.count({ where: { apiId: api.id } })).toBe(routesBefore);
@@ -146,7 +164,13 @@ describe('hostile input to the services stores nothing', () => {
       planInput({ rateAlgorithm: 'LEAKY' }),
       planInput({ trialDays: 1000 }),
       planInput({ quotaMode: 'OVERAGE', monthlyQuota: null }),
-      planInput({ tiers: [{ upTo: 100, unitPriceMinor: 1 }, { upTo: 50, unitPriceMinor: 1 }, { upTo: null, unitPriceMinor: 1 }] }),
+      planInput({
+        tiers: [
+          { upTo: 100, unitPriceMinor: 1 },
+          { upTo: 50, unitPriceMinor: 1 },
+          { upTo: null, unitPriceMinor: 1 },
+        ],
+      }),
       planInput({ apiIds: ['api_notreal'] }),
     ]) {
       await refused(plans.createPlan(t.owner, p));
@@ -171,7 +195,16 @@ describe('hostile input to the admin API', () => {
     const before = await counts();
     expect((await call(v1.apis.POST, { method: 'POST', token, rawBody: '{not json' })).status).toBe(400);
     expect((await call(v1.apis.POST, { method: 'POST', token, rawBody: '[1,2]' })).status).toBe(400);
-    expect((await call(v1.apis.POST, { method: 'POST', token, rawBody: 'name=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } })).status).toBe(400);
+    expect(
+      (
+        await call(v1.apis.POST, {
+          method: 'POST',
+          token,
+          rawBody: 'name=x',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        })
+      ).status,
+    ).toBe(400);
     expect((await call(v1.apis.POST, { method: 'POST', token })).status).toBe(400);
     expect(await counts()).toEqual(before);
   });
@@ -181,7 +214,12 @@ describe('hostile input to the admin API', () => {
     const res = await call(v1.apis.POST, { method: 'POST', token, rawBody: huge });
     expect(res.status).toBe(413);
     expect(res.body.error.code).toBe('payload_too_large');
-    const lying = await call(v1.apis.POST, { method: 'POST', token, rawBody: huge, headers: { 'content-length': '10', 'content-type': 'application/json' } });
+    const lying = await call(v1.apis.POST, {
+      method: 'POST',
+      token,
+      rawBody: huge,
+      headers: { 'content-length': '10', 'content-type': 'application/json' },
+    });
     expect([400, 413]).toContain(lying.status);
   });
 

@@ -193,7 +193,7 @@ describe('roles', () => {
     expect((await call(v1.api.GET, { token: viewerToken, params: { id: api.id } })).status).toBe(200);
   });
 
-  it("lets a developer manage APIs and keys but not members, tokens, plans or the workspace", async () => {
+  it('lets a developer manage APIs and keys but not members, tokens, plans or the workspace', async () => {
     const dev = a.ctx('DEVELOPER');
     const api = await apis.createApi(dev, apiInput(), opts);
     expect(api.id).toMatch(/^api_/);

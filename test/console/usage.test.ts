@@ -4,7 +4,15 @@ import { LATENCY_BUCKETS_MS } from '@tollgate/usage';
 import { testDb } from '../harness/db';
 import { makeTenant, type TestTenant } from './fixtures';
 import { billingPeriodAt } from '@tollgate/billing';
-import { chooseGranularity, exportUsageCsv, percentile, queryBilling, queryTopUsage, queryUsage, resolveWindow } from '../../apps/console/src/server/services/usage';
+import {
+  chooseGranularity,
+  exportUsageCsv,
+  percentile,
+  queryBilling,
+  queryTopUsage,
+  queryUsage,
+  resolveWindow,
+} from '../../apps/console/src/server/services/usage';
 import { deletePlan } from '../../apps/console/src/server/services/plans';
 
 let db: Db;
@@ -20,7 +28,12 @@ function buckets(at: number, n: number) {
   return arr;
 }
 
-async function rollup(t: TestTenant, granularity: string, bucketStart: Date, over: { apiId?: string; keyId?: string; consumerId?: string; requests: number; s5xx?: number; lat?: number }) {
+async function rollup(
+  t: TestTenant,
+  granularity: string,
+  bucketStart: Date,
+  over: { apiId?: string; keyId?: string; consumerId?: string; requests: number; s5xx?: number; lat?: number },
+) {
   await db.usageRollup.create({
     data: {
       tenantId: t.tenantId,
@@ -72,7 +85,9 @@ describe('usage analytics', () => {
     expect(recent.granularity).toBe('minute');
     const old = resolveWindow({ from: new Date('2026-10-01T08:00:00Z'), to: new Date('2026-10-01T10:00:00Z') }, now);
     expect(old.granularity).toBe('hour');
-    expect(() => resolveWindow({ from: new Date('2026-10-01T08:00:00Z'), to: new Date('2026-10-01T10:00:00Z'), granularity: 'minute' }, now)).toThrow(/kept for 14 days/);
+    expect(() =>
+      resolveWindow({ from: new Date('2026-10-01T08:00:00Z'), to: new Date('2026-10-01T10:00:00Z'), granularity: 'minute' }, now),
+    ).toThrow(/kept for 14 days/);
   });
 
   it('reads percentiles from the latency histogram', () => {
@@ -116,15 +131,31 @@ describe('usage analytics', () => {
     const hours = [];
     for (let h = firstHour; h <= floor(now, HOUR).getTime(); h += HOUR) hours.push(h);
     await db.usageRollup.createMany({
-      data: hours.map((h) => ({ tenantId: t.tenantId, granularity: 'hour', bucketStart: new Date(h), apiId: api, keyId: key, requests: BigInt(1 + (h / HOUR) % 5), status2xx: 1n })),
+      data: hours.map((h) => ({
+        tenantId: t.tenantId,
+        granularity: 'hour',
+        bucketStart: new Date(h),
+        apiId: api,
+        keyId: key,
+        requests: BigInt(1 + ((h / HOUR) % 5)),
+        status2xx: 1n,
+      })),
     });
     const days = new Map<number, bigint>();
     for (const h of hours) {
       const d = floor(h, DAY).getTime();
-      if (d + DAY <= floor(now, DAY).getTime()) days.set(d, (days.get(d) ?? 0n) + BigInt(1 + (h / HOUR) % 5));
+      if (d + DAY <= floor(now, DAY).getTime()) days.set(d, (days.get(d) ?? 0n) + BigInt(1 + ((h / HOUR) % 5)));
     }
     await db.usageRollup.createMany({
-      data: [...days].map(([d, r]) => ({ tenantId: t.tenantId, granularity: 'day', bucketStart: new Date(d), apiId: api, keyId: key, requests: r, status2xx: 1n })),
+      data: [...days].map(([d, r]) => ({
+        tenantId: t.tenantId,
+        granularity: 'day',
+        bucketStart: new Date(d),
+        apiId: api,
+        keyId: key,
+        requests: r,
+        status2xx: 1n,
+      })),
     });
     const series = await queryUsage(t.owner, { range: '7d' });
     const top = await queryTopUsage(t.owner, { range: '7d' });
@@ -140,7 +171,15 @@ describe('usage analytics', () => {
     const hours = [];
     for (let h = floor(now - 3 * DAY, HOUR).getTime(); h < floor(now, HOUR).getTime(); h += HOUR) hours.push(h);
     await db.usageRollup.createMany({
-      data: hours.map((h) => ({ tenantId: t.tenantId, granularity: 'hour', bucketStart: new Date(h), apiId: ID.apiA, keyId: key, requests: 2n, status2xx: 2n })),
+      data: hours.map((h) => ({
+        tenantId: t.tenantId,
+        granularity: 'hour',
+        bucketStart: new Date(h),
+        apiId: ID.apiA,
+        keyId: key,
+        requests: 2n,
+        status2xx: 2n,
+      })),
     });
     const series = await queryUsage(t.owner, { range: '7d' });
     const top = await queryTopUsage(t.owner, { range: '7d' });
@@ -173,7 +212,18 @@ describe('revenue by plan', () => {
     /** A plan with 100 included requests. */
     const plan = async (name: string, flatFeeMinor: number, overageUnitPriceMinor = 1) => {
       const id = newId('plan');
-      await db.plan.create({ data: { id, tenantId: t.tenantId, name, slug: id, flatFeeMinor, includedRequests: 100, overageUnitPriceMinor, quotaMode: 'OVERAGE' } });
+      await db.plan.create({
+        data: {
+          id,
+          tenantId: t.tenantId,
+          name,
+          slug: id,
+          flatFeeMinor,
+          includedRequests: 100,
+          overageUnitPriceMinor,
+          quotaMode: 'OVERAGE',
+        },
+      });
       return id;
     };
     return { t, created, current, first, plan };
@@ -187,13 +237,37 @@ describe('revenue by plan', () => {
       const consumerId = newId('consumer');
       const id = newId('subscription');
       await db.consumer.create({ data: { id: consumerId, tenantId: t.tenantId, email: `${consumerId}@example.com`, name: 'Dev' } });
-      await db.subscription.create({ data: { id, tenantId: t.tenantId, consumerId, planId, status, currentPeriodStart: current.start, currentPeriodEnd: current.end, createdAt: created } });
+      await db.subscription.create({
+        data: {
+          id,
+          tenantId: t.tenantId,
+          consumerId,
+          planId,
+          status,
+          currentPeriodStart: current.start,
+          currentPeriodEnd: current.end,
+          createdAt: created,
+        },
+      });
       for (const [periodStart, quantity] of usage) {
         const hourStart = new Date(periodStart.getTime() + 2 * HOUR);
-        await db.ledgerLine.create({ data: { id: newId('ledger'), tenantId: t.tenantId, subscriptionId: id, periodStart, hourStart, quantity: BigInt(quantity), identifier: `${id}_${hourStart.getTime()}` } });
+        await db.ledgerLine.create({
+          data: {
+            id: newId('ledger'),
+            tenantId: t.tenantId,
+            subscriptionId: id,
+            periodStart,
+            hourStart,
+            quantity: BigInt(quantity),
+            identifier: `${id}_${hourStart.getTime()}`,
+          },
+        });
       }
     };
-    await sub(pro, 'ACTIVE', [[first.start, 250], [current.start, 50]]);
+    await sub(pro, 'ACTIVE', [
+      [first.start, 250],
+      [current.start, 50],
+    ]);
     await sub(free, 'ACTIVE', [[current.start, 500]]);
     await sub(pro, 'INCOMPLETE', [[current.start, 1000]]);
 
@@ -218,14 +292,43 @@ describe('revenue by plan', () => {
       const consumerId = newId('consumer');
       const id = newId('subscription');
       await db.consumer.create({ data: { id: consumerId, tenantId: t.tenantId, email: `${consumerId}@example.com`, name: 'Dev' } });
-      await db.subscription.create({ data: { id, tenantId: t.tenantId, consumerId, planId: pro, status: 'ACTIVE', currentPeriodStart: current.start, currentPeriodEnd: current.end, createdAt: created } });
-      await db.subscriptionPlanChange.create({ data: { id: newId('planChange'), tenantId: t.tenantId, subscriptionId: id, fromPlanId: basic, toPlanId: pro, changedAt } });
+      await db.subscription.create({
+        data: {
+          id,
+          tenantId: t.tenantId,
+          consumerId,
+          planId: pro,
+          status: 'ACTIVE',
+          currentPeriodStart: current.start,
+          currentPeriodEnd: current.end,
+          createdAt: created,
+        },
+      });
+      await db.subscriptionPlanChange.create({
+        data: { id: newId('planChange'), tenantId: t.tenantId, subscriptionId: id, fromPlanId: basic, toPlanId: pro, changedAt },
+      });
       for (const [periodStart, hourStart, quantity] of hours) {
-        await db.ledgerLine.create({ data: { id: newId('ledger'), tenantId: t.tenantId, subscriptionId: id, periodStart, hourStart, quantity: BigInt(quantity), identifier: `${id}_${hourStart.getTime()}` } });
+        await db.ledgerLine.create({
+          data: {
+            id: newId('ledger'),
+            tenantId: t.tenantId,
+            subscriptionId: id,
+            periodStart,
+            hourStart,
+            quantity: BigInt(quantity),
+            identifier: `${id}_${hourStart.getTime()}`,
+          },
+        });
       }
     };
     // Moved to Pro as the current period began: the first period was Basic's, whole.
-    await subscription([[first.start, new Date(first.start.getTime() + 2 * HOUR), 250], [current.start, new Date(current.start.getTime() + 2 * HOUR), 50]], current.start);
+    await subscription(
+      [
+        [first.start, new Date(first.start.getTime() + 2 * HOUR), 250],
+        [current.start, new Date(current.start.getTime() + 2 * HOUR), 50],
+      ],
+      current.start,
+    );
     const byPlan = async () => Object.fromEntries((await queryBilling(t.owner, { range: '90d' })).revenue.map((r) => [r.plan, r]));
     expect(await byPlan()).toEqual({
       Basic: { plan: 'Basic', currency: 'usd', amountMinor: 1000 + 150, quantity: 250 },
@@ -239,7 +342,10 @@ describe('revenue by plan', () => {
     const changedAt = new Date(current.start.getTime() + Number(before) * 1000);
     const share = (n: bigint, secs: bigint) => Number((2n * n * secs + total) / (2n * total));
     await subscription(
-      [[current.start, new Date(current.start.getTime() + HOUR), 30], [current.start, new Date(changedAt.getTime() + HOUR), 80]],
+      [
+        [current.start, new Date(current.start.getTime() + HOUR), 30],
+        [current.start, new Date(changedAt.getTime() + HOUR), 80],
+      ],
       changedAt,
     );
     const basicPart = share(1000n, before) + Math.max(0, 30 - share(100n, before));
@@ -261,8 +367,19 @@ describe('revenue by plan', () => {
     const consumerId = newId('consumer');
     const subscriptionId = newId('subscription');
     await db.consumer.create({ data: { id: consumerId, tenantId: t.tenantId, email: `${consumerId}@example.com`, name: 'Dev' } });
-    await db.subscription.create({ data: { id: subscriptionId, tenantId: t.tenantId, consumerId, planId: to, currentPeriodStart: new Date(), currentPeriodEnd: new Date(Date.now() + 30 * DAY) } });
-    await db.subscriptionPlanChange.create({ data: { id: newId('planChange'), tenantId: t.tenantId, subscriptionId, fromPlanId: from, toPlanId: to } });
+    await db.subscription.create({
+      data: {
+        id: subscriptionId,
+        tenantId: t.tenantId,
+        consumerId,
+        planId: to,
+        currentPeriodStart: new Date(),
+        currentPeriodEnd: new Date(Date.now() + 30 * DAY),
+      },
+    });
+    await db.subscriptionPlanChange.create({
+      data: { id: newId('planChange'), tenantId: t.tenantId, subscriptionId, fromPlanId: from, toPlanId: to },
+    });
     expect(await deletePlan(t.owner, from)).toEqual({ id: from, deleted: false, archived: true });
     expect(await db.plan.findUnique({ where: { id: from }, select: { status: true } })).toEqual({ status: 'ARCHIVED' });
     expect(await db.subscriptionPlanChange.count({ where: { subscriptionId } })).toBe(1);

@@ -14,7 +14,6 @@ export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 const appDir = path.join(root, 'apps/console');
 const nextBin = path.join(root, 'node_modules/next/dist/bin/next');
 
-
 function newestMtime(dir: string): number {
   let max = 0;
   for (const name of readdirSync(dir)) {

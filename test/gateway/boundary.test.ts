@@ -9,7 +9,11 @@ const FORBIDDEN = ['@prisma/client', '@prisma/adapter-pg', '@tollgate/db', 'stri
 
 function depsOf(pkgJsonPath: string): string[] {
   const pkg = JSON.parse(readFileSync(pkgJsonPath, 'utf8'));
-  return [...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.optionalDependencies ?? {}), ...Object.keys(pkg.peerDependencies ?? {})];
+  return [
+    ...Object.keys(pkg.dependencies ?? {}),
+    ...Object.keys(pkg.optionalDependencies ?? {}),
+    ...Object.keys(pkg.peerDependencies ?? {}),
+  ];
 }
 
 describe('gateway dependency boundary', () => {

@@ -88,7 +88,15 @@ export function makeApi(targetUrl: string | string[], over: Partial<ApiPolicy> =
 }
 
 export function makePlan(apiIds: string[], over: Partial<PlanPolicy> = {}): PlanPolicy {
-  return { id: id('pln'), slug: 'free', name: 'Free', rateLimit: { limit: 1000, windowSeconds: 1, algorithm: 'sliding_window' }, quota: null, apiIds, ...over };
+  return {
+    id: id('pln'),
+    slug: 'free',
+    name: 'Free',
+    rateLimit: { limit: 1000, windowSeconds: 1, algorithm: 'sliding_window' },
+    quota: null,
+    apiIds,
+    ...over,
+  };
 }
 
 export function makeSnapshot(apis: ApiPolicy[], plans: PlanPolicy[], over: Partial<PolicySnapshot> = {}): PolicySnapshot {
@@ -136,7 +144,13 @@ export function makeKeyRecord(over: Partial<KeyRecord> & { tenantId: string }): 
   });
 }
 
-export async function issueKey(redis: Redis, ks: Keyspace, tenantId: string, plan: PlanPolicy | null, over: Partial<KeyRecord> = {}): Promise<IssuedKey> {
+export async function issueKey(
+  redis: Redis,
+  ks: Keyspace,
+  tenantId: string,
+  plan: PlanPolicy | null,
+  over: Partial<KeyRecord> = {},
+): Promise<IssuedKey> {
   const key = generateApiKey('test');
   const hash = hashApiKey(key);
   const record = makeKeyRecord({
@@ -155,7 +169,12 @@ export async function revokeKey(redis: Redis, ks: Keyspace, issued: IssuedKey): 
   await redis.publish(ks.eventsChannel, encodeEvent({ type: 'key.revoked', hash: issued.hash }));
 }
 
-export type Upstream = { url: string; server: Server; requests: { method: string; url: string; headers: IncomingMessage['headers']; body: string }[]; close: () => Promise<void> };
+export type Upstream = {
+  url: string;
+  server: Server;
+  requests: { method: string; url: string; headers: IncomingMessage['headers']; body: string }[];
+  close: () => Promise<void>;
+};
 
 /** A real HTTP upstream that records what it received; the default handler echoes it as JSON. */
 export async function startUpstream(handler?: (req: IncomingMessage, res: ServerResponse, body: string) => void): Promise<Upstream> {
@@ -223,7 +242,13 @@ export function statusOf(raw: string): number {
   return Number(/^HTTP\/1\.1 (\d{3})/.exec(raw)?.[1] ?? 0);
 }
 
-export type GatewayProcess = { child: ChildProcess; port: number; adminPort: number; logs: string[]; stop: (signal?: NodeJS.Signals) => Promise<number | null> };
+export type GatewayProcess = {
+  child: ChildProcess;
+  port: number;
+  adminPort: number;
+  logs: string[];
+  stop: (signal?: NodeJS.Signals) => Promise<number | null>;
+};
 
 /** The node flags of the gateway's `start` script (`node --single-threaded-gc dist/main.js`), read, not copied. */
 function startScriptFlags(): string[] {
@@ -235,11 +260,24 @@ function startScriptFlags(): string[] {
  * Starts `apps/gateway/src/main.ts` as its own process; resolves once it logs its ports. It runs
  * with the node flags of the gateway's start script unless `nodeFlags` says otherwise.
  */
-export function spawnGateway(env: Record<string, string>, { nodeFlags = startScriptFlags() }: { nodeFlags?: string[] } = {}): Promise<GatewayProcess> {
+export function spawnGateway(
+  env: Record<string, string>,
+  { nodeFlags = startScriptFlags() }: { nodeFlags?: string[] } = {},
+): Promise<GatewayProcess> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', path.join(root, 'apps/gateway/src/main.ts')], {
       cwd: root,
-      env: { ...process.env, GATEWAY_PORT: '0', GATEWAY_ADMIN_PORT: '0', GATEWAY_HOST: '127.0.0.1', GATEWAY_ADMIN_HOST: '127.0.0.1', GATEWAY_WORKERS: '1', LOG_LEVEL: 'info', GATEWAY_ACCESS_LOG: 'false', ...env },
+      env: {
+        ...process.env,
+        GATEWAY_PORT: '0',
+        GATEWAY_ADMIN_PORT: '0',
+        GATEWAY_HOST: '127.0.0.1',
+        GATEWAY_ADMIN_HOST: '127.0.0.1',
+        GATEWAY_WORKERS: '1',
+        LOG_LEVEL: 'info',
+        GATEWAY_ACCESS_LOG: 'false',
+        ...env,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const logs: string[] = [];

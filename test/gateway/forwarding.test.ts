@@ -5,7 +5,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyspace, type Keyspace } from '@tollgate/policy';
 import { createGateway, type Gateway } from '../../apps/gateway/src/server';
 import { testRedis, uniquePrefix, waitFor } from '../harness';
-import { issueKey, makeApi, makePlan, makeSnapshot, publishSnapshot, startUpstream, type IssuedKey, type Upstream, testGatewayConfig } from './fixtures';
+import {
+  issueKey,
+  makeApi,
+  makePlan,
+  makeSnapshot,
+  publishSnapshot,
+  startUpstream,
+  type IssuedKey,
+  type Upstream,
+  testGatewayConfig,
+} from './fixtures';
 
 const SECRET = 'a-shared-secret-of-at-least-32-bytes!!';
 let redis: Redis;
@@ -52,7 +62,14 @@ beforeAll(async () => {
   const jwtApi = makeApi(healthy.url, {
     basePath: '/jwt',
     authMode: 'jwt',
-    jwt: { issuer: 'https://issuer.test', audience: 'tollgate', jwksUrl: null, key: SECRET, algorithms: ['HS256'], forwardClaims: ['role'] },
+    jwt: {
+      issuer: 'https://issuer.test',
+      audience: 'tollgate',
+      jwksUrl: null,
+      key: SECRET,
+      algorithms: ['HS256'],
+      forwardClaims: ['role'],
+    },
   });
   const transformed = makeApi(healthy.url, {
     basePath: '/tx',
@@ -64,7 +81,10 @@ beforeAll(async () => {
         timeoutMs: null,
         cacheTtlSeconds: 0,
         rateLimit: null,
-        transform: { requestHeaders: { set: { 'x-added': 'yes', 'x-tollgate-consumer': 'forged' }, remove: ['x-drop'] }, responseHeaders: { set: { 'x-resp': '1' } } },
+        transform: {
+          requestHeaders: { set: { 'x-added': 'yes', 'x-tollgate-consumer': 'forged' }, remove: ['x-drop'] },
+          responseHeaders: { set: { 'x-resp': '1' } },
+        },
       },
     ],
   });
@@ -132,10 +152,18 @@ describe('streaming', () => {
 
 describe('JWT', () => {
   const sign = (claims: Record<string, unknown>, secret = SECRET) =>
-    new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuer('https://issuer.test').setAudience('tollgate').setSubject('user-42').setExpirationTime('5m').sign(new TextEncoder().encode(secret));
+    new SignJWT(claims)
+      .setProtectedHeader({ alg: 'HS256' })
+      .setIssuer('https://issuer.test')
+      .setAudience('tollgate')
+      .setSubject('user-42')
+      .setExpirationTime('5m')
+      .sign(new TextEncoder().encode(secret));
 
   it('accepts a valid token and forwards the subject and configured claims', async () => {
-    const res = await call('/jwt/me', { headers: { authorization: `Bearer ${await sign({ role: 'reader', other: 'x' })}`, 'x-api-key': '' } });
+    const res = await call('/jwt/me', {
+      headers: { authorization: `Bearer ${await sign({ role: 'reader', other: 'x' })}`, 'x-api-key': '' },
+    });
     expect(res.status).toBe(200);
     const seen = JSON.parse(res.text).headers;
     expect(seen['x-tollgate-consumer']).toBe('user-42');

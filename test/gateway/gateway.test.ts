@@ -4,7 +4,21 @@ import type { Redis } from 'ioredis';
 import { createKeyspace, encodeEvent, type Keyspace } from '@tollgate/policy';
 import { createGateway, type Gateway } from '../../apps/gateway/src/server';
 import { testRedis, uniquePrefix, waitFor } from '../harness';
-import { issueKey, makeApi, makePlan, makeSnapshot, publishSnapshot, rawRequest, revokeKey, startUpstream, statusOf, type IssuedKey, type Upstream, testGatewayConfig, queuedUsageEvents } from './fixtures';
+import {
+  issueKey,
+  makeApi,
+  makePlan,
+  makeSnapshot,
+  publishSnapshot,
+  rawRequest,
+  revokeKey,
+  startUpstream,
+  statusOf,
+  type IssuedKey,
+  type Upstream,
+  testGatewayConfig,
+  queuedUsageEvents,
+} from './fixtures';
 
 let redis: Redis;
 let ks: Keyspace;
@@ -24,6 +38,7 @@ async function call(method: string, url: string, opts: { headers?: Record<string
     body: opts.body,
   });
   const text = await res.body.text();
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a JSON body of any shape, asserted field by field
   let json: any = null;
   try {
     json = JSON.parse(text);
@@ -49,14 +64,21 @@ beforeAll(async () => {
   apis.limited = makeApi(upstream.url, { basePath: '/limited' });
   apis.closed = makeApi(upstream.url, { basePath: '/closed', failMode: 'closed' });
   apis.open = makeApi(upstream.url, { basePath: '/open', authMode: 'none' });
-  const plan = makePlan(Object.values(apis).map((a) => a.id), { rateLimit: { limit: 1000, windowSeconds: 60, algorithm: 'sliding_window' } });
+  const plan = makePlan(
+    Object.values(apis).map((a) => a.id),
+    { rateLimit: { limit: 1000, windowSeconds: 60, algorithm: 'sliding_window' } },
+  );
   const snapshot = makeSnapshot(Object.values(apis), [plan]);
   tenantId = snapshot.tenantId;
   host = `${snapshot.tenantSlug}.localhost`;
   await publishSnapshot(redis, ks, snapshot);
   key = await issueKey(redis, ks, tenantId, plan);
 
-  const config = testGatewayConfig(prefix, { GATEWAY_MAX_HEADER_BYTES: '4096', GATEWAY_MAX_BODY_BYTES: '1024', GATEWAY_REDIS_TIMEOUT_MS: '200' });
+  const config = testGatewayConfig(prefix, {
+    GATEWAY_MAX_HEADER_BYTES: '4096',
+    GATEWAY_MAX_BODY_BYTES: '1024',
+    GATEWAY_REDIS_TIMEOUT_MS: '200',
+  });
   gw = await createGateway(config);
   ({ port } = await gw.listen());
 });
@@ -164,7 +186,10 @@ describe('hostile framing and paths', () => {
   });
 
   it('refuses two Host headers with 400', async () => {
-    const raw = await rawRequest(port, `GET /echo/x HTTP/1.1\r\nHost: ${host}\r\nHost: other.localhost\r\nAuthorization: Bearer ${key.key}\r\nConnection: close\r\n\r\n`);
+    const raw = await rawRequest(
+      port,
+      `GET /echo/x HTTP/1.1\r\nHost: ${host}\r\nHost: other.localhost\r\nAuthorization: Bearer ${key.key}\r\nConnection: close\r\n\r\n`,
+    );
     expect(statusOf(raw)).toBe(400);
   });
 
@@ -185,7 +210,10 @@ describe('hostile framing and paths', () => {
     '/echo/..',
   ])('refuses %s with 400 before any upstream sees it', async (p) => {
     const before = upstream.requests.length;
-    const raw = await rawRequest(port, `GET ${p} HTTP/1.1\r\nHost: ${host}\r\nAuthorization: Bearer ${key.key}\r\nConnection: close\r\n\r\n`);
+    const raw = await rawRequest(
+      port,
+      `GET ${p} HTTP/1.1\r\nHost: ${host}\r\nAuthorization: Bearer ${key.key}\r\nConnection: close\r\n\r\n`,
+    );
     expect(statusOf(raw)).toBe(400);
     expect(upstream.requests.length).toBe(before);
   });
@@ -248,7 +276,10 @@ describe('API keys', () => {
     const k = await issueKey(redis, ks, tenantId, null);
     expect((await call('GET', '/echo/x', { headers: { 'x-api-key': k.key } })).status).toBe(200);
     await revokeKey(redis, ks, k);
-    await waitFor(async () => (await call('GET', '/echo/x', { headers: { 'x-api-key': k.key } })).status === 401, { timeoutMs: 1000, what: 'revocation' });
+    await waitFor(async () => (await call('GET', '/echo/x', { headers: { 'x-api-key': k.key } })).status === 401, {
+      timeoutMs: 1000,
+      what: 'revocation',
+    });
   });
 
   it('drops a cached key on key.updated', async () => {
@@ -256,7 +287,10 @@ describe('API keys', () => {
     expect((await call('GET', '/echo/x', { headers: { 'x-api-key': k.key } })).status).toBe(200);
     await redis.set(ks.key(k.hash), JSON.stringify({ ...k.record, apiIds: [apis.limited.id] }));
     await redis.publish(ks.eventsChannel, encodeEvent({ type: 'key.updated', hash: k.hash }));
-    await waitFor(async () => (await call('GET', '/echo/x', { headers: { 'x-api-key': k.key } })).status === 403, { timeoutMs: 1000, what: 'update' });
+    await waitFor(async () => (await call('GET', '/echo/x', { headers: { 'x-api-key': k.key } })).status === 403, {
+      timeoutMs: 1000,
+      what: 'update',
+    });
   });
 });
 
@@ -265,7 +299,17 @@ describe('limits', () => {
     const plan = makePlan([apis.limited.id], { rateLimit: { limit: 3, windowSeconds: 60, algorithm: 'fixed_window' } });
     const snap = makeSnapshot([apis.limited], [plan], { tenantId: `${tenantId}`, version: 2, tenantSlug: host.split('.')[0]! });
     // Keep every API of the tenant: re-publish the full set with the new plan added.
-    const full = { ...snap, apis: Object.values(apis), plans: [...snap.plans, makePlan(Object.values(apis).map((a) => a.id), { id: key.record.planId!, rateLimit: { limit: 1000, windowSeconds: 60, algorithm: 'sliding_window' } })] };
+    const full = {
+      ...snap,
+      apis: Object.values(apis),
+      plans: [
+        ...snap.plans,
+        makePlan(
+          Object.values(apis).map((a) => a.id),
+          { id: key.record.planId!, rateLimit: { limit: 1000, windowSeconds: 60, algorithm: 'sliding_window' } },
+        ),
+      ],
+    };
     await publishSnapshot(redis, ks, full);
     await waitFor(() => gw.store.version >= 2, { what: 'snapshot v2' });
     const k = await issueKey(redis, ks, tenantId, plan);

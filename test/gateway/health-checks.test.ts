@@ -11,7 +11,16 @@ import { compileTargets, Upstreams } from '../../apps/gateway/src/proxy/upstream
 import { buildRouteTable, compileTenant } from '../../apps/gateway/src/routing/route-table';
 import { createGateway, type Gateway } from '../../apps/gateway/src/server';
 import { testEnv, testRedis, uniquePrefix, waitFor } from '../harness';
-import { makeApi, makeSnapshot, publishSnapshot, spawnGateway, startUpstream, type Upstream, testGatewayConfig, listenAdmin } from './fixtures';
+import {
+  makeApi,
+  makeSnapshot,
+  publishSnapshot,
+  spawnGateway,
+  startUpstream,
+  type Upstream,
+  testGatewayConfig,
+  listenAdmin,
+} from './fixtures';
 
 const INTERVAL = 100;
 let redis: Redis;
@@ -59,9 +68,7 @@ beforeAll(async () => {
   snapshot = makeSnapshot([api], []);
   host = `${snapshot.tenantSlug}.localhost`;
   await publishSnapshot(redis, ks, snapshot);
-  gw = await createGateway(
-    testGatewayConfig(prefix, { GATEWAY_REDIS_TIMEOUT_MS: '1000', GATEWAY_HEALTH_CHECK_TIMEOUT_MS: '500' }),
-  );
+  gw = await createGateway(testGatewayConfig(prefix, { GATEWAY_REDIS_TIMEOUT_MS: '1000', GATEWAY_HEALTH_CHECK_TIMEOUT_MS: '500' }));
   ({ port } = await gw.listen());
   admin = await listenAdmin(gw);
 });
@@ -90,8 +97,12 @@ describe('active health checks', () => {
     const aKey = gw.store.table.tenants.get(snapshot.tenantId)!.apis[0]!.balancer.targets[0]!.healthKey!;
     await waitFor(() => gw.healthChecks.state(aKey)?.healthy === false, { what: 'target a to be marked unhealthy' });
     const text = await metrics();
-    expect(text).toContain(`tollgate_gateway_upstream_target_healthy{tenant="${snapshot.tenantId}",api="${api.id}",target="${api.targets[0]!.id}",check="active"} 0`);
-    expect(text).toContain(`tollgate_gateway_upstream_target_healthy{tenant="${snapshot.tenantId}",api="${api.id}",target="${api.targets[1]!.id}",check="active"} 1`);
+    expect(text).toContain(
+      `tollgate_gateway_upstream_target_healthy{tenant="${snapshot.tenantId}",api="${api.id}",target="${api.targets[0]!.id}",check="active"} 0`,
+    );
+    expect(text).toContain(
+      `tollgate_gateway_upstream_target_healthy{tenant="${snapshot.tenantId}",api="${api.id}",target="${api.targets[1]!.id}",check="active"} 1`,
+    );
     expect(text).toMatch(/tollgate_gateway_health_probes_total\{result="failure"\} [1-9]/);
 
     const before = served(a);
@@ -104,7 +115,11 @@ describe('active health checks', () => {
 
     aHealth = 200;
     // Back in rotation after `healthyThreshold` good probes: traffic reaches a again.
-    await waitFor(async () => (await call('/lb/z')).json.served === 'a', { timeoutMs: 5000, intervalMs: 20, what: 'target a back in rotation' });
+    await waitFor(async () => (await call('/lb/z')).json.served === 'a', {
+      timeoutMs: 5000,
+      intervalMs: 20,
+      what: 'target a back in rotation',
+    });
     expect(gw.healthChecks.state(aKey)?.healthy).toBe(true);
   });
 
@@ -177,15 +192,27 @@ describe('active health checks in cluster mode', () => {
     capi.targets = capi.targets.map((t) => ({ ...t, healthCheck: { ...healthCheck, intervalMs: 200 } }));
     const snap = makeSnapshot([capi], []);
     await publishSnapshot(redis, cks, snap);
-    const g = await spawnGateway({ REDIS_URL: testEnv().redisUrl, REDIS_PREFIX: prefix, GATEWAY_WORKERS: '2', GATEWAY_SPOOL_DIR: mkdtempSync(path.join(tmpdir(), 'tg-hccl-')) });
-    const series = (target: string) => `tollgate_gateway_upstream_target_healthy{tenant="${snap.tenantId}",api="${capi.id}",target="${target}",check="active"}`;
+    const g = await spawnGateway({
+      REDIS_URL: testEnv().redisUrl,
+      REDIS_PREFIX: prefix,
+      GATEWAY_WORKERS: '2',
+      GATEWAY_SPOOL_DIR: mkdtempSync(path.join(tmpdir(), 'tg-hccl-')),
+    });
+    const series = (target: string) =>
+      `tollgate_gateway_upstream_target_healthy{tenant="${snap.tenantId}",api="${capi.id}",target="${target}",check="active"}`;
     try {
       const scrape = async () => (await request(`http://127.0.0.1:${g.adminPort}/metrics`)).body.text();
-      await waitFor(async () => (await scrape()).includes(`${series(capi.targets[0]!.id)} 0`), { timeoutMs: 10_000, what: 'the sick target reported down' });
+      await waitFor(async () => (await scrape()).includes(`${series(capi.targets[0]!.id)} 0`), {
+        timeoutMs: 10_000,
+        what: 'the sick target reported down',
+      });
       const text = await scrape();
       expect(text).toContain(`${series(capi.targets[1]!.id)} 1`);
       status = 200;
-      await waitFor(async () => (await scrape()).includes(`${series(capi.targets[0]!.id)} 1`), { timeoutMs: 10_000, what: 'the target reported healthy again' });
+      await waitFor(async () => (await scrape()).includes(`${series(capi.targets[0]!.id)} 1`), {
+        timeoutMs: 10_000,
+        what: 'the target reported healthy again',
+      });
     } finally {
       expect(await g.stop()).toBe(0);
       await sick.close();

@@ -6,7 +6,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyspace } from '@tollgate/policy';
 import { createGateway, type Gateway } from '../../apps/gateway/src/server';
 import { testRedis, uniquePrefix, waitFor } from '../harness';
-import { issueKey, makeApi, makePlan, makeSnapshot, publishSnapshot, startUpstream, type IssuedKey, type Upstream, testGatewayConfig } from './fixtures';
+import {
+  issueKey,
+  makeApi,
+  makePlan,
+  makeSnapshot,
+  publishSnapshot,
+  startUpstream,
+  type IssuedKey,
+  type Upstream,
+  testGatewayConfig,
+} from './fixtures';
 
 const lines: string[] = [];
 let redis: Redis;
@@ -34,10 +44,7 @@ beforeAll(async () => {
     },
   });
   const logger = pino({ level: 'debug' }, sink);
-  gw = await createGateway(
-    testGatewayConfig(prefix, { GATEWAY_ACCESS_LOG: 'true', LOG_LEVEL: undefined }),
-    { logger },
-  );
+  gw = await createGateway(testGatewayConfig(prefix, { GATEWAY_ACCESS_LOG: 'true', LOG_LEVEL: undefined }), { logger });
   ({ port } = await gw.listen());
 });
 
@@ -65,7 +72,12 @@ describe('access logs', () => {
       return l.length >= 4 ? l : null;
     });
     expect(access.slice(-4).map((l) => l.status)).toEqual([200, 200, 200, 401]);
-    expect(access.at(-2)).toMatchObject({ keyId: key.record.keyId, tenantId: expect.any(String), apiId: expect.any(String), requestId: expect.any(String) });
+    expect(access.at(-2)).toMatchObject({
+      keyId: key.record.keyId,
+      tenantId: expect.any(String),
+      apiId: expect.any(String),
+      requestId: expect.any(String),
+    });
     const all = lines.join('\n');
     expect(all).not.toContain(key.key);
     expect(all).not.toContain(bad);

@@ -10,7 +10,18 @@ import type { UsageBatch, UsageEvent } from '@tollgate/usage';
 import { createLimitKeys } from '@tollgate/ratelimit';
 import { monthPeriod } from '../../apps/gateway/src/limits/enforce-limits';
 import { freePort, testEnv, testRedis, uniquePrefix, waitFor } from '../harness';
-import { issueKey, makeApi, makePlan, makeSnapshot, publishSnapshot, revokeKey, spawnGateway, startUpstream, type GatewayProcess, type Upstream } from './fixtures';
+import {
+  issueKey,
+  makeApi,
+  makePlan,
+  makeSnapshot,
+  publishSnapshot,
+  revokeKey,
+  spawnGateway,
+  startUpstream,
+  type GatewayProcess,
+  type Upstream,
+} from './fixtures';
 
 async function get(port: number, host: string, key: string, p = '/echo/x') {
   const res = await request(`http://127.0.0.1:${port}${p}`, { headers: { host, 'x-api-key': key } });
@@ -36,7 +47,6 @@ async function readUsageEvents(r: Redis, ks: Keyspace): Promise<Map<string, Usag
   return out;
 }
 
-
 describe('two gateway processes on one Redis', () => {
   let redis: Redis;
   let ks: Keyspace;
@@ -61,7 +71,11 @@ describe('two gateway processes on one Redis', () => {
     // A generous Redis timeout: this suite proves the shared limit, not the fail-open path (which a
     // busy CI machine could otherwise trigger with the 50 ms default).
     const env = { REDIS_URL: testEnv().redisUrl, REDIS_PREFIX: prefix, GATEWAY_REDIS_TIMEOUT_MS: '2000' };
-    gws = await Promise.all([0, 1].map((i) => spawnGateway({ ...env, GATEWAY_SPOOL_DIR: mkdtempSync(path.join(tmpdir(), `tg-mp${i}-`)), GATEWAY_INSTANCE_ID: `mp-${i}` })));
+    gws = await Promise.all(
+      [0, 1].map((i) =>
+        spawnGateway({ ...env, GATEWAY_SPOOL_DIR: mkdtempSync(path.join(tmpdir(), `tg-mp${i}-`)), GATEWAY_INSTANCE_ID: `mp-${i}` }),
+      ),
+    );
   }, 60_000);
 
   afterAll(async () => {
@@ -85,7 +99,10 @@ describe('two gateway processes on one Redis', () => {
   });
 
   it('with limit reservations, let no more than a quota through together, and Redis counts exactly the calls made', async () => {
-    const quotaPlan = makePlan([api.id], { rateLimit: { limit: 1_000_000, windowSeconds: 3600, algorithm: 'sliding_window' }, quota: { limit: 2000, mode: 'hard_cap' } });
+    const quotaPlan = makePlan([api.id], {
+      rateLimit: { limit: 1_000_000, windowSeconds: 3600, algorithm: 'sliding_window' },
+      quota: { limit: 2000, mode: 'hard_cap' },
+    });
     await publishSnapshot(redis, ks, makeSnapshot([api], [plan, quotaPlan], { tenantId, version: 2, tenantSlug: host.split('.')[0]! }));
     const k = await issueKey(redis, ks, tenantId, quotaPlan);
     const statuses: number[] = [];
@@ -108,7 +125,9 @@ describe('two gateway processes on one Redis', () => {
       expect(text).toMatch(/tollgate_gateway_limit_reserved_calls_total\{use="decided"\} [1-9]/);
     }
     // Idle blocks are given back: the quota counter comes down to exactly the calls let through.
-    const counter = createLimitKeys(ks, { keyId: k.record.keyId, subscriptionId: k.record.subscriptionId }).quota(monthPeriod(Date.now()).start);
+    const counter = createLimitKeys(ks, { keyId: k.record.keyId, subscriptionId: k.record.subscriptionId }).quota(
+      monthPeriod(Date.now()).start,
+    );
     await waitFor(async () => Number(await redis.get(counter)) === allowed, { what: `quota counter at ${allowed}` });
   });
 
@@ -117,7 +136,11 @@ describe('two gateway processes on one Redis', () => {
     for (const g of gws) expect(await get(g.port, host, k.key)).toBe(200);
     const t0 = Date.now();
     await revokeKey(redis, ks, k);
-    await waitFor(async () => (await Promise.all(gws.map((g) => get(g.port, host, k.key)))).every((s) => s === 401), { timeoutMs: 1000, intervalMs: 5, what: 'revocation on both gateways' });
+    await waitFor(async () => (await Promise.all(gws.map((g) => get(g.port, host, k.key)))).every((s) => s === 401), {
+      timeoutMs: 1000,
+      intervalMs: 5,
+      what: 'revocation on both gateways',
+    });
     expect(Date.now() - t0).toBeLessThan(1000);
   });
 
@@ -157,9 +180,20 @@ describe('cluster mode', () => {
     await publishSnapshot(redis, ks, snap);
     const k = await issueKey(redis, ks, snap.tenantId, plan);
     // The primary is started without --single-threaded-gc: it gives its workers the flag itself.
-    const g = await spawnGateway({ REDIS_URL: testEnv().redisUrl, REDIS_PREFIX: ks.prefix, GATEWAY_WORKERS: '2', GATEWAY_SPOOL_DIR: mkdtempSync(path.join(tmpdir(), 'tg-cl-')) }, { nodeFlags: [] });
+    const g = await spawnGateway(
+      {
+        REDIS_URL: testEnv().redisUrl,
+        REDIS_PREFIX: ks.prefix,
+        GATEWAY_WORKERS: '2',
+        GATEWAY_SPOOL_DIR: mkdtempSync(path.join(tmpdir(), 'tg-cl-')),
+      },
+      { nodeFlags: [] },
+    );
     try {
-      await waitFor(async () => (await request(`http://127.0.0.1:${g.adminPort}/readyz`)).statusCode === 200, { timeoutMs: 15_000, what: 'both workers ready' });
+      await waitFor(async () => (await request(`http://127.0.0.1:${g.adminPort}/readyz`)).statusCode === 200, {
+        timeoutMs: 15_000,
+        what: 'both workers ready',
+      });
       const host = `${snap.tenantSlug}.localhost`;
       for (let i = 0; i < 10; i++) expect(await get(g.port, host, k.key)).toBe(200);
       const text = await (await request(`http://127.0.0.1:${g.adminPort}/metrics`)).body.text();
@@ -177,10 +211,14 @@ describe('cluster mode', () => {
     const ks = createKeyspace(uniquePrefix('gc'));
     const env = { REDIS_URL: testEnv().redisUrl, REDIS_PREFIX: ks.prefix, GATEWAY_SPOOL_DIR: mkdtempSync(path.join(tmpdir(), 'tg-gc-')) };
     const listening = (g: { logs: string[] }) => JSON.parse(g.logs.find((l) => l.includes('"gateway listening"'))!) as { gc: string };
-    const warned = (g: { logs: string[] }) => g.logs.some((l) => l.includes('"level":40') && l.includes('node --single-threaded-gc dist/main.js'));
+    const warned = (g: { logs: string[] }) =>
+      g.logs.some((l) => l.includes('"level":40') && l.includes('node --single-threaded-gc dist/main.js'));
     const bare = await spawnGateway(env, { nodeFlags: [] });
     const flagged = await spawnGateway({ ...env, GATEWAY_SPOOL_DIR: mkdtempSync(path.join(tmpdir(), 'tg-gc-')) });
-    const off = await spawnGateway({ ...env, GATEWAY_SPOOL_DIR: mkdtempSync(path.join(tmpdir(), 'tg-gc-')), GATEWAY_SINGLE_THREADED_GC: 'false' }, { nodeFlags: [] });
+    const off = await spawnGateway(
+      { ...env, GATEWAY_SPOOL_DIR: mkdtempSync(path.join(tmpdir(), 'tg-gc-')), GATEWAY_SINGLE_THREADED_GC: 'false' },
+      { nodeFlags: [] },
+    );
     try {
       expect(listening(bare).gc).toBe('v8-default');
       expect(warned(bare)).toBe(true);
@@ -201,7 +239,9 @@ describe('Redis stopped and started under load', () => {
   let upstream: Upstream;
 
   async function startRedis(): Promise<void> {
-    redisProc = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    redisProc = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     redisProc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
     await waitFor(() => out.includes('Ready to accept connections'), { timeoutMs: 10_000, what: 'redis-server' });
@@ -230,7 +270,10 @@ describe('Redis stopped and started under load', () => {
     upstream = await startUpstream();
     const api = makeApi(upstream.url);
     const closed = makeApi(upstream.url, { basePath: '/closed', failMode: 'closed' });
-    const plan = makePlan([api.id, closed.id], { rateLimit: { limit: 100_000, windowSeconds: 60, algorithm: 'gcra' }, quota: { limit: 1_000_000, mode: 'hard_cap' } });
+    const plan = makePlan([api.id, closed.id], {
+      rateLimit: { limit: 100_000, windowSeconds: 60, algorithm: 'gcra' },
+      quota: { limit: 1_000_000, mode: 'hard_cap' },
+    });
     const snap = makeSnapshot([api, closed], [plan]);
     const host = `${snap.tenantSlug}.localhost`;
     const publish = async (r: Redis) => {
@@ -321,7 +364,12 @@ describe('Redis stopped and started under load', () => {
     const all = [...beforeKill.values(), ...afterRestart.values()];
     expect(all.filter((e) => e.rejected === 'unavailable').length).toBe(closedRefusals);
     const rejected = all.filter((e) => e.rejected !== null).length;
-    expect(rejected).toBe(closedRefusals + Object.entries({ ...tally.after }).filter(([s]) => s !== '200').reduce((n, [, c]) => n + c, 0));
+    expect(rejected).toBe(
+      closedRefusals +
+        Object.entries({ ...tally.after })
+          .filter(([s]) => s !== '200')
+          .reduce((n, [, c]) => n + c, 0),
+    );
     await admin.quit();
   }, 90_000);
 });

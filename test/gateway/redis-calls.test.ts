@@ -7,7 +7,17 @@ import type { Redis } from 'ioredis';
 import { createKeyspace, type Keyspace } from '@tollgate/policy';
 import { createGateway, type Gateway } from '../../apps/gateway/src/server';
 import { testRedis, uniquePrefix, waitFor } from '../harness';
-import { issueKey, makeApi, makePlan, makeSnapshot, publishSnapshot, startUpstream, type IssuedKey, type Upstream, testGatewayConfig } from './fixtures';
+import {
+  issueKey,
+  makeApi,
+  makePlan,
+  makeSnapshot,
+  publishSnapshot,
+  startUpstream,
+  type IssuedKey,
+  type Upstream,
+  testGatewayConfig,
+} from './fixtures';
 
 let redis: Redis;
 let monitor: Redis;
@@ -42,9 +52,7 @@ beforeAll(async () => {
   tenantId = snapshot.tenantId;
   host = `${snapshot.tenantSlug}.localhost`;
   await publishSnapshot(redis, ks, snapshot);
-  gw = await createGateway(
-    testGatewayConfig(prefix, { GATEWAY_REDIS_TIMEOUT_MS: '2000' }),
-  );
+  gw = await createGateway(testGatewayConfig(prefix, { GATEWAY_REDIS_TIMEOUT_MS: '2000' }));
   ({ port } = await gw.listen());
 });
 
@@ -59,7 +67,10 @@ const isLimiterCall = (args: string[]) => /^(evalsha|eval)$/i.test(args[0]!) && 
 
 describe('Redis calls on the hot path', () => {
   it('a cached key costs one limiter call per request and no other Redis command', async () => {
-    const plan = makePlan([api.id], { rateLimit: { limit: 1000, windowSeconds: 60, algorithm: 'gcra' }, quota: { limit: 100_000, mode: 'hard_cap' } });
+    const plan = makePlan([api.id], {
+      rateLimit: { limit: 1000, windowSeconds: 60, algorithm: 'gcra' },
+      quota: { limit: 100_000, mode: 'hard_cap' },
+    });
     await publishSnapshot(redis, ks, makeSnapshot([api], [plan], { tenantId, version: 2, tenantSlug: host.split('.')[0]! }));
     await waitFor(() => gw.store.version >= 2, { what: 'snapshot v2' });
     const key = await issueKey(redis, ks, tenantId, plan);

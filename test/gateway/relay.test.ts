@@ -9,7 +9,18 @@ import { createKeyspace, type Keyspace } from '@tollgate/policy';
 import type { UsageEvent } from '@tollgate/usage';
 import { createGateway, type Gateway } from '../../apps/gateway/src/server';
 import { testRedis, uniquePrefix } from '../harness';
-import { issueKey, makeApi, makePlan, makeSnapshot, publishSnapshot, startUpstream, type IssuedKey, type Upstream, testGatewayConfig, queuedUsageEvents } from './fixtures';
+import {
+  issueKey,
+  makeApi,
+  makePlan,
+  makeSnapshot,
+  publishSnapshot,
+  startUpstream,
+  type IssuedKey,
+  type Upstream,
+  testGatewayConfig,
+  queuedUsageEvents,
+} from './fixtures';
 
 // How the gateway relays an upstream response to its client: backpressure both ways, early
 // exits on either side, the route's total deadline, 1xx, HEAD, and headers it owns.
@@ -127,9 +138,7 @@ beforeAll(async () => {
   host = `${snap.tenantSlug}.localhost`;
   await publishSnapshot(redis, ks, snap);
   key = await issueKey(redis, ks, snap.tenantId, plan);
-  gw = await createGateway(
-    testGatewayConfig(prefix),
-  );
+  gw = await createGateway(testGatewayConfig(prefix));
   ({ port } = await gw.listen());
 });
 
@@ -142,7 +151,8 @@ afterAll(async () => {
 /** The usage event the gateway queued for one request. */
 const usageEvent = async (requestId: string): Promise<UsageEvent> => (await queuedUsageEvents(redis, ks, [requestId]))[0]!;
 
-const get = (p: string, method: 'GET' | 'HEAD' = 'GET') => request(`http://127.0.0.1:${port}${p}`, { method, headers: { host, 'x-api-key': key.key } });
+const get = (p: string, method: 'GET' | 'HEAD' = 'GET') =>
+  request(`http://127.0.0.1:${port}${p}`, { method, headers: { host, 'x-api-key': key.key } });
 
 describe('relaying the upstream response', () => {
   it('holds the upstream back while the client reads slowly, and delivers every byte in order', async () => {

@@ -9,7 +9,17 @@ import { createLimitKeys } from '@tollgate/ratelimit';
 import { createGateway, type Gateway } from '../../apps/gateway/src/server';
 import { monthPeriod } from '../../apps/gateway/src/limits/enforce-limits';
 import { testRedis, uniquePrefix, waitFor } from '../harness';
-import { issueKey, makeApi, makePlan, makeSnapshot, publishSnapshot, startUpstream, testGatewayConfig, type IssuedKey, type Upstream } from './fixtures';
+import {
+  issueKey,
+  makeApi,
+  makePlan,
+  makeSnapshot,
+  publishSnapshot,
+  startUpstream,
+  testGatewayConfig,
+  type IssuedKey,
+  type Upstream,
+} from './fixtures';
 
 let redis: Redis;
 let monitor: Redis;
@@ -46,7 +56,8 @@ async function load(key: IssuedKey, total: number, clients = 16) {
   return out;
 }
 
-const quotaKey = (key: IssuedKey) => createLimitKeys(ks, { keyId: key.record.keyId, subscriptionId: key.record.subscriptionId }).quota(monthPeriod(Date.now()).start);
+const quotaKey = (key: IssuedKey) =>
+  createLimitKeys(ks, { keyId: key.record.keyId, subscriptionId: key.record.subscriptionId }).quota(monthPeriod(Date.now()).start);
 
 beforeAll(async () => {
   redis = testRedis();
@@ -55,7 +66,8 @@ beforeAll(async () => {
   monitor = await redis.duplicate().monitor();
   monitor.on('monitor', (_time: string, args: string[], source: string) => {
     if (source === 'lua' || !/^(evalsha|eval)$/i.test(args[0] ?? '')) return;
-    if (args.some((a) => typeof a === 'string' && a.includes(`${prefix}:rl:`))) limiterDecisions.push(args.filter((a) => a.startsWith('[')).length);
+    if (args.some((a) => typeof a === 'string' && a.includes(`${prefix}:rl:`)))
+      limiterDecisions.push(args.filter((a) => a.startsWith('[')).length);
   });
   upstream = await startUpstream();
   api = makeApi(upstream.url, { basePath: '/echo' });
@@ -83,7 +95,10 @@ describe('limit reservations in the gateway', () => {
   }
 
   it('a hot key is mostly decided without a round trip, and every response carries its limit headers', async () => {
-    const plan = makePlan([api.id], { rateLimit: { limit: 1_000_000, windowSeconds: 3600, algorithm: 'sliding_window' }, quota: { limit: 1_000_000, mode: 'hard_cap' } });
+    const plan = makePlan([api.id], {
+      rateLimit: { limit: 1_000_000, windowSeconds: 3600, algorithm: 'sliding_window' },
+      quota: { limit: 1_000_000, mode: 'hard_cap' },
+    });
     await publishPlan(plan);
     const key = await issueKey(redis, ks, tenantId, plan);
     await get(key); // reads the key record
@@ -108,10 +123,24 @@ describe('limit reservations in the gateway', () => {
       slug: 'open',
       basePath: '/open',
       authMode: 'none',
-      routes: [{ id: `rte_open_${Date.now()}`, methods: [], path: '/*', timeoutMs: null, cacheTtlSeconds: 0, transform: null, rateLimit: { limit: 1000, windowSeconds: 3600, algorithm: 'sliding_window' } }],
+      routes: [
+        {
+          id: `rte_open_${Date.now()}`,
+          methods: [],
+          path: '/*',
+          timeoutMs: null,
+          cacheTtlSeconds: 0,
+          transform: null,
+          rateLimit: { limit: 1000, windowSeconds: 3600, algorithm: 'sliding_window' },
+        },
+      ],
     });
     version++;
-    await publishSnapshot(redis, ks, makeSnapshot([api, open], [makePlan([api.id])], { tenantId, version, tenantSlug: host.split('.')[0]! }));
+    await publishSnapshot(
+      redis,
+      ks,
+      makeSnapshot([api, open], [makePlan([api.id])], { tenantId, version, tenantSlug: host.split('.')[0]! }),
+    );
     await waitFor(() => gw.store.version >= version, { what: `snapshot v${version}` });
     const marker = limiterDecisions.length;
     const statuses: number[] = [];
@@ -136,7 +165,10 @@ describe('limit reservations in the gateway', () => {
   });
 
   it('a quota is never overrun, and its 429s say so', async () => {
-    const plan = makePlan([api.id], { rateLimit: { limit: 1_000_000, windowSeconds: 3600, algorithm: 'sliding_window' }, quota: { limit: 800, mode: 'hard_cap' } });
+    const plan = makePlan([api.id], {
+      rateLimit: { limit: 1_000_000, windowSeconds: 3600, algorithm: 'sliding_window' },
+      quota: { limit: 800, mode: 'hard_cap' },
+    });
     await publishPlan(plan);
     const key = await issueKey(redis, ks, tenantId, plan);
     const out = await load(key, 1100);
@@ -150,7 +182,10 @@ describe('limit reservations in the gateway', () => {
   });
 
   it('a lowered quota takes effect at once: blocks reserved under the old plan are never used', async () => {
-    const plan = makePlan([api.id], { rateLimit: { limit: 1_000_000, windowSeconds: 3600, algorithm: 'sliding_window' }, quota: { limit: 1_000_000, mode: 'hard_cap' } });
+    const plan = makePlan([api.id], {
+      rateLimit: { limit: 1_000_000, windowSeconds: 3600, algorithm: 'sliding_window' },
+      quota: { limit: 1_000_000, mode: 'hard_cap' },
+    });
     await publishPlan(plan);
     const key = await issueKey(redis, ks, tenantId, plan);
     expect((await load(key, 500)).every((r) => r.status === 200)).toBe(true);
@@ -166,7 +201,10 @@ describe('limit reservations in the gateway', () => {
   });
 
   it('on shutdown the unused calls go back: Redis counts exactly the calls that were made', async () => {
-    const plan = makePlan([api.id], { rateLimit: { limit: 1_000_000, windowSeconds: 3600, algorithm: 'sliding_window' }, quota: { limit: 1_000_000, mode: 'hard_cap' } });
+    const plan = makePlan([api.id], {
+      rateLimit: { limit: 1_000_000, windowSeconds: 3600, algorithm: 'sliding_window' },
+      quota: { limit: 1_000_000, mode: 'hard_cap' },
+    });
     await publishPlan(plan);
     const key = await issueKey(redis, ks, tenantId, plan);
     const out = await load(key, 700);

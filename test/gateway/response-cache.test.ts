@@ -5,7 +5,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyspace, type ApiPolicy, type Keyspace, type PlanPolicy, type PolicySnapshot } from '@tollgate/policy';
 import { createGateway, type Gateway } from '../../apps/gateway/src/server';
 import { testRedis, uniquePrefix, waitFor } from '../harness';
-import { issueKey, makeApi, makePlan, makeSnapshot, publishSnapshot, startUpstream, type IssuedKey, type Upstream, testGatewayConfig, queuedUsageEvents, listenAdmin } from './fixtures';
+import {
+  issueKey,
+  makeApi,
+  makePlan,
+  makeSnapshot,
+  publishSnapshot,
+  startUpstream,
+  type IssuedKey,
+  type Upstream,
+  testGatewayConfig,
+  queuedUsageEvents,
+  listenAdmin,
+} from './fixtures';
 
 const MAX_ENTRY = 4096;
 let redis: Redis;
@@ -71,7 +83,10 @@ function upstreamHandler() {
   }
 }
 
-async function call(url: string, opts: { method?: string; headers?: Record<string, string>; key?: IssuedKey | null; host?: string; body?: string } = {}) {
+async function call(
+  url: string,
+  opts: { method?: string; headers?: Record<string, string>; key?: IssuedKey | null; host?: string; body?: string } = {},
+) {
   const key = opts.key === undefined ? keyA : opts.key;
   const res = await request(`http://127.0.0.1:${port}${url}`, {
     method: (opts.method ?? 'GET') as 'GET',
@@ -79,6 +94,7 @@ async function call(url: string, opts: { method?: string; headers?: Record<strin
     body: opts.body,
   });
   const buf = Buffer.from(await res.body.arrayBuffer());
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a JSON body of any shape, asserted field by field
   let json: any = null;
   try {
     json = JSON.parse(buf.toString('utf8'));
@@ -111,7 +127,9 @@ beforeAll(async () => {
       route('rte_short', '/short/*', 2),
       route('rte_nocache', '/live/*', 0),
       route('rte_limited', '/limited/*', 60, { rateLimit: { limit: 2, windowSeconds: 60, algorithm: 'fixed_window' } }),
-      route('rte_tx', '/tx/*', 60, { transform: { responseHeaders: { remove: ['cache-control', 'set-cookie'], set: { 'x-added': 'yes' } } } }),
+      route('rte_tx', '/tx/*', 60, {
+        transform: { responseHeaders: { remove: ['cache-control', 'set-cookie'], set: { 'x-added': 'yes' } } },
+      }),
       route('rte_all', '/*', 60),
     ],
   });
@@ -198,7 +216,11 @@ describe('response cache: hits and misses', () => {
     expect(first.headers['x-cache']).toBe('MISS');
     expect((await call('/c/short/ttl')).headers['x-cache']).toBe('HIT');
     const t0 = Date.now();
-    await waitFor(async () => (await call('/c/short/ttl')).headers['x-cache'] === 'MISS', { timeoutMs: 5000, intervalMs: 100, what: 'the entry to expire' });
+    await waitFor(async () => (await call('/c/short/ttl')).headers['x-cache'] === 'MISS', {
+      timeoutMs: 5000,
+      intervalMs: 100,
+      what: 'the entry to expire',
+    });
     expect(Date.now() - t0).toBeGreaterThan(1000);
     expect(hits('/short/ttl')).toBe(2);
   });
@@ -206,9 +228,17 @@ describe('response cache: hits and misses', () => {
   it('lets the upstream shorten the TTL with max-age, never lengthen it', async () => {
     await call('/c/maxage?cc=max-age%3D2');
     expect((await call('/c/maxage?cc=max-age%3D2')).headers['x-cache']).toBe('HIT');
-    await waitFor(async () => (await call('/c/maxage?cc=max-age%3D2')).headers['x-cache'] === 'MISS', { timeoutMs: 5000, intervalMs: 100, what: 'max-age to run out' });
+    await waitFor(async () => (await call('/c/maxage?cc=max-age%3D2')).headers['x-cache'] === 'MISS', {
+      timeoutMs: 5000,
+      intervalMs: 100,
+      what: 'max-age to run out',
+    });
     await call('/c/short/long?cc=max-age%3D3600');
-    await waitFor(async () => (await call('/c/short/long?cc=max-age%3D3600')).headers['x-cache'] === 'MISS', { timeoutMs: 5000, intervalMs: 100, what: 'the route TTL to win' });
+    await waitFor(async () => (await call('/c/short/long?cc=max-age%3D3600')).headers['x-cache'] === 'MISS', {
+      timeoutMs: 5000,
+      intervalMs: 100,
+      what: 'the route TTL to win',
+    });
   });
 
   it('answers 304 to a matching If-None-Match on a hit', async () => {

@@ -25,12 +25,18 @@ const certFile = path.join(dir, 'cert.pem');
 const keyFile = path.join(dir, 'key.pem');
 
 beforeAll(async () => {
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '1', '-subj', '/CN=localhost'],
+    { stdio: 'ignore' },
+  );
   redis = testRedis();
   const prefix = uniquePrefix('tls');
   const ks = createKeyspace(prefix);
   plain = await startUpstream();
-  selfSigned = createServer({ cert: readFileSync(certFile), key: readFileSync(keyFile) }, (_req, res) => res.end('should never be reached'));
+  selfSigned = createServer({ cert: readFileSync(certFile), key: readFileSync(keyFile) }, (_req, res) =>
+    res.end('should never be reached'),
+  );
   await new Promise<void>((r) => selfSigned.listen(0, '127.0.0.1', r));
   const untrusted = makeApi(`https://127.0.0.1:${(selfSigned.address() as AddressInfo).port}`, { basePath: '/untrusted', retries: 0 });
   const api = makeApi(plain.url);

@@ -5,7 +5,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyspace } from '@tollgate/policy';
 import { createGateway, type Gateway } from '../../apps/gateway/src/server';
 import { testRedis, uniquePrefix } from '../harness';
-import { issueKey, makeApi, makePlan, makeSnapshot, publishSnapshot, queuedUsageEvents, startUpstream, testGatewayConfig, type IssuedKey, type Upstream } from './fixtures';
+import {
+  issueKey,
+  makeApi,
+  makePlan,
+  makeSnapshot,
+  publishSnapshot,
+  queuedUsageEvents,
+  startUpstream,
+  testGatewayConfig,
+  type IssuedKey,
+  type Upstream,
+} from './fixtures';
 
 // A request queued behind a pool whose connections are all busy waits at most the API's read
 // timeout, and is never sent once the gateway has answered it.
@@ -36,8 +47,18 @@ beforeAll(async () => {
   });
   // Two APIs on one upstream share its pool (same origin and connect timeout): /a waits for its
   // upstream as long as it takes, /q only 300 ms.
-  const patient = makeApi(up.url, { slug: 'patient', basePath: '/a', retries: 0, timeouts: { connectMs: 1000, headersMs: 10_000, requestMs: 10_000 } });
-  const quick = makeApi(up.url, { slug: 'quick', basePath: '/q', retries: 0, timeouts: { connectMs: 1000, headersMs: 300, requestMs: 10_000 } });
+  const patient = makeApi(up.url, {
+    slug: 'patient',
+    basePath: '/a',
+    retries: 0,
+    timeouts: { connectMs: 1000, headersMs: 10_000, requestMs: 10_000 },
+  });
+  const quick = makeApi(up.url, {
+    slug: 'quick',
+    basePath: '/q',
+    retries: 0,
+    timeouts: { connectMs: 1000, headersMs: 300, requestMs: 10_000 },
+  });
   const plan = makePlan([patient.id, quick.id]);
   const snap = makeSnapshot([patient, quick], [plan]);
   host = `${snap.tenantSlug}.localhost`;
@@ -87,7 +108,7 @@ describe('waiting for an upstream connection', () => {
     expect(event).toMatchObject({ status: 504, upstreamLatencyMs: expect.any(Number) });
   });
 
-  it('queue timeouts are the gateway\'s own limit: they take no target out of rotation', async () => {
+  it("queue timeouts are the gateway's own limit: they take no target out of rotation", async () => {
     const arrived = new Promise<void>((resolve) => (heldArrived = resolve));
     const first = get('/a/hold');
     await arrived;
@@ -98,7 +119,9 @@ describe('waiting for an upstream connection', () => {
       await res.body.dump();
     }
     const metrics = await gw.metrics.registry.metrics();
-    const passive = metrics.split('\n').filter((l) => l.startsWith('tollgate_gateway_upstream_target_healthy{') && l.includes('check="passive"'));
+    const passive = metrics
+      .split('\n')
+      .filter((l) => l.startsWith('tollgate_gateway_upstream_target_healthy{') && l.includes('check="passive"'));
     expect(passive.length).toBeGreaterThan(0);
     expect(passive.every((l) => l.endsWith(' 1'))).toBe(true);
     held.at(-1)!.writeHead(200, { 'content-type': 'text/plain' });

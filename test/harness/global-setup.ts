@@ -77,7 +77,9 @@ export default async function setup(project: TestProject) {
     await admin.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
     // The template, and any copy a suite made but never dropped (its beforeAll timed out before
     // afterAll had anything to drop): every copy's name starts with the run's database name.
-    const copies = await admin.query<{ datname: string }>('SELECT datname FROM pg_database WHERE starts_with(datname, $1)', [`${database}_`]);
+    const copies = await admin.query<{ datname: string }>('SELECT datname FROM pg_database WHERE starts_with(datname, $1)', [
+      `${database}_`,
+    ]);
     for (const { datname } of copies.rows) await admin.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
     await admin.end();
   };

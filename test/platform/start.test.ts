@@ -18,7 +18,6 @@ import { freePort, waitFor } from '../harness';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const APPS = ['upstream', 'worker', 'gateway'];
 
-
 function portIsFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const srv = net.createServer();
@@ -48,7 +47,11 @@ async function waitForBanner(run: Run, timeoutMs: number) {
     throw new Error(`npm start exited before it was ready:\n${run.output().slice(-4000)}`);
   });
   exitedFirst.catch(() => undefined); // only raced below: its rejection after the banner is expected
-  const banner = waitFor(() => run.output().includes('Tollgate is running'), { timeoutMs, intervalMs: 100, what: 'the start banner' }).catch((err: Error) => {
+  const banner = waitFor(() => run.output().includes('Tollgate is running'), {
+    timeoutMs,
+    intervalMs: 100,
+    what: 'the start banner',
+  }).catch((err: Error) => {
     throw new Error(`${err.message}\n--- output ---\n${run.output().slice(-4000)}`);
   });
   banner.catch(() => undefined); // a late timeout after an early exit is already reported

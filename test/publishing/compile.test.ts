@@ -18,13 +18,23 @@ describe('compileTenantPolicy', () => {
     expect(PolicySnapshot.safeParse(snap).success).toBe(true);
     expect(snap).toMatchObject({ tenantId: f.tenantId, tenantSlug: f.slug, version: 0, hosts: ['api.example.test'] });
     const api = snap!.apis[0]!;
-    expect(api).toMatchObject({ id: f.apiId, basePath: '/echo', authMode: 'api_key', failMode: 'open', loadBalancing: 'round_robin', jwt: null });
+    expect(api).toMatchObject({
+      id: f.apiId,
+      basePath: '/echo',
+      authMode: 'api_key',
+      failMode: 'open',
+      loadBalancing: 'round_robin',
+      jwt: null,
+    });
     expect(api.targets).toHaveLength(1);
     expect(api.targets[0]!.healthCheck).toMatchObject({ path: '/get', intervalMs: 10000 });
     expect(api.routes[0]).toMatchObject({ path: '/*', methods: ['GET', 'POST'], rateLimit: null, transform: null });
     const pro = snap!.plans.find((p) => p.slug === 'pro');
     expect(pro).toEqual({
-      id: f.proId, slug: 'pro', name: 'Pro', apiIds: [f.apiId],
+      id: f.proId,
+      slug: 'pro',
+      name: 'Pro',
+      apiIds: [f.apiId],
       rateLimit: { limit: 100, windowSeconds: 1, algorithm: 'gcra' },
       quota: { limit: 100_000, mode: 'overage' },
     });
@@ -36,7 +46,9 @@ describe('compileTenantPolicy', () => {
     await env.db.plan.update({ where: { id: g.proId }, data: { status: 'ARCHIVED' } });
     await env.db.plan.update({ where: { id: g.freeId }, data: { status: 'ARCHIVED' } });
     const extraApi = newId('api');
-    await env.db.api.create({ data: { id: extraApi, tenantId: g.tenantId, name: 'Old', slug: 'old', basePath: '/old', archivedAt: new Date() } });
+    await env.db.api.create({
+      data: { id: extraApi, tenantId: g.tenantId, name: 'Old', slug: 'old', basePath: '/old', archivedAt: new Date() },
+    });
     const snap = await compileTenantPolicy(env.db, g.tenantId);
     expect(snap!.plans.map((p) => p.id)).toEqual([g.freeId]);
     expect(snap!.apis.map((a) => a.id)).toEqual([g.apiId]);
@@ -52,7 +64,7 @@ describe('compileTenantPolicy', () => {
     expect(await compileTenantPolicy(env.db, newId('tenant'))).toBeNull();
     expect(await compileTenantPolicy(env.db, '')).toBeNull();
     expect(await compileTenantPolicy(env.db, 'x'.repeat(10_000))).toBeNull();
-    expect(await compileTenantPolicy(env.db, "'; DROP TABLE \"Tenant\"; --")).toBeNull();
+    expect(await compileTenantPolicy(env.db, '\'; DROP TABLE "Tenant"; --')).toBeNull();
   });
 
   it('refuses to publish a snapshot the gateway could not read, naming the bad field', async () => {
@@ -67,10 +79,21 @@ describe('compileKeyRecord', () => {
     await env.db.apiKey.update({ where: { id: f.keyId }, data: { rateLimitOverride: 5, quotaOverride: 50, scopes: ['read'] } });
     const rec = await compileKeyRecord(env.db, f.keyId);
     expect(rec).toEqual({
-      schemaVersion: 1, keyId: f.keyId, tenantId: f.tenantId, consumerId: f.consumerId, subscriptionId: f.subscriptionId,
-      planId: f.freeId, status: 'active', subscriptionStatus: 'active', expiresAt: null, apiIds: [], scopes: ['read'],
-      rateLimitOverride: { limit: 5, windowSeconds: 1 }, quotaOverride: 50,
-      periodStart: f.periodStart.getTime(), periodEnd: f.periodEnd.getTime(),
+      schemaVersion: 1,
+      keyId: f.keyId,
+      tenantId: f.tenantId,
+      consumerId: f.consumerId,
+      subscriptionId: f.subscriptionId,
+      planId: f.freeId,
+      status: 'active',
+      subscriptionStatus: 'active',
+      expiresAt: null,
+      apiIds: [],
+      scopes: ['read'],
+      rateLimitOverride: { limit: 5, windowSeconds: 1 },
+      quotaOverride: 50,
+      periodStart: f.periodStart.getTime(),
+      periodEnd: f.periodEnd.getTime(),
     });
   });
 

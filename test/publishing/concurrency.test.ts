@@ -61,7 +61,10 @@ describe('two relays at once', () => {
           }
         }),
       );
-      await waitFor(async () => (await env.db.outboxEvent.count({ where: { publishedAt: null } })) === 0, { timeoutMs: 30_000, what: 'outbox drained' });
+      await waitFor(async () => (await env.db.outboxEvent.count({ where: { publishedAt: null } })) === 0, {
+        timeoutMs: 30_000,
+        what: 'outbox drained',
+      });
       for (const t of tenants) {
         const row = await env.db.tenant.findUnique({ where: { id: t.tenantId } });
         expect(await redis.hget(ks.policyVersions, t.tenantId)).toBe(String(row!.policyVersion));

@@ -80,8 +80,14 @@ describe('killing the publisher between commit and publish', { timeout: 90_000 }
     const announced = nextMessage(sub, ks.eventsChannel, (m) => m.type === 'policy.updated' && m.tenantId === f.tenantId, 30_000);
     const next = startChild();
     await announced;
-    await waitFor(async () => (await version(f.tenantId)) === v && (await keyStatus(f.hash)) === 'revoked', { timeoutMs: 30_000, what: 'replayed state' });
-    await waitFor(async () => (await env.db.outboxEvent.count({ where: { tenantId: f.tenantId, publishedAt: null } })) === 0, { timeoutMs: 30_000, what: 'rows marked' });
+    await waitFor(async () => (await version(f.tenantId)) === v && (await keyStatus(f.hash)) === 'revoked', {
+      timeoutMs: 30_000,
+      what: 'replayed state',
+    });
+    await waitFor(async () => (await env.db.outboxEvent.count({ where: { tenantId: f.tenantId, publishedAt: null } })) === 0, {
+      timeoutMs: 30_000,
+      what: 'rows marked',
+    });
     next.child.kill('SIGKILL');
   });
 
@@ -95,16 +101,27 @@ describe('killing the publisher between commit and publish', { timeout: 90_000 }
     c.child.kill('SIGKILL');
     await c.exited;
     // PostgreSQL rolled the dead relay's transaction back: the claim is gone, the rows are due again.
-    await waitFor(async () => (await env.db.outboxEvent.count({ where: { tenantId: f.tenantId, publishedAt: null } })) === 2, { timeoutMs: 30_000, what: 'rows still unpublished' });
+    await waitFor(async () => (await env.db.outboxEvent.count({ where: { tenantId: f.tenantId, publishedAt: null } })) === 2, {
+      timeoutMs: 30_000,
+      what: 'rows still unpublished',
+    });
 
-    const policyAgain = nextMessage(sub, ks.eventsChannel, (m) => m.type === 'policy.updated' && m.tenantId === f.tenantId && m.version === v, 30_000);
+    const policyAgain = nextMessage(
+      sub,
+      ks.eventsChannel,
+      (m) => m.type === 'policy.updated' && m.tenantId === f.tenantId && m.version === v,
+      30_000,
+    );
     const keyAgain = nextMessage(sub, ks.eventsChannel, (m) => m.type === 'key.revoked' && m.hash === f.hash, 30_000);
     const relay = startOutboxRelay({ db: env.db, databaseUrl: env.url, redis, keyspace: ks, pollMs: 200 });
     try {
       await Promise.all([policyAgain, keyAgain]);
       expect(await version(f.tenantId)).toBe(v);
       expect(await keyStatus(f.hash)).toBe('revoked');
-      await waitFor(async () => (await env.db.outboxEvent.count({ where: { tenantId: f.tenantId, publishedAt: null } })) === 0, { timeoutMs: 30_000, what: 'rows marked' });
+      await waitFor(async () => (await env.db.outboxEvent.count({ where: { tenantId: f.tenantId, publishedAt: null } })) === 0, {
+        timeoutMs: 30_000,
+        what: 'rows marked',
+      });
       const t = await env.db.tenant.findUnique({ where: { id: f.tenantId } });
       expect(t!.publishedPolicyVersion).toBe(v);
     } finally {

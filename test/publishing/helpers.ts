@@ -81,7 +81,12 @@ export async function createFixture(db: Db, opts: { upstream?: string } = {}) {
 }
 
 /** Resolves with the first message on `channel` that `match` accepts, and when (performance.now()) it arrived. */
-export function nextMessage(sub: import('ioredis').Redis, channel: string, match: (msg: Record<string, unknown>) => boolean, timeoutMs = 5000) {
+export function nextMessage(
+  sub: import('ioredis').Redis,
+  channel: string,
+  match: (msg: Record<string, unknown>) => boolean,
+  timeoutMs = 5000,
+) {
   return new Promise<{ msg: Record<string, unknown>; at: number }>((resolve, reject) => {
     const timer = setTimeout(() => {
       sub.off('message', onMessage);

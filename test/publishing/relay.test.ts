@@ -27,7 +27,13 @@ beforeAll(async () => {
   ks = testKeyspace('relay');
   await sub.subscribe(ks.eventsChannel);
   relay = startOutboxRelay({
-    db: env.db, databaseUrl: env.url, redis, keyspace: ks, pollMs: 5000, retryBaseMs: 50, retryMaxMs: 200,
+    db: env.db,
+    databaseUrl: env.url,
+    redis,
+    keyspace: ks,
+    pollMs: 5000,
+    retryBaseMs: 50,
+    retryMaxMs: 200,
     onDrain: (r) => drains.push(r),
   });
 });
@@ -41,7 +47,10 @@ beforeAll(async () => {
     await enqueuePolicyPublish(tx, warm.tenantId);
     await enqueueKeyPublish(tx, warm.keyId);
   });
-  await waitFor(async () => (await env.db.outboxEvent.count({ where: { publishedAt: null } })) === 0, { timeoutMs: 20_000, what: 'warm-up publish' });
+  await waitFor(async () => (await env.db.outboxEvent.count({ where: { publishedAt: null } })) === 0, {
+    timeoutMs: 20_000,
+    what: 'warm-up publish',
+  });
 });
 afterAll(async () => {
   await relay?.stop();
@@ -79,7 +88,9 @@ describe('outbox relay', () => {
     expect(snap!.version).toBe(version);
     expect(snap!.plans.find((p) => p.id === f.freeId)!.rateLimit!.limit).toBe(7);
     expect(await redis.hget(ks.policyVersions, f.tenantId)).toBe(String(version));
-    await waitFor(async () => (await env.db.tenant.findUnique({ where: { id: f.tenantId } }))!.publishedPolicyVersion === version, { what: 'publishedPolicyVersion' });
+    await waitFor(async () => (await env.db.tenant.findUnique({ where: { id: f.tenantId } }))!.publishedPolicyVersion === version, {
+      what: 'publishedPolicyVersion',
+    });
     expect(drains.some((d) => d.published >= 1 && d.durationMs >= 0)).toBe(true);
   });
 
@@ -160,21 +171,27 @@ describe('outbox relay', () => {
     const row = await env.db.outboxEvent.create({ data: { kind: 'mystery', payload: { hello: 'world' } } });
     const bad = await env.db.outboxEvent.create({ data: { kind: 'key', payload: { keyId: 'key_x', hash: '../../etc/passwd' } } });
     await relay.drainOnce();
-    const after = await waitFor(async () => {
-      await relay.drainOnce();
-      const r = await env.db.outboxEvent.findUnique({ where: { id: row.id } });
-      return r && r.attempts >= 2 ? r : null;
-    }, { what: 'two failed attempts' });
+    const after = await waitFor(
+      async () => {
+        await relay.drainOnce();
+        const r = await env.db.outboxEvent.findUnique({ where: { id: row.id } });
+        return r && r.attempts >= 2 ? r : null;
+      },
+      { what: 'two failed attempts' },
+    );
     expect(after.publishedAt).toBeNull();
     expect(after.lastError).toMatch(/unreadable/);
     expect(after.availableAt.getTime()).toBeGreaterThan(after.createdAt.getTime());
     expect((await env.db.outboxEvent.findUnique({ where: { id: bad.id } }))!.publishedAt).toBeNull();
     // Fixed by hand (or by a newer relay that knows the kind), it goes out.
     await env.db.outboxEvent.update({ where: { id: row.id }, data: { kind: 'policy', payload: { tenantId: 'ten_gone' } } });
-    await waitFor(async () => {
-      await relay.drainOnce();
-      return (await env.db.outboxEvent.findUnique({ where: { id: row.id } }))!.publishedAt;
-    }, { what: 'repaired row published' });
+    await waitFor(
+      async () => {
+        await relay.drainOnce();
+        return (await env.db.outboxEvent.findUnique({ where: { id: row.id } }))!.publishedAt;
+      },
+      { what: 'repaired row published' },
+    );
     await env.db.outboxEvent.delete({ where: { id: bad.id } });
   });
 
@@ -182,9 +199,22 @@ describe('outbox relay', () => {
     const f = await createFixture(env.db);
     const { Redis: RedisClient } = await import('ioredis');
     // Nothing listens on port 1: every command fails fast, like a Redis outage.
-    const down = new RedisClient('redis://127.0.0.1:1', { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
+    const down = new RedisClient('redis://127.0.0.1:1', {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      enableOfflineQueue: false,
+      retryStrategy: () => null,
+    });
     down.on('error', () => undefined);
-    const broken = startOutboxRelay({ db: env.db, redis: down, keyspace: ks, pollMs: 60_000, retryBaseMs: 10, retryMaxMs: 20, redisTimeoutMs: 500 });
+    const broken = startOutboxRelay({
+      db: env.db,
+      redis: down,
+      keyspace: ks,
+      pollMs: 60_000,
+      retryBaseMs: 10,
+      retryMaxMs: 20,
+      redisTimeoutMs: 500,
+    });
     await relay.stop();
     try {
       const { version } = await env.db.$transaction((tx) => enqueuePolicyPublish(tx, f.tenantId));

@@ -21,7 +21,9 @@ beforeAll(async () => {
   // A few extra keys so paging crosses several pages with batchSize 2.
   for (const f of fixtures) {
     for (let i = 0; i < 2; i++) {
-      await env.db.apiKey.create({ data: { id: newId('key'), tenantId: f.tenantId, consumerId: f.consumerId, hash: hashApiKey(generateApiKey()), prefix: 'tg_test_x' } });
+      await env.db.apiKey.create({
+        data: { id: newId('key'), tenantId: f.tenantId, consumerId: f.consumerId, hash: hashApiKey(generateApiKey()), prefix: 'tg_test_x' },
+      });
     }
     await env.db.$transaction((tx) => enqueuePolicyPublish(tx, f.tenantId));
   }
@@ -73,7 +75,11 @@ describe('republishAll', () => {
     expect(all.removedTenants).toBe(1);
     // An unknown tenant id is not an error: there is simply nothing to publish, and nothing stays behind.
     await redis.set(ks.policy('ten_unknown'), '{"version":1}');
-    expect(await republishAll({ db: env.db, redis, keyspace: ks, tenantId: 'ten_unknown' })).toMatchObject({ tenants: 0, keys: 0, removedTenants: 1 });
+    expect(await republishAll({ db: env.db, redis, keyspace: ks, tenantId: 'ten_unknown' })).toMatchObject({
+      tenants: 0,
+      keys: 0,
+      removedTenants: 1,
+    });
     expect(await redis.exists(ks.policy('ten_unknown'))).toBe(0);
     expect(await redis.exists(ks.policy('ten_ghost'))).toBe(0);
     expect(await redis.hget(ks.policyVersions, 'ten_ghost')).toBeNull();

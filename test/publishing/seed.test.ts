@@ -76,7 +76,15 @@ describe('prisma/seed.ts', { timeout: 90_000 }, () => {
     expect(owner.passwordHash).toMatch(/^scrypt\$16384\$8\$1\$/);
     expect(await verifyPassword('tollgate-demo', owner.passwordHash)).toBe(true);
     const pro = await env.db.plan.findUniqueOrThrow({ where: { tenantId_slug: { tenantId: tenant.id, slug: 'pro' } } });
-    expect(pro).toMatchObject({ rateLimit: 100, monthlyQuota: 100_000, quotaMode: 'OVERAGE', flatFeeMinor: 2900, includedRequests: 10_000, overageUnitPriceMinor: 1, overageBlockSize: 10 });
+    expect(pro).toMatchObject({
+      rateLimit: 100,
+      monthlyQuota: 100_000,
+      quotaMode: 'OVERAGE',
+      flatFeeMinor: 2900,
+      includedRequests: 10_000,
+      overageUnitPriceMinor: 1,
+      overageBlockSize: 10,
+    });
 
     const snap = PolicySnapshot.parse(JSON.parse((await redis.get(ks().policy(tenant.id)))!));
     expect(snap.apis[0]).toMatchObject({ basePath: '/echo', targets: [{ url: 'http://127.0.0.1:4000' }], routes: [{ path: '/*' }] });

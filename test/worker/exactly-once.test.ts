@@ -58,7 +58,11 @@ describe('exactly once, through redelivery, a SIGKILL mid-batch and competing wo
   it('rollups, ledger and Stripe meter events each total exactly the events produced', async () => {
     const subs: Fixture[] = [];
     for (let i = 0; i < 2; i++) {
-      subs.push(await createFixture(db, { stripe: { customerId: `cus_once${i}`, subscriptionId: `sub_stripe_once_${i}_${Date.now()}`, meterId: `mtr_once${i}` } }));
+      subs.push(
+        await createFixture(db, {
+          stripe: { customerId: `cus_once${i}`, subscriptionId: `sub_stripe_once_${i}_${Date.now()}`, meterId: `mtr_once${i}` },
+        }),
+      );
     }
     // Closed hours, so the meter reporter sends them while the test runs.
     const base = Math.floor(Date.now() / HOUR) * HOUR - 3 * HOUR;
@@ -90,7 +94,12 @@ describe('exactly once, through redelivery, a SIGKILL mid-batch and competing wo
     await blocker.query('BEGIN');
     await blocker.query('LOCK TABLE "UsageRollup" IN EXCLUSIVE MODE');
     await waitFor(
-      async () => (await blocker.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted AND relation = '"UsageRollup"'::regclass`)).rows[0]!.n > 0,
+      async () =>
+        (
+          await blocker.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted AND relation = '"UsageRollup"'::regclass`,
+          )
+        ).rows[0]!.n > 0,
       { timeoutMs: 30_000, what: 'a batch transaction waiting mid-way' },
     );
     first.child.kill('SIGKILL');
@@ -104,12 +113,19 @@ describe('exactly once, through redelivery, a SIGKILL mid-batch and competing wo
     expect(await processed()).toBeLessThan(batches.length);
 
     workers.push(await spawnWorker(env()), await spawnWorker(env()));
-    await waitFor(async () => (await processed()) === batches.length && (await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized')).active === 0, {
-      timeoutMs: 60_000,
-      intervalMs: 100,
-      what: 'every batch applied',
+    await waitFor(
+      async () =>
+        (await processed()) === batches.length && (await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized')).active === 0,
+      {
+        timeoutMs: 60_000,
+        intervalMs: 100,
+        what: 'every batch applied',
+      },
+    );
+    await waitFor(async () => (await queue.getJobCounts('waiting', 'active', 'delayed')).waiting === 0, {
+      timeoutMs: 30_000,
+      what: 'queue drained',
     });
-    await waitFor(async () => (await queue.getJobCounts('waiting', 'active', 'delayed')).waiting === 0, { timeoutMs: 30_000, what: 'queue drained' });
 
     // The jobs the killed worker held were taken over and run again.
     const rerun = await Promise.all(activeAtKill.map((id) => queue.getJob(id)));
@@ -117,7 +133,10 @@ describe('exactly once, through redelivery, a SIGKILL mid-batch and competing wo
     expect(await Promise.all(activeAtKill.map((id) => queue.getJobState(id)))).toEqual(activeAtKill.map(() => 'completed'));
 
     const ids = subs.map((s) => s.subscriptionId);
-    const rollups = await db.usageRollup.aggregate({ where: { tenantId: { in: subs.map((s) => s.tenantId) }, granularity: 'minute' }, _sum: { requests: true } });
+    const rollups = await db.usageRollup.aggregate({
+      where: { tenantId: { in: subs.map((s) => s.tenantId) }, granularity: 'minute' },
+      _sum: { requests: true },
+    });
     const ledger = await db.ledgerLine.aggregate({ where: { subscriptionId: { in: ids } }, _sum: { quantity: true } });
     expect(rollups._sum.requests).toBe(N);
     expect(ledger._sum.quantity).toBe(N);
@@ -129,7 +148,9 @@ describe('exactly once, through redelivery, a SIGKILL mid-batch and competing wo
       },
       { timeoutMs: 30_000, intervalMs: 100, what: 'ledger fully reported' },
     );
-    const standInTotal = stripe.meterEvents.filter((e) => subs.some((s) => e.event_name === meterEventName(s.planId))).reduce((a, e) => a + e.value, 0);
+    const standInTotal = stripe.meterEvents
+      .filter((e) => subs.some((s) => e.event_name === meterEventName(s.planId)))
+      .reduce((a, e) => a + e.value, 0);
     expect(BigInt(standInTotal)).toBe(N);
     for (const s of subs) {
       const lines = await db.ledgerLine.aggregate({ where: { subscriptionId: s.subscriptionId }, _sum: { quantity: true } });

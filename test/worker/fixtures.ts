@@ -30,15 +30,40 @@ export async function createFixture(
   await db.tenant.create({ data: { id: tenantId, slug: tenantId.replace('_', '-'), name: 'Acme' } });
   await db.plan.create({
     data: {
-      id: planId, tenantId, name: 'Pro', slug: 'pro', flatFeeMinor: 2900, includedRequests: 100, overageUnitPriceMinor: 1, quotaMode: 'OVERAGE',
+      id: planId,
+      tenantId,
+      name: 'Pro',
+      slug: 'pro',
+      flatFeeMinor: 2900,
+      includedRequests: 100,
+      overageUnitPriceMinor: 1,
+      quotaMode: 'OVERAGE',
       ...(opts.stripe ? { stripeMeterId: opts.stripe.meterId, stripeProductId: 'prod_x', stripeMeteredPriceId: 'price_x' } : {}),
     },
   });
-  await db.consumer.create({ data: { id: consumerId, tenantId, email: `${consumerId}@example.com`, name: 'Dev', ...(opts.stripe ? { stripeCustomerId: opts.stripe.customerId } : {}) } });
-  await db.subscription.create({
-    data: { id: subscriptionId, tenantId, consumerId, planId, currentPeriodStart: periodStart, currentPeriodEnd: periodEnd, ...(opts.stripe ? { stripeSubscriptionId: opts.stripe.subscriptionId } : {}) },
+  await db.consumer.create({
+    data: {
+      id: consumerId,
+      tenantId,
+      email: `${consumerId}@example.com`,
+      name: 'Dev',
+      ...(opts.stripe ? { stripeCustomerId: opts.stripe.customerId } : {}),
+    },
   });
-  await db.apiKey.create({ data: { id: keyId, tenantId, consumerId, subscriptionId, hash: randomBytes(32).toString('hex'), prefix: 'tg_test_abcd' } });
+  await db.subscription.create({
+    data: {
+      id: subscriptionId,
+      tenantId,
+      consumerId,
+      planId,
+      currentPeriodStart: periodStart,
+      currentPeriodEnd: periodEnd,
+      ...(opts.stripe ? { stripeSubscriptionId: opts.stripe.subscriptionId } : {}),
+    },
+  });
+  await db.apiKey.create({
+    data: { id: keyId, tenantId, consumerId, subscriptionId, hash: randomBytes(32).toString('hex'), prefix: 'tg_test_abcd' },
+  });
   return { tenantId, apiId: newId('api'), planId, consumerId, subscriptionId, keyId, periodStart };
 }
 

@@ -55,7 +55,17 @@ describe('applying a usage batch', () => {
     const rows = await minuteRows(f);
     expect(rows).toHaveLength(4); // (10:15, key), (10:15, no key), (10:16, key), (11:15, key)
     const first = rows.find((r) => r.keyId === f.keyId && r.bucketStart.getTime() === t0 - 5000)!;
-    expect(first).toMatchObject({ requests: 4n, status2xx: 1n, status3xx: 1n, status4xx: 1n, status5xx: 1n, rejectedRate: 1n, cacheHits: 1n, consumerId: f.consumerId, subscriptionId: f.subscriptionId });
+    expect(first).toMatchObject({
+      requests: 4n,
+      status2xx: 1n,
+      status3xx: 1n,
+      status4xx: 1n,
+      status5xx: 1n,
+      rejectedRate: 1n,
+      cacheHits: 1n,
+      consumerId: f.consumerId,
+      subscriptionId: f.subscriptionId,
+    });
     expect(first.latencyBuckets).toHaveLength(LATENCY_BUCKETS_MS.length + 1);
     expect(first.latencyBuckets[0]).toBe(1n); // 0.5 ms
     expect(first.latencyBuckets[3]).toBe(1n); // 7 ms → ≤10
@@ -74,11 +84,14 @@ describe('applying a usage batch', () => {
     expect(key.lastUsedAt?.getTime()).toBe(t0 + 3_600_000);
   });
 
-  it('files a subscription\'s first, partial hour under its first period, not the one before it', async () => {
+  it("files a subscription's first, partial hour under its first period, not the one before it", async () => {
     // Started mid-hour: the hour 10:00 begins before the period does.
     const start = new Date(Date.UTC(2026, 10, 28, 10, 30, 17));
     const f = await createFixture(db, { periodStart: start });
-    await applyUsageBatch(sql, makeBatch([makeEvent(f, { ts: start.getTime() + 60_000 }), makeEvent(f, { ts: start.getTime() + 2 * 3_600_000 })]));
+    await applyUsageBatch(
+      sql,
+      makeBatch([makeEvent(f, { ts: start.getTime() + 60_000 }), makeEvent(f, { ts: start.getTime() + 2 * 3_600_000 })]),
+    );
     const lines = await db.ledgerLine.findMany({ where: { subscriptionId: f.subscriptionId }, orderBy: { hourStart: 'asc' } });
     expect(lines.map((l) => [l.hourStart.toISOString(), l.periodStart.toISOString()])).toEqual([
       ['2026-11-28T10:00:00.000Z', start.toISOString()],
@@ -91,7 +104,10 @@ describe('applying a usage batch', () => {
     // A late event for that first hour, after the subscription renewed, still joins its first period.
     const renewed = await createFixture(db, { periodStart: start });
     const next = new Date(Date.UTC(2026, 11, 28, 10, 30, 17));
-    await db.subscription.update({ where: { id: renewed.subscriptionId }, data: { currentPeriodStart: next, currentPeriodEnd: new Date(Date.UTC(2027, 0, 28, 10, 30, 17)) } });
+    await db.subscription.update({
+      where: { id: renewed.subscriptionId },
+      data: { currentPeriodStart: next, currentPeriodEnd: new Date(Date.UTC(2027, 0, 28, 10, 30, 17)) },
+    });
     await applyUsageBatch(sql, makeBatch([makeEvent(renewed, { ts: start.getTime() + 1000 })]));
     const late = await db.ledgerLine.findFirstOrThrow({ where: { subscriptionId: renewed.subscriptionId } });
     expect(late.periodStart.toISOString()).toBe(start.toISOString());
@@ -137,7 +153,10 @@ describe('applying a usage batch', () => {
     const ts = Date.now();
     // Every batch touches the same rows in a different event order.
     const batches = Array.from({ length: 24 }, (_, i) => {
-      const evs = [...Array.from({ length: 50 }, () => makeEvent(a, { ts })), ...Array.from({ length: 50 }, () => makeEvent(b, { ts: ts + 60_000 }))];
+      const evs = [
+        ...Array.from({ length: 50 }, () => makeEvent(a, { ts })),
+        ...Array.from({ length: 50 }, () => makeEvent(b, { ts: ts + 60_000 })),
+      ];
       return makeBatch(i % 2 ? evs.reverse() : evs);
     });
     const results = await Promise.all([...batches, ...batches.slice(0, 6)].map((batch) => applyUsageBatch(sql, batch)));
@@ -181,7 +200,9 @@ describe('applying a usage batch', () => {
     // Until 23:30: the 23:00 hour and the 27th are still running and are left alone.
     await compactRollups(sql, { from: new Date(h), to: new Date(h + 90 * 60_000) });
     const partial = await db.usageRollup.findMany({ where: { tenantId: f.tenantId, granularity: { in: ['hour', 'day'] } } });
-    expect(partial.map((r) => [r.granularity, r.bucketStart.toISOString(), r.requests])).toEqual([['hour', '2026-11-27T22:00:00.000Z', 5n]]);
+    expect(partial.map((r) => [r.granularity, r.bucketStart.toISOString(), r.requests])).toEqual([
+      ['hour', '2026-11-27T22:00:00.000Z', 5n],
+    ]);
     const range = { from: new Date(h), to: new Date(Date.UTC(2026, 10, 29)) };
     await compactRollups(sql, range);
     await compactRollups(sql, range);
@@ -205,7 +226,12 @@ describe('batch id retention', () => {
   it('forgets batch ids older than the retention, keeps recent ones', async () => {
     const old = makeBatch([]).batchId;
     const recent = makeBatch([]).batchId;
-    await db.processedBatch.createMany({ data: [{ id: old, eventCount: 1, processedAt: new Date(Date.now() - 40 * 86_400_000) }, { id: recent, eventCount: 1 }] });
+    await db.processedBatch.createMany({
+      data: [
+        { id: old, eventCount: 1, processedAt: new Date(Date.now() - 40 * 86_400_000) },
+        { id: recent, eventCount: 1 },
+      ],
+    });
     expect(await pruneProcessedBatches(sql, 30, 1)).toBeGreaterThanOrEqual(1);
     expect(await db.processedBatch.findUnique({ where: { id: old } })).toBeNull();
     expect(await db.processedBatch.findUnique({ where: { id: recent } })).not.toBeNull();
@@ -252,11 +278,24 @@ describe('the usage queue processor', () => {
 
   it('fails a malformed batch for good, without retrying it', async () => {
     const metrics = createMetrics();
-    const worker = startUsageWorker({ redis, keyspace, sql, logger, metrics, concurrency: 1, lockDurationMs: 5000, stalledIntervalMs: 5000 });
+    const worker = startUsageWorker({
+      redis,
+      keyspace,
+      sql,
+      logger,
+      metrics,
+      concurrency: 1,
+      lockDurationMs: 5000,
+      stalledIntervalMs: 5000,
+    });
     void worker.run();
     try {
       const bad = await queue.add(USAGE_JOB_NAME, { v: 1, batchId: 'short', events: 'nope' }, { attempts: 5 });
-      const hostile = await queue.add(USAGE_JOB_NAME, { v: 1, batchId: '0'.repeat(26), source: 'x', events: [{ id: '1'.repeat(26), ts: 'DROP TABLE' }] }, { attempts: 5 });
+      const hostile = await queue.add(
+        USAGE_JOB_NAME,
+        { v: 1, batchId: '0'.repeat(26), source: 'x', events: [{ id: '1'.repeat(26), ts: 'DROP TABLE' }] },
+        { attempts: 5 },
+      );
       const wrongName = await queue.add('something.else', {}, { attempts: 5 });
       for (const job of [bad, hostile, wrongName]) {
         await waitFor(async () => (await queue.getJobState(job.id!)) === 'failed', { what: 'job failed' });
@@ -272,7 +311,16 @@ describe('the usage queue processor', () => {
   it('keeps a batch (delayed, not failed) while the database is unreachable', async () => {
     const metrics = createMetrics();
     const deadSql = createSql('postgresql://postgres@127.0.0.1:1/nowhere', 1);
-    const worker = startUsageWorker({ redis, keyspace, sql: deadSql, logger, metrics, concurrency: 1, lockDurationMs: 5000, stalledIntervalMs: 5000 });
+    const worker = startUsageWorker({
+      redis,
+      keyspace,
+      sql: deadSql,
+      logger,
+      metrics,
+      concurrency: 1,
+      lockDurationMs: 5000,
+      stalledIntervalMs: 5000,
+    });
     void worker.run();
     try {
       const f = await createFixture(db);
@@ -288,9 +336,21 @@ describe('the usage queue processor', () => {
 
   it('applies a queued batch and reports it in metrics', async () => {
     const metrics = createMetrics();
-    const events = new QueueEvents(QUEUES.usage, { connection: testEnv().redisUrl ? { url: testEnv().redisUrl } : {}, prefix: keyspace.bullPrefix });
+    const events = new QueueEvents(QUEUES.usage, {
+      connection: testEnv().redisUrl ? { url: testEnv().redisUrl } : {},
+      prefix: keyspace.bullPrefix,
+    });
     await events.waitUntilReady();
-    const worker = startUsageWorker({ redis, keyspace, sql, logger, metrics, concurrency: 2, lockDurationMs: 5000, stalledIntervalMs: 5000 });
+    const worker = startUsageWorker({
+      redis,
+      keyspace,
+      sql,
+      logger,
+      metrics,
+      concurrency: 2,
+      lockDurationMs: 5000,
+      stalledIntervalMs: 5000,
+    });
     void worker.run();
     try {
       const f = await createFixture(db);

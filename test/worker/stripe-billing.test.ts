@@ -53,7 +53,12 @@ async function paidThroughCheckout(secret: string) {
   await db.subscription.update({ where: { id: f.subscriptionId }, data: { status: 'INCOMPLETE' } });
   const handle = createStripeWebhookHandler({ db, webhookSecret: secret, logger });
   const signer = new Stripe('sk_test_signer');
-  const session = await createCheckoutSession(db, stripe, { subscriptionId: f.subscriptionId, successUrl: 'https://p/ok', cancelUrl: 'https://p/no' }, fast);
+  const session = await createCheckoutSession(
+    db,
+    stripe,
+    { subscriptionId: f.subscriptionId, successUrl: 'https://p/ok', cancelUrl: 'https://p/no' },
+    fast,
+  );
   const done = standIn.completeCheckout(session.id);
   for (const e of done.events) {
     const payload = JSON.stringify(e);
@@ -72,9 +77,11 @@ async function seed(counts: number[]): Promise<Fixture & { customer: string }> {
   await applyUsageBatch(sql, makeBatch(events));
   return { ...f, customer };
 }
-const ledgerOf = async (f: Fixture) => (await db.ledgerLine.aggregate({ where: { subscriptionId: f.subscriptionId }, _sum: { quantity: true, reportedQuantity: true } }))._sum;
+const ledgerOf = async (f: Fixture) =>
+  (await db.ledgerLine.aggregate({ where: { subscriptionId: f.subscriptionId }, _sum: { quantity: true, reportedQuantity: true } }))._sum;
 const standInTotal = (f: Fixture & { customer: string }) => standIn.meterTotals().get(`|${meterEventName(f.planId)}|${f.customer}`) ?? 0;
-const sentFor = (f: Fixture) => standIn.requests.filter((r) => r.path === '/v1/billing/meter_events' && String(r.body.event_name) === meterEventName(f.planId));
+const sentFor = (f: Fixture) =>
+  standIn.requests.filter((r) => r.path === '/v1/billing/meter_events' && String(r.body.event_name) === meterEventName(f.planId));
 
 describe('meter reporting to Stripe', () => {
   beforeEach(() => {
@@ -82,7 +89,7 @@ describe('meter reporting to Stripe', () => {
     standIn.failNext(0, { kind: 'hang' });
   });
 
-  it('sends one meter event per subscription-hour with the ledger identifier and the hour\'s quantity', async () => {
+  it("sends one meter event per subscription-hour with the ledger identifier and the hour's quantity", async () => {
     const f = await seed([3, 5]);
     const res = await reportMeterUsage({ db, stripe, logger, settleMs: 0, retry: fast, subscriptionId: f.subscriptionId });
     expect(res).toMatchObject({ sent: 2, failed: 0, quantity: 8n });
@@ -94,7 +101,7 @@ describe('meter reporting to Stripe', () => {
     expect((await reportMeterUsage({ db, stripe, logger, settleMs: 0, retry: fast, subscriptionId: f.subscriptionId })).sent).toBe(0);
   });
 
-  it('retries 429 and 500 with the same identifier until Stripe takes it; Stripe\'s total equals the ledger', async () => {
+  it("retries 429 and 500 with the same identifier until Stripe takes it; Stripe's total equals the ledger", async () => {
     const f = await seed([7]);
     standIn.failNext(2, { kind: 'status', status: 429 }, /meter_events/);
     standIn.failNext(2, { kind: 'status', status: 500 }, /meter_events/);
@@ -109,7 +116,14 @@ describe('meter reporting to Stripe', () => {
   it('keeps a report that ran out of retries pending and sends the same identifier on the next run', async () => {
     const f = await seed([4]);
     standIn.failNext(3, { kind: 'status', status: 503 }, /meter_events/);
-    const first = await reportMeterUsage({ db, stripe, logger, settleMs: 0, retry: { ...fast, attempts: 3 }, subscriptionId: f.subscriptionId });
+    const first = await reportMeterUsage({
+      db,
+      stripe,
+      logger,
+      settleMs: 0,
+      retry: { ...fast, attempts: 3 },
+      subscriptionId: f.subscriptionId,
+    });
     expect(first).toMatchObject({ sent: 0, failed: 1 });
     expect((await ledgerOf(f)).reportedQuantity).toBe(0n);
     const second = await reportMeterUsage({ db, stripe, logger, settleMs: 0, retry: fast, subscriptionId: f.subscriptionId });
@@ -143,7 +157,14 @@ describe('meter reporting to Stripe', () => {
     const f = await seed([2]);
     await reportMeterUsage({ db, stripe, logger, settleMs: 0, retry: fast, subscriptionId: f.subscriptionId });
     const line = await db.ledgerLine.findFirstOrThrow({ where: { subscriptionId: f.subscriptionId } });
-    await applyUsageBatch(sql, makeBatch([makeEvent(f, { ts: line.hourStart.getTime() + 5 }), makeEvent(f, { ts: line.hourStart.getTime() + 6 }), makeEvent(f, { ts: line.hourStart.getTime() + 7 })]));
+    await applyUsageBatch(
+      sql,
+      makeBatch([
+        makeEvent(f, { ts: line.hourStart.getTime() + 5 }),
+        makeEvent(f, { ts: line.hourStart.getTime() + 6 }),
+        makeEvent(f, { ts: line.hourStart.getTime() + 7 }),
+      ]),
+    );
     await reportMeterUsage({ db, stripe, logger, settleMs: 0, retry: fast, subscriptionId: f.subscriptionId });
     expect(sentFor(f).map((r) => [r.body.identifier, (r.body.payload as { value: string }).value])).toEqual([
       [`${line.identifier}_0`, '2'],
@@ -161,18 +182,23 @@ describe('meter reporting to Stripe', () => {
 
   it('sends nothing with Stripe unconfigured, and still previews the invoice from the ledger', async () => {
     const f = await seed([150]);
-    expect(await reportMeterUsage({ db, stripe: null, logger, settleMs: 0, subscriptionId: f.subscriptionId })).toMatchObject({ sent: 0, failed: 0 });
+    expect(await reportMeterUsage({ db, stripe: null, logger, settleMs: 0, subscriptionId: f.subscriptionId })).toMatchObject({
+      sent: 0,
+      failed: 0,
+    });
     expect(sentFor(f)).toHaveLength(0);
     const preview = await previewSubscriptionInvoice(db, f.subscriptionId, { at: new Date(Date.now() - HOUR) });
     // Pro: 29.00 flat + 100 included, 1 cent per extra request.
     expect(preview.requests).toBe(150n);
     expect(preview.totalMinor).toBe(2900n + 50n);
-    await expect(createCheckoutSession(db, null, { subscriptionId: f.subscriptionId, successUrl: 'https://x/ok', cancelUrl: 'https://x/no' })).rejects.toBeInstanceOf(StripeNotConfiguredError);
+    await expect(
+      createCheckoutSession(db, null, { subscriptionId: f.subscriptionId, successUrl: 'https://x/ok', cancelUrl: 'https://x/no' }),
+    ).rejects.toBeInstanceOf(StripeNotConfiguredError);
   });
 });
 
 describe('plans, customers and checkout on Stripe (Connect)', () => {
-  it('syncs a plan once to a product, a meter and prices on the tenant\'s connected account', async () => {
+  it("syncs a plan once to a product, a meter and prices on the tenant's connected account", async () => {
     const f = await createFixture(db);
     await db.tenant.update({ where: { id: f.tenantId }, data: { stripeAccountId: 'acct_tenant1' } });
     await db.plan.update({ where: { id: f.planId }, data: { stripeMeterId: null, stripeProductId: null, stripeMeteredPriceId: null } });
@@ -187,7 +213,14 @@ describe('plans, customers and checkout on Stripe (Connect)', () => {
     const meter = made.find((r) => r.path === '/v1/billing/meters')!;
     expect(meter.body).toMatchObject({ event_name: meterEventName(f.planId), default_aggregation: { formula: 'sum' } });
     const metered = made.find((r) => r.path === '/v1/prices' && (r.body.recurring as { usage_type: string }).usage_type === 'metered')!;
-    expect(metered.body).toMatchObject({ billing_scheme: 'tiered', tiers_mode: 'graduated', tiers: [{ up_to: '100', unit_amount: '0' }, { up_to: 'inf', unit_amount: '1' }] });
+    expect(metered.body).toMatchObject({
+      billing_scheme: 'tiered',
+      tiers_mode: 'graduated',
+      tiers: [
+        { up_to: '100', unit_amount: '0' },
+        { up_to: 'inf', unit_amount: '1' },
+      ],
+    });
     const again = standIn.requests.length;
     expect(await syncPlanToStripe(db, stripe, f.planId, fast)).toEqual(ids);
     expect(standIn.requests.length).toBe(again);
@@ -196,12 +229,22 @@ describe('plans, customers and checkout on Stripe (Connect)', () => {
   it('creates the customer once and a subscription-mode Checkout Session for a paid plan', async () => {
     const f = await createFixture(db);
     await db.plan.update({ where: { id: f.planId }, data: { stripeMeterId: null, stripeProductId: null, stripeMeteredPriceId: null } });
-    const session = await createCheckoutSession(db, stripe, { subscriptionId: f.subscriptionId, successUrl: 'https://portal.example/ok', cancelUrl: 'https://portal.example/no' }, fast);
+    const session = await createCheckoutSession(
+      db,
+      stripe,
+      { subscriptionId: f.subscriptionId, successUrl: 'https://portal.example/ok', cancelUrl: 'https://portal.example/no' },
+      fast,
+    );
     expect(session.url).toMatch(/^https:\/\/checkout\.stripe\.com\//);
     const consumer = await db.consumer.findUniqueOrThrow({ where: { id: f.consumerId } });
     expect(consumer.stripeCustomerId).toMatch(/^cus_/);
     const req = standIn.requests.filter((r) => r.path === '/v1/checkout/sessions').at(-1)!;
-    expect(req.body).toMatchObject({ mode: 'subscription', customer: consumer.stripeCustomerId, client_reference_id: f.subscriptionId, metadata: { tollgate_subscription_id: f.subscriptionId } });
+    expect(req.body).toMatchObject({
+      mode: 'subscription',
+      customer: consumer.stripeCustomerId,
+      client_reference_id: f.subscriptionId,
+      metadata: { tollgate_subscription_id: f.subscriptionId },
+    });
     expect((req.body.line_items as unknown[]).length).toBe(2);
     expect((await db.subscription.findUniqueOrThrow({ where: { id: f.subscriptionId } })).stripeCheckoutSessionId).toBe(session.id);
   });
@@ -213,13 +256,25 @@ describe('plans, customers and checkout on Stripe (Connect)', () => {
     expect(sub.stripeSubscriptionItemId).toMatch(/^si_/);
 
     const bigger = newId('plan');
-    await db.plan.create({ data: { id: bigger, tenantId: f.tenantId, name: 'Scale', slug: 'scale', flatFeeMinor: 9900, includedRequests: 100_000, overageUnitPriceMinor: 1 } });
+    await db.plan.create({
+      data: {
+        id: bigger,
+        tenantId: f.tenantId,
+        name: 'Scale',
+        slug: 'scale',
+        flatFeeMinor: 9900,
+        includedRequests: 100_000,
+        overageUnitPriceMinor: 1,
+      },
+    });
     const outboxBefore = await db.outboxEvent.count({ where: { tenantId: f.tenantId } });
     await changeSubscriptionPlan(db, stripe, f.subscriptionId, bigger, { retry: fast });
     const update = standIn.requests.filter((r) => r.method === 'POST' && r.path === `/v1/subscriptions/${done.subscription.id}`).at(-1)!;
     expect(update.body.proration_behavior).toBe('create_prorations');
-    const newPrices = (await db.plan.findUniqueOrThrow({ where: { id: bigger } }));
-    const remote = (await stripe.subscriptions.retrieve(done.subscription.id)) as unknown as { items: { data: Array<{ price: { id: string } }> } };
+    const newPrices = await db.plan.findUniqueOrThrow({ where: { id: bigger } });
+    const remote = (await stripe.subscriptions.retrieve(done.subscription.id)) as unknown as {
+      items: { data: Array<{ price: { id: string } }> };
+    };
     expect(remote.items.data.map((i) => i.price.id).sort()).toEqual([newPrices.stripeFlatPriceId, newPrices.stripeMeteredPriceId].sort());
     sub = await db.subscription.findUniqueOrThrow({ where: { id: f.subscriptionId } });
     expect(sub.planId).toBe(bigger);
@@ -233,10 +288,12 @@ describe('plans, customers and checkout on Stripe (Connect)', () => {
     expect(await db.subscriptionPlanChange.count({ where: { subscriptionId: f.subscriptionId } })).toBe(1);
 
     await cancelStripeSubscription(db, stripe, f.subscriptionId, { retry: fast });
-    expect(((await stripe.subscriptions.retrieve(done.subscription.id)) as unknown as { cancel_at_period_end: boolean }).cancel_at_period_end).toBe(true);
+    expect(
+      ((await stripe.subscriptions.retrieve(done.subscription.id)) as unknown as { cancel_at_period_end: boolean }).cancel_at_period_end,
+    ).toBe(true);
   });
 
-  it('a plan change first reports the usage so far, running hour included, to the old plan\'s meter; later usage goes to the new plan\'s', async () => {
+  it("a plan change first reports the usage so far, running hour included, to the old plan's meter; later usage goes to the new plan's", async () => {
     const { f } = await paidThroughCheckout('whsec_change');
     const customer = (await db.consumer.findUniqueOrThrow({ where: { id: f.consumerId } })).stripeCustomerId!;
     const total = (planId: string) => standIn.meterTotals().get(`|${meterEventName(planId)}|${customer}`) ?? 0;
@@ -244,9 +301,22 @@ describe('plans, customers and checkout on Stripe (Connect)', () => {
     // On the old plan: 2 calls in the last closed hour (not yet reported) and 3 in the running one.
     const now = Date.now();
     const hour = Math.floor(now / HOUR) * HOUR;
-    await applyUsageBatch(sql, makeBatch([...[1, 2].map((i) => makeEvent(f, { ts: hour - HOUR + i * 1000 })), ...[1, 2, 3].map(() => makeEvent(f, { ts: now }))]));
+    await applyUsageBatch(
+      sql,
+      makeBatch([...[1, 2].map((i) => makeEvent(f, { ts: hour - HOUR + i * 1000 })), ...[1, 2, 3].map(() => makeEvent(f, { ts: now }))]),
+    );
     const bigger = newId('plan');
-    await db.plan.create({ data: { id: bigger, tenantId: f.tenantId, name: 'Scale', slug: 'scale', flatFeeMinor: 9900, includedRequests: 100_000, overageUnitPriceMinor: 1 } });
+    await db.plan.create({
+      data: {
+        id: bigger,
+        tenantId: f.tenantId,
+        name: 'Scale',
+        slug: 'scale',
+        flatFeeMinor: 9900,
+        includedRequests: 100_000,
+        overageUnitPriceMinor: 1,
+      },
+    });
     await changeSubscriptionPlan(db, stripe, f.subscriptionId, bigger, { retry: fast });
     expect(total(f.planId)).toBe(5);
     expect(total(bigger)).toBe(0);
@@ -260,11 +330,21 @@ describe('plans, customers and checkout on Stripe (Connect)', () => {
     expect(total(bigger)).toBe(4);
   });
 
-  it('does not change the plan when the old plan\'s usage cannot be reported', async () => {
+  it("does not change the plan when the old plan's usage cannot be reported", async () => {
     const { f } = await paidThroughCheckout('whsec_change2');
     await applyUsageBatch(sql, makeBatch([makeEvent(f, { ts: Date.now() })]));
     const bigger = newId('plan');
-    await db.plan.create({ data: { id: bigger, tenantId: f.tenantId, name: 'Scale', slug: 'scale', flatFeeMinor: 9900, includedRequests: 100_000, overageUnitPriceMinor: 1 } });
+    await db.plan.create({
+      data: {
+        id: bigger,
+        tenantId: f.tenantId,
+        name: 'Scale',
+        slug: 'scale',
+        flatFeeMinor: 9900,
+        includedRequests: 100_000,
+        overageUnitPriceMinor: 1,
+      },
+    });
     // Every attempt at the meter event fails (fast retry makes 6).
     standIn.failNext(fast.attempts, { kind: 'status', status: 500 }, /meter_events/);
     await expect(changeSubscriptionPlan(db, stripe, f.subscriptionId, bigger, { retry: fast })).rejects.toThrow(/not changed/);
@@ -272,7 +352,7 @@ describe('plans, customers and checkout on Stripe (Connect)', () => {
     expect(await db.subscriptionPlanChange.count({ where: { subscriptionId: f.subscriptionId } })).toBe(0);
   });
 
-  it('refuses a plan change to another tenant\'s plan, and a free-to-paid change without checkout', async () => {
+  it("refuses a plan change to another tenant's plan, and a free-to-paid change without checkout", async () => {
     const f = await createFixture(db);
     const other = await createFixture(db);
     await expect(changeSubscriptionPlan(db, stripe, f.subscriptionId, other.planId)).rejects.toThrow(/no plan/);
@@ -284,8 +364,13 @@ describe('plans, customers and checkout on Stripe (Connect)', () => {
 
   it('refuses checkout for a free plan', async () => {
     const f = await createFixture(db);
-    await db.plan.update({ where: { id: f.planId }, data: { flatFeeMinor: 0, overageUnitPriceMinor: 0, stripeMeterId: null, stripeProductId: null, stripeMeteredPriceId: null } });
-    await expect(createCheckoutSession(db, stripe, { subscriptionId: f.subscriptionId, successUrl: 'https://x/ok', cancelUrl: 'https://x/no' }, fast)).rejects.toThrow(/free plan/);
+    await db.plan.update({
+      where: { id: f.planId },
+      data: { flatFeeMinor: 0, overageUnitPriceMinor: 0, stripeMeterId: null, stripeProductId: null, stripeMeteredPriceId: null },
+    });
+    await expect(
+      createCheckoutSession(db, stripe, { subscriptionId: f.subscriptionId, successUrl: 'https://x/ok', cancelUrl: 'https://x/no' }, fast),
+    ).rejects.toThrow(/free plan/);
   });
 });
 
@@ -303,17 +388,32 @@ describe('reconciliation', () => {
     const unlimited = await seed([7]);
     tenantIds.push(unlimited.tenantId);
     for (const f of [lost, ahead, extra]) {
-      const meter = await stripe.billing.meters.create({ display_name: 'requests', event_name: meterEventName(f.planId), default_aggregation: { formula: 'sum' } });
+      const meter = await stripe.billing.meters.create({
+        display_name: 'requests',
+        event_name: meterEventName(f.planId),
+        default_aggregation: { formula: 'sum' },
+      });
       await db.plan.update({ where: { id: f.planId }, data: { stripeMeterId: meter.id } });
     }
     await redis.set(keyspace.quota(ahead.subscriptionId, ahead.periodStart.getTime()), '999999');
     await redis.set(keyspace.quota(extra.subscriptionId, extra.periodStart.getTime()), '5');
     await reportMeterUsage({ db, stripe, logger, settleMs: 0, retry: fast, subscriptionId: extra.subscriptionId });
     // Stripe holds one more request than we reported (e.g. sent by hand).
-    standIn.meterEvents.push({ identifier: 'manual_1', event_name: meterEventName(extra.planId), customer: extra.customer, value: 1, timestamp: Math.floor(Date.now() / 1000) - 60, account: null });
+    standIn.meterEvents.push({
+      identifier: 'manual_1',
+      event_name: meterEventName(extra.planId),
+      customer: extra.customer,
+      value: 1,
+      timestamp: Math.floor(Date.now() / 1000) - 60,
+      account: null,
+    });
 
     const res = await reconcileBilling({ db, redis, keyspace, stripe, logger, settleMs: 0, retry: fast, tenantIds });
-    const kinds = (id: string) => res.mismatches.filter((m) => m.subscriptionId === id).map((m) => m.kind).sort();
+    const kinds = (id: string) =>
+      res.mismatches
+        .filter((m) => m.subscriptionId === id)
+        .map((m) => m.kind)
+        .sort();
     expect(kinds(lost.subscriptionId)).toEqual(['quota_behind', 'unreported']);
     expect(kinds(ahead.subscriptionId)).toEqual(['quota_ahead', 'unreported']);
     expect(kinds(extra.subscriptionId)).toEqual(['stripe_mismatch']);
@@ -329,11 +429,13 @@ describe('reconciliation', () => {
     expect(again.mismatches.map((m) => m.kind).sort()).toEqual(['quota_ahead', 'stripe_mismatch']);
   });
 
-  it('flags a meter report pending for most of Stripe\'s identifier window, and fixes nothing with Stripe off', async () => {
+  it("flags a meter report pending for most of Stripe's identifier window, and fixes nothing with Stripe off", async () => {
     const f = await seed([3]);
     await redis.set(keyspace.quota(f.subscriptionId, f.periodStart.getTime()), '3');
     const line = await db.ledgerLine.findFirstOrThrow({ where: { subscriptionId: f.subscriptionId } });
-    await db.meterReport.create({ data: { identifier: `${line.identifier}_0`, ledgerLineId: line.id, quantity: 3n, createdAt: new Date(Date.now() - 21 * HOUR) } });
+    await db.meterReport.create({
+      data: { identifier: `${line.identifier}_0`, ledgerLineId: line.id, quantity: 3n, createdAt: new Date(Date.now() - 21 * HOUR) },
+    });
     const res = await reconcileBilling({ db, redis, keyspace, stripe: null, logger, settleMs: 0, tenantIds: [f.tenantId] });
     expect(res.mismatches.map((m) => m.kind).sort()).toEqual(['stale_pending', 'unreported']);
     expect(res.fixed).toEqual({});

@@ -39,7 +39,14 @@ afterAll(async () => {
 });
 
 let seq = 0;
-function subscriptionEvent(f: Fixture, stripeSubId: string, type: string, status: string, created: number, id = `evt_${Date.now()}_${seq++}`) {
+function subscriptionEvent(
+  f: Fixture,
+  stripeSubId: string,
+  type: string,
+  status: string,
+  created: number,
+  id = `evt_${Date.now()}_${seq++}`,
+) {
   return {
     id,
     object: 'event',
@@ -59,7 +66,18 @@ function subscriptionEvent(f: Fixture, stripeSubId: string, type: string, status
         canceled_at: status === 'canceled' ? created : null,
         trial_end: null,
         metadata: { tollgate_subscription_id: f.subscriptionId },
-        items: { object: 'list', data: [{ id: 'si_1', object: 'subscription_item', current_period_start: created - 100, current_period_end: created + 2_592_000, price: { recurring: { usage_type: 'metered' } } }] },
+        items: {
+          object: 'list',
+          data: [
+            {
+              id: 'si_1',
+              object: 'subscription_item',
+              current_period_start: created - 100,
+              current_period_end: created + 2_592_000,
+              price: { recurring: { usage_type: 'metered' } },
+            },
+          ],
+        },
       },
     },
   };
@@ -68,9 +86,22 @@ function subscriptionEvent(f: Fixture, stripeSubId: string, type: string, status
 async function deliver(event: unknown, opts: { timestamp?: number; signWith?: string; header?: string | null; body?: string } = {}) {
   const payload = opts.body ?? JSON.stringify(event);
   const header =
-    opts.header === undefined ? signer.webhooks.generateTestHeaderString({ payload, secret: opts.signWith ?? secret, ...(opts.timestamp ? { timestamp: opts.timestamp } : {}) }) : opts.header;
-  const res = await fetch(`${base}/webhooks/stripe`, { method: 'POST', headers: { 'content-type': 'application/json', ...(header !== null ? { 'stripe-signature': header } : {}) }, body: payload });
-  return { status: res.status, body: (await res.json()) as { received?: boolean; outcome?: string; error?: { code: string; message: string } } };
+    opts.header === undefined
+      ? signer.webhooks.generateTestHeaderString({
+          payload,
+          secret: opts.signWith ?? secret,
+          ...(opts.timestamp ? { timestamp: opts.timestamp } : {}),
+        })
+      : opts.header;
+  const res = await fetch(`${base}/webhooks/stripe`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(header !== null ? { 'stripe-signature': header } : {}) },
+    body: payload,
+  });
+  return {
+    status: res.status,
+    body: (await res.json()) as { received?: boolean; outcome?: string; error?: { code: string; message: string } },
+  };
 }
 
 const now = () => Math.floor(Date.now() / 1000);
@@ -101,7 +132,13 @@ describe('POST /webhooks/stripe', () => {
   ])('refuses %s with 400', async (_n, o) => {
     const f = await createFixture(db);
     const e = subscriptionEvent(f, 'sub_x', 'customer.subscription.updated', 'canceled', now());
-    const opts = o.header === 'SIGN' ? { header: signer.webhooks.generateTestHeaderString({ payload: JSON.stringify(e), secret }), body: JSON.stringify({ ...e, type: 'x' }) } : o;
+    const opts =
+      o.header === 'SIGN'
+        ? {
+            header: signer.webhooks.generateTestHeaderString({ payload: JSON.stringify(e), secret }),
+            body: JSON.stringify({ ...e, type: 'x' }),
+          }
+        : o;
     expect((await deliver(e, opts as never)).status).toBe(400);
   });
 
@@ -112,7 +149,11 @@ describe('POST /webhooks/stripe', () => {
   });
 
   it('refuses an oversized body with 413', async () => {
-    const res = await fetch(`${base}/webhooks/stripe`, { method: 'POST', headers: { 'stripe-signature': 't=1,v1=x' }, body: 'x'.repeat(100 * 1024) });
+    const res = await fetch(`${base}/webhooks/stripe`, {
+      method: 'POST',
+      headers: { 'stripe-signature': 't=1,v1=x' },
+      body: 'x'.repeat(100 * 1024),
+    });
     expect(res.status).toBe(413);
   });
 
@@ -187,7 +228,17 @@ describe('POST /webhooks/stripe', () => {
       object: 'event',
       created: now(),
       type: 'checkout.session.completed',
-      data: { object: { id: 'cs_test_1', object: 'checkout.session', mode: 'subscription', customer: 'cus_checkout', subscription: `sub_from_checkout_${seq}`, client_reference_id: f.subscriptionId, metadata: { tollgate_subscription_id: f.subscriptionId } } },
+      data: {
+        object: {
+          id: 'cs_test_1',
+          object: 'checkout.session',
+          mode: 'subscription',
+          customer: 'cus_checkout',
+          subscription: `sub_from_checkout_${seq}`,
+          client_reference_id: f.subscriptionId,
+          metadata: { tollgate_subscription_id: f.subscriptionId },
+        },
+      },
     };
     expect((await deliver(e)).body.outcome).toBe('applied');
     const sub = await db.subscription.findUniqueOrThrow({ where: { id: f.subscriptionId }, include: { consumer: true } });
@@ -196,16 +247,27 @@ describe('POST /webhooks/stripe', () => {
     expect(sub.consumer.stripeCustomerId).toBe('cus_checkout');
   });
 
-  it('a paid upgrade takes over the developer\'s keys when Stripe activates it, without any portal request', async () => {
+  it("a paid upgrade takes over the developer's keys when Stripe activates it, without any portal request", async () => {
     // The developer is on a free plan (no Stripe subscription) with a key, and bought Pro in Checkout.
     const f = await createFixture(db);
     const key = await db.apiKey.findUniqueOrThrow({ where: { id: f.keyId } });
     const paidPlanId = newId('plan');
-    await db.plan.create({ data: { id: paidPlanId, tenantId: f.tenantId, name: 'Scale', slug: 'scale', flatFeeMinor: 9900, quotaMode: 'OVERAGE' } });
+    await db.plan.create({
+      data: { id: paidPlanId, tenantId: f.tenantId, name: 'Scale', slug: 'scale', flatFeeMinor: 9900, quotaMode: 'OVERAGE' },
+    });
     const paidId = newId('subscription');
     const start = new Date();
     await db.subscription.create({
-      data: { id: paidId, tenantId: f.tenantId, consumerId: f.consumerId, planId: paidPlanId, status: 'INCOMPLETE', currentPeriodStart: start, currentPeriodEnd: new Date(start.getTime() + 30 * 86_400_000), createdAt: new Date(start.getTime() + 1000) },
+      data: {
+        id: paidId,
+        tenantId: f.tenantId,
+        consumerId: f.consumerId,
+        planId: paidPlanId,
+        status: 'INCOMPLETE',
+        currentPeriodStart: start,
+        currentPeriodEnd: new Date(start.getTime() + 30 * 86_400_000),
+        createdAt: new Date(start.getTime() + 1000),
+      },
     });
     const paid = { ...f, subscriptionId: paidId };
     const stripeSub = `sub_upgrade_${seq++}`;
@@ -215,23 +277,41 @@ describe('POST /webhooks/stripe', () => {
       object: 'event',
       created: t,
       type: 'checkout.session.completed',
-      data: { object: { id: `cs_up_${seq}`, object: 'checkout.session', mode: 'subscription', customer: `cus_up_${seq}`, subscription: stripeSub, client_reference_id: paidId, metadata: { tollgate_subscription_id: paidId } } },
+      data: {
+        object: {
+          id: `cs_up_${seq}`,
+          object: 'checkout.session',
+          mode: 'subscription',
+          customer: `cus_up_${seq}`,
+          subscription: stripeSub,
+          client_reference_id: paidId,
+          metadata: { tollgate_subscription_id: paidId },
+        },
+      },
     };
     expect((await deliver(checkout)).body.outcome).toBe('applied');
     // Checkout alone does not activate anything: the key still serves the free plan.
     expect((await db.apiKey.findUniqueOrThrow({ where: { id: f.keyId } })).subscriptionId).toBe(f.subscriptionId);
 
-    expect((await deliver(subscriptionEvent(paid, stripeSub, 'customer.subscription.created', 'active', t + 1))).body.outcome).toBe('applied');
+    expect((await deliver(subscriptionEvent(paid, stripeSub, 'customer.subscription.created', 'active', t + 1))).body.outcome).toBe(
+      'applied',
+    );
     expect((await db.apiKey.findUniqueOrThrow({ where: { id: f.keyId } })).subscriptionId).toBe(paidId);
     expect((await db.subscription.findUniqueOrThrow({ where: { id: f.subscriptionId } })).status).toBe('CANCELED');
     await relay.drainOnce();
-    const record = JSON.parse((await redis.get(keyspace.key(key.hash)))!) as { subscriptionId: string; planId: string; subscriptionStatus: string };
+    const record = JSON.parse((await redis.get(keyspace.key(key.hash)))!) as {
+      subscriptionId: string;
+      planId: string;
+      subscriptionStatus: string;
+    };
     expect(record).toMatchObject({ subscriptionId: paidId, planId: paidPlanId, subscriptionStatus: 'active' });
 
     // A later update settles nothing more (idempotent) and keeps the key on the paid plan.
     const audits = await db.auditLog.count({ where: { tenantId: f.tenantId, action: 'subscription.replaced' } });
     expect(audits).toBe(1);
-    expect((await deliver(subscriptionEvent(paid, stripeSub, 'customer.subscription.updated', 'active', t + 2))).body.outcome).toBe('applied');
+    expect((await deliver(subscriptionEvent(paid, stripeSub, 'customer.subscription.updated', 'active', t + 2))).body.outcome).toBe(
+      'applied',
+    );
     expect(await db.auditLog.count({ where: { tenantId: f.tenantId, action: 'subscription.replaced' } })).toBe(1);
     expect((await db.apiKey.findUniqueOrThrow({ where: { id: f.keyId } })).subscriptionId).toBe(paidId);
   });
@@ -256,7 +336,13 @@ describe('POST /webhooks/stripe', () => {
           period_start: created - 2_592_000,
           period_end: created,
           parent: { type: 'subscription_details', subscription_details: { subscription: stripeSub, metadata: {} } },
-          lines: { object: 'list', data: [{ description: 'Pro', amount: 2900, quantity: 1 }, { description: 'requests', amount: 250, quantity: 350 }] },
+          lines: {
+            object: 'list',
+            data: [
+              { description: 'Pro', amount: 2900, quantity: 1 },
+              { description: 'requests', amount: 250, quantity: 350 },
+            ],
+          },
         },
       },
     });
@@ -264,12 +350,24 @@ describe('POST /webhooks/stripe', () => {
     expect((await deliver(invoice('paid', t + 10))).body.outcome).toBe('applied');
     expect((await deliver(invoice('open', t))).body.outcome).toBe('stale');
     const row = await db.invoice.findUniqueOrThrow({ where: { stripeInvoiceId: `in_${f.subscriptionId}` } });
-    expect(row).toMatchObject({ status: 'paid', totalMinor: 3150n, currency: 'usd', subscriptionId: f.subscriptionId, tenantId: f.tenantId });
+    expect(row).toMatchObject({
+      status: 'paid',
+      totalMinor: 3150n,
+      currency: 'usd',
+      subscriptionId: f.subscriptionId,
+      tenantId: f.tenantId,
+    });
     expect(row.lines).toHaveLength(2);
   });
 
   it('acknowledges events it does not handle (200, ignored) so Stripe stops resending them', async () => {
-    const e = { id: `evt_other_${seq++}`, object: 'event', created: now(), type: 'charge.refunded', data: { object: { id: 'ch_1', object: 'charge' } } };
+    const e = {
+      id: `evt_other_${seq++}`,
+      object: 'event',
+      created: now(),
+      type: 'charge.refunded',
+      data: { object: { id: 'ch_1', object: 'charge' } },
+    };
     expect(await deliver(e)).toMatchObject({ status: 200, body: { outcome: 'ignored' } });
   });
 });

@@ -85,11 +85,16 @@ async function main() {
     await insert('day', '1 day', '31 days');
     await insert('hour', '1 hour', '7 days');
     await insert('minute', '1 minute', '6 hours');
-    await seed.query(`UPDATE "UsageRollup" SET "latencyBuckets"[5] = 60, "latencyBuckets"[7] = 35, "latencyBuckets"[9] = 5 WHERE "tenantId" = $1`, [tenantId]);
+    await seed.query(
+      `UPDATE "UsageRollup" SET "latencyBuckets"[5] = 60, "latencyBuckets"[7] = 35, "latencyBuckets"[9] = 5 WHERE "tenantId" = $1`,
+      [tenantId],
+    );
     await seed.query('ANALYZE "UsageRollup"');
     const { rows } = await seed.query(`SELECT granularity, count(*)::int AS n FROM "UsageRollup" GROUP BY 1 ORDER BY 1`);
     await seed.end();
-    out(`seeded ${rows.map((r) => `${r.n} ${r.granularity}`).join(', ')} rows for ${KEYS} keys in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    out(
+      `seeded ${rows.map((r) => `${r.n} ${r.granularity}`).join(', ')} rows for ${KEYS} keys in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+    );
 
     const ctx: ServiceContext = { db, tenantId, role: 'OWNER', actor: { type: 'user', id: userId } };
     out('\nanalytics queries (usage series + top lists + billing, in parallel as the page runs them), median of 7:');
@@ -107,7 +112,8 @@ async function main() {
 
     if (PAGE) {
       const appDir = path.join(root, 'apps/console');
-      if (!existsSync(path.join(appDir, '.next/BUILD_ID'))) throw new Error('no production build: run `npx next build` in apps/console first');
+      if (!existsSync(path.join(appDir, '.next/BUILD_ID')))
+        throw new Error('no production build: run `npx next build` in apps/console first');
       const port = await new Promise<number>((resolve) => {
         const s = createServer();
         s.listen(0, '127.0.0.1', () => {
@@ -116,15 +122,32 @@ async function main() {
         });
       });
       const secret = 'bench-session-secret-at-least-32-characters';
-      const server = spawn(process.execPath, [path.join(root, 'node_modules/next/dist/bin/next'), 'start', '-p', String(port), '-H', '127.0.0.1'], {
-        cwd: appDir,
-        env: { ...process.env, NODE_ENV: 'production', DATABASE_URL: dbUrl, SESSION_SECRET: secret, CONSOLE_URL: `http://127.0.0.1:${port}`, LOG_LEVEL: 'warn' },
-        stdio: 'ignore',
-      });
+      const server = spawn(
+        process.execPath,
+        [path.join(root, 'node_modules/next/dist/bin/next'), 'start', '-p', String(port), '-H', '127.0.0.1'],
+        {
+          cwd: appDir,
+          env: {
+            ...process.env,
+            NODE_ENV: 'production',
+            DATABASE_URL: dbUrl,
+            SESSION_SECRET: secret,
+            CONSOLE_URL: `http://127.0.0.1:${port}`,
+            LOG_LEVEL: 'warn',
+          },
+          stdio: 'ignore',
+        },
+      );
       try {
         const url = `http://127.0.0.1:${port}`;
         for (let i = 0; i < 100; i++) {
-          if (await fetch(`${url}/login`).then((r) => r.ok, () => false)) break;
+          if (
+            await fetch(`${url}/login`).then(
+              (r) => r.ok,
+              () => false,
+            )
+          )
+            break;
           await new Promise((r) => setTimeout(r, 200));
         }
         const cookie = `tg_session=${await createSessionToken(secret, userId)}`;

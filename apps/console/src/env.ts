@@ -10,7 +10,10 @@ export const ConsoleEnv = {
   SESSION_SECRET: z.string().min(32).optional(),
   CONSOLE_URL: z.string().url().default('http://localhost:3000'),
   CONSOLE_PORT: z.coerce.number().int().min(1).max(65535).default(3000),
-  GATEWAY_BASE_DOMAIN: z.string().regex(/^[a-z0-9.-]+$/i).default('localhost'),
+  GATEWAY_BASE_DOMAIN: z
+    .string()
+    .regex(/^[a-z0-9.-]+$/i)
+    .default('localhost'),
   GATEWAY_PORT: z.coerce.number().int().min(1).max(65535).default(8080),
   /** Overrides the derived `{tenant}` URL pattern, e.g. `https://{tenant}.api.example.com`. */
   GATEWAY_PUBLIC_URL: z.string().includes('{tenant}').optional(),

@@ -43,10 +43,16 @@ describe('demo upstream', () => {
   });
 
   it('echoes method, path, query and a JSON body on /anything/*', async () => {
-    const { status, body } = await json('/anything/deep/path?q=1', { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{"x":1}' });
+    const { status, body } = await json('/anything/deep/path?q=1', {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: '{"x":1}',
+    });
     expect(status).toBe(200);
     expect(body).toMatchObject({ method: 'PUT', path: '/anything/deep/path', args: { q: '1' }, body: '{"x":1}', json: { x: 1 } });
-    expect((await json('/anything', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{not json' })).body.json).toBeNull();
+    expect(
+      (await json('/anything', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{not json' })).body.json,
+    ).toBeNull();
   });
 
   it('refuses a request body over the limit with 413, declared or streamed', async () => {

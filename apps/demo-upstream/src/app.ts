@@ -69,7 +69,8 @@ function sendError(res: ServerResponse, err: HttpError): void {
 
 /** A non-negative integer path segment, or a 400 naming what was wrong. */
 function intParam(raw: string | undefined, what: string): number {
-  if (!raw || !/^\d{1,15}$/.test(raw)) throw new HttpError(400, 'bad_request', `${what} must be a non-negative integer, got ${JSON.stringify((raw ?? '').slice(0, 40))}`);
+  if (!raw || !/^\d{1,15}$/.test(raw))
+    throw new HttpError(400, 'bad_request', `${what} must be a non-negative integer, got ${JSON.stringify((raw ?? '').slice(0, 40))}`);
   return Number(raw);
 }
 

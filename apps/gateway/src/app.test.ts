@@ -62,7 +62,15 @@ beforeAll(async () => {
         jwt: null,
         targets: [{ id: 'tgt', url: upstream.url, weight: 1, healthCheck: null }],
         routes: [
-          { id: 'rte_read', methods: ['GET'], path: '/items/:id', timeoutMs: null, cacheTtlSeconds: 0, transform: null, rateLimit: { limit: 2, windowSeconds: 60, algorithm: 'fixed_window' } },
+          {
+            id: 'rte_read',
+            methods: ['GET'],
+            path: '/items/:id',
+            timeoutMs: null,
+            cacheTtlSeconds: 0,
+            transform: null,
+            rateLimit: { limit: 2, windowSeconds: 60, algorithm: 'fixed_window' },
+          },
         ],
       },
     ],
@@ -102,7 +110,8 @@ describe('buildApp (inject)', () => {
   });
 
   it('limits anonymous callers by client address, trusting X-Forwarded-For only from configured proxies', async () => {
-    const fromProxy = (xff: string) => app.inject({ url: '/open/items/2', headers: { host: 'app.localhost', 'x-forwarded-for': xff }, remoteAddress: '10.1.1.1' });
+    const fromProxy = (xff: string) =>
+      app.inject({ url: '/open/items/2', headers: { host: 'app.localhost', 'x-forwarded-for': xff }, remoteAddress: '10.1.1.1' });
     expect((await fromProxy('198.51.100.7')).statusCode).toBe(200);
     expect((await fromProxy('198.51.100.7')).statusCode).toBe(200);
     const third = await fromProxy('198.51.100.7');
@@ -112,7 +121,11 @@ describe('buildApp (inject)', () => {
     // Another client behind the same proxy has its own budget.
     expect((await fromProxy('198.51.100.8')).statusCode).toBe(200);
     // An untrusted peer can't pick its identity through the header.
-    const spoof = await app.inject({ url: '/open/items/2', headers: { host: 'app.localhost', 'x-forwarded-for': '198.51.100.9' }, remoteAddress: '203.0.113.5' });
+    const spoof = await app.inject({
+      url: '/open/items/2',
+      headers: { host: 'app.localhost', 'x-forwarded-for': '198.51.100.9' },
+      remoteAddress: '203.0.113.5',
+    });
     expect(spoof.statusCode).toBe(200);
     expect(JSON.parse(spoof.body).headers['x-forwarded-for']).toBe('203.0.113.5');
   });

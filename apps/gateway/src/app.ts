@@ -15,7 +15,14 @@ import { forwardToUpstream, requestBody, type UpstreamExchange } from './proxy/f
 import { buildForwardHeaders, filterResponseHeaders, forwardedFor, headerRecord, setHeaderInList } from './proxy/headers';
 import type { Upstreams } from './proxy/upstreams';
 import { canonicalizeTarget } from './routing/canonical-path';
-import { matchRoute, normalizeHost, type CompiledApi, type CompiledRoute, type RouteTable, type TenantRuntime } from './routing/route-table';
+import {
+  matchRoute,
+  normalizeHost,
+  type CompiledApi,
+  type CompiledRoute,
+  type RouteTable,
+  type TenantRuntime,
+} from './routing/route-table';
 import type { UsageSink } from './usage/usage-sink';
 import { captureResponse, coalesce, lookupCache, sendCached, type CacheState } from './cache/cache-flow';
 import type { ResponseCache } from './cache/response-cache';
@@ -77,7 +84,9 @@ function writeSocketError(socket: Socket, status: number, reason: string, code: 
     return;
   }
   const body = JSON.stringify(errorBody(code, message));
-  socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: ${JSON_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: ${JSON_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }
 
 const WWW_AUTHENTICATE_MISSING = 'Bearer realm="tollgate"';
@@ -104,12 +113,16 @@ export function buildApp(config: GatewayConfig, deps: AppDeps, options: AppOptio
     connectionTimeout: 0,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
-    ...(options.https ? { https: { ...options.https, maxHeaderSize: config.maxHeaderBytes } } : { http: { maxHeaderSize: config.maxHeaderBytes } }),
+    ...(options.https
+      ? { https: { ...options.https, maxHeaderSize: config.maxHeaderBytes } }
+      : { http: { maxHeaderSize: config.maxHeaderBytes } }),
     routerOptions: { ignoreTrailingSlash: false, ignoreDuplicateSlashes: false, maxParamLength: 8192 },
     clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket) {
       if (err.code === 'ECONNRESET' || socket.destroyed) return;
-      if (err.code === 'HPE_HEADER_OVERFLOW') return writeSocketError(socket, 431, 'Request Header Fields Too Large', 'headers_too_large', 'request headers are too large');
-      if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return writeSocketError(socket, 408, 'Request Timeout', 'bad_request', 'the request took too long to arrive');
+      if (err.code === 'HPE_HEADER_OVERFLOW')
+        return writeSocketError(socket, 431, 'Request Header Fields Too Large', 'headers_too_large', 'request headers are too large');
+      if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT')
+        return writeSocketError(socket, 408, 'Request Timeout', 'bad_request', 'the request took too long to arrive');
       return writeSocketError(socket, 400, 'Bad Request', 'bad_request', 'malformed HTTP request');
     },
     frameworkErrors(err, request, reply) {
@@ -277,7 +290,9 @@ export function buildApp(config: GatewayConfig, deps: AppDeps, options: AppOptio
       const found = extractApiKey(headers, query, apiPolicy.allowQueryKey);
       if (!found || found.key === '') {
         st.rejected = 'auth';
-        return answer(reply, 'unauthorized', 'an API key is required (Authorization: Bearer or X-API-Key)', { 'www-authenticate': WWW_AUTHENTICATE_MISSING });
+        return answer(reply, 'unauthorized', 'an API key is required (Authorization: Bearer or X-API-Key)', {
+          'www-authenticate': WWW_AUTHENTICATE_MISSING,
+        });
       }
       // A key seen before skips the checksum and SHA-256: only well-formed keys are memoised.
       let hash = keyHashes.get(found.key);
@@ -354,7 +369,8 @@ export function buildApp(config: GatewayConfig, deps: AppDeps, options: AppOptio
       remove: transform?.requestHeaders?.remove?.map((h) => h.toLowerCase()) ?? null,
     });
     const reqSet = transform?.requestHeaders?.set;
-    if (reqSet) for (const name in reqSet) if (!name.toLowerCase().startsWith('x-tollgate-')) fwdHeaders.push(name.toLowerCase(), reqSet[name]!);
+    if (reqSet)
+      for (const name in reqSet) if (!name.toLowerCase().startsWith('x-tollgate-')) fwdHeaders.push(name.toLowerCase(), reqSet[name]!);
     const rec = st.identity?.record;
     fwdHeaders.push(
       'x-forwarded-for',
@@ -422,10 +438,17 @@ export function buildApp(config: GatewayConfig, deps: AppDeps, options: AppOptio
     }
     const exchange = outcome.exchange;
     const status = exchange.statusCode;
-    const resHeaders = filterResponseHeaders(exchange.rawHeaders, transform?.responseHeaders?.remove?.map((h) => h.toLowerCase()) ?? null, limitHeaders !== null);
+    const resHeaders = filterResponseHeaders(
+      exchange.rawHeaders,
+      transform?.responseHeaders?.remove?.map((h) => h.toLowerCase()) ?? null,
+      limitHeaders !== null,
+    );
     const resSet = transform?.responseHeaders?.set;
     if (resSet) for (const name in resSet) setHeaderInList(resHeaders, name.toLowerCase(), resSet[name]!);
-    const tap = cached === null ? null : captureResponse(cached, status, headerRecord(filterResponseHeaders(exchange.rawHeaders, null, false)), resHeaders);
+    const tap =
+      cached === null
+        ? null
+        : captureResponse(cached, status, headerRecord(filterResponseHeaders(exchange.rawHeaders, null, false)), resHeaders);
     if (limitHeaders) for (const name in limitHeaders) resHeaders.push(name, limitHeaders[name]!);
     resHeaders.push('x-request-id', request.id);
     const bodyless = method === 'HEAD' || status === 204 || status === 304;
@@ -452,7 +475,12 @@ export function buildApp(config: GatewayConfig, deps: AppDeps, options: AppOptio
     return undefined;
   }
 
-  app.route({ method: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE'], url: '/*', handler: handle, exposeHeadRoute: false });
+  app.route({
+    method: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE'],
+    url: '/*',
+    handler: handle,
+    exposeHeadRoute: false,
+  });
   return app;
 }
 
@@ -469,7 +497,11 @@ function hasDuplicateHost(raw: string[]): boolean {
 }
 
 /** The client's address: the socket peer, or — behind trusted proxies — the nearest untrusted hop. */
-export function clientAddress(peer: string | undefined, xff: string | string[] | undefined, isTrusted: (ip: string | undefined) => boolean): string {
+export function clientAddress(
+  peer: string | undefined,
+  xff: string | string[] | undefined,
+  isTrusted: (ip: string | undefined) => boolean,
+): string {
   const ip = normalizeIp(peer ?? '');
   if (!xff || !isTrusted(peer)) return ip;
   const hops = (Array.isArray(xff) ? xff.join(',') : xff).split(',');

@@ -14,21 +14,27 @@ describe('loadGatewayConfig', () => {
   });
 
   it('refuses usage batch settings that are zero, negative, fractional or absurd', () => {
-    for (const bad of ['0', '-5', '1.5', 'lots', '10001']) expect(() => loadGatewayConfig({ GATEWAY_USAGE_BATCH_EVENTS: bad })).toThrow(/GATEWAY_USAGE_BATCH_EVENTS/);
+    for (const bad of ['0', '-5', '1.5', 'lots', '10001'])
+      expect(() => loadGatewayConfig({ GATEWAY_USAGE_BATCH_EVENTS: bad })).toThrow(/GATEWAY_USAGE_BATCH_EVENTS/);
     expect(() => loadGatewayConfig({ GATEWAY_USAGE_BATCH_WAIT_MS: '0' })).toThrow(/GATEWAY_USAGE_BATCH_WAIT_MS/);
-    expect(loadGatewayConfig({ GATEWAY_USAGE_BATCH_EVENTS: '100', GATEWAY_USAGE_BATCH_WAIT_MS: '50' }).usageBatch).toEqual({ maxEvents: 100, maxWaitMs: 50 });
+    expect(loadGatewayConfig({ GATEWAY_USAGE_BATCH_EVENTS: '100', GATEWAY_USAGE_BATCH_WAIT_MS: '50' }).usageBatch).toEqual({
+      maxEvents: 100,
+      maxWaitMs: 50,
+    });
   });
 
   it('limit reservations are on unless switched off, and a value that is not a boolean is refused', () => {
     expect(loadGatewayConfig({}).limitReservations).toBe(true);
     expect(loadGatewayConfig({ GATEWAY_LIMIT_RESERVATIONS: 'false' }).limitReservations).toBe(false);
-    for (const bad of ['maybe', '2', 'on please']) expect(() => loadGatewayConfig({ GATEWAY_LIMIT_RESERVATIONS: bad })).toThrow(/GATEWAY_LIMIT_RESERVATIONS/);
+    for (const bad of ['maybe', '2', 'on please'])
+      expect(() => loadGatewayConfig({ GATEWAY_LIMIT_RESERVATIONS: bad })).toThrow(/GATEWAY_LIMIT_RESERVATIONS/);
   });
 
   it('single-threaded GC is on unless switched off, and a value that is not a boolean is refused', () => {
     expect(loadGatewayConfig({}).singleThreadedGc).toBe(true);
     expect(loadGatewayConfig({ GATEWAY_SINGLE_THREADED_GC: 'false' }).singleThreadedGc).toBe(false);
-    for (const bad of ['yes please', '-1', '--single-threaded-gc']) expect(() => loadGatewayConfig({ GATEWAY_SINGLE_THREADED_GC: bad })).toThrow(/GATEWAY_SINGLE_THREADED_GC/);
+    for (const bad of ['yes please', '-1', '--single-threaded-gc'])
+      expect(() => loadGatewayConfig({ GATEWAY_SINGLE_THREADED_GC: bad })).toThrow(/GATEWAY_SINGLE_THREADED_GC/);
   });
 
   it('names every bad variable at once', () => {

@@ -106,7 +106,10 @@ function toConfig(env: ReturnType<typeof parseEnv<typeof gatewayEnv>>) {
     workers: env.GATEWAY_WORKERS || availableParallelism(),
     trustedProxies: env.GATEWAY_TRUSTED_PROXIES,
     spoolDir: env.GATEWAY_SPOOL_DIR,
-    tls: env.GATEWAY_TLS_CERT && env.GATEWAY_TLS_KEY ? { certFile: env.GATEWAY_TLS_CERT, keyFile: env.GATEWAY_TLS_KEY, port: env.GATEWAY_TLS_PORT } : null,
+    tls:
+      env.GATEWAY_TLS_CERT && env.GATEWAY_TLS_KEY
+        ? { certFile: env.GATEWAY_TLS_CERT, keyFile: env.GATEWAY_TLS_KEY, port: env.GATEWAY_TLS_PORT }
+        : null,
     redisTimeoutMs: env.GATEWAY_REDIS_TIMEOUT_MS,
     limitReservations: env.GATEWAY_LIMIT_RESERVATIONS,
     singleThreadedGc: env.GATEWAY_SINGLE_THREADED_GC,
@@ -116,12 +119,20 @@ function toConfig(env: ReturnType<typeof parseEnv<typeof gatewayEnv>>) {
     headersTimeoutMs: env.GATEWAY_HEADERS_TIMEOUT_MS,
     keepAliveTimeoutMs: env.GATEWAY_KEEP_ALIVE_TIMEOUT_MS,
     shutdownGraceMs: env.GATEWAY_SHUTDOWN_GRACE_MS,
-    keyCache: { size: env.GATEWAY_KEY_CACHE_SIZE, ttlMs: env.GATEWAY_KEY_CACHE_TTL_MS, negativeTtlMs: env.GATEWAY_KEY_CACHE_NEGATIVE_TTL_MS },
+    keyCache: {
+      size: env.GATEWAY_KEY_CACHE_SIZE,
+      ttlMs: env.GATEWAY_KEY_CACHE_TTL_MS,
+      negativeTtlMs: env.GATEWAY_KEY_CACHE_NEGATIVE_TTL_MS,
+    },
     resyncIntervalMs: env.GATEWAY_RESYNC_INTERVAL_MS,
     unhealthyCooldownMs: env.GATEWAY_UNHEALTHY_COOLDOWN_MS,
     unhealthyThreshold: env.GATEWAY_UNHEALTHY_THRESHOLD,
     upstreamConnections: env.GATEWAY_UPSTREAM_CONNECTIONS,
-    cache: { maxEntries: env.GATEWAY_CACHE_MAX_ENTRIES, maxBytes: env.GATEWAY_CACHE_MAX_BYTES, maxEntryBytes: env.GATEWAY_CACHE_MAX_ENTRY_BYTES },
+    cache: {
+      maxEntries: env.GATEWAY_CACHE_MAX_ENTRIES,
+      maxBytes: env.GATEWAY_CACHE_MAX_BYTES,
+      maxEntryBytes: env.GATEWAY_CACHE_MAX_ENTRY_BYTES,
+    },
     healthCheckTimeoutMs: env.GATEWAY_HEALTH_CHECK_TIMEOUT_MS,
     accessLog: env.GATEWAY_ACCESS_LOG,
     usageBatch: { maxEvents: env.GATEWAY_USAGE_BATCH_EVENTS, maxWaitMs: env.GATEWAY_USAGE_BATCH_WAIT_MS },

@@ -13,7 +13,10 @@ describe('GC mode', () => {
 
   it("gives cluster workers the primary's flags with the configured mode, once", () => {
     expect(workerExecArgv(['--import', 'tsx'], true)).toEqual(['--import', 'tsx', '--single-threaded-gc']);
-    expect(workerExecArgv(['--single-threaded-gc', '--max-old-space-size=512'], true)).toEqual(['--max-old-space-size=512', '--single-threaded-gc']);
+    expect(workerExecArgv(['--single-threaded-gc', '--max-old-space-size=512'], true)).toEqual([
+      '--max-old-space-size=512',
+      '--single-threaded-gc',
+    ]);
     expect(workerExecArgv(['--single-threaded-gc', '--import', 'tsx'], false)).toEqual(['--import', 'tsx']);
     expect(workerExecArgv(['--no-single-threaded-gc'], true)).toEqual(['--single-threaded-gc']);
     expect(gcMode(workerExecArgv(['--no-single-threaded-gc'], true))).toBe('single-threaded');

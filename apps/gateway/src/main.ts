@@ -27,7 +27,9 @@ async function runGateway(workerIndex: number): Promise<void> {
   const gc = gcMode();
   if (config.singleThreadedGc && gc !== 'single-threaded' && !cluster.isWorker) {
     // A V8 flag can't be turned on once the process runs; only the command line can.
-    logger.warn(`GATEWAY_SINGLE_THREADED_GC is on but node was started without ${SINGLE_THREADED_GC_FLAG}: start the gateway as \`node ${SINGLE_THREADED_GC_FLAG} dist/main.js\` (npm start and the container image do)`);
+    logger.warn(
+      `GATEWAY_SINGLE_THREADED_GC is on but node was started without ${SINGLE_THREADED_GC_FLAG}: start the gateway as \`node ${SINGLE_THREADED_GC_FLAG} dist/main.js\` (npm start and the container image do)`,
+    );
   }
   const gw = await createGateway(config, { workerIndex, logger });
   const admin = cluster.isWorker ? null : startAdminServer(gw);
@@ -97,7 +99,7 @@ function runPrimary(): void {
   const admin = createAdminServer({
     healthy: () => true,
     ready: () => !stopping && readiness.size === config.workers && [...readiness.values()].every(Boolean),
-    metrics: async () => ({ contentType: aggregator.contentType, body: await (await aggregator.clusterMetrics()) }),
+    metrics: async () => ({ contentType: aggregator.contentType, body: await await aggregator.clusterMetrics() }),
     details: () => ({ workers: config.workers, readyWorkers: [...readiness.values()].filter(Boolean).length }),
   });
   admin.listen(config.adminPort, config.adminHost, () => {

@@ -71,4 +71,3 @@ export async function startWorkerApp(config: WorkerConfig, logger: Logger): Prom
     },
   };
 }
-

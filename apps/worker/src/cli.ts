@@ -27,7 +27,8 @@ function parseCommand(argv: string[]) {
   });
   if (values.help) return { command: 'help' as const };
   const [command, ...extra] = positionals;
-  if (command !== 'republish' || extra.length) throw new UsageError(command ? `unknown command ${JSON.stringify(command)}` : 'no command given');
+  if (command !== 'republish' || extra.length)
+    throw new UsageError(command ? `unknown command ${JSON.stringify(command)}` : 'no command given');
   if (values.tenant !== undefined && !/^[A-Za-z0-9_.:-]{1,64}$/.test(values.tenant)) {
     throw new UsageError(`--tenant must be a tenant id (letters, digits, _ . : -), got ${JSON.stringify(values.tenant.slice(0, 80))}`);
   }
@@ -55,7 +56,12 @@ async function main(): Promise<number> {
   const log = createLogger('tollgate-cli', env.LOG_LEVEL);
   const keyspace = createKeyspace(env.REDIS_PREFIX);
   const db = createPrismaClient(env.DATABASE_URL, { max: 4 });
-  const redis = new Redis(env.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 2, connectTimeout: 5000, retryStrategy: (n) => (n > 3 ? null : 200 * n) });
+  const redis = new Redis(env.REDIS_URL, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 2,
+    connectTimeout: 5000,
+    retryStrategy: (n) => (n > 3 ? null : 200 * n),
+  });
   redis.on('error', () => undefined); // reported below, once, with context
   try {
     try {
@@ -74,7 +80,8 @@ async function main(): Promise<number> {
     const failed = res.failedTenants.length + res.failedKeys.length;
     // A complete rebuild tells the workers' restore watch there is nothing to redo.
     if (!failed && !cmd.tenantId) await markPublished(redis, keyspace, res);
-    if (cmd.tenantId && res.tenants === 0) log.warn({ tenantId: cmd.tenantId }, 'no such tenant in PostgreSQL; removed it from Redis if it was there');
+    if (cmd.tenantId && res.tenants === 0)
+      log.warn({ tenantId: cmd.tenantId }, 'no such tenant in PostgreSQL; removed it from Redis if it was there');
     log[failed ? 'error' : 'info']({ prefix: keyspace.prefix, ...res }, failed ? 'republish finished with failures' : 'republish done');
     return failed ? 1 : 0;
   } catch (err) {

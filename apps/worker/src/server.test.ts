@@ -13,14 +13,24 @@ afterEach(async () => {
 });
 
 async function start(over: Partial<HttpOptions> = {}) {
-  server = createHttpServer({ logger: createLogger('test', 'silent'), metrics: createMetrics(), ready: async () => true, stripeWebhook: null, ...over });
+  server = createHttpServer({
+    logger: createLogger('test', 'silent'),
+    metrics: createMetrics(),
+    ready: async () => true,
+    stripeWebhook: null,
+    ...over,
+  });
   await new Promise<void>((r) => server!.listen(0, '127.0.0.1', () => r()));
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
 describe('worker http endpoints', () => {
   it('reports not ready (503, error envelope) when the database or Redis does not answer', async () => {
-    const base = await start({ ready: async () => { throw new Error('ECONNREFUSED 10.0.0.1:5432'); } });
+    const base = await start({
+      ready: async () => {
+        throw new Error('ECONNREFUSED 10.0.0.1:5432');
+      },
+    });
     const res = await fetch(`${base}/readyz`);
     expect(res.status).toBe(503);
     const body = (await res.json()) as { error: { code: string; message: string } };
@@ -47,7 +57,9 @@ describe('worker http endpoints', () => {
     const base = await start();
     const ok = (await (await fetch(`${base}/nope`, { headers: { 'x-request-id': 'req-123' } })).json()) as { error: { requestId: string } };
     expect(ok.error.requestId).toBe('req-123');
-    const long = (await (await fetch(`${base}/nope`, { headers: { 'x-request-id': 'x'.repeat(500) } })).json()) as { error: { requestId: string } };
+    const long = (await (await fetch(`${base}/nope`, { headers: { 'x-request-id': 'x'.repeat(500) } })).json()) as {
+      error: { requestId: string };
+    };
     expect(long.error.requestId).not.toContain('xxxx');
   });
 });

@@ -52,7 +52,10 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 export function createHttpServer(opts: HttpOptions): Server {
   const limit = opts.maxBodyBytes ?? 1024 * 1024;
   return createServer(async (req, res) => {
-    const requestId = typeof req.headers['x-request-id'] === 'string' && req.headers['x-request-id'].length <= 128 ? req.headers['x-request-id'] : randomUUID();
+    const requestId =
+      typeof req.headers['x-request-id'] === 'string' && req.headers['x-request-id'].length <= 128
+        ? req.headers['x-request-id']
+        : randomUUID();
     const path = (req.url ?? '/').split('?')[0];
     try {
       if (path === '/healthz') {

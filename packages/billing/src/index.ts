@@ -3,7 +3,13 @@ export * from './rating';
 export * from './ledger';
 export { createStripeClient, createWebhookVerifier, type StripeSettings, type StripeClient } from './stripe/client';
 export { withStripeRetry, isRetryableStripeError, type RetryOptions } from './stripe/retry';
-export { reportMeterUsage, meterEventName, isDuplicateMeterEvent, type MeterReportResult, type MeterReportOptions } from './stripe/meter-report';
+export {
+  reportMeterUsage,
+  meterEventName,
+  isDuplicateMeterEvent,
+  type MeterReportResult,
+  type MeterReportOptions,
+} from './stripe/meter-report';
 export {
   syncPlanToStripe,
   ensureStripeCustomer,

@@ -18,7 +18,9 @@ export async function previewSubscriptionInvoice(
   const period = opts.period ?? billingPeriodAt(sub.currentPeriodStart, opts.at ?? new Date());
   const usage = await db.ledgerLine.aggregate({
     // The ledger files each hour under the period its start falls in; match that exactly.
-    where: opts.period ? { subscriptionId, kind: 'USAGE', hourStart: { gte: period.start, lt: period.end } } : { subscriptionId, kind: 'USAGE', periodStart: period.start },
+    where: opts.period
+      ? { subscriptionId, kind: 'USAGE', hourStart: { gte: period.start, lt: period.end } }
+      : { subscriptionId, kind: 'USAGE', periodStart: period.start },
     _sum: { quantity: true },
   });
   return previewInvoice({ id: sub.id, planChanges: opts.planChanges ?? [] }, pricingFromPlan(sub.plan), usage._sum.quantity ?? 0n, period);

@@ -22,21 +22,58 @@ describe('rateUsage', () => {
     ['free plan costs nothing', plan(), 1_000n, 0n],
     ['included requests are free', plan({ includedRequests: 1000, overageUnitPriceMinor: 2 }), 1_000n, 0n],
     ['overage per unit after the included ones', plan({ includedRequests: 1000, overageUnitPriceMinor: 2 }), 1_001n, 2n],
-    ['overage per block rounds a started block up', plan({ includedRequests: 100, overageUnitPriceMinor: 50, overageBlockSize: 1000 }), 101n, 50n],
-    ['overage per block: exactly one block', plan({ includedRequests: 100, overageUnitPriceMinor: 50, overageBlockSize: 1000 }), 1_100n, 50n],
-    ['overage per block: one request into the second block', plan({ includedRequests: 100, overageUnitPriceMinor: 50, overageBlockSize: 1000 }), 1_101n, 100n],
+    [
+      'overage per block rounds a started block up',
+      plan({ includedRequests: 100, overageUnitPriceMinor: 50, overageBlockSize: 1000 }),
+      101n,
+      50n,
+    ],
+    [
+      'overage per block: exactly one block',
+      plan({ includedRequests: 100, overageUnitPriceMinor: 50, overageBlockSize: 1000 }),
+      1_100n,
+      50n,
+    ],
+    [
+      'overage per block: one request into the second block',
+      plan({ includedRequests: 100, overageUnitPriceMinor: 50, overageBlockSize: 1000 }),
+      1_101n,
+      100n,
+    ],
     ['no usage, no overage', plan({ includedRequests: 0, overageUnitPriceMinor: 50, overageBlockSize: 1000 }), 0n, 0n],
-    ['hard cap bills nothing past the quota', plan({ includedRequests: 10, overageUnitPriceMinor: 3, monthlyQuota: 20, quotaMode: 'HARD_CAP' }), 500n, 30n],
-    ['overage mode bills past the quota', plan({ includedRequests: 10, overageUnitPriceMinor: 3, monthlyQuota: 20, quotaMode: 'OVERAGE' }), 500n, 1470n],
+    [
+      'hard cap bills nothing past the quota',
+      plan({ includedRequests: 10, overageUnitPriceMinor: 3, monthlyQuota: 20, quotaMode: 'HARD_CAP' }),
+      500n,
+      30n,
+    ],
+    [
+      'overage mode bills past the quota',
+      plan({ includedRequests: 10, overageUnitPriceMinor: 3, monthlyQuota: 20, quotaMode: 'OVERAGE' }),
+      500n,
+      1470n,
+    ],
     [
       'graduated tiers price each tier at its own rate plus its flat fee',
-      plan({ tiers: [{ upTo: 100, unitPriceMinor: 0, flatMinor: 0 }, { upTo: 1000, unitPriceMinor: 2, flatMinor: 500 }, { upTo: null, unitPriceMinor: 1, flatMinor: 0 }] }),
+      plan({
+        tiers: [
+          { upTo: 100, unitPriceMinor: 0, flatMinor: 0 },
+          { upTo: 1000, unitPriceMinor: 2, flatMinor: 500 },
+          { upTo: null, unitPriceMinor: 1, flatMinor: 0 },
+        ],
+      }),
       1_500n,
       900n * 2n + 500n + 500n,
     ],
     [
       'graduated tiers apply after the included requests',
-      plan({ includedRequests: 50, tiers: [{ upTo: 10, unitPriceMinor: 5, flatMinor: 0 }, { upTo: null, unitPriceMinor: 1, flatMinor: 0 }] }),
+      plan({
+        includedRequests: 50,
+        tiers: [
+          { upTo: 10, unitPriceMinor: 5, flatMinor: 0 },
+          { upTo: null, unitPriceMinor: 1, flatMinor: 0 },
+        ],
+      }),
       70n,
       10n * 5n + 10n,
     ],
@@ -51,7 +88,10 @@ describe('rateUsage', () => {
   });
 
   it('tier flat fee is charged only once the tier is entered', () => {
-    const tiers = [{ upTo: 10, unitPriceMinor: 1, flatMinor: 0 }, { upTo: null, unitPriceMinor: 1, flatMinor: 1000 }];
+    const tiers = [
+      { upTo: 10, unitPriceMinor: 1, flatMinor: 0 },
+      { upTo: null, unitPriceMinor: 1, flatMinor: 1000 },
+    ];
     expect(rateTiers(tiers, 10n)).toBe(10n);
     expect(rateTiers(tiers, 11n)).toBe(1011n);
   });
@@ -59,9 +99,22 @@ describe('rateUsage', () => {
 
 describe('pricingFromPlan', () => {
   it.each([
-    ['a tier bound that does not increase', [{ upTo: 10, unitPriceMinor: 1 }, { upTo: 5, unitPriceMinor: 1 }, { upTo: null, unitPriceMinor: 1 }]],
+    [
+      'a tier bound that does not increase',
+      [
+        { upTo: 10, unitPriceMinor: 1 },
+        { upTo: 5, unitPriceMinor: 1 },
+        { upTo: null, unitPriceMinor: 1 },
+      ],
+    ],
     ['a closed last tier', [{ upTo: 10, unitPriceMinor: 1 }]],
-    ['an open tier before the last', [{ upTo: null, unitPriceMinor: 1 }, { upTo: 5, unitPriceMinor: 1 }]],
+    [
+      'an open tier before the last',
+      [
+        { upTo: null, unitPriceMinor: 1 },
+        { upTo: 5, unitPriceMinor: 1 },
+      ],
+    ],
     ['a negative price', [{ upTo: null, unitPriceMinor: -1 }]],
     ['a float price', [{ upTo: null, unitPriceMinor: 1.5 }]],
     ['not an array', { upTo: null }],
@@ -77,11 +130,29 @@ describe('billing periods', () => {
   it.each([
     ['mid-month anchor', '2026-03-15T10:00:00Z', '2026-04-20T00:00:00Z', '2026-04-15T10:00:00Z', '2026-05-15T10:00:00Z'],
     ['31st anchor clamps to February 28', '2026-01-31T00:00:00Z', '2026-02-10T00:00:00Z', '2026-01-31T00:00:00Z', '2026-02-28T00:00:00Z'],
-    ['31st anchor returns to the 31st after February', '2026-01-31T00:00:00Z', '2026-03-05T00:00:00Z', '2026-02-28T00:00:00Z', '2026-03-31T00:00:00Z'],
+    [
+      '31st anchor returns to the 31st after February',
+      '2026-01-31T00:00:00Z',
+      '2026-03-05T00:00:00Z',
+      '2026-02-28T00:00:00Z',
+      '2026-03-31T00:00:00Z',
+    ],
     ['31st anchor clamps to the leap day', '2028-01-31T00:00:00Z', '2028-02-15T00:00:00Z', '2028-01-31T00:00:00Z', '2028-02-29T00:00:00Z'],
-    ['leap-day anchor moves to Feb 28 in a common year', '2028-02-29T00:00:00Z', '2029-03-01T00:00:00Z', '2029-02-28T00:00:00Z', '2029-03-29T00:00:00Z'],
+    [
+      'leap-day anchor moves to Feb 28 in a common year',
+      '2028-02-29T00:00:00Z',
+      '2029-03-01T00:00:00Z',
+      '2029-02-28T00:00:00Z',
+      '2029-03-29T00:00:00Z',
+    ],
     ['year end', '2026-12-31T23:00:00Z', '2027-01-01T00:00:00Z', '2026-12-31T23:00:00Z', '2027-01-31T23:00:00Z'],
-    ['an instant at the period start belongs to the new period', '2026-01-10T00:00:00Z', '2026-02-10T00:00:00Z', '2026-02-10T00:00:00Z', '2026-03-10T00:00:00Z'],
+    [
+      'an instant at the period start belongs to the new period',
+      '2026-01-10T00:00:00Z',
+      '2026-02-10T00:00:00Z',
+      '2026-02-10T00:00:00Z',
+      '2026-03-10T00:00:00Z',
+    ],
     ['an instant before the anchor', '2026-05-10T00:00:00Z', '2026-04-01T00:00:00Z', '2026-03-10T00:00:00Z', '2026-04-10T00:00:00Z'],
   ])('%s', (_n, anchor, at, start, end) => {
     const p = billingPeriodAt(d(anchor), d(at));

@@ -63,7 +63,8 @@ export class PricingError extends Error {
 
 export function pricingFromPlan(plan: PlanRow): PlanPricing {
   if (plan.overageBlockSize < 1) throw new PricingError('overageBlockSize must be at least 1');
-  if (plan.flatFeeMinor < 0 || plan.overageUnitPriceMinor < 0 || plan.includedRequests < 0) throw new PricingError('prices and allowances cannot be negative');
+  if (plan.flatFeeMinor < 0 || plan.overageUnitPriceMinor < 0 || plan.includedRequests < 0)
+    throw new PricingError('prices and allowances cannot be negative');
   let tiers: PriceTier[] | null = null;
   if (plan.tiers !== null && plan.tiers !== undefined) {
     const parsed = PriceTiers.safeParse(plan.tiers);
@@ -188,7 +189,14 @@ export function previewInvoice(subscription: SubscriptionTerms, plan: PlanPricin
     const flat = whole ? s.plan.flatFeeMinor : divRoundHalfUp(s.plan.flatFeeMinor * secs, total);
     const included = whole ? s.plan.includedRequests : divRoundHalfUp(s.plan.includedRequests * secs, total);
     if (s.plan.flatFeeMinor > 0n) {
-      lines.push({ kind: 'flat_fee', description: `${label}${whole ? 'subscription' : 'subscription (prorated)'}`, from: s.from, to: s.to, quantity: 1n, amountMinor: flat });
+      lines.push({
+        kind: 'flat_fee',
+        description: `${label}${whole ? 'subscription' : 'subscription (prorated)'}`,
+        from: s.from,
+        to: s.to,
+        quantity: 1n,
+        amountMinor: flat,
+      });
     }
     const charge = rateUsage(s.plan, s.usage, included);
     lines.push({

@@ -26,14 +26,20 @@ export const commonEnv = {
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
   /** Namespace of every Redis key and channel (tests use one per run). */
-  REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/).default('tg'),
+  REDIS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]{1,64}$/)
+    .default('tg'),
 };
 
 /**
  * Parses the environment once at boot. Services call this in their entry point only and pass
  * the result down; handlers never read process.env.
  */
-export function parseEnv<S extends z.ZodRawShape>(shape: S, env: Record<string, string | undefined> = process.env): z.infer<z.ZodObject<S>> {
+export function parseEnv<S extends z.ZodRawShape>(
+  shape: S,
+  env: Record<string, string | undefined> = process.env,
+): z.infer<z.ZodObject<S>> {
   const res = z.object(shape).safeParse(env);
   if (!res.success) {
     throw new EnvError(res.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`));

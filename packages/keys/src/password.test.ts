@@ -19,7 +19,11 @@ describe('hashPassword / verifyPassword', () => {
     const h = await hashPassword('pw');
     for (const pw of ['', 'x'.repeat(10_000), null, 42, {}]) expect(await verifyPassword(pw, h)).toBe(false);
     for (const stored of [
-      '', 'plain', null, 'scrypt$16384$8$1$$', 'bcrypt$2b$10$abc',
+      '',
+      'plain',
+      null,
+      'scrypt$16384$8$1$$',
+      'bcrypt$2b$10$abc',
       h.replace('$16384$', '$16383$'), // N not a power of two
       h.replace('$16384$', '$67108864$'), // work far beyond bounds
       h.replace('$8$1$', '$8$99$'),

@@ -30,9 +30,4 @@ export const KeyRecord = z.object({
 export type KeyRecord = z.infer<typeof KeyRecord>;
 
 /** Subscription states in which a key may call. */
-export const SERVING_SUBSCRIPTION_STATES: ReadonlySet<KeyRecord['subscriptionStatus']> = new Set([
-  'trialing',
-  'active',
-  'past_due',
-  null,
-]);
+export const SERVING_SUBSCRIPTION_STATES: ReadonlySet<KeyRecord['subscriptionStatus']> = new Set(['trialing', 'active', 'past_due', null]);

@@ -40,8 +40,14 @@ export const UpstreamTargetPolicy = z.object({
 export type UpstreamTargetPolicy = z.infer<typeof UpstreamTargetPolicy>;
 
 export const HeaderTransform = z.object({
-  requestHeaders: z.object({ set: z.record(z.string(), z.string()), remove: z.array(z.string()) }).partial().optional(),
-  responseHeaders: z.object({ set: z.record(z.string(), z.string()), remove: z.array(z.string()) }).partial().optional(),
+  requestHeaders: z
+    .object({ set: z.record(z.string(), z.string()), remove: z.array(z.string()) })
+    .partial()
+    .optional(),
+  responseHeaders: z
+    .object({ set: z.record(z.string(), z.string()), remove: z.array(z.string()) })
+    .partial()
+    .optional(),
 });
 export type HeaderTransform = z.infer<typeof HeaderTransform>;
 

@@ -31,7 +31,26 @@ describe('on a Redis Cluster', () => {
     ports = [await freePort(), await freePort(), await freePort()];
     for (const port of ports) {
       nodes.push(
-        spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' }),
+        spawn(
+          'redis-server',
+          [
+            '--port',
+            String(port),
+            '--bind',
+            '127.0.0.1',
+            '--cluster-enabled',
+            'yes',
+            '--cluster-config-file',
+            `nodes-${port}.conf`,
+            '--save',
+            '',
+            '--appendonly',
+            'no',
+            '--dir',
+            dir,
+          ],
+          { stdio: 'ignore' },
+        ),
       );
     }
     for (const port of ports) {
@@ -40,12 +59,19 @@ describe('on a Redis Cluster', () => {
       await waitFor(async () => (await probe.ping().catch(() => null)) === 'PONG', { what: `cluster node ${port}` });
       probe.disconnect();
     }
-    const created = spawnSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], { encoding: 'utf8' });
+    const created = spawnSync(
+      'redis-cli',
+      ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'],
+      { encoding: 'utf8' },
+    );
     if (created.status !== 0) throw new Error(`cluster create failed: ${created.stdout}${created.stderr}`);
     const probe = new Redis({ port: ports[0] });
     await waitFor(async () => (await probe.cluster('INFO')).includes('cluster_state:ok'), { timeoutMs: 10_000, what: 'cluster ok' });
     probe.disconnect();
-    cluster = new Cluster([{ host: '127.0.0.1', port: ports[0]! }], { enableOfflineQueue: false, redisOptions: { maxRetriesPerRequest: 1 } });
+    cluster = new Cluster([{ host: '127.0.0.1', port: ports[0]! }], {
+      enableOfflineQueue: false,
+      redisOptions: { maxRetriesPerRequest: 1 },
+    });
     await waitFor(() => cluster.status === 'ready', { what: 'cluster client ready' });
   });
 

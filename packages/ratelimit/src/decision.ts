@@ -52,7 +52,9 @@ export function buildDecision(req: DecideRequest, reply: readonly number[], at: 
   }
   let rate: RateState | null = null;
   if (refused >= 1 && refused <= rates.length) rate = rates[refused - 1]!;
-  else for (const r of rates) if (!rate || r.remaining < rate.remaining || (r.remaining === rate.remaining && r.resetSeconds > rate.resetSeconds)) rate = r;
+  else
+    for (const r of rates)
+      if (!rate || r.remaining < rate.remaining || (r.remaining === rate.remaining && r.resetSeconds > rate.resetSeconds)) rate = r;
 
   let reason: Decision['reason'] = null;
   let limitName: string | null = null;

@@ -3,12 +3,50 @@ import { ERROR_STATUS } from '@tollgate/policy';
 import { limitExceededBody, rateLimitHeaders, type DecideRequest, type Decision, type RateState } from './index';
 
 const NOW = Date.UTC(2026, 0, 15, 12, 0, 0); // 1768478400 s
-const plan: RateState = { name: 'plan', algorithm: 'sliding_window', limit: 100, windowSeconds: 60, allowed: true, remaining: 42, resetSeconds: 13, retryAfterSeconds: 0 };
-const route: RateState = { name: 'route', algorithm: 'gcra', limit: 10, windowSeconds: 1, allowed: true, remaining: 9, resetSeconds: 1, retryAfterSeconds: 0 };
-const quota = { mode: 'hard_cap' as const, limit: 10_000, used: 1_000, remaining: 9_000, resetAt: NOW + 86_400_000, windowSeconds: 2_592_000 };
+const plan: RateState = {
+  name: 'plan',
+  algorithm: 'sliding_window',
+  limit: 100,
+  windowSeconds: 60,
+  allowed: true,
+  remaining: 42,
+  resetSeconds: 13,
+  retryAfterSeconds: 0,
+};
+const route: RateState = {
+  name: 'route',
+  algorithm: 'gcra',
+  limit: 10,
+  windowSeconds: 1,
+  allowed: true,
+  remaining: 9,
+  resetSeconds: 1,
+  retryAfterSeconds: 0,
+};
+const quota = {
+  mode: 'hard_cap' as const,
+  limit: 10_000,
+  used: 1_000,
+  remaining: 9_000,
+  resetAt: NOW + 86_400_000,
+  windowSeconds: 2_592_000,
+};
 
 function decision(over: Partial<Decision>): Decision {
-  return { kind: 'decision', allowed: true, reason: null, limitName: null, rate: plan, rates: [plan], quota: null, overage: false, retryAfterSeconds: null, now: NOW, source: 'redis', ...over };
+  return {
+    kind: 'decision',
+    allowed: true,
+    reason: null,
+    limitName: null,
+    rate: plan,
+    rates: [plan],
+    quota: null,
+    overage: false,
+    retryAfterSeconds: null,
+    now: NOW,
+    source: 'redis',
+    ...over,
+  };
 }
 
 describe('rateLimitHeaders', () => {
@@ -66,7 +104,9 @@ describe('rateLimitHeaders', () => {
 
   it('adds Retry-After on a refused rate', () => {
     const refused = { ...route, allowed: false, remaining: 0, retryAfterSeconds: 1 };
-    const h = rateLimitHeaders(decision({ allowed: false, reason: 'rate', limitName: 'route', rate: refused, rates: [plan, refused], retryAfterSeconds: 1 }));
+    const h = rateLimitHeaders(
+      decision({ allowed: false, reason: 'rate', limitName: 'route', rate: refused, rates: [plan, refused], retryAfterSeconds: 1 }),
+    );
     expect(h['Retry-After']).toBe('1');
     expect(h['RateLimit']).toBe('"plan";r=42;t=13, "route";r=0;t=1');
   });
@@ -74,7 +114,12 @@ describe('rateLimitHeaders', () => {
   it('reports the quota in X-RateLimit-* when the quota refused, and with no rate at all', () => {
     const spent = { ...quota, used: 10_000, remaining: 0 };
     const h = rateLimitHeaders(decision({ allowed: false, reason: 'quota', limitName: 'quota', quota: spent, retryAfterSeconds: 86_400 }));
-    expect(h).toMatchObject({ 'X-RateLimit-Limit': '10000', 'X-RateLimit-Remaining': '0', 'X-RateLimit-Reset': '1768564800', 'Retry-After': '86400' });
+    expect(h).toMatchObject({
+      'X-RateLimit-Limit': '10000',
+      'X-RateLimit-Remaining': '0',
+      'X-RateLimit-Reset': '1768564800',
+      'Retry-After': '86400',
+    });
     const onlyQuota = rateLimitHeaders(decision({ rate: null, rates: [], quota: { ...quota, windowSeconds: null } }));
     expect(onlyQuota['RateLimit-Policy']).toBe('"quota";q=10000');
     expect(onlyQuota['X-RateLimit-Limit']).toBe('10000');
@@ -89,15 +134,39 @@ describe('rateLimitHeaders', () => {
 describe('limitExceededBody', () => {
   it('names the rate limit and when to retry', () => {
     const refused = { ...plan, allowed: false, remaining: 0, retryAfterSeconds: 7 };
-    const body = limitExceededBody(decision({ allowed: false, reason: 'rate', limitName: 'plan', rate: refused, rates: [refused], retryAfterSeconds: 7 }), 'req_1');
+    const body = limitExceededBody(
+      decision({ allowed: false, reason: 'rate', limitName: 'plan', rate: refused, rates: [refused], retryAfterSeconds: 7 }),
+      'req_1',
+    );
     expect(ERROR_STATUS[body.error.code]).toBe(429);
-    expect(body.error).toMatchObject({ code: 'rate_limited', requestId: 'req_1', limit: 'plan', retryAfterSeconds: 7, resetsAt: '2026-01-15T12:00:07.000Z' });
+    expect(body.error).toMatchObject({
+      code: 'rate_limited',
+      requestId: 'req_1',
+      limit: 'plan',
+      retryAfterSeconds: 7,
+      resetsAt: '2026-01-15T12:00:07.000Z',
+    });
     expect(body.error.message).toContain('"plan" rate limit of 100 requests per 60 s');
   });
 
   it('says it is the quota and when it resets', () => {
-    const body = limitExceededBody(decision({ allowed: false, reason: 'quota', limitName: 'quota', quota: { ...quota, used: 10_000, remaining: 0 }, retryAfterSeconds: 86_400 }));
-    expect(body.error).toMatchObject({ code: 'quota_exceeded', limit: 'quota', quota: 10_000, used: 10_000, resetsAt: '2026-01-16T12:00:00.000Z', retryAfterSeconds: 86_400 });
+    const body = limitExceededBody(
+      decision({
+        allowed: false,
+        reason: 'quota',
+        limitName: 'quota',
+        quota: { ...quota, used: 10_000, remaining: 0 },
+        retryAfterSeconds: 86_400,
+      }),
+    );
+    expect(body.error).toMatchObject({
+      code: 'quota_exceeded',
+      limit: 'quota',
+      quota: 10_000,
+      used: 10_000,
+      resetsAt: '2026-01-16T12:00:00.000Z',
+      retryAfterSeconds: 86_400,
+    });
     expect(body.error.message).toContain('resets at 2026-01-16T12:00:00.000Z');
   });
 });

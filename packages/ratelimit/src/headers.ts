@@ -10,7 +10,8 @@ const secondsUntil = (epochMs: number, now: number) => Math.max(0, Math.ceil((ep
  * profile of what survived the gateway's scavenges, these headers were a fifth of the bytes.
  * `toFixed(0)` gives the same text for an integer and caches nothing.
  */
-const int = (n: number): string => (n >= 0 && n < SMALL.length && (n | 0) === n ? SMALL[n]! : Number.isInteger(n) ? n.toFixed(0) : String(n));
+const int = (n: number): string =>
+  n >= 0 && n < SMALL.length && (n | 0) === n ? SMALL[n]! : Number.isInteger(n) ? n.toFixed(0) : String(n);
 /** Reset times in seconds and counts near a limit are mostly small: their text is made once. */
 const SMALL: readonly string[] = Array.from({ length: 4096 }, (_, i) => i.toFixed(0));
 
@@ -43,7 +44,12 @@ function policyParts(decision: Decision): PolicyParts {
   const policy = decision.rates.map((r, i) => `${names[i]};q=${r.limit};w=${r.windowSeconds}`);
   const q = decision.quota;
   if (q) policy.push(`"quota";q=${q.limit}${q.windowSeconds ? `;w=${q.windowSeconds}` : ''}`);
-  const parts = { policy: policy.join(', '), names, rateLimits: decision.rates.map((r) => int(r.limit)), quotaLimit: q ? int(q.limit) : '' };
+  const parts = {
+    policy: policy.join(', '),
+    names,
+    rateLimits: decision.rates.map((r) => int(r.limit)),
+    quotaLimit: q ? int(q.limit) : '',
+  };
   if (key !== undefined) partsByRequest.set(key, parts);
   return parts;
 }
@@ -96,13 +102,18 @@ export function limitExceededBody(decision: Decision, requestId?: string): Error
   const retryAfterSeconds = decision.retryAfterSeconds ?? 1;
   if (decision.reason === 'quota' && decision.quota) {
     const resetsAt = new Date(decision.quota.resetAt).toISOString();
-    return errorBody('quota_exceeded', `Quota of ${decision.quota.limit} requests for this billing period is used up; it resets at ${resetsAt}.`, requestId, {
-      limit: 'quota',
-      quota: decision.quota.limit,
-      used: decision.quota.used,
-      resetsAt,
-      retryAfterSeconds,
-    });
+    return errorBody(
+      'quota_exceeded',
+      `Quota of ${decision.quota.limit} requests for this billing period is used up; it resets at ${resetsAt}.`,
+      requestId,
+      {
+        limit: 'quota',
+        quota: decision.quota.limit,
+        used: decision.quota.used,
+        resetsAt,
+        retryAfterSeconds,
+      },
+    );
   }
   const r = decision.rate;
   const resetsAt = new Date(decision.now + retryAfterSeconds * 1000).toISOString();

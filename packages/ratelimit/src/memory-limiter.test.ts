@@ -41,17 +41,26 @@ describe('createMemoryLimiter', () => {
 
   it('keeps at most maxKeys limiter states, dropping the least recently used', () => {
     const lim = createMemoryLimiter({ maxKeys: 100, now: clock().now });
-    for (let i = 0; i < 1000; i++) lim.decideSync({ rates: [{ name: 'plan', key: `rl:{k${i}}:plan`, limit: 1, windowSeconds: 60, algorithm: 'fixed_window' }] });
+    for (let i = 0; i < 1000; i++)
+      lim.decideSync({ rates: [{ name: 'plan', key: `rl:{k${i}}:plan`, limit: 1, windowSeconds: 60, algorithm: 'fixed_window' }] });
     expect(lim.size()).toBe(100);
     // The newest key is still counted, the oldest was forgotten.
-    expect(lim.decideSync({ rates: [{ name: 'plan', key: 'rl:{k999}:plan', limit: 1, windowSeconds: 60, algorithm: 'fixed_window' }] }).allowed).toBe(false);
-    expect(lim.decideSync({ rates: [{ name: 'plan', key: 'rl:{k0}:plan', limit: 1, windowSeconds: 60, algorithm: 'fixed_window' }] }).allowed).toBe(true);
+    expect(
+      lim.decideSync({ rates: [{ name: 'plan', key: 'rl:{k999}:plan', limit: 1, windowSeconds: 60, algorithm: 'fixed_window' }] }).allowed,
+    ).toBe(false);
+    expect(
+      lim.decideSync({ rates: [{ name: 'plan', key: 'rl:{k0}:plan', limit: 1, windowSeconds: 60, algorithm: 'fixed_window' }] }).allowed,
+    ).toBe(true);
   });
 
   it('rejects the same hostile input as the Redis limiter', async () => {
     const lim = createMemoryLimiter();
-    expect(() => lim.decideSync({ rates: [{ name: 'plan', key: 'k', limit: 0, windowSeconds: 1, algorithm: 'gcra' }] })).toThrow(LimitInputError);
-    await expect(lim.decide({ rates: [{ name: 'plan', key: 'k', limit: 1, windowSeconds: Number.NaN, algorithm: 'gcra' }] })).rejects.toThrow(LimitInputError);
+    expect(() => lim.decideSync({ rates: [{ name: 'plan', key: 'k', limit: 0, windowSeconds: 1, algorithm: 'gcra' }] })).toThrow(
+      LimitInputError,
+    );
+    await expect(
+      lim.decide({ rates: [{ name: 'plan', key: 'k', limit: 1, windowSeconds: Number.NaN, algorithm: 'gcra' }] }),
+    ).rejects.toThrow(LimitInputError);
     expect(() => createMemoryLimiter({ maxKeys: 0 })).toThrow(RangeError);
   });
 });

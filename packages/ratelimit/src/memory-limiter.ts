@@ -127,7 +127,9 @@ export function createMemoryLimiter({ maxKeys = 100_000, now = Date.now }: Memor
         const refillUs = (limit - after) / rate;
         resetMs = Math.ceil(refillUs / 1000);
         retryMs = ok ? 0 : cost > limit ? winMs : Math.ceil((cost - tokens) / rate / 1000);
-        staged.push(() => write(r.key, { a: 'token_bucket', tokens: after, ts: nowUs, expiresAt: nowMs + Math.ceil(refillUs / 1000) + 1000 }));
+        staged.push(() =>
+          write(r.key, { a: 'token_bucket', tokens: after, ts: nowUs, expiresAt: nowMs + Math.ceil(refillUs / 1000) + 1000 }),
+        );
       }
       remaining = Math.max(0, remaining);
       retryMs = Math.max(0, retryMs);

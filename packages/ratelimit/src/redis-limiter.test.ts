@@ -109,7 +109,9 @@ describe('each algorithm', () => {
   it('uses the Redis clock for every decision', async () => {
     const k = keysFor();
     const [sec] = await a.time();
-    const d = decided(await limA.decide({ rates: [{ name: 'plan', key: k.keyRate(), limit: 1, windowSeconds: 1, algorithm: 'fixed_window' }] }));
+    const d = decided(
+      await limA.decide({ rates: [{ name: 'plan', key: k.keyRate(), limit: 1, windowSeconds: 1, algorithm: 'fixed_window' }] }),
+    );
     expect(Math.abs(d.now - Number(sec) * 1000)).toBeLessThan(5000);
     expect(d.source).toBe('redis');
   });
@@ -157,7 +159,9 @@ describe('quota', () => {
 
   it('a zero quota on a hard cap refuses the first request', async () => {
     const k = keysFor();
-    const d = decided(await limA.decide({ rates: [], quota: { key: k.quota(0), limit: 0, mode: 'hard_cap', periodEnd: Date.now() + DAY } }));
+    const d = decided(
+      await limA.decide({ rates: [], quota: { key: k.quota(0), limit: 0, mode: 'hard_cap', periodEnd: Date.now() + DAY } }),
+    );
     expect(d).toMatchObject({ allowed: false, reason: 'quota' });
   });
 });
@@ -241,7 +245,9 @@ describe('batching: decisions asked for in one event-loop turn share one script 
       ],
       quota: { key: k2.quota(0), limit: 1000, mode: 'overage', periodEnd: Date.now() + DAY },
     };
-    const [x1, y1, x2, y2, y3] = (await Promise.all([lim.decide(r1), lim.decide(r2), lim.decide(r1), lim.decide(r2), lim.decide(r2)])).map(decided);
+    const [x1, y1, x2, y2, y3] = (await Promise.all([lim.decide(r1), lim.decide(r2), lim.decide(r1), lim.decide(r2), lim.decide(r2)])).map(
+      decided,
+    );
     expect(lim.stats.calls).toBe(1);
     expect([x1!.allowed, x2!.allowed]).toEqual([true, false]);
     expect(x2!.limitName).toBe('plan');
@@ -344,11 +350,31 @@ describe('hostile input', () => {
     ['a key without a hash tag', ({ rate }) => ({ rates: [rate, { ...rate, name: 'other', key: `${ks.prefix}:plain` }] })],
     ['duplicate names', ({ rate, k }) => ({ rates: [rate, { ...rate, key: k.routeRate('r') }] })],
     ['the reserved name quota', ({ rate }) => ({ rates: [{ ...rate, name: 'quota' }] })],
-    ['quota period end in seconds', ({ k }) => ({ rates: [], quota: { key: k.quota(0), limit: 1, mode: 'hard_cap', periodEnd: Math.floor(Date.now() / 1000) } })],
+    [
+      'quota period end in seconds',
+      ({ k }) => ({ rates: [], quota: { key: k.quota(0), limit: 1, mode: 'hard_cap', periodEnd: Math.floor(Date.now() / 1000) } }),
+    ],
     ['negative quota', ({ k }) => ({ rates: [], quota: { key: k.quota(0), limit: -1, mode: 'hard_cap', periodEnd: Date.now() + DAY } })],
     ['unknown quota mode', ({ k }) => ({ rates: [], quota: { key: k.quota(0), limit: 1, mode: 'soft', periodEnd: Date.now() + DAY } })],
-    ['period start after its end', ({ k }) => ({ rates: [], quota: { key: k.quota(0), limit: 1, mode: 'overage', periodStart: Date.now() + 2 * DAY, periodEnd: Date.now() + DAY } })],
-    ['too many rates', ({ k }) => ({ rates: Array.from({ length: 9 }, (_, i) => ({ name: `r${i}`, key: k.rate(`r${i}`), limit: 1, windowSeconds: 1, algorithm: 'gcra' })) })],
+    [
+      'period start after its end',
+      ({ k }) => ({
+        rates: [],
+        quota: { key: k.quota(0), limit: 1, mode: 'overage', periodStart: Date.now() + 2 * DAY, periodEnd: Date.now() + DAY },
+      }),
+    ],
+    [
+      'too many rates',
+      ({ k }) => ({
+        rates: Array.from({ length: 9 }, (_, i) => ({
+          name: `r${i}`,
+          key: k.rate(`r${i}`),
+          limit: 1,
+          windowSeconds: 1,
+          algorithm: 'gcra',
+        })),
+      }),
+    ],
   ];
   for (const [what, make] of cases) {
     it(`rejects ${what} with a LimitInputError and writes nothing`, async () => {

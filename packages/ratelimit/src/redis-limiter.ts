@@ -88,7 +88,8 @@ function encode(req: DecideRequest): string {
  */
 export function createRedisLimiter({ redis, timeoutMs = 50, maxBatch = DEFAULT_MAX_BATCH }: RedisLimiterOptions): RedisLimiter {
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new RangeError(`timeoutMs must be a positive number, got ${timeoutMs}`);
-  if (!Number.isInteger(maxBatch) || maxBatch < 1 || maxBatch > 1000) throw new RangeError(`maxBatch must be an integer 1..1000, got ${maxBatch}`);
+  if (!Number.isInteger(maxBatch) || maxBatch < 1 || maxBatch > 1000)
+    throw new RangeError(`maxBatch must be an integer 1..1000, got ${maxBatch}`);
   const client = redis as (Redis | Cluster) & { [COMMAND]?: DecideCommand; [RELEASE_COMMAND]?: DecideCommand };
   if (typeof client[COMMAND] !== 'function') client.defineCommand(COMMAND, { lua: DECIDE_LUA });
   const run = client[COMMAND]!.bind(client);

@@ -37,7 +37,12 @@ function reserving(limiter: RedisLimiter, extra: object = {}): ReservingLimiter 
 }
 
 /** `workers` concurrent callers, each deciding one call after another, `calls` in all. */
-async function drive(limiter: { decide(r: DecideRequest): Promise<LimitOutcome> }, req: DecideRequest, calls: number, workers = 8): Promise<Decision[]> {
+async function drive(
+  limiter: { decide(r: DecideRequest): Promise<LimitOutcome> },
+  req: DecideRequest,
+  calls: number,
+  workers = 8,
+): Promise<Decision[]> {
   const out: Decision[] = [];
   let left = calls;
   await Promise.all(
@@ -52,7 +57,10 @@ async function drive(limiter: { decide(r: DecideRequest): Promise<LimitOutcome> 
 }
 
 /** A day-long sliding window and a quota, both far from their limits unless told otherwise. */
-function dayRequest(k = keysFor(), { rate = 1_000_000, quota = 1_000_000, mode = 'hard_cap' as 'hard_cap' | 'overage' } = {}): DecideRequest {
+function dayRequest(
+  k = keysFor(),
+  { rate = 1_000_000, quota = 1_000_000, mode = 'hard_cap' as 'hard_cap' | 'overage' } = {},
+): DecideRequest {
   const periodStart = Date.UTC(2026, 0, 1);
   return {
     rates: [{ name: 'plan', key: k.keyRate(), limit: rate, windowSeconds: DAY_S, algorithm: 'sliding_window' }],
@@ -244,10 +252,13 @@ describe('release', () => {
     expect(await a.hget(req.rates[0]!.key, 'c')).toBe('7');
     expect(await a.get(req.quota!.key)).toBe('7');
     // Into the next one-second window: the charge is now the previous window's count.
-    const second = await waitFor(async () => {
-      const d = decided(await redisA.decide(req));
-      return Math.floor(d.now / 1000) > Math.floor(first.now / 1000) ? d : null;
-    }, { what: 'next window' });
+    const second = await waitFor(
+      async () => {
+        const d = decided(await redisA.decide(req));
+        return Math.floor(d.now / 1000) > Math.floor(first.now / 1000) ? d : null;
+      },
+      { what: 'next window' },
+    );
     const previous = Number(await a.hget(req.rates[0]!.key, 'p'));
     expect(previous).toBeGreaterThanOrEqual(7);
     expect(await redisA.release(req, first.now, 4)).toBe(true);
@@ -266,7 +277,15 @@ describe('release', () => {
     ['zero unused calls', () => redisA.release(dayRequest(), Date.now(), 0)],
     ['a fraction of a call', () => redisA.release(dayRequest(), Date.now(), 1.5)],
     ['a negative time', () => redisA.release(dayRequest(), -1, 1)],
-    ['a GCRA limit', () => redisA.release({ rates: [{ name: 'plan', key: keysFor().keyRate(), limit: 10, windowSeconds: 1, algorithm: 'gcra' }] }, Date.now(), 1)],
+    [
+      'a GCRA limit',
+      () =>
+        redisA.release(
+          { rates: [{ name: 'plan', key: keysFor().keyRate(), limit: 10, windowSeconds: 1, algorithm: 'gcra' }] },
+          Date.now(),
+          1,
+        ),
+    ],
     ['a request no limiter accepts', () => redisA.release({ rates: [] }, Date.now(), 1)],
   ];
   for (const [what, call] of hostile) {

@@ -44,7 +44,8 @@ export function validateDecideRequest(req: DecideRequest): void {
     if (r.name === 'quota') throw new LimitInputError(`${at}.name "quota" is reserved for the quota`);
     if (names.has(r.name)) throw new LimitInputError(`${at}.name "${r.name}" is used twice`);
     names.add(r.name);
-    if (typeof r.key !== 'string' || r.key.length === 0 || r.key.length > 512) throw new LimitInputError(`${at}.key must be a non-empty string`);
+    if (typeof r.key !== 'string' || r.key.length === 0 || r.key.length > 512)
+      throw new LimitInputError(`${at}.key must be a non-empty string`);
     if (!isInt(r.limit, 1, MAX_LIMIT)) throw new LimitInputError(`${at}.limit must be an integer 1..${MAX_LIMIT}, got ${String(r.limit)}`);
     if (!isInt(r.windowSeconds, 1, MAX_WINDOW_SECONDS))
       throw new LimitInputError(`${at}.windowSeconds must be an integer 1..${MAX_WINDOW_SECONDS}, got ${String(r.windowSeconds)}`);
@@ -56,13 +57,16 @@ export function validateDecideRequest(req: DecideRequest): void {
   const q = req.quota;
   if (q) {
     if (typeof q !== 'object') throw new LimitInputError('quota must be an object');
-    if (typeof q.key !== 'string' || q.key.length === 0 || q.key.length > 512) throw new LimitInputError('quota.key must be a non-empty string');
+    if (typeof q.key !== 'string' || q.key.length === 0 || q.key.length > 512)
+      throw new LimitInputError('quota.key must be a non-empty string');
     if (keys.has(q.key)) throw new LimitInputError('quota.key is also a rate limit key');
     if (!isInt(q.limit, 0, MAX_QUOTA)) throw new LimitInputError(`quota.limit must be an integer 0..${MAX_QUOTA}, got ${String(q.limit)}`);
     if (q.mode !== 'hard_cap' && q.mode !== 'overage') throw new LimitInputError('quota.mode must be hard_cap or overage');
-    if (!isInt(q.periodEnd, MIN_EPOCH_MS, MAX_EPOCH_MS)) throw new LimitInputError(`quota.periodEnd must be epoch milliseconds, got ${String(q.periodEnd)}`);
+    if (!isInt(q.periodEnd, MIN_EPOCH_MS, MAX_EPOCH_MS))
+      throw new LimitInputError(`quota.periodEnd must be epoch milliseconds, got ${String(q.periodEnd)}`);
     if (q.periodStart != null) {
-      if (!isInt(q.periodStart, MIN_EPOCH_MS, MAX_EPOCH_MS)) throw new LimitInputError(`quota.periodStart must be epoch milliseconds, got ${String(q.periodStart)}`);
+      if (!isInt(q.periodStart, MIN_EPOCH_MS, MAX_EPOCH_MS))
+        throw new LimitInputError(`quota.periodStart must be epoch milliseconds, got ${String(q.periodStart)}`);
       if (q.periodStart >= q.periodEnd) throw new LimitInputError('quota.periodStart must be before quota.periodEnd');
     }
     tags.add(hashTag(q.key));
@@ -71,6 +75,7 @@ export function validateDecideRequest(req: DecideRequest): void {
   const keyCount = req.rates.length + (q ? 1 : 0);
   if (keyCount > 1) {
     if (tags.has(null)) throw new LimitInputError('every key of a multi-key decision needs a {hash tag} (build keys with createKeyspace)');
-    if (tags.size > 1) throw new LimitInputError(`keys of one decision must share one hash tag, got ${[...tags].map((t) => `{${t}}`).join(', ')}`);
+    if (tags.size > 1)
+      throw new LimitInputError(`keys of one decision must share one hash tag, got ${[...tags].map((t) => `{${t}}`).join(', ')}`);
   }
 }

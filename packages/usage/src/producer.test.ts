@@ -10,14 +10,37 @@ import { Redis } from 'ioredis';
 import { monotonicFactory } from 'ulid';
 import { createKeyspace, QUEUES, type Keyspace } from '@tollgate/policy';
 import { testEnv, testKeyspace, waitFor } from '../../../test/harness';
-import { createUsageProducer, spoolFileName, UsageBatch, USAGE_JOB_NAME, type UsageEvent, type UsageLogger, type UsageProducer } from './index';
+import {
+  createUsageProducer,
+  spoolFileName,
+  UsageBatch,
+  USAGE_JOB_NAME,
+  type UsageEvent,
+  type UsageLogger,
+  type UsageProducer,
+} from './index';
 
 const nextId = monotonicFactory();
 function usageEvent(over: Partial<UsageEvent> = {}): UsageEvent {
   return {
-    id: nextId(), ts: Date.now(), tenantId: 'ten_1', apiId: 'api_1', routeId: 'rte_1', keyId: 'key_1', consumerId: 'con_1',
-    subscriptionId: 'sub_1', planId: 'pln_1', method: 'GET', status: 200, latencyMs: 1.5, upstreamLatencyMs: 1,
-    bytesIn: 10, bytesOut: 20, cacheHit: false, rejected: null, ...over,
+    id: nextId(),
+    ts: Date.now(),
+    tenantId: 'ten_1',
+    apiId: 'api_1',
+    routeId: 'rte_1',
+    keyId: 'key_1',
+    consumerId: 'con_1',
+    subscriptionId: 'sub_1',
+    planId: 'pln_1',
+    method: 'GET',
+    status: 200,
+    latencyMs: 1.5,
+    upstreamLatencyMs: 1,
+    bytesIn: 10,
+    bytesOut: 20,
+    cacheHit: false,
+    rejected: null,
+    ...over,
   };
 }
 
@@ -39,7 +62,9 @@ function spoolDir() {
 }
 
 /** Every event in the queue, oldest job first. */
-async function queuedEvents(queue: Queue): Promise<{ jobs: { id?: string; name: string; data: UsageBatch; opts: JobsOptions }[]; events: UsageEvent[] }> {
+async function queuedEvents(
+  queue: Queue,
+): Promise<{ jobs: { id?: string; name: string; data: UsageBatch; opts: JobsOptions }[]; events: UsageEvent[] }> {
   const jobs = await queue.getJobs(['waiting'], 0, -1, true);
   return { jobs, events: jobs.flatMap((j) => (j.data as UsageBatch).events) };
 }
@@ -66,7 +91,14 @@ describe('with the shared Redis', () => {
   });
   const make = (opts: Partial<Parameters<typeof createUsageProducer>[0]> = {}) => {
     const { logger } = captureLogger();
-    const p = createUsageProducer({ connection: { host: new URL(testEnv().redisUrl).hostname, port: Number(new URL(testEnv().redisUrl).port || 6379) }, keyspace: ks, spoolDir: spoolDir(), source: `gw-${producers.length}`, logger, ...opts });
+    const p = createUsageProducer({
+      connection: { host: new URL(testEnv().redisUrl).hostname, port: Number(new URL(testEnv().redisUrl).port || 6379) },
+      keyspace: ks,
+      spoolDir: spoolDir(),
+      source: `gw-${producers.length}`,
+      logger,
+      ...opts,
+    });
     producers.push(p);
     return p;
   };
@@ -114,9 +146,15 @@ describe('with the shared Redis', () => {
   it('cuts a partial batch after maxWaitMs without a flush', async () => {
     await queue.obliterate({ force: true });
     // Also shows the factory form of `connection`: the producer owns and closes that client.
-    const p = make({ maxBatch: 500, maxWaitMs: 30, connection: () => new Redis(testEnv().redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 }) });
+    const p = make({
+      maxBatch: 500,
+      maxWaitMs: 30,
+      connection: () => new Redis(testEnv().redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 }),
+    });
     for (let i = 0; i < 3; i++) p.record(usageEvent());
-    const jobs = await waitFor(async () => ((await queue.getWaitingCount()) === 1 ? queue.getJobs(['waiting']) : null), { what: 'a timed batch' });
+    const jobs = await waitFor(async () => ((await queue.getWaitingCount()) === 1 ? queue.getJobs(['waiting']) : null), {
+      what: 'a timed batch',
+    });
     expect((jobs[0]!.data as UsageBatch).events).toHaveLength(3);
   });
 
@@ -175,7 +213,12 @@ describe('with the shared Redis', () => {
     const dir = spoolDir();
     const source = 'gw-big';
     // ~16 batches of 500 events: well past the 1 MiB read size, so reads end mid-line.
-    const batches: UsageBatch[] = Array.from({ length: 16 }, () => ({ v: 1, batchId: nextId(), source, events: Array.from({ length: 500 }, () => usageEvent()) }));
+    const batches: UsageBatch[] = Array.from({ length: 16 }, () => ({
+      v: 1,
+      batchId: nextId(),
+      source,
+      events: Array.from({ length: 500 }, () => usageEvent()),
+    }));
     writeFileSync(path.join(dir, spoolFileName(source)), batches.map((b) => JSON.stringify(b) + '\n').join(''));
     expect(statSync(path.join(dir, spoolFileName(source))).size).toBeGreaterThan(2 * 1024 * 1024);
     const p = make({ spoolDir: dir, source });
@@ -231,7 +274,9 @@ describe('with a Redis that goes away and comes back', () => {
     return p;
   }
   async function startRedis() {
-    server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dataDir], { stdio: 'ignore' });
+    server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dataDir], {
+      stdio: 'ignore',
+    });
     const probe = new Redis({ port, retryStrategy: () => 20, maxRetriesPerRequest: 0 });
     probe.on('error', () => undefined);
     await waitFor(async () => (await probe.ping().catch(() => null)) === 'PONG', { what: 'throwaway redis up' });
@@ -265,7 +310,15 @@ describe('with a Redis that goes away and comes back', () => {
     const { logger, lines } = captureLogger();
     const p = createUsageProducer({
       connection: { host: '127.0.0.1', port, retryStrategy: () => 25 },
-      keyspace: ks, spoolDir: spoolDir(), source: 'gw-outage', logger, maxBatch: 10, maxWaitMs: 20, maxPendingBatches: 3, addTimeoutMs: 300, replayIntervalMs: 50,
+      keyspace: ks,
+      spoolDir: spoolDir(),
+      source: 'gw-outage',
+      logger,
+      maxBatch: 10,
+      maxWaitMs: 20,
+      maxPendingBatches: 3,
+      addTimeoutMs: 300,
+      replayIntervalMs: 50,
     });
     producers.push(p);
     const recorded: UsageEvent[] = [];
@@ -293,7 +346,10 @@ describe('with a Redis that goes away and comes back', () => {
     expect(maxBuffered).toBeLessThanOrEqual(10 * 4 + 37);
     expect(p.buffered()).toBe(0);
     expect(p.spoolDepth()).toBeGreaterThan(10);
-    const spooled = readFileSync(p.spoolPath, 'utf8').trim().split('\n').flatMap((l) => (JSON.parse(l) as UsageBatch).events);
+    const spooled = readFileSync(p.spoolPath, 'utf8')
+      .trim()
+      .split('\n')
+      .flatMap((l) => (JSON.parse(l) as UsageBatch).events);
     expect(spooled).toHaveLength(370);
     expect(lines.some((l) => l.level === 'warn' && /spooling/.test(l.msg ?? ''))).toBe(true);
 

@@ -157,7 +157,14 @@ function isRedisInstance(c: RedisOptions | Redis): c is Redis {
 /** The spool holds one JSON batch per line; this is enough to replay it, the worker validates fully. */
 function looksLikeBatch(v: unknown): v is UsageBatch {
   const b = v as UsageBatch;
-  return !!b && typeof b === 'object' && b.v === USAGE_BATCH_VERSION && typeof b.batchId === 'string' && b.batchId.length === 26 && Array.isArray(b.events);
+  return (
+    !!b &&
+    typeof b === 'object' &&
+    b.v === USAGE_BATCH_VERSION &&
+    typeof b.batchId === 'string' &&
+    b.batchId.length === 26 &&
+    Array.isArray(b.events)
+  );
 }
 
 /**
@@ -214,7 +221,12 @@ export function createUsageProducer(opts: UsageProducerOptions): UsageProducer {
   lockSpool(lockPath);
   const conn = opts.connection;
   const ownsRedis = typeof conn === 'function' || !isRedisInstance(conn);
-  const redis = typeof conn === 'function' ? conn() : isRedisInstance(conn) ? conn : new Redis({ ...conn, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+  const redis =
+    typeof conn === 'function'
+      ? conn()
+      : isRedisInstance(conn)
+        ? conn
+        : new Redis({ ...conn, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
   let lastRedisError = 0;
   const onRedisError = (err: Error) => {
     // A dead Redis errors on every reconnect attempt: one line per 10 s is plenty.
@@ -240,7 +252,14 @@ export function createUsageProducer(opts: UsageProducerOptions): UsageProducer {
   const late: string[] = [];
   let cutTimer: NodeJS.Timeout | null = null;
   let working: Promise<void> | null = null;
-  const stats: UsageProducerStats = { eventsRecorded: 0, batchesSent: 0, batchesSpooled: 0, batchesReplayed: 0, corruptSpoolLines: 0, eventsUnserializable: 0 };
+  const stats: UsageProducerStats = {
+    eventsRecorded: 0,
+    batchesSent: 0,
+    batchesSpooled: 0,
+    batchesReplayed: 0,
+    corruptSpoolLines: 0,
+    eventsUnserializable: 0,
+  };
 
   const ready = () => redis.status === 'ready';
 
@@ -254,7 +273,7 @@ export function createUsageProducer(opts: UsageProducerOptions): UsageProducer {
         try {
           const chunk = Buffer.alloc(REPLAY_READ_BYTES);
           let last = 10;
-          for (let off = 0; off < st.size; ) {
+          for (let off = 0; off < st.size;) {
             const { bytesRead } = await fh.read(chunk, 0, chunk.length, off);
             if (bytesRead === 0) break;
             for (let i = 0; i < bytesRead; i++) if (chunk[i] === 10) spoolLines++;
@@ -276,7 +295,8 @@ export function createUsageProducer(opts: UsageProducerOptions): UsageProducer {
         logger.info({ spoolPath, batches: spoolLines }, 'usage producer: found a spool to replay');
       }
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') logger.error({ err: (err as Error).message, spoolPath }, 'usage producer: cannot read spool');
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        logger.error({ err: (err as Error).message, spoolPath }, 'usage producer: cannot read spool');
     }
   })();
 
@@ -290,7 +310,10 @@ export function createUsageProducer(opts: UsageProducerOptions): UsageProducer {
     }
     if (typeof line === 'string' && line.startsWith('{')) return line;
     stats.eventsUnserializable++;
-    logger.error({ eventId: typeof event?.id === 'string' ? event.id : null }, 'usage producer: dropping an event that cannot be serialized');
+    logger.error(
+      { eventId: typeof event?.id === 'string' ? event.id : null },
+      'usage producer: dropping an event that cannot be serialized',
+    );
     return null;
   }
 
@@ -442,7 +465,11 @@ export function createUsageProducer(opts: UsageProducerOptions): UsageProducer {
           spoolLines += batches.length;
           stats.batchesSpooled += batches.length;
           if (!spoolMode) {
-            const why = !ready() ? 'redis not connected' : pending.length + batches.length > maxPendingBatches ? 'backlog over maxPendingBatches' : 'queue add failed or timed out';
+            const why = !ready()
+              ? 'redis not connected'
+              : pending.length + batches.length > maxPendingBatches
+                ? 'backlog over maxPendingBatches'
+                : 'queue add failed or timed out';
             logger.warn({ spoolPath, why }, 'usage producer: spooling batches to disk');
           }
           spoolMode = true;

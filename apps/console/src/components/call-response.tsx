@@ -28,7 +28,10 @@ export function CallResponse({
           </pre>
         </details>
       ) : null}
-      <pre tabIndex={0} className="mt-2 max-h-64 overflow-auto whitespace-pre-wrap break-all rounded bg-white p-2 font-mono text-xs ring-1 ring-slate-200">
+      <pre
+        tabIndex={0}
+        className="mt-2 max-h-64 overflow-auto whitespace-pre-wrap break-all rounded bg-white p-2 font-mono text-xs ring-1 ring-slate-200"
+      >
         {body || '(empty body)'}
         {truncated ? '\n… (truncated)' : ''}
       </pre>

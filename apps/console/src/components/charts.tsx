@@ -6,7 +6,19 @@ type Series = { label: string; color: string; values: number[] };
  * Server-rendered stacked bar chart (SVG, no client JavaScript). A visually hidden table carries
  * the same numbers for screen readers.
  */
-export function BarChart({ title, labels, series, height = 180, unit = '' }: { title: string; labels: string[]; series: Series[]; height?: number; unit?: string }) {
+export function BarChart({
+  title,
+  labels,
+  series,
+  height = 180,
+  unit = '',
+}: {
+  title: string;
+  labels: string[];
+  series: Series[];
+  height?: number;
+  unit?: string;
+}) {
   const width = 720;
   const pad = { l: 48, r: 8, t: 8, b: 22 };
   const totals = labels.map((_, i) => series.reduce((a, s) => a + (s.values[i] ?? 0), 0));
@@ -15,7 +27,7 @@ export function BarChart({ title, labels, series, height = 180, unit = '' }: { t
   const max = (() => {
     if (top <= 4) return 4;
     const p = 10 ** Math.floor(Math.log10(top));
-    return ([1, 2, 5, 10].map((m) => m * p).find((v) => v >= top) ?? 10 * p);
+    return [1, 2, 5, 10].map((m) => m * p).find((v) => v >= top) ?? 10 * p;
   })();
   const bw = (width - pad.l - pad.r) / Math.max(1, labels.length);
   const y = (v: number) => pad.t + (height - pad.t - pad.b) * (1 - v / max);
@@ -48,7 +60,14 @@ export function BarChart({ title, labels, series, height = 180, unit = '' }: { t
                 const h = y(acc) - top;
                 acc += v;
                 return v > 0 ? (
-                  <rect key={s.label} x={pad.l + i * bw + bw * 0.1} width={Math.max(1, bw * 0.8)} y={top} height={Math.max(0.5, h)} fill={s.color}>
+                  <rect
+                    key={s.label}
+                    x={pad.l + i * bw + bw * 0.1}
+                    width={Math.max(1, bw * 0.8)}
+                    y={top}
+                    height={Math.max(0.5, h)}
+                    fill={s.color}
+                  >
                     <title>{`${l}: ${s.label} ${formatNumber(v)}${unit}`}</title>
                   </rect>
                 ) : null;
@@ -73,33 +92,41 @@ export function BarChart({ title, labels, series, height = 180, unit = '' }: { t
         </figcaption>
       ) : null}
       <div className="sr-only">
-      <table>
-        <caption>{title}</caption>
-        <thead>
-          <tr>
-            <th>Time</th>
-            {series.map((s) => (
-              <th key={s.label}>{s.label}</th>
-            ))}
-          </tr>
-        </thead>
-        <tbody>
-          {labels.map((l, i) => (
-            <tr key={l}>
-              <td>{l}</td>
+        <table>
+          <caption>{title}</caption>
+          <thead>
+            <tr>
+              <th>Time</th>
               {series.map((s) => (
-                <td key={s.label}>{s.values[i] ?? 0}</td>
+                <th key={s.label}>{s.label}</th>
               ))}
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {labels.map((l, i) => (
+              <tr key={l}>
+                <td>{l}</td>
+                {series.map((s) => (
+                  <td key={s.label}>{s.values[i] ?? 0}</td>
+                ))}
+              </tr>
+            ))}
+          </tbody>
+        </table>
       </div>
     </figure>
   );
 }
 
-export function RankList({ title, rows, empty }: { title: string; rows: Array<{ id: string; label: string; requests: number; errors: number }>; empty: string }) {
+export function RankList({
+  title,
+  rows,
+  empty,
+}: {
+  title: string;
+  rows: Array<{ id: string; label: string; requests: number; errors: number }>;
+  empty: string;
+}) {
   const max = Math.max(1, ...rows.map((r) => r.requests));
   return (
     <div>

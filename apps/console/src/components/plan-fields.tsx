@@ -22,7 +22,9 @@ type PlanDefaults = {
 function tiersText(tiers: unknown): string {
   if (!Array.isArray(tiers)) return '';
   return tiers
-    .map((t: { upTo: number | null; unitPriceMinor: number }) => `${t.upTo === null ? '*' : t.upTo} @ ${(t.unitPriceMinor / 100).toFixed(2)}`)
+    .map(
+      (t: { upTo: number | null; unitPriceMinor: number }) => `${t.upTo === null ? '*' : t.upTo} @ ${(t.unitPriceMinor / 100).toFixed(2)}`,
+    )
     .join('\n');
 }
 
@@ -73,7 +75,13 @@ export function PlanFields({ d = {}, apis, currency }: { d?: PlanDefaults; apis:
         <div className="grid gap-4 md:grid-cols-4">
           <Field name="flatFee" label="Monthly fee" defaultValue={money(d.flatFeeMinor)} placeholder="0.00" errorKey="flatFeeMinor" />
           <Field name="includedRequests" label="Included requests" type="number" defaultValue={d.includedRequests ?? 0} />
-          <Field name="overagePrice" label="Overage price" defaultValue={money(d.overageUnitPriceMinor)} placeholder="0.00" errorKey="overageUnitPriceMinor" />
+          <Field
+            name="overagePrice"
+            label="Overage price"
+            defaultValue={money(d.overageUnitPriceMinor)}
+            placeholder="0.00"
+            errorKey="overageUnitPriceMinor"
+          />
           <Field name="overageBlockSize" label="…per N requests" type="number" defaultValue={d.overageBlockSize ?? 1} />
         </div>
         <div className="mt-4 grid gap-4 md:grid-cols-4">
@@ -96,7 +104,13 @@ export function PlanFields({ d = {}, apis, currency }: { d?: PlanDefaults; apis:
         ) : (
           <div className="mt-2 grid gap-2 md:grid-cols-2">
             {apis.map((a) => (
-              <Checkbox key={a.id} name="apiIds" value={a.id} label={a.name} defaultChecked={d.apiIds ? d.apiIds.includes(a.id) : apis.length === 1} />
+              <Checkbox
+                key={a.id}
+                name="apiIds"
+                value={a.id}
+                label={a.name}
+                defaultChecked={d.apiIds ? d.apiIds.includes(a.id) : apis.length === 1}
+              />
             ))}
           </div>
         )}

@@ -39,7 +39,12 @@ export function TargetsEditor({ initial }: { initial: Array<{ url: string; weigh
                 className="block w-24 rounded-md border border-slate-300 px-3 py-2 text-sm shadow-sm"
               />
               {rows.length > 1 ? (
-                <button type="button" className={buttonStyles.secondary} onClick={() => setRows(rows.filter((x) => x.k !== r.k))} aria-label={`Remove target ${i + 1}`}>
+                <button
+                  type="button"
+                  className={buttonStyles.secondary}
+                  onClick={() => setRows(rows.filter((x) => x.k !== r.k))}
+                  aria-label={`Remove target ${i + 1}`}
+                >
                   Remove
                 </button>
               ) : null}

@@ -17,7 +17,17 @@ export function PageHeader({ title, description, actions }: { title: string; des
   );
 }
 
-export function Card({ title, description, children, className }: { title?: string; description?: ReactNode; children: ReactNode; className?: string }) {
+export function Card({
+  title,
+  description,
+  children,
+  className,
+}: {
+  title?: string;
+  description?: ReactNode;
+  children: ReactNode;
+  className?: string;
+}) {
   return (
     <section className={cx('rounded-lg border border-slate-200 bg-white p-5 shadow-sm', className)}>
       {title ? <h2 className="text-base font-semibold text-slate-900">{title}</h2> : null}
@@ -46,7 +56,15 @@ export const buttonStyles = {
   ghost: 'inline-flex items-center rounded px-2 py-1 text-sm font-medium text-brand-700 hover:bg-brand-50',
 };
 
-export function LinkButton({ href, children, variant = 'primary' }: { href: string; children: ReactNode; variant?: keyof typeof buttonStyles }) {
+export function LinkButton({
+  href,
+  children,
+  variant = 'primary',
+}: {
+  href: string;
+  children: ReactNode;
+  variant?: keyof typeof buttonStyles;
+}) {
   return (
     <Link href={href} className={buttonStyles[variant]}>
       {children}
@@ -62,11 +80,23 @@ const badgeTones = {
   blue: 'bg-brand-50 text-brand-700 ring-brand-600/20',
 };
 export function Badge({ tone = 'gray', children }: { tone?: keyof typeof badgeTones; children: ReactNode }) {
-  return <span className={cx('inline-flex items-center rounded-full px-2 py-0.5 text-xs font-medium ring-1 ring-inset', badgeTones[tone])}>{children}</span>;
+  return (
+    <span className={cx('inline-flex items-center rounded-full px-2 py-0.5 text-xs font-medium ring-1 ring-inset', badgeTones[tone])}>
+      {children}
+    </span>
+  );
 }
 
 /** An API key's state: revoked, expired, active — or, with `showExpiry`, when an active key stops working. */
-export function KeyStatusBadge({ status, expiresAt, showExpiry = false }: { status: string; expiresAt: Date | null; showExpiry?: boolean }) {
+export function KeyStatusBadge({
+  status,
+  expiresAt,
+  showExpiry = false,
+}: {
+  status: string;
+  expiresAt: Date | null;
+  showExpiry?: boolean;
+}) {
   if (status === 'REVOKED') return <Badge tone="red">revoked</Badge>;
   if (expiresAt && expiresAt.getTime() <= Date.now()) return <Badge tone="amber">expired</Badge>;
   if (showExpiry && expiresAt) return <Badge tone="amber">expires {formatDate(expiresAt)}</Badge>;

@@ -36,7 +36,10 @@ export async function clientIp(): Promise<string | null> {
   const h = await headers();
   const xff = h.get('x-forwarded-for');
   if (xff) {
-    const parts = xff.split(',').map((p) => p.trim()).filter(Boolean);
+    const parts = xff
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean);
     const ip = config.trustProxy ? parts[parts.length - 1] : parts[0];
     if (ip) return ip.slice(0, 64);
   }
@@ -50,7 +53,10 @@ export const tenantSession = cache(async (slug: string): Promise<TenantSession> 
   const user = await requireUser();
   const { db } = getRuntime();
   if (!/^[a-z0-9-]{1,48}$/.test(slug)) notFound();
-  const m = await db.membership.findFirst({ where: { userId: user.id, tenant: { slug } }, include: { tenant: { select: { id: true, slug: true, name: true } } } });
+  const m = await db.membership.findFirst({
+    where: { userId: user.id, tenant: { slug } },
+    include: { tenant: { select: { id: true, slug: true, name: true } } },
+  });
   if (!m) notFound();
   return {
     ctx: { db, tenantId: m.tenantId, actor: { type: 'user', id: user.id, label: user.email }, role: m.role, ip: await clientIp() },
@@ -84,7 +90,9 @@ export async function endSession(): Promise<void> {
   const jar = await cookies();
   const session = await readSessionToken(config.sessionSecret, jar.get(SESSION_COOKIE)?.value);
   if (session) {
-    await revokeSession({ redis, keyspace }, session).catch((err: Error) => log.warn({ err: err.message }, 'could not record the logout; the cookie is deleted but the token stays valid until it expires'));
+    await revokeSession({ redis, keyspace }, session).catch((err: Error) =>
+      log.warn({ err: err.message }, 'could not record the logout; the cookie is deleted but the token stays valid until it expires'),
+    );
   }
   jar.delete(SESSION_COOKIE);
 }

@@ -8,7 +8,11 @@ const MAX_BODY = 64 * 1024;
 
 // RFC 6761: every *.localhost name is loopback. The system resolver here may not know that,
 // and the gateway's per-tenant host names are `{tenant}.localhost` in development.
-function lookup(hostname: string, options: object, cb: (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void) {
+function lookup(
+  hostname: string,
+  options: object,
+  cb: (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void,
+) {
   if (hostname === 'localhost' || hostname.endsWith('.localhost')) {
     const all = (options as { all?: boolean }).all;
     return all ? cb(null, [{ address: '127.0.0.1', family: 4 }]) : cb(null, '127.0.0.1', 4);
@@ -38,7 +42,13 @@ export function callGateway(url: string, method: string, headers: Record<string,
           if (k === 'set-cookie' || v === undefined) continue;
           hdrs.push([k, Array.isArray(v) ? v.join(', ') : v]);
         }
-        resolve({ status: res.statusCode ?? 0, headers: hdrs.slice(0, 40), body: Buffer.concat(chunks).subarray(0, MAX_BODY).toString('utf8'), url, ms: Date.now() - started });
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: hdrs.slice(0, 40),
+          body: Buffer.concat(chunks).subarray(0, MAX_BODY).toString('utf8'),
+          url,
+          ms: Date.now() - started,
+        });
       });
       res.on('error', reject);
     });

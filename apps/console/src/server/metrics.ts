@@ -12,7 +12,12 @@ export function getMetrics(): ConsoleMetrics {
     collectDefaultMetrics({ register: registry });
     holder.__tollgateConsoleMetrics = {
       registry,
-      apiRequests: new Counter({ name: 'tg_console_admin_api_requests_total', help: 'Admin API requests by method and status', labelNames: ['method', 'status'], registers: [registry] }),
+      apiRequests: new Counter({
+        name: 'tg_console_admin_api_requests_total',
+        help: 'Admin API requests by method and status',
+        labelNames: ['method', 'status'],
+        registers: [registry],
+      }),
       apiDuration: new Histogram({
         name: 'tg_console_admin_api_duration_seconds',
         help: 'Admin API request duration',

@@ -14,7 +14,12 @@ describe('session tokens', () => {
     expect(await readSessionToken(secret, await createSessionToken(secret, 'usr_1', Date.now() - 8 * 86_400_000))).toBeNull();
     const none = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from('{"sub":"usr_1"}').toString('base64url')}.`;
     expect(await readSessionToken(secret, none)).toBeNull();
-    const otherIssuer = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('usr_1').setIssuedAt().setExpirationTime('1h').sign(new TextEncoder().encode(secret));
+    const otherIssuer = await new SignJWT({})
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('usr_1')
+      .setIssuedAt()
+      .setExpirationTime('1h')
+      .sign(new TextEncoder().encode(secret));
     expect(await readSessionToken(secret, otherIssuer)).toBeNull();
     expect(await readSessionToken(secret, 'x'.repeat(5000))).toBeNull();
     expect(await readSessionToken(secret, undefined)).toBeNull();

@@ -33,8 +33,16 @@ export function createMetrics() {
     labelNames: ['result'] as const,
     registers: [registry],
   });
-  const spoolDepth = new Gauge({ name: 'tollgate_gateway_usage_spool_depth', help: 'Usage batches waiting in the disk spool', registers: [registry] });
-  const usageBuffered = new Gauge({ name: 'tollgate_gateway_usage_buffered', help: 'Usage events waiting in memory', registers: [registry] });
+  const spoolDepth = new Gauge({
+    name: 'tollgate_gateway_usage_spool_depth',
+    help: 'Usage batches waiting in the disk spool',
+    registers: [registry],
+  });
+  const usageBuffered = new Gauge({
+    name: 'tollgate_gateway_usage_buffered',
+    help: 'Usage events waiting in memory',
+    registers: [registry],
+  });
   const configVersion = new Gauge({
     name: 'tollgate_gateway_config_version',
     help: 'Highest policy snapshot version loaded',
@@ -43,5 +51,17 @@ export function createMetrics() {
   });
   const tenants = new Gauge({ name: 'tollgate_gateway_tenants', help: 'Tenants loaded', registers: [registry], aggregator: 'min' });
   const inflight = new Gauge({ name: 'tollgate_gateway_inflight_requests', help: 'Requests in progress', registers: [registry] });
-  return { registry, requests, limiterDecisions, redisErrors, upstreamErrors, keyCache, spoolDepth, usageBuffered, configVersion, tenants, inflight };
+  return {
+    registry,
+    requests,
+    limiterDecisions,
+    redisErrors,
+    upstreamErrors,
+    keyCache,
+    spoolDepth,
+    usageBuffered,
+    configVersion,
+    tenants,
+    inflight,
+  };
 }

@@ -29,7 +29,9 @@ describe('RequestMetrics', () => {
 describe('PairCounter', () => {
   it('renders a Prometheus counter per label pair, and sums across cluster workers', async () => {
     const regs = [new Registry(), new Registry()];
-    const counters = regs.map((r) => new PairCounter<'allowed' | 'rate', 'redis' | 'memory'>(r, 'test_decisions_total', 'Decisions', ['result', 'source']));
+    const counters = regs.map(
+      (r) => new PairCounter<'allowed' | 'rate', 'redis' | 'memory'>(r, 'test_decisions_total', 'Decisions', ['result', 'source']),
+    );
     counters[0]!.inc('allowed', 'redis');
     counters[0]!.inc('allowed', 'redis');
     counters[0]!.inc('rate', 'memory');

@@ -107,7 +107,13 @@ export class PairCounter<A extends string, B extends string> {
       help,
       type: 'counter',
       aggregator: 'sum',
-      get: async () => ({ name, help, type: 'counter', aggregator: 'sum', values: [...this.counts.values()].flatMap((m) => [...m.values()]) }),
+      get: async () => ({
+        name,
+        help,
+        type: 'counter',
+        aggregator: 'sum',
+        values: [...this.counts.values()].flatMap((m) => [...m.values()]),
+      }),
       reset: () => this.counts.clear(),
     } as never);
   }

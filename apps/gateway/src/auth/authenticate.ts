@@ -60,7 +60,8 @@ export function authorizeRecord(lookup: KeyLookup, hash: string, tenant: TenantR
   const record = lookup.record;
   // A key from another tenant is treated as unknown here: no cross-tenant oracle.
   if (record.tenantId !== tenant.tenantId) return invalidKey;
-  if (record.status !== 'active') return { ok: false, failure: { status: 401, code: 'invalid_key', message: 'the API key has been revoked' } };
+  if (record.status !== 'active')
+    return { ok: false, failure: { status: 401, code: 'invalid_key', message: 'the API key has been revoked' } };
   if (record.expiresAt !== null && record.expiresAt <= now) {
     return { ok: false, failure: { status: 401, code: 'invalid_key', message: 'the API key has expired' } };
   }
@@ -73,7 +74,8 @@ export function authorizeRecord(lookup: KeyLookup, hash: string, tenant: TenantR
     if (!plan) return { ok: false, failure: { status: 403, code: 'forbidden', message: "the key's plan is not available" } };
   }
   if (record.apiIds.length > 0) {
-    if (!record.apiIds.includes(api.id)) return { ok: false, failure: { status: 403, code: 'forbidden', message: 'this key may not call this API' } };
+    if (!record.apiIds.includes(api.id))
+      return { ok: false, failure: { status: 403, code: 'forbidden', message: 'this key may not call this API' } };
   } else if (plan && !plan.apiIds.includes(api.id)) {
     return { ok: false, failure: { status: 403, code: 'forbidden', message: "this key's plan does not include this API" } };
   }

@@ -10,7 +10,8 @@ const ks = testKeyspace('keycache');
 let redis: Redis;
 let now = 1_000_000;
 
-const record = (keyId: string, status: KeyRecord['status'] = 'active'): KeyRecord => makeKeyRecord({ keyId, tenantId: 'ten_1', consumerId: 'con_1', status });
+const record = (keyId: string, status: KeyRecord['status'] = 'active'): KeyRecord =>
+  makeKeyRecord({ keyId, tenantId: 'ten_1', consumerId: 'con_1', status });
 
 function cache(size = 100) {
   return new KeyCache({ redis, keyspace: ks, size, ttlMs: 1000, negativeTtlMs: 100, now: () => now });
@@ -95,7 +96,12 @@ describe('KeyCache', () => {
   });
 
   it('serves a stale entry when Redis fails, and says unavailable when it knows nothing', async () => {
-    const dead = new Redis('redis://127.0.0.1:1', { enableOfflineQueue: false, maxRetriesPerRequest: 0, lazyConnect: true, retryStrategy: () => null });
+    const dead = new Redis('redis://127.0.0.1:1', {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      lazyConnect: true,
+      retryStrategy: () => null,
+    });
     dead.on('error', () => undefined);
     const h = hashApiKey('k5');
     const c = new KeyCache({ redis: dead, keyspace: ks, size: 10, ttlMs: 1000, negativeTtlMs: 100, now: () => now });

@@ -41,7 +41,10 @@ describe('decideStore', () => {
   });
 
   it('never stores a response that sets a cookie', () => {
-    expect(decideStore(200, { 'set-cookie': ['a=b'], 'cache-control': 'public, max-age=60' }, 60, NOW)).toMatchObject({ store: false, reason: 'set-cookie' });
+    expect(decideStore(200, { 'set-cookie': ['a=b'], 'cache-control': 'public, max-age=60' }, 60, NOW)).toMatchObject({
+      store: false,
+      reason: 'set-cookie',
+    });
   });
 
   it('lets the upstream shorten but never lengthen the route TTL; s-maxage wins over max-age', () => {
@@ -61,7 +64,9 @@ describe('decideStore', () => {
 
   it('refuses Vary: * and adds Accept-Encoding for encoded bodies', () => {
     expect(decideStore(200, { vary: 'Accept, *' }, 60, NOW)).toMatchObject({ store: false, reason: 'vary-star' });
-    expect(decideStore(200, { vary: 'X-B, accept-language', 'content-encoding': 'gzip' }, 60, NOW)).toMatchObject({ vary: ['accept-encoding', 'accept-language', 'x-b'] });
+    expect(decideStore(200, { vary: 'X-B, accept-language', 'content-encoding': 'gzip' }, 60, NOW)).toMatchObject({
+      vary: ['accept-encoding', 'accept-language', 'x-b'],
+    });
   });
 });
 

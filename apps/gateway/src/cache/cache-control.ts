@@ -128,7 +128,11 @@ export function parseVary(value: string | string[] | undefined): string[] | '*' 
  * it: the response may depend on an identity that isn't in the key (RFC 9111 §3.5 for
  * Authorization). Ranges and bodies bypass it too.
  */
-export function bypassReason(headers: Record<string, string | string[] | undefined>, forwardsAuthorization: boolean, forwardsCookie: boolean): string | null {
+export function bypassReason(
+  headers: Record<string, string | string[] | undefined>,
+  forwardsAuthorization: boolean,
+  forwardsCookie: boolean,
+): string | null {
   if (forwardsAuthorization) return 'authorization';
   if (forwardsCookie) return 'cookie';
   if (headers.range !== undefined) return 'range';

@@ -70,7 +70,8 @@ function lookup(i: CacheLookupInput): CacheState {
     // Every identity header the upstream is told (consumer, key, plan, JWT claims) is part of the
     // key, so no caller is ever served a response made for another. Tenant is in the key anyway;
     // the request id is per request.
-    else if (name.startsWith('x-tollgate-') && name !== 'x-tollgate-request-id' && name !== 'x-tollgate-tenant') identity += `${name}=${fwd[k + 1]!}\n`;
+    else if (name.startsWith('x-tollgate-') && name !== 'x-tollgate-request-id' && name !== 'x-tollgate-tenant')
+      identity += `${name}=${fwd[k + 1]!}\n`;
   }
   const reason = bypassReason(i.requestHeaders, forwardsAuth, forwardsCookie);
   if (reason) return { kind: 'bypass', reason };
@@ -163,7 +164,12 @@ export function sendCached(
  * past the size limit stops the copy (the client still gets all of it); only a body that ended
  * normally is stored, so a reset or timed-out upstream never leaves a truncated entry.
  */
-export function captureResponse(state: CacheState, status: number, upstreamHeaders: Record<string, string | string[] | undefined>, headers: string[]): BodyTap | null {
+export function captureResponse(
+  state: CacheState,
+  status: number,
+  upstreamHeaders: Record<string, string | string[] | undefined>,
+  headers: string[],
+): BodyTap | null {
   if (state.kind !== 'miss') {
     if (state.kind === 'bypass') setHeaderInList(headers, 'x-cache', 'BYPASS');
     return null;

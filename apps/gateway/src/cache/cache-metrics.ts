@@ -5,7 +5,7 @@ import type { ResponseCache } from './response-cache';
 export function registerCacheMetrics(registry: Registry, cache: ResponseCache): void {
   new Counter({
     name: 'tollgate_gateway_cache_requests_total',
-    help: 'Requests on caching routes, by result (hit, miss, bypass; coalesced = a miss served by another request\'s fill)',
+    help: "Requests on caching routes, by result (hit, miss, bypass; coalesced = a miss served by another request's fill)",
     labelNames: ['result'] as const,
     registers: [registry],
     collect() {

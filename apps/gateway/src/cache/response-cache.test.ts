@@ -24,11 +24,20 @@ function apiPolicy(over: Partial<ApiPolicy> = {}): ApiPolicy {
 }
 
 function tenant(version: number, apis: ApiPolicy[]) {
-  const snap: PolicySnapshot = { schemaVersion: 1, tenantId: 'ten_1', tenantSlug: 't', version, publishedAt: new Date().toISOString(), hosts: [], apis, plans: [] };
+  const snap: PolicySnapshot = {
+    schemaVersion: 1,
+    tenantId: 'ten_1',
+    tenantSlug: 't',
+    version,
+    publishedAt: new Date().toISOString(),
+    hosts: [],
+    apis,
+    plans: [],
+  };
   return compileTenant(snap);
 }
 
-const noHeaders = (_name: string): string => "";
+const noHeaders = (_name: string): string => '';
 const body = (s: string) => ({ status: 200, headers: { 'content-type': 'text/plain' }, body: Buffer.from(s) });
 
 function setup(opts: Partial<{ maxEntries: number; maxBytes: number; maxEntryBytes: number }> = {}) {
@@ -41,7 +50,15 @@ function setup(opts: Partial<{ maxEntries: number; maxBytes: number; maxEntryByt
   return { cache, api, t, key, advance: (ms: number) => (now += ms) };
 }
 
-function put(cache: ResponseCache, api: CompiledApi, primary: string, text: string, ttlMs = 60_000, vary: string[] = [], header: (name: string) => string = noHeaders) {
+function put(
+  cache: ResponseCache,
+  api: CompiledApi,
+  primary: string,
+  text: string,
+  ttlMs = 60_000,
+  vary: string[] = [],
+  header: (name: string) => string = noHeaders,
+) {
   return cache.store(primary, { tenantId: 'ten_1', api }, vary, header, body(text), ttlMs, 0);
 }
 
@@ -108,7 +125,16 @@ describe('ResponseCache', () => {
     const v2 = tenant(2, [apiPolicy(), other]);
     cache.retain(buildRouteTable([v2], 'localhost'));
     const api2 = v2.apis.find((a) => a.id === 'api_1')!;
-    const k2 = cache.primaryKey({ tenantId: 'ten_1', api: api2, routeId: 'r', identity: '', host: 'h', proto: 'http', path: '/x', query: '' });
+    const k2 = cache.primaryKey({
+      tenantId: 'ten_1',
+      api: api2,
+      routeId: 'r',
+      identity: '',
+      host: 'h',
+      proto: 'http',
+      path: '/x',
+      query: '',
+    });
     expect(k2).toBe(key('/x'));
     expect(cache.lookup(k2, noHeaders)?.body.toString()).toBe('old');
     // The API itself changed: gone, and a response fetched under the old policy isn't stored.
@@ -118,7 +144,15 @@ describe('ResponseCache', () => {
     expect(put(cache, api, key('/x'), 'late')).toBe(false);
     // The tenant is gone: nothing survives.
     const api3 = v3.apis.find((a) => a.id === 'api_1')!;
-    cache.store(cache.primaryKey({ tenantId: 'ten_1', api: api3, routeId: 'r', identity: '', host: 'h', proto: 'http', path: '/y', query: '' }), { tenantId: 'ten_1', api: api3 }, [], noHeaders, body('y'), 60_000, 0);
+    cache.store(
+      cache.primaryKey({ tenantId: 'ten_1', api: api3, routeId: 'r', identity: '', host: 'h', proto: 'http', path: '/y', query: '' }),
+      { tenantId: 'ten_1', api: api3 },
+      [],
+      noHeaders,
+      body('y'),
+      60_000,
+      0,
+    );
     expect(cache.size).toBe(1);
     cache.retain(buildRouteTable([], 'localhost'));
     expect(cache.size).toBe(0);

@@ -12,7 +12,16 @@ let store: PolicyStore;
 const keyEvents: TgEvent[] = [];
 
 const snap = (tenantId: string, version: number, slug = tenantId) =>
-  PolicySnapshot.parse({ schemaVersion: 1, tenantId, tenantSlug: slug, version, publishedAt: new Date().toISOString(), hosts: [], apis: [], plans: [] });
+  PolicySnapshot.parse({
+    schemaVersion: 1,
+    tenantId,
+    tenantSlug: slug,
+    version,
+    publishedAt: new Date().toISOString(),
+    hosts: [],
+    apis: [],
+    plans: [],
+  });
 
 async function publish(s: PolicySnapshot, announce = true) {
   await redis.set(ks.policy(s.tenantId), JSON.stringify(s));

@@ -51,7 +51,9 @@ export class PolicyStore {
     this.timer = setInterval(() => void this.resync('timer'), this.opts.resyncIntervalMs);
     this.timer.unref();
     // Not awaited: with Redis down at boot the subscription completes whenever it comes back.
-    subscriber.subscribe(keyspace.eventsChannel).catch((err: Error) => logger.warn({ err: err.message }, 'subscribe failed; will retry on reconnect'));
+    subscriber
+      .subscribe(keyspace.eventsChannel)
+      .catch((err: Error) => logger.warn({ err: err.message }, 'subscribe failed; will retry on reconnect'));
     await this.resync('boot');
   }
 

@@ -64,12 +64,31 @@ export function createLimitEnforcer(deps: LimitEnforcerDeps) {
       const planRate: RateLimitPolicy | null = plan?.rateLimit ?? null;
       const override = record.rateLimitOverride;
       if (override) {
-        rates.push({ name: 'key', key: keys.keyRate(), limit: override.limit, windowSeconds: override.windowSeconds, algorithm: planRate?.algorithm ?? 'sliding_window' });
+        rates.push({
+          name: 'key',
+          key: keys.keyRate(),
+          limit: override.limit,
+          windowSeconds: override.windowSeconds,
+          algorithm: planRate?.algorithm ?? 'sliding_window',
+        });
       } else if (planRate) {
-        rates.push({ name: 'plan', key: keys.keyRate(), limit: planRate.limit, windowSeconds: planRate.windowSeconds, algorithm: planRate.algorithm });
+        rates.push({
+          name: 'plan',
+          key: keys.keyRate(),
+          limit: planRate.limit,
+          windowSeconds: planRate.windowSeconds,
+          algorithm: planRate.algorithm,
+        });
       }
       const r = route.policy.rateLimit;
-      if (r) rates.push({ name: 'route', key: keys.routeRate(route.id), limit: r.limit, windowSeconds: r.windowSeconds, algorithm: r.algorithm });
+      if (r)
+        rates.push({
+          name: 'route',
+          key: keys.routeRate(route.id),
+          limit: r.limit,
+          windowSeconds: r.windowSeconds,
+          algorithm: r.algorithm,
+        });
       const q = plan?.quota;
       if (q) {
         let start = record.periodStart;
@@ -83,7 +102,14 @@ export function createLimitEnforcer(deps: LimitEnforcerDeps) {
       }
     } else {
       const r = route.policy.rateLimit;
-      if (r) rates.push({ name: 'route', key: keyspace.rate(subject.id, `api:${api.id}:route:${route.id}`), limit: r.limit, windowSeconds: r.windowSeconds, algorithm: r.algorithm });
+      if (r)
+        rates.push({
+          name: 'route',
+          key: keyspace.rate(subject.id, `api:${api.id}:route:${route.id}`),
+          limit: r.limit,
+          windowSeconds: r.windowSeconds,
+          algorithm: r.algorithm,
+        });
     }
     if (rates.length === 0 && !quota) return null;
     return { rates, quota };
@@ -142,7 +168,13 @@ export function createLimitEnforcer(deps: LimitEnforcerDeps) {
    * The verdict for one call: as it is when the limiter had the decision at hand (a call covered
    * by a reservation, the usual case for a busy key), else a promise of it.
    */
-  function enforce(api: CompiledApi, route: CompiledRoute, subject: LimitSubjectInput, requestId: string, now: number): LimitVerdict | Promise<LimitVerdict> {
+  function enforce(
+    api: CompiledApi,
+    route: CompiledRoute,
+    subject: LimitSubjectInput,
+    requestId: string,
+    now: number,
+  ): LimitVerdict | Promise<LimitVerdict> {
     let req: DecideRequest | null;
     try {
       req = requestFor(api, route, subject, now);

@@ -30,8 +30,25 @@ export type BodyTap = { data(chunk: Buffer): void; end(complete: boolean): void 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
 /** Errors that mean the upstream never processed the request, so a retry elsewhere is safe. */
-const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'EPIPE']);
-const TIMEOUT_ERRORS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT', 'TG_READ_TIMEOUT', 'TG_QUEUE_TIMEOUT']);
+const CONNECT_ERRORS = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'EPIPE',
+]);
+const TIMEOUT_ERRORS = new Set([
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'ETIMEDOUT',
+  'TG_READ_TIMEOUT',
+  'TG_QUEUE_TIMEOUT',
+]);
 
 /** The upstream sent nothing for the read timeout: before its headers, or between two body reads. */
 class ReadTimeoutError extends Error {
@@ -208,7 +225,12 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
    * - `sent`: the whole response is written.
    * - `streaming`: the body follows as it arrives; `onIncomplete` fires if it is cut short.
    */
-  respond(res: ServerResponse, headers: OutgoingHttpHeaders | string[], bodyless: boolean, tap: BodyTap | null): 'failed' | 'gone' | 'sent' | 'streaming' {
+  respond(
+    res: ServerResponse,
+    headers: OutgoingHttpHeaders | string[],
+    bodyless: boolean,
+    tap: BodyTap | null,
+  ): 'failed' | 'gone' | 'sent' | 'streaming' {
     if (this.failed !== null) return 'failed';
     if (res.destroyed) {
       this.abandon();
@@ -304,7 +326,11 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
       this.settleHead(err);
       return;
     }
-    this.abort(new ReadTimeoutError(this.headSettled ? 'the upstream stopped sending its response body' : 'the upstream did not send its response headers in time'));
+    this.abort(
+      new ReadTimeoutError(
+        this.headSettled ? 'the upstream stopped sending its response body' : 'the upstream did not send its response headers in time',
+      ),
+    );
   };
 
   private stopReadTimer(): void {
@@ -387,7 +413,14 @@ export async function forwardToUpstream(upstreams: Upstreams, o: ForwardOptions)
       const exchange = await dispatchOnce(
         pool,
         // undici's own timeouts off: the exchange keeps the read timeout (see its constructor).
-        { method: o.method as Dispatcher.HttpMethod, path: target.pathPrefix + o.pathAndQuery, headers: o.headers, body: o.body, headersTimeout: 0, bodyTimeout: 0 },
+        {
+          method: o.method as Dispatcher.HttpMethod,
+          path: target.pathPrefix + o.pathAndQuery,
+          headers: o.headers,
+          body: o.body,
+          headersTimeout: 0,
+          bodyTimeout: 0,
+        },
         Math.min(o.headersTimeoutMs, remaining),
       );
       upstreams.reportSuccess(target);
@@ -429,7 +462,10 @@ export class BodyLimit extends Transform {
   }
 }
 
-export function requestBody(req: IncomingMessage, maxBytes: number): { body: Readable | null; limiter: BodyLimit | null; declared: number } {
+export function requestBody(
+  req: IncomingMessage,
+  maxBytes: number,
+): { body: Readable | null; limiter: BodyLimit | null; declared: number } {
   const te = req.headers['transfer-encoding'];
   const cl = req.headers['content-length'];
   if (te === undefined) {

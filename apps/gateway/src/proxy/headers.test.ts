@@ -12,20 +12,36 @@ describe('buildForwardHeaders', () => {
   it('removes hop-by-hop headers, every header named in Connection, and the x-tollgate namespace', () => {
     const out = buildForwardHeaders(
       fakeReq([
-        'Host', 'a.localhost',
-        'Connection', 'keep-alive, X-Secret, x-tollgate-consumer',
-        'X-Secret', 's',
-        'Keep-Alive', 'timeout=5',
-        'Transfer-Encoding', 'chunked',
-        'TE', 'trailers',
-        'Upgrade', 'h2c',
-        'Proxy-Authorization', 'Basic x',
-        'X-Tollgate-Consumer', 'admin',
-        'x-tollgate-anything', '1',
-        'X-Forwarded-For', '6.6.6.6',
-        'Forwarded', 'for=6.6.6.6',
-        'Accept', 'a', 'Accept', 'b',
-        'Authorization', 'Bearer k',
+        'Host',
+        'a.localhost',
+        'Connection',
+        'keep-alive, X-Secret, x-tollgate-consumer',
+        'X-Secret',
+        's',
+        'Keep-Alive',
+        'timeout=5',
+        'Transfer-Encoding',
+        'chunked',
+        'TE',
+        'trailers',
+        'Upgrade',
+        'h2c',
+        'Proxy-Authorization',
+        'Basic x',
+        'X-Tollgate-Consumer',
+        'admin',
+        'x-tollgate-anything',
+        '1',
+        'X-Forwarded-For',
+        '6.6.6.6',
+        'Forwarded',
+        'for=6.6.6.6',
+        'Accept',
+        'a',
+        'Accept',
+        'b',
+        'Authorization',
+        'Bearer k',
       ]),
       { credentialHeader: 'authorization', remove: null },
     );
@@ -33,7 +49,10 @@ describe('buildForwardHeaders', () => {
   });
 
   it('applies route removals', () => {
-    expect(buildForwardHeaders(fakeReq(['Cookie', 'c', 'Accept', 'a']), { credentialHeader: null, remove: ['cookie'] })).toEqual(['accept', 'a']);
+    expect(buildForwardHeaders(fakeReq(['Cookie', 'c', 'Accept', 'a']), { credentialHeader: null, remove: ['cookie'] })).toEqual([
+      'accept',
+      'a',
+    ]);
   });
 });
 
@@ -42,7 +61,22 @@ describe('filterResponseHeaders', () => {
 
   it('drops hop-by-hop and Connection-named headers from upstream responses, keeping repeats in order', () => {
     const out = filterResponseHeaders(
-      raw(['Connection', 'close, X-Internal', 'X-Internal', '1', 'Keep-Alive', 'x', 'Transfer-Encoding', 'chunked', 'Content-Type', 'a', 'Set-Cookie', 'a', 'set-cookie', 'b']),
+      raw([
+        'Connection',
+        'close, X-Internal',
+        'X-Internal',
+        '1',
+        'Keep-Alive',
+        'x',
+        'Transfer-Encoding',
+        'chunked',
+        'Content-Type',
+        'a',
+        'Set-Cookie',
+        'a',
+        'set-cookie',
+        'b',
+      ]),
       null,
       false,
     );
@@ -56,7 +90,9 @@ describe('filterResponseHeaders', () => {
   });
 
   it('removes what a route transform names, and decodes values as latin1', () => {
-    expect(filterResponseHeaders([Buffer.from('Server'), Buffer.from('x'), Buffer.from('X-Name'), Buffer.from([0x63, 0xe9])], ['server'], false)).toEqual(['x-name', 'c\u00e9']);
+    expect(
+      filterResponseHeaders([Buffer.from('Server'), Buffer.from('x'), Buffer.from('X-Name'), Buffer.from([0x63, 0xe9])], ['server'], false),
+    ).toEqual(['x-name', 'c\u00e9']);
   });
 });
 

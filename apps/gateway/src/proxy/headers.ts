@@ -51,7 +51,13 @@ export function buildForwardHeaders(req: IncomingMessage, opts: ForwardHeaderOpt
 }
 
 /** Response headers the gateway sets itself when it has limit headers of its own. */
-const LIMIT_HEADERS: ReadonlySet<string> = new Set(['ratelimit', 'ratelimit-policy', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset']);
+const LIMIT_HEADERS: ReadonlySet<string> = new Set([
+  'ratelimit',
+  'ratelimit-policy',
+  'x-ratelimit-limit',
+  'x-ratelimit-remaining',
+  'x-ratelimit-reset',
+]);
 
 /**
  * Upstream response headers as a flat `[name, value, …]` list (lower-case names, duplicates and
@@ -59,7 +65,11 @@ const LIMIT_HEADERS: ReadonlySet<string> = new Set(['ratelimit', 'ratelimit-poli
  * a route transform removes, and those the gateway is about to set itself: `X-Request-Id`
  * always, the rate-limit headers when `ownLimitHeaders`.
  */
-export function filterResponseHeaders(raw: readonly (Buffer | string)[], remove: readonly string[] | null, ownLimitHeaders: boolean): string[] {
+export function filterResponseHeaders(
+  raw: readonly (Buffer | string)[],
+  remove: readonly string[] | null,
+  ownLimitHeaders: boolean,
+): string[] {
   let named: Set<string> | null = null;
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {

@@ -74,7 +74,8 @@ export class HealthChecks {
   constructor(private readonly opts: HealthChecksOptions) {
     this.ownsDispatcher = !opts.dispatcher;
     // A dedicated agent: probes neither queue behind nor take connections from request traffic.
-    this.dispatcher = opts.dispatcher ?? new Agent({ connections: 2, pipelining: 1, keepAliveTimeout: 10_000, connect: { timeout: opts.timeoutMs } });
+    this.dispatcher =
+      opts.dispatcher ?? new Agent({ connections: 2, pipelining: 1, keepAliveTimeout: 10_000, connect: { timeout: opts.timeoutMs } });
   }
 
   get size(): number {
@@ -96,7 +97,10 @@ export class HealthChecks {
           if (!hc || t.healthKey === null || wanted.has(t.healthKey)) continue;
           const url = probeUrl(t, hc.path);
           if (url === null) {
-            this.opts.logger.warn({ tenantId: tenant.tenantId, apiId: api.id, targetId: t.id }, 'health check path refused; target not actively checked');
+            this.opts.logger.warn(
+              { tenantId: tenant.tenantId, apiId: api.id, targetId: t.id },
+              'health check path refused; target not actively checked',
+            );
             continue;
           }
           wanted.set(t.healthKey, {
@@ -116,7 +120,12 @@ export class HealthChecks {
         this.startProber(key, spec);
         continue;
       }
-      if (p.url !== spec.url || p.intervalMs !== spec.intervalMs || p.unhealthyThreshold !== spec.unhealthyThreshold || p.healthyThreshold !== spec.healthyThreshold) {
+      if (
+        p.url !== spec.url ||
+        p.intervalMs !== spec.intervalMs ||
+        p.unhealthyThreshold !== spec.unhealthyThreshold ||
+        p.healthyThreshold !== spec.healthyThreshold
+      ) {
         // New settings: keep the verdict, restart the streak; an unchanged prober keeps its rhythm.
         Object.assign(p, spec, { successes: 0, failures: 0 });
       } else p.labels = spec.labels;

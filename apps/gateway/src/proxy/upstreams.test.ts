@@ -12,13 +12,31 @@ const api = (targets: { url: string; weight: number }[], mode: ApiPolicy['loadBa
 describe('Upstreams.pick', () => {
   it('rotates round robin', () => {
     const u = new Upstreams({ connections: 1, unhealthyThreshold: 2, cooldownMs: 1000 });
-    const b = compileTargets(api([{ url: 'http://a:1', weight: 1 }, { url: 'http://b:1', weight: 1 }, { url: 'http://c:1', weight: 1 }], 'round_robin'));
+    const b = compileTargets(
+      api(
+        [
+          { url: 'http://a:1', weight: 1 },
+          { url: 'http://b:1', weight: 1 },
+          { url: 'http://c:1', weight: 1 },
+        ],
+        'round_robin',
+      ),
+    );
     expect(Array.from({ length: 6 }, () => u.pick(b, null)!.id)).toEqual(['t0', 't1', 't2', 't0', 't1', 't2']);
   });
 
   it('spreads by weight smoothly', () => {
     const u = new Upstreams({ connections: 1, unhealthyThreshold: 2, cooldownMs: 1000 });
-    const b = compileTargets(api([{ url: 'http://a:1', weight: 5 }, { url: 'http://b:1', weight: 1 }, { url: 'http://c:1', weight: 0 }], 'weighted'));
+    const b = compileTargets(
+      api(
+        [
+          { url: 'http://a:1', weight: 5 },
+          { url: 'http://b:1', weight: 1 },
+          { url: 'http://c:1', weight: 0 },
+        ],
+        'weighted',
+      ),
+    );
     const picks = Array.from({ length: 60 }, () => u.pick(b, null)!.id);
     expect(picks.filter((p) => p === 't0').length).toBe(50);
     expect(picks.filter((p) => p === 't1').length).toBe(10);
@@ -30,7 +48,15 @@ describe('Upstreams.pick', () => {
   it('takes a target out after consecutive failures and brings it back after the cooldown', () => {
     let now = 1000;
     const u = new Upstreams({ connections: 1, unhealthyThreshold: 2, cooldownMs: 500, now: () => now });
-    const b = compileTargets(api([{ url: 'http://a:1', weight: 1 }, { url: 'http://b:1', weight: 1 }], 'round_robin'));
+    const b = compileTargets(
+      api(
+        [
+          { url: 'http://a:1', weight: 1 },
+          { url: 'http://b:1', weight: 1 },
+        ],
+        'round_robin',
+      ),
+    );
     const a = b.targets[0]!;
     expect(u.reportFailure(a)).toBe(false);
     expect(u.reportFailure(a)).toBe(true);
@@ -42,7 +68,15 @@ describe('Upstreams.pick', () => {
 
   it('still tries someone when every target is out, and honours exclusions for retries', () => {
     const u = new Upstreams({ connections: 1, unhealthyThreshold: 1, cooldownMs: 10_000 });
-    const b = compileTargets(api([{ url: 'http://a:1', weight: 1 }, { url: 'http://b:1', weight: 1 }], 'round_robin'));
+    const b = compileTargets(
+      api(
+        [
+          { url: 'http://a:1', weight: 1 },
+          { url: 'http://b:1', weight: 1 },
+        ],
+        'round_robin',
+      ),
+    );
     u.reportFailure(b.targets[0]!);
     u.reportFailure(b.targets[1]!);
     expect(u.pick(b, null)).not.toBeNull();

@@ -2,7 +2,15 @@ import { describe, expect, it } from 'vitest';
 import { PolicySnapshot, type ApiPolicy } from '@tollgate/policy';
 import { buildRouteTable, compileTenant, matchRoute, normalizeHost } from './route-table';
 
-const route = (id: string, path: string, methods: string[] = []) => ({ id, methods, path, timeoutMs: null, cacheTtlSeconds: 0, transform: null, rateLimit: null });
+const route = (id: string, path: string, methods: string[] = []) => ({
+  id,
+  methods,
+  path,
+  timeoutMs: null,
+  cacheTtlSeconds: 0,
+  transform: null,
+  rateLimit: null,
+});
 const api = (id: string, basePath: string, routes: ApiPolicy['routes']): ApiPolicy => ({
   id,
   slug: id,
@@ -72,6 +80,9 @@ describe('route table', () => {
   });
 
   it('compiles upstream targets with their path prefix', () => {
-    expect(tenant.apis.find((a) => a.id === 'api_v1')!.balancer.targets[0]).toMatchObject({ origin: 'http://127.0.0.1:1', pathPrefix: '/base' });
+    expect(tenant.apis.find((a) => a.id === 'api_v1')!.balancer.targets[0]).toMatchObject({
+      origin: 'http://127.0.0.1:1',
+      pathPrefix: '/base',
+    });
   });
 });

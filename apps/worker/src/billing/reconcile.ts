@@ -96,7 +96,11 @@ export async function reconcileBilling(opts: ReconcileOptions): Promise<Reconcil
     const raw = counters?.[i]?.[1];
     const counter = typeof raw === 'string' ? BigInt(raw) : null;
     if (counter === null || counter < r.ledger) {
-      mismatches.push({ kind: 'quota_behind', subscriptionId: r.id, detail: { counter: counter === null ? -1 : Number(counter), ledger: Number(r.ledger) } });
+      mismatches.push({
+        kind: 'quota_behind',
+        subscriptionId: r.id,
+        detail: { counter: counter === null ? -1 : Number(counter), ledger: Number(r.ledger) },
+      });
       if (r.ledger > 0n) {
         await raiseCounter(opts.redis, keys[i]!, r.ledger, r.currentPeriodEnd.getTime() + HOUR);
         fix('quota_behind');
@@ -116,7 +120,15 @@ export async function reconcileBilling(opts: ReconcileOptions): Promise<Reconcil
   for (const r of unreported) {
     mismatches.push({ kind: 'unreported', subscriptionId: r.id, detail: { due: Number(r.due) } });
     if (!opts.stripe) continue;
-    const res = await reportMeterUsage({ db: opts.db, stripe: opts.stripe, logger: opts.logger, now, settleMs: settle, subscriptionId: r.id, ...(opts.retry ? { retry: opts.retry } : {}) });
+    const res = await reportMeterUsage({
+      db: opts.db,
+      stripe: opts.stripe,
+      logger: opts.logger,
+      now,
+      settleMs: settle,
+      subscriptionId: r.id,
+      ...(opts.retry ? { retry: opts.retry } : {}),
+    });
     if (res.quantity > 0n) fix('unreported', Number(res.quantity));
   }
 
@@ -126,14 +138,22 @@ export async function reconcileBilling(opts: ReconcileOptions): Promise<Reconcil
     WHERE r."sentAt" IS NULL AND r."createdAt" < ${new Date(now.getTime() - 20 * HOUR)}
       AND (${opts.tenantIds ?? null}::text[] IS NULL OR l."tenantId" = ANY(${opts.tenantIds ?? null}::text[]))
     LIMIT 1000`;
-  for (const r of stale) mismatches.push({ kind: 'stale_pending', subscriptionId: r.subscriptionId, detail: { identifier: r.identifier, since: r.createdAt.toISOString() } });
+  for (const r of stale)
+    mismatches.push({
+      kind: 'stale_pending',
+      subscriptionId: r.subscriptionId,
+      detail: { identifier: r.identifier, since: r.createdAt.toISOString() },
+    });
 
   // Stripe's own total for the period, against what we recorded as reported.
   if (opts.stripe) {
     const linked = rows.filter((r) => r.stripeLinked).slice(0, opts.stripeChecks ?? 100);
     for (const r of linked) {
       try {
-        const reported = await opts.db.ledgerLine.aggregate({ where: { subscriptionId: r.id, kind: 'USAGE', periodStart: r.currentPeriodStart }, _sum: { reportedQuantity: true } });
+        const reported = await opts.db.ledgerLine.aggregate({
+          where: { subscriptionId: r.id, kind: 'USAGE', periodStart: r.currentPeriodStart },
+          _sum: { reportedQuantity: true },
+        });
         const ours = reported._sum.reportedQuantity ?? 0n;
         const start = Math.floor(r.currentPeriodStart.getTime() / 60_000) * 60;
         const end = Math.ceil((now.getTime() + 1) / 60_000) * 60;
@@ -144,7 +164,11 @@ export async function reconcileBilling(opts: ReconcileOptions): Promise<Reconcil
         );
         const theirs = BigInt(Math.round(summaries.data.reduce((a, s) => a + Number(s.aggregated_value), 0)));
         if (theirs !== ours) {
-          mismatches.push({ kind: 'stripe_mismatch', subscriptionId: r.id, detail: { stripe: Number(theirs), reported: Number(ours), meter: meterEventName(r.planId) } });
+          mismatches.push({
+            kind: 'stripe_mismatch',
+            subscriptionId: r.id,
+            detail: { stripe: Number(theirs), reported: Number(ours), meter: meterEventName(r.planId) },
+          });
         }
       } catch (err) {
         opts.logger.warn({ subscriptionId: r.id, err: (err as Error).message }, 'could not read Stripe meter totals');
@@ -152,12 +176,23 @@ export async function reconcileBilling(opts: ReconcileOptions): Promise<Reconcil
     }
   }
 
-  const counts: Record<ReconcileKind, number> = { quota_behind: 0, quota_ahead: 0, unreported: 0, over_reported: 0, stripe_mismatch: 0, stale_pending: 0 };
+  const counts: Record<ReconcileKind, number> = {
+    quota_behind: 0,
+    quota_ahead: 0,
+    unreported: 0,
+    over_reported: 0,
+    stripe_mismatch: 0,
+    stale_pending: 0,
+  };
   for (const m of mismatches) counts[m.kind]++;
   for (const [kind, n] of Object.entries(counts)) opts.metrics?.reconcileMismatches.set({ kind }, n);
   for (const m of mismatches) {
     const fixable = m.kind === 'quota_behind' || (m.kind === 'unreported' && opts.stripe);
-    (fixable ? opts.logger.info : opts.logger.warn).call(opts.logger, { ...m }, fixable ? 'reconciliation fixed a mismatch' : 'reconciliation found a mismatch it cannot fix');
+    (fixable ? opts.logger.info : opts.logger.warn).call(
+      opts.logger,
+      { ...m },
+      fixable ? 'reconciliation fixed a mismatch' : 'reconciliation found a mismatch it cannot fix',
+    );
   }
   return { checked: rows.length, mismatches, fixed };
 }

@@ -137,13 +137,35 @@ export async function applyUsageBatches(sql: Sql, batches: readonly UsageBatch[]
     if (!fresh.length) return empty;
 
     const agg = aggregateBatches(fresh.map((b) => b.events));
-    const rollups = agg.rollups.map((r, o) => ({ o,
-      t: r.tenantId, b: r.bucketStart, a: r.apiId, k: r.keyId, c: r.consumerId, s: r.subscriptionId,
-      n: r.requests, s2: r.status2xx, s3: r.status3xx, s4: r.status4xx, s5: r.status5xx,
-      ra: r.rejectedAuth, rr: r.rejectedRate, rq: r.rejectedQuota, ro: r.rejectedOther,
-      lb: r.latencyBuckets, ls: r.latencySumMs, bi: r.bytesIn, bo: r.bytesOut, ch: r.cacheHits,
+    const rollups = agg.rollups.map((r, o) => ({
+      o,
+      t: r.tenantId,
+      b: r.bucketStart,
+      a: r.apiId,
+      k: r.keyId,
+      c: r.consumerId,
+      s: r.subscriptionId,
+      n: r.requests,
+      s2: r.status2xx,
+      s3: r.status3xx,
+      s4: r.status4xx,
+      s5: r.status5xx,
+      ra: r.rejectedAuth,
+      rr: r.rejectedRate,
+      rq: r.rejectedQuota,
+      ro: r.rejectedOther,
+      lb: r.latencyBuckets,
+      ls: r.latencySumMs,
+      bi: r.bytesIn,
+      bo: r.bytesOut,
+      ch: r.cacheHits,
     }));
-    const anchors = agg.ledger.length ? await periodAnchors(tx, agg.ledger.map((l) => l.subscriptionId)) : new Map<string, Date>();
+    const anchors = agg.ledger.length
+      ? await periodAnchors(
+          tx,
+          agg.ledger.map((l) => l.subscriptionId),
+        )
+      : new Map<string, Date>();
     const ledger = agg.ledger.map((l, o) => {
       const anchor = anchors.get(l.subscriptionId);
       return {
@@ -158,7 +180,11 @@ export async function applyUsageBatches(sql: Sql, batches: readonly UsageBatch[]
       };
     });
     const keys = agg.keys.map((k) => ({ id: k.keyId, u: k.lastUsedAt }));
-    const [row] = await tx.unsafe<Array<{ rollups: number; ledger: number; billed: string | bigint }>>(WRITE_SQL, [asJson(rollups), asJson(ledger), asJson(keys)]);
+    const [row] = await tx.unsafe<Array<{ rollups: number; ledger: number; billed: string | bigint }>>(WRITE_SQL, [
+      asJson(rollups),
+      asJson(ledger),
+      asJson(keys),
+    ]);
     return {
       applied,
       events: agg.events,

@@ -4,8 +4,19 @@ const HOUR = 3_600_000;
 const DAY = 86_400_000;
 
 const SUMS = [
-  'requests', 'status2xx', 'status3xx', 'status4xx', 'status5xx', 'rejectedAuth', 'rejectedRate', 'rejectedQuota',
-  'rejectedOther', 'latencySumMs', 'bytesIn', 'bytesOut', 'cacheHits',
+  'requests',
+  'status2xx',
+  'status3xx',
+  'status4xx',
+  'status5xx',
+  'rejectedAuth',
+  'rejectedRate',
+  'rejectedQuota',
+  'rejectedOther',
+  'latencySumMs',
+  'bytesIn',
+  'bytesOut',
+  'cacheHits',
 ];
 
 /**

@@ -58,7 +58,10 @@ export class GroupCommit {
 
   private async write(group: Pending[]): Promise<void> {
     try {
-      const res = await applyUsageBatches(this.sql, group.map((p) => p.batch));
+      const res = await applyUsageBatches(
+        this.sql,
+        group.map((p) => p.batch),
+      );
       this.opts.onGroup?.(res, group.length);
       group.forEach((p, i) => p.resolve({ applied: res.applied[i]! }));
     } catch (err) {

@@ -49,14 +49,27 @@ export async function startBillingQueue(opts: BillingQueueOptions) {
   if (!stripe) logger.info('Stripe not configured: usage is metered and rated, nothing is sent to Stripe');
 
   const webhook: WebhookHandler | null = config.STRIPE_WEBHOOK_SECRET
-    ? createStripeWebhookHandler({ db: opts.db, webhookSecret: config.STRIPE_WEBHOOK_SECRET, logger, onResult: (result) => metrics.webhooks.inc({ result }) })
+    ? createStripeWebhookHandler({
+        db: opts.db,
+        webhookSecret: config.STRIPE_WEBHOOK_SECRET,
+        logger,
+        onResult: (result) => metrics.webhooks.inc({ result }),
+      })
     : null;
 
   const prefix = opts.keyspace.bullPrefix;
   const queue = new Queue(QUEUES.billing, { connection: opts.redis, prefix });
   const keep = { removeOnComplete: { count: 100 }, removeOnFail: { count: 500 } };
-  await queue.upsertJobScheduler('meter-report', { every: config.METER_REPORT_EVERY_MS }, { name: BILLING_JOBS.meterReport, data: {}, opts: keep });
-  await queue.upsertJobScheduler('compact-rollups', { every: config.COMPACT_EVERY_MS }, { name: BILLING_JOBS.compactRollups, data: {}, opts: keep });
+  await queue.upsertJobScheduler(
+    'meter-report',
+    { every: config.METER_REPORT_EVERY_MS },
+    { name: BILLING_JOBS.meterReport, data: {}, opts: keep },
+  );
+  await queue.upsertJobScheduler(
+    'compact-rollups',
+    { every: config.COMPACT_EVERY_MS },
+    { name: BILLING_JOBS.compactRollups, data: {}, opts: keep },
+  );
   await queue.upsertJobScheduler('reconcile', { every: config.RECONCILE_EVERY_MS }, { name: BILLING_JOBS.reconcile, data: {}, opts: keep });
 
   const processor = async (job: Job) => {
@@ -76,7 +89,15 @@ export async function startBillingQueue(opts: BillingQueueOptions) {
         return { hourRows: res.hourRows, dayRows: res.dayRows, prunedBatchIds: pruned, prunedMinuteRows: prunedMinutes };
       }
       case BILLING_JOBS.reconcile: {
-        const res = await reconcileBilling({ db: opts.db, redis: opts.redis, keyspace: opts.keyspace, stripe, logger, metrics, settleMs: config.METER_SETTLE_MS });
+        const res = await reconcileBilling({
+          db: opts.db,
+          redis: opts.redis,
+          keyspace: opts.keyspace,
+          stripe,
+          logger,
+          metrics,
+          settleMs: config.METER_SETTLE_MS,
+        });
         return { checked: res.checked, mismatches: res.mismatches.length, fixed: res.fixed };
       }
       default:

@@ -54,7 +54,10 @@ export function createUsageProcessor(opts: Pick<UsageWorkerOptions, 'sql' | 'log
     const parsed = UsageBatch.safeParse(job.data);
     if (!parsed.success) {
       metrics.batches.inc({ result: 'malformed' });
-      const where = parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+      const where = parsed.error.issues
+        .slice(0, 3)
+        .map((i) => `${i.path.join('.')}: ${i.message}`)
+        .join('; ');
       throw new UnrecoverableError(`malformed usage batch: ${where}`);
     }
     const batch = parsed.data;
@@ -79,7 +82,10 @@ export function createUsageProcessor(opts: Pick<UsageWorkerOptions, 'sql' | 'log
         // database outage must never use up a batch's attempts and drop it.
         const delay = backoffMs(job.attemptsStarted);
         metrics.batches.inc({ result: 'retried' });
-        logger.warn({ jobId: job.id, batchId: batch.batchId, err: (err as Error).message, delayMs: delay }, 'database unavailable; batch retried later');
+        logger.warn(
+          { jobId: job.id, batchId: batch.batchId, err: (err as Error).message, delayMs: delay },
+          'database unavailable; batch retried later',
+        );
         await job.moveToDelayed(Date.now() + delay, token);
         throw new DelayedError();
       }

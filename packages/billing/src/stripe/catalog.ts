@@ -40,7 +40,14 @@ export async function syncPlanToStripe(db: Db, stripe: Stripe | null, planId: st
 
   const productId =
     plan.stripeProductId ??
-    (await call(() => stripe.products.create({ name: plan.name, metadata: { tollgate_plan_id: plan.id, tollgate_tenant_id: plan.tenantId } }, onAccount(acct, `tg-product-${plan.id}`)))).id;
+    (
+      await call(() =>
+        stripe.products.create(
+          { name: plan.name, metadata: { tollgate_plan_id: plan.id, tollgate_tenant_id: plan.tenantId } },
+          onAccount(acct, `tg-product-${plan.id}`),
+        ),
+      )
+    ).id;
 
   const metered = pricing.tiers !== null || pricing.overageUnitPriceMinor > 0n;
   let meterId = plan.stripeMeterId;
@@ -66,7 +73,13 @@ export async function syncPlanToStripe(db: Db, stripe: Stripe | null, planId: st
     flatPriceId = (
       await call(() =>
         stripe.prices.create(
-          { product: productId, currency: plan.currency, unit_amount: Number(pricing.flatFeeMinor), recurring: { interval: 'month', usage_type: 'licensed' }, metadata: { tollgate_plan_id: plan.id } },
+          {
+            product: productId,
+            currency: plan.currency,
+            unit_amount: Number(pricing.flatFeeMinor),
+            recurring: { interval: 'month', usage_type: 'licensed' },
+            metadata: { tollgate_plan_id: plan.id },
+          },
           onAccount(acct, `tg-price-flat-${plan.id}`),
         ),
       )
@@ -82,14 +95,21 @@ export async function syncPlanToStripe(db: Db, stripe: Stripe | null, planId: st
       const shift = Number(pricing.includedRequests);
       const tiers: Stripe.PriceCreateParams.Tier[] = [];
       if (shift > 0) tiers.push({ up_to: shift, unit_amount: 0 });
-      for (const t of pricing.tiers) tiers.push({ up_to: t.upTo === null ? 'inf' : t.upTo + shift, unit_amount: t.unitPriceMinor, ...(t.flatMinor ? { flat_amount: t.flatMinor } : {}) });
+      for (const t of pricing.tiers)
+        tiers.push({
+          up_to: t.upTo === null ? 'inf' : t.upTo + shift,
+          unit_amount: t.unitPriceMinor,
+          ...(t.flatMinor ? { flat_amount: t.flatMinor } : {}),
+        });
       params = { product: productId, currency: plan.currency, recurring, billing_scheme: 'tiered', tiers_mode: 'graduated', tiers };
     } else if (pricing.includedRequests > 0n) {
       // Per-block overage after an allowance has no exact Stripe price; the block is priced per
       // request (unit price / block size, in decimal) and the invoice preview stays the reference.
       const unit = pricing.overageBlockSize > 1n ? undefined : Number(pricing.overageUnitPriceMinor);
       const decimal =
-        pricing.overageBlockSize > 1n ? Stripe.Decimal.from((Number(pricing.overageUnitPriceMinor) / Number(pricing.overageBlockSize)).toFixed(12)) : undefined;
+        pricing.overageBlockSize > 1n
+          ? Stripe.Decimal.from((Number(pricing.overageUnitPriceMinor) / Number(pricing.overageBlockSize)).toFixed(12))
+          : undefined;
       params = {
         product: productId,
         currency: plan.currency,
@@ -102,11 +122,21 @@ export async function syncPlanToStripe(db: Db, stripe: Stripe | null, planId: st
         ],
       };
     } else if (pricing.overageBlockSize > 1n) {
-      params = { product: productId, currency: plan.currency, recurring, unit_amount: Number(pricing.overageUnitPriceMinor), transform_quantity: { divide_by: Number(pricing.overageBlockSize), round: 'up' } };
+      params = {
+        product: productId,
+        currency: plan.currency,
+        recurring,
+        unit_amount: Number(pricing.overageUnitPriceMinor),
+        transform_quantity: { divide_by: Number(pricing.overageBlockSize), round: 'up' },
+      };
     } else {
       params = { product: productId, currency: plan.currency, recurring, unit_amount: Number(pricing.overageUnitPriceMinor) };
     }
-    meteredPriceId = (await call(() => stripe.prices.create({ ...params, metadata: { tollgate_plan_id: plan.id } }, onAccount(acct, `tg-price-metered-${plan.id}`)))).id;
+    meteredPriceId = (
+      await call(() =>
+        stripe.prices.create({ ...params, metadata: { tollgate_plan_id: plan.id } }, onAccount(acct, `tg-price-metered-${plan.id}`)),
+      )
+    ).id;
   }
 
   await db.plan.update({
@@ -125,7 +155,11 @@ export async function ensureStripeCustomer(db: Db, stripe: Stripe | null, consum
   const customer = await withStripeRetry(
     () =>
       stripe.customers.create(
-        { email: consumer.email, name: consumer.name, metadata: { tollgate_consumer_id: consumer.id, tollgate_tenant_id: consumer.tenantId } },
+        {
+          email: consumer.email,
+          name: consumer.name,
+          metadata: { tollgate_consumer_id: consumer.id, tollgate_tenant_id: consumer.tenantId },
+        },
         onAccount(consumer.tenant.stripeAccountId, `tg-customer-${consumer.id}`),
       ),
     retry,
@@ -143,9 +177,17 @@ export type CheckoutSession = { id: string; url: string | null };
  * (status INCOMPLETE), then sends the developer to `url`; the `checkout.session.completed` and
  * `customer.subscription.*` webhooks link and activate it. Free plans need no checkout.
  */
-export async function createCheckoutSession(db: Db, stripe: Stripe | null, input: CheckoutInput, retry?: RetryOptions): Promise<CheckoutSession> {
+export async function createCheckoutSession(
+  db: Db,
+  stripe: Stripe | null,
+  input: CheckoutInput,
+  retry?: RetryOptions,
+): Promise<CheckoutSession> {
   if (!stripe) throw new StripeNotConfiguredError();
-  const sub = await db.subscription.findUnique({ where: { id: input.subscriptionId }, include: { plan: true, tenant: { select: { stripeAccountId: true } } } });
+  const sub = await db.subscription.findUnique({
+    where: { id: input.subscriptionId },
+    include: { plan: true, tenant: { select: { stripeAccountId: true } } },
+  });
   if (!sub) throw new BillingInputError(`no subscription ${input.subscriptionId}`);
   const ids = await syncPlanToStripe(db, stripe, sub.planId, retry);
   if (!ids.flatPriceId && !ids.meteredPriceId) throw new BillingInputError('a free plan needs no checkout');

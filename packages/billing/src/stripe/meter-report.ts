@@ -107,7 +107,10 @@ export async function reportMeterUsage(opts: MeterReportOptions): Promise<MeterR
         {
           ...opts.retry,
           onRetry: (err, attempt, delayMs) =>
-            opts.logger.warn({ identifier: report.identifier, attempt, delayMs, err: (err as Error).message }, 'meter event failed; retrying'),
+            opts.logger.warn(
+              { identifier: report.identifier, attempt, delayMs, err: (err as Error).message },
+              'meter event failed; retrying',
+            ),
         },
       );
       result.sent++;
@@ -135,7 +138,11 @@ async function claimReport(db: Db, lineId: string): Promise<PendingReport | null
     if (pending) return { identifier: pending.identifier, quantity: pending.quantity };
     if (line.quantity <= line.reportedQuantity) return null;
     const created = await tx.meterReport.create({
-      data: { identifier: meterEventIdentifier(line.identifier, line.reportedQuantity), ledgerLineId: lineId, quantity: line.quantity - line.reportedQuantity },
+      data: {
+        identifier: meterEventIdentifier(line.identifier, line.reportedQuantity),
+        ledgerLineId: lineId,
+        quantity: line.quantity - line.reportedQuantity,
+      },
     });
     return { identifier: created.identifier, quantity: created.quantity };
   });

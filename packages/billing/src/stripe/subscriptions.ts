@@ -22,7 +22,10 @@ export async function cancelStripeSubscription(
   opts: { atPeriodEnd?: boolean; retry?: RetryOptions } = {},
 ): Promise<void> {
   if (!stripe) throw new StripeNotConfiguredError();
-  const sub = await db.subscription.findUnique({ where: { id: subscriptionId }, include: { tenant: { select: { stripeAccountId: true } } } });
+  const sub = await db.subscription.findUnique({
+    where: { id: subscriptionId },
+    include: { tenant: { select: { stripeAccountId: true } } },
+  });
   if (!sub) throw new BillingInputError(`no subscription ${subscriptionId}`);
   if (!sub.stripeSubscriptionId) throw new BillingInputError('this subscription is not billed through Stripe');
   const acct = sub.tenant.stripeAccountId;
@@ -54,7 +57,10 @@ export async function changeSubscriptionPlan(
   newPlanId: string,
   opts: { retry?: RetryOptions; logger?: Logger } = {},
 ): Promise<void> {
-  const sub = await db.subscription.findUnique({ where: { id: subscriptionId }, include: { tenant: { select: { stripeAccountId: true } } } });
+  const sub = await db.subscription.findUnique({
+    where: { id: subscriptionId },
+    include: { tenant: { select: { stripeAccountId: true } } },
+  });
   if (!sub) throw new BillingInputError(`no subscription ${subscriptionId}`);
   const plan = await db.plan.findUnique({ where: { id: newPlanId } });
   if (!plan || plan.tenantId !== sub.tenantId) throw new BillingInputError(`no plan ${newPlanId} in this tenant`);

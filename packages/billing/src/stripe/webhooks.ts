@@ -69,7 +69,16 @@ async function settleReplacedSubscriptions(tx: Tx, sub: { id: string; tenantId: 
     await tx.subscription.update({ where: { id: o.id }, data: { status: 'CANCELED', canceledAt: new Date() } });
     for (const k of keys) await enqueueKeyPublish(tx, k.id);
     await tx.auditLog.create({
-      data: { id: newId('audit'), tenantId: sub.tenantId, actorType: 'system', actorId: null, action: 'subscription.replaced', targetType: 'subscription', targetId: o.id, data: { by: sub.id, keys: keys.length, via: 'stripe_webhook' } },
+      data: {
+        id: newId('audit'),
+        tenantId: sub.tenantId,
+        actorType: 'system',
+        actorId: null,
+        action: 'subscription.replaced',
+        targetType: 'subscription',
+        targetId: o.id,
+        data: { by: sub.id, keys: keys.length, via: 'stripe_webhook' },
+      },
     });
   }
 }
@@ -106,10 +115,20 @@ export function createStripeWebhookHandler(opts: StripeWebhookOptions) {
     try {
       const outcome = await opts.db.$transaction(async (tx) => {
         await tx.stripeWebhookEvent.createMany({
-          data: [{ id: event.id, type: event.type, account: event.account ?? null, createdAt: new Date(event.created * 1000), payload: event as unknown as Prisma.InputJsonValue }],
+          data: [
+            {
+              id: event.id,
+              type: event.type,
+              account: event.account ?? null,
+              createdAt: new Date(event.created * 1000),
+              payload: event as unknown as Prisma.InputJsonValue,
+            },
+          ],
           skipDuplicates: true,
         });
-        const [row] = await tx.$queryRaw<Array<{ processedAt: Date | null }>>`SELECT "processedAt" FROM "StripeWebhookEvent" WHERE "id" = ${event.id} FOR UPDATE`;
+        const [row] = await tx.$queryRaw<
+          Array<{ processedAt: Date | null }>
+        >`SELECT "processedAt" FROM "StripeWebhookEvent" WHERE "id" = ${event.id} FOR UPDATE`;
         if (row?.processedAt) return 'duplicate' as const;
         const applied = await applyEvent(tx, event);
         await tx.stripeWebhookEvent.update({ where: { id: event.id }, data: { processedAt: new Date() } });
@@ -144,9 +163,13 @@ async function applyEvent(tx: Tx, event: Stripe.Event): Promise<'applied' | 'ign
       const stripeSubId = typeof s.subscription === 'string' ? s.subscription : (s.subscription?.id ?? null);
       const sub = subId ? await tx.subscription.findUnique({ where: { id: subId } }) : null;
       if (!sub) return 'ignored';
-      await tx.subscription.update({ where: { id: sub.id }, data: { stripeSubscriptionId: stripeSubId ?? sub.stripeSubscriptionId, stripeCheckoutSessionId: s.id } });
+      await tx.subscription.update({
+        where: { id: sub.id },
+        data: { stripeSubscriptionId: stripeSubId ?? sub.stripeSubscriptionId, stripeCheckoutSessionId: s.id },
+      });
       const customer = typeof s.customer === 'string' ? s.customer : (s.customer?.id ?? null);
-      if (customer) await tx.consumer.updateMany({ where: { id: sub.consumerId, stripeCustomerId: null }, data: { stripeCustomerId: customer } });
+      if (customer)
+        await tx.consumer.updateMany({ where: { id: sub.consumerId, stripeCustomerId: null }, data: { stripeCustomerId: customer } });
       return 'applied';
     }
     case 'customer.subscription.created':
@@ -194,7 +217,11 @@ async function applyEvent(tx: Tx, event: Stripe.Event): Promise<'applied' | 'ign
         number: inv.number ?? null,
         totalMinor: BigInt(inv.total ?? 0),
         hostedUrl: inv.hosted_invoice_url ?? null,
-        lines: (inv.lines?.data ?? []).map((l) => ({ description: l.description, amount: l.amount, quantity: l.quantity })) as Prisma.InputJsonValue,
+        lines: (inv.lines?.data ?? []).map((l) => ({
+          description: l.description,
+          amount: l.amount,
+          quantity: l.quantity,
+        })) as Prisma.InputJsonValue,
       };
       // Invoice events arrive out of order too: a settled invoice never goes back to open.
       const existing = await tx.invoice.findUnique({ where: { stripeInvoiceId: inv.id }, select: { status: true } });

@@ -23,7 +23,14 @@ export type RecordedRequest = {
   at: number;
 };
 
-export type MeterEventRecord = { identifier: string; event_name: string; customer: string; value: number; timestamp: number; account: string | null };
+export type MeterEventRecord = {
+  identifier: string;
+  event_name: string;
+  customer: string;
+  value: number;
+  timestamp: number;
+  account: string | null;
+};
 
 type Obj = Record<string, unknown> & { id: string };
 
@@ -146,7 +153,9 @@ export class StripeStandIn {
     if (failure?.kind === 'status') {
       const type = failure.status === 429 ? 'rate_limit_error' : 'api_error';
       const code = failure.status === 429 ? 'rate_limit' : undefined;
-      return reply(failure.status, { error: { type, message: failure.status === 429 ? 'Too many requests.' : 'An unknown error occurred.', ...(code ? { code } : {}) } });
+      return reply(failure.status, {
+        error: { type, message: failure.status === 429 ? 'Too many requests.' : 'An unknown error occurred.', ...(code ? { code } : {}) },
+      });
     }
     if (failure?.kind === 'hang') return hold();
 
@@ -170,11 +179,32 @@ export class StripeStandIn {
   private subscriptionItem(subscriptionId: string, priceId: string, account: string | null): Record<string, unknown> {
     const price = this.get(priceId, account) ?? { id: priceId, object: 'price' };
     const start = now();
-    return { id: newObjId('si'), object: 'subscription_item', subscription: subscriptionId, price, quantity: 1, current_period_start: start, current_period_end: start + 30 * 86_400 };
+    return {
+      id: newObjId('si'),
+      object: 'subscription_item',
+      subscription: subscriptionId,
+      price,
+      quantity: 1,
+      current_period_start: start,
+      current_period_end: start + 30 * 86_400,
+    };
   }
 
   private createSubscription(customer: string, prices: string[], metadata: Record<string, string>, account: string | null): Obj {
-    const sub = this.store('sub', 'subscription', { customer, status: 'active', cancel_at_period_end: false, canceled_at: null, trial_end: null, metadata, items: { object: 'list', data: [] } }, account);
+    const sub = this.store(
+      'sub',
+      'subscription',
+      {
+        customer,
+        status: 'active',
+        cancel_at_period_end: false,
+        canceled_at: null,
+        trial_end: null,
+        metadata,
+        items: { object: 'list', data: [] },
+      },
+      account,
+    );
     (sub.items as { data: unknown[] }).data = prices.map((p) => this.subscriptionItem(sub.id, p, account));
     return sub;
   }
@@ -187,14 +217,29 @@ export class StripeStandIn {
     const session = this.get(sessionId, account);
     if (!session) throw new Error(`no checkout session ${sessionId}`);
     const prices = (session.line_items as Array<{ price: string }>).map((i) => i.price);
-    const metadata = ((session.subscription_data as { metadata?: Record<string, string> } | null)?.metadata ?? session.metadata ?? {}) as Record<string, string>;
+    const metadata = ((session.subscription_data as { metadata?: Record<string, string> } | null)?.metadata ??
+      session.metadata ??
+      {}) as Record<string, string>;
     const subscription = this.createSubscription(String(session.customer), prices, metadata, account);
     Object.assign(session, { status: 'complete', payment_status: 'paid', subscription: subscription.id });
-    const event = (type: string, object: unknown, created: number) => ({ id: newObjId('evt'), object: 'event', api_version: '2026-10-28.endive', created, livemode: false, pending_webhooks: 1, type, data: { object }, ...(account ? { account } : {}) });
+    const event = (type: string, object: unknown, created: number) => ({
+      id: newObjId('evt'),
+      object: 'event',
+      api_version: '2026-10-28.endive',
+      created,
+      livemode: false,
+      pending_webhooks: 1,
+      type,
+      data: { object },
+      ...(account ? { account } : {}),
+    });
     const t = now();
     return {
       subscription,
-      events: [event('checkout.session.completed', { ...session }, t), event('customer.subscription.created', JSON.parse(JSON.stringify(subscription)), t)],
+      events: [
+        event('checkout.session.completed', { ...session }, t),
+        event('customer.subscription.created', JSON.parse(JSON.stringify(subscription)), t),
+      ],
     };
   }
 
@@ -215,7 +260,12 @@ export class StripeStandIn {
     const items = (sub.items as { data: Array<{ price: Obj; current_period_start: number; current_period_end: number }> }).data;
     const lines = items
       .filter((i) => (i.price.recurring as { usage_type?: string } | undefined)?.usage_type !== 'metered')
-      .map((i) => ({ object: 'line_item', description: `1 × ${String(i.price.nickname ?? i.price.id)}`, amount: Number(i.price.unit_amount ?? 0), quantity: 1 }));
+      .map((i) => ({
+        object: 'line_item',
+        description: `1 × ${String(i.price.nickname ?? i.price.id)}`,
+        amount: Number(i.price.unit_amount ?? 0),
+        quantity: 1,
+      }));
     if (opts.usageMinor) lines.push({ object: 'line_item', description: 'Metered usage', amount: opts.usageMinor, quantity: 1 });
     const invoice = this.store(
       'in',
@@ -235,7 +285,17 @@ export class StripeStandIn {
       account,
     );
     invoice.hosted_invoice_url = `https://invoice.stripe.test/i/${invoice.id}`;
-    const event = (type: string, object: unknown) => ({ id: newObjId('evt'), object: 'event', api_version: '2026-10-28.endive', created: now(), livemode: false, pending_webhooks: 1, type, data: { object }, ...(account ? { account } : {}) });
+    const event = (type: string, object: unknown) => ({
+      id: newObjId('evt'),
+      object: 'event',
+      api_version: '2026-10-28.endive',
+      created: now(),
+      livemode: false,
+      pending_webhooks: 1,
+      type,
+      data: { object },
+      ...(account ? { account } : {}),
+    });
     Object.assign(invoice, { status: 'open' });
     const finalized = event('invoice.finalized', JSON.parse(JSON.stringify(invoice)));
     Object.assign(invoice, { status: 'paid' });
@@ -247,9 +307,21 @@ export class StripeStandIn {
     return this.objects.get(`${account ?? ''}|${id}`);
   }
 
-  private route(method: string, path: string, b: Record<string, unknown>, q: Record<string, string>, account: string | null): { status: number; body: unknown; headers?: Record<string, string> } {
-    const missing = (param: string) => ({ status: 400, body: { error: { type: 'invalid_request_error', code: 'parameter_missing', message: `Missing required param: ${param}.`, param } } });
-    const notFound = (id: string) => ({ status: 404, body: { error: { type: 'invalid_request_error', code: 'resource_missing', message: `No such object: '${id}'` } } });
+  private route(
+    method: string,
+    path: string,
+    b: Record<string, unknown>,
+    q: Record<string, string>,
+    account: string | null,
+  ): { status: number; body: unknown; headers?: Record<string, string> } {
+    const missing = (param: string) => ({
+      status: 400,
+      body: { error: { type: 'invalid_request_error', code: 'parameter_missing', message: `Missing required param: ${param}.`, param } },
+    });
+    const notFound = (id: string) => ({
+      status: 404,
+      body: { error: { type: 'invalid_request_error', code: 'resource_missing', message: `No such object: '${id}'` } },
+    });
     const ok = (body: unknown) => ({ status: 200, body });
     let m: RegExpMatchArray | null;
 
@@ -259,7 +331,8 @@ export class StripeStandIn {
       if (!payload.stripe_customer_id) return missing('payload[stripe_customer_id]');
       if (payload.value === undefined || !/^\d+$/.test(payload.value)) return missing('payload[value]');
       const identifier = typeof b.identifier === 'string' ? b.identifier : newObjId('mev');
-      if (identifier.length > 100) return { status: 400, body: { error: { type: 'invalid_request_error', message: 'identifier is too long', param: 'identifier' } } };
+      if (identifier.length > 100)
+        return { status: 400, body: { error: { type: 'invalid_request_error', message: 'identifier is too long', param: 'identifier' } } };
       if (this.meterEvents.some((e) => e.identifier === identifier && e.account === account)) {
         return {
           status: 400,
@@ -269,10 +342,34 @@ export class StripeStandIn {
       }
       const timestamp = b.timestamp ? Number(b.timestamp) : now();
       if (timestamp < now() - 35 * 86_400 || timestamp > now() + 300) {
-        return { status: 400, body: { error: { type: 'invalid_request_error', message: 'Timestamp must be within the past 35 days and not more than 5 minutes in the future.', param: 'timestamp' } } };
+        return {
+          status: 400,
+          body: {
+            error: {
+              type: 'invalid_request_error',
+              message: 'Timestamp must be within the past 35 days and not more than 5 minutes in the future.',
+              param: 'timestamp',
+            },
+          },
+        };
       }
-      this.meterEvents.push({ identifier, event_name: b.event_name, customer: payload.stripe_customer_id, value: Number(payload.value), timestamp, account });
-      return ok({ object: 'billing.meter_event', created: now(), event_name: b.event_name, identifier, livemode: false, payload, timestamp });
+      this.meterEvents.push({
+        identifier,
+        event_name: b.event_name,
+        customer: payload.stripe_customer_id,
+        value: Number(payload.value),
+        timestamp,
+        account,
+      });
+      return ok({
+        object: 'billing.meter_event',
+        created: now(),
+        event_name: b.event_name,
+        identifier,
+        livemode: false,
+        payload,
+        timestamp,
+      });
     }
     if (method === 'POST' && path === '/v1/customers') {
       return ok(this.store('cus', 'customer', { email: b.email ?? null, name: b.name ?? null, metadata: b.metadata ?? {} }, account));
@@ -285,15 +382,20 @@ export class StripeStandIn {
       if (typeof b.event_name !== 'string') return missing('event_name');
       if (typeof b.display_name !== 'string') return missing('display_name');
       return ok(
-        this.store('mtr', 'billing.meter', {
-          display_name: b.display_name,
-          event_name: b.event_name,
-          status: 'active',
-          default_aggregation: b.default_aggregation ?? { formula: 'sum' },
-          customer_mapping: b.customer_mapping ?? { event_payload_key: 'stripe_customer_id', type: 'by_id' },
-          value_settings: b.value_settings ?? { event_payload_key: 'value' },
-          event_time_window: null,
-        }, account),
+        this.store(
+          'mtr',
+          'billing.meter',
+          {
+            display_name: b.display_name,
+            event_name: b.event_name,
+            status: 'active',
+            default_aggregation: b.default_aggregation ?? { formula: 'sum' },
+            customer_mapping: b.customer_mapping ?? { event_payload_key: 'stripe_customer_id', type: 'by_id' },
+            value_settings: b.value_settings ?? { event_payload_key: 'value' },
+            event_time_window: null,
+          },
+          account,
+        ),
       );
     }
     if (method === 'POST' && path === '/v1/prices') {
@@ -301,44 +403,59 @@ export class StripeStandIn {
       if (typeof b.product !== 'string') return missing('product');
       if (!this.get(b.product, account)) return notFound(b.product);
       return ok(
-        this.store('price', 'price', {
-          active: true,
-          currency: b.currency,
-          product: b.product,
-          unit_amount: b.unit_amount !== undefined ? Number(b.unit_amount) : null,
-          billing_scheme: b.billing_scheme ?? 'per_unit',
-          tiers_mode: b.tiers_mode ?? null,
-          tiers: b.tiers ?? null,
-          transform_quantity: b.transform_quantity ?? null,
-          recurring: b.recurring ?? null,
-          type: b.recurring ? 'recurring' : 'one_time',
-          metadata: b.metadata ?? {},
-        }, account),
+        this.store(
+          'price',
+          'price',
+          {
+            active: true,
+            currency: b.currency,
+            product: b.product,
+            unit_amount: b.unit_amount !== undefined ? Number(b.unit_amount) : null,
+            billing_scheme: b.billing_scheme ?? 'per_unit',
+            tiers_mode: b.tiers_mode ?? null,
+            tiers: b.tiers ?? null,
+            transform_quantity: b.transform_quantity ?? null,
+            recurring: b.recurring ?? null,
+            type: b.recurring ? 'recurring' : 'one_time',
+            metadata: b.metadata ?? {},
+          },
+          account,
+        ),
       );
     }
     if (method === 'POST' && path === '/v1/checkout/sessions') {
       if (b.mode !== 'subscription' && b.mode !== 'payment' && b.mode !== 'setup') return missing('mode');
       if (!Array.isArray(b.line_items) || b.line_items.length === 0) return missing('line_items');
-      const s = this.store('cs_test', 'checkout.session', {
-        mode: b.mode,
-        customer: b.customer ?? null,
-        client_reference_id: b.client_reference_id ?? null,
-        line_items: b.line_items,
-        metadata: b.metadata ?? {},
-        subscription_data: b.subscription_data ?? null,
-        success_url: b.success_url ?? null,
-        cancel_url: b.cancel_url ?? null,
-        status: 'open',
-        payment_status: 'unpaid',
-        subscription: null,
-      }, account);
+      const s = this.store(
+        'cs_test',
+        'checkout.session',
+        {
+          mode: b.mode,
+          customer: b.customer ?? null,
+          client_reference_id: b.client_reference_id ?? null,
+          line_items: b.line_items,
+          metadata: b.metadata ?? {},
+          subscription_data: b.subscription_data ?? null,
+          success_url: b.success_url ?? null,
+          cancel_url: b.cancel_url ?? null,
+          status: 'open',
+          payment_status: 'unpaid',
+          subscription: null,
+        },
+        account,
+      );
       s.url = `https://checkout.stripe.com/c/pay/${s.id}`;
       return ok(s);
     }
     if (method === 'POST' && path === '/v1/subscriptions') {
       if (typeof b.customer !== 'string') return missing('customer');
       if (!Array.isArray(b.items) || b.items.length === 0) return missing('items');
-      const sub = this.createSubscription(b.customer, (b.items as Array<{ price: string }>).map((i) => i.price), (b.metadata ?? {}) as Record<string, string>, account);
+      const sub = this.createSubscription(
+        b.customer,
+        (b.items as Array<{ price: string }>).map((i) => i.price),
+        (b.metadata ?? {}) as Record<string, string>,
+        account,
+      );
       return ok(sub);
     }
     if (method === 'POST' && (m = path.match(/^\/v1\/subscriptions\/([^/]+)$/))) {
@@ -363,12 +480,17 @@ export class StripeStandIn {
       sub.canceled_at = now();
       return ok(sub);
     }
-    if (method === 'GET' && (m = path.match(/^\/v1\/(customers|products|prices|billing\/meters|checkout\/sessions|subscriptions)\/([^/]+)$/))) {
+    if (
+      method === 'GET' &&
+      (m = path.match(/^\/v1\/(customers|products|prices|billing\/meters|checkout\/sessions|subscriptions)\/([^/]+)$/))
+    ) {
       const o = this.get(m[2]!, account);
       return o ? ok(o) : notFound(m[2]!);
     }
     if (method === 'GET' && path === '/v1/billing/meters') {
-      const data = [...this.objects.entries()].filter(([k, o]) => k.startsWith(`${account ?? ''}|`) && o.object === 'billing.meter').map(([, o]) => o);
+      const data = [...this.objects.entries()]
+        .filter(([k, o]) => k.startsWith(`${account ?? ''}|`) && o.object === 'billing.meter')
+        .map(([, o]) => o);
       return ok({ object: 'list', data, has_more: false, url: '/v1/billing/meters' });
     }
     if (method === 'GET' && (m = path.match(/^\/v1\/billing\/meters\/([^/]+)\/event_summaries$/))) {
@@ -378,11 +500,28 @@ export class StripeStandIn {
       const from = Number(q.start_time ?? 0);
       const to = Number(q.end_time ?? Number.MAX_SAFE_INTEGER);
       const value = this.meterEvents
-        .filter((e) => e.account === account && e.event_name === meter.event_name && e.customer === q.customer && e.timestamp >= from && e.timestamp < to)
+        .filter(
+          (e) =>
+            e.account === account &&
+            e.event_name === meter.event_name &&
+            e.customer === q.customer &&
+            e.timestamp >= from &&
+            e.timestamp < to,
+        )
         .reduce((a, e) => a + e.value, 0);
       return ok({
         object: 'list',
-        data: [{ id: newObjId('mtrusg'), object: 'billing.meter_event_summary', aggregated_value: value, start_time: from, end_time: to, livemode: false, meter: meter.id }],
+        data: [
+          {
+            id: newObjId('mtrusg'),
+            object: 'billing.meter_event_summary',
+            aggregated_value: value,
+            start_time: from,
+            end_time: to,
+            livemode: false,
+            meter: meter.id,
+          },
+        ],
         has_more: false,
         url: path,
       });

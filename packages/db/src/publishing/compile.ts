@@ -25,7 +25,11 @@ export class PolicyCompileError extends Error {
   }
 }
 
-function parseJson<T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { message: string } } }, value: unknown, what: string): T | null {
+function parseJson<T>(
+  schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { message: string } } },
+  value: unknown,
+  what: string,
+): T | null {
   if (value === null || value === undefined) return null;
   const res = schema.safeParse(value);
   if (!res.success) throw new PolicyCompileError(`${what} is not valid: ${res.error.message.slice(0, 300)}`);
@@ -115,10 +119,7 @@ export async function compileTenantPolicy(db: DbClient, tenantId: string, now: D
     id: p.id,
     slug: p.slug,
     name: p.name,
-    rateLimit:
-      p.rateLimit === null
-        ? null
-        : { limit: p.rateLimit, windowSeconds: p.rateWindowSeconds, algorithm: lower(p.rateAlgorithm) },
+    rateLimit: p.rateLimit === null ? null : { limit: p.rateLimit, windowSeconds: p.rateWindowSeconds, algorithm: lower(p.rateAlgorithm) },
     quota: p.monthlyQuota === null ? null : { limit: p.monthlyQuota, mode: lower(p.quotaMode) },
     // Separate statements may straddle a commit; never point at an API the snapshot doesn't carry.
     apiIds: p.planApis.map((pa) => pa.apiId).filter((id) => apiIds.has(id)),

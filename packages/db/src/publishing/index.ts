@@ -26,7 +26,14 @@ export {
   UnknownEntityError,
   type OutboxKind,
 } from './outbox';
-export { writePolicySnapshot, writeKeyRecord, removeTenantPolicy, queueKeyRecordWrite, EXPIRED_KEY_RECORD_GRACE_MS, type SnapshotWrite } from './redis-writer';
+export {
+  writePolicySnapshot,
+  writeKeyRecord,
+  removeTenantPolicy,
+  queueKeyRecordWrite,
+  EXPIRED_KEY_RECORD_GRACE_MS,
+  type SnapshotWrite,
+} from './redis-writer';
 export {
   startOutboxRelay,
   RelayPausedError,
@@ -36,4 +43,11 @@ export {
   type PublishingLogger,
 } from './relay';
 export { republishAll, type RepublishOptions, type RepublishResult } from './republish';
-export { createRestoreWatch, markPublished, publishedMarker, type RestoreWatch, type RestoreCheck, type RestoreWatchOptions } from './restore-watch';
+export {
+  createRestoreWatch,
+  markPublished,
+  publishedMarker,
+  type RestoreWatch,
+  type RestoreCheck,
+  type RestoreWatchOptions,
+} from './restore-watch';

@@ -81,13 +81,7 @@ export const EXPIRED_KEY_RECORD_GRACE_MS = 7 * 86_400_000;
  * when the key expires, so expired keys don't stay in Redis forever, and as a DEL when that
  * moment has already passed. Keys without an expiry are kept until revoked or deleted.
  */
-export function queueKeyRecordWrite(
-  pipe: ChainableCommander,
-  keyspace: Keyspace,
-  hash: string,
-  record: KeyRecord,
-  now = Date.now(),
-): void {
+export function queueKeyRecordWrite(pipe: ChainableCommander, keyspace: Keyspace, hash: string, record: KeyRecord, now = Date.now()): void {
   const key = keyspace.key(hash);
   if (record.expiresAt === null) {
     pipe.set(key, JSON.stringify(record));

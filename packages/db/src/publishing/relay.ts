@@ -128,7 +128,12 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
   const { db, keyspace } = opts;
   // The relay's own connection, failing fast instead of queueing: a write that timed out during
   // an outage must never be replayed by ioredis later, over a newer record another relay wrote.
-  const redis = opts.redis.duplicate({ lazyConnect: false, enableOfflineQueue: false, autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 0 });
+  const redis = opts.redis.duplicate({
+    lazyConnect: false,
+    enableOfflineQueue: false,
+    autoResendUnfulfilledCommands: false,
+    maxRetriesPerRequest: 0,
+  });
   redis.on('error', () => undefined); // surfaced through failed drains, with context
   redis.on('ready', () => kick());
   const log = opts.logger ?? silentLogger;
@@ -192,7 +197,8 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
         // soon as Redis is back rather than after a long per-row backoff.
         const backoff: { ids: bigint[]; error: string }[] = [];
         const retryNow: { ids: bigint[]; error: string }[] = [];
-        if (unreadable.length) backoff.push({ ids: unreadable.map((r) => r.id), error: 'unreadable outbox row: unknown kind or malformed payload' });
+        if (unreadable.length)
+          backoff.push({ ids: unreadable.map((r) => r.id), error: 'unreadable outbox row: unknown kind or malformed payload' });
 
         let infraError: string | null = null;
         for (const e of entities) {
@@ -215,7 +221,10 @@ export function startOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
             const error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
             if (err instanceof PolicyCompileError) {
               backoff.push({ ids, error });
-              log.warn({ entity: e.lock, err: error, attempts: Math.max(...e.rows.map((r) => r.attempts)) + 1 }, 'cannot publish this entity; will retry with backoff');
+              log.warn(
+                { entity: e.lock, err: error, attempts: Math.max(...e.rows.map((r) => r.attempts)) + 1 },
+                'cannot publish this entity; will retry with backoff',
+              );
             } else {
               infraError = error;
               retryNow.push({ ids, error });

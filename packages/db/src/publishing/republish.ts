@@ -19,7 +19,14 @@ export type RepublishOptions = {
   redisTimeoutMs?: number;
 };
 
-export type RepublishResult = { tenants: number; keys: number; removedTenants: number; failedTenants: string[]; failedKeys: string[]; durationMs: number };
+export type RepublishResult = {
+  tenants: number;
+  keys: number;
+  removedTenants: number;
+  failedTenants: string[];
+  failedKeys: string[];
+  durationMs: number;
+};
 
 /**
  * Rebuilds Redis from PostgreSQL: every tenant's snapshot (announced) and every key record,
@@ -116,7 +123,10 @@ export async function republishAll(opts: RepublishOptions): Promise<RepublishRes
           queueKeyRecordWrite(pipe, keyspace, row.hash, record);
           written++;
           if (opts.announceKeys) {
-            pipe.publish(keyspace.eventsChannel, encodeEvent({ type: record.status === 'active' ? 'key.updated' : 'key.revoked', hash: row.hash }));
+            pipe.publish(
+              keyspace.eventsChannel,
+              encodeEvent({ type: record.status === 'active' ? 'key.updated' : 'key.revoked', hash: row.hash }),
+            );
           }
         }
         const res = await withTimeout(pipe.exec(), timeoutMs, 'writing key records');

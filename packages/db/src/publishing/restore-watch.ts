@@ -54,11 +54,17 @@ export function createRestoreWatch(opts: RestoreWatchOptions) {
     try {
       // Re-check under the lock: another worker may have finished between our two commands.
       if ((await redis.exists(marker)) === 1) return { state: 'present' };
-      log?.warn({ prefix: keyspace.prefix }, 'published state missing from Redis (new, flushed or restarted without data): republishing everything');
+      log?.warn(
+        { prefix: keyspace.prefix },
+        'published state missing from Redis (new, flushed or restarted without data): republishing everything',
+      );
       const result = await republishAll({ db, redis, keyspace, logger: log });
       if (result.failedTenants.length || result.failedKeys.length) {
         // Leave the marker unset so the next check tries again.
-        log?.error({ failedTenants: result.failedTenants.length, failedKeys: result.failedKeys.length }, 'republish after Redis data loss was incomplete; retrying');
+        log?.error(
+          { failedTenants: result.failedTenants.length, failedKeys: result.failedKeys.length },
+          'republish after Redis data loss was incomplete; retrying',
+        );
       } else {
         const value = JSON.stringify({ at: new Date().toISOString(), tenants: result.tenants, keys: result.keys });
         if ((await redis.eval(MARK_IF_LOCKED, 2, lock, marker, token, value)) === 1) {

@@ -14,7 +14,13 @@ export async function signupAction(prev: FormState, fd: FormData): Promise<FormS
     const { db, redis, keyspace } = getRuntime();
     const out = await signUpTenant(
       { db, redis, keyspace },
-      { name: str(fd, 'name'), email: str(fd, 'email'), password: str(fd, 'password'), tenantName: str(fd, 'tenantName'), tenantSlug: str(fd, 'tenantSlug') },
+      {
+        name: str(fd, 'name'),
+        email: str(fd, 'email'),
+        password: str(fd, 'password'),
+        tenantName: str(fd, 'tenantName'),
+        tenantSlug: str(fd, 'tenantSlug'),
+      },
       { ip: await clientIp() },
     );
     await startSession(out.userId);
@@ -29,7 +35,11 @@ export async function loginAction(prev: FormState, fd: FormData): Promise<FormSt
   const res = await runAction(prev, fd, async () => {
     await assertSameOrigin();
     const { db, redis, keyspace } = getRuntime();
-    const out = await logInUser({ db, redis, keyspace }, { email: str(fd, 'email'), password: str(fd, 'password') }, { ip: await clientIp() });
+    const out = await logInUser(
+      { db, redis, keyspace },
+      { email: str(fd, 'email'), password: str(fd, 'password') },
+      { ip: await clientIp() },
+    );
     await startSession(out.userId);
     const next = str(fd, 'next');
     // Only same-site paths: an open redirect after login is a phishing tool.
@@ -50,7 +60,11 @@ export async function acceptInviteAction(token: string, prev: FormState, fd: For
   const res = await runAction(prev, fd, async () => {
     await assertSameOrigin();
     const user = await getSessionUser();
-    const out = await acceptInvitation(getRuntime().db, { token, ...(user ? {} : { name: str(fd, 'name'), password: str(fd, 'password') }) }, user?.id ?? null);
+    const out = await acceptInvitation(
+      getRuntime().db,
+      { token, ...(user ? {} : { name: str(fd, 'name'), password: str(fd, 'password') }) },
+      user?.id ?? null,
+    );
     if (!user) await startSession(out.userId);
     slug = out.tenantSlug;
   });

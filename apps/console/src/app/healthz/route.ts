@@ -7,7 +7,10 @@ export async function GET() {
   const { db, redis, log } = getRuntime();
   try {
     await db.$queryRaw`SELECT 1`;
-    return Response.json({ status: 'ok', redis: redis.status === 'ready' ? 'ok' : 'degraded' }, { headers: { 'cache-control': 'no-store' } });
+    return Response.json(
+      { status: 'ok', redis: redis.status === 'ready' ? 'ok' : 'degraded' },
+      { headers: { 'cache-control': 'no-store' } },
+    );
   } catch (err) {
     log.warn({ err: (err as Error).message }, 'health check: database unavailable');
     return Response.json({ status: 'unavailable' }, { status: 503, headers: { 'cache-control': 'no-store' } });

@@ -78,7 +78,10 @@ const schemas: Record<string, Schema> = {
       description:
         "The upstream's read timeout: the longest the gateway waits for a free connection to it, then for the response headers, then between two reads of the body. 504 when it runs out.",
     },
-    requestTimeoutMs: { ...int, description: 'The whole exchange, response body included, unless a route sets its own. 504 when it runs out.' },
+    requestTimeoutMs: {
+      ...int,
+      description: 'The whole exchange, response body included, unless a route sets its own. 504 when it runs out.',
+    },
     retries: int,
     openapiUrl: nstr,
     targets: { type: 'array', items: ref('Target') },

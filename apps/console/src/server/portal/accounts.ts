@@ -48,7 +48,13 @@ export async function signUpDeveloper(deps: PortalDeps, tenant: PortalTenant, in
   try {
     await deps.db.$transaction(async (tx) => {
       await tx.consumer.create({ data: { id, tenantId: tenant.id, email: data.email, name: data.name, passwordHash, status } });
-      await recordAudit(tx, developerActor({ tenant, consumerId: id }, meta.ip), 'developer.signed_up', { type: 'consumer', id }, { email: data.email, status });
+      await recordAudit(
+        tx,
+        developerActor({ tenant, consumerId: id }, meta.ip),
+        'developer.signed_up',
+        { type: 'consumer', id },
+        { email: data.email, status },
+      );
     });
   } catch (err) {
     if (isUniqueViolation(err))
@@ -119,7 +125,10 @@ export async function resetPassword(deps: PortalDeps, tenant: PortalTenant, inpu
     const claim = await tx.passwordResetToken.updateMany({ where: { id: row.id, usedAt: null }, data: { usedAt: new Date() } });
     if (claim.count !== 1) return false;
     await tx.consumer.update({ where: { id: row.consumerId }, data: { passwordHash } });
-    await recordAudit(tx, developerActor({ tenant, consumerId: row.consumerId }), 'developer.password_reset', { type: 'consumer', id: row.consumerId });
+    await recordAudit(tx, developerActor({ tenant, consumerId: row.consumerId }), 'developer.password_reset', {
+      type: 'consumer',
+      id: row.consumerId,
+    });
     return true;
   });
   if (!used) throw new ServiceError('unprocessable', 'this reset link was already used', { token: 'was already used' });

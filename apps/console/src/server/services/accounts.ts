@@ -12,7 +12,25 @@ export type AccountDeps = { db: Db; redis: Redis; keyspace: Keyspace };
 export type RequestMeta = { ip: string | null };
 
 // Slugs that would shadow console or portal paths, or the gateway's own host names.
-const RESERVED_SLUGS = new Set(['api', 'www', 'admin', 'console', 'portal', 'login', 'signup', 'logout', 'app', 'static', 'assets', 'status', 'health', 'metrics', 'docs', 'gateway', 'tollgate']);
+const RESERVED_SLUGS = new Set([
+  'api',
+  'www',
+  'admin',
+  'console',
+  'portal',
+  'login',
+  'signup',
+  'logout',
+  'app',
+  'static',
+  'assets',
+  'status',
+  'health',
+  'metrics',
+  'docs',
+  'gateway',
+  'tollgate',
+]);
 
 export const Email = z
   .string({ error: 'must be text' })
@@ -61,9 +79,15 @@ export async function signUpTenant(deps: AccountDeps, input: unknown, meta: Requ
       await tx.tenant.create({ data: { id: tenantId, slug: data.tenantSlug, name: data.tenantName } });
       await tx.user.create({ data: { id: userId, email: data.email, name: data.name, passwordHash, lastLoginAt: new Date() } });
       await tx.membership.create({ data: { id: newId('membership'), tenantId, userId, role: 'OWNER' } });
-      await recordAudit(tx, { tenantId, actor: { type: 'user', id: userId }, ip: meta.ip }, 'tenant.created', { type: 'tenant', id: tenantId }, {
-        slug: data.tenantSlug,
-      });
+      await recordAudit(
+        tx,
+        { tenantId, actor: { type: 'user', id: userId }, ip: meta.ip },
+        'tenant.created',
+        { type: 'tenant', id: tenantId },
+        {
+          slug: data.tenantSlug,
+        },
+      );
     });
   } catch (err) {
     if (isUniqueViolation(err)) {
@@ -73,7 +97,11 @@ export async function signUpTenant(deps: AccountDeps, input: unknown, meta: Requ
         : target.includes('email')
           ? { email: 'already has an account; log in instead' }
           : {};
-      throw new ServiceError('conflict', Object.keys(fields).length ? `${Object.keys(fields)[0]} ${Object.values(fields)[0]}` : 'that workspace or account already exists', fields);
+      throw new ServiceError(
+        'conflict',
+        Object.keys(fields).length ? `${Object.keys(fields)[0]} ${Object.values(fields)[0]}` : 'that workspace or account already exists',
+        fields,
+      );
     }
     throw err;
   }
@@ -85,7 +113,11 @@ export async function signUpTenant(deps: AccountDeps, input: unknown, meta: Requ
 let dummyHash: Promise<string> | undefined;
 
 /** Checks credentials; the same message for an unknown e-mail and a wrong password. */
-export async function logInUser(deps: AccountDeps, input: unknown, meta: RequestMeta): Promise<SignedIn | { userId: string; tenantSlug: null }> {
+export async function logInUser(
+  deps: AccountDeps,
+  input: unknown,
+  meta: RequestMeta,
+): Promise<SignedIn | { userId: string; tenantSlug: null }> {
   const data = parseInput(LoginInput, input);
   await limit(deps, rateSubject('ip', meta.ip ?? 'unknown'), 'login-ip', 50, 900);
   await limit(deps, rateSubject('email', data.email), 'login-email', 10, 900);

@@ -30,8 +30,16 @@ export async function recordAudit(
 }
 
 export const AuditFilter = Pagination.extend({
-  action: z.string().max(64).regex(/^[a-z_.]*$/).optional(),
-  targetType: z.string().max(32).regex(/^[a-z_]*$/).optional(),
+  action: z
+    .string()
+    .max(64)
+    .regex(/^[a-z_.]*$/)
+    .optional(),
+  targetType: z
+    .string()
+    .max(32)
+    .regex(/^[a-z_]*$/)
+    .optional(),
   actorId: z.string().max(64).optional(),
   targetId: z.string().max(64).optional(),
 });

@@ -22,7 +22,11 @@ const consumerInclude = {
 export async function listConsumers(ctx: ServiceContext, input: unknown = {}) {
   requirePermission(ctx, 'read');
   const p = parseInput(
-    Pagination.extend({ q: z.string().max(100).optional(), status: z.enum(['PENDING', 'ACTIVE', 'SUSPENDED']).optional(), includeInternal: z.coerce.boolean().default(false) }),
+    Pagination.extend({
+      q: z.string().max(100).optional(),
+      status: z.enum(['PENDING', 'ACTIVE', 'SUSPENDED']).optional(),
+      includeInternal: z.coerce.boolean().default(false),
+    }),
     input,
   );
   const args = pageArgs(p);
@@ -58,7 +62,8 @@ export async function createConsumer(ctx: ServiceContext, input: unknown) {
       await recordAudit(tx, ctx, 'consumer.created', { type: 'consumer', id }, { email: data.email });
     });
   } catch (err) {
-    if (isUniqueViolation(err)) throw new ServiceError('conflict', 'a consumer with this e-mail already exists', { email: 'is already registered' });
+    if (isUniqueViolation(err))
+      throw new ServiceError('conflict', 'a consumer with this e-mail already exists', { email: 'is already registered' });
     throw err;
   }
   return getConsumer(ctx, id);
@@ -102,7 +107,14 @@ export async function ensureInternalConsumer(db: Db | Prisma.TransactionClient, 
   const id = newId('consumer');
   await db.consumer.upsert({
     where: { tenantId_email: { tenantId, email: INTERNAL_CONSUMER_EMAIL } },
-    create: { id, tenantId, email: INTERNAL_CONSUMER_EMAIL, name: 'Internal (console-issued keys)', internal: true, emailVerifiedAt: new Date() },
+    create: {
+      id,
+      tenantId,
+      email: INTERNAL_CONSUMER_EMAIL,
+      name: 'Internal (console-issued keys)',
+      internal: true,
+      emailVerifiedAt: new Date(),
+    },
     update: {},
   });
   const row = await db.consumer.findFirstOrThrow({ where: { tenantId, email: INTERNAL_CONSUMER_EMAIL }, select: { id: true } });

@@ -17,8 +17,15 @@ export const ChangeRoleInput = z.object({ role: RoleInput }).strict();
 export async function listMembers(ctx: ServiceContext) {
   requirePermission(ctx, 'read');
   const [members, invitations] = await Promise.all([
-    ctx.db.membership.findMany({ where: { tenantId: ctx.tenantId }, include: { user: { select: { id: true, email: true, name: true, lastLoginAt: true } } }, orderBy: { createdAt: 'asc' } }),
-    ctx.db.invitation.findMany({ where: { tenantId: ctx.tenantId, acceptedAt: null, expiresAt: { gt: new Date() } }, orderBy: { createdAt: 'desc' } }),
+    ctx.db.membership.findMany({
+      where: { tenantId: ctx.tenantId },
+      include: { user: { select: { id: true, email: true, name: true, lastLoginAt: true } } },
+      orderBy: { createdAt: 'asc' },
+    }),
+    ctx.db.invitation.findMany({
+      where: { tenantId: ctx.tenantId, acceptedAt: null, expiresAt: { gt: new Date() } },
+      orderBy: { createdAt: 'desc' },
+    }),
   ]);
   return { members, invitations: invitations.map(({ tokenHash: _t, ...i }) => i) };
 }
@@ -41,7 +48,15 @@ export async function inviteMember(ctx: ServiceContext, input: unknown, consoleU
   const tenant = await ctx.db.tenant.findUniqueOrThrow({ where: { id: ctx.tenantId }, select: { name: true } });
   await ctx.db.$transaction(async (tx) => {
     await tx.invitation.create({
-      data: { id, tenantId: ctx.tenantId, email: data.email, role: data.role, tokenHash: sha256(token), invitedById: ctx.actor.id, expiresAt: new Date(Date.now() + INVITE_TTL_MS) },
+      data: {
+        id,
+        tenantId: ctx.tenantId,
+        email: data.email,
+        role: data.role,
+        tokenHash: sha256(token),
+        invitedById: ctx.actor.id,
+        expiresAt: new Date(Date.now() + INVITE_TTL_MS),
+      },
     });
     await tx.emailMessage.create({
       data: {
@@ -71,7 +86,10 @@ export async function revokeInvitation(ctx: ServiceContext, invitationId: string
 
 async function getMembership(ctx: ServiceContext, membershipId: string) {
   if (!Id('mem').safeParse(membershipId).success) throw notFound('member');
-  const m = await ctx.db.membership.findFirst({ where: { id: membershipId, tenantId: ctx.tenantId }, include: { user: { select: { email: true } } } });
+  const m = await ctx.db.membership.findFirst({
+    where: { id: membershipId, tenantId: ctx.tenantId },
+    include: { user: { select: { email: true } } },
+  });
   if (!m) throw notFound('member');
   return m;
 }
@@ -111,7 +129,9 @@ export async function removeMember(ctx: ServiceContext, membershipId: string) {
   return { id: m.id, deleted: true };
 }
 
-export const AcceptInviteInput = z.object({ token: z.string().max(100), name: SafeName(100).optional(), password: Password.optional() }).strict();
+export const AcceptInviteInput = z
+  .object({ token: z.string().max(100), name: SafeName(100).optional(), password: Password.optional() })
+  .strict();
 
 /**
  * Accepts an invitation. A signed-in user joins directly; someone new creates their account
@@ -120,12 +140,17 @@ export const AcceptInviteInput = z.object({ token: z.string().max(100), name: Sa
 export async function acceptInvitation(db: Db, input: unknown, signedInUserId: string | null) {
   const data = parseInput(AcceptInviteInput, input);
   const inv = await db.invitation.findUnique({ where: { tokenHash: sha256(data.token) }, include: { tenant: { select: { slug: true } } } });
-  if (!inv || inv.acceptedAt || inv.expiresAt.getTime() <= Date.now()) throw new ServiceError('not_found', 'this invitation is invalid or has expired');
+  if (!inv || inv.acceptedAt || inv.expiresAt.getTime() <= Date.now())
+    throw new ServiceError('not_found', 'this invitation is invalid or has expired');
   const userId = signedInUserId;
   const existingUser = await db.user.findUnique({ where: { email: inv.email } });
   if (!userId) {
     if (existingUser) throw new ServiceError('unauthorized', 'log in as the invited e-mail address to accept');
-    if (!data.name || !data.password) throw new ServiceError('unprocessable', 'name and password are required', { ...(data.name ? {} : { name: 'is required' }), ...(data.password ? {} : { password: 'is required' }) });
+    if (!data.name || !data.password)
+      throw new ServiceError('unprocessable', 'name and password are required', {
+        ...(data.name ? {} : { name: 'is required' }),
+        ...(data.password ? {} : { password: 'is required' }),
+      });
   } else if (!existingUser || existingUser.id !== userId) {
     throw new ServiceError('forbidden', `this invitation is for ${inv.email}`);
   }
@@ -139,7 +164,13 @@ export async function acceptInvitation(db: Db, input: unknown, signedInUserId: s
       update: { role: inv.role },
     });
     await tx.invitation.update({ where: { id: inv.id }, data: { acceptedAt: new Date() } });
-    await recordAudit(tx, { tenantId: inv.tenantId, actor: { type: 'user', id: finalUserId } }, 'member.joined', { type: 'member', id: finalUserId }, { email: inv.email, role: inv.role });
+    await recordAudit(
+      tx,
+      { tenantId: inv.tenantId, actor: { type: 'user', id: finalUserId } },
+      'member.joined',
+      { type: 'member', id: finalUserId },
+      { email: inv.email, role: inv.role },
+    );
   });
   return { userId: finalUserId, tenantSlug: inv.tenant.slug };
 }

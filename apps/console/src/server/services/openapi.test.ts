@@ -1,7 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { OPENAPI_MAX_BYTES, validateOpenApi } from './openapi';
 
-const good = { openapi: '3.1.0', info: { title: 'Weather', version: '1.0.0' }, paths: { '/forecast/{city}': { get: { parameters: [{ name: 'city', in: 'path', required: true }], responses: { '200': { description: 'ok' } } } } } };
+const good = {
+  openapi: '3.1.0',
+  info: { title: 'Weather', version: '1.0.0' },
+  paths: {
+    '/forecast/{city}': {
+      get: { parameters: [{ name: 'city', in: 'path', required: true }], responses: { '200': { description: 'ok' } } },
+    },
+  },
+};
 
 describe('OpenAPI structural validation', () => {
   it('accepts a 3.1 document as object or JSON text and counts operations', () => {

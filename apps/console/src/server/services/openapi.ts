@@ -4,8 +4,7 @@ const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'tr
 const PARAM_IN = new Set(['query', 'header', 'path', 'cookie']);
 
 export type OpenApiCheck =
-  | { ok: true; doc: Record<string, unknown>; title: string; version: string; operations: number }
-  | { ok: false; reason: string };
+  { ok: true; doc: Record<string, unknown>; title: string; version: string; operations: number } | { ok: false; reason: string };
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -29,7 +28,8 @@ function depthOf(v: unknown, limit: number): number {
 export function validateOpenApi(input: unknown): OpenApiCheck {
   let doc: unknown = input;
   if (typeof input === 'string') {
-    if (Buffer.byteLength(input, 'utf8') > OPENAPI_MAX_BYTES) return { ok: false, reason: `is larger than ${OPENAPI_MAX_BYTES / 1_000_000} MB` };
+    if (Buffer.byteLength(input, 'utf8') > OPENAPI_MAX_BYTES)
+      return { ok: false, reason: `is larger than ${OPENAPI_MAX_BYTES / 1_000_000} MB` };
     try {
       doc = JSON.parse(input);
     } catch {
@@ -50,7 +50,8 @@ export function validateOpenApi(input: unknown): OpenApiCheck {
   const info = doc.info;
   if (!isObject(info)) return { ok: false, reason: 'needs an "info" object' };
   if (typeof info.title !== 'string' || info.title.trim() === '') return { ok: false, reason: 'info.title must be a non-empty string' };
-  if (typeof info.version !== 'string' || info.version.trim() === '') return { ok: false, reason: 'info.version must be a non-empty string' };
+  if (typeof info.version !== 'string' || info.version.trim() === '')
+    return { ok: false, reason: 'info.version must be a non-empty string' };
   if (doc.paths === undefined) {
     if (!is31 || (!isObject(doc.components) && !isObject(doc.webhooks))) return { ok: false, reason: 'needs a "paths" object' };
   } else if (!isObject(doc.paths)) {

@@ -6,7 +6,11 @@ import { enqueuePolicyPublish } from './publish';
 import { Id, isUniqueViolation, pageArgs, Pagination, parseInput, SafeName, SafeText, Slug, toPage } from './validation';
 
 const Int = (min: number, max: number) =>
-  z.number({ error: 'must be a number' }).int('must be a whole number').min(min, `must be at least ${min}`).max(max, `must be at most ${max}`);
+  z
+    .number({ error: 'must be a number' })
+    .int('must be a whole number')
+    .min(min, `must be at least ${min}`)
+    .max(max, `must be at most ${max}`);
 
 const Tier = z.object({
   upTo: Int(1, 2_000_000_000).nullable(),
@@ -17,7 +21,10 @@ const Tier = z.object({
 const Tiers = z
   .array(Tier, { error: 'must be a list' })
   .max(10, 'at most 10 tiers')
-  .refine((tiers) => tiers.every((t, i) => (i === tiers.length - 1 ? t.upTo === null : t.upTo !== null)), 'every tier but the last needs an upper bound; the last has none')
+  .refine(
+    (tiers) => tiers.every((t, i) => (i === tiers.length - 1 ? t.upTo === null : t.upTo !== null)),
+    'every tier but the last needs an upper bound; the last has none',
+  )
   .refine((tiers) => tiers.every((t, i) => i === 0 || t.upTo === null || t.upTo > (tiers[i - 1]!.upTo ?? 0)), 'tier bounds must increase');
 
 const PlanFields = {
@@ -28,7 +35,11 @@ const PlanFields = {
   /** Requests per window; null = no rate limit. */
   rateLimit: Int(1, 1_000_000).nullable().default(null),
   rateWindowSeconds: Int(1, 86_400).default(1),
-  rateAlgorithm: z.enum(['SLIDING_WINDOW', 'GCRA', 'TOKEN_BUCKET', 'FIXED_WINDOW'], { error: 'must be SLIDING_WINDOW, GCRA, TOKEN_BUCKET or FIXED_WINDOW' }).default('SLIDING_WINDOW'),
+  rateAlgorithm: z
+    .enum(['SLIDING_WINDOW', 'GCRA', 'TOKEN_BUCKET', 'FIXED_WINDOW'], {
+      error: 'must be SLIDING_WINDOW, GCRA, TOKEN_BUCKET or FIXED_WINDOW',
+    })
+    .default('SLIDING_WINDOW'),
   /** Requests per billing period; null = unlimited. */
   monthlyQuota: Int(1, 2_000_000_000).nullable().default(null),
   quotaMode: z.enum(['HARD_CAP', 'OVERAGE'], { error: 'must be HARD_CAP or OVERAGE' }).default('HARD_CAP'),
@@ -67,7 +78,9 @@ export const UpdatePlanInput = z
 function checkPricing(p: { quotaMode?: string; monthlyQuota?: number | null; overageUnitPriceMinor?: number; tiers?: unknown }) {
   if (p.quotaMode === 'OVERAGE' && p.monthlyQuota === null) {
     // Overage bills past the quota, so an unlimited plan has nothing to bill as overage.
-    throw new ServiceError('unprocessable', 'an overage plan needs a monthly quota', { monthlyQuota: 'is required when overage is billed' });
+    throw new ServiceError('unprocessable', 'an overage plan needs a monthly quota', {
+      monthlyQuota: 'is required when overage is billed',
+    });
   }
 }
 
@@ -75,17 +88,25 @@ async function checkApiIds(ctx: ServiceContext, apiIds: string[]) {
   const unique = [...new Set(apiIds)];
   if (unique.length === 0) return unique;
   const found = await ctx.db.api.count({ where: { tenantId: ctx.tenantId, id: { in: unique } } });
-  if (found !== unique.length) throw new ServiceError('unprocessable', 'apiIds names an API that does not exist', { apiIds: 'names an API that does not exist' });
+  if (found !== unique.length)
+    throw new ServiceError('unprocessable', 'apiIds names an API that does not exist', { apiIds: 'names an API that does not exist' });
   return unique;
 }
 
-const planInclude = { planApis: { include: { api: { select: { id: true, name: true, slug: true } } } }, _count: { select: { subscriptions: true, changesFrom: true } } };
+const planInclude = {
+  planApis: { include: { api: { select: { id: true, name: true, slug: true } } } },
+  _count: { select: { subscriptions: true, changesFrom: true } },
+};
 
 export async function listPlans(ctx: ServiceContext, input: unknown = {}) {
   requirePermission(ctx, 'read');
   const p = parseInput(Pagination.extend({ status: z.enum(['ACTIVE', 'ARCHIVED']).optional() }), input);
   const args = pageArgs(p);
-  const rows = await ctx.db.plan.findMany({ ...args, where: { tenantId: ctx.tenantId, ...args.where, ...(p.status ? { status: p.status } : {}) }, include: planInclude });
+  const rows = await ctx.db.plan.findMany({
+    ...args,
+    where: { tenantId: ctx.tenantId, ...args.where, ...(p.status ? { status: p.status } : {}) },
+    include: planInclude,
+  });
   return toPage(rows, p.limit);
 }
 
@@ -133,7 +154,10 @@ export async function updatePlan(ctx: ServiceContext, planId: string, input: unk
   requirePermission(ctx, 'managePlans');
   const plan = await getPlan(ctx, planId);
   const data = parseInput(UpdatePlanInput, input);
-  checkPricing({ quotaMode: data.quotaMode ?? plan.quotaMode, monthlyQuota: data.monthlyQuota !== undefined ? data.monthlyQuota : plan.monthlyQuota });
+  checkPricing({
+    quotaMode: data.quotaMode ?? plan.quotaMode,
+    monthlyQuota: data.monthlyQuota !== undefined ? data.monthlyQuota : plan.monthlyQuota,
+  });
   const apiIds = data.apiIds ? await checkApiIds(ctx, data.apiIds) : null;
   const { apiIds: _a, tiers, ...rest } = data;
   try {

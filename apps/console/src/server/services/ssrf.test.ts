@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { checkUpstreamUrl, classifyAddress } from './ssrf';
 
-const resolveTo = (...addrs: string[]) => async () => addrs;
+const resolveTo =
+  (...addrs: string[]) =>
+  async () =>
+    addrs;
 
 describe('upstream URL checks (SSRF)', () => {
   it.each([
@@ -26,7 +29,10 @@ describe('upstream URL checks (SSRF)', () => {
   });
 
   it('refuses a public-looking host name that resolves to a private address', async () => {
-    const res = await checkUpstreamUrl('https://internal.attacker.example', { allowPrivate: false, resolve: resolveTo('93.184.216.34', '10.1.2.3') });
+    const res = await checkUpstreamUrl('https://internal.attacker.example', {
+      allowPrivate: false,
+      resolve: resolveTo('93.184.216.34', '10.1.2.3'),
+    });
     expect(res).toEqual({ ok: false, reason: expect.stringContaining('10.1.2.3') });
   });
 
@@ -47,18 +53,36 @@ describe('upstream URL checks (SSRF)', () => {
   });
 
   it('refuses non-http schemes, credentials, query strings and garbage', async () => {
-    for (const url of ['file:///etc/passwd', 'gopher://x.example', 'ftp://x.example', 'http://u:p@x.example', 'http://x.example/?a=1', 'not a url', 'javascript:alert(1)']) {
+    for (const url of [
+      'file:///etc/passwd',
+      'gopher://x.example',
+      'ftp://x.example',
+      'http://u:p@x.example',
+      'http://x.example/?a=1',
+      'not a url',
+      'javascript:alert(1)',
+    ]) {
       expect((await checkUpstreamUrl(url, { allowPrivate: true, resolve: resolveTo('93.184.216.34') })).ok).toBe(false);
     }
   });
 
   it('refuses a host that does not resolve', async () => {
-    const res = await checkUpstreamUrl('https://nope.invalid', { allowPrivate: false, resolve: async () => { throw new Error('ENOTFOUND'); } });
+    const res = await checkUpstreamUrl('https://nope.invalid', {
+      allowPrivate: false,
+      resolve: async () => {
+        throw new Error('ENOTFOUND');
+      },
+    });
     expect(res.ok).toBe(false);
   });
 
   it('accepts a public host and normalises a trailing slash away', async () => {
-    expect(await checkUpstreamUrl('https://api.example.com/v2/', { allowPrivate: false, resolve: resolveTo('93.184.216.34', '2606:2800:220:1::1') })).toEqual({
+    expect(
+      await checkUpstreamUrl('https://api.example.com/v2/', {
+        allowPrivate: false,
+        resolve: resolveTo('93.184.216.34', '2606:2800:220:1::1'),
+      }),
+    ).toEqual({
       ok: true,
       url: 'https://api.example.com/v2',
     });

@@ -85,10 +85,7 @@ export type UpstreamCheck = { ok: true; url: string } | { ok: false; reason: str
  * Decides whether the gateway may forward to `raw`. Host names are resolved and every address
  * must pass, so a public name pointing at 127.0.0.1 is refused like the literal.
  */
-export async function checkUpstreamUrl(
-  raw: string,
-  opts: { allowPrivate: boolean; resolve?: Resolver },
-): Promise<UpstreamCheck> {
+export async function checkUpstreamUrl(raw: string, opts: { allowPrivate: boolean; resolve?: Resolver }): Promise<UpstreamCheck> {
   let url: URL;
   try {
     url = new URL(raw);

@@ -16,7 +16,17 @@ export const CreateTokenInput = z
   })
   .strict();
 
-const tokenSelect = { id: true, name: true, role: true, prefix: true, createdById: true, lastUsedAt: true, expiresAt: true, revokedAt: true, createdAt: true };
+const tokenSelect = {
+  id: true,
+  name: true,
+  role: true,
+  prefix: true,
+  createdById: true,
+  lastUsedAt: true,
+  expiresAt: true,
+  revokedAt: true,
+  createdAt: true,
+};
 
 export async function listAccessTokens(ctx: ServiceContext) {
   requirePermission(ctx, 'manageTokens');

@@ -57,9 +57,13 @@ export function resolveWindow(q: UsageQuery, now = new Date()) {
   let g = q.granularity ?? chooseGranularity(to.getTime() - from.getTime());
   if (g === 'minute' && from.getTime() < minutesSince) {
     if (q.granularity === 'minute') {
-      throw new ServiceError('unprocessable', `per-minute data is kept for ${MINUTE_ROLLUP_KEEP_DAYS} days; choose hour or day for older windows`, {
-        granularity: `minute data only covers the last ${MINUTE_ROLLUP_KEEP_DAYS} days`,
-      });
+      throw new ServiceError(
+        'unprocessable',
+        `per-minute data is kept for ${MINUTE_ROLLUP_KEEP_DAYS} days; choose hour or day for older windows`,
+        {
+          granularity: `minute data only covers the last ${MINUTE_ROLLUP_KEEP_DAYS} days`,
+        },
+      );
     }
     g = 'hour';
   }
@@ -342,11 +346,23 @@ async function revenueByPlan(ctx: ServiceContext, from: Date, to: Date) {
     // Hour by hour only where a plan change splits a period.
     anyChanges
       ? ctx.db.ledgerLine.findMany({
-          where: { tenantId: ctx.tenantId, kind: 'USAGE', subscriptionId: { in: subs.filter((s) => s.planChanges.length > 0).map((s) => s.id) }, periodStart: { gte: since, lt: to } },
+          where: {
+            tenantId: ctx.tenantId,
+            kind: 'USAGE',
+            subscriptionId: { in: subs.filter((s) => s.planChanges.length > 0).map((s) => s.id) },
+            periodStart: { gte: since, lt: to },
+          },
           select: { subscriptionId: true, periodStart: true, hourStart: true, quantity: true },
         })
       : [],
-    anyChanges ? ctx.db.plan.findMany({ where: { tenantId: ctx.tenantId, id: { in: [...new Set(subs.flatMap((s) => s.planChanges.flatMap((c) => [c.fromPlanId, c.toPlanId])))] } } }) : [],
+    anyChanges
+      ? ctx.db.plan.findMany({
+          where: {
+            tenantId: ctx.tenantId,
+            id: { in: [...new Set(subs.flatMap((s) => s.planChanges.flatMap((c) => [c.fromPlanId, c.toPlanId])))] },
+          },
+        })
+      : [],
   ]);
   const used = new Map(usage.map((u) => [`${u.subscriptionId}\u0000${u.periodStart.getTime()}`, u._sum.quantity ?? 0n]));
   const plans = new Map(pastPlans.map((p) => [p.id, p]));
@@ -394,7 +410,10 @@ async function revenueByPlan(ctx: ServiceContext, from: Date, to: Date) {
       const split = inside.map((c) => ({
         at: c.changedAt,
         from: pricing(planAt(c.changedAt.getTime() - 1)),
-        usageBefore: hours.reduce((sum, l) => (l.periodStart.getTime() === period.start.getTime() && l.hourStart < c.changedAt ? sum + l.quantity : sum), 0n),
+        usageBefore: hours.reduce(
+          (sum, l) => (l.periodStart.getTime() === period.start.getTime() && l.hourStart < c.changedAt ? sum + l.quantity : sum),
+          0n,
+        ),
       }));
       let bill: ReturnType<typeof previewInvoice>;
       try {

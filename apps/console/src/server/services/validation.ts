@@ -53,7 +53,11 @@ export function isUniqueViolation(err: unknown): boolean {
 
 export const Pagination = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(25),
-  cursor: z.string().max(64).regex(/^[a-z]{2,3}_[0-9a-z]{26}$/, 'is not a valid cursor').optional(),
+  cursor: z
+    .string()
+    .max(64)
+    .regex(/^[a-z]{2,3}_[0-9a-z]{26}$/, 'is not a valid cursor')
+    .optional(),
 });
 export type Pagination = z.infer<typeof Pagination>;
 

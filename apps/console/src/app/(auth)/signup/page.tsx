@@ -17,7 +17,13 @@ export default function SignupPage() {
           <Field name="email" label="Work e-mail" type="email" required autoComplete="email" />
           <Field name="password" label="Password" type="password" required autoComplete="new-password" hint="At least 10 characters." />
           <Field name="tenantName" label="Company or product name" required maxLength={100} />
-          <Field name="tenantSlug" label="Workspace address" required hint="Lower-case letters, digits and dashes; your gateway lives at {address}.your-domain." maxLength={48} />
+          <Field
+            name="tenantSlug"
+            label="Workspace address"
+            required
+            hint="Lower-case letters, digits and dashes; your gateway lives at {address}.your-domain."
+            maxLength={48}
+          />
         </ActionForm>
       </div>
       <p className="mt-6 text-center text-sm text-slate-600">

@@ -10,7 +10,11 @@ export function CodeSamples({ samples, testIdPrefix }: { samples: ReturnType<typ
   return blocks.map(([lang, code]) => (
     <details key={lang} open={lang === 'curl'}>
       <summary className="cursor-pointer text-sm font-medium text-slate-800">{lang}</summary>
-      <pre tabIndex={0} data-testid={`${testIdPrefix}${lang.toLowerCase()}`} className="mt-1 overflow-x-auto rounded bg-slate-900 p-3 font-mono text-xs text-slate-100">
+      <pre
+        tabIndex={0}
+        data-testid={`${testIdPrefix}${lang.toLowerCase()}`}
+        className="mt-1 overflow-x-auto rounded bg-slate-900 p-3 font-mono text-xs text-slate-100"
+      >
         {code}
       </pre>
     </details>

@@ -7,7 +7,13 @@ import { getTenant } from '@/server/services/tenant';
 import { BarChart } from '@/components/charts';
 import { Badge, Card, formatDate, formatNumber, PageHeader, Stat } from '@/components/ui';
 
-export default async function Overview({ params, searchParams }: { params: Promise<{ tenant: string }>; searchParams: Promise<Record<string, string | undefined>> }) {
+export default async function Overview({
+  params,
+  searchParams,
+}: {
+  params: Promise<{ tenant: string }>;
+  searchParams: Promise<Record<string, string | undefined>>;
+}) {
   const { tenant: slug } = await params;
   const sp = await searchParams;
   const { ctx, tenant } = await tenantSession(slug);
@@ -23,12 +29,24 @@ export default async function Overview({ params, searchParams }: { params: Promi
     { done: apiCount > 0, label: 'Register an API', href: `${base}/apis/new`, body: 'Point Tollgate at your upstream service.' },
     { done: planCount > 0, label: 'Create a plan', href: `${base}/plans/new`, body: 'Set rate limits, quotas and prices.' },
     { done: keyCount > 0, label: 'Issue an API key', href: `${base}/keys`, body: 'Call your API through the gateway.' },
-    { done: usage.totals.requests > 0, label: 'Make your first call', href: `${base}/analytics`, body: 'Watch requests arrive in analytics.' },
+    {
+      done: usage.totals.requests > 0,
+      label: 'Make your first call',
+      href: `${base}/analytics`,
+      body: 'Watch requests arrive in analytics.',
+    },
   ];
   const gatewayUrl = gatewayUrlFor(getRuntime().config, tenant.slug);
   return (
     <>
-      <PageHeader title={sp.welcome ? `Welcome to ${tenant.name}` : 'Overview'} description={<>Your gateway answers at <code className="font-mono">{gatewayUrl}</code></>} />
+      <PageHeader
+        title={sp.welcome ? `Welcome to ${tenant.name}` : 'Overview'}
+        description={
+          <>
+            Your gateway answers at <code className="font-mono">{gatewayUrl}</code>
+          </>
+        }
+      />
       {steps.some((s) => !s.done) ? (
         <Card title="Get started" description="Four steps from nothing to a metered, rate-limited API." className="mb-6">
           <ol className="grid gap-3 md:grid-cols-4">

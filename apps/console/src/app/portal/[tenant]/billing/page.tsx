@@ -49,9 +49,7 @@ export default async function Billing({
         <EmptyState
           title="No plan yet"
           body="Pick a plan to start calling the API."
-          action={
-            <LinkButton href={`${base}/pricing`}>See plans</LinkButton>
-          }
+          action={<LinkButton href={`${base}/pricing`}>See plans</LinkButton>}
         />
       ) : (
         <div className="grid gap-6 md:grid-cols-2">

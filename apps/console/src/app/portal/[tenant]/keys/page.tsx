@@ -52,9 +52,7 @@ export default async function Keys({
         <EmptyState
           title="Pick a plan to get a key"
           body="Keys work within a plan: the plan sets your rate limit and monthly quota. The free plan starts instantly."
-          action={
-            <LinkButton href={`${base}/pricing`}>See plans</LinkButton>
-          }
+          action={<LinkButton href={`${base}/pricing`}>See plans</LinkButton>}
         />
       ) : (
         <div className="space-y-6">

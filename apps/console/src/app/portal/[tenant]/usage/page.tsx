@@ -220,7 +220,15 @@ function DateField({ id, name, label, max, value }: { id: string; name: string; 
       <label htmlFor={id} className="block text-xs font-medium text-slate-800">
         {label}
       </label>
-      <input id={id} type="date" name={name} required max={max} defaultValue={value} className="mt-1 rounded-md border border-slate-300 px-2 py-1 text-sm" />
+      <input
+        id={id}
+        type="date"
+        name={name}
+        required
+        max={max}
+        defaultValue={value}
+        className="mt-1 rounded-md border border-slate-300 px-2 py-1 text-sm"
+      />
     </div>
   );
 }

@@ -4,7 +4,13 @@ import { listApis } from '@/server/services/apis';
 import { can } from '@/server/services/context';
 import { Badge, EmptyState, LinkButton, PageHeader, Pager, Table, Td } from '@/components/ui';
 
-export default async function ApisPage({ params, searchParams }: { params: Promise<{ tenant: string }>; searchParams: Promise<Record<string, string | undefined>> }) {
+export default async function ApisPage({
+  params,
+  searchParams,
+}: {
+  params: Promise<{ tenant: string }>;
+  searchParams: Promise<Record<string, string | undefined>>;
+}) {
   const { tenant: slug } = await params;
   const sp = await searchParams;
   const { ctx, role } = await tenantSession(slug);
@@ -13,17 +19,31 @@ export default async function ApisPage({ params, searchParams }: { params: Promi
   const canEdit = can(role, 'manageApis');
   return (
     <>
-      <PageHeader title="APIs" description="The services your gateway fronts. Each API has upstream targets, routes and an optional OpenAPI document." actions={canEdit ? <LinkButton href={`${base}/new`}>Register API</LinkButton> : null} />
+      <PageHeader
+        title="APIs"
+        description="The services your gateway fronts. Each API has upstream targets, routes and an optional OpenAPI document."
+        actions={canEdit ? <LinkButton href={`${base}/new`}>Register API</LinkButton> : null}
+      />
       <form className="mb-4 flex max-w-sm gap-2" role="search">
         <label htmlFor="q" className="sr-only">
           Search APIs
         </label>
-        <input id="q" name="q" defaultValue={sp.q} placeholder="Search by name or slug" className="block w-full rounded-md border border-slate-300 px-3 py-2 text-sm" />
+        <input
+          id="q"
+          name="q"
+          defaultValue={sp.q}
+          placeholder="Search by name or slug"
+          className="block w-full rounded-md border border-slate-300 px-3 py-2 text-sm"
+        />
       </form>
       {page.data.length === 0 ? (
         <EmptyState
           title={sp.q ? 'No APIs match' : 'No APIs yet'}
-          body={sp.q ? 'Try another search.' : 'Register your first API: give it a base path and the URL of your service, and the gateway starts forwarding calls.'}
+          body={
+            sp.q
+              ? 'Try another search.'
+              : 'Register your first API: give it a base path and the URL of your service, and the gateway starts forwarding calls.'
+          }
           action={canEdit && !sp.q ? <LinkButton href={`${base}/new`}>Register your first API</LinkButton> : null}
         />
       ) : (
@@ -37,9 +57,14 @@ export default async function ApisPage({ params, searchParams }: { params: Promi
                 <div className="text-xs text-slate-500">{a.version}</div>
               </Td>
               <Td className="font-mono text-xs">{a.basePath}</Td>
-              <Td className="font-mono text-xs">{a.targets[0]?.url ?? '—'}{a.targets.length > 1 ? ` +${a.targets.length - 1}` : ''}</Td>
+              <Td className="font-mono text-xs">
+                {a.targets[0]?.url ?? '—'}
+                {a.targets.length > 1 ? ` +${a.targets.length - 1}` : ''}
+              </Td>
               <Td>{a._count.routes === 0 ? <Badge tone="amber">none: 404</Badge> : a._count.routes}</Td>
-              <Td>{a.authMode === 'NONE' ? <Badge tone="amber">none</Badge> : <Badge>{a.authMode === 'API_KEY' ? 'API key' : 'JWT'}</Badge>}</Td>
+              <Td>
+                {a.authMode === 'NONE' ? <Badge tone="amber">none</Badge> : <Badge>{a.authMode === 'API_KEY' ? 'API key' : 'JWT'}</Badge>}
+              </Td>
               <Td>{a.visibility === 'PUBLIC' ? <Badge tone="green">public</Badge> : <Badge>private</Badge>}</Td>
             </tr>
           ))}

@@ -12,7 +12,10 @@ export default async function NewApiPage({ params }: { params: Promise<{ tenant:
   if (!can(role, 'manageApis')) notFound();
   return (
     <>
-      <PageHeader title="Register an API" description="Tell the gateway where your service lives. You can add routes, plans and keys next." />
+      <PageHeader
+        title="Register an API"
+        description="Tell the gateway where your service lives. You can add routes, plans and keys next."
+      />
       <Card>
         <ActionForm action={createApiAction.bind(null, slug)} submitLabel="Register API" pendingLabel="Registering…">
           <ApiFields />

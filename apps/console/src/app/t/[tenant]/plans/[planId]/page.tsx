@@ -7,7 +7,13 @@ import { PlanFields } from '@/components/plan-fields';
 import { Badge, Card, formatMoney, formatNumber, PageHeader } from '@/components/ui';
 import { archivePlanAction, deletePlanAction, updatePlanAction } from '../../actions';
 
-export default async function PlanPage({ params, searchParams }: { params: Promise<{ tenant: string; planId: string }>; searchParams: Promise<Record<string, string | undefined>> }) {
+export default async function PlanPage({
+  params,
+  searchParams,
+}: {
+  params: Promise<{ tenant: string; planId: string }>;
+  searchParams: Promise<Record<string, string | undefined>>;
+}) {
   const { tenant: slug, planId } = await params;
   const sp = await searchParams;
   const { ctx, role } = await tenantSession(slug);
@@ -48,7 +54,10 @@ export default async function PlanPage({ params, searchParams }: { params: Promi
             <p className="text-3xl font-semibold tabular-nums">{plan._count.subscriptions}</p>
           </Card>
           {canEdit ? (
-            <Card title="Lifecycle" description="Archiving closes a plan to new subscribers; existing ones keep it. A plan with subscribers can't be deleted.">
+            <Card
+              title="Lifecycle"
+              description="Archiving closes a plan to new subscribers; existing ones keep it. A plan with subscribers can't be deleted."
+            >
               <div className="flex flex-wrap gap-2">
                 <ActionForm
                   inline
@@ -56,7 +65,13 @@ export default async function PlanPage({ params, searchParams }: { params: Promi
                   submitLabel={plan.status === 'ACTIVE' ? 'Archive plan' : 'Restore plan'}
                   variant="secondary"
                 />
-                <ActionForm inline action={deletePlanAction.bind(null, slug, plan.id)} submitLabel="Delete" variant="danger" confirm={`Delete ${plan.name}?`} />
+                <ActionForm
+                  inline
+                  action={deletePlanAction.bind(null, slug, plan.id)}
+                  submitLabel="Delete"
+                  variant="danger"
+                  confirm={`Delete ${plan.name}?`}
+                />
               </div>
             </Card>
           ) : null}

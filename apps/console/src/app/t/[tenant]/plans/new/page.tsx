@@ -11,7 +11,10 @@ export default async function NewPlanPage({ params }: { params: Promise<{ tenant
   const { tenant: slug } = await params;
   const { ctx, role } = await tenantSession(slug);
   if (!can(role, 'managePlans')) notFound();
-  const [tenant, apis] = await Promise.all([getTenant(ctx), ctx.db.api.findMany({ where: { tenantId: ctx.tenantId }, select: { id: true, name: true }, orderBy: { name: 'asc' } })]);
+  const [tenant, apis] = await Promise.all([
+    getTenant(ctx),
+    ctx.db.api.findMany({ where: { tenantId: ctx.tenantId }, select: { id: true, name: true }, orderBy: { name: 'asc' } }),
+  ]);
   return (
     <>
       <PageHeader title="Create a plan" />
