@@ -5,7 +5,7 @@
 // gateway and console with prefixed logs until Ctrl-C stops them all, newest first.
 // Node built-ins only until `npm ci` has run: this file must work on a bare clone.
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as util from 'node:util';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +15,7 @@ import { httpStatus, isPortFree, waitUntil } from './start/net.mjs';
 import { findPostgresBinaries, startPglite, startSystemPostgres } from './start/postgres.mjs';
 import { startLocalRedis } from './start/redis.mjs';
 import { Supervisor } from './start/supervisor.mjs';
+import { ensureInstalled } from './start/install.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -75,24 +76,6 @@ const infraDied = (name) => () => {
 };
 
 // ---- steps --------------------------------------------------------------------------------
-async function ensureInstalled() {
-  if (!existsSync(path.join(root, 'node_modules/.package-lock.json'))) {
-    say('node_modules is missing: running npm ci (once)…');
-    const code = await sup.run('npm', npm, ['ci', '--no-audit', '--no-fund'], { cwd: root, env: process.env });
-    if (code !== 0) throw new Error(`npm ci failed (exit ${code})`);
-  } else if (
-    statSync(path.join(root, 'package-lock.json')).mtimeMs >
-    statSync(path.join(root, 'node_modules/.package-lock.json')).mtimeMs + 1000
-  ) {
-    // Not acted on: npm ci would delete node_modules under anything else using this checkout.
-    warn('package-lock.json is newer than the last install: run `npm ci` if an app fails to start');
-  }
-  if (!existsSync(path.join(root, 'packages/db/src/generated'))) {
-    const code = await sup.run('build', process.execPath, ['scripts/db.mjs', 'generate'], { cwd: root, env: process.env });
-    if (code !== 0) throw new Error(`generating the Prisma client failed (exit ${code})`);
-  }
-}
-
 async function ensureDatabaseUrl(dataDir) {
   if (process.env.DATABASE_URL) {
     say(`using DATABASE_URL (${redactUrl(process.env.DATABASE_URL)})`);
@@ -275,7 +258,7 @@ async function main() {
   if (unknown.length)
     throw new Error(`TOLLGATE_APPS names unknown apps: ${unknown.join(', ')} (known: ${APPS.map((a) => a.name).join(', ')})`);
 
-  await ensureInstalled();
+  await ensureInstalled(sup, root);
   mkdirSync(dataDir, { recursive: true, mode: 0o755 });
   const [databaseUrl, redisUrl] = await Promise.all([ensureDatabaseUrl(dataDir), ensureRedisUrl(dataDir)]);
 

@@ -56,3 +56,14 @@ export function redisPongs(port, host = '127.0.0.1', timeoutMs = 1000) {
     sock.on('error', () => done(false));
   });
 }
+
+/**
+ * A free port on 127.0.0.1 for a private server, below the kernel's ephemeral range (32768 and
+ * up on Linux), where an outgoing connection could take it between the pick and the bind.
+ */
+export async function freeLocalPort() {
+  for (;;) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    if (await isPortFree(port)) return port;
+  }
+}

@@ -4,6 +4,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, chmodSync, chownSync } from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
+import { createHash } from 'node:crypto';
 import { say, shown, warn } from './log.mjs';
 import { isPortFree, waitUntil } from './net.mjs';
 
@@ -46,16 +47,34 @@ function serverUser() {
   return { name: entry[0], uid: Number(entry[2]), gid: Number(entry[3]) };
 }
 
-/** The server user must be able to reach its data directory through every parent. */
-function assertReachable(dir, user) {
+/** The first parent of `dir` that `user` cannot enter (search permission), or null. */
+export function unreachableParent(dir, user) {
   for (let d = path.dirname(dir); ; d = path.dirname(d)) {
-    const st = statSync(d);
-    const ok = st.uid === user.uid ? st.mode & 0o100 : st.gid === user.gid ? st.mode & 0o010 : st.mode & 0o001;
-    if (!ok) {
-      throw new Error(`PostgreSQL runs as "${user.name}", which cannot enter ${d}; chmod o+x it, or choose another TOLLGATE_DATA_DIR`);
+    if (existsSync(d)) {
+      const st = statSync(d);
+      const ok = st.uid === user.uid ? st.mode & 0o100 : st.gid === user.gid ? st.mode & 0o010 : st.mode & 0o001;
+      if (!ok) return d;
     }
-    if (d === path.dirname(d)) return;
+    if (d === path.dirname(d)) return null;
   }
+}
+
+/**
+ * Where the cluster lives: `<dataDir>/postgres`, unless the server user cannot reach it (a
+ * checkout under /root, or any 0700 directory, while we run as root). Then a directory of the
+ * checkout's own under /var/tmp (kept across reboots, unlike /tmp), named by the data dir so
+ * each checkout keeps its own cluster.
+ */
+export function clusterDir(dataDir, user) {
+  const preferred = path.join(dataDir, 'postgres');
+  if (!user) return { pgdata: preferred, moved: null };
+  const blocked = unreachableParent(preferred, user);
+  if (!blocked) return { pgdata: preferred, moved: null };
+  const id = createHash('sha256').update(path.resolve(dataDir)).digest('hex').slice(0, 12);
+  const base = path.join(process.env.TOLLGATE_PG_FALLBACK_DIR || '/var/tmp', `tollgate-${id}`);
+  mkdirSync(base, { recursive: true, mode: 0o755 });
+  chmodSync(base, 0o755);
+  return { pgdata: path.join(base, 'postgres'), moved: blocked };
 }
 
 function chownTree(p, uid, gid) {
@@ -85,7 +104,7 @@ export function loadPg(root) {
   return createRequire(path.join(root, 'package.json'))('pg');
 }
 
-async function canQuery(pg, url) {
+export async function canQuery(pg, url) {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
   try {
     await client.connect();
@@ -115,11 +134,11 @@ async function ensureDatabase(pg, adminUrl, name) {
  * @param {{ sup: import('./supervisor.mjs').Supervisor, root: string, dataDir: string, port: number, bins: {initdb: string, postgres: string}, onExit: () => void }} o
  */
 export async function startSystemPostgres({ sup, root, dataDir, port, bins, onExit }) {
-  const pgdata = path.join(dataDir, 'postgres');
   const user = serverUser();
+  const { pgdata, moved } = clusterDir(dataDir, user);
   const ids = user ? { uid: user.uid, gid: user.gid } : {};
   const env = { ...process.env, LC_ALL: 'C', LANG: 'C' };
-  if (user) assertReachable(pgdata, user);
+  if (moved) say(`PostgreSQL runs as ${user.name}, which cannot enter ${moved}: its cluster lives in ${pgdata} instead`);
 
   if (!existsSync(path.join(pgdata, 'PG_VERSION'))) {
     say(`creating a PostgreSQL cluster in ${shown(root, pgdata)}${user ? ` (owned by ${user.name})` : ''}`);
@@ -130,7 +149,7 @@ export async function startSystemPostgres({ sup, root, dataDir, port, bins, onEx
       'postgres',
       bins.initdb,
       ['-D', pgdata, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--locale=C', '--no-instructions'],
-      { env, cwd: dataDir, ...ids },
+      { env, cwd: path.dirname(pgdata), ...ids },
     );
     if (code !== 0) {
       rmSync(pgdata, { recursive: true, force: true }); // a half-made cluster would fail every later run
@@ -158,7 +177,7 @@ export async function startSystemPostgres({ sup, root, dataDir, port, bins, onEx
     bins.postgres,
     ['-D', pgdata, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=200'],
     // SIGINT is PostgreSQL's "fast" shutdown: roll back open transactions, checkpoint, exit.
-    { env, cwd: dataDir, stopSignal: 'SIGINT', onExit, ...ids },
+    { env, cwd: path.dirname(pgdata), stopSignal: 'SIGINT', onExit, ...ids },
   );
   const pg = loadPg(root);
   const adminUrl = `postgresql://postgres@127.0.0.1:${port}/postgres`;

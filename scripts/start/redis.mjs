@@ -3,6 +3,7 @@
 // queues are never silently dropped (what production runs with too: infra/redis.conf).
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { aptInstall } from './apt.mjs';
 import { say, shown } from './log.mjs';
 import { isPortFree, redisPongs, waitUntil } from './net.mjs';
 
@@ -15,8 +16,16 @@ function findRedisServer() {
 
 /** @returns the redis:// URL of the started server */
 export async function startLocalRedis({ sup, root, dataDir, port, onExit }) {
-  const bin = findRedisServer();
-  if (!bin) throw new Error('redis-server is not on the PATH: install Redis (apt-get install redis-server) or set REDIS_URL');
+  let bin = findRedisServer();
+  if (!bin) {
+    // A fresh Debian/Ubuntu machine, run as root: take Redis from apt rather than stop.
+    const why = aptInstall(['redis-server'], say);
+    bin = why === null ? findRedisServer() : null;
+    if (!bin)
+      throw new Error(
+        `redis-server is not on the PATH (${why ?? 'installed, yet not found'}): install Redis (apt-get install redis-server) or set REDIS_URL`,
+      );
+  }
   const dir = path.join(dataDir, 'redis');
   say(`${existsSync(dir) ? 'reusing' : 'creating'} the Redis data in ${shown(root, dir)}`);
   mkdirSync(dir, { recursive: true });

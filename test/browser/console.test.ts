@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { testEnv, uniquePrefix, waitFor } from '../harness/index';
+import { chromiumPath, testEnv, uniquePrefix, waitFor } from '../harness/index';
 import { axeViolations, ensureConsoleBuild, freePort } from '../e2e/platform';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -117,7 +117,7 @@ beforeAll(async () => {
   });
 
   browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
+    executablePath: chromiumPath(),
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
   });
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } });

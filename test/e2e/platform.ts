@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { freePort, waitFor } from '../harness/index';
+import { chromiumPath, freePort, waitFor } from '../harness/index';
 
 export { freePort };
 
@@ -148,7 +148,7 @@ export async function startGateway(env: Record<string, string>): Promise<Child &
 /** `extraArgs`, e.g. `--host-resolver-rules=MAP developers.acme.test 127.0.0.1` for a portal's own host. */
 export async function launchBrowser(extraArgs: string[] = []): Promise<Browser> {
   return chromium.launch({
-    executablePath: '/usr/bin/chromium',
+    executablePath: chromiumPath(),
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', ...extraArgs],
   });
 }

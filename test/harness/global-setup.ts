@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import type { TestProject } from 'vitest/node';
+import { findChromium } from '../../scripts/start/chromium.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -15,6 +16,8 @@ declare module 'vitest' {
     redisPrefix: string;
     /** A migrated copy of the run's database that nobody connects to: the template for isolated ones. */
     templateDatabase: string;
+    /** The Chromium the browser suites drive ('' when none was found). */
+    chromiumPath: string;
   }
 }
 
@@ -58,6 +61,13 @@ export default async function setup(project: TestProject) {
     throw new Error(`tests need Redis at ${redisUrl} (set REDIS_URL): ${(err as Error).message}`);
   }
 
+  // `npm test` finds (or installs) the browser first; a direct `vitest run` finds one here or
+  // leaves the browser suites to say what is missing.
+  if (!process.env.CHROMIUM_PATH) {
+    const found = findChromium();
+    if (found && 'path' in found) process.env.CHROMIUM_PATH = found.path;
+  }
+  project.provide('chromiumPath', process.env.CHROMIUM_PATH ?? '');
   project.provide('databaseUrl', databaseUrl);
   project.provide('redisUrl', redisUrl);
   project.provide('redisPrefix', redisPrefix);

@@ -10,6 +10,16 @@ export function testEnv() {
   return { databaseUrl: inject('databaseUrl'), redisUrl: inject('redisUrl'), redisPrefix: inject('redisPrefix') };
 }
 
+/** The Chromium for browser suites: what `npm test` found or installed (CHROMIUM_PATH). */
+export function chromiumPath(): string {
+  const found = inject('chromiumPath');
+  if (!found)
+    throw new Error(
+      "no Chromium for the browser tests: install Debian's chromium (apt-get install chromium) or set CHROMIUM_PATH; `npm test` does this for you",
+    );
+  return found;
+}
+
 /** A Redis key prefix of its own for one test file or case, inside this run's prefix. */
 export function uniquePrefix(label = 't'): string {
   return `${inject('redisPrefix')}_${label}_${randomBytes(3).toString('hex')}`;

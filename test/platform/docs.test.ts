@@ -64,7 +64,7 @@ describe('README.md', () => {
     const example = readFileSync(path.join(root, '.env.example'), 'utf8');
     const inExample = new Set([...example.matchAll(/^#?\s*([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]!));
     const configSection = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('## Running it locally'));
-    const inReadme = new Set([...configSection.matchAll(/^\| `([^|]+)` \|/gm)].flatMap((m) => [...m[1]!.matchAll(VAR)].map((v) => v[0])));
+    const inReadme = new Set([...configSection.matchAll(/^\| `([^|]+)` +\|/gm)].flatMap((m) => [...m[1]!.matchAll(VAR)].map((v) => v[0])));
     expect(inReadme.size).toBeGreaterThan(20);
     expect([...inExample].filter((v) => !inReadme.has(v)).sort(), 'in .env.example, not in the README').toEqual([]);
     expect([...inReadme].filter((v) => !inExample.has(v)).sort(), 'in the README, not in .env.example').toEqual([]);

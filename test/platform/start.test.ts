@@ -98,9 +98,13 @@ async function stopWithCtrlC(run: Run) {
 }
 
 describe('npm start', () => {
+  // A private directory, as a clone under /root is: as root, PostgreSQL runs as the postgres
+  // user, which cannot enter it, so its cluster must go somewhere that user can reach.
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'tg-start-'));
-  // As root, PostgreSQL runs as the postgres user, which must be able to reach its data dir.
-  chmodSync(tmp, 0o755);
+  chmodSync(tmp, 0o700);
+  const asRoot = process.getuid?.() === 0;
+  const fallback = mkdtempSync(path.join(os.tmpdir(), 'tg-start-pg-'));
+  chmodSync(fallback, 0o755);
   const runs: Run[] = [];
   let env: NodeJS.ProcessEnv;
   const ports: Record<string, number> = {};
@@ -114,6 +118,7 @@ describe('npm start', () => {
       }
     }
     rmSync(tmp, { recursive: true, force: true });
+    rmSync(fallback, { recursive: true, force: true });
   });
 
   it('is the start script', () => {
@@ -121,13 +126,14 @@ describe('npm start', () => {
     expect(pkg.scripts.start).toBe('node scripts/start.mjs');
   });
 
-  it('brings up PostgreSQL, Redis, the migrated database and the apps from nothing, restarts a crashed app, and stops cleanly on Ctrl-C', async () => {
+  it('brings up PostgreSQL, Redis, the migrated database and the apps from nothing in a 0700 directory, restarts a crashed app, and stops cleanly on Ctrl-C', async () => {
     for (const name of ['pg', 'redis', 'gateway', 'gatewayAdmin', 'worker', 'upstream', 'console']) ports[name] = await freePort();
     env = { ...process.env };
     for (const k of Object.keys(env)) if (k === 'DATABASE_URL' || k === 'REDIS_URL' || k.startsWith('TG_TEST_')) delete env[k];
     Object.assign(env, {
       TOLLGATE_DATA_DIR: path.join(tmp, 'data'),
       TOLLGATE_ENV_FILE: path.join(tmp, 'no.env'), // a developer's own .env must not steer the test
+      TOLLGATE_PG_FALLBACK_DIR: fallback,
       TOLLGATE_PG_PORT: String(ports.pg),
       TOLLGATE_REDIS_PORT: String(ports.redis),
       TOLLGATE_APPS: APPS.join(','),
@@ -145,6 +151,11 @@ describe('npm start', () => {
     await waitForBanner(run, 180_000);
     const out = run.output();
     expect(out).toContain('creating a PostgreSQL cluster');
+    if (asRoot) {
+      // The 0700 directory did not stop it: the cluster moved, and the log said where.
+      expect(out).toMatch(/PostgreSQL runs as \w+, which cannot enter .*: its cluster lives in .*tg-start-pg-/);
+      expect(readdirSync(fallback).some((d) => d.startsWith('tollgate-'))).toBe(true);
+    }
     expect(out).toMatch(/\[migrate\]\s+applied: /);
 
     const db = new pg.Client({ connectionString: `postgresql://postgres@127.0.0.1:${ports.pg}/tollgate` });

@@ -38,7 +38,8 @@ const requestTotal = async (f: Fixture, granularity = 'minute') =>
 
 describe('applying a usage batch', () => {
   it('folds events into per-minute rollups, the hourly ledger and the key last-use time', async () => {
-    const f = await createFixture(db);
+    // A period of its own that holds every event, whatever today's date is.
+    const f = await createFixture(db, { periodStart: new Date(Date.UTC(2026, 10, 1)) });
     const t0 = Date.UTC(2026, 10, 28, 10, 15, 5);
     const events = [
       makeEvent(f, { ts: t0, status: 200, latencyMs: 0.5, bytesIn: 10, bytesOut: 20, cacheHit: true }),
