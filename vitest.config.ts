@@ -13,5 +13,12 @@ export default defineConfig({
     hookTimeout: 120_000,
     teardownTimeout: 30_000,
     reporters: ['default', './test/harness/summary-reporter.ts'],
+    expect: {
+      // A test without an assertion proves nothing: it fails.
+      requireAssertions: true,
+      // Browser and process suites poll what a page or a server shows; a busy 2-core host can
+      // take longer than the 1 s default to get there, which is not what those tests are about.
+      poll: { timeout: 15_000 },
+    },
   },
 });

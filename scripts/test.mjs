@@ -124,7 +124,7 @@ function clockShiftLibrary() {
     const why = aptInstall(['gcc', 'libc6-dev'], say);
     if (why !== null) throw new Error(`a shifted clock needs a C compiler to build scripts/test/clock-shift.c (${why}): install gcc`);
   }
-  const built = spawnSync('cc', ['-shared', '-fPIC', '-O2', '-o', lib, src], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const built = spawnSync('cc', ['-shared', '-fPIC', '-O2', '-o', lib, src, '-ldl'], { stdio: ['ignore', 'inherit', 'inherit'] });
   if (built.status !== 0) throw new Error(`compiling scripts/test/clock-shift.c failed (exit ${built.status})`);
   return lib;
 }

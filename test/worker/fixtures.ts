@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { monotonicFactory } from 'ulid';
 import { newId, type Db } from '@tollgate/db';
+import { addAnchoredMonths } from '@tollgate/billing';
 import { USAGE_BATCH_VERSION, type UsageBatch, type UsageEvent } from '@tollgate/usage';
 
 const ulid = monotonicFactory();
@@ -15,6 +16,17 @@ export type Fixture = {
   periodStart: Date;
 };
 
+/**
+ * The default fixture's billing period began ten days ago (to the hour), so the recent past the
+ * tests write usage into (a few hours, a day) and the near future are always inside it, whatever
+ * today's date. A period anchored to the 1st of "this month" left the previous hour in last
+ * month's period during the first hour of every month.
+ */
+export function currentPeriodStart(now = Date.now()): Date {
+  const HOUR = 3_600_000;
+  return new Date(Math.floor((now - 10 * 24 * HOUR) / HOUR) * HOUR);
+}
+
 /** A tenant with one paid plan, one consumer subscribed to it and one key. */
 export async function createFixture(
   db: Db,
@@ -25,8 +37,8 @@ export async function createFixture(
   const consumerId = newId('consumer');
   const subscriptionId = newId('subscription');
   const keyId = newId('key');
-  const periodStart = opts.periodStart ?? new Date(Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), 1));
-  const periodEnd = new Date(Date.UTC(periodStart.getUTCFullYear(), periodStart.getUTCMonth() + 1, periodStart.getUTCDate()));
+  const periodStart = opts.periodStart ?? currentPeriodStart();
+  const periodEnd = addAnchoredMonths(periodStart, 1);
   await db.tenant.create({ data: { id: tenantId, slug: tenantId.replace('_', '-'), name: 'Acme' } });
   await db.plan.create({
     data: {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { enqueueKeyPublish, newId, type Prisma } from '@tollgate/db';
 import {
+  addAnchoredMonths,
   BillingInputError,
   cancelStripeSubscription,
   changeSubscriptionPlan,
@@ -18,12 +19,6 @@ export const LIVE_STATUSES = ['ACTIVE', 'TRIALING', 'PAST_DUE'] as const;
 export const SubscribeInput = z.object({ planId: Id('pln') }).strict();
 
 type Tx = Prisma.TransactionClient;
-
-function addMonth(d: Date): Date {
-  const out = new Date(d);
-  out.setUTCMonth(out.getUTCMonth() + 1);
-  return out;
-}
 
 function audit(tx: Prisma.TransactionClient, dev: DeveloperContext, action: string, id: string, data?: Record<string, unknown>) {
   return recordAudit(tx, developerActor(dev), action, { type: 'subscription', id }, data);
@@ -131,7 +126,7 @@ export async function subscribeToPlan(deps: PortalDeps, dev: DeveloperContext, i
           planId: plan.id,
           status: 'ACTIVE',
           currentPeriodStart: now,
-          currentPeriodEnd: addMonth(now),
+          currentPeriodEnd: addAnchoredMonths(now, 1),
         },
       });
       if (current) await replaceSubscription(tx, dev, current.id, id);
@@ -172,7 +167,7 @@ export async function subscribeToPlan(deps: PortalDeps, dev: DeveloperContext, i
         planId: plan.id,
         status: 'INCOMPLETE',
         currentPeriodStart: now,
-        currentPeriodEnd: addMonth(now),
+        currentPeriodEnd: addAnchoredMonths(now, 1),
       },
     });
     await audit(tx, dev, 'subscription.checkout_started', id, { planId: plan.id });

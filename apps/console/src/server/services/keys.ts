@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { newId, type Prisma } from '@tollgate/db';
+import { addAnchoredMonths } from '@tollgate/billing';
 import { displayPrefix, generateApiKey, hashApiKey } from '@tollgate/keys';
 import { notFound, requirePermission, ServiceError, type ServiceContext } from './context';
 import { recordAudit } from './audit';
@@ -112,12 +113,6 @@ async function checkApiIds(ctx: ServiceContext, apiIds: string[] | undefined) {
   return unique;
 }
 
-function addMonth(d: Date): Date {
-  const out = new Date(d);
-  out.setUTCMonth(out.getUTCMonth() + 1);
-  return out;
-}
-
 /** Issues a key; the secret is in the result once and is never stored or shown again. */
 export async function issueKey(ctx: ServiceContext, input: unknown): Promise<{ key: Awaited<ReturnType<typeof getKey>>; secret: string }> {
   requirePermission(ctx, 'manageKeys');
@@ -168,7 +163,7 @@ export async function issueKey(ctx: ServiceContext, input: unknown): Promise<{ k
             planId: data.planId,
             status: 'ACTIVE',
             currentPeriodStart: now,
-            currentPeriodEnd: addMonth(now),
+            currentPeriodEnd: addAnchoredMonths(now, 1),
           },
         });
       }
