@@ -9,6 +9,7 @@ import { createMetrics } from './metrics';
 import { startUsageWorker } from './queues/usage';
 import { startBillingQueue } from './queues/billing';
 import { createHttpServer } from './server';
+import { checkReadiness, createPostgresCheck, redisCheck } from './readiness';
 
 export type WorkerApp = { port: number; stop: () => Promise<void> };
 
@@ -41,13 +42,11 @@ export async function startWorkerApp(config: WorkerConfig, logger: Logger): Prom
   const restore = createRestoreWatch({ db, redis, keyspace, logger, intervalMs: config.REDIS_RESTORE_CHECK_MS || undefined });
   if (config.REDIS_RESTORE_CHECK_MS > 0) restore.start();
 
+  const postgresCheck = createPostgresCheck(config.DATABASE_URL, config.WORKER_READY_TIMEOUT_MS);
   const server = createHttpServer({
     logger,
     metrics,
-    ready: async () => {
-      await sql`SELECT 1`;
-      return (await redis.ping()) === 'PONG';
-    },
+    ready: () => checkReadiness({ postgres: postgresCheck.check, redis: redisCheck(redis) }, config.WORKER_READY_TIMEOUT_MS),
     stripeWebhook: billing.webhook,
   });
   await new Promise<void>((resolve, reject) => {
@@ -66,6 +65,7 @@ export async function startWorkerApp(config: WorkerConfig, logger: Logger): Prom
       await restore.stop();
       await relay.stop();
       await sql.end({ timeout: 5 });
+      await postgresCheck.close();
       await db.$disconnect();
       redis.disconnect();
     },

@@ -17,6 +17,8 @@ export const WorkerEnv = {
   /** A dead worker's batch is picked up by another after this long. */
   WORKER_LOCK_DURATION_MS: ms(30_000),
   WORKER_STALLED_INTERVAL_MS: ms(30_000),
+  /** Longest /readyz waits on PostgreSQL or Redis before it answers 503. */
+  WORKER_READY_TIMEOUT_MS: ms(1_000),
   /** Without a key nothing is sent to Stripe; usage is still metered, rated and shown. */
   STRIPE_SECRET_KEY: z.string().min(1).optional(),
   STRIPE_WEBHOOK_SECRET: z.string().min(1).optional(),

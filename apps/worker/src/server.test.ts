@@ -16,7 +16,7 @@ async function start(over: Partial<HttpOptions> = {}) {
   server = createHttpServer({
     logger: createLogger('test', 'silent'),
     metrics: createMetrics(),
-    ready: async () => true,
+    ready: async () => ({ ready: true, checks: {} }),
     stripeWebhook: null,
     ...over,
   });

@@ -3,14 +3,15 @@ import { randomUUID } from 'node:crypto';
 import { errorBody, ERROR_STATUS, type ErrorCode } from '@tollgate/policy';
 import type { Logger } from '@tollgate/config';
 import type { Metrics } from './metrics';
+import { describeReadiness, type Readiness } from './readiness';
 
 export type WebhookHandler = (rawBody: Buffer, signature: string | undefined) => Promise<{ status: number; body: unknown }>;
 
 export type HttpOptions = {
   logger: Logger;
   metrics: Metrics;
-  /** Resolves true when PostgreSQL and Redis answer. */
-  ready: () => Promise<boolean>;
+  /** Each dependency's state; bounded in time by the caller (see readiness.ts). */
+  ready: () => Promise<Readiness>;
   /** null when Stripe webhooks are not configured. */
   stripeWebhook: WebhookHandler | null;
   maxBodyBytes?: number;
@@ -64,8 +65,9 @@ export function createHttpServer(opts: HttpOptions): Server {
       }
       if (path === '/readyz') {
         if (req.method !== 'GET' && req.method !== 'HEAD') return fail(res, 'method_not_allowed', 'use GET', requestId);
-        const ok = await opts.ready().catch(() => false);
-        return ok ? send(res, 200, { status: 'ready' }) : fail(res, 'unavailable', 'database or redis unavailable', requestId);
+        const r: Readiness = await opts.ready().catch(() => ({ ready: false, checks: { readiness: 'down' as const } }));
+        if (r.ready) return send(res, 200, { status: 'ready', checks: r.checks });
+        return send(res, 503, errorBody('unavailable', `not ready: ${describeReadiness(r)}`, requestId, { checks: r.checks }));
       }
       if (path === '/metrics') {
         if (req.method !== 'GET') return fail(res, 'method_not_allowed', 'use GET', requestId);
