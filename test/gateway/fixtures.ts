@@ -262,7 +262,7 @@ function startScriptFlags(): string[] {
  */
 export function spawnGateway(
   env: Record<string, string>,
-  { nodeFlags = startScriptFlags() }: { nodeFlags?: string[] } = {},
+  { nodeFlags = startScriptFlags(), startTimeoutMs = 20_000 }: { nodeFlags?: string[]; startTimeoutMs?: number } = {},
 ): Promise<GatewayProcess> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', path.join(root, 'apps/gateway/src/main.ts')], {
@@ -290,7 +290,7 @@ export function spawnGateway(
         child.kill('SIGKILL');
         reject(new Error(`gateway did not start:\n${logs.join('\n')}`));
       }
-    }, 20_000);
+    }, startTimeoutMs);
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
     child.stdout!.on('data', (c: Buffer) => {
       buf += c.toString();

@@ -31,7 +31,7 @@ async function runGateway(workerIndex: number): Promise<void> {
       `GATEWAY_SINGLE_THREADED_GC is on but node was started without ${SINGLE_THREADED_GC_FLAG}: start the gateway as \`node ${SINGLE_THREADED_GC_FLAG} dist/main.js\` (npm start and the container image do)`,
     );
   }
-  const gw = await createGateway(config, { workerIndex, logger });
+  const gw = await createGateway(config, { workerIndex, clustered: cluster.isWorker, logger });
   const admin = cluster.isWorker ? null : startAdminServer(gw);
   const { port, tlsPort } = await gw.listen();
   let adminPort: number | null = null;

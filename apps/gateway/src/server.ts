@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import type { FastifyInstance } from 'fastify';
@@ -21,6 +20,7 @@ import { HealthChecks } from './proxy/health-checks';
 import { ResponseCache } from './cache/response-cache';
 import { registerCacheMetrics } from './cache/cache-metrics';
 import { usageSinkFromProducer, type UsageSink } from './usage/usage-sink';
+import { usageSourceName } from './usage/usage-source';
 
 export type Gateway = {
   apps: FastifyInstance[];
@@ -41,10 +41,30 @@ export type Gateway = {
 export type CreateGatewayOptions = {
   /** Worker slot (0..n-1); keeps the usage spool file stable across restarts of that slot. */
   workerIndex?: number;
+  /** True in a node:cluster worker: the instance id then gets the slot index (one spool file each). */
+  clustered?: boolean;
   logger?: Logger;
 };
 
 const redisRetry = (times: number) => Math.min(50 * 2 ** Math.min(times, 5), 1000);
+const REDIS_QUIT_WAIT_MS = 1000;
+
+/**
+ * QUIT politely when connected, for at most `waitMs`, then drop the socket. A connection that is
+ * down is dropped at once: its QUIT would wait in the offline queue (the subscriber's has no
+ * retry limit) and hold the process open long after SIGTERM.
+ */
+export async function closeRedis(c: Redis, waitMs: number): Promise<void> {
+  if (c.status !== 'ready') {
+    c.disconnect();
+    return;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const gaveUp = new Promise<void>((r) => (timer = setTimeout(r, waitMs)));
+  await Promise.race([c.quit().catch(() => undefined), gaveUp]);
+  clearTimeout(timer);
+  c.disconnect();
+}
 
 /** Wires one gateway process: three Redis connections, the policy store, caches, apps. */
 export async function createGateway(config: GatewayConfig, opts: CreateGatewayOptions = {}): Promise<Gateway> {
@@ -130,7 +150,7 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
     connection: producerRedis,
     keyspace,
     spoolDir: config.spoolDir,
-    source: config.instanceId ?? `${hostname()}-${workerIndex}`,
+    source: usageSourceName(config.instanceId, workerIndex, opts.clustered ?? false),
     logger,
     maxBatch: config.usageBatch.maxEvents,
     maxWaitMs: config.usageBatch.maxWaitMs,
@@ -200,7 +220,7 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
       await reserving?.close();
       await usage.close();
       await upstreams.close();
-      await Promise.all([hot, control, subscriber, producerRedis].map((c) => c.quit().catch(() => c.disconnect())));
+      await Promise.all([hot, control, subscriber, producerRedis].map((c) => closeRedis(c, REDIS_QUIT_WAIT_MS)));
     },
   };
 }
