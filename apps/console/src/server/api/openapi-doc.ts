@@ -5,6 +5,7 @@ import { CreateConsumerInput, UpdateConsumerInput } from '../services/consumers'
 import { IssueKeyInput, RollKeyInput, UpdateKeyInput } from '../services/keys';
 import { ChangeRoleInput, InviteInput } from '../services/members';
 import { CreateTokenInput } from '../services/tokens';
+import { UpdateTenantInput } from '../services/tenant';
 
 type Schema = Record<string, unknown>;
 
@@ -245,6 +246,15 @@ const schemas: Record<string, Schema> = {
   InviteMember: input(InviteInput),
   ChangeMemberRole: input(ChangeRoleInput),
   CreateAccessToken: input(CreateTokenInput),
+  UpdateSettings: input(UpdateTenantInput),
+  Settings: obj(['slug', 'name', 'currency', 'allowPrivateTargets', 'requireDeveloperApproval', 'portalHost'], {
+    slug: str,
+    name: str,
+    currency: str,
+    allowPrivateTargets: bool,
+    requireDeveloperApproval: bool,
+    portalHost: nstr,
+  }),
 };
 
 const errors = (...codes: number[]) =>
@@ -419,6 +429,17 @@ export function buildOpenApiDocument(serverUrl = 'http://localhost:3000') {
           operationId: 'revokeAccessToken',
           description: 'Revokes at once; the row stays for the audit trail.',
           responses: { ...ok(200, 'RevokedAccessToken', 'Revoked'), ...errors(401, 403, 404) },
+        },
+      },
+      '/settings': {
+        get: { tags: ['Settings'], operationId: 'getSettings', responses: { ...ok(200, 'Settings'), ...errors(401) } },
+        patch: {
+          tags: ['Settings'],
+          operationId: 'updateSettings',
+          description:
+            'An admin (so any token) may change `requireDeveloperApproval`; the name, the portal host, the currency and `allowPrivateTargets` need the owner role.',
+          requestBody: body('UpdateSettings'),
+          responses: { ...ok(200, 'Settings'), ...errors(400, 401, 403, 409, 413, 422) },
         },
       },
       '/usage': {

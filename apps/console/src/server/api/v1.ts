@@ -18,6 +18,7 @@ import { getKey, issueKey, listKeys, revokeKey, rollKey, updateKey } from '../se
 import { queryTopUsage, queryUsage } from '../services/usage';
 import { changeMemberRole, inviteMember, listMembers, removeMember } from '../services/members';
 import { createAccessToken, listAccessTokens, revokeAccessToken } from '../services/tokens';
+import { getTenant, updateTenant } from '../services/tenant';
 import { ServiceError } from '../services/context';
 import { buildOpenApiDocument } from './openapi-doc';
 
@@ -56,6 +57,16 @@ const memberDto = (m: Awaited<ReturnType<typeof listMembers>>['members'][number]
   role: m.role,
   lastLoginAt: m.user.lastLoginAt,
   createdAt: m.createdAt,
+});
+
+/** The workspace's settings: identity (read-only here) and what a configuration file carries. */
+const settingsDto = (t: Awaited<ReturnType<typeof getTenant>>) => ({
+  slug: t.slug,
+  name: t.name,
+  currency: t.currency,
+  allowPrivateTargets: t.allowPrivateTargets,
+  requireDeveloperApproval: t.requireDeveloperApproval,
+  portalHost: t.portalHost,
 });
 
 /** Every /api/v1 operation; route files re-export these, tests call them directly. */
@@ -173,6 +184,13 @@ export function createV1Handlers(getDeps: () => V1Deps, opts: ApiServiceOptions 
     token: {
       /** Revokes: the row stays for the audit trail. */
       DELETE: v1<IdParam>(async ({ ctx, params }) => revokeAccessToken(ctx, params.id)),
+    },
+    settings: {
+      GET: v1(async ({ ctx }) => settingsDto(await getTenant(ctx))),
+      /** Admins change developer approval; name, portal host, currency and private targets need an owner. */
+      PATCH: v1(async ({ ctx, body }) =>
+        settingsDto(await updateTenant(ctx, await body(), { reservedHosts: [new URL(consoleUrl()).hostname] })),
+      ),
     },
     notFound: v1(async () => {
       throw new ServiceError('not_found', 'no such endpoint; see /api/v1/openapi.json');

@@ -54,6 +54,8 @@ export const PERMISSIONS = {
   manageConsumers: 'ADMIN',
   manageTokens: 'ADMIN',
   manageMembers: 'ADMIN',
+  /** Workspace settings an admin may change (developer approval); the rest need manageTenant. */
+  manageSettings: 'ADMIN',
   manageTenant: 'OWNER',
 } as const satisfies Record<string, Role>;
 export type Permission = keyof typeof PERMISSIONS;

@@ -25,12 +25,23 @@ export async function getTenant(ctx: ServiceContext) {
 }
 
 /**
+ * What an admin may change (so an admin-API token, at most admin, can apply a configuration
+ * file); the name, the portal's host, the currency plans are priced in and private upstream
+ * targets (an SSRF switch) stay with owners.
+ */
+const ADMIN_SETTINGS: ReadonlySet<string> = new Set(['requireDeveloperApproval']);
+
+/**
  * `reservedHosts` are names a portal may never take (the console's own host), passed in by the
  * caller that knows the deployment.
  */
 export async function updateTenant(ctx: ServiceContext, input: unknown, opts: { reservedHosts?: string[] } = {}) {
-  requirePermission(ctx, 'manageTenant');
+  requirePermission(ctx, 'manageSettings');
   const data = parseInput(UpdateTenantInput, input);
+  const ownerOnly = Object.keys(data).filter((k) => !ADMIN_SETTINGS.has(k));
+  if (ownerOnly.length > 0 && ctx.role !== 'OWNER') {
+    throw new ServiceError('forbidden', `changing ${ownerOnly.join(', ')} needs the owner role; you are ${ctx.role.toLowerCase()}`);
+  }
   if (data.portalHost && opts.reservedHosts?.includes(data.portalHost)) {
     throw new ServiceError('unprocessable', "invalid input: portalHost is the console's own host", {
       portalHost: "is the console's own host; use a host of your own, like developers.example.com",
