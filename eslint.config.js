@@ -6,7 +6,7 @@ import js from '@eslint/js';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
-const APPS = ['console', 'gateway', 'worker', 'demo-upstream'];
+const APPS = ['console', 'gateway', 'worker', 'demo-upstream', 'cli'];
 
 const appImport = (app) => [`@tollgate/${app}`, `@tollgate/${app}/*`, `**/apps/${app}/**`, `../../${app}/**`, `../../../${app}/**`];
 

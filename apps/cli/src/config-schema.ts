@@ -1,0 +1,236 @@
+import { z } from 'zod';
+
+/**
+ * The configuration file, one source of truth: the CLI validates with these schemas and
+ * schema/tollgate.schema.json (what editors validate with) is generated from them
+ * (`npm run schema -w @tollgate/cli`; a test fails when the committed copy is stale).
+ * The console validates everything again, deeper (SSRF rules, OpenAPI documents); these
+ * rules catch typos and wrong types before a single request is made.
+ */
+export const CONFIG_VERSION = 1;
+
+const text = (max: number) => z.string().trim().max(max);
+const name = (max: number) => z.string().trim().min(1).max(max);
+const int = (min: number, max: number) => z.number().int().min(min).max(max);
+const Slug = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .min(2)
+  .max(48)
+  .regex(/^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/, 'may use a-z, 0-9 and inner dashes only')
+  .describe('Identifies the object across workspaces: the file refers to APIs and plans by slug.');
+const optionalId = (prefix: string) =>
+  z
+    .string()
+    .regex(new RegExp(`^${prefix}_[0-9a-z]{26}$`), `must be a ${prefix}_… id`)
+    .optional()
+    .describe('Optional. When it names an object of this workspace, that object is updated (a slug or path may then change).');
+const BasePath = z
+  .string()
+  .trim()
+  .max(128)
+  .regex(/^\/(?:[A-Za-z0-9._~-]+(?:\/[A-Za-z0-9._~-]+)*)?\/?$/, 'must start with / and use letters, digits, . _ ~ - between slashes')
+  .describe('Path prefix under which the gateway serves this API.');
+const RoutePath = z
+  .string()
+  .trim()
+  .max(256)
+  .regex(
+    /^\/(?:(?:[A-Za-z0-9._~-]+|:[A-Za-z_][A-Za-z0-9_]*)(?:\/(?:[A-Za-z0-9._~-]+|:[A-Za-z_][A-Za-z0-9_]*))*)?(?:\/\*)?\/?$|^\/\*$/,
+    'must start with / and use literal segments, :params and an optional trailing /*',
+  );
+const HeaderName = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'must be a header name');
+const HeaderValue = z
+  .string()
+  .max(1024)
+  .regex(/^[\x20-\x7e\t]*$/, 'must be printable ASCII without line breaks');
+
+const HeaderOps = z
+  .object({
+    set: z.record(HeaderName, HeaderValue).optional().describe('Headers to add or replace. A value may be ${env:NAME}.'),
+    remove: z.array(HeaderName).max(20).optional(),
+  })
+  .strict();
+
+export const Transform = z
+  .object({ requestHeaders: HeaderOps.optional(), responseHeaders: HeaderOps.optional() })
+  .strict()
+  .describe('Header changes the gateway applies to requests going upstream and responses coming back.');
+
+export const RouteRateLimit = z
+  .object({
+    limit: int(1, 1_000_000),
+    windowSeconds: int(1, 86_400),
+    algorithm: z.enum(['sliding_window', 'gcra', 'token_bucket', 'fixed_window']).default('sliding_window'),
+  })
+  .strict();
+
+export const Route = z
+  .object({
+    id: optionalId('rte'),
+    name: text(100).default(''),
+    methods: z
+      .array(z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS']))
+      .max(7)
+      .default([])
+      .describe('Empty means any method.'),
+    path: RoutePath,
+    requestTimeoutMs: int(100, 600_000).nullable().default(null),
+    cacheTtlSeconds: int(0, 86_400).default(0),
+    rateLimit: RouteRateLimit.nullable().default(null).describe("An extra limit for this route alone, on top of the plan's."),
+    transform: Transform.nullable().default(null),
+  })
+  .strict();
+
+export const Target = z
+  .object({
+    url: z.string().trim().min(1).max(2048).describe('http(s) URL of an upstream server, no credentials, query or fragment.'),
+    weight: int(0, 1000).default(1),
+    healthCheckPath: z
+      .string()
+      .trim()
+      .max(256)
+      .regex(/^\/[\x21-\x7e]*$/, 'must start with /')
+      .nullable()
+      .default(null),
+  })
+  .strict();
+
+const Printable = (max: number) =>
+  z
+    .string()
+    .trim()
+    .min(1)
+    .max(max)
+    .regex(/^[\x20-\x7e]+$/, 'must be printable ASCII');
+
+export const Jwt = z
+  .object({
+    issuer: Printable(512).nullable().default(null),
+    audience: Printable(512).nullable().default(null),
+    jwksUrl: z.string().trim().max(2048).nullable().default(null),
+    key: z
+      .string()
+      .max(8192)
+      .nullable()
+      .default(null)
+      .describe('A PEM public key, or for HS* algorithms the shared secret: write ${env:NAME}, never the secret itself.'),
+    algorithms: z
+      .array(z.enum(['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'PS256', 'EdDSA', 'HS256', 'HS384', 'HS512']))
+      .max(10)
+      .default(['RS256']),
+    forwardClaims: z
+      .array(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/))
+      .max(20)
+      .default([]),
+  })
+  .strict();
+
+export const Api = z
+  .object({
+    id: optionalId('api'),
+    slug: Slug,
+    name: name(100),
+    description: text(2000).default(''),
+    basePath: BasePath,
+    version: z
+      .string()
+      .trim()
+      .min(1)
+      .max(32)
+      .regex(/^[A-Za-z0-9._-]+$/)
+      .default('v1'),
+    visibility: z.enum(['PUBLIC', 'PRIVATE']).default('PRIVATE').describe('PUBLIC APIs are listed in the developer portal.'),
+    authMode: z.enum(['API_KEY', 'JWT', 'NONE']).default('API_KEY'),
+    jwt: Jwt.nullable().default(null),
+    allowQueryKey: z.boolean().default(false),
+    failMode: z.enum(['OPEN', 'CLOSED']).default('OPEN').describe('What limits do while Redis is unreachable.'),
+    loadBalancing: z.enum(['ROUND_ROBIN', 'WEIGHTED']).default('ROUND_ROBIN'),
+    connectTimeoutMs: int(100, 60_000).default(2000),
+    headersTimeoutMs: int(100, 600_000).default(10_000),
+    requestTimeoutMs: int(100, 600_000).default(30_000),
+    retries: int(0, 5).default(1),
+    openapiUrl: z.string().trim().max(2048).nullable().default(null),
+    openapi: z
+      .record(z.string(), z.unknown())
+      .nullable()
+      .default(null)
+      .describe('The OpenAPI document the portal shows, as a mapping (3.x).'),
+    targets: z.array(Target).min(1).max(10),
+    routes: z
+      .array(Route)
+      .max(200)
+      .default([
+        { name: 'All paths', methods: [], path: '/*', requestTimeoutMs: null, cacheTtlSeconds: 0, rateLimit: null, transform: null },
+      ])
+      .describe('The paths the gateway forwards. Omitted: one catch-all route (/*, any method), as the console creates.'),
+  })
+  .strict();
+
+const Tier = z
+  .object({ upTo: int(1, 2_000_000_000).nullable(), unitPriceMinor: int(0, 100_000_000), flatMinor: int(0, 100_000_000).default(0) })
+  .strict();
+
+export const Plan = z
+  .object({
+    id: optionalId('pln'),
+    slug: Slug,
+    name: name(80),
+    description: text(1000).default(''),
+    public: z.boolean().default(true),
+    rateLimit: int(1, 1_000_000).nullable().default(null).describe('Requests per rateWindowSeconds; null = no rate limit.'),
+    rateWindowSeconds: int(1, 86_400).default(1),
+    rateAlgorithm: z.enum(['SLIDING_WINDOW', 'GCRA', 'TOKEN_BUCKET', 'FIXED_WINDOW']).default('SLIDING_WINDOW'),
+    monthlyQuota: int(1, 2_000_000_000).nullable().default(null).describe('Requests per billing period; null = unlimited.'),
+    quotaMode: z.enum(['HARD_CAP', 'OVERAGE']).default('HARD_CAP'),
+    flatFeeMinor: int(0, 100_000_000).default(0).describe('Prices are in minor units (cents) of the workspace currency.'),
+    includedRequests: int(0, 2_000_000_000).default(0),
+    overageUnitPriceMinor: int(0, 100_000_000).default(0),
+    overageBlockSize: int(1, 1_000_000).default(1),
+    tiers: z.array(Tier).max(10).nullable().default(null),
+    trialDays: int(0, 365).default(0),
+    apis: z.array(Slug).max(100).default([]).describe('Slugs of the APIs this plan opens.'),
+  })
+  .strict();
+
+export const Settings = z
+  .object({
+    currency: z
+      .enum(['usd', 'eur', 'gbp', 'jpy', 'cad', 'aud', 'chf'])
+      .optional()
+      .describe('Currency of new plans. Changing it needs the owner role (not a token): do it in the console.'),
+    allowPrivateTargets: z
+      .boolean()
+      .optional()
+      .describe('Allow upstream targets on private addresses. Owner role only: change it in the console.'),
+    requireDeveloperApproval: z.boolean().optional().describe('Developers who sign up in the portal wait for approval.'),
+  })
+  .strict();
+
+export const ConfigFile = z
+  .object({
+    version: z.literal(CONFIG_VERSION).describe('Format version of this file.'),
+    settings: Settings.optional().describe('Absent: settings are left as they are.'),
+    apis: z.array(Api).max(500).optional().describe('Absent: APIs are left as they are. Present: the complete list.'),
+    plans: z.array(Plan).max(500).optional().describe('Absent: plans are left as they are. Present: the complete list.'),
+  })
+  .strict()
+  .describe('A Tollgate workspace configuration (tollgate export / diff / apply).');
+
+export type ConfigFile = z.output<typeof ConfigFile>;
+export type ApiConfig = z.output<typeof Api>;
+export type RouteConfig = z.output<typeof Route>;
+export type TargetConfig = z.output<typeof Target>;
+export type PlanConfig = z.output<typeof Plan>;
+export type SettingsConfig = z.output<typeof Settings>;
+
+/** The JSON Schema editors validate the file with (draft 2020-12, as yaml-language-server reads it). */
+export function buildJsonSchema(): Record<string, unknown> {
+  const schema = z.toJSONSchema(ConfigFile, { io: 'input', target: 'draft-2020-12', unrepresentable: 'any' }) as Record<string, unknown>;
+  return { ...schema, title: 'Tollgate workspace configuration' };
+}

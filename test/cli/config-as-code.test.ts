@@ -1,0 +1,271 @@
+// `tollgate export | diff | apply` against the console's real admin API over HTTP: a round trip
+// through an empty workspace gives back the same file, diffs say what would change, a dry run
+// changes nothing, and bad files, tokens and addresses end in one clear line and an exit code.
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newId, type Db } from '@tollgate/db';
+import { testDb } from '../harness/db';
+import { makeTenant, makeToken, publicResolver, type TestTenant } from '../console/fixtures';
+import { createApi } from '../../apps/console/src/server/services/apis';
+import { createPlan } from '../../apps/console/src/server/services/plans';
+import { updateTenant } from '../../apps/console/src/server/services/tenant';
+import { runCli } from '../../apps/cli/src/cli';
+import { startAdminServer, type AdminServer } from './admin-server';
+
+let db: Db;
+let server: AdminServer;
+let dir: string;
+let source: TestTenant;
+let sourceToken: string;
+
+async function cli(args: string[], env: Record<string, string | undefined> = {}) {
+  let out = '';
+  let err = '';
+  const code = await runCli(args, {
+    stdout: (s) => (out += s),
+    stderr: (s) => (err += s),
+    env: { TOLLGATE_URL: server.url, ...env },
+    cwd: dir,
+  });
+  return { code, out, err };
+}
+
+const file = (name: string) => path.join(dir, name);
+
+/** A workspace using every kind of setting the file carries. */
+async function populate(t: TestTenant) {
+  const opts = { resolve: publicResolver };
+  await updateTenant(t.owner, { requireDeveloperApproval: true });
+  await createApi(
+    t.owner,
+    {
+      name: 'Weather',
+      slug: 'weather',
+      description: 'Forecasts, by city',
+      basePath: '/weather',
+      visibility: 'PUBLIC',
+      loadBalancing: 'WEIGHTED',
+      retries: 2,
+      targets: [
+        { url: 'https://b.upstream.example.com/', weight: 3, healthCheckPath: '/healthz' },
+        { url: 'https://a.upstream.example.com', weight: 1 },
+      ],
+      openapi: { openapi: '3.1.0', info: { title: 'Weather', version: '1.0.0' }, paths: {} },
+      routes: [
+        {
+          name: 'Forecast',
+          path: '/forecast/:city',
+          methods: ['GET', 'HEAD'],
+          cacheTtlSeconds: 60,
+          rateLimit: { limit: 5, windowSeconds: 1 },
+        },
+        {
+          name: 'Ingest',
+          path: '/ingest',
+          methods: ['POST'],
+          requestTimeoutMs: 5000,
+          transform: {
+            requestHeaders: { set: { authorization: 'Bearer upstream-secret-123', 'x-source': 'tollgate' }, remove: ['cookie'] },
+            responseHeaders: { remove: ['server'] },
+          },
+        },
+        { name: 'Everything else', path: '/*' },
+      ],
+    },
+    opts,
+  );
+  await createApi(
+    t.owner,
+    {
+      name: 'Accounts',
+      slug: 'accounts',
+      basePath: '/accounts',
+      authMode: 'JWT',
+      jwtConfig: {
+        issuer: 'https://id.example.com/',
+        audience: 'accounts',
+        jwksUrl: 'https://id.example.com/.well-known/jwks.json',
+        forwardClaims: ['sub'],
+      },
+      targets: [{ url: 'https://accounts.upstream.example.com' }],
+    },
+    opts,
+  );
+  const all = await db.api.findMany({ where: { tenantId: t.tenantId }, select: { id: true, slug: true } });
+  const id = (slug: string) => all.find((a) => a.slug === slug)!.id;
+  await createPlan(t.owner, {
+    name: 'Free',
+    slug: 'free',
+    rateLimit: 10,
+    rateWindowSeconds: 1,
+    monthlyQuota: 1000,
+    apiIds: [id('weather')],
+  });
+  await createPlan(t.owner, {
+    name: 'Pro',
+    slug: 'pro',
+    rateLimit: 100,
+    rateAlgorithm: 'GCRA',
+    monthlyQuota: 100_000,
+    quotaMode: 'OVERAGE',
+    flatFeeMinor: 2900,
+    overageUnitPriceMinor: 1,
+    tiers: [
+      { upTo: 10_000, unitPriceMinor: 2 },
+      { upTo: null, unitPriceMinor: 1 },
+    ],
+    trialDays: 14,
+    apiIds: [id('weather'), id('accounts')],
+  });
+}
+
+beforeAll(async () => {
+  db = testDb();
+  server = await startAdminServer(db);
+  dir = mkdtempSync(path.join(tmpdir(), 'tg-cli-'));
+  source = await makeTenant(db);
+  await populate(source);
+  sourceToken = await makeToken(source, 'VIEWER');
+});
+afterAll(async () => {
+  await server?.close();
+  await db.$disconnect();
+});
+
+describe('tollgate export → apply → export', () => {
+  it('gives back the same file from a workspace built only by apply, and a second apply changes nothing', async () => {
+    const exported = await cli(['export', '-o', 'source.yaml'], { TOLLGATE_TOKEN: sourceToken });
+    expect(exported.code, exported.err).toBe(0);
+    const text = readFileSync(file('source.yaml'), 'utf8');
+    expect(text.split('\n')[0]).toMatch(/^# yaml-language-server: \$schema=\S+tollgate\.schema\.json$/);
+    // No secrets in the file: the upstream credential became an environment reference.
+    expect(text).not.toContain('upstream-secret-123');
+    expect(text).toContain('${env:TOLLGATE_SECRET_WEATHER_POST_INGEST_AUTHORIZATION}');
+    expect(exported.err).toContain('set TOLLGATE_SECRET_WEATHER_POST_INGEST_AUTHORIZATION before apply');
+    // No ids unless asked, and references by slug.
+    expect(text).not.toMatch(/\b(api|pln|rte)_[0-9a-z]{26}\b/);
+    expect(text).toMatch(/apis:\n\s+- accounts\n\s+- weather/);
+
+    const target = await makeTenant(db);
+    const env = {
+      TOLLGATE_TOKEN: await makeToken(target, 'ADMIN'),
+      TOLLGATE_SECRET_WEATHER_POST_INGEST_AUTHORIZATION: 'Bearer upstream-secret-123',
+    };
+    const applied = await cli(['apply', 'source.yaml'], env);
+    expect(applied.code, applied.err).toBe(0);
+    expect(applied.out).toContain('+ api weather');
+    expect(applied.out).toContain('+ plan pro');
+    expect(applied.out).toMatch(/Applied 5 changes to workspace/);
+
+    const again = await cli(['export', '-o', 'target.yaml'], env);
+    expect(again.code, again.err).toBe(0);
+    expect(readFileSync(file('target.yaml'), 'utf8')).toBe(text);
+    // The secret reached the target as the value, not as the reference.
+    const ingest = await db.route.findFirstOrThrow({ where: { api: { tenantId: target.tenantId }, path: '/ingest' } });
+    expect(ingest.transform).toMatchObject({ requestHeaders: { set: { authorization: 'Bearer upstream-secret-123' } } });
+
+    const diff = await cli(['diff', 'source.yaml'], env);
+    expect(diff.code).toBe(0);
+    expect(diff.out).toContain('No changes');
+    const twice = await cli(['apply', 'source.yaml'], env);
+    expect(twice.code).toBe(0);
+    expect(twice.out).toContain('No changes');
+  });
+});
+
+describe('tollgate diff and apply --dry-run', () => {
+  let target: TestTenant;
+  let env: Record<string, string>;
+  let before: string;
+
+  beforeAll(async () => {
+    target = await makeTenant(db);
+    env = { TOLLGATE_TOKEN: await makeToken(target, 'ADMIN'), TOLLGATE_SECRET_WEATHER_POST_INGEST_AUTHORIZATION: 'Bearer s3' };
+    expect((await cli(['export', '-o', 'diff-source.yaml'], { TOLLGATE_TOKEN: sourceToken })).code).toBe(0);
+    expect((await cli(['apply', 'diff-source.yaml'], env)).code).toBe(0);
+    expect((await cli(['export', '-o', 'diff-before.yaml'], env)).code).toBe(0);
+    before = readFileSync(file('diff-before.yaml'), 'utf8');
+  });
+
+  /** The exported file with some edits: a plan's limit, a new route, an API dropped, a setting. */
+  function edited(): string {
+    let text = before;
+    text = text.replace('requireDeveloperApproval: true', 'requireDeveloperApproval: false');
+    text = text.replace(/(slug: free\n(?:.*\n)*?\s+rateLimit:) 10\n/, '$1 25\n');
+    text = text.replace(
+      '    routes:\n      - name: Everything else',
+      '    routes:\n      - name: Alerts\n        methods: [GET]\n        path: /alerts\n      - name: Everything else',
+    );
+    // Drop the accounts API (the first in the list) and its mention in the pro plan.
+    text = text.replace(/  - slug: accounts\n(?: {4}.*\n| {6}.*\n| {8}.*\n)*/, '');
+    text = text.replace(/\n\s+- accounts\n/, '\n');
+    return text;
+  }
+
+  it('lists each change with the old and new value, and exits 2', async () => {
+    writeFileSync(file('edited.yaml'), edited());
+    const res = await cli(['diff', 'edited.yaml'], env);
+    expect(res.err).toBe('');
+    expect(res.code).toBe(2);
+    expect(res.out).toContain('~ settings\n    requireDeveloperApproval: true → false');
+    expect(res.out).toContain('~ plan free\n    rateLimit: 10 → 25');
+    expect(res.out).toContain('~ plan pro\n    apis: ["accounts","weather"] → ["weather"]');
+    expect(res.out).toContain('+ route GET /alerts of api weather');
+    // Without --prune what the file dropped is kept, and said so.
+    expect(res.out).toContain('api accounts: in the workspace, not in the file; kept (--prune removes it)');
+    expect(res.out).toContain('1 to create, 3 to update, 0 to delete.');
+    const pruned = await cli(['diff', 'edited.yaml', '--prune'], env);
+    expect(pruned.out).toContain('- api accounts');
+  });
+
+  it('--dry-run prints the same plan and changes nothing', async () => {
+    const requestsBefore = server.requests.length;
+    const res = await cli(['apply', 'edited.yaml', '--dry-run', '--prune'], env);
+    expect(res.code).toBe(2);
+    expect(res.out).toContain('- api accounts');
+    // Only reads went to the console.
+    expect(server.requests.slice(requestsBefore).every((r) => r.startsWith('GET '))).toBe(true);
+    expect((await cli(['export', '-o', 'after-dry-run.yaml'], env)).code).toBe(0);
+    expect(readFileSync(file('after-dry-run.yaml'), 'utf8')).toBe(before);
+  });
+
+  it('apply --prune makes the workspace match the edited file, which then diffs clean', async () => {
+    const res = await cli(['apply', 'edited.yaml', '--prune'], env);
+    expect(res.code, res.err).toBe(0);
+    expect(res.out).toContain('- api accounts');
+    expect(res.out).toContain('Applied 5 changes');
+    expect(await db.api.count({ where: { tenantId: target.tenantId, slug: 'accounts' } })).toBe(0);
+    expect((await db.tenant.findUniqueOrThrow({ where: { id: target.tenantId } })).requireDeveloperApproval).toBe(false);
+    const clean = await cli(['diff', 'edited.yaml', '--prune'], env);
+    expect(clean.code).toBe(0);
+    expect(clean.out).toContain('No changes');
+  });
+
+  it('archives a pruned plan that has subscribers instead of deleting it', async () => {
+    const pro = await db.plan.findFirstOrThrow({ where: { tenantId: target.tenantId, slug: 'pro' } });
+    const consumer = await db.consumer.create({
+      data: { id: newId('consumer'), tenantId: target.tenantId, email: 'sub@example.com', name: 'Sub' },
+    });
+    await db.subscription.create({
+      data: {
+        id: newId('subscription'),
+        tenantId: target.tenantId,
+        consumerId: consumer.id,
+        planId: pro.id,
+        currentPeriodStart: new Date(),
+        currentPeriodEnd: new Date(Date.now() + 30 * 86_400_000),
+      },
+    });
+    writeFileSync(file('no-pro.yaml'), edited().replace(/  - slug: pro\n(?: {4}.*\n| {6}.*\n| {8}.*\n)*/, ''));
+    const res = await cli(['apply', 'no-pro.yaml', '--prune'], env);
+    expect(res.code, res.err).toBe(0);
+    expect(res.out).toContain('- plan pro (archived instead if it has subscribers)');
+    expect((await db.plan.findUniqueOrThrow({ where: { id: pro.id } })).status).toBe('ARCHIVED');
+    // Bringing it back under the same slug is refused with a way out, not a 409 from the console.
+    const back = await cli(['diff', 'edited.yaml'], env);
+    expect(back.code).toBe(1);
+    expect(back.err).toMatch(/^tollgate: plans\[1\]: plan pro is archived in this workspace; restore it in the console/);
+  });
+});
