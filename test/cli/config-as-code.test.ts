@@ -199,7 +199,7 @@ describe('tollgate diff and apply --dry-run', () => {
       '    routes:\n      - name: Alerts\n        methods: [GET]\n        path: /alerts\n      - name: Everything else',
     );
     // Drop the accounts API (the first in the list) and its mention in the pro plan.
-    text = text.replace(/  - slug: accounts\n(?: {4}.*\n| {6}.*\n| {8}.*\n)*/, '');
+    text = text.replace(/ {2}- slug: accounts\n(?: {4}.*\n| {6}.*\n| {8}.*\n)*/, '');
     text = text.replace(/\n\s+- accounts\n/, '\n');
     return text;
   }
@@ -258,7 +258,7 @@ describe('tollgate diff and apply --dry-run', () => {
         currentPeriodEnd: new Date(Date.now() + 30 * 86_400_000),
       },
     });
-    writeFileSync(file('no-pro.yaml'), edited().replace(/  - slug: pro\n(?: {4}.*\n| {6}.*\n| {8}.*\n)*/, ''));
+    writeFileSync(file('no-pro.yaml'), edited().replace(/ {2}- slug: pro\n(?: {4}.*\n| {6}.*\n| {8}.*\n)*/, ''));
     const res = await cli(['apply', 'no-pro.yaml', '--prune'], env);
     expect(res.code, res.err).toBe(0);
     expect(res.out).toContain('- plan pro (archived instead if it has subscribers)');
@@ -267,5 +267,136 @@ describe('tollgate diff and apply --dry-run', () => {
     const back = await cli(['diff', 'edited.yaml'], env);
     expect(back.code).toBe(1);
     expect(back.err).toMatch(/^tollgate: plans\[1\]: plan pro is archived in this workspace; restore it in the console/);
+  });
+});
+
+describe('bad files are refused before anything is sent', () => {
+  const minimal = (extra = '') =>
+    `version: 1\napis:\n  - slug: echo\n    name: Echo\n    basePath: /echo\n    targets:\n      - url: https://echo.example.com\n${extra}`;
+  const cases: Array<[string, string, RegExp]> = [
+    ['YAML syntax', 'version: 1\napis: [\n', /^tollgate: bad\.yaml:\d+: /],
+    ['an empty file', '', /bad\.yaml is empty: expected a mapping that starts with "version: 1"/],
+    ['a list at the top', '- version: 1\n', /bad\.yaml:1: expected a mapping/],
+    ['a duplicate key', 'version: 1\nversion: 1\n', /bad\.yaml:2: Map keys must be unique/],
+    ['an unknown field (a typo)', minimal('    retires: 3\n'), /bad\.yaml:3: apis\[0\]: unknown field "retires"/],
+    [
+      'a wrong type',
+      minimal().replace('basePath: /echo', 'basePath: 42'),
+      /bad\.yaml:5: apis\[0\]\.basePath: Invalid input: expected string/,
+    ],
+    ['a wrong version', 'version: 2\n', /bad\.yaml:1: version: Invalid input: expected 1/],
+    ['a JavaScript tag', 'version: 1\napis: !!js/function "function () { return process.exit(9) }"\n', /bad\.yaml:2: /],
+    [
+      'an unknown API in a plan',
+      `${minimal()}plans:\n  - slug: free\n    name: Free\n    apis: [nope]\n`,
+      /plans\[0\]\.apis\[0\]: names API nope, which is not in apis/,
+    ],
+    [
+      'two APIs with one slug',
+      `${minimal()}${minimal().replace('version: 1\napis:\n', '')}`,
+      /apis\[1\]: slug echo is already used by apis\[0\]/,
+    ],
+    [
+      'an unset secret',
+      minimal('    jwt:\n      key: ${env:TOLLGATE_TEST_UNSET}\n'),
+      /the environment variable TOLLGATE_TEST_UNSET is not set/,
+    ],
+    [
+      'an alias bomb',
+      `version: 1\na: &a ["x","x","x","x","x","x","x","x","x"]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: [*d,*d,*d,*d,*d,*d,*d,*d,*d]\n`,
+      /bad\.yaml: Excessive alias count/,
+    ],
+    ['a huge file', `version: 1\n# ${'x'.repeat(6 * 1024 * 1024)}\n`, /bad\.yaml is larger than 5242880 bytes/],
+  ];
+
+  for (const [what, text, message] of cases) {
+    it(`refuses ${what} with a line naming the place, exit 65, and no request`, async () => {
+      writeFileSync(file('bad.yaml'), text);
+      const requestsBefore = server.requests.length;
+      const res = await cli(['apply', 'bad.yaml'], { TOLLGATE_TOKEN: sourceToken });
+      expect(res.code, res.err).toBe(65);
+      expect(res.err).toMatch(message);
+      expect(res.err).not.toMatch(/\n\s+at |Error:|ZodError/);
+      expect(res.out).toBe('');
+      expect(server.requests.length).toBe(requestsBefore);
+    });
+  }
+
+  it('validates offline: `tollgate validate` needs neither token nor console', async () => {
+    writeFileSync(file('ok.yaml'), minimal());
+    const res = await cli(['validate', 'ok.yaml'], { TOLLGATE_URL: undefined });
+    expect(res).toMatchObject({ code: 0, out: 'ok.yaml: valid (1 APIs, 0 plans)\n' });
+    expect((await cli(['validate', 'missing.yaml'])).code).toBe(74);
+  });
+});
+
+describe('wrong token, unreachable console, bad command line', () => {
+  it('says the token was refused (exit 77) and what to do', async () => {
+    const res = await cli(['export'], { TOLLGATE_TOKEN: `tgat_${'A'.repeat(40)}` });
+    expect(res.code).toBe(77);
+    expect(res.err).toBe(
+      'tollgate: the console refused the token: the access token is invalid, expired or revoked (set TOLLGATE_TOKEN to an admin API token, tgat_…)\n',
+    );
+  });
+
+  it('says the console is unreachable (exit 69), or that the address is not the admin API', async () => {
+    const closed = await startAdminServer(db);
+    await closed.close();
+    const down = await cli(['export'], { TOLLGATE_TOKEN: sourceToken, TOLLGATE_URL: closed.url });
+    expect(down.code).toBe(69);
+    expect(down.err).toBe(`tollgate: cannot reach the console at ${closed.url}: connection refused\n`);
+    const elsewhere = await cli(['export', '--url', `${server.url}/docs`], { TOLLGATE_TOKEN: sourceToken });
+    expect(elsewhere.code).toBe(69);
+    expect(elsewhere.err).toMatch(
+      /did not answer like the Tollgate admin API \(GET \/settings: HTTP 404, text\/html\); is --url the console's address\?/,
+    );
+  });
+
+  it('refuses a change the token may not make (exit 77) before touching anything else', async () => {
+    const target = await makeTenant(db);
+    writeFileSync(
+      file('private.yaml'),
+      'version: 1\nsettings:\n  allowPrivateTargets: true\napis:\n  - slug: echo\n    name: Echo\n    basePath: /echo\n    targets:\n      - url: http://10.0.0.5:8080\n',
+    );
+    const res = await cli(['apply', 'private.yaml'], { TOLLGATE_TOKEN: await makeToken(target, 'ADMIN') });
+    expect(res.code).toBe(77);
+    expect(res.err).toBe(
+      'tollgate: apply stopped at "~ settings": the console answered 403 forbidden: changing allowPrivateTargets needs the owner role; you are admin [request ' +
+        res.err.match(/\[request (\S+)\]/)![1] +
+        ']\ntollgate: run `tollgate diff` to see what is left\n',
+    );
+    expect(await db.api.count({ where: { tenantId: target.tenantId } })).toBe(0);
+    const viewer = await cli(['apply', 'diff-source.yaml'], {
+      TOLLGATE_TOKEN: await makeToken(target, 'VIEWER'),
+      TOLLGATE_SECRET_WEATHER_POST_INGEST_AUTHORIZATION: 'x',
+    });
+    expect(viewer.code).toBe(77);
+    expect(viewer.err).toMatch(/needs the admin role or higher; you are viewer/);
+  });
+
+  it('reports what the console refused mid-way (exit 1), keeping what was applied', async () => {
+    const target = await makeTenant(db);
+    writeFileSync(
+      file('ssrf.yaml'),
+      'version: 1\napis:\n  - slug: good\n    name: Good\n    basePath: /good\n    targets:\n      - url: https://good.example.com\n  - slug: internal\n    name: Internal\n    basePath: /internal\n    targets:\n      - url: http://169.254.169.254\n',
+    );
+    const res = await cli(['apply', 'ssrf.yaml'], { TOLLGATE_TOKEN: await makeToken(target, 'ADMIN') });
+    expect(res.code).toBe(1);
+    expect(res.out).toContain('+ api good');
+    expect(res.err).toMatch(
+      /^tollgate: apply stopped at "\+ api internal \(\/internal, 1 route\)": the console answered 422 unprocessable: upstream target points at a cloud metadata service \(targets\.0\.url: points at a cloud metadata service\)/,
+    );
+    expect(res.err).toContain('1 change was applied before it; run `tollgate diff` to see what is left');
+  });
+
+  it('explains a bad command line (exit 64)', async () => {
+    expect((await cli(['frobnicate'], { TOLLGATE_TOKEN: sourceToken })).err).toMatch(/unknown command "frobnicate"/);
+    expect((await cli(['apply'], { TOLLGATE_TOKEN: sourceToken })).code).toBe(64);
+    expect((await cli(['export', '--bogus'], { TOLLGATE_TOKEN: sourceToken })).code).toBe(64);
+    expect((await cli(['export'], { TOLLGATE_TOKEN: 'hunter2' })).err).toMatch(/does not look like an admin API token/);
+    expect((await cli(['export'], { TOLLGATE_TOKEN: sourceToken, TOLLGATE_URL: undefined })).err).toMatch(/no console address/);
+    const help = await cli(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.out).toContain('Exit codes: 0 done');
   });
 });

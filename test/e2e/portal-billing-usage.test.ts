@@ -43,7 +43,7 @@ beforeAll(async () => {
   worker = createHttpServer({
     logger,
     metrics: createMetrics(),
-    ready: async () => true,
+    ready: async () => ({ ready: true, checks: {} }),
     stripeWebhook: createStripeWebhookHandler({ db, webhookSecret: WEBHOOK_SECRET, logger }),
   });
   await new Promise<void>((r) => worker.listen(0, '127.0.0.1', () => r()));

@@ -26,7 +26,13 @@ const redis = testRedis();
 beforeAll(async () => {
   db = testDb();
   const handler = createStripeWebhookHandler({ db, webhookSecret: secret, logger });
-  server = createHttpServer({ logger, metrics: createMetrics(), ready: async () => true, stripeWebhook: handler, maxBodyBytes: 64 * 1024 });
+  server = createHttpServer({
+    logger,
+    metrics: createMetrics(),
+    ready: async () => ({ ready: true, checks: {} }),
+    stripeWebhook: handler,
+    maxBodyBytes: 64 * 1024,
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   relay = startOutboxRelay({ db, redis, keyspace, pollMs: 3_600_000 });

@@ -18,13 +18,13 @@ export function parseConfig(text: string, opts: LoadOptions = {}): Config {
   const source = opts.source ?? 'the file';
   if (Buffer.byteLength(text, 'utf8') > MAX_FILE_BYTES) throw invalid(`${source} is larger than ${MAX_FILE_BYTES} bytes`);
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, strict: true, schema: 'core', merge: false });
+  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true, strict: true, schema: 'core', merge: false });
   const yamlErrors = [...doc.errors, ...doc.warnings];
   if (yamlErrors.length > 0) {
     throw invalid(
       yamlErrors
         .slice(0, 5)
-        .map((e) => `${source}:${e.linePos?.[0]?.line ?? '?'}: ${e.message.split('\n')[0]}`)
+        .map((e) => `${source}:${e.linePos?.[0]?.line ?? '?'}: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`)
         .join('\n'),
     );
   }
