@@ -6,12 +6,23 @@ import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { request } from 'undici';
+import { Client, request } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createKeyspace } from '@tollgate/policy';
 import { spoolFileName } from '@tollgate/usage';
 import { freePort, testEnv, testRedis, uniquePrefix, waitFor } from '../harness';
-import { issueKey, makeApi, makePlan, makeSnapshot, publishSnapshot, spawnGateway, startUpstream, type GatewayProcess } from './fixtures';
+import {
+  issueKey,
+  makeApi,
+  makePlan,
+  makeSnapshot,
+  publishSnapshot,
+  spawnGateway,
+  startUpstream,
+  testGatewayConfig,
+  type GatewayProcess,
+} from './fixtures';
+import { createGateway } from '../../apps/gateway/src/server';
 
 async function startPrivateRedis(port: number): Promise<ChildProcess> {
   const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
@@ -123,4 +134,44 @@ describe('gateway process lifecycle', () => {
       await redis.quit();
     }
   }, 120_000);
+});
+
+describe('gateway drain', () => {
+  it('serves a request that arrives on a kept-alive connection while it drains, instead of answering 503', async () => {
+    const redis = testRedis();
+    const ks = createKeyspace(uniquePrefix('drain'));
+    let release: (() => void) | null = null;
+    const upstream = await startUpstream((req, res) => {
+      if (req.url?.includes('slow')) {
+        release = () => res.end('slow done');
+        return;
+      }
+      res.end('fast done');
+    });
+    const api = makeApi(upstream.url);
+    const plan = makePlan([api.id]);
+    const snap = makeSnapshot([api], [plan]);
+    await publishSnapshot(redis, ks, snap);
+    const k = await issueKey(redis, ks, snap.tenantId, plan);
+    const gw = await createGateway(testGatewayConfig(ks.prefix));
+    const { port } = await gw.listen();
+    // One connection, two requests pipelined on it: the second is read while the first is in flight.
+    const client = new Client(`http://127.0.0.1:${port}`, { pipelining: 2 });
+    const headers = { host: `${snap.tenantSlug}.localhost`, 'x-api-key': k.key };
+    try {
+      const first = client.request({ method: 'GET', path: '/echo/slow', headers });
+      const second = client.request({ method: 'GET', path: '/echo/fast', headers });
+      await waitFor(() => release !== null, { what: 'the slow request at the upstream' });
+      const draining = gw.shutdown();
+      release!();
+      const [a, b] = await Promise.all([first, second]);
+      expect([a.statusCode, await a.body.text()]).toEqual([200, 'slow done']);
+      expect([b.statusCode, await b.body.text()]).toEqual([200, 'fast done']);
+      await draining;
+    } finally {
+      await client.close().catch(() => undefined);
+      await upstream.close();
+      await redis.quit();
+    }
+  });
 });

@@ -111,7 +111,11 @@ export function buildApp(config: GatewayConfig, deps: AppDeps, options: AppOptio
     requestTimeout: config.requestTimeoutMs,
     keepAliveTimeout: config.keepAliveTimeoutMs,
     connectionTimeout: 0,
-    return503OnClosing: true,
+    // A request that arrives on a kept-alive connection while the server drains is served: a 503
+    // here reached clients through load balancers (nginx retries refused connections, not answers).
+    // The drain closes each connection as soon as it falls idle (server.ts), and the listener is
+    // closed, so the balancer moves new requests to other replicas.
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
     ...(options.https
       ? { https: { ...options.https, maxHeaderSize: config.maxHeaderBytes } }
