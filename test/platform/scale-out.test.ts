@@ -3,7 +3,7 @@
 // local ports), Redis, PostgreSQL, the worker and an upstream. Open-loop load while one gateway
 // is SIGTERMed and another SIGKILLed: clients see no errors (nginx retries an idempotent request
 // whose replica refused or dropped it), and billed = served, less what the SIGKILLed process
-// still held in memory (docs/adr/0016-configuration-as-code-and-deployment-topology.md).
+// still held in memory (docs/adr/0015-configuration-as-code-and-deployment-topology.md).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
