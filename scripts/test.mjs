@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npm test`: every suite, on a fresh machine too. Installs dependencies if they are missing,
-// finds (or, as root with apt, installs) Chromium for the browser suites, uses PostgreSQL and
+// finds (or, as root with apt, installs) Chromium for the browser suites and nginx for the
+// scale-out suite, uses PostgreSQL and
 // Redis where they answer (DATABASE_URL/REDIS_URL, else 127.0.0.1:5432 and :6379) and otherwise
 // starts private ones under .data/test for the run, then runs `vitest run` with any arguments
 // given (`npm test -- test/gateway`) and stops what it started.
@@ -148,6 +149,11 @@ async function runOnce(args, at) {
   const chromium = ensureChromium(say);
   if ('error' in chromium) throw new Error(chromium.error);
   env.CHROMIUM_PATH = chromium.path;
+  // The scale-out suite puts Debian's nginx in front of three gateways, as compose does.
+  if (!existsSync('/usr/sbin/nginx')) {
+    const why = aptInstall(['nginx-light'], say);
+    if (why !== null) throw new Error(`the scale-out suite needs nginx at /usr/sbin/nginx (${why}): install Debian's nginx-light`);
+  }
   if (at) {
     // Every process of the run, the servers included, shares one shifted wall clock; monotonic
     // clocks (timers, performance.now) stay real.
