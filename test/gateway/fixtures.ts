@@ -262,7 +262,7 @@ function startScriptFlags(): string[] {
  */
 export function spawnGateway(
   env: Record<string, string>,
-  { nodeFlags = startScriptFlags(), startTimeoutMs = 20_000 }: { nodeFlags?: string[]; startTimeoutMs?: number } = {},
+  { nodeFlags = startScriptFlags(), startTimeoutMs = 90_000 }: { nodeFlags?: string[]; startTimeoutMs?: number } = {},
 ): Promise<GatewayProcess> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', path.join(root, 'apps/gateway/src/main.ts')], {

@@ -6,7 +6,8 @@ import { request } from 'undici';
 import type { Redis } from 'ioredis';
 import { createKeyspace, type Keyspace } from '@tollgate/policy';
 import { createGateway, type Gateway } from '../../apps/gateway/src/server';
-import { testRedis, uniquePrefix, waitFor } from '../harness';
+import { testEnv, testRedis, uniquePrefix, waitFor } from '../harness';
+import { startRedisMonitor, type RedisMonitor } from '../harness/redis-monitor';
 import {
   issueKey,
   makeApi,
@@ -20,7 +21,7 @@ import {
 } from './fixtures';
 
 let redis: Redis;
-let monitor: Redis;
+let monitor: RedisMonitor;
 let ks: Keyspace;
 let gw: Gateway;
 let port: number;
@@ -41,10 +42,10 @@ beforeAll(async () => {
   redis = testRedis();
   const prefix = uniquePrefix('gwcalls');
   ks = createKeyspace(prefix);
-  monitor = await redis.duplicate().monitor();
+  monitor = await startRedisMonitor(testEnv().redisUrl);
   // Commands a script runs show up with source "lua": only what clients sent counts here.
-  monitor.on('monitor', (_time: string, args: string[], source: string) => {
-    if (source !== 'lua' && args.some((a) => typeof a === 'string' && a.includes(prefix))) seen.push(args);
+  monitor.on(({ args, source }) => {
+    if (source !== 'lua' && args.some((a) => a.includes(prefix))) seen.push(args);
   });
   upstream = await startUpstream();
   api = makeApi(upstream.url, { basePath: '/echo' });
@@ -57,7 +58,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  monitor?.disconnect();
+  monitor?.close();
   await gw?.shutdown();
   await upstream?.close();
   await redis?.quit();

@@ -8,7 +8,8 @@ import { createKeyspace, type Keyspace } from '@tollgate/policy';
 import { createLimitKeys } from '@tollgate/ratelimit';
 import { createGateway, type Gateway } from '../../apps/gateway/src/server';
 import { monthPeriod } from '../../apps/gateway/src/limits/enforce-limits';
-import { testRedis, uniquePrefix, waitFor } from '../harness';
+import { testEnv, testRedis, uniquePrefix, waitFor } from '../harness';
+import { startRedisMonitor, type RedisMonitor } from '../harness/redis-monitor';
 import {
   issueKey,
   makeApi,
@@ -22,7 +23,7 @@ import {
 } from './fixtures';
 
 let redis: Redis;
-let monitor: Redis;
+let monitor: RedisMonitor;
 let ks: Keyspace;
 let gw: Gateway;
 let port: number;
@@ -63,11 +64,10 @@ beforeAll(async () => {
   redis = testRedis();
   prefix = uniquePrefix('gwrsv');
   ks = createKeyspace(prefix);
-  monitor = await redis.duplicate().monitor();
-  monitor.on('monitor', (_time: string, args: string[], source: string) => {
+  monitor = await startRedisMonitor(testEnv().redisUrl);
+  monitor.on(({ args, source }) => {
     if (source === 'lua' || !/^(evalsha|eval)$/i.test(args[0] ?? '')) return;
-    if (args.some((a) => typeof a === 'string' && a.includes(`${prefix}:rl:`)))
-      limiterDecisions.push(args.filter((a) => a.startsWith('[')).length);
+    if (args.some((a) => a.includes(`${prefix}:rl:`))) limiterDecisions.push(args.filter((a) => a.startsWith('[')).length);
   });
   upstream = await startUpstream();
   api = makeApi(upstream.url, { basePath: '/echo' });
@@ -80,7 +80,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  monitor?.disconnect();
+  monitor?.close();
   if (!stopped) await gw?.shutdown();
   await upstream?.close();
   await redis?.quit();

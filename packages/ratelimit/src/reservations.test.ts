@@ -217,15 +217,15 @@ describe('what is never reserved', () => {
     const shape = dayRequest();
     const inner = createRedisLimiter({ redis: a, timeoutMs: 2000 });
     const lim = reserving(inner);
+    // Long enough to count as hot, and enough calls whatever the host's load (no timed assertion).
     let calls = 0;
     const until = performance.now() + 120;
-    while (performance.now() < until) {
+    while (performance.now() < until || calls < 150) {
       decided(await lim.decide({ rates: shape.rates.map((r) => ({ ...r })), quota: { ...shape.quota! } }));
       calls++;
     }
     expect(lim.tracked()).toBe(0);
     await lim.close();
-    expect(calls).toBeGreaterThan(100);
     expect(lim.stats.granted + lim.stats.refused).toBe(0);
     expect(inner.stats.decisions).toBe(calls);
   });
@@ -308,10 +308,10 @@ describe('Redis unavailable', () => {
     const lim = reserving(createRedisLimiter({ redis: dead, timeoutMs: 50 }));
     const req = dayRequest();
     const outcomes: LimitOutcome[] = [];
-    // Long enough for the pair to count as hot and ask for reservations.
+    // Long enough for the pair to count as hot and ask for reservations, and enough calls
+    // whatever the host's load (no timed assertion).
     const until = performance.now() + 150;
-    while (performance.now() < until) outcomes.push(await lim.decide(req));
-    expect(outcomes.length).toBeGreaterThan(100);
+    while (performance.now() < until || outcomes.length < 150) outcomes.push(await lim.decide(req));
     expect(outcomes.every((o) => o.kind === 'unavailable')).toBe(true);
     expect(lim.stats.granted + lim.stats.refused).toBe(0);
     await lim.close();

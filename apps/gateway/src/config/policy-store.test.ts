@@ -67,6 +67,7 @@ describe('PolicyStore', () => {
   it('catches up on a missed announcement through the periodic resync', async () => {
     await publish(snap('ten_b', 1), false);
     await waitFor(() => store.table.byHost.has('ten_b.localhost'), { what: 'resync', timeoutMs: 3000 });
+    expect(store.table.tenants.get('ten_b')?.version).toBe(1);
   });
 
   it('keeps the last good version when a published snapshot is invalid or older', async () => {
@@ -87,6 +88,8 @@ describe('PolicyStore', () => {
     await waitFor(() => !store.table.tenants.has('ten_b'), { what: 'deletion' });
     await redis.publish(ks.eventsChannel, encodeEvent({ type: 'key.revoked', hash: 'a'.repeat(64) }));
     await waitFor(() => keyEvents.some((e) => e.type === 'key.revoked'), { what: 'key event' });
+    expect(store.table.byHost.has('ten_b.localhost')).toBe(false);
+    expect(keyEvents.find((e) => e.type === 'key.revoked')).toMatchObject({ hash: 'a'.repeat(64) });
   });
 
   it('ignores garbage on the channel', async () => {
