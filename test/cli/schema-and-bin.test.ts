@@ -10,7 +10,7 @@ import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '@tollgate/db';
 import { testDb } from '../harness/db';
-import { freePort } from '../harness';
+import { baseChildEnv, freePort } from '../harness';
 import { makeTenant, makeToken } from '../console/fixtures';
 import { buildJsonSchema, ConfigFile } from '../../apps/cli/src/config-schema';
 import { parseConfig, renderConfig } from '../../apps/cli/src/config-file';
@@ -77,7 +77,7 @@ describe('the tollgate bin', () => {
   });
 
   const tollgate = (args: string[], env: Record<string, string> = {}) =>
-    run(process.execPath, [bin, ...args], { cwd: dir, env: { PATH: process.env.PATH ?? '', ...env } }).then(
+    run(process.execPath, [bin, ...args], { cwd: dir, env: { ...baseChildEnv(), ...env } }).then(
       ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
       (err: { code: number; stdout: string; stderr: string }) => ({ code: err.code, stdout: err.stdout, stderr: err.stderr }),
     );

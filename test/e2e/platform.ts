@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { chromiumPath, freePort, waitFor } from '../harness/index';
+import { baseChildEnv, chromiumPath, freePort, waitFor } from '../harness/index';
 
 export { freePort };
 
@@ -121,7 +121,7 @@ export async function startGateway(env: Record<string, string>): Promise<Child &
     spawn(process.execPath, ['--import', 'tsx', path.join(root, 'apps/gateway/src/main.ts')], {
       cwd: root,
       env: {
-        PATH: process.env.PATH ?? '',
+        ...baseChildEnv(),
         NODE_ENV: 'test',
         LOG_LEVEL: 'warn',
         GATEWAY_WORKERS: '1',

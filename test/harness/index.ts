@@ -98,3 +98,14 @@ export async function freePort(): Promise<number> {
     }
   }
 }
+
+/**
+ * The environment every child process of a test starts from: PATH, and the clock shift of
+ * `npm test -- --at=…` (LD_PRELOAD + TG_CLOCK_OFFSET_MS), so a worker or gateway a test spawns
+ * lives at the same instant as the test, PostgreSQL and Redis.
+ */
+export function baseChildEnv(): Record<string, string> {
+  const env: Record<string, string> = { PATH: process.env.PATH ?? '' };
+  for (const k of ['LD_PRELOAD', 'TG_CLOCK_OFFSET_MS']) if (process.env[k]) env[k] = process.env[k]!;
+  return env;
+}

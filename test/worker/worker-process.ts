@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { baseChildEnv } from '../harness';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -10,7 +11,7 @@ export type WorkerProcess = { child: ChildProcess; port: number; output: () => s
 export async function spawnWorker(env: Record<string, string>): Promise<WorkerProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'apps/worker/src/main.ts')], {
     cwd: root,
-    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', WORKER_HOST: '127.0.0.1', WORKER_PORT: '0', LOG_LEVEL: 'info', ...env },
+    env: { ...baseChildEnv(), NODE_ENV: 'test', WORKER_HOST: '127.0.0.1', WORKER_PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
