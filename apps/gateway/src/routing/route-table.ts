@@ -1,4 +1,6 @@
 import type { ApiPolicy, PlanPolicy, PolicySnapshot, RoutePolicy } from '@tollgate/policy';
+import { compileStages } from '../pipeline/compile';
+import type { Stage } from '../pipeline/context';
 import { compileTargets, type Balancer } from '../proxy/upstreams';
 
 /** A route compiled for matching against the canonical path below its API's base path. */
@@ -9,6 +11,8 @@ export type CompiledRoute = {
   /** Literal segment, or null for a `:param` segment. */
   segments: ReadonlyArray<string | null>;
   wildcard: boolean;
+  /** What runs for a request once it matched this route (`pipeline/compile.ts`). */
+  stages: readonly Stage[];
 };
 
 export type CompiledApi = {
@@ -36,7 +40,7 @@ export type RouteTable = {
 
 export const EMPTY_TABLE: RouteTable = { byHost: new Map(), tenants: new Map() };
 
-function compileRoute(route: RoutePolicy): CompiledRoute {
+function compileRoute(api: ApiPolicy, route: RoutePolicy): CompiledRoute {
   const parts = route.path.split('/').slice(1);
   let wildcard = false;
   if (parts[parts.length - 1] === '*') {
@@ -51,6 +55,7 @@ function compileRoute(route: RoutePolicy): CompiledRoute {
     methods: route.methods.length ? new Set(route.methods) : null,
     segments: parts.map((p) => (p.startsWith(':') ? null : p)),
     wildcard,
+    stages: compileStages(api, route),
   };
 }
 
@@ -62,7 +67,7 @@ function specificity(r: CompiledRoute): number {
 export function compileTenant(snapshot: PolicySnapshot): TenantRuntime {
   const apis = snapshot.apis.map((api) => {
     const base = api.basePath.length > 1 && api.basePath.endsWith('/') ? api.basePath.slice(0, -1) : api.basePath;
-    const routes = api.routes.map(compileRoute);
+    const routes = api.routes.map((r) => compileRoute(api, r));
     // Stable sort: exact routes before wildcards, longer and more literal patterns first.
     routes.sort((a, b) => specificity(b) - specificity(a));
     return { policy: api, id: api.id, basePath: base, routes, balancer: compileTargets(api) };

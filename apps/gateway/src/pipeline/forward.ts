@@ -1,0 +1,44 @@
+import { performance } from 'node:perf_hooks';
+import { forwardToUpstream, requestBody } from '../proxy/forward';
+import { NEXT, type RequestContext, type Step } from './context';
+import { answer } from './reply';
+
+/**
+ * Sends the request to one of the API's targets (the body streamed, counted when chunked) and
+ * waits for the response headers; failures are answered here, an answer goes on to `respond`.
+ */
+export async function forward(ctx: RequestContext): Promise<Step> {
+  const { gw } = ctx;
+  const api = ctx.api!;
+  const apiPolicy = api.policy;
+  const route = ctx.route!;
+  const maxBodyBytes = gw.config.maxBodyBytes;
+  const { body, limiter } = requestBody(ctx.req, maxBodyBytes);
+  ctx.bytesIn = ctx.declared;
+  const routeTimeout = route.policy.timeoutMs ?? apiPolicy.timeouts.requestMs;
+  const query = ctx.query;
+  const upstreamStart = performance.now();
+  const outcome = await forwardToUpstream(gw.upstreams, {
+    method: ctx.method,
+    pathAndQuery: query === '' ? ctx.rest : `${ctx.rest}?${query}`,
+    headers: ctx.upstreamHeaders!,
+    body,
+    balancer: api.balancer,
+    connectTimeoutMs: apiPolicy.timeouts.connectMs,
+    headersTimeoutMs: Math.min(apiPolicy.timeouts.headersMs, routeTimeout),
+    totalTimeoutMs: routeTimeout,
+    retries: apiPolicy.retries,
+  });
+  ctx.upstreamMs = performance.now() - upstreamStart;
+  if (limiter) ctx.bytesIn = limiter.bytes;
+  if (!outcome.ok) {
+    if (limiter?.exceeded) {
+      ctx.rejected = 'invalid';
+      return answer(ctx, 'payload_too_large', `request body exceeds ${maxBodyBytes} bytes`);
+    }
+    gw.metrics.upstreamErrors.inc({ kind: outcome.code });
+    return answer(ctx, outcome.code, outcome.message, outcome.status === 503 ? { 'retry-after': '1' } : undefined);
+  }
+  ctx.exchange = outcome.exchange;
+  return NEXT;
+}

@@ -1,0 +1,37 @@
+import { canonicalizeTarget } from '../routing/canonical-path';
+import { matchRoute, normalizeHost } from '../routing/route-table';
+import { NEXT, type RequestContext, type Step } from './context';
+import { answer } from './reply';
+
+/**
+ * Canonical path, host → tenant, path → API and route. From here on the context has its tenant,
+ * API and route, and the route's compiled stage list decides what runs next.
+ */
+export function resolveRoute(ctx: RequestContext): Step {
+  const target = canonicalizeTarget(ctx.req.url ?? '');
+  if (!target.ok) return answer(ctx, 'invalid_path', `invalid request path: ${target.reason}`);
+
+  const { store } = ctx.gw;
+  if (!store.loaded) return answer(ctx, 'unavailable', 'the gateway is starting; configuration not loaded yet');
+  const host = normalizeHost(ctx.headers.host);
+  const tenant = host === null ? undefined : store.table.byHost.get(host);
+  if (!tenant) return answer(ctx, 'not_found', 'unknown host');
+  ctx.tenant = tenant;
+
+  const method = ctx.method;
+  const match = matchRoute(tenant, method, target.path);
+  if (match.kind === 'no_api') return answer(ctx, 'not_found', 'no API at this path');
+  ctx.api = match.api;
+  if (match.kind === 'no_route') {
+    ctx.rejected = 'invalid';
+    return answer(ctx, 'not_found', 'no route matches this path');
+  }
+  if (match.kind === 'method_not_allowed') {
+    ctx.rejected = 'invalid';
+    return answer(ctx, 'method_not_allowed', `method ${method} is not allowed here`, { allow: match.allow.join(', ') });
+  }
+  ctx.route = match.route;
+  ctx.rest = match.rest;
+  ctx.query = target.query;
+  return NEXT;
+}

@@ -1,0 +1,22 @@
+import { NEXT, type Done, type RequestContext, type Step } from './context';
+import { checkFraming } from './framing';
+import { resolveRoute } from './resolve';
+
+/**
+ * Runs a request through its stages: the framing checks and route resolution every request
+ * gets, then the stages its route was compiled with. A stage that answers ends the run; only a
+ * stage that has to wait makes the run wait.
+ */
+export async function runPipeline(ctx: RequestContext): Promise<Done> {
+  let step: Step | Promise<Step> = checkFraming(ctx);
+  if (step !== NEXT) return step;
+  step = resolveRoute(ctx);
+  if (step !== NEXT) return step;
+  const stages = ctx.route!.stages;
+  for (let i = 0; i < stages.length; i++) {
+    step = stages[i]!(ctx);
+    if (step instanceof Promise) step = await step;
+    if (step !== NEXT) return step;
+  }
+  return undefined;
+}
