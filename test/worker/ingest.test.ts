@@ -148,6 +148,27 @@ describe('applying a usage batch', () => {
     expect(await ledgerTotal(f)).toBe(1n);
   });
 
+  it("bills what the upstream answered, per the plan's rule; never the gateway's own answers or test keys", async () => {
+    const f = await createFixture(db);
+    const mixed = () => [
+      makeEvent(f, { status: 200, answeredBy: 'upstream' }),
+      makeEvent(f, { status: 304, answeredBy: 'upstream' }),
+      makeEvent(f, { status: 500, answeredBy: 'upstream' }),
+      makeEvent(f, { status: 404 }), // written before answeredBy existed: upstream-answered
+      makeEvent(f, { status: 502, answeredBy: 'gateway', upstreamLatencyMs: null }), // connect failure
+      makeEvent(f, { status: 504, answeredBy: 'gateway' }), // timeout
+      makeEvent(f, { status: 429, rejected: 'quota', answeredBy: 'gateway', upstreamLatencyMs: null }),
+      makeEvent(f, { status: 200, answeredBy: 'upstream', test: true }),
+    ];
+    await applyUsageBatch(sql, makeBatch(mixed()));
+    expect(await requestTotal(f)).toBe(8n);
+    expect(await ledgerTotal(f)).toBe(4n);
+    await db.plan.update({ where: { id: f.planId }, data: { billableResponses: 'SUCCESS_ONLY' } });
+    await applyUsageBatch(sql, makeBatch(mixed()));
+    expect(await requestTotal(f)).toBe(16n);
+    expect(await ledgerTotal(f)).toBe(4n + 2n);
+  });
+
   it('applies overlapping batches concurrently without deadlocks or lost updates', async () => {
     const a = await createFixture(db);
     const b = await createFixture(db);
@@ -177,16 +198,30 @@ describe('applying a usage batch', () => {
     expect(await requestTotal(f)).toBe(3n);
   });
 
-  it('group commit: a poison batch fails alone, its neighbours in the group are applied', async () => {
+  it('group commit: a poison event is isolated and parked alone; the rest of its batch and its neighbours are applied', async () => {
     const f = await createFixture(db);
-    const groups = new GroupCommit(sql, { maxEvents: 10_000, maxInFlight: 1 });
+    const parked: string[] = [];
+    const groups = new GroupCommit(sql, {
+      maxEvents: 10_000,
+      maxInFlight: 1,
+      onGroup: (res) => parked.push(...res.parked.map((p) => p.id)),
+    });
     const good = Array.from({ length: 5 }, () => makeBatch([makeEvent(f)]));
-    // A latency no bigint column can hold: PostgreSQL refuses the whole statement.
-    const poison = makeBatch([makeEvent(f, { latencyMs: 1e300 })]);
+    // A latency no bigint column can hold (22003): PostgreSQL refuses the whole statement, so
+    // the group is bisected under savepoints down to this one event.
+    const bad = makeEvent(f, { latencyMs: 1e300 });
+    const poison = makeBatch([...Array.from({ length: 250 }, () => makeEvent(f)), bad, ...Array.from({ length: 249 }, () => makeEvent(f))]);
     const results = await Promise.allSettled([good[0]!, poison, ...good.slice(1)].map((b) => groups.apply(b)));
-    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'fulfilled', 'fulfilled', 'fulfilled']);
-    expect(await requestTotal(f)).toBe(5n);
-    expect(await db.processedBatch.findUnique({ where: { id: poison.batchId } })).toBeNull();
+    expect(results.map((r) => r.status)).toEqual(Array(6).fill('fulfilled'));
+    expect(await requestTotal(f)).toBe(5n + 499n);
+    expect(await ledgerTotal(f)).toBe(5n + 499n);
+    expect(parked).toEqual([`${poison.batchId}:250`]);
+    const row = await db.parkedUsage.findUniqueOrThrow({ where: { id: `${poison.batchId}:250` } });
+    expect(row).toMatchObject({ batchId: poison.batchId, eventId: bad.id, tenantId: f.tenantId, reason: 'data-error', errorCode: '22003' });
+    expect(JSON.parse(row.payload)).toEqual(bad);
+    // Redelivered: nothing applied or parked twice.
+    expect(await groups.apply(poison)).toEqual({ applied: false });
+    expect(await db.parkedUsage.count({ where: { batchId: poison.batchId } })).toBe(1);
   });
 
   it('compacts closed hours and days from minutes, the same however often it runs', async () => {
@@ -277,7 +312,7 @@ describe('the usage queue processor', () => {
     redis.disconnect();
   });
 
-  it('fails a malformed batch for good, without retrying it', async () => {
+  it('parks a malformed job or event instead of failing it, and applies the valid rest of the batch', async () => {
     const metrics = createMetrics();
     const worker = startUsageWorker({
       redis,
@@ -291,19 +326,27 @@ describe('the usage queue processor', () => {
     });
     void worker.run();
     try {
+      const f = await createFixture(db);
       const bad = await queue.add(USAGE_JOB_NAME, { v: 1, batchId: 'short', events: 'nope' }, { attempts: 5 });
+      const hostileBatchId = makeBatch([]).batchId;
       const hostile = await queue.add(
         USAGE_JOB_NAME,
-        { v: 1, batchId: '0'.repeat(26), source: 'x', events: [{ id: '1'.repeat(26), ts: 'DROP TABLE' }] },
+        { v: 1, batchId: hostileBatchId, source: 'x', events: [makeEvent(f), { id: '1'.repeat(26), ts: 'DROP TABLE' }, makeEvent(f)] },
         { attempts: 5 },
       );
       const wrongName = await queue.add('something.else', {}, { attempts: 5 });
       for (const job of [bad, hostile, wrongName]) {
-        await waitFor(async () => (await queue.getJobState(job.id!)) === 'failed', { what: 'job failed' });
-        const j = (await queue.getJob(job.id!))!;
-        expect(j.attemptsMade).toBe(1);
+        await waitFor(async () => (await queue.getJobState(job.id!)) === 'completed', { what: 'job completed' });
+        expect((await queue.getJob(job.id!))!.attemptsMade).toBe(1);
       }
-      expect((await queue.getJob(bad.id!))!.failedReason).toMatch(/malformed usage batch/);
+      expect(await db.parkedUsage.findUnique({ where: { id: `${bad.id}:job` } })).toMatchObject({ reason: 'malformed' });
+      expect(await db.parkedUsage.findUnique({ where: { id: `${wrongName.id}:job` } })).toMatchObject({ reason: 'malformed' });
+      expect(await db.parkedUsage.findUnique({ where: { id: `${hostileBatchId}:1` } })).toMatchObject({
+        reason: 'malformed',
+        eventId: '1'.repeat(26),
+      });
+      expect(await requestTotal(f)).toBe(2n);
+      expect((await metrics.parkedEvents.get()).values.find((v) => v.labels.reason === 'malformed')?.value).toBe(3);
     } finally {
       await worker.close();
     }

@@ -32,6 +32,8 @@ export async function startWorkerApp(config: WorkerConfig, logger: Logger): Prom
     groupsInFlight: config.WORKER_DB_PARALLEL,
     lockDurationMs: config.WORKER_LOCK_DURATION_MS,
     stalledIntervalMs: config.WORKER_STALLED_INTERVAL_MS,
+    retryBaseMs: config.WORKER_RETRY_BASE_MS,
+    retryMaxMs: config.WORKER_RETRY_MAX_MS,
   });
   const billing = await startBillingQueue({ config, redis, keyspace, sql, db, logger, metrics });
 

@@ -1,14 +1,20 @@
 // Operator commands. `republish` rebuilds Redis from PostgreSQL (a fresh or restored Redis,
 // disaster recovery): every tenant's snapshot and every key record, or one tenant's with --tenant.
+// `parked list` shows usage the worker parked because of its own data (ADR 0018); `parked replay`
+// applies it again once the cause is fixed (each row at most once, however often it is run).
 // Exit codes: 0 done, 1 failed (or partly failed), 2 bad usage or configuration.
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { z } from 'zod';
-import { commonEnv, createLogger, EnvError, parseEnv } from '@tollgate/config';
+import { commonEnv, createLogger, EnvError, parseEnv, type Logger } from '@tollgate/config';
 import { createPrismaClient, markPublished, republishAll } from '@tollgate/db';
 import { createKeyspace } from '@tollgate/policy';
+import { createSql } from './db';
+import { listParked, replayParked } from './ingest/parked';
 
 const USAGE = `usage: tsx apps/worker/src/cli.ts republish [--tenant <tenantId>] [--announce-keys]
+       tsx apps/worker/src/cli.ts parked list [--all]
+       tsx apps/worker/src/cli.ts parked replay [--id <parkedId>]...
   env: DATABASE_URL (required), REDIS_URL, REDIS_PREFIX, LOG_LEVEL`;
 
 const cliEnv = {
@@ -18,15 +24,35 @@ const cliEnv = {
 
 class UsageError extends Error {}
 
-function parseCommand(argv: string[]) {
+type Command =
+  | { command: 'help' }
+  | { command: 'republish'; tenantId?: string; announceKeys: boolean }
+  | { command: 'parked-list'; all: boolean }
+  | { command: 'parked-replay'; ids?: string[] };
+
+function parseCommand(argv: string[]): Command {
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,
     strict: true,
-    options: { tenant: { type: 'string' }, 'announce-keys': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      tenant: { type: 'string' },
+      'announce-keys': { type: 'boolean' },
+      all: { type: 'boolean' },
+      id: { type: 'string', multiple: true },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
-  if (values.help) return { command: 'help' as const };
+  if (values.help) return { command: 'help' };
   const [command, ...extra] = positionals;
+  if (command === 'parked') {
+    const [sub, ...more] = extra;
+    if (more.length || (sub !== 'list' && sub !== 'replay'))
+      throw new UsageError(sub ? `unknown parked command ${JSON.stringify(sub)}` : 'parked needs list or replay');
+    for (const id of values.id ?? [])
+      if (!/^[A-Za-z0-9_.:-]{1,300}$/.test(id)) throw new UsageError(`--id must be a parked id, got ${JSON.stringify(id.slice(0, 80))}`);
+    return sub === 'list' ? { command: 'parked-list', all: values.all ?? false } : { command: 'parked-replay', ids: values.id };
+  }
   if (command !== 'republish' || extra.length)
     throw new UsageError(command ? `unknown command ${JSON.stringify(command)}` : 'no command given');
   if (values.tenant !== undefined && !/^[A-Za-z0-9_.:-]{1,64}$/.test(values.tenant)) {
@@ -35,8 +61,30 @@ function parseCommand(argv: string[]) {
   return { command, tenantId: values.tenant, announceKeys: values['announce-keys'] ?? false };
 }
 
+/** `parked list` prints one JSON line per row; `parked replay` a summary (exit 1 if any stays parked). */
+async function parkedCommand(cmd: Extract<Command, { command: 'parked-list' | 'parked-replay' }>, databaseUrl: string, log: Logger) {
+  const sql = createSql(databaseUrl, 2);
+  try {
+    if (cmd.command === 'parked-list') {
+      const rows = await listParked(sql, { all: cmd.all });
+      // Only the rows on stdout, so it pipes into jq; nothing parked prints nothing.
+      for (const r of rows) process.stdout.write(`${JSON.stringify(r)}\n`);
+      return 0;
+    }
+    const res = await replayParked(sql, cmd.ids);
+    for (const f of res.failed) log.error(f, 'parked usage still refused; left parked');
+    log[res.failed.length ? 'error' : 'info']({ replayed: res.replayed.length, failed: res.failed.length }, 'parked usage replayed');
+    return res.failed.length ? 1 : 0;
+  } catch (err) {
+    log.error({ err: (err as Error).message }, 'parked command failed');
+    return 1;
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
 async function main(): Promise<number> {
-  let cmd: ReturnType<typeof parseCommand>;
+  let cmd: Command;
   let env: z.infer<z.ZodObject<typeof cliEnv>>;
   try {
     cmd = parseCommand(process.argv.slice(2));
@@ -54,6 +102,7 @@ async function main(): Promise<number> {
   }
 
   const log = createLogger('tollgate-cli', env.LOG_LEVEL);
+  if (cmd.command === 'parked-list' || cmd.command === 'parked-replay') return parkedCommand(cmd, env.DATABASE_URL, log);
   const keyspace = createKeyspace(env.REDIS_PREFIX);
   const db = createPrismaClient(env.DATABASE_URL, { max: 4 });
   const redis = new Redis(env.REDIS_URL, {

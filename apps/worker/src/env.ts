@@ -17,6 +17,14 @@ export const WorkerEnv = {
   /** A dead worker's batch is picked up by another after this long. */
   WORKER_LOCK_DURATION_MS: ms(30_000),
   WORKER_STALLED_INTERVAL_MS: ms(30_000),
+  /**
+   * A batch the database did not take (outage, read-only failover, full disk, lock timeout...)
+   * is retried after this, doubling up to WORKER_RETRY_MAX_MS, for as long as it takes.
+   */
+  WORKER_RETRY_BASE_MS: ms(500),
+  WORKER_RETRY_MAX_MS: ms(30_000),
+  /** How often the worker checks that its job schedulers still exist in Redis (recreated if not). */
+  SCHEDULER_CHECK_MS: ms(5_000),
   /** Longest /readyz waits on PostgreSQL or Redis before it answers 503. */
   WORKER_READY_TIMEOUT_MS: ms(1_000),
   /** Without a key nothing is sent to Stripe; usage is still metered, rated and shown. */

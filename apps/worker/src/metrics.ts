@@ -8,7 +8,7 @@ export function createMetrics() {
     registry,
     batches: new Counter({
       name: 'tollgate_usage_batches_total',
-      help: 'Usage batches handled, by result (applied, duplicate, malformed, retried).',
+      help: 'Usage batches handled, by result (applied, duplicate, malformed, retried, parked).',
       labelNames: ['result'] as const,
       registers: [registry],
     }),
@@ -63,6 +63,23 @@ export function createMetrics() {
       name: 'tollgate_reconcile_fixed_total',
       help: 'Mismatches reconciliation repaired, by kind.',
       labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
+    parkedEvents: new Counter({
+      name: 'tollgate_usage_parked_events_total',
+      help: 'Usage events parked because of their own data (not applied; list and replay them with the worker CLI), by reason.',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    jobLastSuccess: new Gauge({
+      name: 'tollgate_worker_job_last_success_timestamp_seconds',
+      help: 'When each scheduled job last completed (alert when it falls behind its interval).',
+      labelNames: ['job'] as const,
+      registers: [registry],
+    }),
+    schedulersRestored: new Counter({
+      name: 'tollgate_worker_schedulers_restored_total',
+      help: 'Job schedulers recreated after Redis lost them.',
       registers: [registry],
     }),
     jobFailures: new Counter({

@@ -37,6 +37,15 @@ export const UsageEvent = z.object({
   bytesOut: z.number().int().nonnegative(),
   cacheHit: z.boolean(),
   rejected: RejectReason.nullable(),
+  /**
+   * Who produced the response (ADR 0017): `upstream` when the upstream answered (any status),
+   * `gateway` when the gateway refused or failed the call itself (connect failure, timeout,
+   * open circuit, its own 5xx). Added after v1 shipped, so optional: an event without it was
+   * upstream-answered exactly when `rejected` is null, as before.
+   */
+  answeredBy: z.enum(['upstream', 'gateway']).optional(),
+  /** A call made with a `tg_test_` key: analytics only, never billed. Absent = live. */
+  test: z.boolean().optional(),
 });
 export type UsageEvent = z.infer<typeof UsageEvent>;
 
@@ -49,8 +58,14 @@ export const UsageBatch = z.object({
 });
 export type UsageBatch = z.infer<typeof UsageBatch>;
 
-/** Whether an event counts toward billing: served by the upstream, not refused by us. */
-export const isBillable = (e: UsageEvent) => e.rejected === null && e.subscriptionId !== null;
+/** Whether the upstream answered the call (see `answeredBy`; older events infer it). */
+export const answeredByUpstream = (e: UsageEvent) => (e.answeredBy ? e.answeredBy === 'upstream' : e.rejected === null);
+
+/**
+ * Whether an event can count toward billing: a live key's call the upstream answered, on a
+ * subscription. The plan may narrow it further to 2xx/3xx (the worker applies that rule).
+ */
+export const isBillable = (e: UsageEvent) => e.subscriptionId !== null && e.test !== true && e.rejected === null && answeredByUpstream(e);
 
 /**
  * Per-minute usage rollups are kept this many days, then only hour and day rows remain (the

@@ -33,7 +33,15 @@ export type RollupDelta = {
  * it, not the one holding the hour's start, so a subscription's first, partial hour (it began
  * mid-hour) belongs to its first period rather than to the one before it existed.
  */
-export type LedgerDelta = { subscriptionId: string; hourStart: number; firstAt: number; quantity: number };
+export type LedgerDelta = {
+  subscriptionId: string;
+  hourStart: number;
+  firstAt: number;
+  /** Calls the upstream answered (billable under the default rule). */
+  quantity: number;
+  /** Of those, answers with a 2xx/3xx status (billable on a plan that bills successes only). */
+  successQuantity: number;
+};
 export type KeyUse = { keyId: string; lastUsedAt: number };
 
 export type BatchAggregate = {
@@ -120,11 +128,13 @@ export function aggregateBatches(batches: ReadonlyArray<readonly UsageEvent[]>):
         billable++;
         const hour = e.ts - (((e.ts % HOUR) + HOUR) % HOUR);
         const lk = `${e.subscriptionId}\u0000${hour}`;
+        const ok = e.status < 400 ? 1 : 0;
         const l = ledger.get(lk);
         if (l) {
           l.quantity++;
+          l.successQuantity += ok;
           if (e.ts < l.firstAt) l.firstAt = e.ts;
-        } else ledger.set(lk, { subscriptionId: e.subscriptionId!, hourStart: hour, firstAt: e.ts, quantity: 1 });
+        } else ledger.set(lk, { subscriptionId: e.subscriptionId!, hourStart: hour, firstAt: e.ts, quantity: 1, successQuantity: ok });
       }
       if (e.keyId) {
         const k = keys.get(e.keyId);

@@ -1,8 +1,9 @@
 import type { Sql, TransactionSql } from 'postgres';
 import { billingPeriodAt, ledgerIdentifier } from '@tollgate/billing';
 import { newId } from '@tollgate/db';
-import { LATENCY_BUCKETS_MS, type UsageBatch } from '@tollgate/usage';
+import { LATENCY_BUCKETS_MS, type UsageBatch, type UsageEvent } from '@tollgate/usage';
 import { aggregateBatch, aggregateBatches } from './aggregate';
+import { errorCode, isDataError } from './errors';
 
 export type ApplyResult = {
   /** false when the batch had been applied before: nothing changed. */
@@ -75,15 +76,18 @@ WITH r AS (
 -- mid-hour has its first hour start before its first period. That is the subscription's current
 -- period when the event falls in it (the usual case), else the anchored period computed by the
 -- caller. The first insert of an hour decides; later deltas only add quantity.
+-- x.q counts every call the upstream answered, x.q2 those with a 2xx/3xx status: the plan's
+-- billableResponses picks one (ADR 0017).
 ls AS (
   SELECT x.id, s."tenantId" AS t, x.s, CASE WHEN ${TS('x.e')} >= s."currentPeriodStart" AND ${TS('x.e')} < s."currentPeriodEnd" THEN s."currentPeriodStart" ELSE ${TS('x.p')} END AS p,
-    ${TS('x.h')} AS h, x.q, x.i, x.o
-  FROM jsonb_to_recordset($2::jsonb) AS x(id text, s text, h bigint, e bigint, p bigint, q bigint, i text, o int)
+    ${TS('x.h')} AS h, CASE WHEN pl."billableResponses" = 'SUCCESS_ONLY' THEN x.q2 ELSE x.q END AS q, x.q AS answered, x.i, x.o
+  FROM jsonb_to_recordset($2::jsonb) AS x(id text, s text, h bigint, e bigint, p bigint, q bigint, q2 bigint, i text, o int)
   JOIN "Subscription" s ON s."id" = x.s
+  LEFT JOIN "Plan" pl ON pl."id" = s."planId"
 ),
 l AS (
   INSERT INTO "LedgerLine" AS l ("id","tenantId","subscriptionId","kind","periodStart","hourStart","quantity","identifier","createdAt","updatedAt")
-  SELECT ls.id, ls.t, ls.s, 'USAGE'::"LedgerKind", ls.p, ls.h, ls.q, ls.i, now(), now() FROM ls ORDER BY ls.o
+  SELECT ls.id, ls.t, ls.s, 'USAGE'::"LedgerKind", ls.p, ls.h, ls.q, ls.i, now(), now() FROM ls WHERE ls.q > 0 ORDER BY ls.o
   ON CONFLICT ("subscriptionId","kind","hourStart") DO UPDATE SET "quantity" = l."quantity" + EXCLUDED."quantity", "updatedAt" = now()
   RETURNING 1
 ),
@@ -103,6 +107,7 @@ k AS (
 SELECT (SELECT count(*) FROM r)::int AS rollups,
        (SELECT count(*) FROM l)::int AS ledger,
        (SELECT COALESCE(sum(q), 0) FROM ls)::bigint AS billed,
+       (SELECT COALESCE(sum(answered), 0) FROM ls)::bigint AS candidates,
        (SELECT count(*) FROM k)::int AS keys`;
 
 export type GroupResult = {
@@ -113,87 +118,196 @@ export type GroupResult = {
   rollupRows: number;
   ledgerRows: number;
   orphanBillable: number;
+  /** Events set aside because PostgreSQL refused their values (only when isolating). */
+  parked: ParkedEvent[];
 };
+
+export type ParkedEvent = { id: string; batchId: string; eventId: string | null; tenantId: string | null; code: string; error: string };
+
+export type ApplyOptions = {
+  /**
+   * Write event by event halves under savepoints until the events PostgreSQL refuses are
+   * isolated, and park those. Only after a group failed with a data error: the common path
+   * stays one statement with no savepoint.
+   */
+  isolate?: boolean;
+};
+
+type Item = { batch: number; index: number; event: UsageEvent };
+type WriteResult = { events: number; billable: number; rollupRows: number; ledgerRows: number; orphanBillable: number };
+const NONE: WriteResult = { events: 0, billable: 0, rollupRows: 0, ledgerRows: 0, orphanBillable: 0 };
+const add = (a: WriteResult, b: WriteResult): WriteResult => ({
+  events: a.events + b.events,
+  billable: a.billable + b.billable,
+  rollupRows: a.rollupRows + b.rollupRows,
+  ledgerRows: a.ledgerRows + b.ledgerRows,
+  orphanBillable: a.orphanBillable + b.orphanBillable,
+});
+
+const PARK_SQL = `
+INSERT INTO "ParkedUsage" ("id","batchId","eventId","tenantId","reason","errorCode","error","payload","createdAt")
+SELECT x.id, x.b, x.e, x.t, 'data-error', x.c, x.m, x.p, now()
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS x(id, b, e, t, c, m, p)
+ON CONFLICT ("id") DO NOTHING`;
+
+/** Text PostgreSQL can store whatever the input held (a NUL is what often got the event parked). */
+const storable = (s: string) => s.replace(/\u0000/g, '\\u0000');
 
 /**
  * Applies a group of usage batches in one transaction: their ids are claimed first, so a batch
  * seen before (redelivery, a second worker, a replayed spool) changes nothing, and only the
  * claimed batches' events are written. Rollups, ledger and keys' last use are multi-row upserts,
  * so the write count follows distinct (minute, key) pairs in the group, not events.
+ *
+ * With `isolate`, events PostgreSQL refuses (a data error: the same on every retry) are found
+ * by bisection under savepoints and parked in the same transaction as the rest is written, so
+ * one bad event costs log2(n) extra statements and parks itself alone.
  */
-export async function applyUsageBatches(sql: Sql, batches: readonly UsageBatch[]): Promise<GroupResult> {
+export async function applyUsageBatches(sql: Sql, batches: readonly UsageBatch[], opts: ApplyOptions = {}): Promise<GroupResult> {
+  return sql.begin((tx) => applyUsageBatchesIn(tx, batches, opts));
+}
+
+/** {@link applyUsageBatches} inside the caller's transaction. */
+export async function applyUsageBatchesIn(
+  tx: TransactionSql,
+  batches: readonly UsageBatch[],
+  opts: ApplyOptions = {},
+): Promise<GroupResult> {
   const firstIndex = new Map<string, number>();
   batches.forEach((b, i) => {
     if (!firstIndex.has(b.batchId)) firstIndex.set(b.batchId, i);
   });
   const ids = [...firstIndex.keys()];
   const counts = ids.map((id) => batches[firstIndex.get(id)!]!.events.length);
-
-  return sql.begin(async (tx) => {
-    const claimed = new Set((await tx.unsafe<Array<{ id: string }>>(CLAIM_SQL, [ids, counts])).map((r) => r.id));
-    const applied = batches.map((b, i) => claimed.has(b.batchId) && firstIndex.get(b.batchId) === i);
-    const fresh = batches.filter((_, i) => applied[i]);
-    const empty = { applied, events: 0, billable: 0, rollupRows: 0, ledgerRows: 0, orphanBillable: 0 };
-    if (!fresh.length) return empty;
-
-    const agg = aggregateBatches(fresh.map((b) => b.events));
-    const rollups = agg.rollups.map((r, o) => ({
-      o,
-      t: r.tenantId,
-      b: r.bucketStart,
-      a: r.apiId,
-      k: r.keyId,
-      c: r.consumerId,
-      s: r.subscriptionId,
-      n: r.requests,
-      s2: r.status2xx,
-      s3: r.status3xx,
-      s4: r.status4xx,
-      s5: r.status5xx,
-      ra: r.rejectedAuth,
-      rr: r.rejectedRate,
-      rq: r.rejectedQuota,
-      ro: r.rejectedOther,
-      lb: r.latencyBuckets,
-      ls: r.latencySumMs,
-      bi: r.bytesIn,
-      bo: r.bytesOut,
-      ch: r.cacheHits,
-    }));
-    const anchors = agg.ledger.length
-      ? await periodAnchors(
-          tx,
-          agg.ledger.map((l) => l.subscriptionId),
-        )
-      : new Map<string, Date>();
-    const ledger = agg.ledger.map((l, o) => {
-      const anchor = anchors.get(l.subscriptionId);
-      return {
-        o,
-        id: newId('ledger'),
-        s: l.subscriptionId,
-        h: l.hourStart,
-        e: l.firstAt,
-        p: anchor ? billingPeriodAt(anchor, new Date(l.firstAt)).start.getTime() : l.hourStart,
-        q: l.quantity,
-        i: ledgerIdentifier(l.subscriptionId, 'USAGE', l.hourStart),
-      };
-    });
-    const keys = agg.keys.map((k) => ({ id: k.keyId, u: k.lastUsedAt }));
-    const [row] = await tx.unsafe<Array<{ rollups: number; ledger: number; billed: string | bigint }>>(WRITE_SQL, [
-      asJson(rollups),
-      asJson(ledger),
-      asJson(keys),
-    ]);
+  const claimed = new Set((await tx.unsafe<Array<{ id: string }>>(CLAIM_SQL, [ids, counts])).map((r) => r.id));
+  const applied = batches.map((b, i) => claimed.has(b.batchId) && firstIndex.get(b.batchId) === i);
+  const fresh = batches.filter((_, i) => applied[i]);
+  const empty = { applied, ...NONE, parked: [] };
+  if (!fresh.length) return empty;
+  if (!opts.isolate)
     return {
       applied,
-      events: agg.events,
-      billable: agg.billable,
-      rollupRows: row!.rollups,
-      ledgerRows: row!.ledger,
-      orphanBillable: agg.billable - Number(row!.billed),
+      ...(await writeEvents(
+        tx,
+        fresh.map((b) => b.events),
+      )),
+      parked: [],
+    };
+
+  // An event id repeated inside one batch counts once; dropped here so halves can't split a pair.
+  const items: Item[] = [];
+  fresh.forEach((b, batch) => {
+    const seen = new Set<string>();
+    b.events.forEach((event, index) => {
+      if (seen.has(event.id)) return;
+      seen.add(event.id);
+      items.push({ batch, index, event });
+    });
+  });
+  const parked: Array<ParkedEvent & { payload: string }> = [];
+  const attempt = async (part: Item[]): Promise<WriteResult> => {
+    try {
+      return await tx.savepoint((sp) => writeEvents(sp, byBatch(part, fresh.length)));
+    } catch (err) {
+      if (!isDataError(err)) throw err;
+      if (part.length > 1) {
+        const mid = part.length >> 1;
+        return add(await attempt(part.slice(0, mid)), await attempt(part.slice(mid)));
+      }
+      const { batch, index, event } = part[0]!;
+      const batchId = fresh[batch]!.batchId;
+      parked.push({
+        id: `${batchId}:${index}`,
+        batchId,
+        eventId: event.id,
+        tenantId: event.tenantId,
+        code: errorCode(err),
+        error: storable((err as Error).message ?? String(err)).slice(0, 1000),
+        payload: storable(JSON.stringify(event)),
+      });
+      return NONE;
+    }
+  };
+  const res = await attempt(items);
+  if (parked.length) {
+    await tx.unsafe(PARK_SQL, [
+      parked.map((p) => p.id),
+      parked.map((p) => p.batchId),
+      parked.map((p) => storable(p.eventId ?? '')),
+      parked.map((p) => storable(p.tenantId ?? '')),
+      parked.map((p) => p.code),
+      parked.map((p) => p.error),
+      parked.map((p) => p.payload),
+    ]);
+  }
+  return { applied, ...res, parked: parked.map(({ payload: _payload, ...p }) => p) };
+}
+
+function byBatch(items: readonly Item[], batches: number): UsageEvent[][] {
+  const out: UsageEvent[][] = Array.from({ length: batches }, () => []);
+  for (const it of items) out[it.batch]!.push(it.event);
+  return out.filter((e) => e.length);
+}
+
+/** Rollups, ledger and keys' last use for these events, in the caller's transaction. */
+async function writeEvents(tx: TransactionSql, batches: ReadonlyArray<readonly UsageEvent[]>): Promise<WriteResult> {
+  const agg = aggregateBatches(batches);
+  const rollups = agg.rollups.map((r, o) => ({
+    o,
+    t: r.tenantId,
+    b: r.bucketStart,
+    a: r.apiId,
+    k: r.keyId,
+    c: r.consumerId,
+    s: r.subscriptionId,
+    n: r.requests,
+    s2: r.status2xx,
+    s3: r.status3xx,
+    s4: r.status4xx,
+    s5: r.status5xx,
+    ra: r.rejectedAuth,
+    rr: r.rejectedRate,
+    rq: r.rejectedQuota,
+    ro: r.rejectedOther,
+    lb: r.latencyBuckets,
+    ls: r.latencySumMs,
+    bi: r.bytesIn,
+    bo: r.bytesOut,
+    ch: r.cacheHits,
+  }));
+  const anchors = agg.ledger.length
+    ? await periodAnchors(
+        tx,
+        agg.ledger.map((l) => l.subscriptionId),
+      )
+    : new Map<string, Date>();
+  const ledger = agg.ledger.map((l, o) => {
+    const anchor = anchors.get(l.subscriptionId);
+    return {
+      o,
+      id: newId('ledger'),
+      s: l.subscriptionId,
+      h: l.hourStart,
+      e: l.firstAt,
+      p: anchor ? billingPeriodAt(anchor, new Date(l.firstAt)).start.getTime() : l.hourStart,
+      q: l.quantity,
+      q2: l.successQuantity,
+      i: ledgerIdentifier(l.subscriptionId, 'USAGE', l.hourStart),
     };
   });
+  const keys = agg.keys.map((k) => ({ id: k.keyId, u: k.lastUsedAt }));
+  const [row] = await tx.unsafe<Array<{ rollups: number; ledger: number; billed: string | bigint; candidates: string | bigint }>>(
+    WRITE_SQL,
+    [asJson(rollups), asJson(ledger), asJson(keys)],
+  );
+  const billed = Number(row!.billed);
+  return {
+    events: agg.events,
+    billable: billed,
+    rollupRows: row!.rollups,
+    ledgerRows: row!.ledger,
+    orphanBillable: agg.billable - Number(row!.candidates),
+  };
 }
 
 /** One batch on its own: {@link applyUsageBatches} with a group of one. */

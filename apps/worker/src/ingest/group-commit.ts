@@ -1,7 +1,7 @@
 import type { Sql } from 'postgres';
 import type { UsageBatch } from '@tollgate/usage';
 import { applyUsageBatches, type GroupResult } from './apply-batch';
-import { isTransientDbError } from './errors';
+import { isDataError } from './errors';
 
 export type BatchOutcome = { applied: boolean };
 
@@ -65,19 +65,23 @@ export class GroupCommit {
       this.opts.onGroup?.(res, group.length);
       group.forEach((p, i) => p.resolve({ applied: res.applied[i]! }));
     } catch (err) {
-      if (group.length === 1 || isTransientDbError(err)) {
+      if (!isDataError(err)) {
+        // An outage, a read-only failover, a lock timeout, a bug: every batch is retried later.
         for (const p of group) p.reject(err);
         return;
       }
-      // One bad batch must not take its neighbours down: retry them one by one.
-      for (const p of group) {
-        try {
-          const res = await applyUsageBatches(this.sql, [p.batch]);
-          this.opts.onGroup?.(res, 1);
-          p.resolve({ applied: res.applied[0]! });
-        } catch (e) {
-          p.reject(e);
-        }
+      // Some event's values are refused: the same group again, isolating (and parking) only
+      // what PostgreSQL refuses, so its neighbours are applied now.
+      try {
+        const res = await applyUsageBatches(
+          this.sql,
+          group.map((p) => p.batch),
+          { isolate: true },
+        );
+        this.opts.onGroup?.(res, group.length);
+        group.forEach((p, i) => p.resolve({ applied: res.applied[i]! }));
+      } catch (e) {
+        for (const p of group) p.reject(e);
       }
     }
   }

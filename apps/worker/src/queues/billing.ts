@@ -60,17 +60,36 @@ export async function startBillingQueue(opts: BillingQueueOptions) {
   const prefix = opts.keyspace.bullPrefix;
   const queue = new Queue(QUEUES.billing, { connection: opts.redis, prefix });
   const keep = { removeOnComplete: { count: 100 }, removeOnFail: { count: 500 } };
-  await queue.upsertJobScheduler(
-    'meter-report',
-    { every: config.METER_REPORT_EVERY_MS },
-    { name: BILLING_JOBS.meterReport, data: {}, opts: keep },
-  );
-  await queue.upsertJobScheduler(
-    'compact-rollups',
-    { every: config.COMPACT_EVERY_MS },
-    { name: BILLING_JOBS.compactRollups, data: {}, opts: keep },
-  );
-  await queue.upsertJobScheduler('reconcile', { every: config.RECONCILE_EVERY_MS }, { name: BILLING_JOBS.reconcile, data: {}, opts: keep });
+  const schedulers = [
+    { id: 'meter-report', every: config.METER_REPORT_EVERY_MS, name: BILLING_JOBS.meterReport },
+    { id: 'compact-rollups', every: config.COMPACT_EVERY_MS, name: BILLING_JOBS.compactRollups },
+    { id: 'reconcile', every: config.RECONCILE_EVERY_MS, name: BILLING_JOBS.reconcile },
+  ];
+  const upsertSchedulers = async () => {
+    for (const s of schedulers) await queue.upsertJobScheduler(s.id, { every: s.every }, { name: s.name, data: {}, opts: keep });
+  };
+  await upsertSchedulers();
+  // Schedulers live in Redis: a flush, a restart without persistence or a failover to an empty
+  // replica deletes them, and billing would stop until a restart. Each worker checks they still
+  // exist and recreates the missing ones (upserting is idempotent, so two workers racing is fine).
+  const healSchedulers = async () => {
+    const missing = [];
+    for (const s of schedulers) if (!(await queue.getJobScheduler(s.id))) missing.push(s.id);
+    if (!missing.length) return;
+    await upsertSchedulers();
+    metrics.schedulersRestored.inc(missing.length);
+    logger.warn({ schedulers: missing }, 'job schedulers missing from Redis (data loss): recreated');
+  };
+  let healing: Promise<void> | null = null;
+  const healTimer = setInterval(() => {
+    if (healing) return;
+    healing = healSchedulers()
+      .catch((err: Error) => logger.warn({ err: err.message }, 'scheduler check failed; will retry'))
+      .finally(() => {
+        healing = null;
+      });
+  }, config.SCHEDULER_CHECK_MS);
+  healTimer.unref();
 
   const processor = async (job: Job) => {
     switch (job.name) {
@@ -105,6 +124,7 @@ export async function startBillingQueue(opts: BillingQueueOptions) {
     }
   };
   const worker = new Worker(QUEUES.billing, processor, { connection: opts.redis, prefix, concurrency: 1 });
+  worker.on('completed', (job) => metrics.jobLastSuccess.set({ job: job.name }, Date.now() / 1000));
   worker.on('failed', (job, err) => {
     metrics.jobFailures.inc({ queue: QUEUES.billing });
     logger.error({ jobId: job?.id, job: job?.name, err: err.message }, 'billing job failed');
@@ -115,7 +135,10 @@ export async function startBillingQueue(opts: BillingQueueOptions) {
     stripe,
     webhook,
     queue,
+    healSchedulers,
     stop: async () => {
+      clearInterval(healTimer);
+      await healing;
       await worker.close();
       await queue.close();
     },
