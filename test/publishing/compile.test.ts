@@ -94,6 +94,7 @@ describe('compileKeyRecord', () => {
       quotaOverride: 50,
       periodStart: f.periodStart.getTime(),
       periodEnd: f.periodEnd.getTime(),
+      env: 'test',
     });
   });
 

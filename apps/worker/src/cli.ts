@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { z } from 'zod';
 import { commonEnv, createLogger, EnvError, parseEnv, type Logger } from '@tollgate/config';
-import { createPrismaClient, markPublished, republishAll } from '@tollgate/db';
+import { createPrismaClient, markPublished, republishAll, restoreQuotaCounters } from '@tollgate/db';
 import { createKeyspace } from '@tollgate/policy';
 import { createSql } from './db';
 import { listParked, replayParked } from './ingest/parked';
@@ -125,6 +125,8 @@ async function main(): Promise<number> {
       log.error({ err: (err as Error).message }, 'cannot reach Redis (REDIS_URL)');
       return 1;
     }
+    // A full rebuild restores quota counters from the ledger first, as the restore watch does.
+    if (!cmd.tenantId) log.info(await restoreQuotaCounters({ db, redis, keyspace }), 'quota counters rebuilt from the ledger');
     const res = await republishAll({ db, redis, keyspace, tenantId: cmd.tenantId, announceKeys: cmd.announceKeys, logger: log });
     const failed = res.failedTenants.length + res.failedKeys.length;
     // A complete rebuild tells the workers' restore watch there is nothing to redo.

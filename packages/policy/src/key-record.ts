@@ -26,6 +26,11 @@ export const KeyRecord = z.object({
   /** The billing period the quota counts in. */
   periodStart: z.number().int().nullable(),
   periodEnd: z.number().int().nullable(),
+  /**
+   * `test` for a `tg_test_` key: its calls are never billed, count in quota counters of their
+   * own and may go to the API's sandbox upstream (ADR 0017). Added after v1; absent = live.
+   */
+  env: z.enum(['live', 'test']).optional(),
 });
 export type KeyRecord = z.infer<typeof KeyRecord>;
 

@@ -185,6 +185,7 @@ export function toKeyRecord(key: KeyRow): KeyRecord {
     quotaOverride: key.quotaOverride,
     periodStart: sub ? sub.currentPeriodStart.getTime() : null,
     periodEnd: sub ? sub.currentPeriodEnd.getTime() : null,
+    env: key.env === 'test' ? ('test' as const) : ('live' as const),
   };
   const res = KeyRecord.safeParse(record);
   if (!res.success) throw new PolicyCompileError(`record of key ${key.id} is not valid: ${res.error.message.slice(0, 300)}`);

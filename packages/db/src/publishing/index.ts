@@ -51,3 +51,4 @@ export {
   type RestoreCheck,
   type RestoreWatchOptions,
 } from './restore-watch';
+export { restoreQuotaCounters, type QuotaRestoreResult } from './quota-restore';

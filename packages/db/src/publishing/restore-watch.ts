@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Keyspace } from '@tollgate/policy';
 import type { Db } from '../client';
 import type { PublishingLogger } from './relay';
+import { restoreQuotaCounters } from './quota-restore';
 import { republishAll, type RepublishResult } from './republish';
 
 export type RestoreCheck = { state: 'present' } | { state: 'busy' } | { state: 'restored'; result: RepublishResult };
@@ -31,7 +32,8 @@ const RELEASE_IF_OURS = `if redis.call('GET', KEYS[1]) == ARGV[1] then return re
 const MARK_IF_LOCKED = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[2], ARGV[2]) return 1 end return 0`;
 
 /**
- * Redis holds the published state (snapshots, key records), but PostgreSQL is its source. A Redis
+ * Redis holds the published state (snapshots, key records) and the quota counters, but PostgreSQL
+ * is their source (the ledger, for consumed quota: see restoreQuotaCounters). A Redis
  * that restarts without persistence, is flushed, or fails over to an empty replica loses it, and
  * until someone republished, every key of every tenant would be refused once gateway caches
  * expire. This watch keeps a marker key next to the published state, written after a full
@@ -58,6 +60,10 @@ export function createRestoreWatch(opts: RestoreWatchOptions) {
         { prefix: keyspace.prefix },
         'published state missing from Redis (new, flushed or restarted without data): republishing everything',
       );
+      // Quota counters first: a gateway whose key cache expired gets its keys back only after
+      // the counters hold what the ledger billed, so a hard cap holds across the loss.
+      const quotas = await restoreQuotaCounters({ db, redis, keyspace });
+      log?.info({ counters: quotas.counters, raised: quotas.raised }, 'quota counters rebuilt from the ledger');
       const result = await republishAll({ db, redis, keyspace, logger: log });
       if (result.failedTenants.length || result.failedKeys.length) {
         // Leave the marker unset so the next check tries again.
