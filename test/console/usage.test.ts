@@ -71,6 +71,24 @@ afterAll(async () => {
 });
 
 describe('usage analytics', () => {
+  it('shows test-key traffic as test traffic, apart from live traffic', async () => {
+    const t = await makeTenant(db);
+    const consumerId = newId('consumer');
+    await db.consumer.create({ data: { id: consumerId, tenantId: t.tenantId, email: `${consumerId}@example.com`, name: 'Dev' } });
+    const [live, test] = [newId('key'), newId('key')];
+    for (const [id, env] of [
+      [live, 'live'],
+      [test, 'test'],
+    ] as const)
+      await db.apiKey.create({ data: { id, tenantId: t.tenantId, consumerId, hash: `h${id}`, prefix: `tg_${env}_x`, env } });
+    const at = floor(Date.now() - 10 * 60_000, 60_000);
+    await rollup(t, 'minute', at, { requests: 40, keyId: live });
+    await rollup(t, 'minute', at, { requests: 2, keyId: test, apiId: ID.apiB });
+    const res = await queryUsage(t.ctx('VIEWER'), { range: '1h' });
+    expect(res.totals).toMatchObject({ requests: 42, testRequests: 2 });
+    expect(res.points.find((p) => p.t === at.toISOString())).toMatchObject({ requests: 42, testRequests: 2 });
+  });
+
   it('picks minute rollups up to 6 h, hours up to 7 days, days beyond', () => {
     expect(chooseGranularity(HOUR)).toBe('minute');
     expect(chooseGranularity(6 * HOUR)).toBe('minute');

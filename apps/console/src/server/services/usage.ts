@@ -143,6 +143,8 @@ const n = (v: unknown) => Number(v ?? 0);
 export type UsagePoint = {
   t: string;
   requests: number;
+  /** Of `requests`, those made with test keys (`tg_test_…`): never billed (ADR 0017). */
+  testRequests: number;
   errors: number;
   s2xx: number;
   s3xx: number;
@@ -171,7 +173,9 @@ export async function queryUsage(ctx: ServiceContext, input: unknown) {
       SELECT date_trunc(${trunc}, "bucketStart") AS t, sum(${reqCol}) AS requests,
         sum("status2xx") AS s2, sum("status3xx") AS s3, sum("status4xx") AS s4, sum("status5xx") AS s5,
         sum("latencySumMs") AS lsum, sum("bytesIn") AS bi, sum("bytesOut") AS bo,
-        sum("rejectedAuth") AS ra, sum("rejectedRate") AS rr, sum("rejectedQuota") AS rq, ${histCols}
+        sum("rejectedAuth") AS ra, sum("rejectedRate") AS rr, sum("rejectedQuota") AS rq,
+        sum(CASE WHEN "keyId" IN (SELECT k."id" FROM "ApiKey" k WHERE k."tenantId" = ${ctx.tenantId} AND k."env" = 'test')
+          THEN ${reqCol} ELSE 0 END) AS tr, ${histCols}
       FROM src GROUP BY 1 ORDER BY 1`;
   const histByT = new Map<number, number[]>();
   const totalHist: number[] = new Array(LATENCY_BUCKETS_MS.length + 1).fill(0);
@@ -184,6 +188,7 @@ export async function queryUsage(ctx: ServiceContext, input: unknown) {
   const points: UsagePoint[] = [];
   const totals = {
     requests: 0,
+    testRequests: 0,
     s2xx: 0,
     s3xx: 0,
     s4xx: 0,
@@ -202,6 +207,7 @@ export async function queryUsage(ctx: ServiceContext, input: unknown) {
     const p = {
       t: new Date(t).toISOString(),
       requests: n(r?.requests),
+      testRequests: n(r?.tr),
       s2xx: n(r?.s2),
       s3xx: n(r?.s3),
       s4xx: n(r?.s4),
@@ -213,6 +219,7 @@ export async function queryUsage(ctx: ServiceContext, input: unknown) {
     };
     points.push(p);
     totals.requests += p.requests;
+    totals.testRequests += p.testRequests;
     totals.s2xx += p.s2xx;
     totals.s3xx += p.s3xx;
     totals.s4xx += p.s4xx;

@@ -139,8 +139,9 @@ export default async function AnalyticsPage({
           <button className="rounded-md border border-slate-300 bg-white px-3 py-1.5 text-sm">Apply</button>
         </form>
       </div>
-      <dl className="grid gap-4 sm:grid-cols-2 lg:grid-cols-5">
+      <dl className="grid gap-4 sm:grid-cols-2 lg:grid-cols-6">
         <Stat label="Requests" value={formatNumber(usage.totals.requests)} />
+        <Stat label="Test traffic (not billed)" value={formatNumber(usage.totals.testRequests)} />
         <Stat label="Error rate" value={`${(usage.totals.errorRate * 100).toFixed(2)}%`} />
         <Stat label="p50" value={usage.totals.p50 === null ? '—' : `≤${usage.totals.p50} ms`} />
         <Stat label="p95" value={usage.totals.p95 === null ? '—' : `≤${usage.totals.p95} ms`} />
