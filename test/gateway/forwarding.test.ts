@@ -209,6 +209,34 @@ describe('quota', () => {
   });
 });
 
+describe('test mode', () => {
+  it('a test key and a live key of one subscription count against separate quotas', async () => {
+    const subscriptionId = `sub_shared_${Date.now()}`;
+    const live = await issueKey(redis, ks, quotaKey.record.tenantId, null, {
+      ...quotaKey.record,
+      keyId: 'key_live_q',
+      subscriptionId,
+      env: 'live',
+    });
+    const test = await issueKey(redis, ks, quotaKey.record.tenantId, null, {
+      ...quotaKey.record,
+      keyId: 'key_test_q',
+      subscriptionId,
+      env: 'test',
+    });
+    const run = async (k: string) => {
+      const out = [];
+      for (let i = 0; i < 3; i++) out.push((await call('/pair/q', { headers: { 'x-api-key': k } })).status);
+      return out;
+    };
+    expect(await run(live.key)).toEqual([200, 200, 429]);
+    // The live quota is used up; the test key's own is not, and using it leaves the live one as it was.
+    expect(await run(test.key)).toEqual([200, 200, 429]);
+    const counters = (await redis.keys(`${ks.prefix}:quota:{${subscriptionId}*`)).map((k) => k.split(':quota:')[1]!.split(':')[0]);
+    expect(counters.sort()).toEqual([`{${subscriptionId}.test}`, `{${subscriptionId}}`]);
+  });
+});
+
 describe('shutdown', () => {
   it('drains an in-flight request and flushes usage on shutdown', async () => {
     const g = await createGateway(config());

@@ -60,7 +60,11 @@ export function createLimitEnforcer(deps: LimitEnforcerDeps) {
     let quota: DecideRequest['quota'] = null;
     if (subject.kind === 'key') {
       const { record, plan } = subject;
-      const keys = createLimitKeys(keyspace, { keyId: record.keyId, subscriptionId: record.subscriptionId });
+      // A test key's calls count in counters of their own: test traffic never uses up the live
+      // quota, nor live traffic the test one (ADR 0017).
+      const subscriptionId =
+        record.subscriptionId !== null && record.env === 'test' ? `${record.subscriptionId}.test` : record.subscriptionId;
+      const keys = createLimitKeys(keyspace, { keyId: record.keyId, subscriptionId });
       const planRate: RateLimitPolicy | null = plan?.rateLimit ?? null;
       const override = record.rateLimitOverride;
       if (override) {
