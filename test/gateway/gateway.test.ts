@@ -337,8 +337,16 @@ describe('usage', () => {
     const okId = ok.headers['x-request-id'] as string;
     const deniedId = denied.json.error.requestId as string;
     const [a, b] = await queuedUsageEvents(redis, ks, [okId, deniedId]);
-    expect(a).toMatchObject({ tenantId, apiId: apis.echo.id, keyId: key.record.keyId, status: 200, rejected: null, method: 'GET' });
+    expect(a).toMatchObject({
+      tenantId,
+      apiId: apis.echo.id,
+      keyId: key.record.keyId,
+      status: 200,
+      rejected: null,
+      method: 'GET',
+      answeredBy: 'upstream',
+    });
     expect(a!.upstreamLatencyMs).not.toBeNull();
-    expect(b).toMatchObject({ tenantId, apiId: apis.echo.id, keyId: null, status: 401, rejected: 'auth' });
+    expect(b).toMatchObject({ tenantId, apiId: apis.echo.id, keyId: null, status: 401, rejected: 'auth', answeredBy: 'gateway' });
   });
 });

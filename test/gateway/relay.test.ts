@@ -201,7 +201,7 @@ describe('relaying the upstream response', () => {
     socket.destroy();
     expect(await abandonedClosed).toBe(true);
     const event = await usageEvent(requestId);
-    expect(event).toMatchObject({ status: 499, rejected: null });
+    expect(event).toMatchObject({ status: 499, rejected: null, answeredBy: 'upstream' });
     expect(event.bytesOut).toBeGreaterThan(0);
     // The gateway carries on.
     const after = await get('/r/plain');
@@ -239,7 +239,7 @@ describe('relaying the upstream response', () => {
     await expect(res.body.text()).rejects.toThrow();
     // Metered as the gateway saw it: a bad gateway, with the bytes that did get through.
     const event = await usageEvent(res.headers['x-request-id'] as string);
-    expect(event).toMatchObject({ status: 502, rejected: null });
+    expect(event).toMatchObject({ status: 502, rejected: null, answeredBy: 'gateway' });
     expect(event.bytesOut).toBeGreaterThan(0);
     expect(event.bytesOut).toBeLessThan(100_000);
     const after = await get('/r/plain');
@@ -270,7 +270,7 @@ describe('relaying the upstream response', () => {
     await expect(res.body.text()).rejects.toThrow();
     expect(await stalledClosed).toBe(true);
     const event = await usageEvent(res.headers['x-request-id'] as string);
-    expect(event).toMatchObject({ status: 504, bytesOut: 100, rejected: null });
+    expect(event).toMatchObject({ status: 504, bytesOut: 100, rejected: null, answeredBy: 'gateway' });
     expect(event.latencyMs).toBeLessThan(5000);
   });
 

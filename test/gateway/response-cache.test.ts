@@ -392,7 +392,14 @@ describe('response cache: limits and metering', () => {
     const events = await queuedUsageEvents(redis, ks, ids);
     expect(events[0]).toMatchObject({ cacheHit: false, status: 200, keyId: quotaKey.record.keyId, rejected: null });
     expect(events[0]!.upstreamLatencyMs).not.toBeNull();
-    expect(events[1]).toMatchObject({ cacheHit: true, status: 200, keyId: quotaKey.record.keyId, rejected: null, upstreamLatencyMs: null });
+    expect(events[1]).toMatchObject({
+      cacheHit: true,
+      status: 200,
+      keyId: quotaKey.record.keyId,
+      rejected: null,
+      upstreamLatencyMs: null,
+      answeredBy: 'upstream',
+    });
     expect(events[1]!.bytesOut).toBeGreaterThan(0);
   });
 

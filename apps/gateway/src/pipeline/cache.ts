@@ -34,6 +34,7 @@ function looked(ctx: RequestContext, cached: CacheState): Step {
   ctx.cached = cached;
   if (cached.kind !== 'hit') return NEXT;
   ctx.cacheHit = true;
+  ctx.answeredBy = 'upstream';
   // The wait for a coalesced fill may have outlasted the client.
   if (ctx.reply.raw.destroyed) return leftEarly(ctx);
   const cache = ctx.gw.cache!;

@@ -101,6 +101,12 @@ export class RequestContext {
 
   // metered (read by meter())
   rejected: RejectReason | null = null;
+  /**
+   * Who produced the response (ADR 0017): `upstream` once an upstream answer (or a cached one)
+   * is being relayed; everything the gateway answers itself — refusals, connect failures,
+   * timeouts, an open circuit — stays `gateway` and is never billed.
+   */
+  answeredBy: 'upstream' | 'gateway' = 'gateway';
   upstreamMs: number | null = null;
   bytesIn = 0;
   bytesOut = 0;

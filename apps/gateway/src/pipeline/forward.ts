@@ -40,5 +40,6 @@ export async function forward(ctx: RequestContext): Promise<Step> {
     return answer(ctx, outcome.code, outcome.message, outcome.status === 503 ? { 'retry-after': '1' } : undefined);
   }
   ctx.exchange = outcome.exchange;
+  ctx.answeredBy = 'upstream';
   return NEXT;
 }

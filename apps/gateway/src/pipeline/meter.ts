@@ -36,6 +36,8 @@ export function meter(gw: Gateway, request: FastifyRequest, status: number, elap
       bytesOut: st.upstream === null ? st.bytesOut : st.upstream.bodyBytes,
       cacheHit: st.cacheHit,
       rejected: st.rejected,
+      answeredBy: st.answeredBy,
+      ...(rec?.env === 'test' ? { test: true } : {}),
     };
     gw.usage.add(event);
   }

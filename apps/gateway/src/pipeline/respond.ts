@@ -40,6 +40,7 @@ export function respond(ctx: RequestContext): Step {
   const relayed = exchange.respond(reply.raw, resHeaders, bodyless, tap);
   if (relayed === 'failed') {
     exchange.abandon();
+    ctx.answeredBy = 'gateway';
     ctx.gw.metrics.upstreamErrors.inc({ kind: 'bad_gateway' });
     return answer(ctx, 'bad_gateway', 'the upstream response could not be relayed');
   }
@@ -51,7 +52,12 @@ export function respond(ctx: RequestContext): Step {
     // it reports a body cut short. (Holding every exchange in the request's state
     // kept undici's buffers alive past a scavenge and cost ~10 µs per request in GC.)
     ctx.upstream = exchange;
-    exchange.onIncomplete = (cause) => meter(ctx.gw, ctx.request, INCOMPLETE_STATUS[cause], 0);
+    exchange.onIncomplete = (cause) => {
+      // A body the upstream broke off or that timed out is no answer to bill (ADR 0017); one
+      // the client walked away from was answered.
+      if (cause !== 'client') ctx.answeredBy = 'gateway';
+      meter(ctx.gw, ctx.request, INCOMPLETE_STATUS[cause], 0);
+    };
   } else {
     ctx.bytesOut = exchange.bodyBytes;
   }
