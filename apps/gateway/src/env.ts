@@ -60,6 +60,8 @@ export const gatewayEnv = {
   GATEWAY_REDIS_TIMEOUT_MS: positiveInt(50, 10_000),
   GATEWAY_MAX_HEADER_BYTES: positiveInt(16 * 1024, 1024 * 1024),
   GATEWAY_MAX_BODY_BYTES: positiveInt(10 * 1024 * 1024),
+  /** Longest request target (path and query) proxied; longer ones get 414. Bounded by GATEWAY_MAX_HEADER_BYTES. */
+  GATEWAY_MAX_TARGET_BYTES: positiveInt(8 * 1024, 1024 * 1024),
   /** Time allowed to receive a whole request from the client (Node's requestTimeout). */
   GATEWAY_REQUEST_TIMEOUT_MS: positiveInt(60_000),
   GATEWAY_HEADERS_TIMEOUT_MS: positiveInt(10_000),
@@ -115,6 +117,7 @@ function toConfig(env: ReturnType<typeof parseEnv<typeof gatewayEnv>>) {
     singleThreadedGc: env.GATEWAY_SINGLE_THREADED_GC,
     maxHeaderBytes: env.GATEWAY_MAX_HEADER_BYTES,
     maxBodyBytes: env.GATEWAY_MAX_BODY_BYTES,
+    maxTargetBytes: env.GATEWAY_MAX_TARGET_BYTES,
     requestTimeoutMs: env.GATEWAY_REQUEST_TIMEOUT_MS,
     headersTimeoutMs: env.GATEWAY_HEADERS_TIMEOUT_MS,
     keepAliveTimeoutMs: env.GATEWAY_KEEP_ALIVE_TIMEOUT_MS,

@@ -27,6 +27,13 @@ export const GATEWAY_DERIVED_REQUEST_HEADERS: ReadonlySet<string> = new Set([
   'x-real-ip',
 ]);
 
+/**
+ * Request headers some servers and frameworks treat as the URL to serve (IIS URL Rewrite,
+ * Symfony/Zend, nginx auth subrequests): a client's copy would let it pick a resource other
+ * than the one the gateway routed and authorised. Never forwarded.
+ */
+export const URL_OVERRIDE_REQUEST_HEADERS: ReadonlySet<string> = new Set(['x-original-url', 'x-rewrite-url', 'x-original-uri']);
+
 /** The namespace of the identity headers only the gateway may set. */
 export const IDENTITY_HEADER_PREFIX = 'x-tollgate-';
 

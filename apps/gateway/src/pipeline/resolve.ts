@@ -13,8 +13,10 @@ export function resolveRoute(ctx: RequestContext): Step {
 
   const { store } = ctx.gw;
   if (!store.loaded) return answer(ctx, 'unavailable', 'the gateway is starting; configuration not loaded yet');
+  // A Host that isn't host[:port] (`a@b`, a path) is a malformed request, not an unknown host.
   const host = normalizeHost(ctx.headers.host);
-  const tenant = host === null ? undefined : store.table.byHost.get(host);
+  if (host === null) return answer(ctx, 'bad_request', 'missing or malformed Host header');
+  const tenant = store.table.byHost.get(host);
   if (!tenant) return answer(ctx, 'not_found', 'unknown host');
   ctx.tenant = tenant;
 

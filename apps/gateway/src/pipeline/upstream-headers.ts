@@ -17,6 +17,7 @@ export function buildUpstreamHeaders(ctx: RequestContext): Step {
   const { gw, req, headers } = ctx;
   const transform = ctx.route!.policy.transform;
   const fwdHeaders = buildForwardHeaders(req, {
+    requestId: ctx.request.id,
     credentialHeader: ctx.credentialHeader,
     remove: transform?.requestHeaders?.remove?.map((h) => h.toLowerCase()) ?? null,
   });

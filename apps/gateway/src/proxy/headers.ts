@@ -1,12 +1,23 @@
 import type { IncomingMessage } from 'node:http';
 import { util as undiciUtil } from 'undici';
-import { GATEWAY_DERIVED_REQUEST_HEADERS, HOP_BY_HOP_HEADERS } from '@tollgate/policy';
+import { GATEWAY_DERIVED_REQUEST_HEADERS, HOP_BY_HOP_HEADERS, URL_OVERRIDE_REQUEST_HEADERS } from '@tollgate/policy';
 
 const { headerNameToString } = undiciUtil;
 
+/** Where the client's own `X-Request-Id` goes upstream (validated); `X-Request-Id` is the gateway's. */
+export const CLIENT_REQUEST_ID = 'x-client-request-id';
+const CLIENT_REQUEST_ID_FORM = /^[A-Za-z0-9+/=._:-]{1,128}$/;
+
 // Hop-by-hop headers never cross; on requests, what the gateway re-derives itself (Host,
-// X-Forwarded-*) and what undici can't pass through (Expect) go too.
-const REQUEST_DROP = new Set([...HOP_BY_HOP_HEADERS, ...GATEWAY_DERIVED_REQUEST_HEADERS]);
+// X-Forwarded-*, the request ids), what undici can't pass through (Expect) and URL overrides
+// (X-Original-URL) go too.
+const REQUEST_DROP = new Set([
+  ...HOP_BY_HOP_HEADERS,
+  ...GATEWAY_DERIVED_REQUEST_HEADERS,
+  ...URL_OVERRIDE_REQUEST_HEADERS,
+  'x-request-id',
+  CLIENT_REQUEST_ID,
+]);
 const RESPONSE_DROP = HOP_BY_HOP_HEADERS;
 
 function connectionTokens(value: string, into: Set<string>): void {
@@ -21,12 +32,18 @@ export type ForwardHeaderOptions = {
   credentialHeader: string | null;
   /** Lower-case names to remove (route transform). */
   remove: readonly string[] | null;
+  /** The gateway's request id, sent as `X-Request-Id`; absent = set by the caller. */
+  requestId?: string;
 };
 
 /**
  * The client's headers minus hop-by-hop ones, minus every header named in `Connection`, minus
  * the whole `x-tollgate-*` namespace: all removed BEFORE the gateway adds its own, so nothing a
  * client sends (e.g. `Connection: x-tollgate-consumer`) can remove or alter identity headers.
+ * Names are compared with `_` read as `-`: CGI-style servers (and nginx, PHP, WSGI) map both
+ * `X-Tollgate-Consumer` and `X_Tollgate_Consumer` onto `HTTP_X_TOLLGATE_CONSUMER`.
+ * With `requestId`, the gateway's id goes up as `X-Request-Id` and the client's own one, when
+ * well-formed, as `X-Client-Request-Id`.
  * Returns undici's flat `[name, value, …]` form, preserving duplicates and order.
  */
 export function buildForwardHeaders(req: IncomingMessage, opts: ForwardHeaderOptions): string[] {
@@ -38,14 +55,23 @@ export function buildForwardHeaders(req: IncomingMessage, opts: ForwardHeaderOpt
     connectionTokens(conn, named);
   }
   const out: string[] = [];
+  let clientId: string | null = null;
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!.toLowerCase();
-    if (REQUEST_DROP.has(name)) continue;
+    const sent = raw[i]!.toLowerCase();
+    const name = sent.indexOf('_') === -1 ? sent : sent.replace(/_/g, '-');
+    if (REQUEST_DROP.has(name)) {
+      if (name === 'x-request-id' && clientId === null && CLIENT_REQUEST_ID_FORM.test(raw[i + 1]!)) clientId = raw[i + 1]!;
+      continue;
+    }
     if (name.charCodeAt(0) === 120 /* x */ && name.startsWith('x-tollgate-')) continue;
     if (named !== null && named.has(name)) continue;
     if (name === opts.credentialHeader) continue;
     if (opts.remove !== null && opts.remove.includes(name)) continue;
-    out.push(name, raw[i + 1]!);
+    out.push(sent, raw[i + 1]!);
+  }
+  if (opts.requestId !== undefined) {
+    out.push('x-request-id', opts.requestId);
+    if (clientId !== null) out.push(CLIENT_REQUEST_ID, clientId);
   }
   return out;
 }

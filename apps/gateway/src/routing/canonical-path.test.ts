@@ -64,7 +64,33 @@ describe('canonicalizeTarget', () => {
     expect(canonicalizeTarget('/a?x=1#y').ok).toBe(false);
   });
 
-  it('does not double-decode: %252e stays an escape, not a dot segment', () => {
-    expect(ok('/a/%252e%252e/b').path).toBe('/a/%252e%252e/b');
+  it.each([
+    ['/p;x/get', 'path parameter'],
+    ['/p/v1;x/x', 'path parameter'],
+    ['/p/..;/open/get', 'path parameter'],
+    ['/p/a%3bb', 'encoded path parameter'],
+    ['/p/a/%252e%252e/get', 'double-encoded dot'],
+    ['/p/a%252fb', 'double-encoded slash'],
+    ['/p/a%25252e', 'triple-encoded'],
+    ['/p/a/%25%32%65%25%32%65/get', 'double encoding assembled from decoded unreserved bytes'],
+    ['/p/a/%25%32e', 'half-encoded double encoding'],
+    ['/p/%c0%ae%c0%ae/x', 'overlong UTF-8 dot'],
+    ['/p/%e0%80%ae/x', 'three-byte overlong dot'],
+    ['/p/%c0%af', 'overlong slash'],
+    ['/p/%ef%bc%8e%ef%bc%8e/x', 'fullwidth dots'],
+    ['/p/%e2%80%a4%e2%80%a4/x', 'one dot leaders'],
+    ['/%ef%bd%90/get', 'fullwidth p'],
+    ['/p/%c3', 'truncated UTF-8'],
+    ['/p/%ed%a0%80', 'UTF-16 surrogate'],
+  ])('refuses %s (%s)', (raw) => {
+    expect(canonicalizeTarget(raw).ok).toBe(false);
+  });
+
+  it('keeps a lone %25 (a literal percent sign) and escaped non-ASCII that stays non-ASCII', () => {
+    expect(ok('/a/100%25').path).toBe('/a/100%25');
+    expect(ok('/a/100%25-off').path).toBe('/a/100%25-off');
+    expect(ok('/a/%25zz').path).toBe('/a/%25zz');
+    expect(ok('/a/%e6%97%a5%e6%9c%ac').path).toBe('/a/%E6%97%A5%E6%9C%AC');
+    expect(ok('/a?x=%252e;y').query).toBe('x=%252e;y');
   });
 });

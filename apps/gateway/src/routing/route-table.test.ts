@@ -53,6 +53,20 @@ describe('route table', () => {
     expect(table.byHost.get(normalizeHost('other.localhost')!)).toBeUndefined();
     expect(normalizeHost(undefined)).toBeNull();
     expect(normalizeHost('[::1]:80')).toBe('[::1]');
+    expect(normalizeHost('acme.localhost:')).toBe('acme.localhost');
+    for (const bad of [
+      'a@b',
+      'user:pw@acme.localhost',
+      'acme.localhost/x',
+      'acme localhost',
+      'acme.localhost:80x',
+      ':80',
+      '[::1',
+      '[::1]x',
+      'a:b:c',
+      '[zz::1]',
+    ])
+      expect(normalizeHost(bad)).toBeNull();
   });
 
   it('prefers the longest base path and the most specific route', () => {

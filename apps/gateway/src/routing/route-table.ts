@@ -99,17 +99,43 @@ export function buildRouteTable(tenants: Iterable<TenantRuntime>, baseDomain: st
   return { byHost, tenants: byId };
 }
 
-/** `Host` header → lookup key: lower-case, port and trailing dot removed. */
+/**
+ * `Host` header → lookup key: lower-case, port and trailing dot removed. Null when the header is
+ * missing or not a host[:port] (RFC 9110 §7.2): `a@b` (userinfo), paths, spaces and the like
+ * are malformed requests, not unknown hosts.
+ */
 export function normalizeHost(host: string | undefined): string | null {
   if (!host || host.length > 255) return null;
   let h = host;
+  let port = '';
   if (h.charCodeAt(0) === 91 /* [ */) {
     const end = h.indexOf(']');
     if (end === -1) return null;
+    for (let i = 1; i < end; i++) {
+      const c = h.charCodeAt(i);
+      // hex digits, ':' and '.' (an embedded IPv4 address)
+      if (!((c >= 48 && c <= 58) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70) || c === 46)) return null;
+    }
+    port = h.slice(end + 1);
     h = h.slice(0, end + 1);
+    if (port !== '' && port.charCodeAt(0) !== 58) return null;
   } else {
     const colon = h.indexOf(':');
-    if (colon !== -1) h = h.slice(0, colon);
+    if (colon !== -1) {
+      port = h.slice(colon);
+      h = h.slice(0, colon);
+    }
+    if (h === '') return null;
+    for (let i = 0; i < h.length; i++) {
+      const c = h.charCodeAt(i);
+      // letters, digits, '-', '.', '_'
+      if (!((c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 45 || c === 46 || c === 95)) return null;
+    }
+  }
+  if (port.length > 6) return null;
+  for (let i = 1; i < port.length; i++) {
+    const c = port.charCodeAt(i);
+    if (c < 48 || c > 57) return null;
   }
   if (h.endsWith('.')) h = h.slice(0, -1);
   return h.toLowerCase();
