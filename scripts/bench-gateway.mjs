@@ -433,6 +433,7 @@ http {
       version: 1,
       publishedAt: new Date().toISOString(),
       hosts: [],
+      allowPrivateTargets: true,
       apis: [
         {
           id: apiId,

@@ -108,6 +108,8 @@ export function makeSnapshot(apis: ApiPolicy[], plans: PlanPolicy[], over: Parti
     version: 1,
     publishedAt: new Date().toISOString(),
     hosts: [],
+    // Test upstreams listen on 127.0.0.1.
+    allowPrivateTargets: true,
     apis,
     plans,
     ...over,

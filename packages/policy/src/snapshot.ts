@@ -114,6 +114,12 @@ export const PolicySnapshot = z.object({
   publishedAt: z.iso.datetime(),
   /** Custom domains, lower-case, besides `{tenantSlug}.{base domain}`. */
   hosts: z.array(z.string()),
+  /**
+   * The tenant allows upstreams on private/loopback/link-local addresses. Gateways check every
+   * new upstream connection's resolved address against it (DNS rebinding); cloud metadata is
+   * refused either way. Absent in snapshots published before it existed: not allowed.
+   */
+  allowPrivateTargets: z.boolean().default(false),
   apis: z.array(ApiPolicy),
   plans: z.array(PlanPolicy),
 });

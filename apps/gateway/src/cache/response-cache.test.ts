@@ -31,6 +31,7 @@ function tenant(version: number, apis: ApiPolicy[]) {
     version,
     publishedAt: new Date().toISOString(),
     hosts: [],
+    allowPrivateTargets: true,
     apis,
     plans: [],
   };

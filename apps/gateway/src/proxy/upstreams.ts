@@ -1,5 +1,6 @@
 import { Pool } from 'undici';
 import type { ApiPolicy, UpstreamTargetPolicy } from '@tollgate/policy';
+import { guardedConnector } from './target-guard';
 
 export type Target = {
   id: string;
@@ -13,6 +14,8 @@ export type Target = {
   healthCheck: UpstreamTargetPolicy['healthCheck'];
   /** Identity of this target's active prober (one per target per process), or null. */
   healthKey: string | null;
+  /** The tenant allows private addresses (checked on every new connection, after DNS). */
+  allowPrivate: boolean;
 };
 
 type Health = { failures: number; downUntil: number };
@@ -26,7 +29,7 @@ export type Balancer = {
   current: number[];
 };
 
-export function compileTargets(api: ApiPolicy): Balancer {
+export function compileTargets(api: ApiPolicy, allowPrivate = false): Balancer {
   const targets: Target[] = [];
   for (const t of api.targets) {
     const u = new URL(t.url);
@@ -37,9 +40,11 @@ export function compileTargets(api: ApiPolicy): Balancer {
       origin: u.origin,
       pathPrefix: prefix,
       weight: t.weight,
-      poolKey: `${u.origin}|${api.timeouts.connectMs}`,
+      // Pools are shared by origin only between tenants with the same private-targets setting.
+      poolKey: `${u.origin}|${api.timeouts.connectMs}|${allowPrivate ? 'private' : 'public'}`,
       healthCheck: t.healthCheck,
       healthKey: t.healthCheck ? `${t.id}|${u.origin}${prefix}` : null,
+      allowPrivate,
     });
   }
   return { targets, mode: api.loadBalancing, next: 0, current: targets.map(() => 0) };
@@ -78,7 +83,7 @@ export class Upstreams {
         pipelining: 1,
         keepAliveTimeout: 30_000,
         keepAliveMaxTimeout: 60_000,
-        connect: { timeout: connectTimeoutMs },
+        connect: guardedConnector({ timeout: connectTimeoutMs }, target.allowPrivate),
       });
       this.pools.set(target.poolKey, p);
     }

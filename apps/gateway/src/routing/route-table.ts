@@ -70,7 +70,7 @@ export function compileTenant(snapshot: PolicySnapshot): TenantRuntime {
     const routes = api.routes.map((r) => compileRoute(api, r));
     // Stable sort: exact routes before wildcards, longer and more literal patterns first.
     routes.sort((a, b) => specificity(b) - specificity(a));
-    return { policy: api, id: api.id, basePath: base, routes, balancer: compileTargets(api) };
+    return { policy: api, id: api.id, basePath: base, routes, balancer: compileTargets(api, snapshot.allowPrivateTargets) };
   });
   apis.sort((a, b) => b.basePath.length - a.basePath.length);
   return {

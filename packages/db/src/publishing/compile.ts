@@ -51,7 +51,7 @@ export async function compileTenantPolicy(db: DbClient, tenantId: string, now: D
   if (typeof tenantId !== 'string' || tenantId.length === 0 || tenantId.length > 64) return null;
   const tenant = await db.tenant.findUnique({
     where: { id: tenantId },
-    select: { id: true, slug: true, policyVersion: true, customDomains: true },
+    select: { id: true, slug: true, policyVersion: true, customDomains: true, allowPrivateTargets: true },
   });
   if (!tenant) return null;
 
@@ -132,6 +132,7 @@ export async function compileTenantPolicy(db: DbClient, tenantId: string, now: D
     version: tenant.policyVersion,
     publishedAt: now.toISOString(),
     hosts: [...new Set(tenant.customDomains.map((h) => h.trim().toLowerCase()).filter(Boolean))],
+    allowPrivateTargets: tenant.allowPrivateTargets,
     apis: apiPolicies,
     plans: planPolicies,
   };

@@ -97,3 +97,16 @@ describe('upstream URL checks (SSRF)', () => {
     expect(classifyAddress('not-an-ip')).toBe('private');
   });
 });
+
+describe('metadata behind IPv6 embeddings (issue 18)', () => {
+  it.each([
+    'http://[64:ff9b::a9fe:a9fe]/',
+    'http://[::169.254.169.254]/',
+    'http://[::ffff:a9fe:a9fe]/',
+    'http://[2002:a9fe:a9fe::]/',
+    'http://[64:ff9b:1::a9fe:a9fe]/',
+  ])('refuses %s even with private targets allowed', async (url) => {
+    const res = await checkUpstreamUrl(url, { allowPrivate: true });
+    expect(res.ok).toBe(false);
+  });
+});
