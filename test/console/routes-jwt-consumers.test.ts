@@ -220,11 +220,19 @@ describe('JWT settings on the API form', () => {
       key: null,
       algorithms: ['RS256', 'ES256'],
       forwardClaims: ['sub', 'scope'],
+      requireExp: true,
+      maxLifetimeSeconds: 86_400,
     });
     const snap = await compileTenantPolicy(db, a.tenantId);
     expect(snap!.apis.find((x) => x.id === api.id)!).toMatchObject({
       authMode: 'jwt',
-      jwt: { issuer: 'https://auth.example.com/', algorithms: ['RS256', 'ES256'], forwardClaims: ['sub', 'scope'] },
+      jwt: {
+        issuer: 'https://auth.example.com/',
+        algorithms: ['RS256', 'ES256'],
+        forwardClaims: ['sub', 'scope'],
+        requireExp: true,
+        maxLifetimeSeconds: 86_400,
+      },
     });
 
     await updateApi(a.owner, api.id, { jwtConfig: { ...jwtConfig, key: 'shared-secret-set-over-the-api' } }, opts);

@@ -69,6 +69,8 @@ beforeAll(async () => {
       key: SECRET,
       algorithms: ['HS256'],
       forwardClaims: ['role'],
+      requireExp: true,
+      maxLifetimeSeconds: 86_400,
     },
   });
   const transformed = makeApi(healthy.url, {

@@ -73,6 +73,13 @@ export const JwtPolicy = z.object({
   algorithms: z.array(z.string()),
   /** Claims forwarded upstream as X-Tollgate-Claim-{name}. */
   forwardClaims: z.array(z.string()),
+  /** Tokens without `exp` are refused unless the API turns this off (they would be valid forever). */
+  requireExp: z.boolean().default(true),
+  /**
+   * Longest lifetime accepted: `exp` − `iat` (or − now, whichever is earlier; without `iat`, − now).
+   * A token valid for longer is refused even when its signature is good.
+   */
+  maxLifetimeSeconds: z.number().int().positive().max(31_536_000).default(86_400),
 });
 export type JwtPolicy = z.infer<typeof JwtPolicy>;
 

@@ -28,6 +28,8 @@ type JwtDefaults = {
   jwksUrl?: string | null;
   algorithms?: string[];
   forwardClaims?: string[];
+  requireExp?: boolean;
+  maxLifetimeSeconds?: number;
 };
 const JWT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'PS256', 'EdDSA', 'HS256', 'HS384', 'HS512'];
 
@@ -147,6 +149,21 @@ export function ApiFields({ d = {} }: { d?: ApiDefaults }) {
             placeholder="sub, scope"
             hint="Sent upstream as X-Tollgate-Claim-{name}."
           />
+          <Field
+            name="jwtMaxLifetimeSeconds"
+            label="Longest token lifetime (s)"
+            type="number"
+            defaultValue={jwt.maxLifetimeSeconds ?? 86400}
+            hint="Tokens valid for longer (exp minus iat or now) are refused."
+          />
+          <div className="pt-6">
+            <Checkbox
+              name="jwtAllowNoExp"
+              label="Accept tokens without exp"
+              defaultChecked={jwt.requireExp === false}
+              hint="Such tokens never expire; off by default."
+            />
+          </div>
         </div>
         <fieldset className="mt-3">
           <legend className="text-sm font-medium text-slate-800">Accepted algorithms</legend>

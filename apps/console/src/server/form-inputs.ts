@@ -1,4 +1,4 @@
-import { list, num, numOr, str } from './action-state';
+import { bool, list, num, numOr, str } from './action-state';
 import { ServiceError } from './services/context';
 
 // Browser forms → service input for routes and JWT settings. Kept out of the 'use server'
@@ -104,5 +104,17 @@ export function jwtConfigFrom(fd: FormData, authMode: string | undefined, existi
   const forwardClaims = (str(fd, 'jwtForwardClaims') ?? '').split(/[\s,]+/).filter(Boolean);
   const any = issuer || audience || jwksUrl || forwardClaims.length > 0;
   if (authMode !== 'JWT' && !any && !existingKey) return null;
-  return { issuer, audience, jwksUrl, key: existingKey, algorithms: algorithms.length ? algorithms : ['RS256'], forwardClaims };
+  // Checked = tokens without `exp` are accepted; the lifetime cap defaults when left empty.
+  const requireExp = !bool(fd, 'jwtAllowNoExp');
+  const maxLifetimeSeconds = numOr(fd, 'jwtMaxLifetimeSeconds', 86_400);
+  return {
+    issuer,
+    audience,
+    jwksUrl,
+    key: existingKey,
+    algorithms: algorithms.length ? algorithms : ['RS256'],
+    forwardClaims,
+    requireExp,
+    maxLifetimeSeconds,
+  };
 }

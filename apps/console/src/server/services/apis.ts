@@ -57,6 +57,15 @@ const JwtConfig = z.object({
     .array(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/))
     .max(20)
     .default([]),
+  /** Refuse tokens without `exp` (the default); false accepts them (they never expire). */
+  requireExp: z.boolean({ error: 'must be true or false' }).default(true),
+  /** Longest token lifetime the API accepts, in seconds (default one day, at most a year). */
+  maxLifetimeSeconds: z
+    .number({ error: 'must be a number of seconds' })
+    .int()
+    .positive()
+    .max(31_536_000, 'must be at most a year')
+    .default(86_400),
 });
 
 const ApiFields = {
