@@ -118,8 +118,8 @@ describe('with the shared Redis', () => {
       expect(j.data.source).toBe('gw-0');
       // A completed batch leaves Redis soon: every job carries a bounded retention.
       const keep = j.opts.removeOnComplete as { age: number; count: number };
-      expect(keep.count).toBeLessThanOrEqual(1_000);
-      expect(keep.age).toBeLessThanOrEqual(600);
+      expect(keep.count).toBeLessThanOrEqual(100);
+      expect(keep.age).toBeLessThanOrEqual(60);
     }
     // Batches are put together from events serialised one by one: the job data must still be
     // exactly the events recorded, in order.

@@ -16,15 +16,17 @@ export type UsageLogger = {
 
 /**
  * Options every usage job is added with. A completed job keeps its whole batch in Redis (~200 KB
- * at 500 events), so only the last 1,000 stay, for at most 10 minutes: enough for a quick
- * replayed add of the same batch id to be a no-op in BullMQ too. The worker's unique batch id
- * is the real guard (ADR 0006), so a later replay is skipped there. Before, an hour's worth was
- * kept, up to 100,000 jobs: about 3 GB of Redis per gateway process at 2,000 requests/s.
+ * at 500 events of ~400 B), so only the last 100 stay, for at most 60 s: completed usage jobs
+ * then hold at most 100 × 200 KB ≈ 20 MB of Redis per queue whatever the traffic, so Redis
+ * memory is dominated by key records and snapshots (~540 B per key, ~2 KB per tenant snapshot).
+ * A replayed add of a batch id BullMQ has already forgotten is harmless: the worker's unique
+ * batch id is the real guard (ADR 0006) and skips it. Before: 1,000 jobs / 10 minutes (≈ 147 MB
+ * seen in the 10k-tenant run of issue 25), and earlier an hour / 100,000 jobs.
  */
 export const USAGE_JOB_OPTIONS: JobsOptions = {
   attempts: 10,
   backoff: { type: 'exponential', delay: 1000 },
-  removeOnComplete: { age: 600, count: 1_000 },
+  removeOnComplete: { age: 60, count: 100 },
   removeOnFail: { age: 7 * 86_400 },
 };
 
