@@ -29,6 +29,8 @@ export function createKeyspace(prefix = 'tg') {
     bullPrefix: `${prefix}:bull`,
     /** Last heartbeat per gateway instance (hash instanceId → JSON). */
     gateways: `${prefix}:gateways`,
+    /** Live gateway processes: sorted set of process ids scored by their last heartbeat (Redis ms). */
+    liveGateways: `${prefix}:gateways:live`,
     /** A console session logged out before its expiry, by token id (expires with the token). */
     revokedSession: (jti: string) => `${prefix}:console:revoked:${part(jti, 'session id')}`,
     /** Every key name under this prefix, for cleanup in tests and tenant deletion. */

@@ -59,16 +59,33 @@ export function buildDecision(req: DecideRequest, reply: readonly number[], at: 
   let reason: Decision['reason'] = null;
   let limitName: string | null = null;
   let retryAfterSeconds: number | null = null;
+  let retryAfterMs: number | null = null;
   if (!allowed) {
     if (refused === rates.length + 1 && quota) {
       reason = 'quota';
       limitName = 'quota';
       retryAfterSeconds = Math.max(1, secondsUp(quota.resetAt - now));
+      retryAfterMs = Math.max(0, quota.resetAt - now);
     } else {
       reason = 'rate';
       limitName = rate?.name ?? null;
       retryAfterSeconds = rate?.retryAfterSeconds ?? 1;
+      retryAfterMs = refused >= 1 && refused <= rates.length ? Math.max(0, num(2 + (refused - 1) * 4 + 3)) : 0;
     }
   }
-  return { kind: 'decision', allowed, reason, limitName, rate, rates, quota, overage, retryAfterSeconds, now, source, request: req };
+  return {
+    kind: 'decision',
+    allowed,
+    reason,
+    limitName,
+    rate,
+    rates,
+    quota,
+    overage,
+    retryAfterSeconds,
+    retryAfterMs,
+    now,
+    source,
+    request: req,
+  };
 }

@@ -4,5 +4,8 @@ export { createRedisLimiter, QUOTA_EXPIRY_GRACE_MS, type RedisLimiter, type Redi
 export { createMemoryLimiter, type MemoryLimiter, type MemoryLimiterOptions } from './memory-limiter';
 export { rateLimitHeaders, limitExceededBody } from './headers';
 export { createLimitKeys, type LimitKeys, type LimitSubject } from './keys';
-export { DECIDE_LUA, RELEASE_LUA } from './lua';
+export { DECIDE_LUA, RELEASE_LUA, COLD_DECIDE_LUA } from './lua';
 export { createReservingLimiter, type ReservingLimiter, type ReservingLimiterOptions, type ReservationStats } from './reservations';
+export { RedisBreaker, type RedisBreakerOptions, type BreakerState, type BreakerOpenReason } from './breaker';
+export { createColdDecider, type ColdDecider, type ColdDeciderOptions, type ColdReply } from './cold';
+export { buildDecision, replyLength } from './decision';

@@ -20,7 +20,8 @@
  * Time comes from Redis TIME: every gateway shares one clock. Integers handed to redis.call are
  * formatted with %.17g, exact below 2^53 (µs since 1970 fit).
  */
-export const DECIDE_LUA = `
+/** The clock, the protected read and one decision: shared by the decide and the cold-key scripts. */
+const DECIDE_CORE = `
 if redis.replicate_commands then pcall(redis.replicate_commands) end
 local t = redis.call('TIME')
 local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -35,9 +36,9 @@ local function read(cmd, key, ...)
   return v, false
 end
 
--- One decision: a its decoded spec, its KEYS start after index kb; appends its reply to out and
--- returns the KEYS index after it.
-local function decide(a, kb, out)
+-- One decision: a its decoded spec, its keys start after index kb of keys; appends its reply to
+-- out and returns the keys index after it.
+local function decide(a, keys, kb, out)
   local n = a[1]
   local has_quota = a[2] == 1
   local cost = a[3]
@@ -51,7 +52,7 @@ local function decide(a, kb, out)
     local algo = a[base + 1]
     local limit = a[base + 2]
     local win_ms = a[base + 3]
-    local key = KEYS[kb + i]
+    local key = keys[kb + i]
     local ok, remaining, reset_ms, retry_ms, w
 
     if algo == 1 then
@@ -160,7 +161,7 @@ local function decide(a, kb, out)
     local q_mode = a[qb + 2]
     local period_end = a[qb + 3]
     local grace = a[qb + 4]
-    qkey = KEYS[kb + n + 1]
+    qkey = keys[kb + n + 1]
     local v
     v, q_wrong = read('GET', qkey)
     q_used = tonumber(v or '0') or 0
@@ -212,10 +213,13 @@ local function decide(a, kb, out)
   return kb + n + (has_quota and 1 or 0)
 end
 
+`;
+
+export const DECIDE_LUA = `${DECIDE_CORE}
 local out = {string.format('%.0f', now_ms)}
 local kb = 0
 for d = 1, #ARGV do
-  kb = decide(cjson.decode(ARGV[d]), kb, out)
+  kb = decide(cjson.decode(ARGV[d]), KEYS, kb, out)
 end
 return table.concat(out, ',')
 `;
@@ -259,4 +263,106 @@ if a[2] == 1 then
   end
 end
 return 1
+`;
+
+/**
+ * A cold key's lookup and decision in one round trip (docs/adr/0020): reads the key record and,
+ * when the record would pass the gateway's checks, decides its limits in the same script. The
+ * gateway still parses and checks the record it gets back and builds the same decision request;
+ * it uses this decision only when the keys the script named match its own (otherwise, or when
+ * the script could not decide, it decides the ordinary way).
+ *
+ * KEYS: the key record (`tg:key:{sha256}`). Every other key is built here from the record, so
+ *       this script is for a single Redis, not a Cluster (the gateway uses it only then).
+ * ARGV: [1] the route's context, JSON: {t: tenant id, a: api id, p: key prefix, r: route id,
+ *       rr: route rate [algorithm, limit, window ms], 0 none, -1 one the script must not decide, pl: {plan id: [includes the api 0|1,
+ *       rate algorithm (0 none), limit, window ms, quota limit, quota mode (-1 none, 0 hard
+ *       cap, 1 overage)]}}; [2] the gateway's clock (ms), for expiry and the billing period;
+ *       [3], [4] the calendar month around it (start, end ms); [5] the quota counter's grace ms.
+ * Reply: 'M' no such key; 'N|<record>' a record not decided (it fails a check, has no limits, or
+ *        names something unusual); 'D|<keys, space-separated>|<decision as DECIDE_LUA's>|<record>'.
+ */
+export const COLD_DECIDE_LUA = `${DECIDE_CORE}
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 'M' end
+local NUL = cjson.null
+local function undecided() return 'N|' .. raw end
+local okd, rec = pcall(cjson.decode, raw)
+if not okd or type(rec) ~= 'table' then return undecided() end
+local c = cjson.decode(ARGV[1])
+local gw_now = tonumber(ARGV[2])
+local function int(v, lo, hi) return type(v) == 'number' and v == math.floor(v) and v >= lo and v <= hi end
+local function safe(s) return type(s) == 'string' and #s >= 1 and #s <= 128 and s:find('^[%w_.:%-]+$') ~= nil end
+
+if rec.schemaVersion ~= 1 or rec.tenantId ~= c.t or rec.status ~= 'active' then return undecided() end
+if rec.expiresAt ~= NUL and not (type(rec.expiresAt) == 'number' and rec.expiresAt > gw_now) then return undecided() end
+local ss = rec.subscriptionStatus
+if not (ss == NUL or ss == 'trialing' or ss == 'active' or ss == 'past_due') then return undecided() end
+local plan = nil
+if rec.planId ~= NUL then
+  if type(rec.planId) ~= 'string' then return undecided() end
+  plan = c.pl[rec.planId]
+  if plan == nil then return undecided() end
+end
+local ids = rec.apiIds
+if type(ids) ~= 'table' then return undecided() end
+if #ids > 0 then
+  local found = false
+  for i = 1, #ids do if ids[i] == c.a then found = true break end end
+  if not found then return undecided() end
+elseif plan and plan[1] ~= 1 then
+  return undecided()
+end
+
+local key_id = rec.keyId
+local tag = rec.subscriptionId
+if tag == NUL then tag = key_id end
+if not safe(tag) or not safe(key_id) then return undecided() end
+local a = {0, 0, 1}
+local keys = {}
+local function rate(algo, limit, win_ms, limiter)
+  if not (int(algo, 1, 4) and int(limit, 1, 1000000000) and int(win_ms, 1000, 86400000) and safe(limiter)) then return false end
+  a[#a + 1] = algo
+  a[#a + 1] = limit
+  a[#a + 1] = win_ms
+  keys[#keys + 1] = c.p .. ':rl:{' .. tag .. '}:' .. limiter
+  return true
+end
+local plan_algo = plan and plan[2] or 0
+local ov = rec.rateLimitOverride
+if ov ~= NUL and ov ~= nil then
+  if type(ov) ~= 'table' or not int(ov.windowSeconds, 1, 86400) then return undecided() end
+  if not rate(plan_algo ~= 0 and plan_algo or 2, ov.limit, ov.windowSeconds * 1000, 'key:' .. key_id) then return undecided() end
+elseif plan_algo ~= 0 then
+  if not rate(plan_algo, plan[3], plan[4], 'key:' .. key_id) then return undecided() end
+end
+if type(c.rr) == 'table' then
+  if not rate(c.rr[1], c.rr[2], c.rr[3], 'key:' .. key_id .. ':route:' .. c.r) then return undecided() end
+elseif c.rr ~= 0 then
+  return undecided()
+end
+local n = #keys
+if plan and plan[6] >= 0 then
+  local q_limit = rec.quotaOverride
+  if q_limit == NUL or q_limit == nil then q_limit = plan[5] end
+  local ps, pe = rec.periodStart, rec.periodEnd
+  if type(ps) ~= 'number' or type(pe) ~= 'number' or pe <= gw_now then
+    ps = tonumber(ARGV[3])
+    pe = tonumber(ARGV[4])
+  end
+  if not (int(q_limit, 0, 1000000000000000) and int(ps, 946684800000, 7258118400000) and int(pe, 946684800000, 7258118400000) and ps < pe) then
+    return undecided()
+  end
+  a[2] = 1
+  a[#a + 1] = q_limit
+  a[#a + 1] = plan[6]
+  a[#a + 1] = pe
+  a[#a + 1] = tonumber(ARGV[5])
+  keys[#keys + 1] = c.p .. ':quota:{' .. tag .. '}:' .. string.format('%.0f', ps)
+end
+if n == 0 and a[2] == 0 then return undecided() end
+a[1] = n
+local out = {string.format('%.0f', now_ms)}
+decide(a, keys, 0, out)
+return 'D|' .. table.concat(keys, ' ') .. '|' .. table.concat(out, ',') .. '|' .. raw
 `;

@@ -4,6 +4,7 @@ import { DECIDE_LUA, RELEASE_LUA } from './lua';
 import { buildDecision, replyLength, windowIndex } from './decision';
 import { hashTag, validateDecideRequest } from './validate';
 import { LimitInputError, type DecideRequest, type Limiter, type LimitOutcome } from './types';
+import type { RedisBreaker } from './breaker';
 
 const ALGORITHM_CODE = { fixed_window: 1, sliding_window: 2, gcra: 3, token_bucket: 4 } as const;
 const COMMAND = 'tollgateDecideV3';
@@ -15,6 +16,12 @@ export const QUOTA_EXPIRY_GRACE_MS = 3_600_000;
 /** Most decisions one script call carries: bounds how long one call holds Redis (~tens of µs each). */
 export const DEFAULT_MAX_BATCH = 64;
 
+const BREAKER_OPEN: LimitOutcome = Object.freeze({
+  kind: 'unavailable',
+  reason: 'breaker_open',
+  message: 'redis is unavailable (breaker open)',
+});
+
 type DecideCommand = (numKeys: number, argv: string[]) => Promise<string>;
 
 export type RedisLimiterOptions = {
@@ -24,8 +31,16 @@ export type RedisLimiterOptions = {
    * else a dead Redis turns into a queue of stalled requests behind it.
    */
   redis: Redis | Cluster;
-  /** Upper bound on one decision's wait; past it the answer is `unavailable`. Default 50 ms. */
+  /**
+   * Upper bound on one decision's wait; past it the answer is `unavailable`. Default 1000 ms: a
+   * reply that is only slow (a busy process) is waited for; Redis being away is the breaker's call.
+   */
   timeoutMs?: number;
+  /**
+   * Shared with the key lookups: while it is open decisions are `unavailable` at once (reason
+   * `breaker_open`), and every round trip's outcome feeds it. None = every call tries Redis.
+   */
+  breaker?: RedisBreaker | null;
   /** Most decisions sent in one script call (1 = one call per decision). Default 64. */
   maxBatch?: number;
 };
@@ -86,7 +101,12 @@ function encode(req: DecideRequest): string {
  * Redis trouble of any kind — not connected, an error, or no answer within `timeoutMs` — comes
  * back as `{ kind: 'unavailable' }`; only bad input rejects (LimitInputError), before any I/O.
  */
-export function createRedisLimiter({ redis, timeoutMs = 50, maxBatch = DEFAULT_MAX_BATCH }: RedisLimiterOptions): RedisLimiter {
+export function createRedisLimiter({
+  redis,
+  timeoutMs = 1000,
+  maxBatch = DEFAULT_MAX_BATCH,
+  breaker = null,
+}: RedisLimiterOptions): RedisLimiter {
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new RangeError(`timeoutMs must be a positive number, got ${timeoutMs}`);
   if (!Number.isInteger(maxBatch) || maxBatch < 1 || maxBatch > 1000)
     throw new RangeError(`maxBatch must be an integer 1..1000, got ${maxBatch}`);
@@ -117,6 +137,7 @@ export function createRedisLimiter({ redis, timeoutMs = 50, maxBatch = DEFAULT_M
   function expire(): void {
     timer = null;
     const now = performance.now();
+    let timedOut = false;
     while (head < waiting.length) {
       const w = waiting[head]!;
       if (!w.settled) {
@@ -125,14 +146,18 @@ export function createRedisLimiter({ redis, timeoutMs = 50, maxBatch = DEFAULT_M
           break;
         }
         w.settled = true;
+        timedOut = true;
         w.resolve({ kind: 'unavailable', reason: 'timeout', message: `redis did not answer within ${timeoutMs} ms` });
       }
       head++;
     }
+    // One failed round trip however many decisions it carried.
+    if (timedOut) breaker?.failure();
     dropSettledHead();
   }
 
   function onReply(this: Batch, text: string): void {
+    breaker?.success();
     let reply: number[] = [];
     try {
       reply = JSON.parse(`[${text}]`) as number[];
@@ -153,6 +178,7 @@ export function createRedisLimiter({ redis, timeoutMs = 50, maxBatch = DEFAULT_M
 
   // A late error (after the deadline) lands here too and is swallowed: never an unhandled rejection.
   function onError(this: Batch, err: unknown): void {
+    breaker?.failure();
     for (const w of this.waiters) {
       if (w.settled) continue;
       w.settled = true;
@@ -221,6 +247,7 @@ export function createRedisLimiter({ redis, timeoutMs = 50, maxBatch = DEFAULT_M
     if (client.status !== 'ready' && !(client.isCluster && client.status === 'connect')) {
       return Promise.resolve({ kind: 'unavailable', reason: 'not_connected', message: `redis is ${client.status}` });
     }
+    if (breaker !== null && !breaker.allow()) return Promise.resolve(BREAKER_OPEN);
     return send(req, spec);
   }
 

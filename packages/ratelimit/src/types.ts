@@ -77,6 +77,11 @@ export type Decision = {
   overage: boolean;
   /** Seconds the client should wait, when refused (≥ 1); null when allowed. */
   retryAfterSeconds: number | null;
+  /**
+   * When refused, milliseconds until the same request could pass if nothing else were counted
+   * (before rounding to seconds): how long a deny cache may refuse it without asking again.
+   */
+  retryAfterMs?: number | null;
   /** The deciding clock (Redis TIME, or the process clock for the memory limiter), epoch ms. */
   now: number;
   source: 'redis' | 'memory';
@@ -85,7 +90,7 @@ export type Decision = {
 };
 
 /** Redis did not answer in time or failed: the caller applies its fail-open/closed policy. */
-export type Unavailable = { kind: 'unavailable'; reason: 'timeout' | 'error' | 'not_connected'; message: string };
+export type Unavailable = { kind: 'unavailable'; reason: 'timeout' | 'error' | 'not_connected' | 'breaker_open'; message: string };
 
 export type LimitOutcome = Decision | Unavailable;
 
