@@ -53,7 +53,8 @@ beforeAll(async () => {
   tenantId = snapshot.tenantId;
   host = `${snapshot.tenantSlug}.localhost`;
   await publishSnapshot(redis, ks, snapshot);
-  gw = await createGateway(testGatewayConfig(prefix, { GATEWAY_REDIS_TIMEOUT_MS: '2000' }));
+  // No deny cache here: this file counts what reaches Redis per call (cold-keys.test.ts covers it).
+  gw = await createGateway(testGatewayConfig(prefix, { GATEWAY_REDIS_TIMEOUT_MS: '2000', GATEWAY_DENY_CACHE_MAX_MS: '0' }));
   ({ port } = await gw.listen());
 });
 

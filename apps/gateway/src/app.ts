@@ -11,6 +11,8 @@ import type { Upstreams } from './proxy/upstreams';
 import type { RouteTable } from './routing/route-table';
 import type { UsageSink } from './usage/usage-sink';
 import type { ResponseCache } from './cache/response-cache';
+import type { ColdPath } from './limits/cold-path';
+import type { FairShare } from './limits/fair-share';
 import { RequestContext, type Done, type Gateway } from './pipeline/context';
 import { meter } from './pipeline/meter';
 import { JSON_TYPE, sendError } from './pipeline/reply';
@@ -28,6 +30,10 @@ export type AppDeps = {
   logger: Logger;
   /** Response cache for routes with `cacheTtlSeconds > 0`; absent = no caching. */
   cache?: ResponseCache | null;
+  /** A cold key's lookup and limit decision in one round trip (ADR 0020); absent = lookup, then decide. */
+  cold?: ColdPath | null;
+  /** Fair admission between tenants when saturated (ADR 0020); absent = none. */
+  fair?: FairShare | null;
 };
 
 export type AppOptions = { https?: { cert: string | Buffer; key: string | Buffer } };
@@ -56,6 +62,8 @@ export function buildApp(config: GatewayConfig, deps: AppDeps, options: AppOptio
     metrics: deps.metrics,
     logger,
     cache: deps.cache ?? null,
+    cold: deps.cold ?? null,
+    fair: deps.fair ?? null,
     isTrusted: createTrustedProxyCheck(config.trustedProxies),
     proto: options.https ? 'https' : 'http',
     keyHashes: new Map<string, string>(),

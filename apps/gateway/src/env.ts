@@ -56,8 +56,26 @@ export const gatewayEnv = {
    * `--single-threaded-gc` from the primary; a single process needs it on its command line.
    */
   GATEWAY_SINGLE_THREADED_GC: booleanFromEnv(true),
-  /** Upper bound on any Redis call made while a request waits. */
-  GATEWAY_REDIS_TIMEOUT_MS: positiveInt(50, 10_000),
+  /**
+   * Upper bound on any Redis call made while a request waits (docs/adr/0020). A reply slower than
+   * this counts as a failed round trip; the fail mode applies only while the breaker is open.
+   */
+  GATEWAY_REDIS_TIMEOUT_MS: positiveInt(1_000, 10_000),
+  /** Consecutive failed round trips that open the Redis breaker, and how long it stays open before a probe. */
+  GATEWAY_REDIS_BREAKER_FAILURES: positiveInt(5, 1000),
+  GATEWAY_REDIS_BREAKER_COOLDOWN_MS: positiveInt(1_000, 60_000),
+  /** Health PING of the request path's connection; unanswered within 2 × the Redis timeout it opens the breaker. */
+  GATEWAY_REDIS_PING_INTERVAL_MS: positiveInt(1_000, 60_000),
+  /** A cold key's lookup and limit decision in one script call (single Redis only). */
+  GATEWAY_COLD_KEY_SCRIPT: booleanFromEnv(true),
+  /** A refused key is refused locally until its reset, for at most this long (0 = no deny cache). */
+  GATEWAY_DENY_CACHE_MAX_MS: z.coerce.number().int().min(0).max(3_600_000).default(10_000),
+  /**
+   * Fair share (docs/adr/0020): past this many requests in flight in one process, or this much
+   * event-loop delay, a tenant holding more than its share of in-flight requests is answered 503.
+   */
+  GATEWAY_FAIR_SHARE_INFLIGHT: positiveInt(256, 1_000_000),
+  GATEWAY_FAIR_SHARE_LOOP_DELAY_MS: positiveInt(50, 60_000),
   GATEWAY_MAX_HEADER_BYTES: positiveInt(16 * 1024, 1024 * 1024),
   GATEWAY_MAX_BODY_BYTES: positiveInt(10 * 1024 * 1024),
   /** Longest request target (path and query) proxied; longer ones get 414. Bounded by GATEWAY_MAX_HEADER_BYTES. */
@@ -113,6 +131,14 @@ function toConfig(env: ReturnType<typeof parseEnv<typeof gatewayEnv>>) {
         ? { certFile: env.GATEWAY_TLS_CERT, keyFile: env.GATEWAY_TLS_KEY, port: env.GATEWAY_TLS_PORT }
         : null,
     redisTimeoutMs: env.GATEWAY_REDIS_TIMEOUT_MS,
+    breaker: {
+      failures: env.GATEWAY_REDIS_BREAKER_FAILURES,
+      cooldownMs: env.GATEWAY_REDIS_BREAKER_COOLDOWN_MS,
+      pingIntervalMs: env.GATEWAY_REDIS_PING_INTERVAL_MS,
+    },
+    coldKeyScript: env.GATEWAY_COLD_KEY_SCRIPT,
+    denyCacheMaxMs: env.GATEWAY_DENY_CACHE_MAX_MS,
+    fairShare: { inflight: env.GATEWAY_FAIR_SHARE_INFLIGHT, loopDelayMs: env.GATEWAY_FAIR_SHARE_LOOP_DELAY_MS },
     limitReservations: env.GATEWAY_LIMIT_RESERVATIONS,
     singleThreadedGc: env.GATEWAY_SINGLE_THREADED_GC,
     maxHeaderBytes: env.GATEWAY_MAX_HEADER_BYTES,

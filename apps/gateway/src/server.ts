@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { Redis, type RedisOptions } from 'ioredis';
 import { createLogger, type Logger } from '@tollgate/config';
 import { createKeyspace } from '@tollgate/policy';
-import { createMemoryLimiter, createRedisLimiter, createReservingLimiter } from '@tollgate/ratelimit';
+import { createColdDecider, createMemoryLimiter, createRedisLimiter, createReservingLimiter, RedisBreaker } from '@tollgate/ratelimit';
 import { createUsageProducer } from '@tollgate/usage';
 import { createAdminServer, registryMetrics } from './admin/admin-server';
 import { createMetrics, type GatewayMetrics } from './admin/metrics';
@@ -13,7 +13,10 @@ import { buildApp } from './app';
 import { KeyCache } from './auth/key-cache';
 import { PolicyStore } from './config/policy-store';
 import type { GatewayConfig } from './env';
-import { createLimitEnforcer } from './limits/enforce-limits';
+import { createLimitEnforcer, type FallbackReason } from './limits/enforce-limits';
+import { createColdPath } from './limits/cold-path';
+import { FairShare } from './limits/fair-share';
+import { startHeartbeat } from './limits/heartbeat';
 import { registerReservationMetrics } from './limits/reservation-metrics';
 import { Upstreams } from './proxy/upstreams';
 import { HealthChecks } from './proxy/health-checks';
@@ -99,7 +102,21 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
     });
   }
 
+  // Whether Redis is there for the request path: limits fall to the fail mode only while it is open.
+  const breaker = new RedisBreaker({
+    redis: hot,
+    failures: config.breaker.failures,
+    cooldownMs: config.breaker.cooldownMs,
+    pingIntervalMs: config.breaker.pingIntervalMs,
+    pingTimeoutMs: 2 * config.redisTimeoutMs,
+    onChange: (state, reason) => {
+      metrics.breakerOpen.set(state === 'closed' ? 0 : 1);
+      if (state === 'open') logger.warn({ reason }, 'redis breaker open: limits follow each API fail mode');
+      else logger.info({ state, reason }, 'redis breaker');
+    },
+  });
   const keys = new KeyCache({
+    breaker,
     redis: hot,
     keyspace,
     size: config.keyCache.size,
@@ -136,16 +153,53 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
   healthChecks.registerMetrics(metrics.registry, () => store.table);
   const cache = new ResponseCache(config.cache);
   registerCacheMetrics(metrics.registry, cache);
-  const redisLimiter = createRedisLimiter({ redis: hot, timeoutMs: config.redisTimeoutMs });
+  const redisLimiter = createRedisLimiter({ redis: hot, timeoutMs: config.redisTimeoutMs, breaker });
   const reserving = config.limitReservations ? createReservingLimiter({ limiter: redisLimiter }) : null;
   if (reserving) registerReservationMetrics(metrics.registry, reserving);
+  const workerIndex = opts.workerIndex ?? 0;
+  const heartbeat = startHeartbeat({
+    redis: control,
+    key: keyspace.liveGateways,
+    id: `${usageSourceName(config.instanceId, workerIndex, opts.clustered ?? false)}:${process.pid}`,
+  });
+  // Every fallback decision is counted; the log says so at most once per 10 s, with the tally.
+  let fallbackTally = 0;
+  let fallbackLoggedAt = 0;
+  const onFallback = (reason: FallbackReason, mode: 'open' | 'closed', result: 'allowed' | 'rate' | 'quota' | 'unavailable') => {
+    metrics.limiterFallback.inc({ reason, mode, result });
+    fallbackTally++;
+    const now = Date.now();
+    if (now - fallbackLoggedAt >= 10_000) {
+      logger.warn(
+        { reason, mode, result, decisions: fallbackTally, liveProcesses: heartbeat.live(), breaker: breaker.state },
+        'limits decided without redis (fail mode)',
+      );
+      fallbackLoggedAt = now;
+      fallbackTally = 0;
+    }
+  };
   const limits = createLimitEnforcer({
     keyspace,
     redis: reserving ?? redisLimiter,
     memory: createMemoryLimiter({ maxKeys: 100_000 }),
     onDecision: (result, source) => metrics.limiterDecisions.inc(result, source),
+    liveProcesses: heartbeat.live,
+    onFallback,
+    denyCacheMaxMs: config.denyCacheMaxMs,
+    onLocalRefusal: (reason) => metrics.localRefusals.inc({ reason }),
   });
-  const workerIndex = opts.workerIndex ?? 0;
+  const cold = createColdPath({
+    decider: config.coldKeyScript ? createColdDecider({ redis: hot, breaker, timeoutMs: config.redisTimeoutMs }) : null,
+    keys,
+    keyspace,
+    limits,
+    onResult: (result) => metrics.coldKeys.inc({ result }),
+  });
+  const fair = new FairShare({
+    inflightLimit: config.fairShare.inflight,
+    loopDelayMs: config.fairShare.loopDelayMs,
+    onShed: (tenant) => metrics.shed.inc({ tenant }),
+  });
   const producer = createUsageProducer({
     connection: producerRedis,
     keyspace,
@@ -157,7 +211,7 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
   });
   const usage = usageSinkFromProducer(producer);
 
-  const deps = { store, keys, upstreams, limits, usage, metrics, logger, cache };
+  const deps = { store, keys, upstreams, limits, usage, metrics, logger, cache, cold, fair };
   const apps: FastifyInstance[] = [buildApp(config, deps)];
   if (config.tls) {
     apps.push(buildApp(config, deps, { https: { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) } }));
@@ -216,6 +270,9 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
       clearInterval(cacheSweep);
       await probesStopped;
       store.stop();
+      fair.stop();
+      breaker.stop();
+      await heartbeat.stop();
       // Unused reserved calls go back to Redis before its connections close.
       await reserving?.close();
       await usage.close();

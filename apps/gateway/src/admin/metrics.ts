@@ -51,6 +51,36 @@ export function createMetrics() {
   });
   const tenants = new Gauge({ name: 'tollgate_gateway_tenants', help: 'Tenants loaded', registers: [registry], aggregator: 'min' });
   const inflight = new Gauge({ name: 'tollgate_gateway_inflight_requests', help: 'Requests in progress', registers: [registry] });
+  const limiterFallback = new Counter({
+    name: 'tollgate_gateway_limiter_fallback_total',
+    help: 'Limit decisions Redis could not make, by reason (breaker_open, timeout, error, not_connected, input), fail mode and answer',
+    labelNames: ['reason', 'mode', 'result'] as const,
+    registers: [registry],
+  });
+  const localRefusals = new Counter({
+    name: 'tollgate_gateway_limiter_local_refusals_total',
+    help: 'Calls refused by the deny cache (a key Redis refused, until its reset) without a Redis round trip',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  const coldKeys = new Counter({
+    name: 'tollgate_gateway_cold_keys_total',
+    help: 'Key lookups not answered by the cache, by how the one-round-trip script went',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+  const shed = new Counter({
+    name: 'tollgate_gateway_shed_total',
+    help: 'Requests answered 503 because the gateway was saturated and their tenant over its fair share, by tenant',
+    labelNames: ['tenant'] as const,
+    registers: [registry],
+  });
+  const breakerOpen = new Gauge({
+    name: 'tollgate_gateway_redis_breaker_open',
+    help: '1 while the Redis breaker is open or half-open (limits decided by the fail mode), else 0',
+    registers: [registry],
+    aggregator: 'max',
+  });
   return {
     registry,
     requests,
@@ -63,5 +93,10 @@ export function createMetrics() {
     configVersion,
     tenants,
     inflight,
+    limiterFallback,
+    localRefusals,
+    coldKeys,
+    shed,
+    breakerOpen,
   };
 }

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { KeyRecord, type Keyspace } from '@tollgate/policy';
+import type { RedisBreaker } from '@tollgate/ratelimit';
 
 type Entry = {
   /** null = no such key (negative entry). */
@@ -27,6 +28,8 @@ export type KeyCacheOptions = {
   timeoutMs?: number;
   now?: () => number;
   onRedisError?: (err: Error) => void;
+  /** Shared with the limiter: while open, a miss reads no Redis and gets the stale entry or `unavailable`. */
+  breaker?: RedisBreaker | null;
 };
 
 /**
@@ -84,16 +87,39 @@ export class KeyCache {
 
   private async fetch(hash: string): Promise<KeyLookup> {
     const gen = this.generation;
+    const breaker = this.opts.breaker ?? null;
+    if (breaker !== null && !breaker.allow()) return this.fallback(hash);
     let raw: string | null;
     try {
       raw = await withTimeout(this.opts.redis.get(this.opts.keyspace.key(hash)), this.opts.timeoutMs ?? 1000);
     } catch (err) {
+      breaker?.failure();
       this.opts.onRedisError?.(err as Error);
-      const stale = this.entries.get(hash);
-      if (stale?.record) return { kind: 'found', record: stale.record, stale: true };
-      if (stale) return { kind: 'missing' };
-      return { kind: 'unavailable' };
+      return this.fallback(hash);
     }
+    breaker?.success();
+    return this.remember(hash, raw, gen);
+  }
+
+  /** What this process last knew of `hash` when Redis can't be asked: a stale entry, else `unavailable`. */
+  fallback(hash: string): KeyLookup {
+    const stale = this.entries.get(hash);
+    if (stale?.record) return { kind: 'found', record: stale.record, stale: true };
+    if (stale) return MISSING;
+    return UNAVAILABLE;
+  }
+
+  /** The invalidation generation now: a read started now may store its answer if it is unchanged. */
+  get currentGeneration(): number {
+    return this.generation;
+  }
+
+  /**
+   * Caches a record read from Redis (its JSON text, null = no such key) by a read that started at
+   * generation `gen`, and returns the lookup it makes. Shared by this cache's reads and the
+   * cold-key script's (limits/cold-path.ts).
+   */
+  remember(hash: string, raw: string | null, gen: number): KeyLookup {
     let record: KeyRecord | null = null;
     if (raw !== null) {
       try {
@@ -103,8 +129,11 @@ export class KeyCache {
         record = null;
       }
     }
-    if (gen === this.generation) this.store(hash, record);
-    return record ? { kind: 'found', record, stale: false } : { kind: 'missing' };
+    if (gen === this.generation) {
+      this.store(hash, record);
+      return this.entries.get(hash)!.answer;
+    }
+    return record ? { kind: 'found', record, stale: false } : MISSING;
   }
 
   private store(hash: string, record: KeyRecord | null): void {
@@ -141,6 +170,7 @@ export class KeyCache {
 }
 
 const MISSING: KeyLookup = Object.freeze({ kind: 'missing' });
+const UNAVAILABLE: KeyLookup = Object.freeze({ kind: 'unavailable' });
 
 function entry(record: KeyRecord | null, expiresAt: number, movedAt: number): Entry {
   return { record, expiresAt, answer: record ? Object.freeze({ kind: 'found', record, stale: false }) : MISSING, movedAt };

@@ -1,7 +1,10 @@
 import { createHash } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type { Keyspace, KeyRecord, PlanPolicy, RateLimitPolicy } from '@tollgate/policy';
 import {
+  buildDecision,
   createLimitKeys,
+  replyLength,
   limitExceededBody,
   rateLimitHeaders,
   type DecideRequest,
@@ -10,6 +13,7 @@ import {
   type LimitOutcome,
   type MemoryLimiter,
   type RateLimitCheck,
+  type Unavailable,
 } from '@tollgate/ratelimit';
 import type { ErrorBody } from '@tollgate/policy';
 import type { CompiledApi, CompiledRoute } from '../routing/route-table';
@@ -25,12 +29,34 @@ export type LimitVerdict =
   | { kind: 'reject'; status: 429; reason: 'rate' | 'quota'; headers: Record<string, string>; body: ErrorBody; source: 'redis' | 'memory' }
   | { kind: 'unavailable' };
 
+export type FallbackReason = Unavailable['reason'] | 'input';
+
 export type LimitEnforcerDeps = {
   keyspace: Keyspace;
   redis: Limiter;
   memory: MemoryLimiter;
   onDecision?: (result: 'allowed' | 'rate' | 'quota' | 'unavailable', source: 'redis' | 'memory' | 'none') => void;
+  /**
+   * Live gateway processes sharing this Redis (the heartbeat set, limits/heartbeat.ts): in
+   * fallback each limit is divided by it. Default 1.
+   */
+  liveProcesses?: () => number;
+  /** Every decision Redis could not make: why, the API's fail mode, and what was answered. */
+  onFallback?: (reason: FallbackReason, mode: 'open' | 'closed', result: 'allowed' | 'rate' | 'quota' | 'unavailable') => void;
+  /**
+   * A key Redis refused is refused locally until the refusal's reset, for at most this long
+   * (docs/adr/0020). 0 = every call asks Redis. Default 10 000 ms.
+   */
+  denyCacheMaxMs?: number;
+  /** A call refused by the deny cache, without a round trip. */
+  onLocalRefusal?: (reason: 'rate' | 'quota') => void;
 };
+
+/** A Redis refusal remembered: until when (performance.now() ms) the same request is refused. */
+type Deny = { until: number; decision: Decision; at: number; secs: number; headers: Record<string, string>; shown: Decision };
+
+/** Quota counters last seen in Redis decisions, kept for fallback; oldest dropped past this many. */
+const MAX_QUOTAS_SEEN = 100_000;
 
 /** Calendar month (UTC) around `now`, for keys published without a billing period. */
 export function monthPeriod(now: number): { start: number; end: number } {
@@ -49,8 +75,9 @@ export function subjectId(raw: string): string {
 /**
  * Builds the one decision a request needs — the key's plan rate (or its override), the route's
  * own rate, the subscription's quota — and runs it in one Redis round trip. When Redis can't
- * answer in time the API's fail mode decides: open = this process's memory limiter (rates only),
- * closed = 503.
+ * answer (breaker open, or no reply within the wait bound) the API's fail mode decides: open =
+ * this process's share of each limit and quota (docs/adr/0020), closed = 503. A key Redis refused
+ * is refused locally until its reset (the deny cache), so a 429 flood costs no round trips.
  */
 export function createLimitEnforcer(deps: LimitEnforcerDeps) {
   const { keyspace } = deps;
@@ -185,47 +212,196 @@ export function createLimitEnforcer(deps: LimitEnforcerDeps) {
     } catch {
       // An id that can't form a Redis key is a publishing bug; don't let it limit nothing silently.
       deps.onDecision?.('unavailable', 'none');
+      deps.onFallback?.('input', api.policy.failMode, api.policy.failMode === 'closed' ? 'unavailable' : 'allowed');
       return api.policy.failMode === 'closed' ? { kind: 'unavailable' } : { kind: 'skip' };
     }
     if (!req) return { kind: 'skip' };
     return decide(api, req, requestId);
   }
 
+  const denyMaxMs = deps.denyCacheMaxMs ?? 10_000;
+  const denied = new WeakMap<DecideRequest, Deny>();
+  /** Quota key → `used` in the last Redis decision that carried it; and calls allowed in fallback since. */
+  const quotaSeen = new Map<string, number>();
+  const quotaLocal = new Map<string, number>();
+
+  /** What a Redis decision teaches: its quota counter, and (refused) how long to refuse locally. */
+  function observe(req: DecideRequest, d: Decision, sentAt: number): void {
+    const q = req.quota;
+    if (q && d.quota) {
+      if (quotaSeen.size >= MAX_QUOTAS_SEEN && !quotaSeen.has(q.key)) quotaSeen.delete(quotaSeen.keys().next().value!);
+      quotaSeen.set(q.key, d.quota.used);
+      quotaLocal.delete(q.key);
+    }
+    if (d.allowed || denyMaxMs === 0 || d.source !== 'redis') return;
+    // Counts only grow until the reset Redis named (given back reservations aside: ADR 0020), so
+    // the same request is refused until then. Timed from when it was sent, before Redis decided,
+    // and 1 ms short of the rounded-up reset: never later than Redis would refuse it.
+    const ms = Math.min((d.retryAfterMs ?? 0) - 1, denyMaxMs);
+    if (ms <= 0) return;
+    denied.set(req, { until: sentAt + ms, decision: d, at: sentAt, secs: -1, headers: {}, shown: d });
+  }
+
+  function localRefusal(deny: Deny, now: number, requestId: string): LimitVerdict {
+    const secs = Math.max(1, Math.ceil((deny.until - now) / 1000));
+    if (secs !== deny.secs) {
+      deny.secs = secs;
+      deny.shown = { ...deny.decision, retryAfterSeconds: secs, now: deny.decision.now + Math.round(now - deny.at) };
+      deny.headers = rateLimitHeaders(deny.shown);
+    }
+    const reason = deny.decision.reason ?? 'rate';
+    deps.onDecision?.(reason, 'redis');
+    deps.onLocalRefusal?.(reason);
+    return { kind: 'reject', status: 429, reason, headers: deny.headers, body: limitExceededBody(deny.shown, requestId), source: 'redis' };
+  }
+
   function decide(api: CompiledApi, req: DecideRequest, requestId: string): LimitVerdict | Promise<LimitVerdict> {
+    const sentAt = performance.now();
+    if (denyMaxMs > 0) {
+      const deny = denied.get(req);
+      if (deny !== undefined) {
+        if (sentAt < deny.until) return localRefusal(deny, sentAt, requestId);
+        denied.delete(req);
+      }
+    }
     let outcome: LimitOutcome | Promise<LimitOutcome>;
     try {
       outcome = deps.redis.decideOrWait ? deps.redis.decideOrWait(req) : deps.redis.decide(req);
     } catch {
-      return settle(api, req, null, requestId); // LimitInputError: a policy the limiter refuses; treat like an outage.
+      return settle(api, req, null, requestId, sentAt); // LimitInputError: a policy the limiter refuses; treat like an outage.
     }
     if (outcome instanceof Promise) {
       return outcome.then(
-        (o) => settle(api, req, o, requestId),
-        () => settle(api, req, null, requestId),
+        (o) => settle(api, req, o, requestId, sentAt),
+        () => settle(api, req, null, requestId, sentAt),
       );
     }
-    return settle(api, req, outcome, requestId);
+    return settle(api, req, outcome, requestId, sentAt);
   }
 
   /** A verdict from the limiter's outcome; none (null) or `unavailable` falls to the API's fail mode. */
-  function settle(api: CompiledApi, req: DecideRequest, outcome: LimitOutcome | null, requestId: string): LimitVerdict {
-    if (outcome?.kind === 'decision') return verdictOf(outcome, requestId);
+  function settle(api: CompiledApi, req: DecideRequest, outcome: LimitOutcome | null, requestId: string, sentAt: number): LimitVerdict {
+    if (outcome?.kind === 'decision') {
+      observe(req, outcome, sentAt);
+      return verdictOf(outcome, requestId);
+    }
+    const reason: FallbackReason = outcome === null ? 'input' : outcome.reason;
     if (api.policy.failMode === 'closed') {
       deps.onDecision?.('unavailable', 'none');
+      deps.onFallback?.(reason, 'closed', 'unavailable');
       return { kind: 'unavailable' };
     }
-    // The memory limiter counts rates only; a quota alone has nothing to decide locally.
-    if (req.rates.length === 0) {
-      deps.onDecision?.('allowed', 'memory');
-      return { kind: 'allow', headers: {}, overage: false, source: 'memory' };
-    }
+    let verdict: LimitVerdict;
     try {
-      return verdictOf(deps.memory.decideSync({ rates: req.rates, quota: null }), requestId);
+      verdict = verdictOf(fallbackDecision(req), requestId);
     } catch {
-      return { kind: 'skip' };
+      verdict = { kind: 'skip' };
     }
+    deps.onFallback?.(reason, 'open', verdict.kind === 'reject' ? verdict.reason : 'allowed');
+    return verdict;
   }
 
-  return { enforce, buildRequest };
+  // Fallback requests: each rate divided by the live processes, built once per (request, count).
+  const scaled = new WeakMap<DecideRequest, { n: number; req: DecideRequest }>();
+
+  /**
+   * This process's decision while Redis can't make one (docs/adr/0020): every rate limit divided
+   * by the number of live gateway processes, and a quota checked against the last counter this
+   * process saw in Redis, of which it may use its share (what was left / processes).
+   */
+  function fallbackDecision(req: DecideRequest): Decision {
+    const n = Math.max(1, Math.floor(deps.liveProcesses?.() ?? 1));
+    let s = scaled.get(req);
+    if (s === undefined || s.n !== n) {
+      s = { n, req: { rates: req.rates.map((r) => ({ ...r, limit: Math.max(1, Math.floor(r.limit / n)) })), quota: null, cost: req.cost } };
+      scaled.set(req, s);
+    }
+    const cost = req.cost ?? 1;
+    const q = req.quota ?? null;
+    const now = Date.now();
+    let quotaState: Decision['quota'] = null;
+    let overage = false;
+    if (q) {
+      const seen = quotaSeen.get(q.key) ?? 0;
+      const local = quotaLocal.get(q.key) ?? 0;
+      const share = Math.floor(Math.max(0, q.limit - seen) / n);
+      const used = seen + local;
+      const windowSeconds = q.periodStart != null ? Math.round((q.periodEnd - q.periodStart) / 1000) : null;
+      quotaState = { mode: q.mode, limit: q.limit, used, remaining: Math.max(0, q.limit - used), resetAt: q.periodEnd, windowSeconds };
+      if (local + cost > share) {
+        if (q.mode === 'hard_cap') {
+          return {
+            kind: 'decision',
+            allowed: false,
+            reason: 'quota',
+            limitName: 'quota',
+            rate: null,
+            rates: [],
+            quota: quotaState,
+            overage: false,
+            retryAfterSeconds: Math.max(1, Math.ceil((q.periodEnd - now) / 1000)),
+            retryAfterMs: null,
+            now,
+            source: 'memory',
+          };
+        }
+        overage = true;
+      }
+    }
+    const d: Decision =
+      s.req.rates.length > 0
+        ? deps.memory.decideSync(s.req)
+        : {
+            kind: 'decision',
+            allowed: true,
+            reason: null,
+            limitName: null,
+            rate: null,
+            rates: [],
+            quota: null,
+            overage: false,
+            retryAfterSeconds: null,
+            now,
+            source: 'memory',
+          };
+    if (!q || !d.allowed) return d;
+    quotaLocal.set(q.key, (quotaLocal.get(q.key) ?? 0) + cost);
+    const used = quotaState!.used + cost;
+    return { ...d, overage, quota: { ...quotaState!, used, remaining: Math.max(0, q.limit - used) } };
+  }
+
+  /**
+   * A decision the cold-key script made in the key's first round trip (limits/cold-path.ts): its
+   * verdict when the script charged exactly the keys this request would have, else null (the
+   * caller then decides the ordinary way).
+   */
+  function adopt(
+    api: CompiledApi,
+    route: CompiledRoute,
+    subject: LimitSubjectInput,
+    requestId: string,
+    now: number,
+    keys: readonly string[],
+    reply: readonly number[],
+    sentAt: number,
+  ): LimitVerdict | null {
+    let req: DecideRequest | null;
+    try {
+      req = requestFor(api, route, subject, now);
+    } catch {
+      return null;
+    }
+    if (!req || (req.cost ?? 1) !== 1) return null;
+    const n = req.rates.length;
+    if (keys.length !== n + (req.quota ? 1 : 0)) return null;
+    for (let i = 0; i < n; i++) if (keys[i] !== req.rates[i]!.key) return null;
+    if (req.quota && keys[n] !== req.quota.key) return null;
+    if (reply.length < 1 + replyLength(req) || !Number.isFinite(reply[0])) return null;
+    const d = buildDecision(req, reply, 1, Number(reply[0]), 'redis');
+    observe(req, d, sentAt);
+    return verdictOf(d, requestId);
+  }
+
+  return { enforce, buildRequest, adopt };
 }
 export type LimitEnforcer = ReturnType<typeof createLimitEnforcer>;

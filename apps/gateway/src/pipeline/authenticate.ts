@@ -33,7 +33,16 @@ export function authenticateKey(ctx: RequestContext): Step | Promise<Step> {
   }
   ctx.key = found;
   ctx.keyHash = hash;
-  const lookup = gw.keys.lookup(hash);
+  const cold = gw.cold;
+  const lookup = cold === null ? gw.keys.lookup(hash) : gw.keys.peek(hash);
+  if (lookup === undefined) {
+    // Not cached: the record and (usually) its limit decision in one round trip (ADR 0020).
+    gw.metrics.keyCache.inc({ result: 'miss' });
+    return cold!.run(hash, ctx.tenant!, ctx.api!, ctx.route!, ctx.request.id, Date.now()).then((c) => {
+      ctx.coldVerdict = c.verdict;
+      return looked(ctx, c.lookup);
+    });
+  }
   if (lookup instanceof Promise) {
     gw.metrics.keyCache.inc({ result: 'miss' });
     return lookup.then((l) => looked(ctx, l));

@@ -9,7 +9,9 @@ import type { KeyCache, KeyLookup } from '../auth/key-cache';
 import type { CacheState } from '../cache/cache-flow';
 import type { ResponseCache } from '../cache/response-cache';
 import type { GatewayConfig } from '../env';
-import type { LimitEnforcer, LimitSubjectInput } from '../limits/enforce-limits';
+import type { ColdPath } from '../limits/cold-path';
+import type { LimitEnforcer, LimitSubjectInput, LimitVerdict } from '../limits/enforce-limits';
+import type { FairShare } from '../limits/fair-share';
 import type { UpstreamExchange } from '../proxy/forward';
 import type { Upstreams } from '../proxy/upstreams';
 import type { CompiledApi, CompiledRoute, RouteTable, TenantRuntime } from '../routing/route-table';
@@ -30,6 +32,10 @@ export type Gateway = {
   logger: Logger;
   /** Response cache for routes with `cacheTtlSeconds > 0`; null = no caching. */
   cache: ResponseCache | null;
+  /** A cold key's lookup and limit decision in one round trip (ADR 0020); null = lookup, then decide. */
+  cold: ColdPath | null;
+  /** Fair admission between tenants when saturated (ADR 0020); null = none. */
+  fair: FairShare | null;
   isTrusted: (ip: string | undefined) => boolean;
   /** The scheme clients reached this listener with, for `X-Forwarded-Proto`. */
   proto: 'http' | 'https';
@@ -67,6 +73,8 @@ export class RequestContext {
 
   // resolve
   tenant: TenantRuntime | null = null;
+  /** Counted in its tenant's fair share (admit.ts) until the meter releases it. */
+  admitted = false;
   api: CompiledApi | null = null;
   route: CompiledRoute | null = null;
   /** Canonical path below the API's base path (starts with '/'). */
@@ -90,6 +98,8 @@ export class RequestContext {
   claimHeaders: string[] | null = null;
 
   // limit
+  /** The decision a cold key's one round trip already made (ADR 0020): the limit stage uses it. */
+  coldVerdict: LimitVerdict | null = null;
   limitHeaders: Record<string, string> | null = null;
 
   // upstream request, cache, forward

@@ -5,7 +5,8 @@ import { answer, JSON_TYPE, leftEarly } from './reply';
 
 /**
  * Rate limits and quota: one Redis round trip at most, none when a reservation covers the call
- * (ADR 0013). Callers without a key count by their JWT subject, else by client address.
+ * (ADR 0013), when a cold key's lookup already decided it or when the key is refused until its
+ * reset (ADR 0020). Callers without a key count by their JWT subject, else by client address.
  */
 export function limit(ctx: RequestContext): Step | Promise<Step> {
   const { gw } = ctx;
@@ -13,7 +14,7 @@ export function limit(ctx: RequestContext): Step | Promise<Step> {
     kind: 'anonymous',
     id: subjectId(`ip:${clientAddress(ctx.req.socket.remoteAddress, ctx.headers['x-forwarded-for'], gw.isTrusted)}`),
   });
-  const verdict = gw.limits.enforce(ctx.api!, ctx.route!, subject, ctx.request.id, Date.now());
+  const verdict = ctx.coldVerdict ?? gw.limits.enforce(ctx.api!, ctx.route!, subject, ctx.request.id, Date.now());
   if (verdict instanceof Promise) return verdict.then((v) => decided(ctx, v));
   return decided(ctx, verdict);
 }

@@ -15,6 +15,10 @@ export function meter(gw: Gateway, request: FastifyRequest, status: number, elap
   const tenant = st?.tenant ?? null;
   const api = st?.api ?? null;
   const elapsedMs = st ? performance.now() - st.start : elapsedFallback;
+  if (st?.admitted) {
+    st.admitted = false;
+    gw.fair!.release(tenant!.tenantId);
+  }
   gw.metrics.requests.record(tenant ? tenant.tenantId : '-', api ? api.id : '-', status, elapsedMs / 1000);
   if (st && tenant && api) {
     const rec = st.identity?.record ?? null;

@@ -1,5 +1,6 @@
 import { NEXT, type Done, type RequestContext, type Step } from './context';
 import { checkFraming } from './framing';
+import { admit } from './admit';
 import { resolveRoute } from './resolve';
 
 /**
@@ -12,6 +13,10 @@ export async function runPipeline(ctx: RequestContext): Promise<Done> {
   if (step !== NEXT) return step;
   step = resolveRoute(ctx);
   if (step !== NEXT) return step;
+  if (ctx.gw.fair !== null) {
+    step = admit(ctx);
+    if (step !== NEXT) return step;
+  }
   const stages = ctx.route!.stages;
   for (let i = 0; i < stages.length; i++) {
     step = stages[i]!(ctx);
