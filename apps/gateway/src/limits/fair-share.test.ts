@@ -12,17 +12,18 @@ describe('FairShare', () => {
 
   it('when saturated, sheds the tenant over its share first and keeps admitting the one within it', () => {
     const shed: string[] = [];
-    const f = new FairShare({ inflightLimit: 10, loopDelayMs: 1e9, onShed: (t) => shed.push(t) });
+    const f = new FairShare({ inflightLimit: 10, loopDelayMs: 1e9, minShare: 2, onShed: (t) => shed.push(t) });
     for (let i = 0; i < 10; i++) expect(f.admit('flood')).toBe(true);
-    // Saturated now. The flooding tenant holds all ten: past its share of 11 / 2 once B is in.
+    // Saturated now. B arrives: the flood has asked ten times what B has.
     expect(f.admit('b')).toBe(true);
     expect(f.admit('flood')).toBe(false);
-    expect(f.admit('b')).toBe(true);
-    expect(f.admit('b')).toBe(true);
-    expect(shed).toEqual(['flood']);
+    // B keeps being admitted (it asks far less), even holding more in flight than its one.
+    for (let i = 0; i < 4; i++) expect(f.admit('b')).toBe(true);
+    for (let i = 0; i < 5; i++) expect(f.admit('flood')).toBe(false);
+    expect(shed).toEqual(Array(6).fill('flood'));
     // Requests that finish free the share again.
     for (let i = 0; i < 10; i++) f.release('flood');
-    for (let i = 0; i < 3; i++) f.release('b');
+    for (let i = 0; i < 5; i++) f.release('b');
     expect(f.total).toBe(0);
     expect(f.inFlightOf('flood')).toBe(0);
     expect(f.admit('flood')).toBe(true);
