@@ -129,8 +129,10 @@ async function main() {
   });
   procs.push(redisProc);
   const redisUrl = `redis://127.0.0.1:${redisPort}`;
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
-  for (let i = 0; i < 100 && redis.status !== 'ready'; i++) await new Promise((r) => setTimeout(r, 50));
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+  redis.on('error', () => undefined); // while redis-server starts
+  for (let i = 0; i < 200 && redis.status !== 'ready'; i++) await new Promise((r) => setTimeout(r, 50));
+  if (redis.status !== 'ready') throw new Error(`redis-server on port ${redisPort} did not start`);
 
   const upstream: Server = createServer((_req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' });

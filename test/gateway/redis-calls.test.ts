@@ -76,7 +76,8 @@ describe('Redis calls on the hot path', () => {
     await publishSnapshot(redis, ks, makeSnapshot([api], [plan], { tenantId, version: 2, tenantSlug: host.split('.')[0]! }));
     await waitFor(() => gw.store.version >= 2, { what: 'snapshot v2' });
     const key = await issueKey(redis, ks, tenantId, plan);
-    expect((await get(key)).status).toBe(200); // the first request reads the key record
+    expect((await get(key)).status).toBe(200); // the first request reads the key record (and decides, ADR 0020)
+    expect((await get(key)).status).toBe(200); // the first limiter call (a first EVALSHA may meet NOSCRIPT)
     await waitFor(() => seen.some((a) => a.some((x) => x.includes(key.hash))), { what: 'the key record read in MONITOR' });
     const marker = seen.length;
     const N = 20;
