@@ -101,12 +101,18 @@ export class RedisBreaker {
     }
     this.pinging = true;
     let done = false;
-    const timer = setTimeout(() => {
-      if (done) return;
-      done = true;
-      this.pinging = false;
-      this.open('ping');
-    }, this.pingTimeoutMs);
+    // Judged after the turn's I/O (setImmediate): a PONG already on the socket of a process that
+    // was busy for a while is read first, so lateness of our own doesn't open the breaker.
+    const timer = setTimeout(
+      () =>
+        setImmediate(() => {
+          if (done) return;
+          done = true;
+          this.pinging = false;
+          this.open('ping');
+        }),
+      this.pingTimeoutMs,
+    );
     timer.unref();
     c.ping().then(
       () => {

@@ -63,12 +63,17 @@ export function createColdDecider({ redis, breaker = null, timeoutMs = 1000 }: C
       stats.calls++;
       return new Promise((resolve) => {
         let done = false;
-        const timer = setTimeout(() => {
-          if (done) return;
-          done = true;
-          breaker?.failure();
-          resolve({ kind: 'unavailable', reason: 'timeout', message: `redis did not answer within ${timeoutMs} ms` });
-        }, timeoutMs);
+        // Expired from the check phase, after the I/O of the turn (see the limiter's expireAfterIo).
+        const timer = setTimeout(
+          () =>
+            setImmediate(() => {
+              if (done) return;
+              done = true;
+              breaker?.failure();
+              resolve({ kind: 'unavailable', reason: 'timeout', message: `redis did not answer within ${timeoutMs} ms` });
+            }),
+          timeoutMs,
+        );
         run(1, recordKey, context, String(now), String(month.start), String(month.end), grace).then(
           (text) => {
             breaker?.success();

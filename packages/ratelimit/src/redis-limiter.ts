@@ -134,6 +134,15 @@ export function createRedisLimiter({
     }
   }
 
+  /**
+   * Timers run before I/O in an event-loop turn: after a long busy stretch a reply may already be
+   * waiting on the socket when the deadline fires. Expiring from the check phase (setImmediate)
+   * lets that reply be read first, so a busy process doesn't take its own lateness for Redis'.
+   */
+  function expireAfterIo(): void {
+    setImmediate(expire);
+  }
+
   function expire(): void {
     timer = null;
     const now = performance.now();
@@ -142,7 +151,7 @@ export function createRedisLimiter({
       const w = waiting[head]!;
       if (!w.settled) {
         if (w.deadline > now) {
-          timer = setTimeout(expire, Math.max(1, Math.ceil(w.deadline - now)));
+          timer = setTimeout(expireAfterIo, Math.max(1, Math.ceil(w.deadline - now)));
           break;
         }
         w.settled = true;
@@ -231,7 +240,7 @@ export function createRedisLimiter({
       const w: Waiter = { req, deadline: performance.now() + timeoutMs, settled: false, at: 0, resolve };
       target.waiters.push(w);
       waiting.push(w);
-      if (timer === null) timer = setTimeout(expire, timeoutMs);
+      if (timer === null) timer = setTimeout(expireAfterIo, timeoutMs);
       if (target.waiters.length >= maxBatch) flush(target);
     });
   }

@@ -180,7 +180,8 @@ function entry(record: KeyRecord | null, expiresAt: number, movedAt: number): En
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`redis did not answer within ${ms} ms`)), ms);
+    // After the turn's I/O (setImmediate): a reply already waiting is read first.
+    timer = setTimeout(() => setImmediate(() => reject(new Error(`redis did not answer within ${ms} ms`))), ms);
   });
   p.catch(() => undefined);
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));

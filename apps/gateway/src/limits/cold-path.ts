@@ -51,6 +51,8 @@ export function createColdPath(deps: ColdPathDeps) {
   // The route's context for the script (see COLD_DECIDE_LUA), by tenant runtime (replaced, with its
   // plans, whenever the tenant's snapshot changes) and route.
   const contexts = new WeakMap<TenantRuntime, WeakMap<CompiledRoute, string>>();
+  /** Cold calls in flight by key hash: concurrent misses of one key wait for its record, then decide as usual. */
+  const pending = new Map<string, Promise<KeyLookup>>();
 
   function contextFor(tenant: TenantRuntime, api: CompiledApi, route: CompiledRoute): string {
     let byRoute = contexts.get(tenant);
@@ -80,11 +82,31 @@ export function createColdPath(deps: ColdPathDeps) {
     requestId: string,
     now: number,
   ): Promise<ColdResult> {
-    if (decider === null || api.policy.authMode !== 'api_key') return { lookup: await keys.lookup(hash), verdict: null };
+    if (decider === null) return { lookup: await keys.lookup(hash), verdict: null };
+    const first = pending.get(hash);
+    if (first !== undefined) return { lookup: await first, verdict: null };
+    const p = runCold(hash, tenant, api, route, requestId, now);
+    const lookup = p.then((r) => r.lookup);
+    pending.set(hash, lookup);
+    try {
+      return await p;
+    } finally {
+      pending.delete(hash);
+    }
+  }
+
+  async function runCold(
+    hash: string,
+    tenant: TenantRuntime,
+    api: CompiledApi,
+    route: CompiledRoute,
+    requestId: string,
+    now: number,
+  ): Promise<ColdResult> {
     keys.misses++;
     const gen = keys.currentGeneration;
     const sentAt = performance.now();
-    const out = await decider.run(keyspace.key(hash), contextFor(tenant, api, route), now, monthPeriod(now));
+    const out = await decider!.run(keyspace.key(hash), contextFor(tenant, api, route), now, monthPeriod(now));
     if (out.kind === 'unavailable') {
       if (out.reason === 'error') return { lookup: await keys.lookup(hash), verdict: null };
       deps.onResult?.('fallback');
