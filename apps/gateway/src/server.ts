@@ -197,6 +197,10 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
     async shutdown() {
       if (closing) return;
       closing = true;
+      // Not ready first, still serving: balancers that poll /readyz move traffic elsewhere
+      // before any connection is closed. During the drain that follows, responses on open
+      // connections carry `Connection: close` (Fastify, with return503OnClosing off) instead of a 503.
+      if (config.shutdownNotReadyMs > 0) await new Promise((r) => setTimeout(r, config.shutdownNotReadyMs));
       // Targets keep their last verdict while in-flight requests drain.
       const probesStopped = healthChecks.stop();
       const drained = Promise.all(apps.map((a) => a.close()));
