@@ -119,7 +119,8 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
     onResubscribed: () => keys.expireAll(),
     onTableChanged: (table) => {
       const inUse = new Set<string>();
-      for (const t of table.tenants.values()) for (const a of t.apis) for (const tg of a.balancer.targets) inUse.add(tg.poolKey);
+      for (const t of table.tenants.values())
+        for (const a of t.apis) for (const b of [a.balancer, a.sandboxBalancer]) for (const tg of b?.targets ?? []) inUse.add(tg.poolKey);
       upstreams.prune(inUse);
       healthChecks.sync(table);
       cache.retain(table);
