@@ -1,6 +1,6 @@
 import { SignJWT } from 'jose';
 import type { Redis } from 'ioredis';
-import { request } from 'undici';
+import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyspace, type Keyspace } from '@tollgate/policy';
 import { createGateway, type Gateway } from '../../apps/gateway/src/server';
@@ -255,5 +255,24 @@ describe('shutdown', () => {
     expect(Date.now() - t0).toBeLessThan(3000); // drained, not cut off by the grace period
     expect(g.usage.stats().buffered).toBe(0);
     await expect(request(`http://127.0.0.1:${p}/slow/x`, { headers: { host } })).rejects.toThrow();
+  });
+
+  it('on shutdown reports not-ready for GATEWAY_SHUTDOWN_NOT_READY_MS while still serving on open connections', async () => {
+    const g = await createGateway(config({ GATEWAY_SHUTDOWN_NOT_READY_MS: '1500' }));
+    const { port: p } = await g.listen();
+    await waitFor(() => g.isReady(), { what: 'ready' });
+    const agent = new Agent({ connections: 1, keepAliveTimeout: 30_000 });
+    const get = () => request(`http://127.0.0.1:${p}/pair/x`, { headers: { host, 'x-api-key': key.key }, dispatcher: agent });
+    const first = await get();
+    await first.body.dump();
+    expect(first.headers.connection).not.toBe('close');
+    const closing = g.shutdown();
+    expect(g.isReady()).toBe(false);
+    // The not-ready phase: new requests on the open connection are served as usual.
+    const during = await get();
+    expect(during.statusCode).toBe(200);
+    await during.body.dump();
+    await closing;
+    await agent.close();
   });
 });

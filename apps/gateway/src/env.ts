@@ -85,6 +85,12 @@ export const gatewayEnv = {
   GATEWAY_HEADERS_TIMEOUT_MS: positiveInt(10_000),
   GATEWAY_KEEP_ALIVE_TIMEOUT_MS: positiveInt(65_000),
   GATEWAY_SHUTDOWN_GRACE_MS: positiveInt(25_000),
+  /**
+   * After SIGTERM, how long the gateway keeps serving normally while /readyz says 503, so load
+   * balancers stop sending before the drain starts (0 when something else does it, e.g. a
+   * Kubernetes preStop pause).
+   */
+  GATEWAY_SHUTDOWN_NOT_READY_MS: z.coerce.number().int().min(0).max(600_000).default(0),
   GATEWAY_KEY_CACHE_SIZE: positiveInt(100_000),
   GATEWAY_KEY_CACHE_TTL_MS: positiveInt(30_000),
   GATEWAY_KEY_CACHE_NEGATIVE_TTL_MS: positiveInt(5_000),
@@ -148,6 +154,7 @@ function toConfig(env: ReturnType<typeof parseEnv<typeof gatewayEnv>>) {
     headersTimeoutMs: env.GATEWAY_HEADERS_TIMEOUT_MS,
     keepAliveTimeoutMs: env.GATEWAY_KEEP_ALIVE_TIMEOUT_MS,
     shutdownGraceMs: env.GATEWAY_SHUTDOWN_GRACE_MS,
+    shutdownNotReadyMs: env.GATEWAY_SHUTDOWN_NOT_READY_MS,
     keyCache: {
       size: env.GATEWAY_KEY_CACHE_SIZE,
       ttlMs: env.GATEWAY_KEY_CACHE_TTL_MS,

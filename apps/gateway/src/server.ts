@@ -136,7 +136,8 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
     onResubscribed: () => keys.expireAll(),
     onTableChanged: (table) => {
       const inUse = new Set<string>();
-      for (const t of table.tenants.values()) for (const a of t.apis) for (const tg of a.balancer.targets) inUse.add(tg.poolKey);
+      for (const t of table.tenants.values())
+        for (const a of t.apis) for (const b of [a.balancer, a.sandboxBalancer]) for (const tg of b?.targets ?? []) inUse.add(tg.poolKey);
       upstreams.prune(inUse);
       healthChecks.sync(table);
       cache.retain(table);
@@ -251,6 +252,10 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
     async shutdown() {
       if (closing) return;
       closing = true;
+      // Not ready first, still serving: balancers that poll /readyz move traffic elsewhere
+      // before any connection is closed. During the drain that follows, responses on open
+      // connections carry `Connection: close` (Fastify, with return503OnClosing off) instead of a 503.
+      if (config.shutdownNotReadyMs > 0) await new Promise((r) => setTimeout(r, config.shutdownNotReadyMs));
       // Targets keep their last verdict while in-flight requests drain.
       const probesStopped = healthChecks.stop();
       const drained = Promise.all(apps.map((a) => a.close()));

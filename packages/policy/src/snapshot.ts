@@ -36,6 +36,11 @@ export const UpstreamTargetPolicy = z.object({
       healthyThreshold: z.number().int().positive(),
     })
     .nullable(),
+  /**
+   * Serves test keys only (ADR 0017): an API with sandbox targets sends its test keys there and
+   * never a live key; without any, test keys use the live targets. Absent = false.
+   */
+  sandbox: z.boolean().optional(),
 });
 export type UpstreamTargetPolicy = z.infer<typeof UpstreamTargetPolicy>;
 

@@ -23,7 +23,8 @@ export async function forward(ctx: RequestContext): Promise<Step> {
     pathAndQuery: query === '' ? ctx.rest : `${ctx.rest}?${query}`,
     headers: ctx.upstreamHeaders!,
     body,
-    balancer: api.balancer,
+    // Test keys go to the API's sandbox targets when it has some (ADR 0017).
+    balancer: api.sandboxBalancer !== null && ctx.identity?.record.env === 'test' ? api.sandboxBalancer : api.balancer,
     connectTimeoutMs: apiPolicy.timeouts.connectMs,
     headersTimeoutMs: Math.min(apiPolicy.timeouts.headersMs, routeTimeout),
     totalTimeoutMs: routeTimeout,

@@ -20,7 +20,10 @@ export type CompiledApi = {
   id: string;
   basePath: string;
   routes: CompiledRoute[];
+  /** The live targets: every key's calls, except test keys where the API has sandbox targets. */
   balancer: Balancer;
+  /** The API's sandbox targets (ADR 0017), for test keys only; null when it has none. */
+  sandboxBalancer: Balancer | null;
 };
 
 export type TenantRuntime = {
@@ -70,7 +73,12 @@ export function compileTenant(snapshot: PolicySnapshot): TenantRuntime {
     const routes = api.routes.map((r) => compileRoute(api, r));
     // Stable sort: exact routes before wildcards, longer and more literal patterns first.
     routes.sort((a, b) => specificity(b) - specificity(a));
-    return { policy: api, id: api.id, basePath: base, routes, balancer: compileTargets(api, snapshot.allowPrivateTargets) };
+    const sandbox = api.targets.filter((t) => t.sandbox === true);
+    // A live key can never reach a sandbox target: they are not in its balancer.
+    const live = sandbox.length ? { ...api, targets: api.targets.filter((t) => t.sandbox !== true) } : api;
+    const balancer = compileTargets(live, snapshot.allowPrivateTargets);
+    const sandboxBalancer = sandbox.length ? compileTargets({ ...api, targets: sandbox }, snapshot.allowPrivateTargets) : null;
+    return { policy: api, id: api.id, basePath: base, routes, balancer, sandboxBalancer };
   });
   apis.sort((a, b) => b.basePath.length - a.basePath.length);
   return {

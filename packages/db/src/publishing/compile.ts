@@ -103,6 +103,7 @@ export async function compileTenantPolicy(db: DbClient, tenantId: string, now: D
             healthyThreshold: t.healthyThreshold,
           }
         : null,
+      ...(t.sandbox ? { sandbox: true } : {}),
     })),
     routes: api.routes.map((r) => ({
       id: r.id,

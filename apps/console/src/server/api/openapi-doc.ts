@@ -32,7 +32,7 @@ const schemas: Record<string, Schema> = {
   Error: obj(['error'], {
     error: obj(['code', 'message'], { code: str, message: str, requestId: str, fields: { type: 'object', additionalProperties: str } }),
   }),
-  Target: obj(['id', 'url', 'weight'], { id: str, url: str, weight: int, enabled: bool, healthCheckPath: nstr }),
+  Target: obj(['id', 'url', 'weight'], { id: str, url: str, weight: int, enabled: bool, healthCheckPath: nstr, sandbox: bool }),
   Route: obj(['id', 'apiId', 'methods', 'path'], {
     id: str,
     apiId: str,

@@ -26,6 +26,8 @@ const TargetInput = z.object({
     .regex(/^\/[\x21-\x7e]*$/, 'must start with /')
     .nullable()
     .optional(),
+  /** Serves test keys only; live keys never reach a sandbox target (ADR 0017). */
+  sandbox: z.boolean({ error: 'must be true or false' }).optional(),
 });
 
 const Millis = (min: number, max: number) =>
@@ -274,6 +276,7 @@ export async function createApi(ctx: ServiceContext, input: unknown, opts: ApiSe
               url: urls[i]!,
               weight: t.weight,
               healthCheckPath: t.healthCheckPath ?? null,
+              sandbox: t.sandbox ?? false,
             })),
           },
           // The gateway forwards only paths a route matches, so a new API starts open.
@@ -341,6 +344,7 @@ export async function updateApi(ctx: ServiceContext, apiId: string, input: unkno
             url: urls[i]!,
             weight: t.weight,
             healthCheckPath: t.healthCheckPath ?? null,
+            sandbox: t.sandbox ?? false,
           })),
         });
       }

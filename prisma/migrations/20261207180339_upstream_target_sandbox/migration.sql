@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "UpstreamTarget" ADD COLUMN     "sandbox" BOOLEAN NOT NULL DEFAULT false;
