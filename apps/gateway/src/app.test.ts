@@ -46,6 +46,8 @@ beforeAll(async () => {
     version: 1,
     publishedAt: new Date().toISOString(),
     hosts: [],
+    // The test upstream listens on 127.0.0.1.
+    allowPrivateTargets: true,
     apis: [
       {
         id: 'api_open',
