@@ -16,6 +16,7 @@ import type { FairShare } from './limits/fair-share';
 import { RequestContext, type Done, type Gateway } from './pipeline/context';
 import { meter } from './pipeline/meter';
 import { JSON_TYPE, sendError } from './pipeline/reply';
+import { FailureBudget } from './auth/failure-budget';
 import { runPipeline } from './pipeline/run';
 
 export { clientAddress } from './pipeline/limit';
@@ -34,6 +35,8 @@ export type AppDeps = {
   cold?: ColdPath | null;
   /** Fair admission between tenants when saturated (ADR 0020); absent = none. */
   fair?: FairShare | null;
+  /** Failed-authentication budget shared by this process's listeners; absent = one of its own. */
+  authFailures?: FailureBudget;
 };
 
 export type AppOptions = { https?: { cert: string | Buffer; key: string | Buffer } };
@@ -67,6 +70,7 @@ export function buildApp(config: GatewayConfig, deps: AppDeps, options: AppOptio
     isTrusted: createTrustedProxyCheck(config.trustedProxies),
     proto: options.https ? 'https' : 'http',
     keyHashes: new Map<string, string>(),
+    authFailures: deps.authFailures ?? new FailureBudget(),
   };
 
   const app = Fastify({

@@ -11,6 +11,7 @@ import { createAdminServer, registryMetrics } from './admin/admin-server';
 import { createMetrics, type GatewayMetrics } from './admin/metrics';
 import { buildApp } from './app';
 import { KeyCache } from './auth/key-cache';
+import { FailureBudget, registerFailureBudgetMetrics } from './auth/failure-budget';
 import { PolicyStore } from './config/policy-store';
 import type { GatewayConfig } from './env';
 import { createLimitEnforcer, type FallbackReason } from './limits/enforce-limits';
@@ -212,7 +213,9 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
   });
   const usage = usageSinkFromProducer(producer);
 
-  const deps = { store, keys, upstreams, limits, usage, metrics, logger, cache, cold, fair };
+  const authFailures = new FailureBudget();
+  registerFailureBudgetMetrics(metrics.registry, authFailures);
+  const deps = { store, keys, upstreams, limits, usage, metrics, logger, cache, cold, fair, authFailures };
   const apps: FastifyInstance[] = [buildApp(config, deps)];
   if (config.tls) {
     apps.push(buildApp(config, deps, { https: { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) } }));

@@ -2,6 +2,7 @@ import { checkKeyFormat, extractApiKey } from '../auth/authenticate';
 import type { KeyLookup } from '../auth/key-cache';
 import { claimHeaderValue, jwtVerifierFor } from '../auth/jwt';
 import { subjectId } from '../limits/enforce-limits';
+import { clientAddress } from './limit';
 import { NEXT, type RequestContext, type Step } from './context';
 import { answer, WWW_AUTHENTICATE_INVALID, WWW_AUTHENTICATE_MISSING } from './reply';
 
@@ -24,6 +25,7 @@ export function authenticateKey(ctx: RequestContext): Step | Promise<Step> {
   if (hash === undefined) {
     const fmt = checkKeyFormat(found.key);
     if (!fmt.ok) {
+      recordAuthFailure(ctx);
       ctx.rejected = 'auth';
       return answer(ctx, 'invalid_key', 'the API key is not valid', { 'www-authenticate': WWW_AUTHENTICATE_INVALID });
     }
@@ -34,7 +36,11 @@ export function authenticateKey(ctx: RequestContext): Step | Promise<Step> {
   ctx.key = found;
   ctx.keyHash = hash;
   const cold = gw.cold;
-  const lookup = cold === null ? gw.keys.lookup(hash) : gw.keys.peek(hash);
+  // Only a key that would cost a lookup is held to the client's failed-authentication budget.
+  const cached = gw.keys.peek(hash);
+  if (cached !== undefined) return looked(ctx, cached);
+  if (gw.authFailures.exceeded(clientOf(ctx), ctx.tenant!.tenantId)) return throttled(ctx);
+  const lookup = cold === null ? gw.keys.lookup(hash) : undefined;
   if (lookup === undefined) {
     // Not cached: the record and (usually) its limit decision in one round trip (ADR 0020).
     gw.metrics.keyCache.inc({ result: 'miss' });
@@ -48,6 +54,24 @@ export function authenticateKey(ctx: RequestContext): Step | Promise<Step> {
     return lookup.then((l) => looked(ctx, l));
   }
   return looked(ctx, lookup);
+}
+
+/** The client an authentication failure is counted against: the socket peer, or behind trusted proxies the nearest untrusted hop. */
+function clientOf(ctx: RequestContext): string {
+  return clientAddress(ctx.req.socket.remoteAddress, ctx.headers['x-forwarded-for'], ctx.gw.isTrusted);
+}
+
+/** An unknown or malformed key: counted against the client's failed-authentication budget. */
+export function recordAuthFailure(ctx: RequestContext): void {
+  ctx.gw.authFailures.recordFailure(clientOf(ctx), ctx.tenant!.tenantId);
+}
+
+function throttled(ctx: RequestContext): Step {
+  ctx.rejected = 'auth';
+  const retry = ctx.gw.authFailures.retryAfterSeconds(clientOf(ctx), ctx.tenant!.tenantId);
+  return answer(ctx, 'rate_limited', 'too many failed authentication attempts from this client; retry later', {
+    'retry-after': String(retry),
+  });
 }
 
 function looked(ctx: RequestContext, lookup: KeyLookup): Step {

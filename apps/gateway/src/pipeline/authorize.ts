@@ -1,4 +1,5 @@
 import { authorizeRecord, QUERY_KEY_PARAM } from '../auth/authenticate';
+import { recordAuthFailure } from './authenticate';
 import { NEXT, type RequestContext, type Step } from './context';
 import { answer, WWW_AUTHENTICATE_INVALID } from './reply';
 
@@ -12,6 +13,7 @@ export function authorizeKey(ctx: RequestContext): Step {
   if (!auth.ok) {
     const f = auth.failure;
     ctx.rejected = f.status === 403 ? 'forbidden' : f.status === 503 ? 'unavailable' : 'auth';
+    if (f.status === 401) recordAuthFailure(ctx);
     return answer(ctx, f.code, f.message, f.status === 401 ? { 'www-authenticate': WWW_AUTHENTICATE_INVALID } : undefined);
   }
   ctx.identity = auth.identity;

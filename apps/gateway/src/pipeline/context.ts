@@ -15,6 +15,7 @@ import type { FairShare } from '../limits/fair-share';
 import type { UpstreamExchange } from '../proxy/forward';
 import type { Upstreams } from '../proxy/upstreams';
 import type { CompiledApi, CompiledRoute, RouteTable, TenantRuntime } from '../routing/route-table';
+import type { FailureBudget } from '../auth/failure-budget';
 import type { UsageSink } from '../usage/usage-sink';
 
 /**
@@ -41,6 +42,8 @@ export type Gateway = {
   proto: 'http' | 'https';
   /** Well-formed key → its SHA-256, so a key seen before skips the checksum and the hash. */
   keyHashes: Map<string, string>;
+  /** Failed-authentication budget per client (auth/failure-budget.ts). */
+  authFailures: FailureBudget;
 };
 
 /** A stage's "carry on with the next stage"; anything else ends the pipeline and is the handler's result. */
