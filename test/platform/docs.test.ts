@@ -28,6 +28,9 @@ describe('README.md', () => {
     const docs = [
       'README.md',
       'docs/architecture.md',
+      'docs/adr/README.md',
+      'docs/perf-notes.md',
+      'docs/adr/0004-gateway-request-path.md',
       'docs/adr/0001-monorepo-and-typescript-source-packages.md',
       'docs/adr/0002-prisma-offline-migrations.md',
     ].map((f) => path.join(root, f));
@@ -109,5 +112,23 @@ describe('docs/architecture.md', () => {
       }
     }
     expect(missing).toEqual([]);
+  });
+});
+
+describe('docs/adr', () => {
+  const dir = path.join(root, 'docs/adr');
+  const records = readdirSync(dir).filter((f) => /^\d{4}-.*\.md$/.test(f));
+  const index = readFileSync(path.join(dir, 'README.md'), 'utf8');
+
+  it('every record opens with its status', () => {
+    const lacking = records.filter(
+      (f) => !/^(?:Status:|## Status\b)/m.test(readFileSync(path.join(dir, f), 'utf8').split('\n').slice(0, 6).join('\n')),
+    );
+    expect(lacking).toEqual([]);
+  });
+
+  it('the index lists every record, once', () => {
+    expect(records.length).toBeGreaterThan(15);
+    expect(records.filter((f) => index.split(`](${f})`).length !== 2)).toEqual([]);
   });
 });
