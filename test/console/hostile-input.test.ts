@@ -4,6 +4,7 @@ import { testDb } from '../harness/db';
 import { apiInput, call, makeTenant, makeToken, planInput, publicResolver, type TestTenant } from './fixtures';
 import { ServiceError } from '../../apps/console/src/server/services/context';
 import * as apis from '../../apps/console/src/server/services/apis';
+import * as routes from '../../apps/console/src/server/services/routes';
 import * as plans from '../../apps/console/src/server/services/plans';
 import * as consumers from '../../apps/console/src/server/services/consumers';
 import * as keys from '../../apps/console/src/server/services/keys';
@@ -152,7 +153,7 @@ describe('hostile input to the services stores nothing', () => {
       { path: '/a', rateLimit: { limit: 0, windowSeconds: 1 } },
       { path: '/' + 'a'.repeat(300) },
     ]) {
-      await refused(apis.createRoute(t.owner, api.id, r));
+      await refused(routes.createRoute(t.owner, api.id, r));
     }
     expect(await db.route.count({ where: { apiId: api.id } })).toBe(routesBefore);
     for (const p of [

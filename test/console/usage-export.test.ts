@@ -8,7 +8,7 @@ import { apiInput, makeTenant, publicResolver, uniq, type TestTenant } from './f
 import { createApi } from '../../apps/console/src/server/services/apis';
 import { createConsumer } from '../../apps/console/src/server/services/consumers';
 import { issueKey } from '../../apps/console/src/server/services/keys';
-import { csvCell } from '../../apps/console/src/server/services/usage';
+import { csvCell } from '../../apps/console/src/server/services/usage-csv';
 import { createSessionToken, readSessionToken, revokeSession, SESSION_COOKIE } from '../../apps/console/src/server/session';
 import { createUsageExportHandler } from '../../apps/console/src/server/usage-export';
 

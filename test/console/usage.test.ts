@@ -4,15 +4,9 @@ import { LATENCY_BUCKETS_MS } from '@tollgate/usage';
 import { testDb } from '../harness/db';
 import { makeTenant, type TestTenant } from './fixtures';
 import { billingPeriodAt } from '@tollgate/billing';
-import {
-  chooseGranularity,
-  exportUsageCsv,
-  percentile,
-  queryBilling,
-  queryTopUsage,
-  queryUsage,
-  resolveWindow,
-} from '../../apps/console/src/server/services/usage';
+import { chooseGranularity, percentile, queryTopUsage, queryUsage, resolveWindow } from '../../apps/console/src/server/services/usage';
+import { queryBilling } from '../../apps/console/src/server/services/revenue';
+import { exportUsageCsv } from '../../apps/console/src/server/services/usage-csv';
 import { deletePlan } from '../../apps/console/src/server/services/plans';
 
 let db: Db;

@@ -14,7 +14,8 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { createPrismaClient, newId } from '@tollgate/db';
 import { LATENCY_BUCKETS_MS } from '@tollgate/usage';
-import { queryBilling, queryTopUsage, queryUsage } from '../src/server/services/usage';
+import { queryTopUsage, queryUsage } from '../src/server/services/usage';
+import { queryBilling } from '../src/server/services/revenue';
 import { createSessionToken } from '../src/server/session';
 import type { ServiceContext } from '../src/server/services/context';
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { CreateApiInput, CreateRouteInput, UpdateApiInput, UpdateRouteInput } from '../services/apis';
+import { CreateApiInput, UpdateApiInput } from '../services/api-schemas';
+import { CreateRouteInput, UpdateRouteInput } from '../services/route-schemas';
 import { CreatePlanInput, UpdatePlanInput } from '../services/plans';
 import { CreateConsumerInput, UpdateConsumerInput } from '../services/consumers';
 import { IssueKeyInput, RollKeyInput, UpdateKeyInput } from '../services/keys';

@@ -1,17 +1,6 @@
 import { makeHandler, pick, Status, type V1Deps } from './handler';
-import {
-  createApi,
-  createRoute,
-  deleteApi,
-  deleteRoute,
-  getApi,
-  getRoute,
-  listApis,
-  listRoutes,
-  updateApi,
-  updateRoute,
-  type ApiServiceOptions,
-} from '../services/apis';
+import { createApi, deleteApi, getApi, listApis, updateApi, type ApiServiceOptions } from '../services/apis';
+import { createRoute, deleteRoute, getRoute, listRoutes, updateRoute } from '../services/routes';
 import { createPlan, deletePlan, getPlan, listPlans, updatePlan } from '../services/plans';
 import { createConsumer, deleteConsumer, getConsumer, listConsumers, updateConsumer } from '../services/consumers';
 import { getKey, issueKey, listKeys, revokeKey, rollKey, updateKey } from '../services/keys';

@@ -4,7 +4,7 @@ import { can } from '@/server/services/context';
 import Link from 'next/link';
 import { ActionForm, Field } from '@/components/forms';
 import { Badge, Card, EmptyState, formatDate, PageHeader, Pager, Table, Td } from '@/components/ui';
-import { createConsumerAction, setConsumerStatusAction } from '../actions';
+import { createConsumerAction, setConsumerStatusAction } from '../_actions/consumers';
 
 const tone = { ACTIVE: 'green', PENDING: 'amber', SUSPENDED: 'red' } as const;
 

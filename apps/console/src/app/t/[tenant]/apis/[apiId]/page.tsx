@@ -10,7 +10,8 @@ import { ApiFields } from '@/components/api-fields';
 import { RouteFields } from '@/components/route-fields';
 import { TestCall } from '@/components/test-call';
 import { Badge, Card, formatDate, PageHeader, Table, Td } from '@/components/ui';
-import { createRouteAction, deleteApiAction, deleteRouteAction, testCallAction, updateApiAction, updateRouteAction } from '../../actions';
+import { createRouteAction, deleteApiAction, deleteRouteAction, updateApiAction, updateRouteAction } from '../../_actions/apis';
+import { testCallAction } from '../../_actions/test-call';
 
 type Transform = { requestHeaders?: { set?: object; remove?: string[] }; responseHeaders?: { set?: object; remove?: string[] } } | null;
 const transformCount = (t: Transform) =>

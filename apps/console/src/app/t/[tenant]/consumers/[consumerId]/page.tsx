@@ -7,7 +7,8 @@ import { queryUsage } from '@/server/services/usage';
 import { can, ServiceError } from '@/server/services/context';
 import { ActionForm, Field, Hidden, Select } from '@/components/forms';
 import { Badge, Card, EmptyState, formatDate, formatNumber, KeyStatusBadge, PageHeader, Stat, Table, Td } from '@/components/ui';
-import { issueKeyAction, setConsumerStatusAction } from '../../actions';
+import { setConsumerStatusAction } from '../../_actions/consumers';
+import { issueKeyAction } from '../../_actions/keys';
 
 const tone = { ACTIVE: 'green', PENDING: 'amber', SUSPENDED: 'red' } as const;
 

@@ -5,7 +5,7 @@ import { getPlan } from '@/server/services/plans';
 import { ActionForm } from '@/components/forms';
 import { PlanFields } from '@/components/plan-fields';
 import { Badge, Card, formatMoney, formatNumber, PageHeader } from '@/components/ui';
-import { archivePlanAction, deletePlanAction, updatePlanAction } from '../../actions';
+import { archivePlanAction, deletePlanAction, updatePlanAction } from '../../_actions/plans';
 
 export default async function PlanPage({
   params,

@@ -5,7 +5,7 @@ import { getTenant } from '@/server/services/tenant';
 import { ActionForm } from '@/components/forms';
 import { PlanFields } from '@/components/plan-fields';
 import { Card, PageHeader } from '@/components/ui';
-import { createPlanAction } from '../../actions';
+import { createPlanAction } from '../../_actions/plans';
 
 export default async function NewPlanPage({ params }: { params: Promise<{ tenant: string }> }) {
   const { tenant: slug } = await params;
