@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const servicesDir = path.join(root, 'apps/console/src/server/services');
+const serviceDirs = ['apps/console/src/server/console', 'apps/console/src/server/shared'].map((d) => path.join(root, d));
 
 /**
  * Exported functions that touch the database without a member's permission check, and why
@@ -25,17 +25,20 @@ const PUBLIC: Record<string, string> = {
   replaceKeyInTx: 'runs inside the transaction of rollKey (guarded) and the portal (developer-scoped)',
   allowPrivate: 'reads a tenant flag for createApi/updateApi, after their guard',
   sourceSql: 'builds the rollup query for queryUsage/queryTopUsage, after their guard',
+  createUsageExportHandler: "the CSV route: finds the session's membership, then calls exportUsageCsv (guarded)",
 };
 
 type Fn = { file: string; name: string; params: string; body: string };
 
 function exportedFunctions(): Fn[] {
   const out: Fn[] = [];
-  for (const file of readdirSync(servicesDir).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))) {
-    const source = readFileSync(path.join(servicesDir, file), 'utf8');
-    // Top-level functions end at the first line that is a lone closing brace.
-    for (const m of source.matchAll(/^export (?:async )?function (\w+)\s*(?:<[^\n]*?>)?\(([\s\S]*?)\)(?::[^\n]*)? \{\n([\s\S]*?)^\}/gm)) {
-      out.push({ file, name: m[1]!, params: m[2]!, body: m[3]! });
+  for (const dir of serviceDirs) {
+    for (const file of readdirSync(dir).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))) {
+      const source = readFileSync(path.join(dir, file), 'utf8');
+      // Top-level functions end at the first line that is a lone closing brace.
+      for (const m of source.matchAll(/^export (?:async )?function (\w+)\s*(?:<[^\n]*?>)?\(([\s\S]*?)\)(?::[^\n]*)? \{\n([\s\S]*?)^\}/gm)) {
+        out.push({ file: `${path.basename(dir)}/${file}`, name: m[1]!, params: m[2]!, body: m[3]! });
+      }
     }
   }
   return out;

@@ -3,11 +3,11 @@
 // Server actions for APIs and their routes.
 import { revalidatePath } from 'next/cache';
 import { redirect } from 'next/navigation';
-import { actionSession } from '@/server/auth';
-import { bool, list, numOr, runAction, str, type FormState } from '@/server/action-state';
-import { createApi, deleteApi, getApi, updateApi } from '@/server/services/apis';
-import { createRoute, deleteRoute, updateRoute } from '@/server/services/routes';
-import { formFieldsFor, jwtConfigFrom, routeInputFrom } from '@/server/form-inputs';
+import { actionSession } from '@/server/console/auth';
+import { bool, list, numOr, runAction, str, type FormState } from '@/server/shared/action-state';
+import { createApi, deleteApi, getApi, updateApi } from '@/server/console/apis';
+import { createRoute, deleteRoute, updateRoute } from '@/server/console/routes';
+import { formFieldsFor, jwtConfigFrom, routeInputFrom } from '@/server/console/form-inputs';
 
 // Every action: same-origin check and membership first (actionSession), then the service,
 // which applies the role guard. Nothing here decides who may do what.

@@ -3,9 +3,9 @@
 // Server actions for consumers.
 import { revalidatePath } from 'next/cache';
 import { redirect } from 'next/navigation';
-import { actionSession } from '@/server/auth';
-import { runAction, str, type FormState } from '@/server/action-state';
-import { createConsumer, updateConsumer } from '@/server/services/consumers';
+import { actionSession } from '@/server/console/auth';
+import { runAction, str, type FormState } from '@/server/shared/action-state';
+import { createConsumer, updateConsumer } from '@/server/console/consumers';
 
 // Every action: same-origin check and membership first (actionSession), then the service,
 // which applies the role guard. Nothing here decides who may do what.

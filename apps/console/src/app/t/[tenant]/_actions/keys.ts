@@ -2,9 +2,9 @@
 
 // Server actions for API keys.
 import { revalidatePath } from 'next/cache';
-import { actionSession } from '@/server/auth';
-import { list, num, runAction, str, type FormState } from '@/server/action-state';
-import { issueKey, revokeKey, rollKey, updateKey } from '@/server/services/keys';
+import { actionSession } from '@/server/console/auth';
+import { list, num, runAction, str, type FormState } from '@/server/shared/action-state';
+import { issueKey, revokeKey, rollKey, updateKey } from '@/server/console/keys';
 
 // Every action: same-origin check and membership first (actionSession), then the service,
 // which applies the role guard. Nothing here decides who may do what.

@@ -2,10 +2,10 @@
 
 // Server actions for members and invitations.
 import { revalidatePath } from 'next/cache';
-import { actionSession } from '@/server/auth';
-import { getRuntime } from '@/server/runtime';
-import { runAction, str, type FormState } from '@/server/action-state';
-import { changeMemberRole, inviteMember, removeMember, revokeInvitation } from '@/server/services/members';
+import { actionSession } from '@/server/console/auth';
+import { getRuntime } from '@/server/shared/runtime';
+import { runAction, str, type FormState } from '@/server/shared/action-state';
+import { changeMemberRole, inviteMember, removeMember, revokeInvitation } from '@/server/console/members';
 
 // Every action: same-origin check and membership first (actionSession), then the service,
 // which applies the role guard. Nothing here decides who may do what.

@@ -3,9 +3,9 @@
 // Server actions for plans.
 import { revalidatePath } from 'next/cache';
 import { redirect } from 'next/navigation';
-import { actionSession } from '@/server/auth';
-import { bool, list, minor, num, numOr, runAction, str, type FormState } from '@/server/action-state';
-import { createPlan, deletePlan, setPlanArchived, updatePlan } from '@/server/services/plans';
+import { actionSession } from '@/server/console/auth';
+import { bool, list, minor, num, numOr, runAction, str, type FormState } from '@/server/shared/action-state';
+import { createPlan, deletePlan, setPlanArchived, updatePlan } from '@/server/console/plans';
 
 // Every action: same-origin check and membership first (actionSession), then the service,
 // which applies the role guard. Nothing here decides who may do what.

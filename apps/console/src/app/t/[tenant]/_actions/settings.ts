@@ -2,9 +2,9 @@
 
 // Server actions for workspace settings.
 import { revalidatePath } from 'next/cache';
-import { actionSession } from '@/server/auth';
-import { bool, runAction, str, type FormState } from '@/server/action-state';
-import { updateTenant } from '@/server/services/tenant';
+import { actionSession } from '@/server/console/auth';
+import { bool, runAction, str, type FormState } from '@/server/shared/action-state';
+import { updateTenant } from '@/server/console/tenant';
 import { consoleHostname, portalHostMap } from '@/server/portal/host-map';
 
 // Every action: same-origin check and membership first (actionSession), then the service,

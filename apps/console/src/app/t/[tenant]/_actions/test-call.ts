@@ -1,10 +1,10 @@
 'use server';
 
 // Server actions for the API page's test call.
-import { actionSession } from '@/server/auth';
-import { getRuntime } from '@/server/runtime';
-import { runAction, str, type FormState } from '@/server/action-state';
-import { issueKey, revokeKey } from '@/server/services/keys';
+import { actionSession } from '@/server/console/auth';
+import { getRuntime } from '@/server/shared/runtime';
+import { runAction, str, type FormState } from '@/server/shared/action-state';
+import { issueKey, revokeKey } from '@/server/console/keys';
 
 // Every action: same-origin check and membership first (actionSession), then the service,
 // which applies the role guard. Nothing here decides who may do what.
@@ -21,8 +21,8 @@ export async function testCallAction(slug: string, apiId: string, prev: TestCall
   let response: TestCallResult['response'];
   const res = await runAction(prev, fd, async () => {
     const { ctx, tenant } = await actionSession(slug);
-    const { getApi } = await import('@/server/services/apis');
-    const { ServiceError } = await import('@/server/services/context');
+    const { getApi } = await import('@/server/console/apis');
+    const { ServiceError } = await import('@/server/shared/context');
     const api = await getApi(ctx, apiId);
     const method = str(fd, 'method') ?? 'GET';
     if (!['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'].includes(method))
@@ -57,7 +57,7 @@ export async function testCallAction(slug: string, apiId: string, prev: TestCall
     const { gatewayUrlFor } = await import('@/env');
     const url = `${gatewayUrlFor(getRuntime().config, tenant.slug)}${api.basePath === '/' ? '' : api.basePath}${path}`;
     try {
-      const { callGateway } = await import('@/server/gateway-call');
+      const { callGateway } = await import('@/server/console/gateway-call');
       const r = await callGateway(url, method, key ? { authorization: `Bearer ${key}` } : {});
       response = { ...r, body: r.body.slice(0, 4000) };
       if (tempKeyId) await revokeKey(ctx, tempKeyId);

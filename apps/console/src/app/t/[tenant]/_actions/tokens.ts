@@ -2,9 +2,9 @@
 
 // Server actions for admin API tokens.
 import { revalidatePath } from 'next/cache';
-import { actionSession } from '@/server/auth';
-import { num, runAction, str, type FormState } from '@/server/action-state';
-import { createAccessToken, revokeAccessToken } from '@/server/services/tokens';
+import { actionSession } from '@/server/console/auth';
+import { num, runAction, str, type FormState } from '@/server/shared/action-state';
+import { createAccessToken, revokeAccessToken } from '@/server/console/tokens';
 
 // Every action: same-origin check and membership first (actionSession), then the service,
 // which applies the role guard. Nothing here decides who may do what.

@@ -1,9 +1,9 @@
 import { notFound } from 'next/navigation';
-import { tenantSession } from '@/server/auth';
-import { getApi } from '@/server/services/apis';
-import { can, ServiceError } from '@/server/services/context';
-import { getTenant } from '@/server/services/tenant';
-import { getRuntime } from '@/server/runtime';
+import { tenantSession } from '@/server/console/auth';
+import { getApi } from '@/server/console/apis';
+import { can, ServiceError } from '@/server/shared/context';
+import { getTenant } from '@/server/console/tenant';
+import { getRuntime } from '@/server/shared/runtime';
 import { gatewayUrlFor } from '@/env';
 import { ActionForm } from '@/components/forms';
 import { ApiFields } from '@/components/api-fields';

@@ -1,6 +1,6 @@
 import { notFound } from 'next/navigation';
-import { tenantSession } from '@/server/auth';
-import { can } from '@/server/services/context';
+import { tenantSession } from '@/server/console/auth';
+import { can } from '@/server/shared/context';
 import { ActionForm } from '@/components/forms';
 import { ApiFields } from '@/components/api-fields';
 import { Card, PageHeader } from '@/components/ui';

@@ -1,7 +1,7 @@
 import { notFound } from 'next/navigation';
-import { tenantSession } from '@/server/auth';
-import { can } from '@/server/services/context';
-import { getTenant } from '@/server/services/tenant';
+import { tenantSession } from '@/server/console/auth';
+import { can } from '@/server/shared/context';
+import { getTenant } from '@/server/console/tenant';
 import { ActionForm } from '@/components/forms';
 import { PlanFields } from '@/components/plan-fields';
 import { Card, PageHeader } from '@/components/ui';

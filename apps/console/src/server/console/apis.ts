@@ -2,12 +2,12 @@
 // ./api-schemas and ./route-schemas.
 import { z } from 'zod';
 import { newId, Prisma } from '@tollgate/db';
-import { notFound, requirePermission, ServiceError, type ServiceContext } from './context';
-import { recordAudit } from './audit';
-import { enqueuePolicyPublish } from './publish';
+import { notFound, requirePermission, ServiceError, type ServiceContext } from '../shared/context';
+import { recordAudit } from '../shared/audit';
+import { enqueuePolicyPublish } from '../shared/publish';
 import { allowPrivate, checkJwks, checkTargets, resolveOpenApi, type ApiServiceOptions } from './api-upstream-checks';
 import { CreateApiInput, UpdateApiInput } from './api-schemas';
-import { Id, isUniqueViolation, pageArgs, Pagination, parseInput, toPage } from './validation';
+import { Id, isUniqueViolation, pageArgs, Pagination, parseInput, toPage } from '../shared/validation';
 
 export type { ApiServiceOptions } from './api-upstream-checks';
 

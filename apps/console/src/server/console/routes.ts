@@ -1,11 +1,11 @@
 // Routes of an API: list, read, create, update, delete.
 import { newId, Prisma } from '@tollgate/db';
-import { notFound, requirePermission, ServiceError, type ServiceContext } from './context';
-import { recordAudit } from './audit';
-import { enqueuePolicyPublish } from './publish';
+import { notFound, requirePermission, ServiceError, type ServiceContext } from '../shared/context';
+import { recordAudit } from '../shared/audit';
+import { enqueuePolicyPublish } from '../shared/publish';
 import { getApi } from './apis';
 import { CreateRouteInput, UpdateRouteInput } from './route-schemas';
-import { Id, parseInput } from './validation';
+import { Id, parseInput } from '../shared/validation';
 
 const MAX_ROUTES_PER_API = 200;
 

@@ -1,6 +1,6 @@
 // The analytics CSV export.
-import { ServiceError, type ServiceContext } from './context';
-import { queryTopUsage, queryUsage } from './usage';
+import { ServiceError, type ServiceContext } from '../shared/context';
+import { queryTopUsage, queryUsage } from '../shared/usage';
 
 /**
  * One CSV cell. Spreadsheets run a cell starting with = + - @ (or a tab/CR that hides one) as a

@@ -1,7 +1,7 @@
 // Everything an API names that Tollgate will fetch (upstream targets, a JWKS URL, an OpenAPI
 // URL) passes the same SSRF rules before it is stored.
 import { Prisma } from '@tollgate/db';
-import { ServiceError, type ServiceContext } from './context';
+import { ServiceError, type ServiceContext } from '../shared/context';
 import { checkUpstreamUrl, type Resolver } from './ssrf';
 import { validateOpenApi } from './openapi';
 

@@ -2,7 +2,7 @@
 // admin API's OpenAPI document share.
 import { z } from 'zod';
 import { CreateRouteInput } from './route-schemas';
-import { SafeName, SafeText, Slug } from './validation';
+import { SafeName, SafeText, Slug } from '../shared/validation';
 
 const BasePath = z
   .string({ error: 'must be text' })

@@ -1,8 +1,8 @@
 // Billing analytics for the console: quota use of live subscriptions and revenue by plan.
 import { billingPeriodAt, previewInvoice, pricingFromPlan } from '@tollgate/billing';
-import { requirePermission, type ServiceContext } from './context';
-import { resolveWindow, UsageQuery } from './usage-query';
-import { parseInput } from './validation';
+import { requirePermission, type ServiceContext } from '../shared/context';
+import { resolveWindow, UsageQuery } from '../shared/usage-query';
+import { parseInput } from '../shared/validation';
 
 const n = (v: unknown) => Number(v ?? 0);
 

@@ -1,7 +1,7 @@
 // What a route may be created or updated with, header transforms included.
 import { z } from 'zod';
 import { isGatewayOwnedHeader } from '@tollgate/policy';
-import { SafeText } from './validation';
+import { SafeText } from '../shared/validation';
 
 const HTTP_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'] as const;
 const RoutePath = z
