@@ -1,5 +1,5 @@
 // One lint setup for the whole repository. Beyond the recommended rules it enforces the
-// boundaries ARCHITECTURE.md draws, so crossing one fails `npm run lint` instead of review:
+// boundaries docs/architecture.md draws, so crossing one fails `npm run lint` instead of review:
 // apps never import apps, packages never import apps, and the gateway (the data plane) never
 // reaches PostgreSQL, Stripe or Next.js.
 import js from '@eslint/js';
@@ -12,12 +12,32 @@ const appImport = (app) => [`@tollgate/${app}`, `@tollgate/${app}/*`, `**/apps/$
 
 const GATEWAY_FORBIDDEN = {
   group: ['@prisma/*', 'prisma', '@tollgate/db', '@tollgate/db/*', 'stripe', 'stripe/*', 'next', 'next/*', 'pg', 'postgres'],
-  message: 'The gateway runs on Redis and its own memory only: no PostgreSQL, Prisma, Stripe or Next.js (see ARCHITECTURE.md).',
+  message: 'The gateway runs on Redis and its own memory only: no PostgreSQL, Prisma, Stripe or Next.js (see docs/architecture.md).',
 };
 const DEEP_PACKAGE_IMPORT = {
   group: ['@tollgate/*/src/*', '@tollgate/*/src'],
   message: 'Import a workspace package by its name; its exports map is its public surface.',
 };
+
+const appPatterns = (app) => {
+  const others = APPS.filter((a) => a !== app).flatMap(appImport);
+  const patterns = [{ group: others, message: 'Apps never import other apps: move shared code into a package under packages/.' }];
+  if (app === 'gateway') patterns.push(GATEWAY_FORBIDDEN);
+  return patterns;
+};
+const halfImport = (half) => [
+  `@/server/${half}`,
+  `@/server/${half}/*`,
+  `**/server/${half}/**`,
+  `../${half}`,
+  `../${half}/*`,
+  `../../${half}/*`,
+];
+const CONSOLE_ONLY = {
+  group: halfImport('console'),
+  message: 'Portal and shared code import only apps/console/src/server/shared: move what both halves need there.',
+};
+const PORTAL_ONLY = { group: halfImport('portal'), message: 'Shared code imports neither half of the console.' };
 
 const boundaries = (files, patterns) => ({
   files,
@@ -70,11 +90,14 @@ export default tseslint.config(
     ignores: ['**/*.test.ts', '**/cli.ts', '**/cli/**', '**/testing/**'],
     rules: { 'no-console': 'error' },
   },
-  ...APPS.map((app) => {
-    const others = APPS.filter((a) => a !== app).flatMap(appImport);
-    const patterns = [{ group: others, message: 'Apps never import other apps: move shared code into a package under packages/.' }];
-    if (app === 'gateway') patterns.push(GATEWAY_FORBIDDEN);
-    return boundaries([`apps/${app}/**/*.{ts,tsx,js,jsx,mjs}`], patterns);
-  }),
+  ...APPS.map((app) => boundaries([`apps/${app}/**/*.{ts,tsx,js,jsx,mjs}`], appPatterns(app))),
+  // The console's two halves: the developer portal (its pages and services) and the code both
+  // halves share never import the console's own services, so the portal can't reach a member's
+  // powers by accident. Shared code imports neither half.
+  boundaries(
+    ['apps/console/src/server/portal/**/*.{ts,tsx}', 'apps/console/src/app/portal/**/*.{ts,tsx}'],
+    [...appPatterns('console'), CONSOLE_ONLY],
+  ),
+  boundaries(['apps/console/src/server/shared/**/*.{ts,tsx}'], [...appPatterns('console'), CONSOLE_ONLY, PORTAL_ONLY]),
   boundaries(['packages/**/*.{ts,tsx,js,mjs}'], [{ group: APPS.flatMap(appImport), message: 'Packages never import apps.' }]),
 );

@@ -3,7 +3,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Db } from '@tollgate/db';
-import { createV1Handlers } from '../../apps/console/src/server/api/v1';
+import { createV1Handlers } from '../../apps/console/src/server/console/api/v1';
 import { publicResolver } from '../console/fixtures';
 
 type Handler = (req: Request, route: { params: Promise<Record<string, string>> }) => Promise<Response>;

@@ -8,9 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId, type Db } from '@tollgate/db';
 import { testDb } from '../harness/db';
 import { makeTenant, makeToken, publicResolver, type TestTenant } from '../console/fixtures';
-import { createApi } from '../../apps/console/src/server/services/apis';
-import { createPlan } from '../../apps/console/src/server/services/plans';
-import { updateTenant } from '../../apps/console/src/server/services/tenant';
+import { createApi } from '../../apps/console/src/server/console/apis';
+import { createPlan } from '../../apps/console/src/server/console/plans';
+import { updateTenant } from '../../apps/console/src/server/console/tenant';
 import { runCli } from '../../apps/cli/src/cli';
 import { startAdminServer, type AdminServer } from './admin-server';
 

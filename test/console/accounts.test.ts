@@ -5,9 +5,9 @@ import type { Keyspace } from '@tollgate/policy';
 import { testDb } from '../harness/db';
 import { testKeyspace, testRedis } from '../harness/index';
 import { uniq } from './fixtures';
-import { ServiceError } from '../../apps/console/src/server/services/context';
-import { logInUser, signUpTenant } from '../../apps/console/src/server/services/accounts';
-import { acceptInvitation, inviteMember, listMembers } from '../../apps/console/src/server/services/members';
+import { ServiceError } from '../../apps/console/src/server/shared/context';
+import { logInUser, signUpTenant } from '../../apps/console/src/server/console/accounts';
+import { acceptInvitation, inviteMember, listMembers } from '../../apps/console/src/server/console/members';
 
 let db: Db;
 let redis: Redis;

@@ -8,9 +8,9 @@ import type { Db } from '@tollgate/db';
 import { hashApiKey } from '@tollgate/keys';
 import { testDb } from '../harness/db';
 import { apiInput, call, makeTenant, makeToken, planInput, publicResolver, type TestTenant } from './fixtures';
-import { createV1Handlers } from '../../apps/console/src/server/api/v1';
-import { getMetrics } from '../../apps/console/src/server/metrics';
-import { validateOpenApi } from '../../apps/console/src/server/services/openapi';
+import { createV1Handlers } from '../../apps/console/src/server/console/api/v1';
+import { getMetrics } from '../../apps/console/src/server/shared/metrics';
+import { validateOpenApi } from '../../apps/console/src/server/console/openapi';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 let db: Db;

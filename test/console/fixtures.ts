@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { newId, type Db } from '@tollgate/db';
 import { expect } from 'vitest';
-import { ServiceError, type Role, type ServiceContext } from '../../apps/console/src/server/services/context';
-import { createAccessToken } from '../../apps/console/src/server/services/tokens';
+import { ServiceError, type Role, type ServiceContext } from '../../apps/console/src/server/shared/context';
+import { createAccessToken } from '../../apps/console/src/server/console/tokens';
 
 export const uniq = (label: string) => `${label}-${randomBytes(4).toString('hex')}`;
 

@@ -2,15 +2,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '@tollgate/db';
 import { testDb } from '../harness/db';
 import { apiInput, call, makeTenant, makeToken, planInput, publicResolver, type TestTenant } from './fixtures';
-import { ServiceError } from '../../apps/console/src/server/services/context';
-import * as apis from '../../apps/console/src/server/services/apis';
-import * as plans from '../../apps/console/src/server/services/plans';
-import * as consumers from '../../apps/console/src/server/services/consumers';
-import * as keys from '../../apps/console/src/server/services/keys';
-import * as tokens from '../../apps/console/src/server/services/tokens';
-import * as members from '../../apps/console/src/server/services/members';
-import { createV1Handlers } from '../../apps/console/src/server/api/v1';
-import { MAX_BODY_BYTES } from '../../apps/console/src/server/api/handler';
+import { ServiceError } from '../../apps/console/src/server/shared/context';
+import * as apis from '../../apps/console/src/server/console/apis';
+import * as routes from '../../apps/console/src/server/console/routes';
+import * as plans from '../../apps/console/src/server/console/plans';
+import * as consumers from '../../apps/console/src/server/console/consumers';
+import * as keys from '../../apps/console/src/server/console/keys';
+import * as tokens from '../../apps/console/src/server/console/tokens';
+import * as members from '../../apps/console/src/server/console/members';
+import { createV1Handlers } from '../../apps/console/src/server/console/api/v1';
+import { MAX_BODY_BYTES } from '../../apps/console/src/server/console/api/handler';
 
 let db: Db;
 let t: TestTenant;
@@ -152,7 +153,7 @@ describe('hostile input to the services stores nothing', () => {
       { path: '/a', rateLimit: { limit: 0, windowSeconds: 1 } },
       { path: '/' + 'a'.repeat(300) },
     ]) {
-      await refused(apis.createRoute(t.owner, api.id, r));
+      await refused(routes.createRoute(t.owner, api.id, r));
     }
     expect(await db.route.count({ where: { apiId: api.id } })).toBe(routesBefore);
     for (const p of [

@@ -2,16 +2,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '@tollgate/db';
 import { testDb } from '../harness/db';
 import { apiInput, call, makeTenant, makeToken, planInput, publicResolver, type TestTenant } from './fixtures';
-import { ServiceError } from '../../apps/console/src/server/services/context';
-import * as apis from '../../apps/console/src/server/services/apis';
-import * as plans from '../../apps/console/src/server/services/plans';
-import * as consumers from '../../apps/console/src/server/services/consumers';
-import * as keys from '../../apps/console/src/server/services/keys';
-import * as tokens from '../../apps/console/src/server/services/tokens';
-import * as members from '../../apps/console/src/server/services/members';
-import * as tenantSvc from '../../apps/console/src/server/services/tenant';
-import { listAuditLogs } from '../../apps/console/src/server/services/audit';
-import { createV1Handlers } from '../../apps/console/src/server/api/v1';
+import { ServiceError } from '../../apps/console/src/server/shared/context';
+import * as apis from '../../apps/console/src/server/console/apis';
+import * as routes from '../../apps/console/src/server/console/routes';
+import * as plans from '../../apps/console/src/server/console/plans';
+import * as consumers from '../../apps/console/src/server/console/consumers';
+import * as keys from '../../apps/console/src/server/console/keys';
+import * as tokens from '../../apps/console/src/server/console/tokens';
+import * as members from '../../apps/console/src/server/console/members';
+import * as tenantSvc from '../../apps/console/src/server/console/tenant';
+import { listAuditLogs } from '../../apps/console/src/server/shared/audit';
+import { createV1Handlers } from '../../apps/console/src/server/console/api/v1';
 
 let db: Db;
 let a: TestTenant;
@@ -37,7 +38,7 @@ beforeAll(async () => {
   b = await makeTenant(db);
   const api = await apis.createApi(b.owner, apiInput(), opts);
   B.api = api.id;
-  B.route = (await apis.createRoute(b.owner, api.id, { path: '/items/:id', methods: ['GET'] })).id;
+  B.route = (await routes.createRoute(b.owner, api.id, { path: '/items/:id', methods: ['GET'] })).id;
   B.plan = (await plans.createPlan(b.owner, planInput({ apiIds: [api.id] }))).id;
   B.consumer = (await consumers.createConsumer(b.owner, { email: 'dev@b.example', name: 'Dev B' })).id;
   B.key = (await keys.issueKey(b.owner, { name: 'b key', planId: B.plan })).key.id;
@@ -59,11 +60,11 @@ describe('tenant isolation in the services', () => {
       ['get api', () => apis.getApi(ctx, B.api!)],
       ['update api', () => apis.updateApi(ctx, B.api!, { name: 'hijacked' }, opts)],
       ['delete api', () => apis.deleteApi(ctx, B.api!)],
-      ['list routes', () => apis.listRoutes(ctx, B.api!)],
-      ['create route on B api', () => apis.createRoute(ctx, B.api!, { path: '/x' })],
-      ['get route', () => apis.getRoute(ctx, B.route!)],
-      ['update route', () => apis.updateRoute(ctx, B.route!, { path: '/y' })],
-      ['delete route', () => apis.deleteRoute(ctx, B.route!)],
+      ['list routes', () => routes.listRoutes(ctx, B.api!)],
+      ['create route on B api', () => routes.createRoute(ctx, B.api!, { path: '/x' })],
+      ['get route', () => routes.getRoute(ctx, B.route!)],
+      ['update route', () => routes.updateRoute(ctx, B.route!, { path: '/y' })],
+      ['delete route', () => routes.deleteRoute(ctx, B.route!)],
       ['get plan', () => plans.getPlan(ctx, B.plan!)],
       ['update plan', () => plans.updatePlan(ctx, B.plan!, { name: 'hijacked' })],
       ['archive plan', () => plans.setPlanArchived(ctx, B.plan!, true)],
@@ -162,7 +163,7 @@ describe('roles', () => {
       () => apis.createApi(viewer, apiInput(), opts),
       () => apis.updateApi(viewer, api.id, { name: 'x' }, opts),
       () => apis.deleteApi(viewer, api.id),
-      () => apis.createRoute(viewer, api.id, { path: '/a' }),
+      () => routes.createRoute(viewer, api.id, { path: '/a' }),
       () => plans.createPlan(viewer, planInput()),
       () => plans.updatePlan(viewer, plan.id, { name: 'x' }),
       () => plans.deletePlan(viewer, plan.id),

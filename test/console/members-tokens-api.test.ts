@@ -5,9 +5,9 @@ import type { Db } from '@tollgate/db';
 import { hashApiKey } from '@tollgate/keys';
 import { testDb } from '../harness/db';
 import { call, makeTenant, makeToken, uniq, type TestTenant } from './fixtures';
-import { createV1Handlers } from '../../apps/console/src/server/api/v1';
-import { ServiceError } from '../../apps/console/src/server/services/context';
-import { changeMemberRole, removeMember } from '../../apps/console/src/server/services/members';
+import { createV1Handlers } from '../../apps/console/src/server/console/api/v1';
+import { ServiceError } from '../../apps/console/src/server/shared/context';
+import { changeMemberRole, removeMember } from '../../apps/console/src/server/console/members';
 
 let db: Db;
 let a: TestTenant;

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '@tollgate/db';
 import { testDb } from '../harness/db';
 import { failure, makeTenant, uniq } from './fixtures';
-import { updateTenant } from '../../apps/console/src/server/services/tenant';
+import { updateTenant } from '../../apps/console/src/server/console/tenant';
 
 // The tenant setting behind a portal on its own host: who may set it, what it accepts, and that
 // two workspaces can never claim one host.

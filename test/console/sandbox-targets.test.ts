@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileTenantPolicy, type Db } from '@tollgate/db';
 import { testDb } from '../harness/db';
 import { apiInput, makeTenant, publicResolver, type TestTenant } from './fixtures';
-import * as apis from '../../apps/console/src/server/services/apis';
+import * as apis from '../../apps/console/src/server/console/apis';
 
 const opts = { resolve: publicResolver };
 let db: Db;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { testKeyspace, testRedis } from '../harness/index';
-import { createSessionToken, isSessionRevoked, readSessionToken, revokeSession } from '../../apps/console/src/server/session';
+import { createSessionToken, isSessionRevoked, readSessionToken, revokeSession } from '../../apps/console/src/server/console/session';
 
 const secret = 'x'.repeat(40);
 

@@ -6,8 +6,8 @@ import addFormats from 'ajv-formats';
 import type { Db } from '@tollgate/db';
 import { testDb } from '../harness/db';
 import { call, makeTenant, makeToken, uniq, type TestTenant } from './fixtures';
-import { createV1Handlers } from '../../apps/console/src/server/api/v1';
-import { updateTenant } from '../../apps/console/src/server/services/tenant';
+import { createV1Handlers } from '../../apps/console/src/server/console/api/v1';
+import { updateTenant } from '../../apps/console/src/server/console/tenant';
 
 let db: Db;
 let a: TestTenant;

@@ -5,12 +5,12 @@ import { LATENCY_BUCKETS_MS } from '@tollgate/usage';
 import { testDb } from '../harness/db';
 import { testKeyspace, testRedis } from '../harness/index';
 import { apiInput, makeTenant, publicResolver, uniq, type TestTenant } from './fixtures';
-import { createApi } from '../../apps/console/src/server/services/apis';
-import { createConsumer } from '../../apps/console/src/server/services/consumers';
-import { issueKey } from '../../apps/console/src/server/services/keys';
-import { csvCell } from '../../apps/console/src/server/services/usage';
-import { createSessionToken, readSessionToken, revokeSession, SESSION_COOKIE } from '../../apps/console/src/server/session';
-import { createUsageExportHandler } from '../../apps/console/src/server/usage-export';
+import { createApi } from '../../apps/console/src/server/console/apis';
+import { createConsumer } from '../../apps/console/src/server/console/consumers';
+import { issueKey } from '../../apps/console/src/server/console/keys';
+import { csvCell } from '../../apps/console/src/server/console/usage-csv';
+import { createSessionToken, readSessionToken, revokeSession, SESSION_COOKIE } from '../../apps/console/src/server/console/session';
+import { createUsageExportHandler } from '../../apps/console/src/server/console/usage-export';
 
 const SECRET = 'usage-export-test-secret-at-least-32-chars';
 const MINUTE = 60_000;

@@ -4,16 +4,10 @@ import { LATENCY_BUCKETS_MS } from '@tollgate/usage';
 import { testDb } from '../harness/db';
 import { makeTenant, type TestTenant } from './fixtures';
 import { billingPeriodAt } from '@tollgate/billing';
-import {
-  chooseGranularity,
-  exportUsageCsv,
-  percentile,
-  queryBilling,
-  queryTopUsage,
-  queryUsage,
-  resolveWindow,
-} from '../../apps/console/src/server/services/usage';
-import { deletePlan } from '../../apps/console/src/server/services/plans';
+import { chooseGranularity, percentile, queryTopUsage, queryUsage, resolveWindow } from '../../apps/console/src/server/shared/usage';
+import { queryBilling } from '../../apps/console/src/server/console/revenue';
+import { exportUsageCsv } from '../../apps/console/src/server/console/usage-csv';
+import { deletePlan } from '../../apps/console/src/server/console/plans';
 
 let db: Db;
 let a: TestTenant;

@@ -9,7 +9,7 @@ import { testEnv, uniquePrefix, waitFor } from '../harness/index';
 import { testDb } from '../harness/db';
 import { axeViolations, ensureConsoleBuild, launchBrowser, startConsole, type Child } from './platform';
 import { makePortalTenant, uniq } from '../portal/fixtures';
-import { createSessionToken } from '../../apps/console/src/server/session';
+import { createSessionToken } from '../../apps/console/src/server/console/session';
 
 // A tenant's portal on its own host, against the production build: `next start` plus real
 // requests carrying a Host header (node:http, since fetch may not set Host), and a browser that

@@ -28,6 +28,9 @@ describe('README.md', () => {
     const docs = [
       'README.md',
       'docs/architecture.md',
+      'docs/adr/README.md',
+      'docs/perf-notes.md',
+      'docs/adr/0004-gateway-request-path.md',
       'docs/adr/0001-monorepo-and-typescript-source-packages.md',
       'docs/adr/0002-prisma-offline-migrations.md',
     ].map((f) => path.join(root, f));
@@ -68,5 +71,64 @@ describe('README.md', () => {
     expect(inReadme.size).toBeGreaterThan(20);
     expect([...inExample].filter((v) => !inReadme.has(v)).sort(), 'in .env.example, not in the README').toEqual([]);
     expect([...inReadme].filter((v) => !inExample.has(v)).sort(), 'in the README, not in .env.example').toEqual([]);
+  });
+});
+
+describe('docs/architecture.md', () => {
+  const architecture = readFileSync(path.join(root, 'docs/architecture.md'), 'utf8');
+  const section = architecture.slice(architecture.indexOf('## Where behaviour lives'), architecture.indexOf('## Key directories'));
+  const rows = [...section.matchAll(/^\| ([^|]+?) +\| \[([^\]]+)\]\(([^)]+)\) +\| ([^|]+?) +\|$/gm)].map((m) => ({
+    behaviour: m[1]!,
+    file: m[2]!,
+    link: m[3]!,
+    names: [...m[4]!.matchAll(/`([\w.]+)`/g)].map((n) => n[1]!),
+  }));
+
+  it('opens with the table of where behaviour lives, and the README links to it', () => {
+    expect(architecture.match(/^## .*/m)?.[0]).toBe('## Where behaviour lives');
+    expect(rows.length).toBeGreaterThanOrEqual(15);
+    expect(readme).toContain('](docs/architecture.md)');
+  });
+
+  it('names only files that exist, each linked to itself', () => {
+    expect(rows.filter((r) => !existsSync(path.join(root, r.file)) || path.join(root, 'docs', r.link) !== path.join(root, r.file))).toEqual(
+      [],
+    );
+  });
+
+  it('names only functions and classes defined in the file beside them', () => {
+    const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const missing: string[] = [];
+    for (const { file, names } of rows) {
+      expect(names.length, file).toBeGreaterThan(0);
+      const source = existsSync(path.join(root, file)) ? readFileSync(path.join(root, file), 'utf8') : '';
+      for (const name of names) {
+        const [owner, member] = name.split('.') as [string, string | undefined];
+        const declared = new RegExp(`^export (?:async )?(?:function\\*? |class |const |let )${escape(owner)}\\b`, 'm').exec(source);
+        const found =
+          declared &&
+          (!member || new RegExp(`^ {2}(?:(?:public|private|async|static) )*${escape(member)}\\(`, 'm').test(source.slice(declared.index)));
+        if (!found) missing.push(`${file}: ${name}`);
+      }
+    }
+    expect(missing).toEqual([]);
+  });
+});
+
+describe('docs/adr', () => {
+  const dir = path.join(root, 'docs/adr');
+  const records = readdirSync(dir).filter((f) => /^\d{4}-.*\.md$/.test(f));
+  const index = readFileSync(path.join(dir, 'README.md'), 'utf8');
+
+  it('every record opens with its status', () => {
+    const lacking = records.filter(
+      (f) => !/^(?:Status:|## Status\b)/m.test(readFileSync(path.join(dir, f), 'utf8').split('\n').slice(0, 6).join('\n')),
+    );
+    expect(lacking).toEqual([]);
+  });
+
+  it('the index lists every record, once', () => {
+    expect(records.length).toBeGreaterThan(15);
+    expect(records.filter((f) => index.split(`](${f})`).length !== 2)).toEqual([]);
   });
 });

@@ -6,8 +6,8 @@ import { startStripeStandIn, type StripeStandIn } from '@tollgate/billing/testin
 import { testDb } from '../harness/db';
 import { makePortalTenant, OPENAPI, portalDeps, uniq } from './fixtures';
 import * as portal from '../../apps/console/src/server/portal/index';
-import { ServiceError } from '../../apps/console/src/server/services/context';
-import { createSessionToken } from '../../apps/console/src/server/session';
+import { ServiceError } from '../../apps/console/src/server/shared/context';
+import { createSessionToken } from '../../apps/console/src/server/console/session';
 import type { DeveloperContext, PortalDeps, PortalTenant } from '../../apps/console/src/server/portal/context';
 
 const SECRET = 'portal-service-test-secret-at-least-32-chars';

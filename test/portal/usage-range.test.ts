@@ -3,7 +3,7 @@ import { newId, type Db } from '@tollgate/db';
 import { testDb } from '../harness/db';
 import { makePortalTenant, portalDeps, uniq } from './fixtures';
 import * as portal from '../../apps/console/src/server/portal/index';
-import { ServiceError } from '../../apps/console/src/server/services/context';
+import { ServiceError } from '../../apps/console/src/server/shared/context';
 import type { PortalDeps } from '../../apps/console/src/server/portal/context';
 
 // The portal usage page's own date range: whole UTC days, from ≤ to, at most 90 days, never in

@@ -14,9 +14,10 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { createPrismaClient, newId } from '@tollgate/db';
 import { LATENCY_BUCKETS_MS } from '@tollgate/usage';
-import { queryBilling, queryTopUsage, queryUsage } from '../src/server/services/usage';
-import { createSessionToken } from '../src/server/session';
-import type { ServiceContext } from '../src/server/services/context';
+import { queryTopUsage, queryUsage } from '../src/server/shared/usage';
+import { queryBilling } from '../src/server/console/revenue';
+import { createSessionToken } from '../src/server/console/session';
+import type { ServiceContext } from '../src/server/shared/context';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../../..');

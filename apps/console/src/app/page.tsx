@@ -1,7 +1,7 @@
 import { redirect } from 'next/navigation';
-import { getSessionUser } from '@/server/auth';
-import { getRuntime } from '@/server/runtime';
-import { listUserTenants } from '@/server/services/accounts';
+import { getSessionUser } from '@/server/console/auth';
+import { getRuntime } from '@/server/shared/runtime';
+import { listUserTenants } from '@/server/console/accounts';
 
 export const dynamic = 'force-dynamic';
 

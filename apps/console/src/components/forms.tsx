@@ -2,7 +2,7 @@
 
 import { createContext, useActionState, useContext, useState, type ReactNode } from 'react';
 import { useFormStatus } from 'react-dom';
-import type { FormState } from '@/server/action-state';
+import type { FormState } from '@/server/shared/action-state';
 import { buttonStyles, cx } from './ui';
 
 type Action = (state: FormState, fd: FormData) => Promise<FormState>;

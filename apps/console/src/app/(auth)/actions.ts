@@ -1,11 +1,12 @@
 'use server';
 
 import { redirect } from 'next/navigation';
-import { assertSameOrigin, clientIp, endSession, getSessionUser, startSession } from '@/server/auth';
-import { getRuntime } from '@/server/runtime';
-import { runAction, str, type FormState } from '@/server/action-state';
-import { logInUser, signUpTenant } from '@/server/services/accounts';
-import { acceptInvitation } from '@/server/services/members';
+import { endSession, getSessionUser, startSession } from '@/server/console/auth';
+import { assertSameOrigin, clientIp } from '@/server/shared/request';
+import { getRuntime } from '@/server/shared/runtime';
+import { runAction, str, type FormState } from '@/server/shared/action-state';
+import { logInUser, signUpTenant } from '@/server/console/accounts';
+import { acceptInvitation } from '@/server/console/members';
 
 export async function signupAction(prev: FormState, fd: FormData): Promise<FormState> {
   let slug = '';

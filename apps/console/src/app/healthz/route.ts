@@ -1,4 +1,4 @@
-import { getRuntime } from '@/server/runtime';
+import { getRuntime } from '@/server/shared/runtime';
 
 export const dynamic = 'force-dynamic';
 

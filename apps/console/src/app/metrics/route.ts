@@ -1,4 +1,4 @@
-import { getMetrics } from '@/server/metrics';
+import { getMetrics } from '@/server/shared/metrics';
 
 export const dynamic = 'force-dynamic';
 

@@ -2,13 +2,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { newId } from '@tollgate/db';
 import { hashPassword, verifyPassword } from '@tollgate/keys';
-import { ServiceError } from '../services/context';
-import { Email, Password } from '../services/accounts';
-import { isUniqueViolation, parseInput, SafeName } from '../services/validation';
-import { hitRateLimit, rateSubject } from '../rate-limit';
+import { ServiceError } from '../shared/context';
+import { Email, Password } from '../shared/credentials';
+import { isUniqueViolation, parseInput, SafeName } from '../shared/validation';
+import { hitRateLimit, rateSubject } from '../shared/rate-limit';
 import { sendEmail } from './email';
 import { developerActor, portalUrlOf, type PortalDeps, type PortalTenant } from './context';
-import { recordAudit } from '../services/audit';
+import { recordAudit } from '../shared/audit';
 
 export const DeveloperSignupInput = z.object({ name: SafeName(100), email: Email, password: Password }).strict();
 export const DeveloperLoginInput = z

@@ -42,7 +42,7 @@ export type DeveloperContext = {
   status: 'PENDING' | 'ACTIVE' | 'SUSPENDED';
 };
 
-/** Who a developer's change is audited as (services/audit.ts recordAudit). */
+/** Who a developer's change is audited as (shared/audit.ts recordAudit). */
 export function developerActor(dev: Pick<DeveloperContext, 'tenant' | 'consumerId'>, ip: string | null = null) {
   return { tenantId: dev.tenant.id, actor: { type: 'developer', id: dev.consumerId }, ip };
 }

@@ -1,4 +1,4 @@
-import { getRuntime } from '../runtime';
+import { getRuntime } from '../shared/runtime';
 import { createPortalHostMap, type PortalHostMap } from './host';
 
 // One map per process, on globalThis so src/proxy.ts and the settings action (separate bundles)

@@ -1,12 +1,12 @@
 import { z } from 'zod';
 import { enqueueKeyPublish, newId, type Prisma } from '@tollgate/db';
 import { displayPrefix, generateApiKey, hashApiKey } from '@tollgate/keys';
-import { notFound, ServiceError } from '../services/context';
-import { Id, parseInput, SafeText } from '../services/validation';
-import { replaceKeyInTx } from '../services/keys';
+import { notFound, ServiceError } from '../shared/context';
+import { Id, parseInput, SafeText } from '../shared/validation';
+import { replaceKeyInTx } from '../shared/key-rotation';
 import { currentSubscription, requireApproved } from './subscriptions';
 import { developerActor, type DeveloperContext } from './context';
-import { recordAudit } from '../services/audit';
+import { recordAudit } from '../shared/audit';
 
 export const MAX_KEYS_PER_DEVELOPER = 20;
 const MAX_GRACE_SECONDS = 7 * 86_400;

@@ -4,7 +4,7 @@ import { cookies, headers } from 'next/headers';
 import { notFound, redirect } from 'next/navigation';
 import { parseEnv } from '@tollgate/config';
 import { createStripeClient } from '@tollgate/billing';
-import { getRuntime } from '../runtime';
+import { getRuntime } from '../shared/runtime';
 import { gatewayUrlFor } from '../../env';
 import { findPortalTenant, type DeveloperContext, type PortalDeps, type PortalTenant } from './context';
 import { resolveDeveloper } from './developer';

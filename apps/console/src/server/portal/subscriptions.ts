@@ -9,11 +9,11 @@ import {
   previewSubscriptionInvoice,
   StripeNotConfiguredError,
 } from '@tollgate/billing';
-import { notFound, ServiceError } from '../services/context';
-import { Id, parseInput } from '../services/validation';
+import { notFound, ServiceError } from '../shared/context';
+import { Id, parseInput } from '../shared/validation';
 import { isPaidPlan } from './catalog';
 import { developerActor, portalUrlOf, type DeveloperContext, type PortalDeps } from './context';
-import { recordAudit } from '../services/audit';
+import { recordAudit } from '../shared/audit';
 
 export const LIVE_STATUSES = ['ACTIVE', 'TRIALING', 'PAST_DUE'] as const;
 export const SubscribeInput = z.object({ planId: Id('pln') }).strict();

@@ -1,8 +1,8 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { z } from 'zod';
-import { ServiceError } from '../services/context';
-import { parseInput } from '../services/validation';
+import { ServiceError } from '../shared/context';
+import { parseInput } from '../shared/validation';
 
 export const TryItInput = z
   .object({

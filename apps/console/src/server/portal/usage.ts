@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { queryTopUsage, queryUsage, RANGES, type RangeName } from '../services/usage';
-import { ServiceError, type ServiceContext } from '../services/context';
-import { Id, parseInput } from '../services/validation';
+import { queryTopUsage, queryUsage, RANGES, type RangeName } from '../shared/usage';
+import { ServiceError, type ServiceContext } from '../shared/context';
+import { Id, parseInput } from '../shared/validation';
 import { getMyKey } from './keys';
 import type { DeveloperContext } from './context';
 

@@ -2,9 +2,9 @@
 
 import { redirect } from 'next/navigation';
 import { revalidatePath } from 'next/cache';
-import { assertSameOrigin, clientIp } from '@/server/auth';
-import { runAction, str, type FormState } from '@/server/action-state';
-import { ServiceError } from '@/server/services/context';
+import { assertSameOrigin, clientIp } from '@/server/shared/request';
+import { runAction, str, type FormState } from '@/server/shared/action-state';
+import { ServiceError } from '@/server/shared/context';
 import {
   endPortalSession,
   getPortalDeps,

@@ -1,7 +1,7 @@
 'use client';
 
 import { useActionState, useState } from 'react';
-import type { FormState } from '@/server/action-state';
+import type { FormState } from '@/server/shared/action-state';
 import { buttonStyles } from '@/components/ui';
 import { renameKeyAction, revokeKeyAction, rollKeyAction } from './actions';
 

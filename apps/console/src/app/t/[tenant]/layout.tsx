@@ -1,8 +1,8 @@
 import type { ReactNode } from 'react';
 import { NavLink } from '@/components/nav-link';
-import { tenantSession } from '@/server/auth';
-import { getRuntime } from '@/server/runtime';
-import { listUserTenants } from '@/server/services/accounts';
+import { tenantSession } from '@/server/console/auth';
+import { getRuntime } from '@/server/shared/runtime';
+import { listUserTenants } from '@/server/console/accounts';
 import { logoutAction } from '@/app/(auth)/actions';
 
 export const dynamic = 'force-dynamic';

@@ -1,9 +1,9 @@
 import Link from 'next/link';
-import { tenantSession } from '@/server/auth';
-import { getRuntime } from '@/server/runtime';
+import { tenantSession } from '@/server/console/auth';
+import { getRuntime } from '@/server/shared/runtime';
 import { gatewayUrlFor } from '@/env';
-import { queryUsage } from '@/server/services/usage';
-import { getTenant } from '@/server/services/tenant';
+import { queryUsage } from '@/server/shared/usage';
+import { getTenant } from '@/server/console/tenant';
 import { BarChart } from '@/components/charts';
 import { Badge, Card, formatDate, formatNumber, PageHeader, Stat } from '@/components/ui';
 

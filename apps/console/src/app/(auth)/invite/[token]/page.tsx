@@ -1,6 +1,6 @@
 import type { Metadata } from 'next';
 import { ActionForm, Field } from '@/components/forms';
-import { getSessionUser } from '@/server/auth';
+import { getSessionUser } from '@/server/console/auth';
 import { acceptInviteAction } from '../../actions';
 
 export const metadata: Metadata = { title: 'Accept invitation' };

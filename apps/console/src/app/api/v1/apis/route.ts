@@ -1,4 +1,4 @@
-import { v1 } from '@/server/api/instance';
+import { v1 } from '@/server/console/api/instance';
 
 export const dynamic = 'force-dynamic';
 export const GET = v1.apis.GET;

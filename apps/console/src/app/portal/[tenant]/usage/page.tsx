@@ -2,7 +2,7 @@ import Link from 'next/link';
 import type { Metadata } from 'next';
 import { BarChart } from '@/components/charts';
 import { cx, formatNumber, PageHeader, Stat, Table, Td } from '@/components/ui';
-import { ServiceError } from '@/server/services/context';
+import { ServiceError } from '@/server/shared/context';
 import { portalSite, requireDeveloper } from '@/server/portal/next';
 import { listMyKeys } from '@/server/portal/keys';
 import { myKeyUsage, myUsage } from '@/server/portal/usage';

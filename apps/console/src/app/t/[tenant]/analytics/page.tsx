@@ -1,6 +1,7 @@
 import Link from 'next/link';
-import { tenantSession } from '@/server/auth';
-import { queryBilling, queryTopUsage, queryUsage, RANGES } from '@/server/services/usage';
+import { tenantSession } from '@/server/console/auth';
+import { queryTopUsage, queryUsage, RANGES } from '@/server/shared/usage';
+import { queryBilling } from '@/server/console/revenue';
 import { BarChart, RankList } from '@/components/charts';
 import { Card, cx, formatMoney, formatNumber, PageHeader, Stat, Table, Td } from '@/components/ui';
 

@@ -1,7 +1,7 @@
 import Link from 'next/link';
-import { tenantSession } from '@/server/auth';
-import { listApis } from '@/server/services/apis';
-import { can } from '@/server/services/context';
+import { tenantSession } from '@/server/console/auth';
+import { listApis } from '@/server/console/apis';
+import { can } from '@/server/shared/context';
 import { Badge, EmptyState, LinkButton, PageHeader, Pager, Table, Td } from '@/components/ui';
 
 export default async function ApisPage({

@@ -1,5 +1,5 @@
-import { tenantSession } from '@/server/auth';
-import { listAuditLogs } from '@/server/services/audit';
+import { tenantSession } from '@/server/console/auth';
+import { listAuditLogs } from '@/server/shared/audit';
 import { EmptyState, formatDate, PageHeader, Pager, Table, Td } from '@/components/ui';
 
 const TARGETS = ['', 'tenant', 'api', 'route', 'plan', 'consumer', 'key', 'token', 'member', 'invitation'];

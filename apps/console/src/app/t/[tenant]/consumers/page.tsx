@@ -1,10 +1,10 @@
-import { tenantSession } from '@/server/auth';
-import { listConsumers } from '@/server/services/consumers';
-import { can } from '@/server/services/context';
+import { tenantSession } from '@/server/console/auth';
+import { listConsumers } from '@/server/console/consumers';
+import { can } from '@/server/shared/context';
 import Link from 'next/link';
 import { ActionForm, Field } from '@/components/forms';
 import { Badge, Card, EmptyState, formatDate, PageHeader, Pager, Table, Td } from '@/components/ui';
-import { createConsumerAction, setConsumerStatusAction } from '../actions';
+import { createConsumerAction, setConsumerStatusAction } from '../_actions/consumers';
 
 const tone = { ACTIVE: 'green', PENDING: 'amber', SUSPENDED: 'red' } as const;
 

@@ -1,9 +1,9 @@
-import { tenantSession } from '@/server/auth';
-import { listKeys } from '@/server/services/keys';
-import { can } from '@/server/services/context';
+import { tenantSession } from '@/server/console/auth';
+import { listKeys } from '@/server/console/keys';
+import { can } from '@/server/shared/context';
 import { ActionForm, Checkbox, Field, Select } from '@/components/forms';
 import { Card, EmptyState, formatDate, KeyStatusBadge, PageHeader, Pager, Table, Td } from '@/components/ui';
-import { issueKeyAction, revokeKeyAction, rollKeyAction, updateKeyAction } from '../actions';
+import { issueKeyAction, revokeKeyAction, rollKeyAction, updateKeyAction } from '../_actions/keys';
 
 export default async function KeysPage({
   params,

@@ -1,7 +1,7 @@
 import Link from 'next/link';
-import { tenantSession } from '@/server/auth';
-import { listPlans } from '@/server/services/plans';
-import { can } from '@/server/services/context';
+import { tenantSession } from '@/server/console/auth';
+import { listPlans } from '@/server/console/plans';
+import { can } from '@/server/shared/context';
 import { Badge, EmptyState, formatMoney, formatNumber, LinkButton, PageHeader, Pager, Table, Td } from '@/components/ui';
 
 export default async function PlansPage({

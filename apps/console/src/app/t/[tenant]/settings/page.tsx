@@ -1,19 +1,13 @@
-import { tenantSession } from '@/server/auth';
-import { can } from '@/server/services/context';
-import { listMembers } from '@/server/services/members';
-import { listAccessTokens } from '@/server/services/tokens';
-import { getTenant } from '@/server/services/tenant';
+import { tenantSession } from '@/server/console/auth';
+import { can } from '@/server/shared/context';
+import { listMembers } from '@/server/console/members';
+import { listAccessTokens } from '@/server/console/tokens';
+import { getTenant } from '@/server/console/tenant';
 import { ActionForm, Checkbox, Field, Select } from '@/components/forms';
 import { Badge, Card, formatDate, PageHeader, Table, Td } from '@/components/ui';
-import {
-  changeRoleAction,
-  createTokenAction,
-  inviteMemberAction,
-  removeMemberAction,
-  revokeInvitationAction,
-  revokeTokenAction,
-  updateTenantAction,
-} from '../actions';
+import { changeRoleAction, inviteMemberAction, removeMemberAction, revokeInvitationAction } from '../_actions/members';
+import { createTokenAction, revokeTokenAction } from '../_actions/tokens';
+import { updateTenantAction } from '../_actions/settings';
 
 const ROLE_OPTIONS = [
   { value: 'VIEWER', label: 'Viewer: read only' },

@@ -1,5 +1,5 @@
-import { getRuntime } from '@/server/runtime';
-import { createUsageExportHandler } from '@/server/usage-export';
+import { getRuntime } from '@/server/shared/runtime';
+import { createUsageExportHandler } from '@/server/console/usage-export';
 
 export const dynamic = 'force-dynamic';
 

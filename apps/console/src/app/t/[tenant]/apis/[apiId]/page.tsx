@@ -1,16 +1,17 @@
 import { notFound } from 'next/navigation';
-import { tenantSession } from '@/server/auth';
-import { getApi } from '@/server/services/apis';
-import { can, ServiceError } from '@/server/services/context';
-import { getTenant } from '@/server/services/tenant';
-import { getRuntime } from '@/server/runtime';
+import { tenantSession } from '@/server/console/auth';
+import { getApi } from '@/server/console/apis';
+import { can, ServiceError } from '@/server/shared/context';
+import { getTenant } from '@/server/console/tenant';
+import { getRuntime } from '@/server/shared/runtime';
 import { gatewayUrlFor } from '@/env';
 import { ActionForm } from '@/components/forms';
 import { ApiFields } from '@/components/api-fields';
 import { RouteFields } from '@/components/route-fields';
 import { TestCall } from '@/components/test-call';
 import { Badge, Card, formatDate, PageHeader, Table, Td } from '@/components/ui';
-import { createRouteAction, deleteApiAction, deleteRouteAction, testCallAction, updateApiAction, updateRouteAction } from '../../actions';
+import { createRouteAction, deleteApiAction, deleteRouteAction, updateApiAction, updateRouteAction } from '../../_actions/apis';
+import { testCallAction } from '../../_actions/test-call';
 
 type Transform = { requestHeaders?: { set?: object; remove?: string[] }; responseHeaders?: { set?: object; remove?: string[] } } | null;
 const transformCount = (t: Transform) =>

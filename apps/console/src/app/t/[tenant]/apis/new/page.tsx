@@ -1,10 +1,10 @@
 import { notFound } from 'next/navigation';
-import { tenantSession } from '@/server/auth';
-import { can } from '@/server/services/context';
+import { tenantSession } from '@/server/console/auth';
+import { can } from '@/server/shared/context';
 import { ActionForm } from '@/components/forms';
 import { ApiFields } from '@/components/api-fields';
 import { Card, PageHeader } from '@/components/ui';
-import { createApiAction } from '../../actions';
+import { createApiAction } from '../../_actions/apis';
 
 export default async function NewApiPage({ params }: { params: Promise<{ tenant: string }> }) {
   const { tenant: slug } = await params;

@@ -1,13 +1,14 @@
 import Link from 'next/link';
 import { notFound } from 'next/navigation';
-import { tenantSession } from '@/server/auth';
-import { getConsumer } from '@/server/services/consumers';
-import { listKeys } from '@/server/services/keys';
-import { queryUsage } from '@/server/services/usage';
-import { can, ServiceError } from '@/server/services/context';
+import { tenantSession } from '@/server/console/auth';
+import { getConsumer } from '@/server/console/consumers';
+import { listKeys } from '@/server/console/keys';
+import { queryUsage } from '@/server/shared/usage';
+import { can, ServiceError } from '@/server/shared/context';
 import { ActionForm, Field, Hidden, Select } from '@/components/forms';
 import { Badge, Card, EmptyState, formatDate, formatNumber, KeyStatusBadge, PageHeader, Stat, Table, Td } from '@/components/ui';
-import { issueKeyAction, setConsumerStatusAction } from '../../actions';
+import { setConsumerStatusAction } from '../../_actions/consumers';
+import { issueKeyAction } from '../../_actions/keys';
 
 const tone = { ACTIVE: 'green', PENDING: 'amber', SUSPENDED: 'red' } as const;
 

@@ -1,11 +1,11 @@
 import { notFound } from 'next/navigation';
-import { tenantSession } from '@/server/auth';
-import { can, ServiceError } from '@/server/services/context';
-import { getPlan } from '@/server/services/plans';
+import { tenantSession } from '@/server/console/auth';
+import { can, ServiceError } from '@/server/shared/context';
+import { getPlan } from '@/server/console/plans';
 import { ActionForm } from '@/components/forms';
 import { PlanFields } from '@/components/plan-fields';
 import { Badge, Card, formatMoney, formatNumber, PageHeader } from '@/components/ui';
-import { archivePlanAction, deletePlanAction, updatePlanAction } from '../../actions';
+import { archivePlanAction, deletePlanAction, updatePlanAction } from '../../_actions/plans';
 
 export default async function PlanPage({
   params,

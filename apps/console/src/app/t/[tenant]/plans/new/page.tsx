@@ -1,11 +1,11 @@
 import { notFound } from 'next/navigation';
-import { tenantSession } from '@/server/auth';
-import { can } from '@/server/services/context';
-import { getTenant } from '@/server/services/tenant';
+import { tenantSession } from '@/server/console/auth';
+import { can } from '@/server/shared/context';
+import { getTenant } from '@/server/console/tenant';
 import { ActionForm } from '@/components/forms';
 import { PlanFields } from '@/components/plan-fields';
 import { Card, PageHeader } from '@/components/ui';
-import { createPlanAction } from '../../actions';
+import { createPlanAction } from '../../_actions/plans';
 
 export default async function NewPlanPage({ params }: { params: Promise<{ tenant: string }> }) {
   const { tenant: slug } = await params;

@@ -2,11 +2,12 @@ import { z } from 'zod';
 import { newId, type Prisma } from '@tollgate/db';
 import { addAnchoredMonths } from '@tollgate/billing';
 import { displayPrefix, generateApiKey, hashApiKey } from '@tollgate/keys';
-import { notFound, requirePermission, ServiceError, type ServiceContext } from './context';
-import { recordAudit } from './audit';
-import { enqueueKeyPublish } from './publish';
+import { notFound, requirePermission, ServiceError, type ServiceContext } from '../shared/context';
+import { recordAudit } from '../shared/audit';
+import { enqueueKeyPublish } from '../shared/publish';
 import { ensureInternalConsumer } from './consumers';
-import { Id, pageArgs, Pagination, parseInput, SafeText, toPage } from './validation';
+import { replaceKeyInTx } from '../shared/key-rotation';
+import { Id, pageArgs, Pagination, parseInput, SafeText, toPage } from '../shared/validation';
 
 const MAX_GRACE_SECONDS = 30 * 86_400;
 
@@ -232,46 +233,4 @@ export async function rollKey(ctx: ServiceContext, keyId: string, input: unknown
     return next;
   });
   return { key: await getKey(ctx, rolled.id), secret: rolled.secret, previous: await getKey(ctx, old.id) };
-}
-
-/**
- * The roll itself, shared by the console and the portal, inside the caller's transaction: a new
- * key with every setting of the old one (consumer, subscription, APIs, scopes, overrides,
- * expiry), the old one expiring after the grace period (0 = revoked now), both republished.
- */
-export async function replaceKeyInTx(tx: Prisma.TransactionClient, oldId: string, graceSeconds: number) {
-  const old = await tx.apiKey.findUniqueOrThrow({ where: { id: oldId } });
-  const now = Date.now();
-  const graceEnd = new Date(now + graceSeconds * 1000);
-  const secret = generateApiKey(old.env === 'test' ? 'test' : 'live');
-  const id = newId('key');
-  await tx.apiKey.create({
-    data: {
-      id,
-      tenantId: old.tenantId,
-      consumerId: old.consumerId,
-      subscriptionId: old.subscriptionId,
-      name: old.name,
-      hash: hashApiKey(secret),
-      prefix: displayPrefix(secret),
-      env: old.env,
-      expiresAt: old.expiresAt,
-      apiIds: old.apiIds,
-      scopes: old.scopes,
-      rateLimitOverride: old.rateLimitOverride,
-      rateWindowOverride: old.rateWindowOverride,
-      quotaOverride: old.quotaOverride,
-      rolledFromId: old.id,
-    },
-  });
-  await tx.apiKey.update({
-    where: { id: old.id },
-    data:
-      graceSeconds === 0
-        ? { status: 'REVOKED', revokedAt: new Date(now) }
-        : { expiresAt: old.expiresAt && old.expiresAt < graceEnd ? old.expiresAt : graceEnd },
-  });
-  await enqueueKeyPublish(tx, old.id);
-  await enqueueKeyPublish(tx, id);
-  return { id, secret };
 }

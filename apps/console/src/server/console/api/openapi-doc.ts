@@ -1,11 +1,12 @@
 import { z } from 'zod';
-import { CreateApiInput, CreateRouteInput, UpdateApiInput, UpdateRouteInput } from '../services/apis';
-import { CreatePlanInput, UpdatePlanInput } from '../services/plans';
-import { CreateConsumerInput, UpdateConsumerInput } from '../services/consumers';
-import { IssueKeyInput, RollKeyInput, UpdateKeyInput } from '../services/keys';
-import { ChangeRoleInput, InviteInput } from '../services/members';
-import { CreateTokenInput } from '../services/tokens';
-import { UpdateTenantInput } from '../services/tenant';
+import { CreateApiInput, UpdateApiInput } from '../api-schemas';
+import { CreateRouteInput, UpdateRouteInput } from '../route-schemas';
+import { CreatePlanInput, UpdatePlanInput } from '../plans';
+import { CreateConsumerInput, UpdateConsumerInput } from '../consumers';
+import { IssueKeyInput, RollKeyInput, UpdateKeyInput } from '../keys';
+import { ChangeRoleInput, InviteInput } from '../members';
+import { CreateTokenInput } from '../tokens';
+import { UpdateTenantInput } from '../tenant';
 
 type Schema = Record<string, unknown>;
 

@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { createPrismaClient, type Db } from '@tollgate/db';
 import { createKeyspace, type Keyspace } from '@tollgate/policy';
 import { createLogger, type Logger } from '@tollgate/config';
-import { loadConsoleConfig, type ConsoleConfig } from '../env';
+import { loadConsoleConfig, type ConsoleConfig } from '../../env';
 
 export type Runtime = { config: ConsoleConfig; db: Db; redis: Redis; keyspace: Keyspace; log: Logger };
 

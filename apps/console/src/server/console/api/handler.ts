@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import type { Db } from '@tollgate/db';
 import type { Logger } from '@tollgate/config';
 import { errorBody, ERROR_STATUS, type ErrorCode } from '@tollgate/policy';
-import { ServiceError, type ServiceContext } from '../services/context';
-import { authenticateAccessToken } from '../services/tokens';
-import type { ConsoleMetrics } from '../metrics';
+import { ServiceError, type ServiceContext } from '../../shared/context';
+import { authenticateAccessToken } from '../tokens';
+import type { ConsoleMetrics } from '../../shared/metrics';
 
 export type V1Deps = {
   db: Db;

@@ -1,10 +1,10 @@
 import { cache } from 'react';
-import { cookies, headers } from 'next/headers';
+import { cookies } from 'next/headers';
 import { notFound, redirect } from 'next/navigation';
-import { getRuntime } from './runtime';
-import { isSameOrigin } from './csrf';
+import { getRuntime } from '../shared/runtime';
+import { assertSameOrigin, clientIp } from '../shared/request';
 import { createSessionToken, isSessionRevoked, readSessionToken, revokeSession, SESSION_COOKIE, sessionCookieOptions } from './session';
-import { ServiceError, type Role, type ServiceContext } from './services/context';
+import { type Role, type ServiceContext } from '../shared/context';
 
 export type SessionUser = { id: string; email: string; name: string };
 
@@ -23,27 +23,6 @@ export async function requireUser(): Promise<SessionUser> {
   const user = await getSessionUser();
   if (!user) redirect('/login');
   return user;
-}
-
-/**
- * The client address for rate limits and the audit log. Next fills X-Forwarded-For from the
- * socket when a request arrives without one; behind a proxy (TRUST_PROXY) the right-most entry
- * is the one our proxy appended, so a client-sent value can't spoof it. Without a proxy a
- * client can still send its own header, which is why logins are also limited per e-mail.
- */
-export async function clientIp(): Promise<string | null> {
-  const { config } = getRuntime();
-  const h = await headers();
-  const xff = h.get('x-forwarded-for');
-  if (xff) {
-    const parts = xff
-      .split(',')
-      .map((p) => p.trim())
-      .filter(Boolean);
-    const ip = config.trustProxy ? parts[parts.length - 1] : parts[0];
-    if (ip) return ip.slice(0, 64);
-  }
-  return h.get('x-real-ip')?.slice(0, 64) ?? null;
 }
 
 export type TenantSession = { ctx: ServiceContext; user: SessionUser; tenant: { id: string; slug: string; name: string }; role: Role };
@@ -65,14 +44,6 @@ export const tenantSession = cache(async (slug: string): Promise<TenantSession> 
     role: m.role,
   };
 });
-
-/** Server actions' entry: refuses cross-site posts before anything else runs. */
-export async function assertSameOrigin(): Promise<void> {
-  const { config } = getRuntime();
-  if (!isSameOrigin(await headers(), config.consoleUrl)) {
-    throw new ServiceError('forbidden', 'cross-site request refused');
-  }
-}
 
 export async function actionSession(slug: string): Promise<TenantSession> {
   await assertSameOrigin();

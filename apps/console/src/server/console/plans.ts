@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { newId, Prisma } from '@tollgate/db';
-import { notFound, requirePermission, ServiceError, type ServiceContext } from './context';
-import { recordAudit } from './audit';
-import { enqueuePolicyPublish } from './publish';
-import { Id, isUniqueViolation, pageArgs, Pagination, parseInput, SafeName, SafeText, Slug, toPage } from './validation';
+import { notFound, requirePermission, ServiceError, type ServiceContext } from '../shared/context';
+import { recordAudit } from '../shared/audit';
+import { enqueuePolicyPublish } from '../shared/publish';
+import { Id, isUniqueViolation, pageArgs, Pagination, parseInput, SafeName, SafeText, Slug, toPage } from '../shared/validation';
 
 const Int = (min: number, max: number) =>
   z

@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import { newId, type Db, type Prisma } from '@tollgate/db';
-import { notFound, requirePermission, ServiceError, type ServiceContext } from './context';
-import { recordAudit } from './audit';
-import { enqueueKeyPublish } from './publish';
-import { Email } from './accounts';
-import { Id, isUniqueViolation, pageArgs, Pagination, parseInput, SafeName, toPage } from './validation';
+import { notFound, requirePermission, ServiceError, type ServiceContext } from '../shared/context';
+import { recordAudit } from '../shared/audit';
+import { enqueueKeyPublish } from '../shared/publish';
+import { Email } from '../shared/credentials';
+import { Id, isUniqueViolation, pageArgs, Pagination, parseInput, SafeName, toPage } from '../shared/validation';
 
 export const INTERNAL_CONSUMER_EMAIL = 'internal@tollgate.invalid';
 

@@ -1,6 +1,6 @@
 import { unstable_rethrow } from 'next/navigation';
 import { getRuntime } from './runtime';
-import { ServiceError } from './services/context';
+import { ServiceError } from './context';
 
 export type FormState = {
   /** Bumped on every submission so inputs remount with the submitted values. */

@@ -2,10 +2,10 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { newId, type Db } from '@tollgate/db';
 import { generateToken, hashPassword } from '@tollgate/keys';
-import { notFound, requirePermission, ServiceError, type ServiceContext } from './context';
-import { recordAudit } from './audit';
-import { Email, Password } from './accounts';
-import { Id, parseInput, SafeName } from './validation';
+import { notFound, requirePermission, ServiceError, type ServiceContext } from '../shared/context';
+import { recordAudit } from '../shared/audit';
+import { Email, Password } from '../shared/credentials';
+import { Id, parseInput, SafeName } from '../shared/validation';
 
 const INVITE_TTL_MS = 7 * 86_400_000;
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');

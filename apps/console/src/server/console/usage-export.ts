@@ -3,8 +3,8 @@ import type { Db } from '@tollgate/db';
 import type { Logger } from '@tollgate/config';
 import { errorBody, ERROR_STATUS, type Keyspace } from '@tollgate/policy';
 import { isSessionRevoked, readSessionToken, SESSION_COOKIE } from './session';
-import { ServiceError } from './services/context';
-import { exportUsageCsv } from './services/usage';
+import { ServiceError } from '../shared/context';
+import { exportUsageCsv } from './usage-csv';
 
 export type UsageExportDeps = { db: Db; redis: Redis; keyspace: Keyspace; sessionSecret: string; log: Pick<Logger, 'error'> };
 

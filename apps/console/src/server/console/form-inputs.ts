@@ -1,5 +1,5 @@
-import { bool, list, num, numOr, str } from './action-state';
-import { ServiceError } from './services/context';
+import { bool, list, num, numOr, str } from '../shared/action-state';
+import { ServiceError } from '../shared/context';
 
 // Browser forms → service input for routes and JWT settings. Kept out of the 'use server'
 // module so tests can feed hostile FormData straight in; the services still validate everything.

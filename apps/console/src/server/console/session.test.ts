@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { SignJWT } from 'jose';
 import { createSessionToken, readSessionToken } from './session';
-import { isSameOrigin } from './csrf';
+import { isSameOrigin } from '../shared/csrf';
 
 const secret = 'x'.repeat(40);
 

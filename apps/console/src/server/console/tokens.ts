@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { newId, type Db } from '@tollgate/db';
 import { generateToken, hashApiKey } from '@tollgate/keys';
-import { notFound, requirePermission, roleAtLeast, ServiceError, type Role, type ServiceContext } from './context';
-import { recordAudit } from './audit';
-import { Id, parseInput, SafeName } from './validation';
+import { notFound, requirePermission, roleAtLeast, ServiceError, type Role, type ServiceContext } from '../shared/context';
+import { recordAudit } from '../shared/audit';
+import { Id, parseInput, SafeName } from '../shared/validation';
 
 const TOKEN_PREFIX = 'tgat';
 const TOKEN_PATTERN = /^tgat_[0-9A-Za-z]{40}$/;

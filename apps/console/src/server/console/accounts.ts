@@ -3,10 +3,11 @@ import type { Redis } from 'ioredis';
 import { newId, type Db } from '@tollgate/db';
 import { hashPassword, verifyPassword } from '@tollgate/keys';
 import type { Keyspace } from '@tollgate/policy';
-import { ServiceError, type Role } from './context';
-import { recordAudit } from './audit';
-import { isUniqueViolation, parseInput, SafeName, Slug } from './validation';
-import { hitRateLimit, rateSubject } from '../rate-limit';
+import { ServiceError, type Role } from '../shared/context';
+import { recordAudit } from '../shared/audit';
+import { isUniqueViolation, parseInput, SafeName, Slug } from '../shared/validation';
+import { Email, Password } from '../shared/credentials';
+import { hitRateLimit, rateSubject } from '../shared/rate-limit';
 
 export type AccountDeps = { db: Db; redis: Redis; keyspace: Keyspace };
 export type RequestMeta = { ip: string | null };
@@ -31,18 +32,6 @@ const RESERVED_SLUGS = new Set([
   'gateway',
   'tollgate',
 ]);
-
-export const Email = z
-  .string({ error: 'must be text' })
-  .trim()
-  .toLowerCase()
-  .max(254, 'must be at most 254 characters')
-  .email('must be a valid e-mail address');
-
-export const Password = z
-  .string({ error: 'must be text' })
-  .min(10, 'must be at least 10 characters')
-  .max(200, 'must be at most 200 characters');
 
 export const SignupInput = z.object({
   name: SafeName(100),

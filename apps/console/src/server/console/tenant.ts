@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { PortalHostname } from '../portal/host';
-import { notFound, requirePermission, ServiceError, type ServiceContext } from './context';
-import { recordAudit } from './audit';
-import { enqueuePolicyPublish } from './publish';
-import { isUniqueViolation, parseInput, SafeName } from './validation';
+import { notFound, requirePermission, ServiceError, type ServiceContext } from '../shared/context';
+import { recordAudit } from '../shared/audit';
+import { enqueuePolicyPublish } from '../shared/publish';
+import { isUniqueViolation, parseInput, SafeName } from '../shared/validation';
 
 export const UpdateTenantInput = z
   .object({

@@ -1,25 +1,14 @@
 import { makeHandler, pick, Status, type V1Deps } from './handler';
-import {
-  createApi,
-  createRoute,
-  deleteApi,
-  deleteRoute,
-  getApi,
-  getRoute,
-  listApis,
-  listRoutes,
-  updateApi,
-  updateRoute,
-  type ApiServiceOptions,
-} from '../services/apis';
-import { createPlan, deletePlan, getPlan, listPlans, updatePlan } from '../services/plans';
-import { createConsumer, deleteConsumer, getConsumer, listConsumers, updateConsumer } from '../services/consumers';
-import { getKey, issueKey, listKeys, revokeKey, rollKey, updateKey } from '../services/keys';
-import { queryTopUsage, queryUsage } from '../services/usage';
-import { changeMemberRole, inviteMember, listMembers, removeMember } from '../services/members';
-import { createAccessToken, listAccessTokens, revokeAccessToken } from '../services/tokens';
-import { getTenant, updateTenant } from '../services/tenant';
-import { ServiceError } from '../services/context';
+import { createApi, deleteApi, getApi, listApis, updateApi, type ApiServiceOptions } from '../apis';
+import { createRoute, deleteRoute, getRoute, listRoutes, updateRoute } from '../routes';
+import { createPlan, deletePlan, getPlan, listPlans, updatePlan } from '../plans';
+import { createConsumer, deleteConsumer, getConsumer, listConsumers, updateConsumer } from '../consumers';
+import { getKey, issueKey, listKeys, revokeKey, rollKey, updateKey } from '../keys';
+import { queryTopUsage, queryUsage } from '../../shared/usage';
+import { changeMemberRole, inviteMember, listMembers, removeMember } from '../members';
+import { createAccessToken, listAccessTokens, revokeAccessToken } from '../tokens';
+import { getTenant, updateTenant } from '../tenant';
+import { ServiceError } from '../../shared/context';
 import { buildOpenApiDocument } from './openapi-doc';
 
 type IdParam = { id: string };

@@ -1,5 +1,5 @@
-import { getRuntime } from '../runtime';
-import { getMetrics } from '../metrics';
+import { getRuntime } from '../../shared/runtime';
+import { getMetrics } from '../../shared/metrics';
 import { createV1Handlers } from './v1';
 
 /** The process's admin-API handlers, on the shared runtime (route files re-export these). */

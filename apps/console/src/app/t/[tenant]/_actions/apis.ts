@@ -1,0 +1,117 @@
+'use server';
+
+// Server actions for APIs and their routes.
+import { revalidatePath } from 'next/cache';
+import { redirect } from 'next/navigation';
+import { actionSession } from '@/server/console/auth';
+import { bool, list, numOr, runAction, str, type FormState } from '@/server/shared/action-state';
+import { createApi, deleteApi, getApi, updateApi } from '@/server/console/apis';
+import { createRoute, deleteRoute, updateRoute } from '@/server/console/routes';
+import { formFieldsFor, jwtConfigFrom, routeInputFrom } from '@/server/console/form-inputs';
+
+// Every action: same-origin check and membership first (actionSession), then the service,
+// which applies the role guard. Nothing here decides who may do what.
+
+function apiInputFrom(fd: FormData) {
+  const urls = list(fd, 'targetUrl');
+  const weights = fd.getAll('targetWeight').map((w) => (typeof w === 'string' && w.trim() !== '' ? Number(w) : 1));
+  const openapiText = str(fd, 'openapi');
+  return {
+    name: str(fd, 'name'),
+    slug: str(fd, 'slug'),
+    description: str(fd, 'description') ?? '',
+    basePath: str(fd, 'basePath'),
+    version: str(fd, 'version') || 'v1',
+    visibility: str(fd, 'visibility') ?? 'PRIVATE',
+    authMode: str(fd, 'authMode') ?? 'API_KEY',
+    allowQueryKey: bool(fd, 'allowQueryKey'),
+    failMode: str(fd, 'failMode') ?? 'OPEN',
+    loadBalancing: str(fd, 'loadBalancing') ?? 'ROUND_ROBIN',
+    connectTimeoutMs: numOr(fd, 'connectTimeoutMs', 2000),
+    headersTimeoutMs: numOr(fd, 'headersTimeoutMs', 10_000),
+    requestTimeoutMs: numOr(fd, 'requestTimeoutMs', 30_000),
+    retries: numOr(fd, 'retries', 1),
+    targets: urls.map((url, i) => ({ url, weight: Number.isFinite(weights[i]) ? weights[i] : weights[i] })),
+    ...(openapiText !== undefined && openapiText.trim() !== '' ? { openapi: openapiText } : {}),
+    ...(str(fd, 'openapiUrl')?.trim() ? { openapiUrl: str(fd, 'openapiUrl')!.trim() } : {}),
+  };
+}
+
+async function openapiFromUpload(fd: FormData): Promise<string | undefined> {
+  const file = fd.get('openapiFile');
+  if (file && typeof file === 'object' && 'size' in file && file.size > 0) {
+    if (file.size > 1_000_000) return ' '.repeat(1_000_001);
+    return await file.text();
+  }
+  return undefined;
+}
+
+export async function createApiAction(slug: string, prev: FormState, fd: FormData): Promise<FormState> {
+  let id = '';
+  const res = await runAction(prev, fd, async () => {
+    const { ctx } = await actionSession(slug);
+    const input = { ...apiInputFrom(fd), jwtConfig: jwtConfigFrom(fd, str(fd, 'authMode')) };
+    const uploaded = await openapiFromUpload(fd);
+    const api = await createApi(ctx, uploaded !== undefined ? { ...input, openapi: uploaded } : input).catch((err: unknown) => {
+      throw formFieldsFor(err);
+    });
+    id = api.id;
+  });
+  if (res.ok) redirect(`/t/${slug}/apis/${id}?created=1`);
+  return res;
+}
+
+export async function updateApiAction(slug: string, apiId: string, prev: FormState, fd: FormData): Promise<FormState> {
+  return runAction(prev, fd, async () => {
+    const { ctx } = await actionSession(slug);
+    const existing = await getApi(ctx, apiId);
+    const existingKey = (existing.jwtConfig as { key?: string | null } | null)?.key ?? null;
+    const input = { ...apiInputFrom(fd), jwtConfig: jwtConfigFrom(fd, str(fd, 'authMode'), existingKey) };
+    const uploaded = await openapiFromUpload(fd);
+    await updateApi(ctx, apiId, uploaded !== undefined ? { ...input, openapi: uploaded } : input).catch((err: unknown) => {
+      throw formFieldsFor(err);
+    });
+    revalidatePath(`/t/${slug}/apis/${apiId}`);
+    return { message: 'Saved. The gateway picks up the change within a second.' };
+  });
+}
+
+export async function deleteApiAction(slug: string, apiId: string, prev: FormState, fd: FormData): Promise<FormState> {
+  const res = await runAction(prev, fd, async () => {
+    const { ctx } = await actionSession(slug);
+    await deleteApi(ctx, apiId);
+  });
+  if (res.ok) redirect(`/t/${slug}/apis`);
+  return res;
+}
+
+export async function createRouteAction(slug: string, apiId: string, prev: FormState, fd: FormData): Promise<FormState> {
+  return runAction(prev, fd, async () => {
+    const { ctx } = await actionSession(slug);
+    await createRoute(ctx, apiId, routeInputFrom(fd)).catch((err: unknown) => {
+      throw formFieldsFor(err);
+    });
+    revalidatePath(`/t/${slug}/apis/${apiId}`);
+    return { message: 'Route added.' };
+  });
+}
+
+export async function updateRouteAction(slug: string, apiId: string, routeId: string, prev: FormState, fd: FormData): Promise<FormState> {
+  return runAction(prev, fd, async () => {
+    const { ctx } = await actionSession(slug);
+    await updateRoute(ctx, routeId, routeInputFrom(fd)).catch((err: unknown) => {
+      throw formFieldsFor(err);
+    });
+    revalidatePath(`/t/${slug}/apis/${apiId}`);
+    return { message: 'Route saved. The gateway picks up the change within a second.' };
+  });
+}
+
+export async function deleteRouteAction(slug: string, apiId: string, routeId: string, prev: FormState, fd: FormData): Promise<FormState> {
+  return runAction(prev, fd, async () => {
+    const { ctx } = await actionSession(slug);
+    await deleteRoute(ctx, routeId);
+    revalidatePath(`/t/${slug}/apis/${apiId}`);
+    return { message: 'Route removed.' };
+  });
+}
