@@ -13,6 +13,7 @@ import { buildApp } from './app';
 import { KeyCache } from './auth/key-cache';
 import { FailureBudget, registerFailureBudgetMetrics } from './auth/failure-budget';
 import { PolicyStore } from './config/policy-store';
+import { PoolRefs } from './config/pool-refs';
 import type { GatewayConfig } from './env';
 import { createLimitEnforcer, type FallbackReason } from './limits/enforce-limits';
 import { createColdPath } from './limits/cold-path';
@@ -135,17 +136,16 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
     logger,
     onKeyEvent: (e) => (e.type === 'key.revoked' ? keys.revoke(e.hash) : keys.invalidate(e.hash)),
     onResubscribed: () => keys.expireAll(),
-    onTableChanged: (table) => {
-      const inUse = new Set<string>();
-      for (const t of table.tenants.values())
-        for (const a of t.apis) for (const b of [a.balancer, a.sandboxBalancer]) for (const tg of b?.targets ?? []) inUse.add(tg.poolKey);
-      upstreams.prune(inUse);
-      healthChecks.sync(table);
-      cache.retain(table);
+    onTenantsChanged: (changes) => {
+      // Only the swapped tenants are looked at: per-change cost is the tenant's, not the table's.
+      if (poolRefs.apply(changes)) upstreams.prune(poolRefs);
+      healthChecks.syncTenants(changes);
+      cache.retainTenants(changes);
       metrics.configVersion.set(store.version);
-      metrics.tenants.set(table.tenants.size);
+      metrics.tenants.set(store.tenantCount);
     },
   });
+  const poolRefs = new PoolRefs();
   const upstreams = new Upstreams({
     connections: config.upstreamConnections,
     unhealthyThreshold: config.unhealthyThreshold,

@@ -12,9 +12,10 @@ import { createKeyspace } from '@tollgate/policy';
 import { createSql } from './db';
 import { listParked, replayParked } from './ingest/parked';
 
-const USAGE = `usage: tsx apps/worker/src/cli.ts republish [--tenant <tenantId>] [--announce-keys]
+const USAGE = `usage: tsx apps/worker/src/cli.ts republish [--tenant <tenantId>] [--announce-keys] [--force]
        tsx apps/worker/src/cli.ts parked list [--all]
        tsx apps/worker/src/cli.ts parked replay [--id <parkedId>]...
+  --force rewrites tenants whose published version Redis already holds (skipped otherwise)
   env: DATABASE_URL (required), REDIS_URL, REDIS_PREFIX, LOG_LEVEL`;
 
 const cliEnv = {
@@ -26,7 +27,7 @@ class UsageError extends Error {}
 
 type Command =
   | { command: 'help' }
-  | { command: 'republish'; tenantId?: string; announceKeys: boolean }
+  | { command: 'republish'; tenantId?: string; announceKeys: boolean; force: boolean }
   | { command: 'parked-list'; all: boolean }
   | { command: 'parked-replay'; ids?: string[] };
 
@@ -38,6 +39,7 @@ function parseCommand(argv: string[]): Command {
     options: {
       tenant: { type: 'string' },
       'announce-keys': { type: 'boolean' },
+      force: { type: 'boolean' },
       all: { type: 'boolean' },
       id: { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
@@ -58,7 +60,7 @@ function parseCommand(argv: string[]): Command {
   if (values.tenant !== undefined && !/^[A-Za-z0-9_.:-]{1,64}$/.test(values.tenant)) {
     throw new UsageError(`--tenant must be a tenant id (letters, digits, _ . : -), got ${JSON.stringify(values.tenant.slice(0, 80))}`);
   }
-  return { command, tenantId: values.tenant, announceKeys: values['announce-keys'] ?? false };
+  return { command, tenantId: values.tenant, announceKeys: values['announce-keys'] ?? false, force: values.force ?? false };
 }
 
 /** `parked list` prints one JSON line per row; `parked replay` a summary (exit 1 if any stays parked). */
@@ -127,7 +129,15 @@ async function main(): Promise<number> {
     }
     // A full rebuild restores quota counters from the ledger first, as the restore watch does.
     if (!cmd.tenantId) log.info(await restoreQuotaCounters({ db, redis, keyspace }), 'quota counters rebuilt from the ledger');
-    const res = await republishAll({ db, redis, keyspace, tenantId: cmd.tenantId, announceKeys: cmd.announceKeys, logger: log });
+    const res = await republishAll({
+      db,
+      redis,
+      keyspace,
+      tenantId: cmd.tenantId,
+      announceKeys: cmd.announceKeys,
+      force: cmd.force,
+      logger: log,
+    });
     const failed = res.failedTenants.length + res.failedKeys.length;
     // A complete rebuild tells the workers' restore watch there is nothing to redo.
     if (!failed && !cmd.tenantId) await markPublished(redis, keyspace, res);

@@ -4,3 +4,4 @@ export * from './events';
 export * from './keyspace';
 export * from './errors';
 export * from './headers';
+export * from './change-stream';

@@ -20,6 +20,11 @@ export function createKeyspace(prefix = 'tg') {
     /** Hash tenantId → current published version. */
     policyVersions: `${prefix}:policy:versions`,
     policy: (tenantId: string) => `${prefix}:policy:${part(tenantId, 'tenant id')}`,
+    /**
+     * Redis Stream of policy changes (one entry per published tenant version or deletion, see
+     * change-stream.ts). Its entry ids are the global sequence gateways resume from.
+     */
+    policyStream: `${prefix}:policy:changes`,
     key: (hash: string) => `${prefix}:key:${part(hash, 'key hash')}`,
     /** Rate limiter state for one subject (key, consumer, IP or route), one limiter name. */
     rate: (subject: string, limiter: string) => `${prefix}:rl:{${part(subject, 'subject')}}:${part(limiter, 'limiter')}`,

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { CompiledApi, RouteTable } from '../routing/route-table';
+import type { CompiledApi, RouteTable, TenantRuntime } from '../routing/route-table';
 
 export type CachedResponse = {
   status: number;
@@ -207,6 +207,37 @@ export class ResponseCache {
     let dropped = 0;
     for (const e of [...this.entries.values()]) {
       if (current.get(e.scope) !== e.gen) {
+        this.remove(e);
+        dropped++;
+        this.counts.invalidated++;
+      }
+    }
+    return dropped;
+  }
+
+  /**
+   * retain() for swapped tenants only (`current` null: removed): looks at their APIs and at
+   * cached entries, never at the other tenants. APIs nothing was cached for cost nothing.
+   */
+  retainTenants(changes: readonly { tenantId: string; previous: TenantRuntime | null; current: TenantRuntime | null }[]): number {
+    if (!this.scopes.size) return 0;
+    const affected = new Map<string, number | null>();
+    for (const { tenantId, previous, current } of changes) {
+      for (const a of previous?.apis ?? []) {
+        const scope = `${tenantId}\0${a.id}`;
+        if (this.scopes.has(scope)) affected.set(scope, null);
+      }
+      for (const a of current?.apis ?? []) {
+        const scope = `${tenantId}\0${a.id}`;
+        if (this.scopes.has(scope)) affected.set(scope, this.generation(tenantId, a));
+      }
+    }
+    if (!affected.size) return 0;
+    for (const [scope, gen] of affected) if (gen === null) this.scopes.delete(scope);
+    let dropped = 0;
+    for (const e of [...this.entries.values()]) {
+      const gen = affected.get(e.scope);
+      if (gen !== undefined && gen !== e.gen) {
         this.remove(e);
         dropped++;
         this.counts.invalidated++;

@@ -1,7 +1,7 @@
 import { Agent, request, type Dispatcher } from 'undici';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
-import type { RouteTable } from '../routing/route-table';
+import type { RouteTable, TenantRuntime } from '../routing/route-table';
 import type { Target, Upstreams } from './upstreams';
 
 export type HealthChecksOptions = {
@@ -60,12 +60,15 @@ export function probeUrl(target: Target, path: string): string | null {
  * probing `GET {origin}{path}` every `intervalMs` (measured from the end of the previous probe,
  * so probes never overlap) with a timeout. 2xx/3xx is a success. `unhealthyThreshold`
  * consecutive failures take the target out of rotation, `healthyThreshold` consecutive successes
- * bring it back. Targets start healthy. `sync` follows every snapshot swap: probers of targets
+ * bring it back. Targets start healthy. `syncTenants` follows every snapshot swap: probers of targets
  * that disappeared stop (their verdict is forgotten), new ones start, changed settings apply from
  * the next probe.
  */
 export class HealthChecks {
   private readonly probers = new Map<string, Prober>();
+  /** Per tenant, the probes its targets want; and per probe, the tenants that want it. */
+  private readonly specsByTenant = new Map<string, Map<string, ProbeSpec>>();
+  private readonly owners = new Map<string, Set<string>>();
   private readonly dispatcher: Dispatcher;
   private readonly ownsDispatcher: boolean;
   private stopped = false;
@@ -87,49 +90,82 @@ export class HealthChecks {
     return p ? { healthy: p.healthy, probes: p.probes, url: p.url } : null;
   }
 
+  /** Brings the probers in line with a whole table (tenants it lacks lose theirs). */
   sync(table: RouteTable): void {
+    const changes: { tenantId: string; current: TenantRuntime | null }[] = [];
+    for (const tenantId of this.specsByTenant.keys()) if (!table.tenants.has(tenantId)) changes.push({ tenantId, current: null });
+    for (const t of table.tenants.values()) changes.push({ tenantId: t.tenantId, current: t });
+    this.syncTenants(changes);
+  }
+
+  /**
+   * Follows swapped tenants only (`current` null: removed), at a cost proportional to their
+   * targets, not to the table: a republish of 10k tenants must not rescan all of them per tenant.
+   */
+  syncTenants(changes: readonly { tenantId: string; current: TenantRuntime | null }[]): void {
     if (this.stopped) return;
-    const wanted = new Map<string, ProbeSpec>();
-    for (const tenant of table.tenants.values()) {
-      for (const api of tenant.apis) {
-        for (const t of api.balancer.targets) {
-          const hc = t.healthCheck;
-          if (!hc || t.healthKey === null || wanted.has(t.healthKey)) continue;
-          const url = probeUrl(t, hc.path);
-          if (url === null) {
-            this.opts.logger.warn(
-              { tenantId: tenant.tenantId, apiId: api.id, targetId: t.id },
-              'health check path refused; target not actively checked',
-            );
-            continue;
-          }
-          wanted.set(t.healthKey, {
-            url,
-            intervalMs: Math.max(hc.intervalMs, MIN_PROBE_INTERVAL_MS),
-            unhealthyThreshold: hc.unhealthyThreshold,
-            healthyThreshold: hc.healthyThreshold,
-            labels: { tenant: tenant.tenantId, api: api.id, target: t.id },
-          });
+    for (const { tenantId, current } of changes) {
+      const before = this.specsByTenant.get(tenantId);
+      const after = current ? this.specsOf(current) : new Map<string, ProbeSpec>();
+      if (after.size) this.specsByTenant.set(tenantId, after);
+      else this.specsByTenant.delete(tenantId);
+      if (before) {
+        for (const key of before.keys()) {
+          if (after.has(key)) continue;
+          const owners = this.owners.get(key);
+          owners?.delete(tenantId);
+          if (owners && owners.size) continue;
+          this.owners.delete(key);
+          const p = this.probers.get(key);
+          if (p) this.stopProber(p);
         }
       }
-    }
-    for (const [key, p] of this.probers) if (!wanted.has(key)) this.stopProber(p);
-    for (const [key, spec] of wanted) {
-      const p = this.probers.get(key);
-      if (!p) {
-        this.startProber(key, spec);
-        continue;
+      for (const [key, spec] of after) {
+        let owners = this.owners.get(key);
+        if (!owners) this.owners.set(key, (owners = new Set()));
+        owners.add(tenantId);
+        const p = this.probers.get(key);
+        if (!p) {
+          this.startProber(key, spec);
+          continue;
+        }
+        if (
+          p.url !== spec.url ||
+          p.intervalMs !== spec.intervalMs ||
+          p.unhealthyThreshold !== spec.unhealthyThreshold ||
+          p.healthyThreshold !== spec.healthyThreshold
+        ) {
+          // New settings: keep the verdict, restart the streak; an unchanged prober keeps its rhythm.
+          Object.assign(p, spec, { successes: 0, failures: 0 });
+        } else p.labels = spec.labels;
       }
-      if (
-        p.url !== spec.url ||
-        p.intervalMs !== spec.intervalMs ||
-        p.unhealthyThreshold !== spec.unhealthyThreshold ||
-        p.healthyThreshold !== spec.healthyThreshold
-      ) {
-        // New settings: keep the verdict, restart the streak; an unchanged prober keeps its rhythm.
-        Object.assign(p, spec, { successes: 0, failures: 0 });
-      } else p.labels = spec.labels;
     }
+  }
+
+  private specsOf(tenant: TenantRuntime): Map<string, ProbeSpec> {
+    const wanted = new Map<string, ProbeSpec>();
+    for (const api of tenant.apis) {
+      for (const t of api.balancer.targets) {
+        const hc = t.healthCheck;
+        if (!hc || t.healthKey === null || wanted.has(t.healthKey)) continue;
+        const url = probeUrl(t, hc.path);
+        if (url === null) {
+          this.opts.logger.warn(
+            { tenantId: tenant.tenantId, apiId: api.id, targetId: t.id },
+            'health check path refused; target not actively checked',
+          );
+          continue;
+        }
+        wanted.set(t.healthKey, {
+          url,
+          intervalMs: Math.max(hc.intervalMs, MIN_PROBE_INTERVAL_MS),
+          unhealthyThreshold: hc.unhealthyThreshold,
+          healthyThreshold: hc.healthyThreshold,
+          labels: { tenant: tenant.tenantId, api: api.id, target: t.id },
+        });
+      }
+    }
+    return wanted;
   }
 
   /** Stops every prober and aborts probes in flight (gateway shutdown). */

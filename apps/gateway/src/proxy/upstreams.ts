@@ -182,7 +182,7 @@ export class Upstreams {
   }
 
   /** Closes pools no API refers to any more (after a snapshot swap). */
-  prune(inUse: ReadonlySet<string>): void {
+  prune(inUse: Pick<ReadonlySet<string>, 'has'>): void {
     for (const [key, pool] of this.pools) {
       if (!inUse.has(key)) {
         this.pools.delete(key);

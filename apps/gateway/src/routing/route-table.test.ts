@@ -100,3 +100,38 @@ describe('route table', () => {
     });
   });
 });
+
+describe('TenantRoutes (one tenant at a time)', () => {
+  const make = (tenantId: string, slug: string, hosts: string[], version = 1) =>
+    compileTenant(PolicySnapshot.parse({ ...snapshot, tenantId, tenantSlug: slug, hosts, version }));
+
+  it('swaps a tenant without touching the others, and moves its hosts with it', () => {
+    const a = make('ten_a', 'a', ['shop.test']);
+    const b = make('ten_b', 'b', []);
+    const table = buildRouteTable([a, b], 'localhost');
+    const a2 = make('ten_a', 'a', ['store.test'], 2);
+    expect(table.upsert(a2)).toBe(a);
+    expect(table.byHost.get('a.localhost')).toBe(a2);
+    expect(table.byHost.get('store.test')).toBe(a2);
+    expect(table.byHost.has('shop.test')).toBe(false);
+    expect(table.byHost.get('b.localhost')).toBe(b);
+    expect(table.remove('ten_a')).toBe(a2);
+    expect(table.remove('ten_a')).toBeUndefined();
+    expect([...table.byHost.keys()]).toEqual(['b.localhost']);
+    expect([...table.tenants.keys()]).toEqual(['ten_b']);
+  });
+
+  it("never lets a custom domain take another tenant's subdomain; a shared custom domain passes to the next claimant", () => {
+    const a = make('ten_a', 'a', ['b.localhost', 'shared.test']);
+    const b = make('ten_b', 'b', ['shared.test']);
+    const table = buildRouteTable([a, b], 'localhost');
+    expect(table.byHost.get('b.localhost')).toBe(b);
+    expect(table.byHost.get('shared.test')).toBe(a);
+    table.remove('ten_b');
+    expect(table.byHost.get('b.localhost')).toBe(a); // the custom claim is all that is left
+    table.upsert(b);
+    expect(table.byHost.get('b.localhost')).toBe(b);
+    table.remove('ten_a');
+    expect(table.byHost.get('shared.test')).toBe(b);
+  });
+});

@@ -35,7 +35,7 @@ export type TenantRuntime = {
   plans: ReadonlyMap<string, PlanPolicy>;
 };
 
-/** Host (lower-case, no port) → tenant. Replaced as a whole whenever any tenant changes. */
+/** Host (lower-case, no port) → tenant, and tenant id → tenant. */
 export type RouteTable = {
   byHost: ReadonlyMap<string, TenantRuntime>;
   tenants: ReadonlyMap<string, TenantRuntime>;
@@ -90,21 +90,92 @@ export function compileTenant(snapshot: PolicySnapshot): TenantRuntime {
   };
 }
 
-export function buildRouteTable(tenants: Iterable<TenantRuntime>, baseDomain: string): RouteTable {
-  const byHost = new Map<string, TenantRuntime>();
-  const byId = new Map<string, TenantRuntime>();
-  for (const t of tenants) {
-    byId.set(t.tenantId, t);
-    byHost.set(`${t.snapshot.tenantSlug.toLowerCase()}.${baseDomain}`, t);
+/**
+ * The gateway's routing table, changed one tenant at a time: `upsert` and `remove` cost the
+ * tenant's own hosts, not the table's size, so one tenant's change never rebuilds the others
+ * (at 10k tenants a rebuild per change made a full republish quadratic). A tenant's compiled
+ * runtime is immutable and swapped by one map assignment, so a request sees that tenant's old
+ * or new configuration, never a mix. A tenant's own subdomain always wins over another
+ * tenant's custom domain; among custom domains the earlier claim wins.
+ */
+export class TenantRoutes implements RouteTable {
+  readonly byHost = new Map<string, TenantRuntime>();
+  readonly tenants = new Map<string, TenantRuntime>();
+  /** Host → ids of the tenants that claim it, in claim order (almost always one). */
+  private readonly claims = new Map<string, string[]>();
+
+  constructor(private readonly baseDomain: string) {}
+
+  private ownHost(t: TenantRuntime): string {
+    return `${t.snapshot.tenantSlug.toLowerCase()}.${this.baseDomain}`;
   }
-  // Custom domains never override a tenant's own subdomain.
-  for (const t of byId.values()) {
-    for (const h of t.snapshot.hosts) {
-      const host = h.toLowerCase();
-      if (!byHost.has(host)) byHost.set(host, t);
+
+  private hostsOf(t: TenantRuntime | undefined): Set<string> {
+    if (!t) return new Set();
+    const hosts = new Set([this.ownHost(t)]);
+    for (const h of t.snapshot.hosts) hosts.add(h.toLowerCase());
+    return hosts;
+  }
+
+  /** Adds a tenant or replaces its previous runtime; returns the previous one. */
+  upsert(t: TenantRuntime): TenantRuntime | undefined {
+    const previous = this.tenants.get(t.tenantId);
+    const before = this.hostsOf(previous);
+    const after = this.hostsOf(t);
+    this.tenants.set(t.tenantId, t);
+    for (const h of before) if (!after.has(h)) this.unclaim(h, t.tenantId);
+    for (const h of after) {
+      if (!before.has(h)) {
+        const list = this.claims.get(h);
+        if (list) list.push(t.tenantId);
+        else this.claims.set(h, [t.tenantId]);
+      }
+      this.resolve(h);
     }
+    return previous;
   }
-  return { byHost, tenants: byId };
+
+  /** Removes a tenant; returns its runtime, if it was there. */
+  remove(tenantId: string): TenantRuntime | undefined {
+    const previous = this.tenants.get(tenantId);
+    if (!previous) return undefined;
+    this.tenants.delete(tenantId);
+    for (const h of this.hostsOf(previous)) this.unclaim(h, tenantId);
+    return previous;
+  }
+
+  private unclaim(host: string, tenantId: string): void {
+    const list = this.claims.get(host);
+    if (!list) return;
+    const i = list.indexOf(tenantId);
+    if (i !== -1) list.splice(i, 1);
+    if (!list.length) this.claims.delete(host);
+    this.resolve(host);
+  }
+
+  private resolve(host: string): void {
+    const list = this.claims.get(host);
+    let owner: TenantRuntime | undefined;
+    if (list) {
+      for (const id of list) {
+        const t = this.tenants.get(id);
+        if (!t) continue;
+        if (this.ownHost(t) === host) {
+          owner = t;
+          break;
+        }
+        owner ??= t;
+      }
+    }
+    if (owner) this.byHost.set(host, owner);
+    else this.byHost.delete(host);
+  }
+}
+
+export function buildRouteTable(tenants: Iterable<TenantRuntime>, baseDomain: string): TenantRoutes {
+  const table = new TenantRoutes(baseDomain);
+  for (const t of tenants) table.upsert(t);
+  return table;
 }
 
 /**

@@ -8,6 +8,7 @@
 //  3. republishAll rebuilds Redis from PostgreSQL (CLI: `npm run publish:all`).
 export {
   compileTenantPolicy,
+  compileTenantPolicies,
   compileKeyRecord,
   toKeyRecord,
   KEY_RECORD_INCLUDE,
@@ -28,6 +29,8 @@ export {
 } from './outbox';
 export {
   writePolicySnapshot,
+  writePolicySnapshots,
+  queuePolicyChange,
   writeKeyRecord,
   removeTenantPolicy,
   queueKeyRecordWrite,

@@ -1,5 +1,13 @@
 import type { ChainableCommander, Redis } from 'ioredis';
-import { encodeEvent, type KeyRecord, type Keyspace, type PolicySnapshot } from '@tollgate/policy';
+import {
+  encodeEvent,
+  POLICY_STREAM_MAXLEN,
+  policyChangeFields,
+  type KeyRecord,
+  type Keyspace,
+  type PolicyChange,
+  type PolicySnapshot,
+} from '@tollgate/policy';
 
 // Compare-and-set on the version stored inside the snapshot itself, so an older relay (or a
 // replayed outbox row) can never replace a newer snapshot. The snapshot key and the versions
@@ -43,10 +51,16 @@ export async function withTimeout<T>(p: Promise<T>, ms: number, what: string): P
   }
 }
 
+/** Queues the change-stream entry for one tenant change (trimmed to about POLICY_STREAM_MAXLEN). */
+export function queuePolicyChange(pipe: ChainableCommander, keyspace: Keyspace, change: PolicyChange): void {
+  pipe.xadd(keyspace.policyStream, 'MAXLEN', '~', String(POLICY_STREAM_MAXLEN), '*', ...policyChangeFields(change));
+}
+
 /**
- * Stores a tenant's snapshot unless a newer one is there, advances the versions hash, and
- * announces `policy.updated`. An equal version is announced again (a relay may have died between
- * writing and announcing); a stale one is not, since the newer version was announced already.
+ * Stores a tenant's snapshot unless a newer one is there, advances the versions hash, appends the
+ * version to the change stream and announces `policy.updated`. An equal version is appended and
+ * announced again (a relay may have died between writing and announcing; readers ignore versions
+ * they hold); a stale one is not, since the newer version was announced already.
  */
 export async function writePolicySnapshot(
   redis: Redis,
@@ -54,22 +68,55 @@ export async function writePolicySnapshot(
   snapshot: PolicySnapshot,
   opts: { announce?: boolean } = {},
 ): Promise<SnapshotWrite> {
-  const { tenantId, version } = snapshot;
-  const res = Number(await redis.eval(SET_SNAPSHOT_IF_NEWER, 1, keyspace.policy(tenantId), String(version), JSON.stringify(snapshot)));
-  if (res < 0) return 'stale';
-  await redis.eval(SET_VERSION_IF_NEWER, 1, keyspace.policyVersions, tenantId, String(version));
-  if (opts.announce !== false) {
-    await redis.publish(keyspace.eventsChannel, encodeEvent({ type: 'policy.updated', tenantId, version }));
-  }
-  return res === 1 ? 'written' : 'current';
+  const [res] = await writePolicySnapshots(redis, keyspace, [snapshot], opts);
+  return res!;
 }
 
-/** Removes a deleted tenant's snapshot and version and announces `tenant.deleted`. */
+/**
+ * writePolicySnapshot for many tenants in three round trips (snapshots, then versions and stream
+ * entries, then announcements), whatever their number: `publish:all` writes pages of tenants.
+ */
+export async function writePolicySnapshots(
+  redis: Redis,
+  keyspace: Keyspace,
+  snapshots: readonly PolicySnapshot[],
+  opts: { announce?: boolean } = {},
+): Promise<SnapshotWrite[]> {
+  if (!snapshots.length) return [];
+  const sets = redis.pipeline();
+  for (const s of snapshots) sets.eval(SET_SNAPSHOT_IF_NEWER, 1, keyspace.policy(s.tenantId), String(s.version), JSON.stringify(s));
+  const results = (await execOrThrow(sets)).map((r) => Number(r));
+  const fresh = snapshots.filter((_, i) => results[i]! >= 0);
+  if (fresh.length) {
+    // The hash and the stream come after the snapshots: neither advertises a version Redis lacks.
+    const meta = redis.pipeline();
+    for (const s of fresh) meta.eval(SET_VERSION_IF_NEWER, 1, keyspace.policyVersions, s.tenantId, String(s.version));
+    for (const s of fresh) queuePolicyChange(meta, keyspace, { tenantId: s.tenantId, version: s.version });
+    if (opts.announce !== false) {
+      for (const s of fresh)
+        meta.publish(keyspace.eventsChannel, encodeEvent({ type: 'policy.updated', tenantId: s.tenantId, version: s.version }));
+    }
+    await execOrThrow(meta);
+  }
+  return results.map((r) => (r < 0 ? 'stale' : r === 1 ? 'written' : 'current'));
+}
+
+async function execOrThrow(pipe: ChainableCommander): Promise<unknown[]> {
+  const res = (await pipe.exec()) ?? [];
+  const failed = res.find(([err]) => err);
+  if (failed?.[0]) throw failed[0];
+  return res.map(([, v]) => v);
+}
+
+/** Removes a deleted tenant's snapshot and version, records the deletion in the change stream and announces `tenant.deleted`. */
 export async function removeTenantPolicy(redis: Redis, keyspace: Keyspace, tenantId: string): Promise<void> {
-  // Separate commands: the two keys sit in different cluster slots.
-  await redis.del(keyspace.policy(tenantId));
-  await redis.hdel(keyspace.policyVersions, tenantId);
-  await redis.publish(keyspace.eventsChannel, encodeEvent({ type: 'tenant.deleted', tenantId }));
+  // Separate commands: the keys sit in different cluster slots (a pipeline, not a transaction).
+  const pipe = redis.pipeline();
+  pipe.del(keyspace.policy(tenantId));
+  pipe.hdel(keyspace.policyVersions, tenantId);
+  queuePolicyChange(pipe, keyspace, { tenantId, deleted: true });
+  pipe.publish(keyspace.eventsChannel, encodeEvent({ type: 'tenant.deleted', tenantId }));
+  await execOrThrow(pipe);
 }
 
 /** How long a key's record outlives its expiry: the gateway answers "expired" rather than
