@@ -41,6 +41,7 @@ export class FairShare {
       const late = Math.max(0, now - this.expected);
       this.expected = now + SAMPLE_MS;
       this.loopDelay = this.loopDelay * 0.7 + late * 0.3;
+      this.rotate(now);
     }, SAMPLE_MS);
     this.timer.unref();
   }
@@ -56,17 +57,17 @@ export class FairShare {
   private previousTotal = 0;
   private bucketStart = performance.now();
 
+  /** Next bucket: run by the sampling timer, so a request pays no clock read for it. */
+  private rotate(now: number): void {
+    if (now - this.bucketStart < BUCKET_MS) return;
+    this.previous = this.arrivals;
+    this.previousTotal = this.arrivalsTotal;
+    this.arrivals = new Map();
+    this.arrivalsTotal = 0;
+    this.bucketStart = now;
+  }
+
   private arrive(tenantId: string): number {
-    const now = performance.now();
-    if (now - this.bucketStart >= BUCKET_MS) {
-      // A whole bucket went by without arrivals: the previous one is empty too.
-      const idle = now - this.bucketStart >= 2 * BUCKET_MS;
-      this.previous = idle ? new Map() : this.arrivals;
-      this.previousTotal = idle ? 0 : this.arrivalsTotal;
-      this.arrivals = new Map();
-      this.arrivalsTotal = 0;
-      this.bucketStart = now;
-    }
     const n = (this.arrivals.get(tenantId) ?? 0) + 1;
     this.arrivals.set(tenantId, n);
     this.arrivalsTotal++;
