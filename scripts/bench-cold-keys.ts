@@ -180,6 +180,8 @@ async function main() {
     version: 1,
     publishedAt: new Date().toISOString(),
     hosts: [],
+    // The upstream is on loopback: private targets must be allowed (ADR 0019's SSRF guard).
+    allowPrivateTargets: true,
     apis: [api(`api_${slug}`)],
     plans,
   });
