@@ -51,6 +51,7 @@ async function populate(t: TestTenant) {
       targets: [
         { url: 'https://b.upstream.example.com/', weight: 3, healthCheckPath: '/healthz' },
         { url: 'https://a.upstream.example.com', weight: 1 },
+        { url: 'https://sandbox.upstream.example.com', weight: 1, sandbox: true },
       ],
       openapi: { openapi: '3.1.0', info: { title: 'Weather', version: '1.0.0' }, paths: {} },
       routes: [
@@ -162,6 +163,10 @@ describe('tollgate export → apply → export', () => {
     const again = await cli(['export', '-o', 'target.yaml'], env);
     expect(again.code, again.err).toBe(0);
     expect(readFileSync(file('target.yaml'), 'utf8')).toBe(text);
+    // A sandbox target (test keys only) stays one through export and apply.
+    expect(text).toContain('sandbox: true');
+    const sandboxes = await db.upstreamTarget.findMany({ where: { api: { tenantId: target.tenantId }, sandbox: true } });
+    expect(sandboxes.map((t) => t.url)).toEqual(['https://sandbox.upstream.example.com']);
     // The secret reached the target as the value, not as the reference.
     const ingest = await db.route.findFirstOrThrow({ where: { api: { tenantId: target.tenantId }, path: '/ingest' } });
     expect(ingest.transform).toMatchObject({ requestHeaders: { set: { authorization: 'Bearer upstream-secret-123' } } });

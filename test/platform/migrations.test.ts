@@ -76,7 +76,10 @@ describe('migrations', () => {
     const bad = db(['frobnicate']);
     expect(bad.status).toBe(1);
     expect(bad.stderr).toContain('usage:');
-    const missing = db(['migrate', 'postgresql://postgres@127.0.0.1:5432/tg_no_such_database_x']);
+    // The run's own server (npm test may have started a private one on another port), a database it lacks.
+    const missingUrl = new URL(testEnv().databaseUrl);
+    missingUrl.pathname = '/tg_no_such_database_x';
+    const missing = db(['migrate', missingUrl.toString()]);
     expect(missing.status).toBe(1);
     expect(missing.stderr).toMatch(/db migrate: .*does not exist/);
     expect(missing.stderr).not.toMatch(/\n\s+at /);

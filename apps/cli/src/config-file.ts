@@ -216,9 +216,11 @@ export function renderConfig(c: Config, opts: { schemaRef: string }): string {
       settings: c.settings ? ordered(c.settings, ['currency', 'allowPrivateTargets', 'requireDeveloperApproval']) : undefined,
       apis: c.apis?.map((a) => ({
         ...ordered(a, API_ORDER),
-        jwt: a.jwt ? ordered(a.jwt, ['issuer', 'audience', 'jwksUrl', 'key', 'algorithms', 'forwardClaims']) : null,
+        jwt: a.jwt
+          ? ordered(a.jwt, ['issuer', 'audience', 'jwksUrl', 'key', 'algorithms', 'forwardClaims', 'requireExp', 'maxLifetimeSeconds'])
+          : null,
         openapi: a.openapi ? sortKeys(a.openapi) : null,
-        targets: a.targets.map((t) => ordered(t, ['url', 'weight', 'healthCheckPath'])),
+        targets: a.targets.map((t) => ordered(t, ['url', 'weight', 'sandbox', 'healthCheckPath'])),
         routes: a.routes.map((r) => ({
           ...ordered(r, ROUTE_ORDER),
           rateLimit: r.rateLimit ? ordered(r.rateLimit, ['limit', 'windowSeconds', 'algorithm']) : null,

@@ -91,6 +91,7 @@ export const Target = z
   .object({
     url: z.string().trim().min(1).max(2048).describe('http(s) URL of an upstream server, no credentials, query or fragment.'),
     weight: int(0, 1000).default(1),
+    sandbox: z.boolean().default(false).describe('Serves test keys only; live keys never reach it (docs/adr/0017).'),
     healthCheckPath: z
       .string()
       .trim()
@@ -128,6 +129,14 @@ export const Jwt = z
       .array(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/))
       .max(20)
       .default([]),
+    requireExp: z.boolean().default(true).describe('Refuse tokens without `exp` (docs/adr/0019).'),
+    maxLifetimeSeconds: z
+      .number()
+      .int()
+      .positive()
+      .max(31_536_000)
+      .default(86_400)
+      .describe('The longest lifetime (exp − iat) a token may have, in seconds.'),
   })
   .strict();
 

@@ -35,7 +35,7 @@ type ApiRow = {
   retries: number;
   openapi: Record<string, unknown> | null;
   openapiUrl: string | null;
-  targets: Array<{ url: string; weight: number; healthCheckPath: string | null }>;
+  targets: Array<{ url: string; weight: number; sandbox?: boolean; healthCheckPath: string | null }>;
   routes?: Array<RouteRow>;
 };
 type RouteRow = {
@@ -66,7 +66,7 @@ const bySlug = <T extends { slug: string }>(a: T, b: T) => (a.slug < b.slug ? -1
 
 /** Upstream order carries no meaning (the gateway balances over the set): sorted, so files compare. */
 export function sortTargets(targets: TargetConfig[]): TargetConfig[] {
-  const key = (t: TargetConfig) => `${t.url}\u0000${t.weight}\u0000${t.healthCheckPath ?? ''}`;
+  const key = (t: TargetConfig) => `${t.url}\u0000${t.weight}\u0000${t.sandbox}\u0000${t.healthCheckPath ?? ''}`;
   return [...targets].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
 }
 
@@ -132,7 +132,7 @@ function toApi(row: ApiRow): CurrentApi {
       retries: row.retries,
       openapiUrl: row.openapiUrl,
       openapi: row.openapi,
-      targets: row.targets.map((t) => ({ url: t.url, weight: t.weight, healthCheckPath: t.healthCheckPath })),
+      targets: row.targets.map((t) => ({ url: t.url, weight: t.weight, sandbox: t.sandbox ?? false, healthCheckPath: t.healthCheckPath })),
       routes: [],
     },
     `API ${row.slug}`,
