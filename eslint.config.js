@@ -33,11 +33,18 @@ const halfImport = (half) => [
   `../${half}/*`,
   `../../${half}/*`,
 ];
+// Patterns are gitignore-style; `(` is literal there, so `@/app/(console)/**` names the group.
+const groupImport = (group) => [`@/app/(${group})`, `@/app/(${group})/**`, `**/app/(${group})/**`];
 const CONSOLE_ONLY = {
-  group: halfImport('console'),
-  message: 'Portal and shared code import only apps/console/src/server/shared: move what both halves need there.',
+  group: [...halfImport('console'), ...groupImport('console')],
+  message:
+    'The developer portal (app/(portal), server/portal) and shared code import only server/shared: move what both halves need there.',
 };
-const PORTAL_ONLY = { group: halfImport('portal'), message: 'Shared code imports neither half of the console.' };
+const PORTAL_ONLY = {
+  group: [...halfImport('portal'), ...groupImport('portal')],
+  message:
+    'The owner console (app/(console), server/console) and shared code never import the developer portal: move what both need to server/shared.',
+};
 
 const boundaries = (files, patterns) => ({
   files,
@@ -91,12 +98,17 @@ export default tseslint.config(
     rules: { 'no-console': 'error' },
   },
   ...APPS.map((app) => boundaries([`apps/${app}/**/*.{ts,tsx,js,jsx,mjs}`], appPatterns(app))),
-  // The console's two halves: the developer portal (its pages and services) and the code both
-  // halves share never import the console's own services, so the portal can't reach a member's
-  // powers by accident. Shared code imports neither half.
+  // The console's two halves, mirrored in app/ and server/: the owner console (app/(console),
+  // server/console) and the developer portal (app/(portal), server/portal) each import only their
+  // own half and server/shared, so the portal can't reach a member's powers by accident and the
+  // console doesn't grow on portal internals. Shared code imports neither half.
   boundaries(
-    ['apps/console/src/server/portal/**/*.{ts,tsx}', 'apps/console/src/app/portal/**/*.{ts,tsx}'],
+    ['apps/console/src/server/portal/**/*.{ts,tsx}', 'apps/console/src/app/(portal)/**/*.{ts,tsx}'],
     [...appPatterns('console'), CONSOLE_ONLY],
+  ),
+  boundaries(
+    ['apps/console/src/server/console/**/*.{ts,tsx}', 'apps/console/src/app/(console)/**/*.{ts,tsx}'],
+    [...appPatterns('console'), PORTAL_ONLY],
   ),
   boundaries(['apps/console/src/server/shared/**/*.{ts,tsx}'], [...appPatterns('console'), CONSOLE_ONLY, PORTAL_ONLY]),
   boundaries(['packages/**/*.{ts,tsx,js,mjs}'], [{ group: APPS.flatMap(appImport), message: 'Packages never import apps.' }]),

@@ -17,7 +17,7 @@ const config: NextConfig = {
   typescript: { ignoreBuildErrors: false },
   // A request src/proxy.ts marked as arriving on a tenant's own portal host is that tenant's
   // portal: / and every path below it, never anything outside /portal/{slug}. The header name is
-  // PORTAL_HOST_HEADER (src/server/portal/host.ts); the proxy deletes any client-sent copy.
+  // PORTAL_HOST_HEADER (src/server/shared/portal-host.ts); the proxy deletes any client-sent copy.
   async rewrites() {
     const has = [{ type: 'header' as const, key: 'x-tollgate-portal-host', value: '(?<slug>[a-z0-9][a-z0-9-]{0,47})' }];
     return {

@@ -9,7 +9,7 @@ import { publicResolver } from '../console/fixtures';
 type Handler = (req: Request, route: { params: Promise<Record<string, string>> }) => Promise<Response>;
 type Methods = Partial<Record<'GET' | 'POST' | 'PATCH' | 'DELETE', Handler>>;
 
-/** The file-system routes of apps/console/src/app/api/v1, as patterns. */
+/** The file-system routes of apps/console/src/app/(console)/api/v1, as patterns. */
 function routes(v1: ReturnType<typeof createV1Handlers>): Array<[RegExp, Methods]> {
   const h = (m: object) => m as Methods;
   return [

@@ -62,7 +62,7 @@ describe('the OpenAPI document', () => {
   });
 
   it('documents exactly the route handlers that exist', () => {
-    const base = path.join(root, 'apps/console/src/app/api/v1');
+    const base = path.join(root, 'apps/console/src/app/(console)/api/v1');
     const found: string[] = [];
     const walk = (dir: string, rel: string) => {
       for (const name of readdirSync(dir)) {

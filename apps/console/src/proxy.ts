@@ -1,6 +1,6 @@
 import { NextResponse, type NextRequest } from 'next/server';
-import { hostnameOf, PORTAL_HOST_HEADER } from './server/portal/host';
-import { consoleHostname, portalHostMap } from './server/portal/host-map';
+import { hostnameOf, PORTAL_HOST_HEADER } from './server/shared/portal-host';
+import { consoleHostname, portalHostMap } from './server/shared/portal-host-map';
 
 /**
  * Marks a request to a tenant's own portal host (Tenant.portalHost) with the tenant's slug; the

@@ -1,7 +1,7 @@
 'use client';
 
 import { useActionState, useState } from 'react';
-import type { TestCallResult } from '@/app/t/[tenant]/_actions/test-call';
+import type { TestCallResult } from '@/app/(console)/t/[tenant]/_actions/test-call';
 import { buttonStyles } from './ui';
 import { CallResponse } from './call-response';
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { PortalHostname } from '../portal/host';
+import { PortalHostname } from '../shared/portal-host';
 import { notFound, requirePermission, ServiceError, type ServiceContext } from '../shared/context';
 import { recordAudit } from '../shared/audit';
 import { enqueuePolicyPublish } from '../shared/publish';

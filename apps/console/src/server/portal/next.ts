@@ -8,7 +8,7 @@ import { getRuntime } from '../shared/runtime';
 import { gatewayUrlFor } from '../../env';
 import { findPortalTenant, type DeveloperContext, type PortalDeps, type PortalTenant } from './context';
 import { resolveDeveloper } from './developer';
-import { PORTAL_HOST_HEADER } from './host';
+import { PORTAL_HOST_HEADER } from '../shared/portal-host';
 import { createPortalToken, passwordVersion, portalCookieName, portalCookieOptions } from './session';
 import { settleSubscriptions } from './subscriptions';
 

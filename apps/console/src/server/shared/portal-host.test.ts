@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createPortalHostMap, hostnameOf, PortalHostname } from './host';
+import { createPortalHostMap, hostnameOf, PortalHostname } from './portal-host';
 
 describe('hostnameOf (the Host header a portal host is matched on)', () => {
   it('lowercases and drops the port and a trailing dot', () => {

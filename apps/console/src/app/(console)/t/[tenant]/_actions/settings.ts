@@ -5,7 +5,7 @@ import { revalidatePath } from 'next/cache';
 import { actionSession } from '@/server/console/auth';
 import { bool, runAction, str, type FormState } from '@/server/shared/action-state';
 import { updateTenant } from '@/server/console/tenant';
-import { consoleHostname, portalHostMap } from '@/server/portal/host-map';
+import { consoleHostname, portalHostMap } from '@/server/shared/portal-host-map';
 
 // Every action: same-origin check and membership first (actionSession), then the service,
 // which applies the role guard. Nothing here decides who may do what.

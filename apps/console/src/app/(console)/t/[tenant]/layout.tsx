@@ -3,7 +3,7 @@ import { NavLink } from '@/components/nav-link';
 import { tenantSession } from '@/server/console/auth';
 import { getRuntime } from '@/server/shared/runtime';
 import { listUserTenants } from '@/server/console/accounts';
-import { logoutAction } from '@/app/(auth)/actions';
+import { logoutAction } from '@/app/(console)/(auth)/actions';
 
 export const dynamic = 'force-dynamic';
 

@@ -1,5 +1,5 @@
-import { getRuntime } from '../shared/runtime';
-import { createPortalHostMap, type PortalHostMap } from './host';
+import { getRuntime } from './runtime';
+import { createPortalHostMap, type PortalHostMap } from './portal-host';
 
 // One map per process, on globalThis so src/proxy.ts and the settings action (separate bundles)
 // share it and a saved change is seen at once here; other instances see it within the TTL.
