@@ -39,7 +39,7 @@ export type AppDeps = {
   authFailures?: FailureBudget;
 };
 
-export type AppOptions = { https?: { cert: string | Buffer; key: string | Buffer } };
+export type AppOptions = { https?: { cert: string | Buffer; key: string | Buffer; ALPNProtocols?: string[] } };
 
 /** Raw-socket error for requests Node refuses before Fastify sees them (no request id exists yet). */
 function writeSocketError(socket: Socket, status: number, reason: string, code: ErrorCode, message: string): void {

@@ -45,6 +45,20 @@ export const gatewayEnv = {
   GATEWAY_TLS_CERT: z.string().optional(),
   GATEWAY_TLS_KEY: z.string().optional(),
   GATEWAY_TLS_PORT: port(8443),
+  /** HTTP/2 offered by ALPN on the TLS port (HTTP/1.1 stays the fallback) (docs/adr/0026). */
+  GATEWAY_HTTP2: booleanFromEnv(true),
+  /** HTTP/2 with prior knowledge (h2c) on the plain port, beside HTTP/1.1 (docs/adr/0026). */
+  GATEWAY_H2C: booleanFromEnv(false),
+  /** Streams one HTTP/2 connection may have open at once. */
+  GATEWAY_H2_MAX_STREAMS: positiveInt(100, 10_000),
+  /** WebSocket upgrades proxied (docs/adr/0026); false = Upgrade is stripped as before. */
+  GATEWAY_WEBSOCKETS: booleanFromEnv(true),
+  /** Open WebSocket connections one key may hold in one gateway process (0 = no limit). */
+  GATEWAY_WS_MAX_CONNECTIONS_PER_KEY: z.coerce.number().int().min(0).max(1_000_000).default(10),
+  /** Largest WebSocket frame payload relayed in either direction; a bigger one closes the connection (1009). */
+  GATEWAY_WS_MAX_FRAME_BYTES: positiveInt(1024 * 1024, 1024 * 1024 * 1024),
+  /** How often an open WebSocket connection writes an interim usage record. */
+  GATEWAY_WS_USAGE_INTERVAL_MS: positiveInt(60_000, 3_600_000),
   /**
    * Limit reservations (docs/adr/0013): hot keys take blocks of calls from Redis in advance and
    * decide most calls without a round trip. Sliding windows and quotas only; `false` decides every
@@ -136,6 +150,15 @@ function toConfig(env: ReturnType<typeof parseEnv<typeof gatewayEnv>>) {
       env.GATEWAY_TLS_CERT && env.GATEWAY_TLS_KEY
         ? { certFile: env.GATEWAY_TLS_CERT, keyFile: env.GATEWAY_TLS_KEY, port: env.GATEWAY_TLS_PORT }
         : null,
+    http2: env.GATEWAY_HTTP2,
+    h2c: env.GATEWAY_H2C,
+    h2MaxStreams: env.GATEWAY_H2_MAX_STREAMS,
+    websocket: {
+      enabled: env.GATEWAY_WEBSOCKETS,
+      maxPerKey: env.GATEWAY_WS_MAX_CONNECTIONS_PER_KEY,
+      maxFrameBytes: env.GATEWAY_WS_MAX_FRAME_BYTES,
+      usageIntervalMs: env.GATEWAY_WS_USAGE_INTERVAL_MS,
+    },
     redisTimeoutMs: env.GATEWAY_REDIS_TIMEOUT_MS,
     breaker: {
       failures: env.GATEWAY_REDIS_BREAKER_FAILURES,

@@ -26,6 +26,7 @@ import { ResponseCache } from './cache/response-cache';
 import { registerCacheMetrics } from './cache/cache-metrics';
 import { usageSinkFromProducer, type UsageSink } from './usage/usage-sink';
 import { usageSourceName } from './usage/usage-source';
+import { ALPN_PROTOCOLS, attachHttp2, type Http2Transport } from './transport/http2';
 
 export type Gateway = {
   apps: FastifyInstance[];
@@ -217,8 +218,13 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
   registerFailureBudgetMetrics(metrics.registry, authFailures);
   const deps = { store, keys, upstreams, limits, usage, metrics, logger, cache, cold, fair, authFailures };
   const apps: FastifyInstance[] = [buildApp(config, deps)];
+  const h2: Http2Transport[] = [];
+  if (config.h2c) h2.push(attachHttp2(apps[0]!, config, 'h2c'));
   if (config.tls) {
-    apps.push(buildApp(config, deps, { https: { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) } }));
+    const https = { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) };
+    const tlsApp = buildApp(config, deps, { https: config.http2 ? { ...https, ALPNProtocols: ALPN_PROTOCOLS } : https });
+    if (config.http2) h2.push(attachHttp2(tlsApp, config, 'tls'));
+    apps.push(tlsApp);
   }
   let closing = false;
   const gaugeTimer = setInterval(() => {
@@ -271,6 +277,7 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
       if ((await Promise.race([drained, grace])) === 'timeout') {
         logger.warn('shutdown grace period over; closing remaining connections');
         for (const a of apps) (a.server as Server).closeAllConnections();
+        for (const t of h2) t.closeAll();
         await drained;
       }
       clearInterval(sweeper);

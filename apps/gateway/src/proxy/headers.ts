@@ -56,8 +56,11 @@ export function buildForwardHeaders(req: IncomingMessage, opts: ForwardHeaderOpt
   }
   const out: string[] = [];
   let clientId: string | null = null;
+  let cookieSent = false;
   for (let i = 0; i < raw.length; i += 2) {
     const sent = raw[i]!.toLowerCase();
+    // HTTP/2 pseudo-headers (`:method`, `:path`, `:authority`, `:scheme`) are the request line, not headers.
+    if (sent.charCodeAt(0) === 58 /* : */) continue;
     const name = sent.indexOf('_') === -1 ? sent : sent.replace(/_/g, '-');
     if (REQUEST_DROP.has(name)) {
       if (name === 'x-request-id' && clientId === null && CLIENT_REQUEST_ID_FORM.test(raw[i + 1]!)) clientId = raw[i + 1]!;
@@ -67,6 +70,12 @@ export function buildForwardHeaders(req: IncomingMessage, opts: ForwardHeaderOpt
     if (named !== null && named.has(name)) continue;
     if (name === opts.credentialHeader) continue;
     if (opts.remove !== null && opts.remove.includes(name)) continue;
+    if (name === 'cookie' && req.httpVersionMajor === 2) {
+      // HTTP/2 may split cookies over several fields; HTTP/1.1 wants one (RFC 9113 §8.2.3).
+      if (!cookieSent) out.push('cookie', req.headers.cookie!);
+      cookieSent = true;
+      continue;
+    }
     out.push(sent, raw[i + 1]!);
   }
   if (opts.requestId !== undefined) {
