@@ -18,6 +18,8 @@ import { meter } from './pipeline/meter';
 import { JSON_TYPE, sendError } from './pipeline/reply';
 import { FailureBudget } from './auth/failure-budget';
 import { runPipeline } from './pipeline/run';
+import { attachUpgrades } from './transport/upgrade';
+import type { WsConnections } from './websocket/connections';
 
 export { clientAddress } from './pipeline/limit';
 
@@ -37,6 +39,8 @@ export type AppDeps = {
   fair?: FairShare | null;
   /** Failed-authentication budget shared by this process's listeners; absent = one of its own. */
   authFailures?: FailureBudget;
+  /** Open WebSocket connections, shared by this process's listeners; absent = WebSockets off. */
+  websockets?: WsConnections | null;
 };
 
 export type AppOptions = { https?: { cert: string | Buffer; key: string | Buffer; ALPNProtocols?: string[] } };
@@ -71,6 +75,7 @@ export function buildApp(config: GatewayConfig, deps: AppDeps, options: AppOptio
     proto: options.https ? 'https' : 'http',
     keyHashes: new Map<string, string>(),
     authFailures: deps.authFailures ?? new FailureBudget(),
+    websockets: deps.websockets ?? null,
   };
 
   const app = Fastify({
@@ -135,6 +140,8 @@ export function buildApp(config: GatewayConfig, deps: AppDeps, options: AppOptio
     request.tg = ctx;
     return runPipeline(ctx);
   }
+
+  if (gw.websockets !== null) attachUpgrades(app);
 
   app.route({
     method: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE'],

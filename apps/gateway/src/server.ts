@@ -26,6 +26,8 @@ import { ResponseCache } from './cache/response-cache';
 import { registerCacheMetrics } from './cache/cache-metrics';
 import { usageSinkFromProducer, type UsageSink } from './usage/usage-sink';
 import { usageSourceName } from './usage/usage-source';
+import { WsConnections } from './websocket/connections';
+import { CLOSE } from './websocket/frames';
 import { ALPN_PROTOCOLS, attachHttp2, type Http2Transport } from './transport/http2';
 
 export type Gateway = {
@@ -128,6 +130,17 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
     timeoutMs: config.redisTimeoutMs,
     onRedisError: () => metrics.redisErrors.inc({ op: 'key_lookup' }),
   });
+  const websockets = config.websocket.enabled ? new WsConnections() : null;
+  /** Open WebSocket connections whose key record changed are judged again, as a new handshake would be. */
+  const recheckWebSockets = async (hashes: string[]) => {
+    for (const hash of hashes) {
+      try {
+        websockets!.recheck(hash, await keys.lookup(hash), CLOSE.policy, 'API key no longer valid');
+      } catch (err) {
+        logger.warn({ err: (err as Error).message }, 'websocket key recheck failed');
+      }
+    }
+  };
   const store = new PolicyStore({
     redis: control,
     subscriber,
@@ -135,8 +148,20 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
     baseDomain: config.baseDomain,
     resyncIntervalMs: config.resyncIntervalMs,
     logger,
-    onKeyEvent: (e) => (e.type === 'key.revoked' ? keys.revoke(e.hash) : keys.invalidate(e.hash)),
-    onResubscribed: () => keys.expireAll(),
+    onKeyEvent: (e) => {
+      if (e.type === 'key.revoked') {
+        keys.revoke(e.hash);
+        websockets?.closeKey(e.hash, CLOSE.policy, 'API key revoked');
+      } else {
+        keys.invalidate(e.hash);
+        if (websockets !== null && websockets.count(e.hash) > 0) void recheckWebSockets([e.hash]);
+      }
+    },
+    onResubscribed: () => {
+      keys.expireAll();
+      // Revocations published while the subscription was down were never heard: look again.
+      if (websockets !== null && websockets.size > 0) void recheckWebSockets(websockets.keyHashes());
+    },
     onTenantsChanged: (changes) => {
       // Only the swapped tenants are looked at: per-change cost is the tenant's, not the table's.
       if (poolRefs.apply(changes)) upstreams.prune(poolRefs);
@@ -216,7 +241,7 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
 
   const authFailures = new FailureBudget();
   registerFailureBudgetMetrics(metrics.registry, authFailures);
-  const deps = { store, keys, upstreams, limits, usage, metrics, logger, cache, cold, fair, authFailures };
+  const deps = { store, keys, upstreams, limits, usage, metrics, logger, cache, cold, fair, authFailures, websockets };
   const apps: FastifyInstance[] = [buildApp(config, deps)];
   const h2: Http2Transport[] = [];
   if (config.h2c) h2.push(attachHttp2(apps[0]!, config, 'h2c'));
@@ -267,6 +292,8 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
       if (config.shutdownNotReadyMs > 0) await new Promise((r) => setTimeout(r, config.shutdownNotReadyMs));
       // Targets keep their last verdict while in-flight requests drain.
       const probesStopped = healthChecks.stop();
+      // Upgraded connections never fall idle: they are told to go (1001) so clients reconnect elsewhere.
+      websockets?.closeAll(CLOSE.goingAway, 'gateway shutting down');
       const drained = Promise.all(apps.map((a) => a.close()));
       // close() closes connections idle at that moment; keep-alive connections whose last
       // response finishes later must go too, or they hold the drain open until the grace ends.

@@ -46,6 +46,29 @@ export const UsageEvent = z.object({
   answeredBy: z.enum(['upstream', 'gateway']).optional(),
   /** A call made with a `tg_test_` key: analytics only, never billed. Absent = live. */
   test: z.boolean().optional(),
+  /**
+   * Present on a WebSocket connection's usage record (ADR 0026), never on a request's: written
+   * every interval while the connection is open and once when it closes, each record carrying
+   * what happened since the one before (`bytesIn`/`bytesOut` too), so a lost process loses at most
+   * one interval and sums are totals. The handshake is the call (its own event, status 101); these
+   * records add bytes and time, not calls, and are never billed. Added after v1: optional.
+   */
+  websocket: z
+    .object({
+      /** The handshake's request id: every record of one connection carries it. */
+      connectionId: z.string().max(64),
+      /** 0, 1, 2… per connection. */
+      seq: z.number().int().nonnegative(),
+      /** The connection closed with this record. */
+      final: z.boolean(),
+      durationMs: z.number().nonnegative(),
+      /** Data messages client → upstream and upstream → client (control frames not counted). */
+      messagesIn: z.number().int().nonnegative(),
+      messagesOut: z.number().int().nonnegative(),
+      /** Close code seen (or sent by the gateway), on the final record. */
+      closeCode: z.number().int().min(0).max(4999).nullable(),
+    })
+    .optional(),
 });
 export type UsageEvent = z.infer<typeof UsageEvent>;
 
@@ -65,7 +88,8 @@ export const answeredByUpstream = (e: UsageEvent) => (e.answeredBy ? e.answeredB
  * Whether an event can count toward billing: a live key's call the upstream answered, on a
  * subscription. The plan may narrow it further to 2xx/3xx (the worker applies that rule).
  */
-export const isBillable = (e: UsageEvent) => e.subscriptionId !== null && e.test !== true && e.rejected === null && answeredByUpstream(e);
+export const isBillable = (e: UsageEvent) =>
+  e.subscriptionId !== null && e.test !== true && e.rejected === null && e.websocket === undefined && answeredByUpstream(e);
 
 /**
  * Per-minute usage rollups are kept this many days, then only hour and day rows remain (the

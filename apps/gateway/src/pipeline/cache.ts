@@ -1,6 +1,7 @@
 import { coalesce, lookupCache, sendCached, type CacheState } from '../cache/cache-flow';
 import { NEXT, type RequestContext, type Step } from './context';
 import { leftEarly } from './reply';
+import { isHeldUpgrade } from '../websocket/proxy';
 
 /**
  * Routes with `cacheTtlSeconds > 0` (ADR 0012): after limits (a hit is a counted call), keyed on
@@ -9,6 +10,8 @@ import { leftEarly } from './reply';
 export function cacheLookup(ctx: RequestContext): Step | Promise<Step> {
   const cache = ctx.gw.cache;
   if (cache === null) return NEXT;
+  // A WebSocket handshake is never answered from the cache (ADR 0026).
+  if ((ctx.req as { upgrade?: boolean }).upgrade === true && isHeldUpgrade(ctx.req)) return NEXT;
   const api = ctx.api!;
   const route = ctx.route!;
   const cached = lookupCache({

@@ -17,6 +17,7 @@ import type { Upstreams } from '../proxy/upstreams';
 import type { CompiledApi, CompiledRoute, RouteTable, TenantRuntime } from '../routing/route-table';
 import type { FailureBudget } from '../auth/failure-budget';
 import type { UsageSink } from '../usage/usage-sink';
+import type { WsConnections } from '../websocket/connections';
 
 /**
  * What every stage may use: one per app (`buildApp`), shared by all its requests. Stages are
@@ -44,6 +45,8 @@ export type Gateway = {
   keyHashes: Map<string, string>;
   /** Failed-authentication budget per client (auth/failure-budget.ts). */
   authFailures: FailureBudget;
+  /** Open WebSocket connections of this process (ADR 0026); null = WebSockets off. */
+  websockets: WsConnections | null;
 };
 
 /** A stage's "carry on with the next stage"; anything else ends the pipeline and is the handler's result. */

@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { forwardToUpstream, requestBody } from '../proxy/forward';
+import { proxyWebSocket, takeUpgrade } from '../websocket/proxy';
 import { NEXT, type RequestContext, type Step } from './context';
 import { answer } from './reply';
 
@@ -9,6 +10,11 @@ import { answer } from './reply';
  */
 export async function forward(ctx: RequestContext): Promise<Step> {
   const { gw } = ctx;
+  // A WebSocket handshake the stages admitted: its own upstream exchange (ADR 0026).
+  if ((ctx.req as { upgrade?: boolean }).upgrade === true) {
+    const up = takeUpgrade(ctx.req);
+    if (up !== undefined) return proxyWebSocket(ctx, up);
+  }
   const api = ctx.api!;
   const apiPolicy = api.policy;
   const route = ctx.route!;

@@ -11,7 +11,8 @@ export class TargetRefusedError extends Error {
   }
 }
 
-function allowed(address: string, allowPrivate: boolean): boolean {
+/** Whether the tenant may reach this address (metadata never; private ranges when allowed). */
+export function addressAllowed(address: string, allowPrivate: boolean): boolean {
   const cls = classifyAddress(address);
   return cls === 'public' || (cls === 'private' && allowPrivate);
 }
@@ -26,7 +27,7 @@ export function guardedLookup(allowPrivate: boolean): LookupFunction {
   return ((hostname: string, options: LookupOneOptions | LookupAllOptions, callback: (...args: unknown[]) => void) => {
     lookup(hostname, { ...options, all: true }, (err, addresses: LookupAddress[]) => {
       if (err) return callback(err);
-      const ok = addresses.filter((a) => allowed(a.address, allowPrivate));
+      const ok = addresses.filter((a) => addressAllowed(a.address, allowPrivate));
       if (ok.length === 0) return callback(new TargetRefusedError(hostname, addresses[0]?.address ?? 'nothing'));
       if ((options as LookupAllOptions).all) return callback(null, ok);
       return callback(null, ok[0]!.address, ok[0]!.family);
@@ -39,7 +40,7 @@ export function guardedConnector(opts: buildConnector.BuildOptions, allowPrivate
   const connect = buildConnector({ ...opts, lookup: guardedLookup(allowPrivate) } as buildConnector.BuildOptions);
   return (options, callback) => {
     const host = options.hostname.replace(/^\[|\]$/g, '');
-    if (isIP(host) !== 0 && !allowed(host, allowPrivate)) {
+    if (isIP(host) !== 0 && !addressAllowed(host, allowPrivate)) {
       callback(new TargetRefusedError(host, host), null);
       return;
     }

@@ -19,7 +19,6 @@ export const TIMEOUT_ERRORS = new Set([
   'TG_QUEUE_TIMEOUT',
 ]);
 
-
 /** The upstream sent nothing for the read timeout: before its headers, or between two body reads. */
 export class ReadTimeoutError extends Error {
   readonly code = 'TG_READ_TIMEOUT';

@@ -108,6 +108,12 @@ export function aggregateBatches(batches: ReadonlyArray<readonly UsageEvent[]>):
         };
         rollups.set(rk, r);
       }
+      if (e.websocket !== undefined) {
+        // A WebSocket connection's interim or final record: its bytes, not another call (ADR 0026).
+        r.bytesIn += e.bytesIn;
+        r.bytesOut += e.bytesOut;
+        continue;
+      }
       r.requests++;
       const cls = Math.floor(e.status / 100);
       if (cls === 2) r.status2xx++;
