@@ -6,11 +6,12 @@
 //   (a) the upstream directly   (b) nginx keep-alive reverse proxy   (c) bare Fastify + undici proxy
 //   (d) Tollgate: key auth + rate limit + quota + usage events, GATEWAY_WORKERS=1, default settings
 //   (dp) the same with limit reservations off: every call decided in Redis
+//   (t1/t2) the (d) gateway on its TLS port, HTTP/1.1 against HTTP/2 (ALPN h2), one Node client (bench-gateway-tls.mjs)
 // Then open loop at a fixed offered rate (default 2,000 req/s), latency measured from each
 // request's intended send time (no coordinated omission): p50/p99/p99.9 of (a), (b), (c), (d) (and (dp)).
 //
 // Env: BENCH_DURATION (s, default 8; 0 skips the closed-loop runs after the warm-up), BENCH_REPEATS (3), BENCH_CONNECTIONS (64), BENCH_RATE (2000),
-// BENCH_OPEN_DURATION (s, 10; 0 skips the open loop), BENCH_ONLY (comma list of a,b,c,d; only the listed ones run), BENCH_ACCESS_LOG=1 to also run
+// BENCH_OPEN_DURATION (s, 10; 0 skips the open loop), BENCH_ONLY (comma list of a,b,c,d,t; only the listed ones run; t = the TLS rows, which need d), BENCH_ACCESS_LOG=1 to also run
 // (d) with access logs on, BENCH_PROFILE=1 to write a CPU profile of (d) to bench-results/,
 // BENCH_BASELINE=<bundle.js> to also run (d0) from another gateway bundle, interleaved with (d)
 // (BENCH_BASELINE_NODE_ARGS: extra node flags for d0 only, after the start script's own, to compare
@@ -284,7 +285,7 @@ async function main() {
   const connections = Number(process.env.BENCH_CONNECTIONS ?? 64);
   const rate = Number(process.env.BENCH_RATE ?? 2000);
   const openDuration = Number(process.env.BENCH_OPEN_DURATION ?? 10);
-  const only = new Set((process.env.BENCH_ONLY ?? 'a,b,c,d').split(','));
+  const only = new Set((process.env.BENCH_ONLY ?? 'a,b,c,d,t').split(','));
   let redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   const prefix = `tgbench_${randomBytes(3).toString('hex')}`;
   const work = mkdtempSync(path.join(tmpdir(), 'tg-bench-'));
@@ -407,6 +408,8 @@ http {
   }
 
   let gatewayKey = null;
+  let startFlagsForTls = [];
+  let gatewayEnvForTls = null;
   const gatewayEnv = (port, adminPort, accessLog) => ({
     REDIS_URL: redisUrl,
     REDIS_PREFIX: prefix,
@@ -509,6 +512,8 @@ http {
     ];
     // Extra runtime flags, including ones NODE_OPTIONS refuses (e.g. --trace-gc), for (d) and (dp).
     if (process.env.BENCH_GATEWAY_NODE_ARGS) nodeArgs.push(...process.env.BENCH_GATEWAY_NODE_ARGS.split(' ').filter(Boolean));
+    startFlagsForTls = [...startFlags, ...idleFlags];
+    gatewayEnvForTls = (p, a) => gatewayEnv(p, a, false);
     const gw = await startProc(process.execPath, [...nodeArgs, path.join(root, 'apps/gateway/dist/main.js')], {
       cpu: proxyCpu,
       env: gatewayEnv(port, adminPort, false),
@@ -640,6 +645,31 @@ http {
       console.log(`  ratio d0/c = ${(med.c.cpu / med.d0.cpu).toFixed(3)} by CPU per request (the BENCH_BASELINE bundle)`);
     if (med.d && med.b)
       console.log(`  ratio d/b = ${(med.d.rps / med.b.rps).toFixed(3)} by req/s, ${(med.b.cpu / med.d.cpu).toFixed(3)} by CPU per request`);
+  }
+
+  if (only.has('t') && targets.d && duration > 0) {
+    const { benchTls } = await import('./bench-gateway-tls.mjs');
+    console.log('\nTLS: HTTP/1.1 against HTTP/2, one gateway, interleaved:');
+    await benchTls({
+      work,
+      headers: targets.d.headers,
+      duration,
+      repeats,
+      connections,
+      loadCpu,
+      cpuTicks,
+      ticks: TICKS,
+      median,
+      startGateway: async (extra) => {
+        const [port, adminPort, tlsPort] = [await freePort(), await freePort(), await freePort()];
+        const proc = await startProc(process.execPath, [...startFlagsForTls, path.join(root, 'apps/gateway/dist/main.js')], {
+          cpu: proxyCpu,
+          env: { ...gatewayEnvForTls(port, adminPort), GATEWAY_TLS_PORT: String(tlsPort), ...extra },
+        });
+        await waitHttp(`http://127.0.0.1:${port}/echo/hello`, targets.d.headers);
+        return { pid: proc.pid, tlsPort };
+      },
+    });
   }
 
   console.log(
