@@ -86,7 +86,7 @@ export function wsConnect(port: number, path: string, headers: Record<string, st
     ];
     for (const [n, v] of Object.entries(headers)) lines.push(`${n}: ${v}`);
     socket.write(`${lines.join('\r\n')}\r\n\r\n`);
-    let buf = Buffer.alloc(0);
+    let buf: Buffer = Buffer.alloc(0);
     let client: WsClient | null = null;
     let closeCode: number | null = null;
     const waiters: ((m: string) => void)[] = [];
@@ -184,7 +184,7 @@ export async function startWsUpstream(): Promise<WsUpstream> {
       `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
     );
     socket.write(encodeFrame(1, Buffer.from('welcome'), false));
-    let buf = Buffer.alloc(0);
+    let buf: Buffer = Buffer.alloc(0);
     socket.on('data', (chunk: Buffer) => {
       buf = Buffer.concat([buf, chunk]);
       const { frames, rest } = decodeFrames(buf);
