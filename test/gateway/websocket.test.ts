@@ -1,10 +1,14 @@
+import { mkdtempSync } from 'node:fs';
+import http2 from 'node:http2';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyspace, QUEUES, type Keyspace, type PlanPolicy } from '@tollgate/policy';
 import type { UsageBatch, UsageEvent } from '@tollgate/usage';
 import { createGateway, type Gateway } from '../../apps/gateway/src/server';
-import { testRedis, uniquePrefix, waitFor } from '../harness';
+import { testEnv, testRedis, uniquePrefix, waitFor } from '../harness';
 import {
   issueKey,
   makeApi,
@@ -13,6 +17,7 @@ import {
   publishSnapshot,
   rawRequest,
   revokeKey,
+  spawnGateway,
   startUpstream,
   statusOf,
   testGatewayConfig,
@@ -36,6 +41,8 @@ let httpUp: Upstream;
 let plan: PlanPolicy;
 let tenantId: string;
 let key: IssuedKey;
+let tinyPlan: PlanPolicy;
+let prefix: string;
 
 const MAX_PER_KEY = 2;
 const MAX_FRAME = 4096;
@@ -61,14 +68,15 @@ const open = (k: IssuedKey | null, path = '/ws/chat', extra: Record<string, stri
 
 beforeAll(async () => {
   redis = testRedis();
-  const prefix = uniquePrefix('ws');
+  prefix = uniquePrefix('ws');
   ks = createKeyspace(prefix);
   wsUp = await startWsUpstream();
   httpUp = await startUpstream();
   const wsApi = makeApi(`http://127.0.0.1:${wsUp.port}`, { basePath: '/ws', slug: 'ws' });
   const httpApi = makeApi(httpUp.url);
   plan = makePlan([wsApi.id, httpApi.id], { rateLimit: { limit: 1000, windowSeconds: 60, algorithm: 'sliding_window' } });
-  const snap = makeSnapshot([wsApi, httpApi], [plan]);
+  tinyPlan = makePlan([wsApi.id], { slug: 'tiny', rateLimit: { limit: 2, windowSeconds: 60, algorithm: 'sliding_window' } });
+  const snap = makeSnapshot([wsApi, httpApi], [plan, tinyPlan]);
   tenantId = snap.tenantId;
   host = `${snap.tenantSlug}.localhost`;
   await publishSnapshot(redis, ks, snap);
@@ -143,6 +151,21 @@ describe('WebSocket handshake', () => {
     again.close();
     held[1]!.close();
     await Promise.all([again.closed, held[1]!.closed, other.closed]);
+  });
+
+  it('counts each handshake against the plan limit: past it the handshake is 429 with the limit headers', async () => {
+    const k = await issueKey(redis, ks, tenantId, tinyPlan);
+    for (let i = 0; i < 2; i++) {
+      const c = await open(k);
+      expect(c.status).toBe(101);
+      expect(c.headers['x-ratelimit-remaining']).toBe(String(1 - i));
+      c.close();
+      await c.closed;
+    }
+    const refused = await open(k);
+    expect(refused.status).toBe(429);
+    expect(refused.headers['x-ratelimit-limit']).toBe('2');
+    expect(refused.headers.upgrade).toBeUndefined();
   });
 
   it('serves a non-WebSocket Upgrade as a plain request with Upgrade stripped, as before', async () => {
@@ -260,4 +283,40 @@ describe('hostile frames', () => {
     b.socket.write(Buffer.from([0x83, 0x80, 1, 2, 3, 4]));
     expect(await b.closed).toBe(1002);
   });
+});
+
+describe('a gateway process (main.ts)', () => {
+  it('relays a WebSocket and speaks h2c when GATEWAY_H2C is on', async () => {
+    const g = await spawnGateway({
+      REDIS_URL: testEnv().redisUrl,
+      REDIS_PREFIX: prefix,
+      GATEWAY_H2C: 'true',
+      GATEWAY_REDIS_TIMEOUT_MS: '2000',
+      GATEWAY_SPOOL_DIR: mkdtempSync(path.join(tmpdir(), 'tg-wsproc-')),
+    });
+    try {
+      const c = await wsConnect(g.port, '/ws/proc', { Host: host, 'X-Api-Key': key.key });
+      expect(c.status).toBe(101);
+      expect(await c.nextMessage()).toBe('welcome');
+      c.send('from a process');
+      expect(await c.nextMessage()).toBe('from a process');
+      c.close();
+      expect(await c.closed).toBe(1000);
+      const session = http2.connect(`http://127.0.0.1:${g.port}`);
+      try {
+        const status = await new Promise<number>((resolve, reject) => {
+          const req = session.request({ ':path': '/echo/over-h2c', ':authority': host, 'x-api-key': key.key });
+          req.on('response', (h) => resolve(Number(h[':status'])));
+          req.on('error', reject);
+          req.resume();
+          req.end();
+        });
+        expect(status).toBe(200);
+      } finally {
+        session.close();
+      }
+    } finally {
+      expect(await g.stop()).toBe(0);
+    }
+  }, 120_000);
 });
