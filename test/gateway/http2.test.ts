@@ -28,6 +28,8 @@ import { dataFrame, rawH2, requestHeaders } from './h2-raw';
  * One table of policy cases, run over HTTP/1.1 and HTTP/2, plain and TLS: the transport must not
  * change a single decision (docs/adr/0026). Then HTTP/2 abuse, refused before it reaches an upstream.
  */
+/** The gateway's time to receive a whole request (GATEWAY_REQUEST_TIMEOUT_MS), short for the slow-body case. */
+const RECEIVE_TIMEOUT_MS = 3000;
 const PROTOCOLS = ['h1', 'h1-tls', 'h2-tls', 'h2c'] as const;
 type Protocol = (typeof PROTOCOLS)[number];
 type Answer = { status: number; headers: Record<string, string | string[] | undefined>; body: string };
@@ -120,7 +122,13 @@ beforeAll(async () => {
   await publishSnapshot(redis, ks, snap);
   key = await issueKey(redis, ks, snap.tenantId, plan);
   gw = await createGateway(
-    testGatewayConfig(prefix, { GATEWAY_TLS_PORT: '0', GATEWAY_TLS_CERT: certFile, GATEWAY_TLS_KEY: keyFile, GATEWAY_H2C: 'true' }),
+    testGatewayConfig(prefix, {
+      GATEWAY_TLS_PORT: '0',
+      GATEWAY_TLS_CERT: certFile,
+      GATEWAY_TLS_KEY: keyFile,
+      GATEWAY_H2C: 'true',
+      GATEWAY_REQUEST_TIMEOUT_MS: String(RECEIVE_TIMEOUT_MS),
+    }),
   );
   ({ port, tlsPort } = (await gw.listen()) as { port: number; tlsPort: number });
   plainGw = await createGateway(testGatewayConfig(prefix));
@@ -284,6 +292,19 @@ describe('HTTP/2 abuse is refused before any upstream sees it', () => {
     const res = await rawH2(port, frames(p));
     expect(res.answered).toBe(false);
     expect(res.reset !== null || res.goaway !== null).toBe(true);
+    expect(upstream.requests.some((r) => r.url === p.slice('/echo'.length))).toBe(false);
+  });
+
+  it('cancels a stream whose declared body never arrives, like HTTP/1.1’s request timeout', async () => {
+    const p = `/echo/slow-body-${Date.now()}`;
+    const started = Date.now();
+    const res = await rawH2(
+      port,
+      [requestHeaders([...base(p), ['content-length', '10']], true), dataFrame(Buffer.from('abc'), false)],
+      3 * RECEIVE_TIMEOUT_MS,
+    );
+    expect(res.reset).not.toBeNull();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(RECEIVE_TIMEOUT_MS - 100);
     expect(upstream.requests.some((r) => r.url === p.slice('/echo'.length))).toBe(false);
   });
 

@@ -78,6 +78,15 @@ export function attachHttp2(app: FastifyInstance, config: GatewayConfig, mode: '
     } else if (authority !== undefined && headers.host !== authority) {
       return writeError(res, 'bad_request', ':authority and Host disagree');
     }
+    // HTTP/1.1's requestTimeout, for a body: a stream whose body stops arriving is cancelled.
+    if (!req.stream.endAfterHeaders) {
+      const stream = req.stream;
+      const timer = setTimeout(() => {
+        if (!req.complete) stream.close(http2.constants.NGHTTP2_CANCEL);
+      }, config.requestTimeoutMs);
+      req.once('end', () => clearTimeout(timer));
+      stream.once('close', () => clearTimeout(timer));
+    }
     app.routing(req as never, res as never);
   });
 
