@@ -295,6 +295,17 @@ describe('a gateway process (main.ts)', () => {
       GATEWAY_SPOOL_DIR: mkdtempSync(path.join(tmpdir(), 'tg-wsproc-')),
     });
     try {
+      // Serving first (policy loaded, key cached): on a loaded host the first lookup can outlast its timeout.
+      await waitFor(
+        async () =>
+          statusOf(await rawRequest(g.port, `GET /echo/ready HTTP/1.1\r\nHost: ${host}\r\nX-Api-Key: ${key.key}\r\n\r\n`)) === 200
+            ? true
+            : null,
+        {
+          timeoutMs: 20_000,
+          what: 'the gateway process serving',
+        },
+      );
       const c = await wsConnect(g.port, '/ws/proc', { Host: host, 'X-Api-Key': key.key });
       expect(c.status).toBe(101);
       expect(await c.nextMessage()).toBe('welcome');
