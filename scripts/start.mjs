@@ -97,8 +97,8 @@ async function ensureRedisUrl(dataDir) {
 }
 
 /**
- * The console signs sessions with SESSION_SECRET and `next start` runs in production mode,
- * which refuses to run without one. A local platform gets a random secret, kept in the data
+ * The console signs sessions with SESSION_SECRET and its server (dist/main.js) runs Next in
+ * production mode, which refuses to run without one. A local platform gets a random secret, kept in the data
  * dir so logins survive restarts.
  */
 function localSessionSecret(dataDir) {

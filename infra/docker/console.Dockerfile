@@ -1,5 +1,6 @@
-# @tollgate/console (Next.js): `next build` in a full install, `next start` on Node 24 LTS with
-# production dependencies only. Build from the repository root:
+# @tollgate/console (Next.js): `next build` plus the console's own server (src/main.ts, bundled to
+# dist/main.js) in a full install, run on Node 24 LTS with production dependencies only.
+# Build from the repository root:
 #   docker build -f infra/docker/console.Dockerfile -t tollgate/console .
 FROM node:24-bookworm-slim AS build
 WORKDIR /repo
@@ -20,4 +21,5 @@ WORKDIR /repo/apps/console
 USER node
 EXPOSE 3000
 STOPSIGNAL SIGTERM
-CMD ["sh", "-c", "exec /repo/node_modules/.bin/next start -p ${CONSOLE_PORT:-3000}"]
+# Listens on CONSOLE_PORT (3000); the server resolves client addresses itself (ADR 0023).
+CMD ["node", "dist/main.js"]

@@ -17,7 +17,8 @@ export const APPS = [
     dir: 'apps/console',
     portKey: 'console',
     probe: (p) => `http://127.0.0.1:${p.console}/`,
-    buildMarker: '.next/BUILD_ID',
+    // `npm run build` writes .next, then bundles the console's server (src/main.ts) last.
+    buildMarker: 'dist/main.js',
     readyTimeoutMs: 120_000,
   },
 ];

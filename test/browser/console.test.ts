@@ -7,12 +7,12 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { chromiumPath, testEnv, uniquePrefix, waitFor } from '../harness/index';
-import { axeViolations, ensureConsoleBuild, freePort } from '../e2e/platform';
+import { axeViolations, ensureConsoleBuild, freePort, serverEntry } from '../e2e/platform';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const appDir = path.join(root, 'apps/console');
 const shots = path.join(root, 'test-results/screenshots');
-const nextBin = path.join(root, 'node_modules/next/dist/bin/next');
+const METRICS_TOKEN = 'browser-test-metrics-token-0123456789';
 
 let server: ChildProcess | undefined;
 let gateway: ChildProcess | undefined;
@@ -90,11 +90,14 @@ beforeAll(async () => {
     p.stdout?.on('data', (d) => logs.push(`[${name}] ${String(d)}`));
     p.stderr?.on('data', (d) => logs.push(`[${name}] ${String(d)}`));
   }
-  server = spawn(process.execPath, [nextBin, 'start', '-p', String(port), '-H', '127.0.0.1'], {
+  server = spawn(process.execPath, [serverEntry], {
     cwd: appDir,
     env: {
       ...process.env,
       NODE_ENV: 'production',
+      CONSOLE_PORT: String(port),
+      CONSOLE_HOST: '127.0.0.1',
+      CONSOLE_METRICS_TOKEN: METRICS_TOKEN,
       DATABASE_URL: env.databaseUrl,
       REDIS_URL: env.redisUrl,
       REDIS_PREFIX: prefix,
@@ -343,8 +346,37 @@ describe('console in a browser', () => {
     const health = await fetch(`${base}/healthz`);
     expect(health.status).toBe(200);
     expect(await health.json()).toMatchObject({ status: 'ok' });
-    expect(await (await fetch(`${base}/metrics`)).text()).toContain('process_cpu_user_seconds_total');
+    // Behind the bearer token only (test/security/console-metrics.test.ts has the refusals).
+    expect((await fetch(`${base}/metrics`)).status).toBe(401);
+    const metrics = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+    expect(metrics.status).toBe(200);
+    expect(await metrics.text()).toContain('process_cpu_user_seconds_total');
   });
+
+  it('shows a refused login in the form while the action answers 429 with Retry-After', async () => {
+    // 10 attempts per e-mail per 15 minutes; the 11th is refused before the password is checked.
+    const ctx = await browser.newContext();
+    const p = await ctx.newPage();
+    try {
+      await p.goto(`${base}/login`);
+      const email = `limited-${Date.now()}@example.com`;
+      let last: { status: number; retryAfter: string | null } | undefined;
+      for (let i = 0; i < 11; i++) {
+        await p.getByLabel('E-mail').fill(email);
+        await p.getByLabel('Password').fill(`wrong-${i}`);
+        const [res] = await Promise.all([
+          p.waitForResponse((r) => r.request().method() === 'POST' && r.request().headers()['next-action'] !== undefined),
+          p.getByRole('button', { name: 'Log in' }).click(),
+        ]);
+        last = { status: res.status(), retryAfter: await res.headerValue('retry-after') };
+        await expect.poll(() => p.locator('form [role="alert"]').textContent()).toMatch(i < 10 ? /incorrect/ : /too many attempts/);
+      }
+      expect(last?.status).toBe(429);
+      expect(Number(last?.retryAfter)).toBeGreaterThanOrEqual(1);
+    } finally {
+      await ctx.close();
+    }
+  }, 60_000);
 
   it('refuses a cross-site form post to a server action', async () => {
     const res = await fetch(`${base}/login`, {

@@ -13,6 +13,8 @@ export { freePort };
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const appDir = path.join(root, 'apps/console');
 const nextBin = path.join(root, 'node_modules/next/dist/bin/next');
+/** The console's process (`npm start -w @tollgate/console`): Next.js behind src/main.ts. */
+export const serverEntry = path.join(appDir, 'dist/main.js');
 
 function newestMtime(dir: string): number {
   let max = 0;
@@ -25,9 +27,9 @@ function newestMtime(dir: string): number {
 }
 
 function buildIsFresh(): boolean {
-  const buildId = path.join(appDir, '.next/BUILD_ID');
   const sources = Math.max(newestMtime(path.join(appDir, 'src')), statSync(path.join(appDir, 'next.config.ts')).mtimeMs);
-  return existsSync(buildId) && statSync(buildId).mtimeMs > sources;
+  // The Next build and the console's own server (src/main.ts, bundled to dist/main.js).
+  return [path.join(appDir, '.next/BUILD_ID'), serverEntry].every((f) => existsSync(f) && statSync(f).mtimeMs > sources);
 }
 
 /** Reuses the console's production build when newer than every source file; builds once otherwise. */
@@ -64,7 +66,12 @@ export async function ensureConsoleBuild(): Promise<void> {
 
 /** Async, so the suite can start its other processes while Next builds; null on success, else the output. */
 async function runNextBuild(): Promise<string | null> {
-  const child = spawn(process.execPath, [nextBin, 'build'], {
+  const out = await run([nextBin, 'build']);
+  return out ?? (await run([path.join(root, 'scripts/bundle.mjs'), 'src/main.ts']));
+}
+
+async function run(args: string[]): Promise<string | null> {
+  const child = spawn(process.execPath, args, {
     cwd: appDir,
     env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -95,14 +102,23 @@ function track(child: ChildProcess): Child {
   };
 }
 
-/** `next start` on a free port; resolves when /login answers. */
+/** The console's server (dist/main.js) on a free port; resolves when /login answers. */
 export async function startConsole(env: Record<string, string>): Promise<Child & { base: string }> {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const c = track(
-    spawn(process.execPath, [nextBin, 'start', '-p', String(port), '-H', '127.0.0.1'], {
+    spawn(process.execPath, [serverEntry], {
       cwd: appDir,
-      env: { ...process.env, NODE_ENV: 'production', CONSOLE_URL: base, LOG_LEVEL: 'warn', NEXT_TELEMETRY_DISABLED: '1', ...env },
+      env: {
+        ...process.env,
+        NODE_ENV: 'production',
+        CONSOLE_URL: base,
+        CONSOLE_PORT: String(port),
+        CONSOLE_HOST: '127.0.0.1',
+        LOG_LEVEL: 'warn',
+        NEXT_TELEMETRY_DISABLED: '1',
+        ...env,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     }),
   );

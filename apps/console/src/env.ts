@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { booleanFromEnv, commonEnv, createLogger, parseEnv } from '@tollgate/config';
+import { booleanFromEnv, cidrList, commonEnv, createLogger, parseEnv } from '@tollgate/config';
 
 const DEV_SESSION_SECRET = 'tollgate-dev-session-secret-do-not-use-in-production';
 
@@ -10,6 +10,8 @@ export const ConsoleEnv = {
   SESSION_SECRET: z.string().min(32).optional(),
   CONSOLE_URL: z.string().url().default('http://localhost:3000'),
   CONSOLE_PORT: z.coerce.number().int().min(1).max(65535).default(3000),
+  /** Address the console's server (src/main.ts) binds. */
+  CONSOLE_HOST: z.string().min(1).default('0.0.0.0'),
   GATEWAY_BASE_DOMAIN: z
     .string()
     .regex(/^[a-z0-9.-]+$/i)
@@ -17,8 +19,18 @@ export const ConsoleEnv = {
   GATEWAY_PORT: z.coerce.number().int().min(1).max(65535).default(8080),
   /** Overrides the derived `{tenant}` URL pattern, e.g. `https://{tenant}.api.example.com`. */
   GATEWAY_PUBLIC_URL: z.string().includes('{tenant}').optional(),
-  /** Trust X-Forwarded-For for client IPs (rate limits, audit) when behind a proxy. */
+  /**
+   * Read X-Forwarded-For for client IPs (rate limits, audit) because the console sits behind a
+   * proxy. Off: the socket address only, whatever a client sends.
+   */
   TRUST_PROXY: booleanFromEnv(false),
+  /**
+   * With TRUST_PROXY, the proxies' addresses/CIDRs: the client is the right-most X-Forwarded-For
+   * entry that isn't one of them. Empty: the direct peer is the one proxy (its entry counts).
+   */
+  CONSOLE_TRUSTED_PROXIES: cidrList,
+  /** Bearer token Prometheus sends for /metrics; unset, /metrics answers 404. */
+  CONSOLE_METRICS_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
 };
 
 export type ConsoleConfig = {
@@ -30,8 +42,11 @@ export type ConsoleConfig = {
   sessionSecret: string;
   consoleUrl: string;
   consolePort: number;
+  consoleHost: string;
   gatewayUrlPattern: string;
   trustProxy: boolean;
+  trustedProxies: string[];
+  metricsToken: string | null;
 };
 
 /** Parses the console's environment once; throws EnvError naming every bad variable. */
@@ -58,8 +73,11 @@ export function loadConsoleConfig(env: Record<string, string | undefined> = proc
     sessionSecret,
     consoleUrl: e.CONSOLE_URL.replace(/\/$/, ''),
     consolePort: e.CONSOLE_PORT,
+    consoleHost: e.CONSOLE_HOST,
     gatewayUrlPattern,
     trustProxy: e.TRUST_PROXY,
+    trustedProxies: e.CONSOLE_TRUSTED_PROXIES,
+    metricsToken: e.CONSOLE_METRICS_TOKEN ?? null,
   };
 }
 

@@ -1,31 +1,9 @@
-import { BlockList, isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
-import { booleanFromEnv, commonEnv, parseEnv } from '@tollgate/config';
+import { booleanFromEnv, cidrList, commonEnv, parseEnv } from '@tollgate/config';
 
 const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
 const positiveInt = (fallback: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().positive().max(max).default(fallback);
-
-const cidrList = z
-  .string()
-  .default('')
-  .transform((value, ctx) => {
-    const out: string[] = [];
-    for (const raw of value.split(',')) {
-      const item = raw.trim();
-      if (!item) continue;
-      const [addr, bits] = item.split('/');
-      const family = isIP(addr ?? '');
-      const max = family === 6 ? 128 : 32;
-      const n = bits === undefined ? max : Number(bits);
-      if (!family || !Number.isInteger(n) || n < 0 || n > max) {
-        ctx.addIssue({ code: 'custom', message: `not an IP address or CIDR: ${JSON.stringify(item)}` });
-        return z.NEVER;
-      }
-      out.push(`${addr}/${n}`);
-    }
-    return out;
-  });
 
 export const gatewayEnv = {
   ...commonEnv,
@@ -205,22 +183,5 @@ export function loadGatewayConfig(raw: Record<string, string | undefined> = proc
   return toConfig(parseEnv(gatewayEnv, raw));
 }
 
-/** A matcher for the trusted-proxy CIDR list; IPv4-mapped IPv6 addresses count as IPv4. */
-export function createTrustedProxyCheck(cidrs: readonly string[]): (address: string | undefined) => boolean {
-  if (cidrs.length === 0) return () => false;
-  const list = new BlockList();
-  for (const cidr of cidrs) {
-    const [addr, bits] = cidr.split('/') as [string, string];
-    list.addSubnet(addr, Number(bits), isIP(addr) === 6 ? 'ipv6' : 'ipv4');
-  }
-  return (address) => {
-    if (!address) return false;
-    const ip = normalizeIp(address);
-    const family = isIP(ip);
-    return family !== 0 && list.check(ip, family === 6 ? 'ipv6' : 'ipv4');
-  };
-}
-
-export function normalizeIp(address: string): string {
-  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
-}
+// The trusted-proxy list and its matcher are shared with the console (packages/config).
+export { createTrustedProxyCheck, normalizeIp } from '@tollgate/config';

@@ -1,2 +1,11 @@
 export { parseEnv, EnvError, commonEnv, booleanFromEnv } from './env';
 export { createLogger, REDACT_PATHS, type Logger } from './logger';
+export {
+  cidrList,
+  clientAddress,
+  createTrustedProxyCheck,
+  forwardedEntryAddress,
+  MAX_FORWARDED_HOPS,
+  normalizeIp,
+  type TrustedProxyCheck,
+} from './trusted-proxies';

@@ -1,4 +1,4 @@
-import { normalizeIp } from '../env';
+import { clientAddress } from '@tollgate/config';
 import { subjectId, type LimitVerdict } from '../limits/enforce-limits';
 import { NEXT, type RequestContext, type Step } from './context';
 import { answer, JSON_TYPE, leftEarly } from './reply';
@@ -35,17 +35,4 @@ function decided(ctx: RequestContext, verdict: LimitVerdict): Step {
 }
 
 /** The client's address: the socket peer, or — behind trusted proxies — the nearest untrusted hop. */
-export function clientAddress(
-  peer: string | undefined,
-  xff: string | string[] | undefined,
-  isTrusted: (ip: string | undefined) => boolean,
-): string {
-  const ip = normalizeIp(peer ?? '');
-  if (!xff || !isTrusted(peer)) return ip;
-  const hops = (Array.isArray(xff) ? xff.join(',') : xff).split(',');
-  for (let i = hops.length - 1; i >= 0; i--) {
-    const hop = hops[i]!.trim();
-    if (hop && !isTrusted(hop)) return normalizeIp(hop);
-  }
-  return ip;
-}
+export { clientAddress };

@@ -1,6 +1,7 @@
 import { unstable_rethrow } from 'next/navigation';
 import { getRuntime } from './runtime';
 import { ServiceError } from './context';
+import { answerWithStatus } from './request-scope';
 
 export type FormState = {
   /** Bumped on every submission so inputs remount with the submitted values. */
@@ -38,6 +39,9 @@ export async function runAction(prev: FormState, fd: FormData | null, body: () =
   } catch (err) {
     unstable_rethrow(err);
     if (err instanceof ServiceError) {
+      // A refused attempt is a 429 on the wire (plain form post or the action's fetch alike); the
+      // body still carries the form state, so the page shows the message either way (ADR 0023).
+      if (err.code === 'rate_limited') answerWithStatus(429, { 'retry-after': String(err.retryAfterSeconds ?? 60) });
       return { seq, ok: false, message: err.message, fields: err.fields, values: echo(fd) };
     }
     getRuntime().log.error({ err }, 'server action failed');

@@ -23,6 +23,8 @@ export class ServiceError extends Error {
     public readonly code: ErrorCode,
     message: string,
     public readonly fields?: Record<string, string>,
+    /** For 'rate_limited': when to try again (the Retry-After of the answer). */
+    public readonly retryAfterSeconds?: number,
   ) {
     super(message);
     this.name = 'ServiceError';

@@ -3,6 +3,7 @@ import type { Db } from '@tollgate/db';
 import type { Logger } from '@tollgate/config';
 import { errorBody, ERROR_STATUS, type ErrorCode } from '@tollgate/policy';
 import { ServiceError, type ServiceContext } from '../../shared/context';
+import { clientIpFrom } from '../../shared/request-scope';
 import { authenticateAccessToken } from '../tokens';
 import type { ConsoleMetrics } from '../../shared/metrics';
 
@@ -78,10 +79,6 @@ async function readJson(req: Request): Promise<unknown> {
   return parsed;
 }
 
-function clientIp(req: Request): string | null {
-  return req.headers.get('x-real-ip')?.slice(0, 64) ?? null;
-}
-
 /**
  * Wraps one admin-API operation: request id, bearer-token auth (tenant and role come from the
  * token, never from the URL), JSON body limits, and the shared error envelope for every failure.
@@ -120,7 +117,7 @@ export function makeHandler(getDeps: () => V1Deps) {
           tenantId: identity.tenantId,
           actor: { type: 'token', id: identity.tokenId, label: identity.name },
           role: identity.role,
-          ip: clientIp(req),
+          ip: clientIpFrom(req.headers),
         };
         const params = ((await route?.params) ?? {}) as P;
         const out = await fn({ req, ctx, params, query: new URL(req.url).searchParams, requestId, body: () => readJson(req) });
