@@ -50,7 +50,12 @@ export const LoginInput = z.object({
 async function limit(deps: AccountDeps, subject: string, limiter: string, max: number, windowSeconds: number) {
   const d = await hitRateLimit(deps, subject, limiter, max, windowSeconds);
   if (!d.allowed) {
-    throw new ServiceError('rate_limited', `too many attempts; try again in ${d.retryAfterSeconds} seconds`, undefined, d.retryAfterSeconds);
+    throw new ServiceError(
+      'rate_limited',
+      `too many attempts; try again in ${d.retryAfterSeconds} seconds`,
+      undefined,
+      d.retryAfterSeconds,
+    );
   }
 }
 

@@ -30,7 +30,13 @@ export type SignedInDeveloper = { consumerId: string; passwordHash: string; stat
 
 async function limit(deps: PortalDeps, subject: string, limiter: string, max: number, windowSeconds: number) {
   const d = await hitRateLimit(deps, subject, limiter, max, windowSeconds);
-  if (!d.allowed) throw new ServiceError('rate_limited', `too many attempts; try again in ${d.retryAfterSeconds} seconds`, undefined, d.retryAfterSeconds);
+  if (!d.allowed)
+    throw new ServiceError(
+      'rate_limited',
+      `too many attempts; try again in ${d.retryAfterSeconds} seconds`,
+      undefined,
+      d.retryAfterSeconds,
+    );
 }
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
