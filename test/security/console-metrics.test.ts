@@ -29,7 +29,8 @@ const scrape = (base: string, headers: Record<string, string> = {}) => fetch(`${
 
 describe('console /metrics', () => {
   it('is 404 when no token is configured, whatever is sent', async () => {
-    for (const headers of [{}, { authorization: `Bearer ${TOKEN}` }, { authorization: 'Bearer ' }]) {
+    const tries: Array<Record<string, string>> = [{}, { authorization: `Bearer ${TOKEN}` }, { authorization: 'Bearer ' }];
+    for (const headers of tries) {
       const res = await scrape(withoutToken.base, headers);
       expect(res.status).toBe(404);
       expect(await res.text()).not.toContain('process_cpu');
