@@ -14,7 +14,7 @@ import { cloneRunDatabase, testEnv, testRedis, uniquePrefix, waitFor } from '../
 import { spawnWorker, type WorkerProcess } from '../worker/worker-process';
 import { ensureConsoleBuild, launchBrowser, root, startConsole, startGateway, type Child } from './platform';
 
-// The whole journey on the running platform: console (next start), gateway and worker as child
+// The whole journey on the running platform: console (dist/main.js), gateway and worker as child
 // processes, the demo upstream, the Stripe stand-in, real PostgreSQL and Redis. The database is
 // this file's own, because the worker's schedules (outbox relay, meter reports) act on every row.
 

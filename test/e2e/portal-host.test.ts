@@ -11,7 +11,7 @@ import { axeViolations, ensureConsoleBuild, launchBrowser, startConsole, type Ch
 import { makePortalTenant, uniq } from '../portal/fixtures';
 import { createSessionToken } from '../../apps/console/src/server/console/session';
 
-// A tenant's portal on its own host, against the production build: `next start` plus real
+// A tenant's portal on its own host, against the production build (dist/main.js) with real
 // requests carrying a Host header (node:http, since fetch may not set Host), and a browser that
 // resolves the portal hosts to 127.0.0.1.
 
