@@ -6,6 +6,7 @@ import { createAdminClient, type AdminClient } from './admin-client';
 import { applyChanges } from './apply';
 import { parseConfig, renderConfig } from './config-file';
 import { buildJsonSchema } from './config-schema';
+import { loadCliConfig, type CliConfig } from './env';
 import { CliError, EXIT, type ExitCode } from './errors';
 import { planChanges } from './plan';
 import { renderPlan } from './render';
@@ -55,9 +56,9 @@ function schemaRefFor(outFile: string | null, io: CliIo, given: string | undefin
   return rel.startsWith('.') ? rel : `./${rel}`;
 }
 
-function clientFrom(values: { url?: string; token?: string }, io: CliIo): AdminClient {
-  const url = values.url ?? io.env.TOLLGATE_URL;
-  const token = values.token ?? io.env.TOLLGATE_TOKEN;
+function clientFrom(values: { url?: string; token?: string }, fromEnv: CliConfig, io: CliIo): AdminClient {
+  const url = values.url ?? fromEnv.url;
+  const token = values.token ?? fromEnv.token;
   if (!url) throw new CliError('no console address: pass --url or set TOLLGATE_URL (e.g. https://console.example.com)', EXIT.usage);
   if (!token) throw new CliError('no token: set TOLLGATE_TOKEN to an admin API token (console → Settings → Admin API tokens)', EXIT.usage);
   if (!/^tgat_[0-9A-Za-z]{40}$/.test(token)) {
@@ -108,6 +109,7 @@ async function run(argv: string[], io: CliIo): Promise<ExitCode> {
     throw new CliError(`${(err as Error).message}\nRun tollgate --help for usage.`, EXIT.usage);
   }
   const { values, positionals } = parsed;
+  const fromEnv = loadCliConfig(io.env);
   if (values.version) return (io.stdout(`${VERSION}\n`), EXIT.ok);
   const [command, ...rest] = positionals;
   if (values.help || !command) return (io.stdout(HELP), command || values.help ? EXIT.ok : EXIT.usage);
@@ -127,7 +129,7 @@ async function run(argv: string[], io: CliIo): Promise<ExitCode> {
     }
     case 'export': {
       if (rest.length) throw new CliError('tollgate export takes no FILE; use -o FILE', EXIT.usage);
-      const client = clientFrom(values, io);
+      const client = clientFrom(values, fromEnv, io);
       const ws = await readWorkspace(client);
       const { config, secrets } = toConfigFile(ws, { withIds: values['with-ids'] });
       const out = values.output ?? null;
@@ -142,7 +144,7 @@ async function run(argv: string[], io: CliIo): Promise<ExitCode> {
     case 'apply': {
       const file = wantFile();
       const config = await readConfig(file, io);
-      const client = clientFrom(values, io);
+      const client = clientFrom(values, fromEnv, io);
       const ws = await readWorkspace(client);
       const plan = planChanges(config, ws, { prune: Boolean(values.prune) });
       if (command === 'diff' || values['dry-run']) {

@@ -1,37 +1,20 @@
-import { z } from 'zod';
-import { createLogger, EnvError, parseEnv } from '@tollgate/config';
+import { createLogger, loadConfigOrExit } from '@tollgate/config';
 import { createDemoUpstream } from './app';
+import { loadDemoUpstreamConfig } from './env';
 
-const Port = z.coerce.number().int().min(0).max(65535);
-
-let env;
-try {
-  env = parseEnv({
-    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    DEMO_UPSTREAM_PORT: Port.optional(),
-    // `npm start`'s supervisor hands every app its port as PORT.
-    PORT: Port.optional(),
-    DEMO_UPSTREAM_HOST: z.string().min(1).default('127.0.0.1'),
-    DEMO_UPSTREAM_MAX_DELAY_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
-  });
-} catch (err) {
-  if (!(err instanceof EnvError)) throw err;
-  process.stderr.write(`demo-upstream: ${err.message}\n`);
-  process.exit(2);
-}
-
-const log = createLogger('demo-upstream', env.LOG_LEVEL);
-const port = env.DEMO_UPSTREAM_PORT ?? env.PORT ?? 4000;
-const server = createDemoUpstream({ maxDelayMs: env.DEMO_UPSTREAM_MAX_DELAY_MS });
+const config = loadConfigOrExit('demo-upstream', loadDemoUpstreamConfig, { exitCode: 2 });
+const log = createLogger('demo-upstream', config.logLevel);
+const { port, host } = config;
+const server = createDemoUpstream({ maxDelayMs: config.maxDelayMs });
 
 server.on('error', (err) => {
-  log.fatal({ err: err.message, port, host: env.DEMO_UPSTREAM_HOST }, 'demo upstream could not listen');
+  log.fatal({ err: err.message, port, host }, 'demo upstream could not listen');
   process.exit(1);
 });
-server.listen(port, env.DEMO_UPSTREAM_HOST, () => {
+server.listen(port, host, () => {
   const addr = server.address();
   const bound = typeof addr === 'object' && addr ? addr.port : port;
-  log.info({ url: `http://${env.DEMO_UPSTREAM_HOST}:${bound}` }, 'demo upstream listening');
+  log.info({ url: `http://${host}:${bound}` }, 'demo upstream listening');
 });
 
 function shutdown(signal: string) {

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
-import { booleanFromEnv, cidrList, commonEnv, parseEnv } from '@tollgate/config';
+import { booleanFromEnv, cidrList, commonConfig, commonEnv, EnvError, parseEnv } from '@tollgate/config';
 
 const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
 const positiveInt = (fallback: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().positive().max(max).default(fallback);
@@ -109,13 +109,10 @@ export type GatewayConfig = ReturnType<typeof toConfig>;
 
 function toConfig(env: ReturnType<typeof parseEnv<typeof gatewayEnv>>) {
   if (Boolean(env.GATEWAY_TLS_CERT) !== Boolean(env.GATEWAY_TLS_KEY)) {
-    throw new Error('invalid configuration:\n  - GATEWAY_TLS_CERT and GATEWAY_TLS_KEY must be set together');
+    throw new EnvError(['GATEWAY_TLS_CERT and GATEWAY_TLS_KEY must be set together']);
   }
   return {
-    nodeEnv: env.NODE_ENV,
-    logLevel: env.LOG_LEVEL,
-    redisUrl: env.REDIS_URL,
-    redisPrefix: env.REDIS_PREFIX,
+    ...commonConfig(env),
     port: env.GATEWAY_PORT,
     host: env.GATEWAY_HOST,
     adminPort: env.GATEWAY_ADMIN_PORT,

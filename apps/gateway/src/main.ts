@@ -1,8 +1,8 @@
 import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry } from 'prom-client';
-import { createLogger } from '@tollgate/config';
+import { createLogger, loadConfigOrExit } from '@tollgate/config';
 import { createAdminServer } from './admin/admin-server';
-import { loadGatewayConfig, type GatewayConfig } from './env';
+import { loadGatewayConfig } from './env';
 import { gcMode, SINGLE_THREADED_GC_FLAG, workerExecArgv } from './gc-mode';
 import { createGateway, startAdminServer } from './server';
 
@@ -12,13 +12,7 @@ import { createGateway, startAdminServer } from './server';
  * on SIGTERM lets every worker drain and flush its usage buffer before exiting.
  * With GATEWAY_WORKERS=1 the gateway runs in this process, no cluster.
  */
-let config: GatewayConfig;
-try {
-  config = loadGatewayConfig();
-} catch (err) {
-  process.stderr.write(`${(err as Error).message}\n`);
-  process.exit(1);
-}
+const config = loadConfigOrExit('tollgate gateway', loadGatewayConfig);
 const logger = createLogger('gateway', config.logLevel);
 
 type WorkerMessage = { type: 'tg:ready'; ready: boolean } | { type: 'tg:listening'; port: number; tlsPort: number | null };

@@ -15,11 +15,11 @@ export type WorkerApp = { port: number; stop: () => Promise<void> };
 
 /** Wires the worker's processors, schedules and HTTP endpoints from parsed config. */
 export async function startWorkerApp(config: WorkerConfig, logger: Logger): Promise<WorkerApp> {
-  const keyspace = createKeyspace(config.REDIS_PREFIX);
+  const keyspace = createKeyspace(config.redisPrefix);
   const metrics = createMetrics();
-  const sql = createSql(config.DATABASE_URL, config.WORKER_DB_PARALLEL + 2);
-  const db = createPrismaClient(config.DATABASE_URL, { max: 4 });
-  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+  const sql = createSql(config.databaseUrl, config.dbParallel + 2);
+  const db = createPrismaClient(config.databaseUrl, { max: 4 });
+  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
 
   const usage = startUsageWorker({
     redis,
@@ -27,33 +27,33 @@ export async function startWorkerApp(config: WorkerConfig, logger: Logger): Prom
     sql,
     logger,
     metrics,
-    concurrency: config.WORKER_CONCURRENCY,
-    groupMaxEvents: config.WORKER_GROUP_MAX_EVENTS,
-    groupsInFlight: config.WORKER_DB_PARALLEL,
-    lockDurationMs: config.WORKER_LOCK_DURATION_MS,
-    stalledIntervalMs: config.WORKER_STALLED_INTERVAL_MS,
-    retryBaseMs: config.WORKER_RETRY_BASE_MS,
-    retryMaxMs: config.WORKER_RETRY_MAX_MS,
+    concurrency: config.concurrency,
+    groupMaxEvents: config.groupMaxEvents,
+    groupsInFlight: config.dbParallel,
+    lockDurationMs: config.lockDurationMs,
+    stalledIntervalMs: config.stalledIntervalMs,
+    retryBaseMs: config.retryBaseMs,
+    retryMaxMs: config.retryMaxMs,
   });
   const billing = await startBillingQueue({ config, redis, keyspace, sql, db, logger, metrics });
 
   // Webhook-driven key suspensions reach the gateways through this relay (any process may run one).
-  const relay = startOutboxRelay({ db, databaseUrl: config.DATABASE_URL, redis, keyspace, logger, pollMs: config.OUTBOX_POLL_MS });
+  const relay = startOutboxRelay({ db, databaseUrl: config.databaseUrl, redis, keyspace, logger, pollMs: config.outboxPollMs });
   // A Redis that lost its data (restart without persistence, flush, empty replica) is rebuilt from
   // PostgreSQL without an operator: keys would otherwise be refused once gateway caches expire.
-  const restore = createRestoreWatch({ db, redis, keyspace, logger, intervalMs: config.REDIS_RESTORE_CHECK_MS || undefined });
-  if (config.REDIS_RESTORE_CHECK_MS > 0) restore.start();
+  const restore = createRestoreWatch({ db, redis, keyspace, logger, intervalMs: config.redisRestoreCheckMs || undefined });
+  if (config.redisRestoreCheckMs > 0) restore.start();
 
-  const postgresCheck = createPostgresCheck(config.DATABASE_URL, config.WORKER_READY_TIMEOUT_MS);
+  const postgresCheck = createPostgresCheck(config.databaseUrl, config.readyTimeoutMs);
   const server = createHttpServer({
     logger,
     metrics,
-    ready: () => checkReadiness({ postgres: postgresCheck.check, redis: redisCheck(redis) }, config.WORKER_READY_TIMEOUT_MS),
+    ready: () => checkReadiness({ postgres: postgresCheck.check, redis: redisCheck(redis) }, config.readyTimeoutMs),
     stripeWebhook: billing.webhook,
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(config.WORKER_PORT, config.WORKER_HOST, () => resolve());
+    server.listen(config.port, config.host, () => resolve());
   });
   void usage.run();
 

@@ -5,11 +5,11 @@
 // Exit codes: 0 done, 1 failed (or partly failed), 2 bad usage or configuration.
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
-import { z } from 'zod';
-import { commonEnv, createLogger, EnvError, parseEnv, type Logger } from '@tollgate/config';
+import { createLogger, EnvError, type Logger } from '@tollgate/config';
 import { createPrismaClient, markPublished, republishAll, restoreQuotaCounters } from '@tollgate/db';
 import { createKeyspace } from '@tollgate/policy';
 import { createSql } from './db';
+import { loadWorkerCliConfig, type WorkerCliConfig } from './env';
 import { listParked, replayParked } from './ingest/parked';
 
 const USAGE = `usage: tsx apps/worker/src/cli.ts republish [--tenant <tenantId>] [--announce-keys] [--force]
@@ -17,11 +17,6 @@ const USAGE = `usage: tsx apps/worker/src/cli.ts republish [--tenant <tenantId>]
        tsx apps/worker/src/cli.ts parked replay [--id <parkedId>]...
   --force rewrites tenants whose published version Redis already holds (skipped otherwise)
   env: DATABASE_URL (required), REDIS_URL, REDIS_PREFIX, LOG_LEVEL`;
-
-const cliEnv = {
-  ...commonEnv,
-  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgresql:// URL'),
-};
 
 class UsageError extends Error {}
 
@@ -87,14 +82,14 @@ async function parkedCommand(cmd: Extract<Command, { command: 'parked-list' | 'p
 
 async function main(): Promise<number> {
   let cmd: Command;
-  let env: z.infer<z.ZodObject<typeof cliEnv>>;
+  let config: WorkerCliConfig;
   try {
     cmd = parseCommand(process.argv.slice(2));
     if (cmd.command === 'help') {
       process.stdout.write(`${USAGE}\n`);
       return 0;
     }
-    env = parseEnv(cliEnv);
+    config = loadWorkerCliConfig();
   } catch (err) {
     if (err instanceof UsageError || err instanceof EnvError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
@@ -103,11 +98,11 @@ async function main(): Promise<number> {
     throw err;
   }
 
-  const log = createLogger('tollgate-cli', env.LOG_LEVEL);
-  if (cmd.command === 'parked-list' || cmd.command === 'parked-replay') return parkedCommand(cmd, env.DATABASE_URL, log);
-  const keyspace = createKeyspace(env.REDIS_PREFIX);
-  const db = createPrismaClient(env.DATABASE_URL, { max: 4 });
-  const redis = new Redis(env.REDIS_URL, {
+  const log = createLogger('tollgate-cli', config.logLevel);
+  if (cmd.command === 'parked-list' || cmd.command === 'parked-replay') return parkedCommand(cmd, config.databaseUrl, log);
+  const keyspace = createKeyspace(config.redisPrefix);
+  const db = createPrismaClient(config.databaseUrl, { max: 4 });
+  const redis = new Redis(config.redisUrl, {
     lazyConnect: true,
     maxRetriesPerRequest: 2,
     connectTimeout: 5000,

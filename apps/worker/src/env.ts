@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { commonEnv, parseEnv } from '@tollgate/config';
+import { commonConfig, commonEnv, parseEnv } from '@tollgate/config';
 
 const ms = (fallback: number) => z.coerce.number().int().min(10).max(86_400_000).default(fallback);
 
@@ -46,8 +46,57 @@ export const WorkerEnv = {
   PROCESSED_BATCH_KEEP_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
 };
 
-export type WorkerConfig = ReturnType<typeof parseWorkerEnv>;
+export type WorkerConfig = ReturnType<typeof toConfig>;
 
-export function parseWorkerEnv(env: Record<string, string | undefined> = process.env) {
-  return parseEnv(WorkerEnv, env);
+function toConfig(e: ReturnType<typeof parseEnv<typeof WorkerEnv>>) {
+  return {
+    ...commonConfig(e),
+    databaseUrl: e.DATABASE_URL,
+    host: e.WORKER_HOST,
+    port: e.WORKER_PORT,
+    concurrency: e.WORKER_CONCURRENCY,
+    groupMaxEvents: e.WORKER_GROUP_MAX_EVENTS,
+    dbParallel: e.WORKER_DB_PARALLEL,
+    lockDurationMs: e.WORKER_LOCK_DURATION_MS,
+    stalledIntervalMs: e.WORKER_STALLED_INTERVAL_MS,
+    retryBaseMs: e.WORKER_RETRY_BASE_MS,
+    retryMaxMs: e.WORKER_RETRY_MAX_MS,
+    schedulerCheckMs: e.SCHEDULER_CHECK_MS,
+    readyTimeoutMs: e.WORKER_READY_TIMEOUT_MS,
+    /** `secretKey` undefined = nothing is sent to Stripe. */
+    stripe: {
+      secretKey: e.STRIPE_SECRET_KEY,
+      webhookSecret: e.STRIPE_WEBHOOK_SECRET,
+      host: e.STRIPE_API_HOST,
+      port: e.STRIPE_API_PORT,
+      protocol: e.STRIPE_API_PROTOCOL,
+      timeoutMs: e.STRIPE_TIMEOUT_MS,
+    },
+    meterSettleMs: e.METER_SETTLE_MS,
+    meterReportEveryMs: e.METER_REPORT_EVERY_MS,
+    compactEveryMs: e.COMPACT_EVERY_MS,
+    reconcileEveryMs: e.RECONCILE_EVERY_MS,
+    outboxPollMs: e.OUTBOX_POLL_MS,
+    /** 0 = never check. */
+    redisRestoreCheckMs: e.REDIS_RESTORE_CHECK_MS,
+    processedBatchKeepDays: e.PROCESSED_BATCH_KEEP_DAYS,
+  };
+}
+
+/** Parses the worker's environment once, at boot; throws EnvError naming every bad variable. */
+export function loadWorkerConfig(env: Record<string, string | undefined> = process.env): WorkerConfig {
+  return toConfig(parseEnv(WorkerEnv, env));
+}
+
+/** The operator CLI (`src/cli.ts`): only what it connects to. */
+export const WorkerCliEnv = {
+  ...commonEnv,
+  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgresql:// URL'),
+};
+
+export type WorkerCliConfig = ReturnType<typeof commonConfig> & { databaseUrl: string };
+
+export function loadWorkerCliConfig(env: Record<string, string | undefined> = process.env): WorkerCliConfig {
+  const e = parseEnv(WorkerCliEnv, env);
+  return { ...commonConfig(e), databaseUrl: e.DATABASE_URL };
 }

@@ -1,19 +1,9 @@
-import { createLogger, EnvError } from '@tollgate/config';
-import { parseWorkerEnv, type WorkerConfig } from './env';
+import { createLogger, loadConfigOrExit } from '@tollgate/config';
+import { loadWorkerConfig } from './env';
 import { startWorkerApp } from './app';
 
-let config: WorkerConfig;
-try {
-  config = parseWorkerEnv();
-} catch (err) {
-  if (err instanceof EnvError) {
-    process.stderr.write(`tollgate worker: ${err.message}\n`);
-    process.exit(1);
-  }
-  throw err;
-}
-
-const logger = createLogger('worker', config.LOG_LEVEL);
+const config = loadConfigOrExit('tollgate worker', loadWorkerConfig);
+const logger = createLogger('worker', config.logLevel);
 const app = await startWorkerApp(config, logger);
 logger.info({ port: app.port }, 'worker started');
 

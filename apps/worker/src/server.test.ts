@@ -4,7 +4,7 @@ import type { Server } from 'node:http';
 import { createLogger } from '@tollgate/config';
 import { createMetrics } from './metrics';
 import { createHttpServer, type HttpOptions } from './server';
-import { parseWorkerEnv } from './env';
+import { loadWorkerCliConfig, loadWorkerConfig } from './env';
 
 let server: Server | null = null;
 afterEach(async () => {
@@ -66,17 +66,37 @@ describe('worker http endpoints', () => {
 
 describe('worker configuration', () => {
   it('applies defaults and needs only DATABASE_URL', () => {
-    const c = parseWorkerEnv({ DATABASE_URL: 'postgresql://u@h:5432/db' });
-    expect(c).toMatchObject({ WORKER_PORT: 9090, WORKER_CONCURRENCY: 48, REDIS_PREFIX: 'tg' });
-    expect(c.STRIPE_SECRET_KEY).toBeUndefined();
+    const c = loadWorkerConfig({ DATABASE_URL: 'postgresql://u@h:5432/db' });
+    expect(c).toMatchObject({ port: 9090, concurrency: 48, redisPrefix: 'tg', databaseUrl: 'postgresql://u@h:5432/db' });
+    expect(c.stripe).toEqual({
+      secretKey: undefined,
+      webhookSecret: undefined,
+      host: undefined,
+      port: undefined,
+      protocol: undefined,
+      timeoutMs: 20_000,
+    });
   });
   it('names every bad variable at once', () => {
     let message = '';
     try {
-      parseWorkerEnv({ WORKER_PORT: '99999', STRIPE_API_PROTOCOL: 'ftp', WORKER_CONCURRENCY: '0' });
+      loadWorkerConfig({ WORKER_PORT: '99999', STRIPE_API_PROTOCOL: 'ftp', WORKER_CONCURRENCY: '0' });
     } catch (err) {
       message = (err as Error).message;
     }
     for (const name of ['DATABASE_URL', 'WORKER_PORT', 'WORKER_CONCURRENCY', 'STRIPE_API_PROTOCOL']) expect(message).toContain(name);
+  });
+  it('returns camelCase settings only, no raw variable names', () => {
+    const c = loadWorkerConfig({ DATABASE_URL: 'postgresql://u@h:5432/db', STRIPE_SECRET_KEY: 'sk_test_x', METER_SETTLE_MS: '0' });
+    expect(c.stripe.secretKey).toBe('sk_test_x');
+    expect(c.meterSettleMs).toBe(0);
+    expect(Object.keys(c).filter((k) => /^[A-Z_]+$/.test(k))).toEqual([]);
+  });
+  it('the operator CLI needs a postgresql:// DATABASE_URL', () => {
+    expect(loadWorkerCliConfig({ DATABASE_URL: 'postgres://u@h/db' })).toMatchObject({
+      databaseUrl: 'postgres://u@h/db',
+      redisPrefix: 'tg',
+    });
+    expect(() => loadWorkerCliConfig({ DATABASE_URL: 'mysql://u@h/db' })).toThrow(/DATABASE_URL: expected a postgresql:\/\/ URL/);
   });
 });

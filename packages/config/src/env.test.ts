@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { booleanFromEnv, commonEnv, EnvError, parseEnv } from './env';
+import { booleanFromEnv, commonConfig, commonEnv, EnvError, parseEnv } from './env';
 
 describe('parseEnv', () => {
   it('applies defaults', () => {
@@ -20,5 +20,16 @@ describe('parseEnv', () => {
       expect(msg).toContain('PORT');
       expect(msg).toContain('TLS');
     }
+  });
+});
+
+describe('commonConfig', () => {
+  it('gives every app the shared settings in camelCase', () => {
+    expect(commonConfig(parseEnv(commonEnv, { REDIS_PREFIX: 'x1', LOG_LEVEL: 'warn' }))).toEqual({
+      nodeEnv: 'development',
+      logLevel: 'warn',
+      redisUrl: 'redis://127.0.0.1:6379',
+      redisPrefix: 'x1',
+    });
   });
 });

@@ -32,6 +32,11 @@ export const commonEnv = {
     .default('tg'),
 };
 
+/** The camelCase form of `commonEnv`, which every app's `load<App>Config` starts from. */
+export function commonConfig(e: z.infer<z.ZodObject<typeof commonEnv>>) {
+  return { nodeEnv: e.NODE_ENV, logLevel: e.LOG_LEVEL, redisUrl: e.REDIS_URL, redisPrefix: e.REDIS_PREFIX };
+}
+
 /**
  * Parses the environment once at boot. Services call this in their entry point only and pass
  * the result down; handlers never read process.env.
@@ -45,4 +50,22 @@ export function parseEnv<S extends z.ZodRawShape>(
     throw new EnvError(res.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`));
   }
   return res.data;
+}
+
+/**
+ * An entry point's first line: `load<App>Config(process.env)`, or on bad configuration one clear
+ * message on stderr (every bad variable named, no stack trace) and `exit(code)`.
+ */
+export function loadConfigOrExit<T>(
+  service: string,
+  load: (env: Record<string, string | undefined>) => T,
+  opts: { env?: Record<string, string | undefined>; exitCode?: number } = {},
+): T {
+  try {
+    return load(opts.env ?? process.env);
+  } catch (err) {
+    if (!(err instanceof EnvError)) throw err;
+    process.stderr.write(`${service}: ${err.message}\n`);
+    process.exit(opts.exitCode ?? 1);
+  }
 }

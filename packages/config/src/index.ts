@@ -1,4 +1,4 @@
-export { parseEnv, EnvError, commonEnv, booleanFromEnv } from './env';
+export { parseEnv, EnvError, commonEnv, commonConfig, booleanFromEnv, loadConfigOrExit } from './env';
 export { createLogger, REDACT_PATHS, type Logger } from './logger';
 export {
   cidrList,

@@ -39,19 +39,13 @@ export type BillingQueueOptions = {
  */
 export async function startBillingQueue(opts: BillingQueueOptions) {
   const { config, logger, metrics } = opts;
-  const stripe = createStripeClient({
-    secretKey: config.STRIPE_SECRET_KEY,
-    host: config.STRIPE_API_HOST,
-    port: config.STRIPE_API_PORT,
-    protocol: config.STRIPE_API_PROTOCOL,
-    timeoutMs: config.STRIPE_TIMEOUT_MS,
-  });
+  const stripe = createStripeClient(config.stripe);
   if (!stripe) logger.info('Stripe not configured: usage is metered and rated, nothing is sent to Stripe');
 
-  const webhook: WebhookHandler | null = config.STRIPE_WEBHOOK_SECRET
+  const webhook: WebhookHandler | null = config.stripe.webhookSecret
     ? createStripeWebhookHandler({
         db: opts.db,
-        webhookSecret: config.STRIPE_WEBHOOK_SECRET,
+        webhookSecret: config.stripe.webhookSecret,
         logger,
         onResult: (result) => metrics.webhooks.inc({ result }),
       })
@@ -61,9 +55,9 @@ export async function startBillingQueue(opts: BillingQueueOptions) {
   const queue = new Queue(QUEUES.billing, { connection: opts.redis, prefix });
   const keep = { removeOnComplete: { count: 100 }, removeOnFail: { count: 500 } };
   const schedulers = [
-    { id: 'meter-report', every: config.METER_REPORT_EVERY_MS, name: BILLING_JOBS.meterReport },
-    { id: 'compact-rollups', every: config.COMPACT_EVERY_MS, name: BILLING_JOBS.compactRollups },
-    { id: 'reconcile', every: config.RECONCILE_EVERY_MS, name: BILLING_JOBS.reconcile },
+    { id: 'meter-report', every: config.meterReportEveryMs, name: BILLING_JOBS.meterReport },
+    { id: 'compact-rollups', every: config.compactEveryMs, name: BILLING_JOBS.compactRollups },
+    { id: 'reconcile', every: config.reconcileEveryMs, name: BILLING_JOBS.reconcile },
   ];
   const upsertSchedulers = async () => {
     for (const s of schedulers) await queue.upsertJobScheduler(s.id, { every: s.every }, { name: s.name, data: {}, opts: keep });
@@ -88,13 +82,13 @@ export async function startBillingQueue(opts: BillingQueueOptions) {
       .finally(() => {
         healing = null;
       });
-  }, config.SCHEDULER_CHECK_MS);
+  }, config.schedulerCheckMs);
   healTimer.unref();
 
   const processor = async (job: Job) => {
     switch (job.name) {
       case BILLING_JOBS.meterReport: {
-        const res = await reportMeterUsage({ db: opts.db, stripe, logger, settleMs: config.METER_SETTLE_MS });
+        const res = await reportMeterUsage({ db: opts.db, stripe, logger, settleMs: config.meterSettleMs });
         metrics.meterEvents.inc({ result: 'sent' }, res.sent);
         metrics.meterEvents.inc({ result: 'duplicate' }, res.duplicates);
         metrics.meterEvents.inc({ result: 'failed' }, res.failed);
@@ -103,7 +97,7 @@ export async function startBillingQueue(opts: BillingQueueOptions) {
       case BILLING_JOBS.compactRollups: {
         const now = Date.now();
         const res = await compactRollups(opts.sql, { from: new Date(now - COMPACT_LOOKBACK_MS), to: new Date(now) });
-        const pruned = await pruneProcessedBatches(opts.sql, config.PROCESSED_BATCH_KEEP_DAYS);
+        const pruned = await pruneProcessedBatches(opts.sql, config.processedBatchKeepDays);
         const prunedMinutes = await pruneMinuteRollups(opts.sql, MINUTE_ROLLUP_KEEP_DAYS);
         return { hourRows: res.hourRows, dayRows: res.dayRows, prunedBatchIds: pruned, prunedMinuteRows: prunedMinutes };
       }
@@ -115,7 +109,7 @@ export async function startBillingQueue(opts: BillingQueueOptions) {
           stripe,
           logger,
           metrics,
-          settleMs: config.METER_SETTLE_MS,
+          settleMs: config.meterSettleMs,
         });
         return { checked: res.checked, mismatches: res.mismatches.length, fixed: res.fixed };
       }
