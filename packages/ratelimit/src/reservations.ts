@@ -1,7 +1,20 @@
 import { performance } from 'node:perf_hooks';
-import { windowIndex } from './decision';
 import type { RedisLimiter } from './redis-limiter';
-import type { DecideRequest, Decision, Limiter, LimitOutcome, QuotaState, RateState } from './types';
+import {
+  blockSize,
+  eligible,
+  EXPIRY_MARGIN_MS,
+  FORGET_MS,
+  lifeAt,
+  sameBuckets,
+  SAMPLE_CALLS,
+  SAMPLE_MS,
+  takeFromBlock,
+  type Block,
+  type BlockSizing,
+  type Hot,
+} from './reservation-block';
+import type { DecideRequest, Limiter, LimitOutcome } from './types';
 
 export type ReservingLimiterOptions = {
   /** Decides every reservation, every call no reservation covers, and takes back unused calls. */
@@ -43,45 +56,6 @@ export type ReservingLimiter = Limiter & {
   close(): Promise<void>;
 };
 
-/** A block of calls charged to Redis in advance: `left` of them not made yet. */
-type Block = {
-  /** The reservation's decision: its counts already include every call of the block. */
-  decision: Decision;
-  left: number;
-  /** Ask for the next block once `left` drops to this. */
-  refillAt: number;
-  /** performance.now() when the decision arrived, and past which no call may use the block. */
-  at: number;
-  expires: number;
-  /** The most restrictive rate of the decision, as an index; -1 when there is none. */
-  rateIndex: number;
-};
-
-/** What this process knows about one request shape (one key on one route). */
-type Hot = {
-  req: DecideRequest;
-  /** Calls since `since`, and the rate measured over the last sample (calls per ms). */
-  seen: number;
-  since: number;
-  perMs: number;
-  lastUse: number;
-  block: Block | null;
-  pending: boolean;
-  /** Calls that found the block used up while the next one was on its way: they wait for it. */
-  waiters: ((outcome: LimitOutcome | Promise<LimitOutcome>) => void)[];
-  holdUntil: number;
-  /** The last reservation request, reused while its size is the same. */
-  reserveReq: DecideRequest | null;
-};
-
-/** A rate is measured over this long, or this many calls (but at least 1 ms), before it sizes a reservation. */
-const SAMPLE_MS = 50;
-const SAMPLE_CALLS = 64;
-/** A block stops being used this long (plus the round trip it took) before its window ends. */
-const EXPIRY_MARGIN_MS = 5;
-/** Knowledge of an idle (key, route) is dropped after this long. */
-const FORGET_MS = 10_000;
-
 /**
  * Limit reservations (docs/adr/0013-limit-reservations.md). For a hot (key, route), the process
  * asks Redis for a block of k calls at once — an ordinary atomic decision with cost k, so every
@@ -107,6 +81,7 @@ export function createReservingLimiter(options: ReservingLimiterOptions): Reserv
   }
   if (limitShare > 1) throw new RangeError(`limitShare must be at most 1, got ${limitShare}`);
 
+  const sizing: BlockSizing = { blockMs, limitShare, minBlock, maxBlock };
   const stats: ReservationStats = { granted: 0, refused: 0, fromReservations: 0, released: 0, releaseFailed: 0 };
   const hot = new Map<DecideRequest, Hot>();
   const notEligible = new WeakSet<DecideRequest>();
@@ -118,35 +93,6 @@ export function createReservingLimiter(options: ReservingLimiterOptions): Reserv
   let clockOffset = 0;
   let sweeper: NodeJS.Timeout | null = null;
   let closed = false;
-
-  function eligible(req: DecideRequest): boolean {
-    if ((req.cost ?? 1) !== 1) return false;
-    for (const r of req.rates) if (r.algorithm !== 'sliding_window') return false;
-    return req.rates.length > 0 || req.quota != null;
-  }
-
-  /** Milliseconds (Redis clock) from `now` until the first window or period of `req` ends. */
-  function lifeAt(req: DecideRequest, now: number): number {
-    let life = Number.POSITIVE_INFINITY;
-    for (const r of req.rates) {
-      const win = r.windowSeconds * 1000;
-      life = Math.min(life, win - (now % win));
-    }
-    if (req.quota) life = Math.min(life, req.quota.periodEnd - now);
-    return life;
-  }
-
-  function blockSize(h: Hot): number {
-    const req = h.req;
-    let k = Math.min(Math.floor(h.perMs * blockMs), maxBlock);
-    for (const r of req.rates) k = Math.min(k, Math.floor(r.limit * limitShare));
-    if (req.quota?.mode === 'hard_cap') k = Math.min(k, Math.floor(req.quota.limit * limitShare));
-    if (k < minBlock) return 0;
-    // Powers of two and one and a half times them (2, 3, 4, 6, 8, 12, …): few distinct reservation
-    // requests, each validated and encoded once, and never more than a third below the size asked.
-    const p = 2 ** Math.floor(Math.log2(k));
-    return k >= p * 1.5 && p >= 2 ? p * 1.5 : p;
-  }
 
   function track(p: Promise<unknown>): void {
     inFlight.add(p);
@@ -172,11 +118,6 @@ export function createReservingLimiter(options: ReservingLimiterOptions): Reserv
     if (b === null) return;
     h.block = null;
     if (b.left > 0) giveBack(h.req, b.decision.now, b.left);
-  }
-
-  function sameBuckets(req: DecideRequest, t1: number, t2: number): boolean {
-    for (const r of req.rates) if (windowIndex(r, t1) !== windowIndex(r, t2)) return false;
-    return true;
   }
 
   function install(h: Hot, outcome: LimitOutcome, k: number, sentAt: number): void {
@@ -220,7 +161,7 @@ export function createReservingLimiter(options: ReservingLimiterOptions): Reserv
     for (const w of h.waiters.splice(0)) {
       if (b.left > 0 && now < b.expires) {
         stats.fromReservations++;
-        w(take(h, b, now));
+        w(takeFromBlock(h.req, b, now));
       } else {
         w(limiter.decide(h.req));
       }
@@ -230,7 +171,7 @@ export function createReservingLimiter(options: ReservingLimiterOptions): Reserv
 
   function reserve(h: Hot, now: number): void {
     if (h.pending || closed || now < h.holdUntil) return;
-    const k = blockSize(h);
+    const k = blockSize(h, sizing);
     if (k === 0) return;
     // Not worth it when the window ends before the block could be used.
     if (lifeAt(h.req, Date.now() + clockOffset) < 2 * blockMs + EXPIRY_MARGIN_MS) return;
@@ -244,49 +185,6 @@ export function createReservingLimiter(options: ReservingLimiterOptions): Reserv
         () => install(h, { kind: 'unavailable', reason: 'error', message: 'reservation refused as input' }, k, sentAt),
       ),
     );
-  }
-
-  /** One call decided from the block: the reservation's decision, with this call's counts. */
-  function take(h: Hot, b: Block, now: number): Decision {
-    b.left--;
-    const d = b.decision;
-    const at = d.now + Math.floor(now - b.at);
-    const rates: RateState[] = new Array<RateState>(d.rates.length);
-    for (let i = 0; i < d.rates.length; i++) {
-      const r = d.rates[i]!;
-      const win = r.windowSeconds * 1000;
-      rates[i] = {
-        name: r.name,
-        algorithm: r.algorithm,
-        limit: r.limit,
-        windowSeconds: r.windowSeconds,
-        allowed: true,
-        remaining: Math.min(r.limit, r.remaining + b.left),
-        resetSeconds: Math.ceil((win - (at % win)) / 1000),
-        retryAfterSeconds: 0,
-      };
-    }
-    let quota: QuotaState | null = null;
-    let overage = false;
-    if (d.quota) {
-      const used = d.quota.used - b.left;
-      quota = { ...d.quota, used, remaining: Math.max(0, d.quota.limit - used) };
-      overage = d.quota.mode === 'overage' && used > d.quota.limit;
-    }
-    return {
-      kind: 'decision',
-      allowed: true,
-      reason: null,
-      limitName: null,
-      rate: b.rateIndex >= 0 ? rates[b.rateIndex]! : null,
-      rates,
-      quota,
-      overage,
-      retryAfterSeconds: null,
-      now: at,
-      source: 'redis',
-      request: h.req,
-    };
   }
 
   function sweep(): void {
@@ -339,7 +237,7 @@ export function createReservingLimiter(options: ReservingLimiterOptions): Reserv
     const b = h.block;
     if (b !== null) {
       if (b.left > 0 && now < b.expires) {
-        const decision = take(h, b, now);
+        const decision = takeFromBlock(h.req, b, now);
         stats.fromReservations++;
         if (b.left <= b.refillAt) reserve(h, now);
         return decision;
