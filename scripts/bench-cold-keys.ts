@@ -10,20 +10,18 @@
 // BENCH_MODES=new,legacy (default both, interleaved per phase): `legacy` turns the cold-key script,
 // the deny cache and fair share off and waits 50 ms for Redis, as before ADR 0020.
 // BENCH_PHASE_S (8): seconds per isolation phase. Needs redis-server.
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
-import { createServer as createNetServer } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { Pool } from 'undici';
 import { generateApiKey, hashApiKey } from '@tollgate/keys';
 import { startRedisMonitor } from '../test/harness/redis-monitor';
+import { bundleGateway, freePort, spawnGateway } from './bench/gateway-process';
+import { commands, flood, fmt, openLoop } from './bench/load';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const COLD_KEYS = env('BENCH_COLD_KEYS', 10_000);
 const COLD_RATE = env('BENCH_COLD_RATE', 1000);
@@ -38,89 +36,6 @@ const cleanup = () => {
   for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL');
 };
 process.on('exit', cleanup);
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createNetServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-type Stats = { n: number; p50: number; p99: number; statuses: Record<number, number>; errors: number };
-function stats(lat: number[], statuses: Record<number, number>, errors: number): Stats {
-  const s = lat.slice().sort((a, b) => a - b);
-  const q = (p: number) => (s.length ? s[Math.min(s.length - 1, Math.floor(p * s.length))]! : NaN);
-  return { n: s.length, p50: q(0.5), p99: q(0.99), statuses, errors };
-}
-const fmt = (s: Stats) =>
-  `n=${s.n} p50=${s.p50.toFixed(1)} ms p99=${s.p99.toFixed(1)} ms statuses=${JSON.stringify(s.statuses)} transport errors=${s.errors}`;
-
-/** Open loop: request i is due at start + i/rate; latency counts from then, not from when it left. */
-function openLoop(pool: Pool, rate: number, count: number, req: (i: number) => { path: string; headers: Record<string, string> }) {
-  const lat: number[] = [];
-  const statuses: Record<number, number> = {};
-  let errors = 0;
-  let finished = 0;
-  const start = performance.now() + 20;
-  let i = 0;
-  return new Promise<Stats>((resolve) => {
-    const done = () => {
-      if (++finished === count) resolve(stats(lat, statuses, errors));
-    };
-    const tick = () => {
-      const now = performance.now();
-      while (i < count && start + (i * 1000) / rate <= now) {
-        const due = start + (i * 1000) / rate;
-        const r = req(i++);
-        pool.request({ method: 'GET', path: r.path, headers: r.headers }).then(
-          async (res) => {
-            await res.body.dump();
-            lat.push(performance.now() - due);
-            statuses[res.statusCode] = (statuses[res.statusCode] ?? 0) + 1;
-            done();
-          },
-          () => {
-            errors++;
-            done();
-          },
-        );
-      }
-      if (i < count) setTimeout(tick, 1);
-    };
-    tick();
-  });
-}
-
-/** Closed loop on `connections` connections until stop(): the flooding tenant. */
-function flood(pool: Pool, connections: number, headers: Record<string, string>) {
-  let running = true;
-  const statuses: Record<number, number> = {};
-  const loops = Array.from({ length: connections }, async () => {
-    while (running) {
-      try {
-        const res = await pool.request({ method: 'GET', path: '/echo/flood', headers });
-        await res.body.dump();
-        statuses[res.statusCode] = (statuses[res.statusCode] ?? 0) + 1;
-      } catch {
-        statuses[0] = (statuses[0] ?? 0) + 1;
-      }
-    }
-  });
-  return {
-    statuses,
-    async stop() {
-      running = false;
-      await Promise.all(loops);
-    },
-  };
-}
-
-async function commands(redis: Redis): Promise<number> {
-  const info = await redis.info('stats');
-  return Number(/total_commands_processed:(\d+)/.exec(info)?.[1] ?? 0);
-}
 
 async function main() {
   const work = mkdtempSync(path.join(tmpdir(), 'tg-coldbench-'));
@@ -142,10 +57,7 @@ async function main() {
   await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
   const upstreamUrl = `http://127.0.0.1:${(upstream.address() as { port: number }).port}`;
 
-  execFileSync(process.execPath, [path.join(root, 'scripts/bundle.mjs'), 'src/main.ts'], {
-    cwd: path.join(root, 'apps/gateway'),
-    stdio: 'ignore',
-  });
+  bundleGateway();
 
   const now = Date.now();
   const api = (id: string) => ({
@@ -244,7 +156,7 @@ async function main() {
   async function startGateway(mode: 'new' | 'legacy', prefix: string) {
     const port = await freePort();
     const adminPort = await freePort();
-    const legacy =
+    const legacy: Record<string, string> =
       mode === 'legacy'
         ? {
             GATEWAY_COLD_KEY_SCRIPT: 'false',
@@ -254,22 +166,14 @@ async function main() {
             GATEWAY_FAIR_SHARE_LOOP_DELAY_MS: '60000',
           }
         : {};
-    const child = spawn(process.execPath, ['--single-threaded-gc', path.join(root, 'apps/gateway/dist/main.js')], {
-      env: {
-        ...process.env,
-        REDIS_URL: redisUrl,
-        REDIS_PREFIX: prefix,
-        GATEWAY_PORT: String(port),
-        GATEWAY_ADMIN_PORT: String(adminPort),
-        GATEWAY_HOST: '127.0.0.1',
-        GATEWAY_ADMIN_HOST: '127.0.0.1',
-        GATEWAY_WORKERS: '2',
-        GATEWAY_SPOOL_DIR: path.join(work, `spool-${port}`),
-        GATEWAY_ACCESS_LOG: 'false',
-        LOG_LEVEL: 'warn',
-        NODE_ENV: 'production',
-        ...legacy,
-      },
+    const child = spawnGateway({
+      redisUrl,
+      prefix,
+      port,
+      adminPort,
+      workers: 2,
+      spoolDir: path.join(work, `spool-${port}`),
+      env: { GATEWAY_ACCESS_LOG: 'false', ...legacy },
       stdio: ['ignore', 'ignore', 'inherit'],
     });
     procs.push(child);

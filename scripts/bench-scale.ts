@@ -11,12 +11,11 @@
 // Env/flags: --tenants (BENCH_TENANTS, 1000), --keys (BENCH_KEYS, 100000), --workers (2),
 // DATABASE_URL (an admin URL on the server to create the run's database in; default
 // postgresql://postgres@127.0.0.1:5432/postgres), REDIS_URL (default redis://127.0.0.1:6379).
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
-import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { Redis } from 'ioredis';
@@ -24,8 +23,8 @@ import { request } from 'undici';
 import { createPrismaClient, enqueuePolicyPublish, startOutboxRelay } from '@tollgate/db';
 import { createKeyspace } from '@tollgate/policy';
 import { displayPrefix, generateApiKey, hashApiKey } from '@tollgate/keys';
+import { bundleGateway, childPids, freePort, procCpuMs, root, rssMb, spawnGateway } from './bench/gateway-process';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values: flags } = parseArgs({
   options: { tenants: { type: 'string' }, keys: { type: 'string' }, workers: { type: 'string' } },
   strict: true,
@@ -52,62 +51,21 @@ const out = (name: string, value: string) => {
 const ms = (t: number) => `${Math.round(t)} ms`;
 const sleep = (t: number) => new Promise((r) => setTimeout(r, t));
 
-// ---------------------------------------------------------------- processes
-const TICK = 100; // USER_HZ
-function procCpuMs(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(f[11]) + Number(f[12])) * 1000) / TICK;
-  } catch {
-    return 0;
-  }
-}
-function rssMb(pid: number): number {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
-function childPids(pid: number): number[] {
-  const r = spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' });
-  return r.stdout.split('\n').filter(Boolean).map(Number);
-}
-
 let gateway: ChildProcess | null = null;
 let gatewayLog = '';
 const work = mkdtempSync(path.join(tmpdir(), 'tg-bench-scale-'));
 let port = 0;
 let adminPort = 0;
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const p = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(p));
-    });
-  });
-}
-
 function startGateway(): ChildProcess {
   gatewayLog = '';
-  const child = spawn(process.execPath, ['--single-threaded-gc', path.join(root, 'apps/gateway/dist/main.js')], {
-    env: {
-      ...process.env,
-      REDIS_URL: redisUrl,
-      REDIS_PREFIX: prefix,
-      GATEWAY_PORT: String(port),
-      GATEWAY_ADMIN_PORT: String(adminPort),
-      GATEWAY_HOST: '127.0.0.1',
-      GATEWAY_WORKERS: String(WORKERS),
-      GATEWAY_SPOOL_DIR: path.join(work, 'spool'),
-      GATEWAY_ALLOW_PRIVATE_TARGETS: 'true',
-      LOG_LEVEL: 'warn',
-      NODE_ENV: 'production',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const child = spawnGateway({
+    redisUrl,
+    prefix,
+    port,
+    adminPort,
+    workers: WORKERS,
+    spoolDir: path.join(work, 'spool'),
+    env: { GATEWAY_ALLOW_PRIVATE_TARGETS: 'true' },
   });
   child.stdout!.on('data', (c) => (gatewayLog = (gatewayLog + c).slice(-20_000)));
   child.stderr!.on('data', (c) => (gatewayLog = (gatewayLog + c).slice(-20_000)));
@@ -139,11 +97,7 @@ async function call(host: string, key: string): Promise<number> {
 // ---------------------------------------------------------------- main
 async function main(): Promise<void> {
   process.stdout.write(`bench:scale — ${N} tenants, ${M} keys, gateway ${WORKERS} workers (db ${dbName}, prefix ${prefix})\n`);
-  const bundle = spawnSync(process.execPath, [path.join(root, 'scripts/bundle.mjs'), 'src/main.ts'], {
-    cwd: path.join(root, 'apps/gateway'),
-    encoding: 'utf8',
-  });
-  if (bundle.status !== 0) throw new Error(`gateway bundle failed:\n${bundle.stderr}`);
+  bundleGateway();
   port = await freePort();
   adminPort = await freePort();
 

@@ -37,14 +37,8 @@ export {
   EXPIRED_KEY_RECORD_GRACE_MS,
   type SnapshotWrite,
 } from './redis-writer';
-export {
-  startOutboxRelay,
-  RelayPausedError,
-  type OutboxRelay,
-  type OutboxRelayOptions,
-  type DrainResult,
-  type PublishingLogger,
-} from './relay';
+export { startOutboxRelay, RelayPausedError, type OutboxRelay, type OutboxRelayOptions, type DrainResult } from './relay';
+export type { PublishingLogger } from './entities';
 export { republishAll, type RepublishOptions, type RepublishResult } from './republish';
 export {
   createRestoreWatch,

@@ -3,7 +3,7 @@ import { encodeEvent, type Keyspace, type PolicySnapshot } from '@tollgate/polic
 import type { Db } from '../client';
 import { compileTenantPolicies, KEY_RECORD_INCLUDE, toKeyRecord } from './compile';
 import { queueKeyRecordWrite, removeTenantPolicy, withTimeout, writePolicySnapshots } from './redis-writer';
-import { lockEntities, lockName, publishTenant, type PublishingLogger } from './relay';
+import { lockEntities, lockName, publishTenant, type PublishingLogger } from './entities';
 
 export type RepublishOptions = {
   db: Db;

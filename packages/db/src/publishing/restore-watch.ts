@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Keyspace } from '@tollgate/policy';
 import type { Db } from '../client';
-import type { PublishingLogger } from './relay';
+import type { PublishingLogger } from './entities';
 import { restoreQuotaCounters } from './quota-restore';
 import { republishAll, type RepublishResult } from './republish';
 
