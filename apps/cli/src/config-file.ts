@@ -1,6 +1,15 @@
 import { LineCounter, parseDocument, stringify, isMap, type Document } from 'yaml';
 import type { z } from 'zod';
-import { ConfigFile, type ApiConfig, type ConfigFile as Config, type PlanConfig, type RouteConfig } from './config-schema';
+import {
+  API_FIELDS,
+  ConfigFile,
+  PLAN_FIELDS,
+  ROUTE_FIELDS,
+  type ApiConfig,
+  type ConfigFile as Config,
+  type PlanConfig,
+  type RouteConfig,
+} from './config-schema';
 import { CliError, EXIT } from './errors';
 
 /** Larger than any real workspace's file; a bigger one is refused before parsing. */
@@ -166,48 +175,9 @@ function ordered<T extends object>(value: T, order: readonly (keyof T)[]): Recor
   return out;
 }
 
-const API_ORDER = [
-  'id',
-  'slug',
-  'name',
-  'description',
-  'basePath',
-  'version',
-  'visibility',
-  'authMode',
-  'jwt',
-  'allowQueryKey',
-  'failMode',
-  'loadBalancing',
-  'connectTimeoutMs',
-  'headersTimeoutMs',
-  'requestTimeoutMs',
-  'retries',
-  'openapiUrl',
-  'openapi',
-  'targets',
-  'routes',
-] as const satisfies readonly (keyof ApiConfig)[];
-const ROUTE_ORDER = ['id', 'name', 'methods', 'path', 'requestTimeoutMs', 'cacheTtlSeconds', 'rateLimit', 'transform'] as const;
-const PLAN_ORDER = [
-  'id',
-  'slug',
-  'name',
-  'description',
-  'public',
-  'rateLimit',
-  'rateWindowSeconds',
-  'rateAlgorithm',
-  'monthlyQuota',
-  'quotaMode',
-  'flatFeeMinor',
-  'includedRequests',
-  'overageUnitPriceMinor',
-  'overageBlockSize',
-  'tiers',
-  'trialDays',
-  'apis',
-] as const satisfies readonly (keyof PlanConfig)[];
+const API_ORDER = ['id', ...API_FIELDS, 'routes'] as const satisfies readonly (keyof ApiConfig)[];
+const ROUTE_ORDER = ['id', ...ROUTE_FIELDS] as const;
+const PLAN_ORDER = ['id', ...PLAN_FIELDS] as const satisfies readonly (keyof PlanConfig)[];
 
 export function renderConfig(c: Config, opts: { schemaRef: string }): string {
   const doc = ordered(

@@ -243,3 +243,47 @@ export function buildJsonSchema(): Record<string, unknown> {
   const schema = z.toJSONSchema(ConfigFile, { io: 'input', target: 'draft-2020-12', unrepresentable: 'any' }) as Record<string, unknown>;
   return { ...schema, title: 'Tollgate workspace configuration' };
 }
+
+/**
+ * Each entry's fields, in the order a file writes them (after `id`; an API's `routes` last) and
+ * `plan` compares them.
+ */
+export const API_FIELDS = [
+  'slug',
+  'name',
+  'description',
+  'basePath',
+  'version',
+  'visibility',
+  'authMode',
+  'jwt',
+  'allowQueryKey',
+  'failMode',
+  'loadBalancing',
+  'connectTimeoutMs',
+  'headersTimeoutMs',
+  'requestTimeoutMs',
+  'retries',
+  'openapiUrl',
+  'openapi',
+  'targets',
+] as const satisfies readonly (keyof ApiConfig)[];
+export const ROUTE_FIELDS = ['name', 'methods', 'path', 'requestTimeoutMs', 'cacheTtlSeconds', 'rateLimit', 'transform'] as const;
+export const PLAN_FIELDS = [
+  'slug',
+  'name',
+  'description',
+  'public',
+  'rateLimit',
+  'rateWindowSeconds',
+  'rateAlgorithm',
+  'monthlyQuota',
+  'quotaMode',
+  'flatFeeMinor',
+  'includedRequests',
+  'overageUnitPriceMinor',
+  'overageBlockSize',
+  'tiers',
+  'trialDays',
+  'apis',
+] as const satisfies readonly (keyof PlanConfig)[];

@@ -1,6 +1,15 @@
 import { isDeepStrictEqual } from 'node:util';
 import { normaliseBasePath, routeKey, sortKeys } from './config-file';
-import type { ApiConfig, ConfigFile, PlanConfig, RouteConfig, SettingsConfig } from './config-schema';
+import {
+  API_FIELDS,
+  PLAN_FIELDS,
+  ROUTE_FIELDS,
+  type ApiConfig,
+  type ConfigFile,
+  type PlanConfig,
+  type RouteConfig,
+  type SettingsConfig,
+} from './config-schema';
 import { CliError, EXIT } from './errors';
 import { normaliseTargetUrl, sortTargets, type CurrentApi, type CurrentPlan, type CurrentRoute, type Workspace } from './workspace';
 
@@ -24,46 +33,6 @@ export type Plan = {
   /** In the workspace, not in the file, and kept because --prune was not given. */
   kept: Array<{ kind: 'api' | 'plan'; slug: string }>;
 };
-
-const API_FIELDS = [
-  'slug',
-  'name',
-  'description',
-  'basePath',
-  'version',
-  'visibility',
-  'authMode',
-  'jwt',
-  'allowQueryKey',
-  'failMode',
-  'loadBalancing',
-  'connectTimeoutMs',
-  'headersTimeoutMs',
-  'requestTimeoutMs',
-  'retries',
-  'openapiUrl',
-  'openapi',
-  'targets',
-] as const satisfies readonly (keyof ApiConfig)[];
-const ROUTE_FIELDS = ['name', 'methods', 'path', 'requestTimeoutMs', 'cacheTtlSeconds', 'rateLimit', 'transform'] as const;
-const PLAN_FIELDS = [
-  'slug',
-  'name',
-  'description',
-  'public',
-  'rateLimit',
-  'rateWindowSeconds',
-  'rateAlgorithm',
-  'monthlyQuota',
-  'quotaMode',
-  'flatFeeMinor',
-  'includedRequests',
-  'overageUnitPriceMinor',
-  'overageBlockSize',
-  'tiers',
-  'trialDays',
-  'apis',
-] as const satisfies readonly (keyof PlanConfig)[];
 
 /** The file's API in the console's canonical form, so equal means equal. */
 function canonicalApi(a: ApiConfig): ApiConfig {

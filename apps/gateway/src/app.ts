@@ -1,15 +1,7 @@
 import type { Socket } from 'node:net';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import type { Logger } from 'pino';
-import { fastUlid } from './util/request-id';
-import { errorBody, type ErrorCode } from '@tollgate/policy';
-import type { GatewayMetrics } from './admin/metrics';
-import type { KeyCache } from './auth/key-cache';
+import { errorBody, fastUlid, REQUEST_ID_HEADER, requestIdFor, type ErrorCode } from '@tollgate/policy';
 import { createTrustedProxyCheck, type GatewayConfig } from './env';
-import type { LimitEnforcer } from './limits/enforce-limits';
-import type { Upstreams } from './proxy/upstreams';
-import type { RouteTable } from './routing/route-table';
-import type { UsageSink } from './usage/usage-sink';
 import type { ResponseCache } from './cache/response-cache';
 import type { ColdPath } from './limits/cold-path';
 import type { FairShare } from './limits/fair-share';
@@ -23,14 +15,8 @@ import type { WsConnections } from './websocket/connections';
 
 export { clientAddress } from './pipeline/limit';
 
-export type AppDeps = {
-  store: { readonly table: RouteTable; readonly loaded: boolean };
-  keys: KeyCache;
-  upstreams: Upstreams;
-  limits: LimitEnforcer;
-  usage: UsageSink;
-  metrics: GatewayMetrics;
-  logger: Logger;
+/** What `buildApp` is given: the Gateway's parts (pipeline/context.ts), the optional ones optional. */
+export type AppDeps = Pick<Gateway, 'store' | 'keys' | 'upstreams' | 'limits' | 'usage' | 'metrics' | 'logger'> & {
   /** Response cache for routes with `cacheTtlSeconds > 0`; absent = no caching. */
   cache?: ResponseCache | null;
   /** A cold key's lookup and limit decision in one round trip (ADR 0020); absent = lookup, then decide. */
@@ -45,15 +31,16 @@ export type AppDeps = {
 
 export type AppOptions = { https?: { cert: string | Buffer; key: string | Buffer; ALPNProtocols?: string[] } };
 
-/** Raw-socket error for requests Node refuses before Fastify sees them (no request id exists yet). */
+/** Raw-socket error for requests Node refuses before Fastify sees them: a request id of its own, like every error. */
 function writeSocketError(socket: Socket, status: number, reason: string, code: ErrorCode, message: string): void {
   if (!socket.writable) {
     socket.destroy();
     return;
   }
-  const body = JSON.stringify(errorBody(code, message));
+  const requestId = fastUlid();
+  const body = JSON.stringify(errorBody(code, message, requestId));
   socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: ${JSON_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: ${JSON_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
   );
 }
 
@@ -85,7 +72,9 @@ export function buildApp(config: GatewayConfig, deps: AppDeps, options: AppOptio
     logController: new LogController({ disableRequestLogging: true }),
     childLoggerFactory: (parent) => parent,
     requestIdHeader: false,
-    genReqId: () => fastUlid(),
+    // One scheme end to end (packages/policy/src/request-id.ts): a trusted proxy's ULID is kept,
+    // anything else gets a new one. It is the usage event's id too, hence the strict format.
+    genReqId: (req) => requestIdFor(req.headers[REQUEST_ID_HEADER], gw.isTrusted(req.socket.remoteAddress)),
     bodyLimit: config.maxBodyBytes,
     requestTimeout: config.requestTimeoutMs,
     keepAliveTimeout: config.keepAliveTimeoutMs,

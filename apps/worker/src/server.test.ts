@@ -4,6 +4,7 @@ import type { Server } from 'node:http';
 import { createLogger } from '@tollgate/config';
 import { createMetrics } from './metrics';
 import { createHttpServer, type HttpOptions } from './server';
+import { fastUlid, isRequestId } from '@tollgate/policy';
 import { loadWorkerCliConfig, loadWorkerConfig } from './env';
 
 let server: Server | null = null;
@@ -53,14 +54,26 @@ describe('worker http endpoints', () => {
     expect(res.status).toBe(404);
   });
 
-  it('uses a sane caller request id and replaces an oversized one', async () => {
+  it("keeps a caller's request id in the one format (a ULID) and replaces anything else", async () => {
     const base = await start();
-    const ok = (await (await fetch(`${base}/nope`, { headers: { 'x-request-id': 'req-123' } })).json()) as { error: { requestId: string } };
-    expect(ok.error.requestId).toBe('req-123');
-    const long = (await (await fetch(`${base}/nope`, { headers: { 'x-request-id': 'x'.repeat(500) } })).json()) as {
-      error: { requestId: string };
+    const ask = async (id: string) => {
+      const res = await fetch(`${base}/nope`, { headers: { 'x-request-id': id } });
+      const body = (await res.json()) as { error: { requestId: string } };
+      expect(res.headers.get('x-request-id')).toBe(body.error.requestId);
+      expect(isRequestId(body.error.requestId)).toBe(true);
+      return body.error.requestId;
     };
-    expect(long.error.requestId).not.toContain('xxxx');
+    const ulid = fastUlid();
+    expect(await ask(ulid)).toBe(ulid);
+    for (const hostile of [
+      'req-123',
+      'x'.repeat(500),
+      `${ulid}0`,
+      ulid.toLowerCase(),
+      `${ulid.slice(0, 25)}\t`,
+      '550e8400-e29b-41d4-a716-446655440000',
+    ])
+      expect(await ask(hostile)).not.toBe(hostile);
   });
 });
 

@@ -1,6 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { randomUUID } from 'node:crypto';
-import { errorBody, ERROR_STATUS, type ErrorCode } from '@tollgate/policy';
+import { errorBody, ERROR_STATUS, REQUEST_ID_HEADER, requestIdFor, type ErrorCode } from '@tollgate/policy';
 import type { Logger } from '@tollgate/config';
 import type { Metrics } from './metrics';
 import { describeReadiness, type Readiness } from './readiness';
@@ -53,10 +52,10 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 export function createHttpServer(opts: HttpOptions): Server {
   const limit = opts.maxBodyBytes ?? 1024 * 1024;
   return createServer(async (req, res) => {
-    const requestId =
-      typeof req.headers['x-request-id'] === 'string' && req.headers['x-request-id'].length <= 128
-        ? req.headers['x-request-id']
-        : randomUUID();
+    // The worker's port is internal (probes, metrics, Stripe): a caller's id is kept when it is in
+    // the one format (a ULID), and replaced otherwise (packages/policy/src/request-id.ts).
+    const requestId = requestIdFor(req.headers[REQUEST_ID_HEADER], true);
+    res.setHeader(REQUEST_ID_HEADER, requestId);
     const path = (req.url ?? '/').split('?')[0];
     try {
       if (path === '/healthz') {

@@ -5,3 +5,4 @@ export * from './keyspace';
 export * from './errors';
 export * from './headers';
 export * from './change-stream';
+export * from './request-id';

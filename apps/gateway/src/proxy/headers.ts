@@ -80,7 +80,8 @@ export function buildForwardHeaders(req: IncomingMessage, opts: ForwardHeaderOpt
   }
   if (opts.requestId !== undefined) {
     out.push('x-request-id', opts.requestId);
-    if (clientId !== null) out.push(CLIENT_REQUEST_ID, clientId);
+    // A trusted proxy's id is the gateway's own (app.ts): sent once, as X-Request-Id.
+    if (clientId !== null && clientId !== opts.requestId) out.push(CLIENT_REQUEST_ID, clientId);
   }
   return out;
 }
