@@ -86,6 +86,22 @@ describe('the OpenAPI document', () => {
   });
 });
 
+describe('admin API request ids (the platform scheme: X-Request-Id, a ULID)', () => {
+  const ULID = /^[0-9A-HJKMNP-TV-Z]{26}$/;
+  it('keeps a caller ULID and replaces anything else, in the header and the error body', async () => {
+    const theirs = '01JF8Z6Q9W3N4R5T6V7X8Y9Z0A';
+    const kept = await call(v1.apis.GET, { token, headers: { 'x-request-id': theirs } });
+    expect(kept.headers.get('x-request-id')).toBe(theirs);
+    for (const hostile of ['req_0f0f0f0f0f0f0f0f0f0f', 'x'.repeat(5000), 'abc\u0007def-ghijkl', theirs.toLowerCase(), '../../etc']) {
+      const res = await call(v1.apis.GET, { token: 'tgat_wrong', headers: { 'x-request-id': hostile } });
+      expect(res.status).toBe(401);
+      const id = res.headers.get('x-request-id')!;
+      expect(id, hostile.slice(0, 20)).toMatch(ULID);
+      expect(res.body.error.requestId).toBe(id);
+    }
+  });
+});
+
 describe('admin API happy paths conform to the document', () => {
   it('creates, reads, lists, updates and deletes an API and its routes', async () => {
     const created = await call(v1.apis.POST, { method: 'POST', token, body: apiInput({ description: 'Weather data' }) });

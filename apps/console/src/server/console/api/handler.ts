@@ -1,7 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import type { Db } from '@tollgate/db';
 import type { Logger } from '@tollgate/config';
-import { errorBody, ERROR_STATUS, type ErrorCode } from '@tollgate/policy';
+import { errorBody, ERROR_STATUS, requestIdFor, type ErrorCode } from '@tollgate/policy';
 import { ServiceError, type ServiceContext } from '../../shared/context';
 import { clientIpFrom } from '../../shared/request-scope';
 import { authenticateAccessToken } from '../tokens';
@@ -34,9 +33,13 @@ export class Status {
   ) {}
 }
 
+/**
+ * The platform's one request-id scheme (docs/architecture.md, "Request ids"): a caller's
+ * X-Request-Id is kept only when it is a well-formed ULID (so it can't carry control characters
+ * or unbounded text into logs and audit rows); anything else is replaced by a fresh one.
+ */
 function newRequestId(req: Request): string {
-  const given = req.headers.get('x-request-id');
-  return given && /^[A-Za-z0-9._-]{8,64}$/.test(given) ? given : `req_${randomBytes(10).toString('hex')}`;
+  return requestIdFor(req.headers.get('x-request-id'), true);
 }
 
 export function errorResponse(code: ErrorCode, message: string, requestId: string, extra?: Record<string, unknown>): Response {
