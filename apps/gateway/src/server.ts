@@ -176,6 +176,7 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
     connections: config.upstreamConnections,
     unhealthyThreshold: config.unhealthyThreshold,
     cooldownMs: config.unhealthyCooldownMs,
+    onCircuitChange: (t, state) => logger.warn({ targetId: t.id, origin: t.origin, state }, 'upstream circuit changed state'),
   });
   const healthChecks = new HealthChecks({ upstreams, timeoutMs: config.healthCheckTimeoutMs, logger });
   healthChecks.registerMetrics(metrics.registry, () => store.table);

@@ -6,3 +6,5 @@ export * from './errors';
 export * from './headers';
 export * from './change-stream';
 export * from './request-id';
+export * from './edge';
+export * from './cidr';

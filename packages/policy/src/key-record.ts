@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { IpRules } from './edge';
 import { RateLimitPolicy } from './snapshot';
 
 export const KEY_RECORD_SCHEMA_VERSION = 1;
@@ -31,6 +32,8 @@ export const KeyRecord = z.object({
    * own and may go to the API's sandbox upstream (ADR 0017). Added after v1; absent = live.
    */
   env: z.enum(['live', 'test']).optional(),
+  /** Client address rules of this key (ADR 0025); absent/null = none. */
+  ipRules: IpRules.nullable().optional(),
 });
 export type KeyRecord = z.infer<typeof KeyRecord>;
 

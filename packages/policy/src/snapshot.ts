@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CircuitBreakerPolicy, CorsPolicy, IpRules, Scopes } from './edge';
 
 /** Bumped when the snapshot's shape changes incompatibly; gateways refuse what they can't read. */
 export const POLICY_SCHEMA_VERSION = 1;
@@ -66,6 +67,10 @@ export const RoutePolicy = z.object({
   cacheTtlSeconds: z.number().int().nonnegative(),
   transform: HeaderTransform.nullable(),
   rateLimit: RateLimitPolicy.nullable(),
+  /** Scopes a key (or token) must all hold to call this route; absent/empty = none (ADR 0025). */
+  requiredScopes: Scopes.optional(),
+  /** One limit shared by every caller of this route, protecting its upstream (ADR 0025). */
+  sharedRateLimit: RateLimitPolicy.nullable().optional(),
 });
 export type RoutePolicy = z.infer<typeof RoutePolicy>;
 
@@ -105,6 +110,12 @@ export const ApiPolicy = z.object({
   jwt: JwtPolicy.nullable(),
   targets: z.array(UpstreamTargetPolicy),
   routes: z.array(RoutePolicy),
+  /** Edge policies (ADR 0025); absent or null = off. */
+  cors: CorsPolicy.nullable().optional(),
+  ipRules: IpRules.nullable().optional(),
+  /** A rate per client address on top of the key's own limits. */
+  perIpRateLimit: RateLimitPolicy.nullable().optional(),
+  circuitBreaker: CircuitBreakerPolicy.nullable().optional(),
 });
 export type ApiPolicy = z.infer<typeof ApiPolicy>;
 
@@ -115,6 +126,8 @@ export const PlanPolicy = z.object({
   rateLimit: RateLimitPolicy.nullable(),
   quota: QuotaPolicy.nullable(),
   apiIds: z.array(Id),
+  /** Client address rules for every key on this plan, checked once the key is known (ADR 0025). */
+  ipRules: IpRules.nullable().optional(),
 });
 export type PlanPolicy = z.infer<typeof PlanPolicy>;
 

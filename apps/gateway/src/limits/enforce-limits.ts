@@ -1,9 +1,7 @@
-import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { Keyspace, KeyRecord, PlanPolicy, RateLimitPolicy } from '@tollgate/policy';
+import type { Keyspace } from '@tollgate/policy';
 import {
   buildDecision,
-  createLimitKeys,
   replyLength,
   limitExceededBody,
   rateLimitHeaders,
@@ -12,22 +10,45 @@ import {
   type Limiter,
   type LimitOutcome,
   type MemoryLimiter,
-  type RateLimitCheck,
   type Unavailable,
 } from '@tollgate/ratelimit';
 import type { ErrorBody } from '@tollgate/policy';
 import type { CompiledApi, CompiledRoute } from '../routing/route-table';
+import { createFallback } from './fallback';
+import { createLimitRequests, type LimitSubjectInput } from './limit-requests';
 
-export type LimitSubjectInput =
-  | { kind: 'key'; record: KeyRecord; plan: PlanPolicy | null }
-  /** JWT subject or client IP: only route limits apply. */
-  | { kind: 'anonymous'; id: string };
+export { monthPeriod, subjectId, type LimitSubjectInput } from './limit-requests';
 
 export type LimitVerdict =
   | { kind: 'skip' }
   | { kind: 'allow'; headers: Record<string, string>; overage: boolean; source: 'redis' | 'memory' }
   | { kind: 'reject'; status: 429; reason: 'rate' | 'quota'; headers: Record<string, string>; body: ErrorBody; source: 'redis' | 'memory' }
   | { kind: 'unavailable' };
+
+const SKIP: LimitVerdict = { kind: 'skip' };
+
+function combine(x: LimitVerdict, y: LimitVerdict): LimitVerdict {
+  if (x.kind === 'reject' || x.kind === 'unavailable') return x;
+  if (y.kind === 'reject' || y.kind === 'unavailable') return y;
+  if (x.kind === 'skip') return y;
+  if (y.kind === 'skip') return x;
+  return { ...x, headers: mergeLimitHeaders(x.headers, y.headers) };
+}
+
+/**
+ * Two allowed decisions' headers as one: the IETF lists joined (one member per limit), the
+ * `X-RateLimit-*` trio of whichever has fewer calls left.
+ */
+export function mergeLimitHeaders(a: Record<string, string>, b: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  const remaining = (h: Record<string, string>) => (h['X-RateLimit-Remaining'] === undefined ? Infinity : Number(h['X-RateLimit-Remaining']));
+  const [tight, loose] = remaining(a) <= remaining(b) ? [a, b] : [b, a];
+  Object.assign(out, loose, tight);
+  for (const name of ['RateLimit-Policy', 'RateLimit']) {
+    if (a[name] !== undefined && b[name] !== undefined) out[name] = `${a[name]}, ${b[name]}`;
+  }
+  return out;
+}
 
 export type FallbackReason = Unavailable['reason'] | 'input';
 
@@ -55,23 +76,6 @@ export type LimitEnforcerDeps = {
 /** A Redis refusal remembered: until when (performance.now() ms) the same request is refused. */
 type Deny = { until: number; decision: Decision; at: number; secs: number; headers: Record<string, string>; shown: Decision };
 
-/** Quota counters last seen in Redis decisions, kept for fallback; oldest dropped past this many. */
-const MAX_QUOTAS_SEEN = 100_000;
-
-/** Calendar month (UTC) around `now`, for keys published without a billing period. */
-export function monthPeriod(now: number): { start: number; end: number } {
-  const d = new Date(now);
-  return { start: Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1), end: Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1) };
-}
-
-const SAFE_PART = /^[A-Za-z0-9_.:-]{1,100}$/;
-/** Anonymous callers whose limit request a route keeps (one small object each). */
-const MAX_ANONYMOUS_PER_ROUTE = 10_000;
-/** Subjects from outside (JWT `sub`, IPs) become key-safe by hashing when they aren't already. */
-export function subjectId(raw: string): string {
-  return SAFE_PART.test(raw) ? raw : createHash('sha256').update(raw).digest('hex').slice(0, 32);
-}
-
 /**
  * Builds the one decision a request needs — the key's plan rate (or its override), the route's
  * own rate, the subscription's quota — and runs it in one Redis round trip. When Redis can't
@@ -82,69 +86,9 @@ export function subjectId(raw: string): string {
 export function createLimitEnforcer(deps: LimitEnforcerDeps) {
   const { keyspace } = deps;
 
-  function buildRequest(api: CompiledApi, route: CompiledRoute, subject: LimitSubjectInput, now: number): DecideRequest | null {
-    const rates: RateLimitCheck[] = [];
-    let quota: DecideRequest['quota'] = null;
-    if (subject.kind === 'key') {
-      const { record, plan } = subject;
-      // A test key's calls count in counters of their own: test traffic never uses up the live
-      // quota, nor live traffic the test one (ADR 0017).
-      const subscriptionId =
-        record.subscriptionId !== null && record.env === 'test' ? `${record.subscriptionId}.test` : record.subscriptionId;
-      const keys = createLimitKeys(keyspace, { keyId: record.keyId, subscriptionId });
-      const planRate: RateLimitPolicy | null = plan?.rateLimit ?? null;
-      const override = record.rateLimitOverride;
-      if (override) {
-        rates.push({
-          name: 'key',
-          key: keys.keyRate(),
-          limit: override.limit,
-          windowSeconds: override.windowSeconds,
-          algorithm: planRate?.algorithm ?? 'sliding_window',
-        });
-      } else if (planRate) {
-        rates.push({
-          name: 'plan',
-          key: keys.keyRate(),
-          limit: planRate.limit,
-          windowSeconds: planRate.windowSeconds,
-          algorithm: planRate.algorithm,
-        });
-      }
-      const r = route.policy.rateLimit;
-      if (r)
-        rates.push({
-          name: 'route',
-          key: keys.routeRate(route.id),
-          limit: r.limit,
-          windowSeconds: r.windowSeconds,
-          algorithm: r.algorithm,
-        });
-      const q = plan?.quota;
-      if (q) {
-        let start = record.periodStart;
-        let end = record.periodEnd;
-        if (start === null || end === null || end <= now) {
-          const m = monthPeriod(now);
-          start = m.start;
-          end = m.end;
-        }
-        quota = { key: keys.quota(start), limit: record.quotaOverride ?? q.limit, mode: q.mode, periodStart: start, periodEnd: end };
-      }
-    } else {
-      const r = route.policy.rateLimit;
-      if (r)
-        rates.push({
-          name: 'route',
-          key: keyspace.rate(subject.id, `api:${api.id}:route:${route.id}`),
-          limit: r.limit,
-          windowSeconds: r.windowSeconds,
-          algorithm: r.algorithm,
-        });
-    }
-    if (rates.length === 0 && !quota) return null;
-    return { rates, quota };
-  }
+  const requests = createLimitRequests(keyspace);
+  const { requestFor } = requests;
+  const fallback = createFallback(deps.memory, deps.liveProcesses);
 
   function verdictOf(decision: Decision, requestId: string): LimitVerdict {
     const headers = rateLimitHeaders(decision);
@@ -155,44 +99,6 @@ export function createLimitEnforcer(deps: LimitEnforcerDeps) {
     const reason = decision.reason ?? 'rate';
     deps.onDecision?.(reason, decision.source);
     return { kind: 'reject', status: 429, reason, headers, body: limitExceededBody(decision, requestId), source: decision.source };
-  }
-
-  // Key records and plans are immutable objects replaced on every refresh, so a request built
-  // for (record, route) stays right while both live and the billing period hasn't rolled over.
-  type Cached = { plan: PlanPolicy | null; req: DecideRequest | null; validUntil: number };
-  const built = new WeakMap<KeyRecord, Map<CompiledRoute, Cached>>();
-
-  // Anonymous subjects (JWT `sub`, client IP) have no record object to hang a request on: keep
-  // theirs per route, by subject id, so a returning caller reuses one object too (validated and
-  // encoded once, and eligible for limit reservations). Bounded: a route with more callers than
-  // this starts over.
-  const anonymous = new WeakMap<CompiledRoute, Map<string, DecideRequest | null>>();
-
-  function requestFor(api: CompiledApi, route: CompiledRoute, subject: LimitSubjectInput, now: number): DecideRequest | null {
-    if (subject.kind !== 'key') {
-      let byId = anonymous.get(route);
-      const hit = byId?.get(subject.id);
-      if (hit !== undefined) return hit;
-      const req = buildRequest(api, route, subject, now);
-      if (!byId) {
-        byId = new Map();
-        anonymous.set(route, byId);
-      } else if (byId.size >= MAX_ANONYMOUS_PER_ROUTE) {
-        byId.clear();
-      }
-      byId.set(subject.id, req);
-      return req;
-    }
-    let byRoute = built.get(subject.record);
-    const hit = byRoute?.get(route);
-    if (hit && hit.plan === subject.plan && now < hit.validUntil) return hit.req;
-    const req = buildRequest(api, route, subject, now);
-    if (!byRoute) {
-      byRoute = new Map();
-      built.set(subject.record, byRoute);
-    }
-    byRoute.set(route, { plan: subject.plan, req, validUntil: req?.quota ? req.quota.periodEnd : Number.MAX_SAFE_INTEGER });
-    return req;
   }
 
   /**
@@ -221,18 +127,10 @@ export function createLimitEnforcer(deps: LimitEnforcerDeps) {
 
   const denyMaxMs = deps.denyCacheMaxMs ?? 10_000;
   const denied = new WeakMap<DecideRequest, Deny>();
-  /** Quota key → `used` in the last Redis decision that carried it; and calls allowed in fallback since. */
-  const quotaSeen = new Map<string, number>();
-  const quotaLocal = new Map<string, number>();
 
   /** What a Redis decision teaches: its quota counter, and (refused) how long to refuse locally. */
   function observe(req: DecideRequest, d: Decision, sentAt: number): void {
-    const q = req.quota;
-    if (q && d.quota) {
-      if (quotaSeen.size >= MAX_QUOTAS_SEEN && !quotaSeen.has(q.key)) quotaSeen.delete(quotaSeen.keys().next().value!);
-      quotaSeen.set(q.key, d.quota.used);
-      quotaLocal.delete(q.key);
-    }
+    fallback.observeQuota(req, d);
     if (d.allowed || denyMaxMs === 0 || d.source !== 'redis') return;
     // Counts only grow until the reset Redis named (given back reservations aside: ADR 0020), so
     // the same request is refused until then. Timed from when it was sent, before Redis decided,
@@ -293,81 +191,12 @@ export function createLimitEnforcer(deps: LimitEnforcerDeps) {
     }
     let verdict: LimitVerdict;
     try {
-      verdict = verdictOf(fallbackDecision(req), requestId);
+      verdict = verdictOf(fallback.fallbackDecision(req), requestId);
     } catch {
       verdict = { kind: 'skip' };
     }
     deps.onFallback?.(reason, 'open', verdict.kind === 'reject' ? verdict.reason : 'allowed');
     return verdict;
-  }
-
-  // Fallback requests: each rate divided by the live processes, built once per (request, count).
-  const scaled = new WeakMap<DecideRequest, { n: number; req: DecideRequest }>();
-
-  /**
-   * This process's decision while Redis can't make one (docs/adr/0020): every rate limit divided
-   * by the number of live gateway processes, and a quota checked against the last counter this
-   * process saw in Redis, of which it may use its share (what was left / processes).
-   */
-  function fallbackDecision(req: DecideRequest): Decision {
-    const n = Math.max(1, Math.floor(deps.liveProcesses?.() ?? 1));
-    let s = scaled.get(req);
-    if (s === undefined || s.n !== n) {
-      s = { n, req: { rates: req.rates.map((r) => ({ ...r, limit: Math.max(1, Math.floor(r.limit / n)) })), quota: null, cost: req.cost } };
-      scaled.set(req, s);
-    }
-    const cost = req.cost ?? 1;
-    const q = req.quota ?? null;
-    const now = Date.now();
-    let quotaState: Decision['quota'] = null;
-    let overage = false;
-    if (q) {
-      const seen = quotaSeen.get(q.key) ?? 0;
-      const local = quotaLocal.get(q.key) ?? 0;
-      const share = Math.floor(Math.max(0, q.limit - seen) / n);
-      const used = seen + local;
-      const windowSeconds = q.periodStart != null ? Math.round((q.periodEnd - q.periodStart) / 1000) : null;
-      quotaState = { mode: q.mode, limit: q.limit, used, remaining: Math.max(0, q.limit - used), resetAt: q.periodEnd, windowSeconds };
-      if (local + cost > share) {
-        if (q.mode === 'hard_cap') {
-          return {
-            kind: 'decision',
-            allowed: false,
-            reason: 'quota',
-            limitName: 'quota',
-            rate: null,
-            rates: [],
-            quota: quotaState,
-            overage: false,
-            retryAfterSeconds: Math.max(1, Math.ceil((q.periodEnd - now) / 1000)),
-            retryAfterMs: null,
-            now,
-            source: 'memory',
-          };
-        }
-        overage = true;
-      }
-    }
-    const d: Decision =
-      s.req.rates.length > 0
-        ? deps.memory.decideSync(s.req)
-        : {
-            kind: 'decision',
-            allowed: true,
-            reason: null,
-            limitName: null,
-            rate: null,
-            rates: [],
-            quota: null,
-            overage: false,
-            retryAfterSeconds: null,
-            now,
-            source: 'memory',
-          };
-    if (!q || !d.allowed) return d;
-    quotaLocal.set(q.key, (quotaLocal.get(q.key) ?? 0) + cost);
-    const used = quotaState!.used + cost;
-    return { ...d, overage, quota: { ...quotaState!, used, remaining: Math.max(0, q.limit - used) } };
   }
 
   /**
@@ -402,6 +231,25 @@ export function createLimitEnforcer(deps: LimitEnforcerDeps) {
     return verdictOf(d, requestId);
   }
 
-  return { enforce, buildRequest, adopt };
+  /**
+   * The route-wide limit and the per-address limit (ADR 0025): each is a decision of its own
+   * (their counters are shared by many keys: no common hash slot with a key's), asked at once.
+   * Either refusing refuses the call; allowed, their headers are merged.
+   */
+  function enforceShared(
+    api: CompiledApi,
+    route: CompiledRoute,
+    ip: string | null,
+    requestId: string,
+  ): LimitVerdict | Promise<LimitVerdict> {
+    const a = requests.routeWideRequest(api, route);
+    const b = ip === null ? null : requests.perIpRequest(api, ip);
+    const va = a === null ? SKIP : decide(api, a, requestId);
+    const vb = b === null ? SKIP : decide(api, b, requestId);
+    if (va instanceof Promise || vb instanceof Promise) return Promise.all([va, vb]).then(([x, y]) => combine(x, y));
+    return combine(va, vb);
+  }
+
+  return { enforce, enforceShared, buildRequest: requests.buildRequest, adopt };
 }
 export type LimitEnforcer = ReturnType<typeof createLimitEnforcer>;

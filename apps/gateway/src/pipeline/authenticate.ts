@@ -5,6 +5,7 @@ import { subjectId } from '../limits/enforce-limits';
 import { clientAddress } from './limit';
 import { NEXT, type RequestContext, type Step } from './context';
 import { answer, WWW_AUTHENTICATE_INVALID, WWW_AUTHENTICATE_MISSING } from './reply';
+import { tokenScopes } from './scopes';
 
 /**
  * `api_key` APIs: finds the key, checks its format (a typo or a scanner's guess costs no lookup)
@@ -105,5 +106,6 @@ function verified(ctx: RequestContext, token: string, claims: Record<string, unk
   }
   ctx.claimHeaders = claimHeaders;
   ctx.credentialHeader = null;
+  if (ctx.route!.policy.requiredScopes?.length) ctx.tokenScopes = tokenScopes(claims);
   return NEXT;
 }

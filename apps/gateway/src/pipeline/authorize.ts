@@ -2,6 +2,7 @@ import { authorizeRecord, QUERY_KEY_PARAM } from '../auth/authenticate';
 import { recordAuthFailure } from './authenticate';
 import { NEXT, type RequestContext, type Step } from './context';
 import { answer, WWW_AUTHENTICATE_INVALID } from './reply';
+import { checkKeyIpRules } from './ip-rules';
 
 /**
  * `api_key` APIs: may this key make this call — status, expiry, tenant, the APIs its key or plan
@@ -17,6 +18,11 @@ export function authorizeKey(ctx: RequestContext): Step {
     return answer(ctx, f.code, f.message, f.status === 401 ? { 'www-authenticate': WWW_AUTHENTICATE_INVALID } : undefined);
   }
   ctx.identity = auth.identity;
+  // Plan and key address lists (ADR 0025): nothing to check unless some plan or this key has one.
+  if (ctx.tenant!.planIpRules.size !== 0 || auth.identity.record.ipRules != null) {
+    const step = checkKeyIpRules(ctx);
+    if (step !== NEXT) return step;
+  }
   ctx.subject = { kind: 'key', record: auth.identity.record, plan: auth.identity.plan };
   const found = ctx.key!;
   if (found.source === 'query') ctx.query = withoutParam(ctx.query, QUERY_KEY_PARAM);

@@ -2,6 +2,7 @@ import { coalesce, lookupCache, sendCached, type CacheState } from '../cache/cac
 import { NEXT, type RequestContext, type Step } from './context';
 import { leftEarly } from './reply';
 import { isHeldUpgrade } from '../websocket/proxy';
+import { withCors } from './cors';
 
 /**
  * Routes with `cacheTtlSeconds > 0` (ADR 0012): after limits (a hit is a counted call), keyed on
@@ -42,5 +43,6 @@ function looked(ctx: RequestContext, cached: CacheState): Step {
   if (ctx.reply.raw.destroyed) return leftEarly(ctx);
   const cache = ctx.gw.cache!;
   ctx.bytesOut = ctx.method === 'HEAD' ? 0 : cached.entry.body.length;
-  return sendCached(ctx.reply, cache, cached.entry, ctx.method, ctx.headers, ctx.limitHeaders, ctx.request.id);
+  const own = ctx.corsHeaders === null ? ctx.limitHeaders : withCors(ctx.limitHeaders, ctx.corsHeaders, cached.entry.headers.vary);
+  return sendCached(ctx.reply, cache, cached.entry, ctx.method, ctx.headers, own, ctx.request.id);
 }

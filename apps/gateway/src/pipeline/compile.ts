@@ -2,6 +2,11 @@ import type { ApiPolicy, RoutePolicy } from '@tollgate/policy';
 import { authenticateJwt, authenticateKey } from './authenticate';
 import { authorizeKey } from './authorize';
 import { cacheLookup } from './cache';
+import { circuitGate } from './circuit';
+import { corsHeaders } from './cors';
+import { checkApiIpRules } from './ip-rules';
+import { requireScopes } from './scopes';
+import { sharedLimit } from './shared-limit';
 import type { Stage } from './context';
 import { forward } from './forward';
 import { limit } from './limit';
@@ -14,28 +19,37 @@ import { buildUpstreamHeaders } from './upstream-headers';
  *
  * The whole request path, in order (ADR 0016):
  *   framing, resolve        every request, before a route is known (`run.ts`)
- *   cors                    not yet (issue 19): a preflight answered here, before any key is asked for
- *   ip rules                not yet (issue 19): allow/deny lists, 403 before any authentication work
+ *   cors                    APIs with CORS: the headers every answer carries (a preflight was
+ *                           answered in `resolve`, before any stage: ADR 0025)
+ *   ip rules                APIs with address rules: 403 before any authentication work
  *   authenticate            api_key: the key, looked up; jwt: the token, verified; none: no stage
  *                           (OAuth token introspection, issue 19, is one more auth mode here)
- *   authorize               api_key: key status, expiry, tenant, plan, allowed APIs (scopes go here)
+ *   authorize               api_key: key status, expiry, tenant, plan, allowed APIs; then the
+ *                           plan's and key's address rules when they have some
+ *   scopes                  routes with `requiredScopes`: 403 insufficient_scope
+ *   shared limit            routes with a route-wide limit, APIs with a per-address limit
  *   limit                   unless nothing can limit the call: no key and no route limit
  *   upstream headers        always
  *   cache                   routes with `cacheTtlSeconds > 0`
+ *   circuit                 APIs with a circuit breaker: 503 while every target's circuit is open
  *   forward, respond        always
  *   meter                   when the response is over (`meter.ts`, from the onResponse hook)
  */
 export function compileStages(api: ApiPolicy, route: RoutePolicy): Stage[] {
   const stages: Stage[] = [];
-  // cors: (issue 19) here.
-  // ip rules: (issue 19) here.
+  if (api.cors) stages.push(corsHeaders);
+  if (api.ipRules && (api.ipRules.allow.length || api.ipRules.deny.length)) stages.push(checkApiIpRules);
   if (api.authMode === 'api_key') stages.push(authenticateKey, authorizeKey);
   else if (api.authMode === 'jwt') stages.push(authenticateJwt);
+  // An open API has no caller whose scopes could be checked: its routes' scopes refuse everyone.
+  if (route.requiredScopes?.length) stages.push(requireScopes);
+  if (route.sharedRateLimit || api.perIpRateLimit) stages.push(sharedLimit);
   // A key's plan may carry a rate or a quota whatever the route says; without a key only the
   // route's own rate limit can apply, and with none the limiter would answer "skip".
   if (api.authMode === 'api_key' || route.rateLimit) stages.push(limit);
   stages.push(buildUpstreamHeaders);
   if (route.cacheTtlSeconds > 0) stages.push(cacheLookup);
+  if (api.circuitBreaker) stages.push(circuitGate);
   stages.push(forward, respond);
   return stages;
 }

@@ -87,6 +87,10 @@ export class RequestContext {
   rest = '';
   /** The query as it will be forwarded (a query-string key is removed once accepted). */
   query = '';
+  /** The client's address, once a stage needed it (`ip-rules.ts` clientIp). */
+  clientIp: string | null = null;
+  /** CORS headers every response to this request carries (`cors.ts`), null on APIs without CORS. */
+  corsHeaders: string[] | null = null;
 
   // authenticate / authorize
   /** The key presented and where (api_key APIs), its hash and what the key cache said. */
@@ -102,6 +106,8 @@ export class RequestContext {
   credentialHeader: string | null = null;
   /** `x-tollgate-claim-*` name/value pairs for the upstream (JWT APIs). */
   claimHeaders: string[] | null = null;
+  /** A JWT's scopes, read only for routes that require some (`scopes.ts`). */
+  tokenScopes: readonly string[] | null = null;
 
   // limit
   /** The decision a cold key's one round trip already made (ADR 0020): the limit stage uses it. */

@@ -46,6 +46,8 @@ export async function forward(ctx: RequestContext): Promise<Step> {
     gw.metrics.upstreamErrors.inc({ kind: outcome.code });
     return answer(ctx, outcome.code, outcome.message, outcome.status === 503 ? { 'retry-after': '1' } : undefined);
   }
+  // Failures were counted by the target pick's health report; a 5xx answer is one too (ADR 0025).
+  if (outcome.target.breakerPolicy !== null) gw.upstreams.recordResponse(outcome.target, outcome.exchange.statusCode);
   ctx.exchange = outcome.exchange;
   ctx.answeredBy = 'upstream';
   return NEXT;

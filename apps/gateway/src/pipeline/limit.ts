@@ -1,5 +1,5 @@
 import { clientAddress } from '@tollgate/config';
-import { subjectId, type LimitVerdict } from '../limits/enforce-limits';
+import { mergeLimitHeaders, subjectId, type LimitVerdict } from '../limits/enforce-limits';
 import { NEXT, type RequestContext, type Step } from './context';
 import { answer, JSON_TYPE, leftEarly } from './reply';
 
@@ -20,8 +20,11 @@ export function limit(ctx: RequestContext): Step | Promise<Step> {
 }
 
 function decided(ctx: RequestContext, verdict: LimitVerdict): Step {
-  if (verdict.kind === 'allow') ctx.limitHeaders = verdict.headers;
-  else if (verdict.kind === 'reject') {
+  if (verdict.kind === 'allow') {
+    // A route-wide or per-address limit decided first (shared-limit.ts): both sets of headers.
+    const shared = ctx.limitHeaders;
+    ctx.limitHeaders = shared === null ? verdict.headers : mergeLimitHeaders(shared, verdict.headers);
+  } else if (verdict.kind === 'reject') {
     ctx.rejected = verdict.reason;
     const reply = ctx.reply;
     if (reply.raw.destroyed) return leftEarly(ctx);

@@ -2,6 +2,7 @@ import { canonicalizeTarget } from '../routing/canonical-path';
 import { matchRoute, normalizeHost } from '../routing/route-table';
 import { NEXT, type RequestContext, type Step } from './context';
 import { answer } from './reply';
+import { answerPreflight, isPreflight } from './cors';
 
 /**
  * Canonical path, host → tenant, path → API and route. From here on the context has its tenant,
@@ -23,6 +24,8 @@ export function resolveRoute(ctx: RequestContext): Step {
   const method = ctx.method;
   const match = matchRoute(tenant, method, target.path);
   if (match.kind === 'no_api') return answer(ctx, 'not_found', 'no API at this path');
+  // A CORS preflight is answered here, whatever the route's methods, before any stage asks for a key.
+  if (method === 'OPTIONS' && match.api.cors !== null && isPreflight(ctx)) return answerPreflight(ctx, tenant, match.api, target.path);
   ctx.api = match.api;
   if (match.kind === 'no_route') {
     ctx.rejected = 'invalid';

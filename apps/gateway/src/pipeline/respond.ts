@@ -4,6 +4,7 @@ import { filterResponseHeaders, headerRecord, setHeaderInList } from '../proxy/h
 import type { RequestContext, Step } from './context';
 import { CLIENT_CLOSED, clientGone, meter } from './meter';
 import { answer } from './reply';
+import { applyCors } from './cors';
 
 /** What a response cut short mid-body is metered as (the client already has the upstream's status line). */
 const INCOMPLETE_STATUS = { client: CLIENT_CLOSED, upstream: ERROR_STATUS.bad_gateway, timeout: ERROR_STATUS.gateway_timeout } as const;
@@ -34,6 +35,7 @@ export function respond(ctx: RequestContext): Step {
       : captureResponse(cached, status, headerRecord(filterResponseHeaders(exchange.rawHeaders, null, false)), resHeaders);
   if (limitHeaders) for (const name in limitHeaders) resHeaders.push(name, limitHeaders[name]!);
   resHeaders.push('x-request-id', ctx.request.id);
+  if (ctx.corsHeaders !== null) applyCors(resHeaders, ctx.corsHeaders);
   const bodyless = method === 'HEAD' || status === 204 || status === 304;
   // Straight into the client's response: Fastify's send pipeline (and a body stream) would
   // cost more than the rest of the request. The onResponse hook still runs on 'finish'.

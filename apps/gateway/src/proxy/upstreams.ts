@@ -1,5 +1,6 @@
 import { Pool } from 'undici';
-import type { ApiPolicy, UpstreamTargetPolicy } from '@tollgate/policy';
+import type { ApiPolicy, CircuitBreakerPolicy, UpstreamTargetPolicy } from '@tollgate/policy';
+import { CircuitBreaker, type CircuitState } from './circuit-breaker';
 import { guardedConnector } from './target-guard';
 
 export type Target = {
@@ -16,6 +17,9 @@ export type Target = {
   healthKey: string | null;
   /** The tenant allows private addresses (checked on every new connection, after DNS). */
   allowPrivate: boolean;
+  /** The API's circuit breaker (ADR 0025), or null; its state lives in `Upstreams`, by `breakerKey`. */
+  breakerPolicy: CircuitBreakerPolicy | null;
+  breakerKey: string;
 };
 
 type Health = { failures: number; downUntil: number };
@@ -45,6 +49,9 @@ export function compileTargets(api: ApiPolicy, allowPrivate = false): Balancer {
       healthCheck: t.healthCheck,
       healthKey: t.healthCheck ? `${t.id}|${u.origin}${prefix}` : null,
       allowPrivate,
+      breakerPolicy: api.circuitBreaker ?? null,
+      // One circuit per target of one API, surviving snapshot swaps while the target stays.
+      breakerKey: `${api.id}|${t.id}|${u.origin}${prefix}`,
     });
   }
   return { targets, mode: api.loadBalancing, next: 0, current: targets.map(() => 0) };
@@ -55,6 +62,8 @@ export type UpstreamsOptions = {
   unhealthyThreshold: number;
   cooldownMs: number;
   now?: () => number;
+  /** A circuit changed state (metrics, logs). */
+  onCircuitChange?: (target: Target, state: CircuitState) => void;
 };
 
 /**
@@ -69,6 +78,8 @@ export class Upstreams {
   private readonly health = new Map<string, Health>();
   /** healthKeys of targets whose active health check says they are down. */
   private readonly activeDown = new Set<string>();
+  /** Circuit breakers by `Target.breakerKey`, for targets whose API has one (this process only). */
+  private readonly breakers = new Map<string, CircuitBreaker>();
   private readonly now: () => number;
 
   constructor(private readonly opts: UpstreamsOptions) {
@@ -91,6 +102,7 @@ export class Upstreams {
   }
 
   isHealthy(target: Target, now = this.now()): boolean {
+    if (target.breakerPolicy !== null && this.breakerFor(target).refusing(now)) return false;
     if (this.activeDown.size !== 0 && target.healthKey !== null && this.activeDown.has(target.healthKey)) return false;
     return this.isPassivelyHealthy(target, now);
   }
@@ -127,7 +139,7 @@ export class Upstreams {
       }
       if (best !== -1) {
         b.current[best]! -= total;
-        return b.targets[best]!;
+        return this.chosen(b.targets[best]!, now);
       }
     } else {
       for (let k = 0; k < n; k++) {
@@ -135,7 +147,7 @@ export class Upstreams {
         const t = b.targets[i]!;
         if ((exclude && exclude.has(t)) || !this.isHealthy(t, now)) continue;
         b.next = (i + 1) % n;
-        return t;
+        return this.chosen(t, now);
       }
     }
     // Everything is out (by either check): try the one whose passive cooldown ends first (targets
@@ -145,13 +157,51 @@ export class Upstreams {
     let earliest = Infinity;
     for (const t of b.targets) {
       if (exclude && exclude.has(t)) continue;
+      // An open circuit is a deliberate verdict, not a guess: panic mode doesn't override it.
+      if (t.breakerPolicy !== null && this.breakerFor(t).refusing(now)) continue;
       const d = this.health.get(t.origin)?.downUntil ?? 0;
       if (d < earliest) {
         earliest = d;
         fallback = t;
       }
     }
-    return fallback;
+    return fallback === null ? null : this.chosen(fallback, now);
+  }
+
+  private chosen(t: Target, now: number): Target {
+    if (t.breakerPolicy !== null) this.breakerFor(t).picked(now);
+    return t;
+  }
+
+  breakerFor(t: Target): CircuitBreaker {
+    let b = this.breakers.get(t.breakerKey);
+    if (b === undefined) {
+      const onChange = this.opts.onCircuitChange;
+      b = new CircuitBreaker(t.breakerPolicy!, onChange ? (s) => onChange(t, s) : undefined);
+      this.breakers.set(t.breakerKey, b);
+    } else if (b.policy !== t.breakerPolicy) b.setPolicy(t.breakerPolicy!);
+    return b;
+  }
+
+  /** An upstream answer for a target with a circuit breaker: a 5xx counts as a failure. */
+  recordResponse(t: Target, status: number): void {
+    this.breakerFor(t).record(status >= 500, this.now());
+  }
+
+  /**
+   * When every target of the balancer refuses by its circuit, the seconds until the first of
+   * them lets a probe through (for `Retry-After`); 0 when some target takes calls.
+   */
+  circuitRetryAfter(b: Balancer): number {
+    const now = this.now();
+    let soonest = Infinity;
+    for (const t of b.targets) {
+      if (t.breakerPolicy === null) return 0;
+      const br = this.breakerFor(t);
+      if (!br.refusing(now)) return 0;
+      soonest = Math.min(soonest, br.state === 'open' ? br.openUntil - now : 1000);
+    }
+    return soonest === Infinity ? 0 : Math.max(1, Math.ceil(soonest / 1000));
   }
 
   reportSuccess(target: Target): void {
@@ -160,6 +210,7 @@ export class Upstreams {
 
   /** Returns true when this failure took the target out of rotation. */
   reportFailure(target: Target): boolean {
+    if (target.breakerPolicy !== null) this.breakerFor(target).record(true, this.now());
     let h = this.health.get(target.origin);
     if (!h) {
       h = { failures: 0, downUntil: 0 };

@@ -2,6 +2,8 @@ import type { ApiPolicy, PlanPolicy, PolicySnapshot, RoutePolicy } from '@tollga
 import { compileStages } from '../pipeline/compile';
 import type { Stage } from '../pipeline/context';
 import { compileTargets, type Balancer } from '../proxy/upstreams';
+import { compileCors, type CompiledCors } from '../pipeline/cors';
+import { compileIpRules, type CompiledIpRules } from '../pipeline/ip-rules';
 
 /** A route compiled for matching against the canonical path below its API's base path. */
 export type CompiledRoute = {
@@ -24,6 +26,9 @@ export type CompiledApi = {
   balancer: Balancer;
   /** The API's sandbox targets (ADR 0017), for test keys only; null when it has none. */
   sandboxBalancer: Balancer | null;
+  /** CORS and the API's own address rules (ADR 0025), compiled; null = off. */
+  cors: CompiledCors | null;
+  ipRules: CompiledIpRules | null;
 };
 
 export type TenantRuntime = {
@@ -33,6 +38,8 @@ export type TenantRuntime = {
   /** Longest base path first, so `/v1/admin` wins over `/v1`. */
   apis: CompiledApi[];
   plans: ReadonlyMap<string, PlanPolicy>;
+  /** Address rules of the plans that have some (ADR 0025), by plan id; usually empty. */
+  planIpRules: ReadonlyMap<string, CompiledIpRules>;
 };
 
 /** Host (lower-case, no port) → tenant, and tenant id → tenant. */
@@ -78,7 +85,8 @@ export function compileTenant(snapshot: PolicySnapshot): TenantRuntime {
     const live = sandbox.length ? { ...api, targets: api.targets.filter((t) => t.sandbox !== true) } : api;
     const balancer = compileTargets(live, snapshot.allowPrivateTargets);
     const sandboxBalancer = sandbox.length ? compileTargets({ ...api, targets: sandbox }, snapshot.allowPrivateTargets) : null;
-    return { policy: api, id: api.id, basePath: base, routes, balancer, sandboxBalancer };
+    const cors = api.cors ? compileCors(api.cors) : null;
+    return { policy: api, id: api.id, basePath: base, routes, balancer, sandboxBalancer, cors, ipRules: compileIpRules(api.ipRules) };
   });
   apis.sort((a, b) => b.basePath.length - a.basePath.length);
   return {
@@ -87,6 +95,12 @@ export function compileTenant(snapshot: PolicySnapshot): TenantRuntime {
     version: snapshot.version,
     apis,
     plans: new Map(snapshot.plans.map((p) => [p.id, p])),
+    planIpRules: new Map(
+      snapshot.plans.flatMap((p) => {
+        const rules = compileIpRules(p.ipRules);
+        return rules === null ? [] : [[p.id, rules] as const];
+      }),
+    ),
   };
 }
 
