@@ -8,6 +8,11 @@ import { forward } from './forward';
 import { limit } from './limit';
 import { respond } from './respond';
 import { buildUpstreamHeaders } from './upstream-headers';
+import { circuitGate } from './circuit';
+import { corsHeaders } from './cors';
+import { checkApiIpRules } from './ip-rules';
+import { requireScopes } from './scopes';
+import { sharedLimit } from './shared-limit';
 
 const route = (over: Partial<RoutePolicy> = {}): RoutePolicy => ({
   id: 'rte',
@@ -60,5 +65,32 @@ describe('compileStages', () => {
       forward,
       respond,
     ]);
+  });
+
+  it('adds each edge policy only where it is configured, in its place on the path (ADR 0025)', () => {
+    const edge: ApiPolicy = {
+      ...api('api_key'),
+      cors: { origins: ['*'], methods: [], headers: [], exposedHeaders: [], credentials: false, maxAgeSeconds: 0 },
+      ipRules: { allow: [], deny: ['10.0.0.0/8'] },
+      perIpRateLimit: rate,
+      circuitBreaker: { failureRatio: 0.5, minRequests: 10, windowSeconds: 10, openSeconds: 5, halfOpenProbes: 1 },
+    };
+    expect(compileStages(edge, route({ requiredScopes: ['a'] }))).toEqual([
+      corsHeaders,
+      checkApiIpRules,
+      authenticateKey,
+      authorizeKey,
+      requireScopes,
+      sharedLimit,
+      limit,
+      buildUpstreamHeaders,
+      circuitGate,
+      forward,
+      respond,
+    ]);
+    // Null, empty lists and empty scopes are off.
+    const off: ApiPolicy = { ...api('api_key'), cors: null, ipRules: { allow: [], deny: [] }, perIpRateLimit: null, circuitBreaker: null };
+    expect(compileStages(off, route({ requiredScopes: [], sharedRateLimit: null }))).toEqual(compileStages(api('api_key'), route()));
+    expect(compileStages(api('none'), route({ sharedRateLimit: rate }))).toEqual([sharedLimit, buildUpstreamHeaders, forward, respond]);
   });
 });

@@ -20,6 +20,8 @@ export class CircuitBreaker {
   private successes = 0;
   /** Probes not heard back from by then (a retry went elsewhere, a client left) free their slots. */
   private probeDeadline = 0;
+  /** The second of the last failure counted in the window. */
+  private lastFailure = -Infinity;
 
   constructor(
     public policy: CircuitBreakerPolicy,
@@ -84,8 +86,10 @@ export class CircuitBreaker {
       this.failures[i] = 0;
     }
     this.totals[i]!++;
-    if (failed) this.failures[i]!++;
-    else return;
+    if (failed) {
+      this.failures[i]!++;
+      this.lastFailure = sec;
+    } else if (sec - this.lastFailure >= n) return; // no failure in the window: nothing to add up
     let total = 0;
     let bad = 0;
     for (let k = 0; k < n; k++) {
