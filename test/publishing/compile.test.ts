@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compileKeyRecord, compileTenantPolicy, enqueueKeyPublish, enqueuePolicyPublish, newId, UnknownEntityError } from '@tollgate/db';
+import { compileKeyRecord, compileTenantPolicy, enqueueKeyPublish, enqueuePolicyPublish, newId, Prisma, UnknownEntityError } from '@tollgate/db';
 import { PolicySnapshot } from '@tollgate/policy';
 import { createFixture, createIsolatedDatabase, type Fixture } from './helpers';
 
@@ -127,5 +127,39 @@ describe('outbox writers', () => {
     await expect(env.db.$transaction((tx) => enqueuePolicyPublish(tx, 'ten_nope'))).rejects.toBeInstanceOf(UnknownEntityError);
     await expect(env.db.$transaction((tx) => enqueueKeyPublish(tx, 'key_nope'))).rejects.toThrow(/does not exist/);
     expect(await env.db.outboxEvent.count()).toBe(before);
+  });
+});
+
+describe('edge policies (ADR 0025)', () => {
+  it('publishes CORS, address rules, route scopes and limits, the breaker, plan and key rules', async () => {
+    const g = await createFixture(env.db);
+    const cors = { origins: ['https://app.example'], credentials: true };
+    const breaker = { failureRatio: 0.5, minRequests: 20, windowSeconds: 30, openSeconds: 10, halfOpenProbes: 2 };
+    const shared = { limit: 100, windowSeconds: 1, algorithm: 'gcra' };
+    await env.db.api.update({
+      where: { id: g.apiId },
+      data: { cors, ipRules: { deny: ['2001:db8::/32'] }, perIpRateLimit: shared, circuitBreaker: breaker },
+    });
+    await env.db.route.updateMany({ where: { apiId: g.apiId }, data: { requiredScopes: ['orders:write'], sharedRateLimit: shared } });
+    await env.db.plan.update({ where: { id: g.proId }, data: { ipRules: { allow: ['10.0.0.0/8'] } } });
+    await env.db.apiKey.update({ where: { id: g.keyId }, data: { ipRules: { deny: ['192.0.2.1'] } } });
+
+    const api = (await compileTenantPolicy(env.db, g.tenantId))!.apis[0]!;
+    expect(api.cors).toEqual({ ...cors, methods: [], headers: [], exposedHeaders: [], maxAgeSeconds: 600 });
+    expect(api.ipRules).toEqual({ allow: [], deny: ['2001:db8::/32'] });
+    expect(api.perIpRateLimit).toEqual(shared);
+    expect(api.circuitBreaker).toEqual(breaker);
+    expect(api.routes[0]).toMatchObject({ requiredScopes: ['orders:write'], sharedRateLimit: shared });
+    const snap = await compileTenantPolicy(env.db, g.tenantId);
+    expect(snap!.plans.find((p) => p.id === g.proId)!.ipRules).toEqual({ allow: ['10.0.0.0/8'], deny: [] });
+    expect((await compileKeyRecord(env.db, g.keyId))!.ipRules).toEqual({ allow: [], deny: ['192.0.2.1'] });
+  });
+
+  it('refuses to publish "*" with credentials or a bad CIDR written straight into the database', async () => {
+    const g = await createFixture(env.db);
+    await env.db.api.update({ where: { id: g.apiId }, data: { cors: { origins: ['*'], credentials: true } } });
+    await expect(compileTenantPolicy(env.db, g.tenantId)).rejects.toThrow(/CORS of API/);
+    await env.db.api.update({ where: { id: g.apiId }, data: { cors: Prisma.DbNull, ipRules: { deny: ['10.0.0.0/33'] } } });
+    await expect(compileTenantPolicy(env.db, g.tenantId)).rejects.toThrow(/address rules of API/);
   });
 });

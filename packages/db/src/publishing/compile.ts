@@ -1,5 +1,8 @@
 import {
+  CircuitBreakerPolicy,
+  CorsPolicy,
   HeaderTransform,
+  IpRules,
   JwtPolicy,
   KEY_RECORD_SCHEMA_VERSION,
   KeyRecord,
@@ -161,7 +164,20 @@ function buildSnapshot(tenant: TenantRow, apis: ApiRow[], plans: PlanRow[], now:
       cacheTtlSeconds: r.cacheTtlSeconds,
       transform: parseJson(HeaderTransform, r.transform, `transform of route ${r.id}`),
       rateLimit: parseJson(RateLimitPolicy, r.rateLimit, `rate limit of route ${r.id}`),
+      // Edge policies (ADR 0025) only when set, so snapshots without them stay as they were.
+      ...(r.requiredScopes.length ? { requiredScopes: r.requiredScopes } : {}),
+      ...(r.sharedRateLimit !== null
+        ? { sharedRateLimit: parseJson(RateLimitPolicy, r.sharedRateLimit, `route-wide limit of route ${r.id}`) }
+        : {}),
     })),
+    ...(api.cors !== null ? { cors: parseJson(CorsPolicy, api.cors, `CORS of API ${api.id}`) } : {}),
+    ...(api.ipRules !== null ? { ipRules: parseJson(IpRules, api.ipRules, `address rules of API ${api.id}`) } : {}),
+    ...(api.perIpRateLimit !== null
+      ? { perIpRateLimit: parseJson(RateLimitPolicy, api.perIpRateLimit, `per-address limit of API ${api.id}`) }
+      : {}),
+    ...(api.circuitBreaker !== null
+      ? { circuitBreaker: parseJson(CircuitBreakerPolicy, api.circuitBreaker, `circuit breaker of API ${api.id}`) }
+      : {}),
   }));
 
   const planPolicies: PlanPolicy[] = plans.map((p) => ({
@@ -172,6 +188,7 @@ function buildSnapshot(tenant: TenantRow, apis: ApiRow[], plans: PlanRow[], now:
     quota: p.monthlyQuota === null ? null : { limit: p.monthlyQuota, mode: lower(p.quotaMode) },
     // Separate statements may straddle a commit; never point at an API the snapshot doesn't carry.
     apiIds: p.planApis.map((pa) => pa.apiId).filter((id) => apiIds.has(id)),
+    ...(p.ipRules !== null ? { ipRules: parseJson(IpRules, p.ipRules, `address rules of plan ${p.id}`) } : {}),
   }));
 
   const snapshot = {
@@ -236,6 +253,7 @@ export function toKeyRecord(key: KeyRow): KeyRecord {
     periodStart: sub ? sub.currentPeriodStart.getTime() : null,
     periodEnd: sub ? sub.currentPeriodEnd.getTime() : null,
     env: key.env === 'test' ? ('test' as const) : ('live' as const),
+    ...(key.ipRules !== null ? { ipRules: parseJson(IpRules, key.ipRules, `address rules of key ${key.id}`) } : {}),
   };
   const res = KeyRecord.safeParse(record);
   if (!res.success) throw new PolicyCompileError(`record of key ${key.id} is not valid: ${res.error.message.slice(0, 300)}`);
