@@ -2,6 +2,7 @@
 // admin API's OpenAPI document share.
 import { z } from 'zod';
 import { CreateRouteInput } from './route-schemas';
+import { CircuitBreakerInput, CorsInput, IpRulesInput, SharedRateLimitInput } from './edge-fields';
 import { SafeName, SafeText, Slug } from '../shared/validation';
 
 const BasePath = z
@@ -92,6 +93,14 @@ const ApiFields = {
   /** The document itself (object or JSON text); null removes it. */
   openapi: z.unknown().optional(),
   openapiUrl: z.string().trim().max(2048).url('must be a URL').nullable().optional(),
+  /** CORS answered at the gateway (ADR 0025); null turns it off. */
+  cors: CorsInput.nullable().optional(),
+  /** Client address allow/deny lists (CIDRs), checked before any authentication; null = none. */
+  ipRules: IpRulesInput.nullable().optional(),
+  /** A rate per client address on top of each key's limits; null = none. */
+  perIpRateLimit: SharedRateLimitInput.nullable().optional(),
+  /** Circuit breaker per upstream target, in each gateway process; null = none. */
+  circuitBreaker: CircuitBreakerInput.nullable().optional(),
 };
 
 export const CreateApiInput = z

@@ -8,6 +8,7 @@ import { enqueuePolicyPublish } from '../shared/publish';
 import { allowPrivate, checkJwks, checkTargets, resolveOpenApi, type ApiServiceOptions } from './api-upstream-checks';
 import { CreateApiInput, UpdateApiInput } from './api-schemas';
 import { Id, isUniqueViolation, pageArgs, Pagination, parseInput, toPage } from '../shared/validation';
+import { jsonColumn, jsonCreate, uniq } from './edge-fields';
 
 export type { ApiServiceOptions } from './api-upstream-checks';
 
@@ -73,6 +74,10 @@ export async function createApi(ctx: ServiceContext, input: unknown, opts: ApiSe
           headersTimeoutMs: data.headersTimeoutMs,
           requestTimeoutMs: data.requestTimeoutMs,
           retries: data.retries,
+          cors: jsonCreate(data.cors),
+          ipRules: jsonCreate(data.ipRules),
+          perIpRateLimit: jsonCreate(data.perIpRateLimit),
+          circuitBreaker: jsonCreate(data.circuitBreaker),
           ...doc,
           targets: {
             create: data.targets.map((t, i) => ({
@@ -95,6 +100,8 @@ export async function createApi(ctx: ServiceContext, input: unknown, opts: ApiSe
                   cacheTtlSeconds: 0,
                   rateLimit: null,
                   transform: null,
+                  requiredScopes: [],
+                  sharedRateLimit: null,
                 },
               ]
             ).map((r) => ({
@@ -106,6 +113,8 @@ export async function createApi(ctx: ServiceContext, input: unknown, opts: ApiSe
               cacheTtlSeconds: r.cacheTtlSeconds,
               rateLimit: (r.rateLimit ?? undefined) as Prisma.InputJsonValue | undefined,
               transform: (r.transform ?? undefined) as Prisma.InputJsonValue | undefined,
+              requiredScopes: uniq(r.requiredScopes ?? []),
+              sharedRateLimit: jsonCreate(r.sharedRateLimit),
             })),
           },
         },
@@ -128,7 +137,7 @@ export async function updateApi(ctx: ServiceContext, apiId: string, input: unkno
   const urls = data.targets ? await checkTargets(data.targets, allow, opts) : null;
   const jwt = await checkJwks(data.jwtConfig, allow, opts);
   const doc = data.openapi !== undefined || data.openapiUrl !== undefined ? await resolveOpenApi(data, allow, opts) : {};
-  const { targets, openapi: _o, openapiUrl: _u, jwtConfig: _j, ...scalar } = data;
+  const { targets, openapi: _o, openapiUrl: _u, jwtConfig: _j, cors, ipRules, perIpRateLimit, circuitBreaker, ...scalar } = data;
   try {
     await ctx.db.$transaction(async (tx) => {
       await tx.api.update({
@@ -136,6 +145,10 @@ export async function updateApi(ctx: ServiceContext, apiId: string, input: unkno
         data: {
           ...scalar,
           ...(jwt !== undefined ? { jwtConfig: jwt === null ? Prisma.DbNull : (jwt as Prisma.InputJsonValue) } : {}),
+          cors: jsonColumn(cors),
+          ipRules: jsonColumn(ipRules),
+          perIpRateLimit: jsonColumn(perIpRateLimit),
+          circuitBreaker: jsonColumn(circuitBreaker),
           ...doc,
         },
       });

@@ -8,6 +8,7 @@ import { enqueueKeyPublish } from '../shared/publish';
 import { ensureInternalConsumer } from './consumers';
 import { replaceKeyInTx } from '../shared/key-rotation';
 import { Id, pageArgs, Pagination, parseInput, SafeText, toPage } from '../shared/validation';
+import { IpRulesInput, jsonColumn, jsonCreate, ScopesInput, uniq } from './edge-fields';
 
 const MAX_GRACE_SECONDS = 30 * 86_400;
 
@@ -22,6 +23,10 @@ const Overrides = {
   rateLimitOverride: z.number({ error: 'must be a number' }).int().min(1).max(1_000_000).nullable().optional(),
   rateWindowOverride: z.number({ error: 'must be a number' }).int().min(1).max(86_400).nullable().optional(),
   quotaOverride: z.number({ error: 'must be a number' }).int().min(0).max(2_000_000_000).nullable().optional(),
+  /** What the key may do on routes that require scopes (ADR 0025). */
+  scopes: ScopesInput.optional(),
+  /** Client address allow/deny lists of this key; null = none. */
+  ipRules: IpRulesInput.nullable().optional(),
 };
 
 export const IssueKeyInput = z
@@ -60,6 +65,7 @@ const keySelect = {
   expiresAt: true,
   apiIds: true,
   scopes: true,
+  ipRules: true,
   rateLimitOverride: true,
   rateWindowOverride: true,
   quotaOverride: true,
@@ -184,6 +190,8 @@ export async function issueKey(ctx: ServiceContext, input: unknown): Promise<{ k
         rateLimitOverride: data.rateLimitOverride ?? null,
         rateWindowOverride: data.rateWindowOverride ?? null,
         quotaOverride: data.quotaOverride ?? null,
+        scopes: uniq(data.scopes ?? []),
+        ipRules: jsonCreate(data.ipRules),
       },
     });
     await recordAudit(tx, ctx, 'key.issued', { type: 'key', id }, { prefix: displayPrefix(secret), consumerId: owner, subscriptionId });
@@ -199,7 +207,11 @@ export async function updateKey(ctx: ServiceContext, keyId: string, input: unkno
   if (key.status === 'REVOKED') throw new ServiceError('conflict', 'a revoked key cannot be changed');
   const apiIds = await checkApiIds(ctx, data.apiIds);
   await ctx.db.$transaction(async (tx) => {
-    await tx.apiKey.update({ where: { id: key.id }, data: { ...data, ...(apiIds ? { apiIds } : {}) } });
+    const { ipRules, scopes, ...rest } = data;
+    await tx.apiKey.update({
+      where: { id: key.id },
+      data: { ...rest, ...(apiIds ? { apiIds } : {}), ...(scopes ? { scopes: uniq(scopes) } : {}), ipRules: jsonColumn(ipRules) },
+    });
     await recordAudit(tx, ctx, 'key.updated', { type: 'key', id: key.id }, { fields: Object.keys(data) });
     await enqueueKeyPublish(tx, key.id);
   });

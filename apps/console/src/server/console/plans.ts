@@ -4,6 +4,7 @@ import { notFound, requirePermission, ServiceError, type ServiceContext } from '
 import { recordAudit } from '../shared/audit';
 import { enqueuePolicyPublish } from '../shared/publish';
 import { Id, isUniqueViolation, pageArgs, Pagination, parseInput, SafeName, SafeText, Slug, toPage } from '../shared/validation';
+import { IpRulesInput, jsonColumn, jsonCreate } from './edge-fields';
 
 const Int = (min: number, max: number) =>
   z
@@ -50,6 +51,8 @@ const PlanFields = {
   tiers: Tiers.nullable().default(null),
   trialDays: Int(0, 365).default(0),
   apiIds: z.array(Id('api'), { error: 'must be a list' }).max(100).default([]),
+  /** Client address allow/deny lists for every key on the plan (ADR 0025); null = none. */
+  ipRules: IpRulesInput.nullable().optional(),
 };
 
 export const CreatePlanInput = z.object(PlanFields).strict();
@@ -71,6 +74,7 @@ export const UpdatePlanInput = z
     tiers: Tiers.nullable(),
     trialDays: Int(0, 365),
     apiIds: z.array(Id('api')).max(100),
+    ipRules: IpRulesInput.nullable(),
   })
   .partial()
   .strict();
@@ -127,12 +131,13 @@ export async function createPlan(ctx: ServiceContext, input: unknown) {
   const apiIds = await checkApiIds(ctx, data.apiIds);
   const tenant = await ctx.db.tenant.findUniqueOrThrow({ where: { id: ctx.tenantId }, select: { currency: true } });
   const id = newId('plan');
-  const { apiIds: _a, tiers, ...rest } = data;
+  const { apiIds: _a, tiers, ipRules, ...rest } = data;
   try {
     await ctx.db.$transaction(async (tx) => {
       await tx.plan.create({
         data: {
           ...rest,
+          ipRules: jsonCreate(ipRules),
           id,
           tenantId: ctx.tenantId,
           currency: tenant.currency,
@@ -159,12 +164,12 @@ export async function updatePlan(ctx: ServiceContext, planId: string, input: unk
     monthlyQuota: data.monthlyQuota !== undefined ? data.monthlyQuota : plan.monthlyQuota,
   });
   const apiIds = data.apiIds ? await checkApiIds(ctx, data.apiIds) : null;
-  const { apiIds: _a, tiers, ...rest } = data;
+  const { apiIds: _a, tiers, ipRules, ...rest } = data;
   try {
     await ctx.db.$transaction(async (tx) => {
       await tx.plan.update({
         where: { id: plan.id },
-        data: { ...rest, ...(tiers !== undefined ? { tiers: tiers ? (tiers as Prisma.InputJsonValue) : Prisma.DbNull } : {}) },
+        data: { ...rest, ipRules: jsonColumn(ipRules), ...(tiers !== undefined ? { tiers: tiers ? (tiers as Prisma.InputJsonValue) : Prisma.DbNull } : {}) },
       });
       if (apiIds) {
         await tx.planApi.deleteMany({ where: { planId: plan.id } });

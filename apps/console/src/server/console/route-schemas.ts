@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { isGatewayOwnedHeader } from '@tollgate/policy';
 import { SafeText } from '../shared/validation';
+import { ScopesInput, SharedRateLimitInput } from './edge-fields';
 
 const HTTP_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'] as const;
 const RoutePath = z
@@ -59,6 +60,10 @@ const RouteFields = {
   cacheTtlSeconds: z.number({ error: 'must be a number' }).int().min(0).max(86_400).default(0),
   rateLimit: RouteRateLimit.nullable().default(null),
   transform: HeaderTransformInput.nullable().default(null),
+  /** Scopes a key must all hold to call this route (403 insufficient_scope otherwise). */
+  requiredScopes: ScopesInput.default([]),
+  /** One limit shared by every caller of this route, protecting its upstream; null = none. */
+  sharedRateLimit: SharedRateLimitInput.nullable().default(null),
 };
 export const CreateRouteInput = z.object(RouteFields).strict();
 export const UpdateRouteInput = z
@@ -70,6 +75,8 @@ export const UpdateRouteInput = z
     cacheTtlSeconds: z.number().int().min(0).max(86_400),
     rateLimit: RouteRateLimit.nullable(),
     transform: HeaderTransformInput.nullable(),
+    requiredScopes: ScopesInput,
+    sharedRateLimit: SharedRateLimitInput.nullable(),
   })
   .partial()
   .strict();

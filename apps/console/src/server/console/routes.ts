@@ -6,6 +6,7 @@ import { enqueuePolicyPublish } from '../shared/publish';
 import { getApi } from './apis';
 import { CreateRouteInput, UpdateRouteInput } from './route-schemas';
 import { Id, parseInput } from '../shared/validation';
+import { jsonColumn, jsonCreate, uniq } from './edge-fields';
 
 const MAX_ROUTES_PER_API = 200;
 
@@ -41,6 +42,8 @@ export async function createRoute(ctx: ServiceContext, apiId: string, input: unk
         cacheTtlSeconds: data.cacheTtlSeconds,
         rateLimit: (data.rateLimit ?? undefined) as Prisma.InputJsonValue | undefined,
         transform: (data.transform ?? undefined) as Prisma.InputJsonValue | undefined,
+        requiredScopes: uniq(data.requiredScopes),
+        sharedRateLimit: jsonCreate(data.sharedRateLimit),
       },
     });
     await recordAudit(tx, ctx, 'route.created', { type: 'route', id }, { apiId: api.id, path: data.path, methods: data.methods });
@@ -53,7 +56,7 @@ export async function updateRoute(ctx: ServiceContext, routeId: string, input: u
   requirePermission(ctx, 'manageApis');
   const route = await getRoute(ctx, routeId);
   const data = parseInput(UpdateRouteInput, input);
-  const { rateLimit, transform, ...rest } = data;
+  const { rateLimit, transform, sharedRateLimit, requiredScopes, ...rest } = data;
   await ctx.db.$transaction(async (tx) => {
     await tx.route.update({
       where: { id: route.id },
@@ -62,6 +65,8 @@ export async function updateRoute(ctx: ServiceContext, routeId: string, input: u
         ...(rest.methods ? { methods: [...new Set(rest.methods)] } : {}),
         ...(rateLimit !== undefined ? { rateLimit: rateLimit === null ? Prisma.DbNull : (rateLimit as Prisma.InputJsonValue) } : {}),
         ...(transform !== undefined ? { transform: transform === null ? Prisma.DbNull : (transform as Prisma.InputJsonValue) } : {}),
+        ...(requiredScopes !== undefined ? { requiredScopes: uniq(requiredScopes) } : {}),
+        sharedRateLimit: jsonColumn(sharedRateLimit),
       },
     });
     await recordAudit(tx, ctx, 'route.updated', { type: 'route', id: route.id }, { fields: Object.keys(data) });

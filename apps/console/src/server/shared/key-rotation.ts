@@ -26,6 +26,8 @@ export async function replaceKeyInTx(tx: Prisma.TransactionClient, oldId: string
       expiresAt: old.expiresAt,
       apiIds: old.apiIds,
       scopes: old.scopes,
+      // A rolled key keeps its address rules (ADR 0025): rolling must not widen access.
+      ...(old.ipRules !== null ? { ipRules: old.ipRules as Prisma.InputJsonValue } : {}),
       rateLimitOverride: old.rateLimitOverride,
       rateWindowOverride: old.rateWindowOverride,
       quotaOverride: old.quotaOverride,

@@ -7,6 +7,7 @@ import { IssueKeyInput, RollKeyInput, UpdateKeyInput } from '../keys';
 import { ChangeRoleInput, InviteInput } from '../members';
 import { CreateTokenInput } from '../tokens';
 import { UpdateTenantInput } from '../tenant';
+import { CircuitBreakerInput, CorsInput, IpRulesInput, SharedRateLimitInput } from '../edge-fields';
 
 // The admin API's component schemas: the response shapes, written out, and the request bodies,
 // generated from the services' zod schemas. openapi-doc.ts puts the paths around them.
@@ -30,12 +31,28 @@ const bool = { type: 'boolean' };
 const strs = { type: 'array', items: str };
 const obj = (required: string[], properties: Record<string, unknown>): Schema => ({ type: 'object', required, properties });
 export const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const nullable = (name: string) => ({ oneOf: [{ type: 'null' }, ref(name)] });
 const page = (item: string) => obj(['data', 'nextCursor'], { data: { type: 'array', items: ref(item) }, nextCursor: nstr });
 
 export const schemas: Record<string, Schema> = {
   Error: obj(['error'], {
     error: obj(['code', 'message'], { code: str, message: str, requestId: str, fields: { type: 'object', additionalProperties: str } }),
   }),
+  Cors: {
+    ...input(CorsInput),
+    description:
+      'CORS answered at the gateway (ADR 0025): preflights never reach the upstream and are not metered. `origins` lists exact origins or is `["*"]`; `*` with `credentials` is refused.',
+  },
+  IpRules: {
+    ...input(IpRulesInput),
+    description: 'IPv4/IPv6 CIDRs (or single addresses). A deny match refuses (403); with an allow list only what it lists passes.',
+  },
+  CircuitBreaker: {
+    ...input(CircuitBreakerInput),
+    description:
+      'Per upstream target, in each gateway process: opens at `failureRatio` of 5xx/timeouts over `windowSeconds` (once `minRequests` calls), answers 503 with Retry-After for `openSeconds`, then lets `halfOpenProbes` calls through.',
+  },
+  SharedRateLimit: input(SharedRateLimitInput),
   Target: obj(['id', 'url', 'weight'], { id: str, url: str, weight: int, enabled: bool, healthCheckPath: nstr, sandbox: bool }),
   Route: obj(['id', 'apiId', 'methods', 'path'], {
     id: str,
@@ -61,6 +78,8 @@ export const schemas: Record<string, Schema> = {
         },
       ],
     },
+    requiredScopes: { ...strs, description: 'Scopes a key must all hold to call this route (403 `insufficient_scope`)' },
+    sharedRateLimit: { ...nullable('SharedRateLimit'), description: 'One limit shared by every caller of the route' },
     createdAt: ts,
     updatedAt: ts,
   }),
@@ -89,6 +108,10 @@ export const schemas: Record<string, Schema> = {
     },
     retries: int,
     openapiUrl: nstr,
+    cors: nullable('Cors'),
+    ipRules: nullable('IpRules'),
+    perIpRateLimit: { ...nullable('SharedRateLimit'), description: 'A rate per client address, on top of each key’s limits' },
+    circuitBreaker: nullable('CircuitBreaker'),
     targets: { type: 'array', items: ref('Target') },
     routes: { type: 'array', items: ref('Route') },
     routeCount: int,
@@ -115,6 +138,7 @@ export const schemas: Record<string, Schema> = {
     overageBlockSize: int,
     trialDays: int,
     apiIds: strs,
+    ipRules: nullable('IpRules'),
     subscriberCount: int,
     createdAt: ts,
     updatedAt: ts,
@@ -146,6 +170,8 @@ export const schemas: Record<string, Schema> = {
       status: { enum: ['ACTIVE', 'REVOKED'] },
       expiresAt: nts,
       apiIds: strs,
+      scopes: strs,
+      ipRules: nullable('IpRules'),
       rateLimitOverride: nint,
       rateWindowOverride: nint,
       quotaOverride: nint,
