@@ -54,6 +54,11 @@ async function populate(t: TestTenant) {
         { url: 'https://sandbox.upstream.example.com', weight: 1, sandbox: true },
       ],
       openapi: { openapi: '3.1.0', info: { title: 'Weather', version: '1.0.0' }, paths: {} },
+      // Edge policies (ADR 0025) round-trip like everything else.
+      cors: { origins: ['https://weather.example.com'], headers: ['Content-Type'], credentials: true },
+      ipRules: { deny: ['2001:db8:bad::/48'] },
+      perIpRateLimit: { limit: 20, windowSeconds: 1, algorithm: 'gcra' },
+      circuitBreaker: { failureRatio: 0.5, minRequests: 20, windowSeconds: 30, openSeconds: 10, halfOpenProbes: 2 },
       routes: [
         {
           name: 'Forecast',
@@ -61,6 +66,8 @@ async function populate(t: TestTenant) {
           methods: ['GET', 'HEAD'],
           cacheTtlSeconds: 60,
           rateLimit: { limit: 5, windowSeconds: 1 },
+          requiredScopes: ['forecast:read'],
+          sharedRateLimit: { limit: 500, windowSeconds: 1 },
         },
         {
           name: 'Ingest',
@@ -103,6 +110,7 @@ async function populate(t: TestTenant) {
     rateWindowSeconds: 1,
     monthlyQuota: 1000,
     apiIds: [id('weather')],
+    ipRules: { allow: ['10.0.0.0/8'] },
   });
   await createPlan(t.owner, {
     name: 'Pro',
@@ -165,6 +173,12 @@ describe('tollgate export → apply → export', () => {
     expect(readFileSync(file('target.yaml'), 'utf8')).toBe(text);
     // A sandbox target (test keys only) stays one through export and apply.
     expect(text).toContain('sandbox: true');
+    // So do the edge policies.
+    expect(text).toContain('- forecast:read');
+    expect(text).toMatch(/circuitBreaker:\n\s+failureRatio: 0.5/);
+    const weather = await db.api.findFirstOrThrow({ where: { tenantId: target.tenantId, slug: 'weather' } });
+    expect(weather.cors).toMatchObject({ origins: ['https://weather.example.com'], credentials: true });
+    expect(weather.ipRules).toEqual({ allow: [], deny: ['2001:db8:bad::/48'] });
     const sandboxes = await db.upstreamTarget.findMany({ where: { api: { tenantId: target.tenantId }, sandbox: true } });
     expect(sandboxes.map((t) => t.url)).toEqual(['https://sandbox.upstream.example.com']);
     // The secret reached the target as the value, not as the reference.

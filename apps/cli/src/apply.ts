@@ -32,6 +32,10 @@ function apiFields(a: ApiConfig, only?: string[]): Record<string, unknown> {
     retries: a.retries,
     openapiUrl: a.openapiUrl,
     openapi: a.openapi,
+    cors: a.cors,
+    ipRules: a.ipRules,
+    perIpRateLimit: a.perIpRateLimit,
+    circuitBreaker: a.circuitBreaker,
     targets: a.targets,
   };
   const rename: Record<string, string> = { jwt: 'jwtConfig' };

@@ -178,6 +178,8 @@ function ordered<T extends object>(value: T, order: readonly (keyof T)[]): Recor
 const API_ORDER = ['id', ...API_FIELDS, 'routes'] as const satisfies readonly (keyof ApiConfig)[];
 const ROUTE_ORDER = ['id', ...ROUTE_FIELDS] as const;
 const PLAN_ORDER = ['id', ...PLAN_FIELDS] as const satisfies readonly (keyof PlanConfig)[];
+const RATE_ORDER = ['limit', 'windowSeconds', 'algorithm'] as const;
+const IP_ORDER = ['allow', 'deny'] as const;
 
 export function renderConfig(c: Config, opts: { schemaRef: string }): string {
   const doc = ordered(
@@ -190,14 +192,21 @@ export function renderConfig(c: Config, opts: { schemaRef: string }): string {
           ? ordered(a.jwt, ['issuer', 'audience', 'jwksUrl', 'key', 'algorithms', 'forwardClaims', 'requireExp', 'maxLifetimeSeconds'])
           : null,
         openapi: a.openapi ? sortKeys(a.openapi) : null,
+        cors: a.cors ? ordered(a.cors, ['origins', 'methods', 'headers', 'exposedHeaders', 'credentials', 'maxAgeSeconds']) : null,
+        ipRules: a.ipRules ? ordered(a.ipRules, IP_ORDER) : null,
+        perIpRateLimit: a.perIpRateLimit ? ordered(a.perIpRateLimit, RATE_ORDER) : null,
+        circuitBreaker: a.circuitBreaker
+          ? ordered(a.circuitBreaker, ['failureRatio', 'minRequests', 'windowSeconds', 'openSeconds', 'halfOpenProbes'])
+          : null,
         targets: a.targets.map((t) => ordered(t, ['url', 'weight', 'sandbox', 'healthCheckPath'])),
         routes: a.routes.map((r) => ({
           ...ordered(r, ROUTE_ORDER),
-          rateLimit: r.rateLimit ? ordered(r.rateLimit, ['limit', 'windowSeconds', 'algorithm']) : null,
+          rateLimit: r.rateLimit ? ordered(r.rateLimit, RATE_ORDER) : null,
+          sharedRateLimit: r.sharedRateLimit ? ordered(r.sharedRateLimit, RATE_ORDER) : null,
           transform: r.transform ? sortKeys(r.transform) : null,
         })),
       })),
-      plans: c.plans?.map((p) => ordered(p, PLAN_ORDER)),
+      plans: c.plans?.map((p) => ({ ...ordered(p, PLAN_ORDER), ipRules: p.ipRules ? ordered(p.ipRules, IP_ORDER) : null })),
     },
     ['version', 'settings', 'apis', 'plans'],
   );

@@ -70,6 +70,51 @@ export const RouteRateLimit = z
   })
   .strict();
 
+// Edge policies (docs/adr/0025). Shapes and bounds here; the console checks the rest (CIDR
+// syntax, "*" with credentials) and names the field it refuses.
+const Cidr = z.string().trim().min(2).max(64).describe('An IPv4 or IPv6 address or CIDR (a.b.c.d/n, x:y::/n).');
+export const IpRules = z
+  .object({
+    allow: z.array(Cidr).max(5000).default([]).describe('When not empty, only these client addresses may call.'),
+    deny: z.array(Cidr).max(5000).default([]).describe('These client addresses may never call (deny wins over allow).'),
+  })
+  .strict()
+  .describe('Client address rules, on the real client address (trusted proxies aside).');
+export const Cors = z
+  .object({
+    origins: z
+      .array(z.string().trim().max(300))
+      .min(1)
+      .max(200)
+      .describe('Exact origins (scheme://host[:port], lower case), or ["*"] for any (not with credentials).'),
+    methods: z
+      .array(z.string().regex(/^[A-Z]{1,16}$/))
+      .max(32)
+      .default([])
+      .describe('Methods a preflight may ask for; empty = what the route allows.'),
+    headers: z
+      .array(HeaderName)
+      .max(100)
+      .default([])
+      .describe('Request headers a preflight may ask for; ["*"] = any (not with credentials).'),
+    exposedHeaders: z.array(HeaderName).max(100).default([]).describe('Response headers browser scripts may read.'),
+    credentials: z.boolean().default(false),
+    maxAgeSeconds: int(0, 86_400).default(600),
+  })
+  .strict()
+  .describe('CORS answered at the gateway: preflights never reach the upstream and are not metered.');
+export const CircuitBreaker = z
+  .object({
+    failureRatio: z.number().gt(0).max(1).describe('Share of 5xx answers and timeouts that opens the circuit.'),
+    minRequests: int(1, 100_000).describe('Calls the window must hold before the ratio counts.'),
+    windowSeconds: int(1, 600),
+    openSeconds: int(1, 3600).describe('How long an open circuit answers 503 before it lets probes through.'),
+    halfOpenProbes: int(1, 100).describe('Probes let through at once; that many successes close the circuit.'),
+  })
+  .strict()
+  .describe('Per upstream target, in each gateway process.');
+const Scope = z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]{1,128}$/, 'a scope is 1-128 visible characters, no quote or backslash');
+
 export const Route = z
   .object({
     id: optionalId('rte'),
@@ -84,6 +129,10 @@ export const Route = z
     cacheTtlSeconds: int(0, 86_400).default(0),
     rateLimit: RouteRateLimit.nullable().default(null).describe("An extra limit for this route alone, on top of the plan's."),
     transform: Transform.nullable().default(null),
+    requiredScopes: z.array(Scope).max(64).default([]).describe('Scopes a key must all hold to call this route (403 insufficient_scope).'),
+    sharedRateLimit: RouteRateLimit.nullable()
+      .default(null)
+      .describe('One limit shared by every caller of this route (it protects the upstream).'),
   })
   .strict();
 
@@ -170,12 +219,26 @@ export const Api = z
       .nullable()
       .default(null)
       .describe('The OpenAPI document the portal shows, as a mapping (3.x).'),
+    cors: Cors.nullable().default(null),
+    ipRules: IpRules.nullable().default(null).describe('Checked before any authentication; 403 when refused.'),
+    perIpRateLimit: RouteRateLimit.nullable().default(null).describe("A rate per client address, on top of each key's limits."),
+    circuitBreaker: CircuitBreaker.nullable().default(null),
     targets: z.array(Target).min(1).max(10),
     routes: z
       .array(Route)
       .max(200)
       .default([
-        { name: 'All paths', methods: [], path: '/*', requestTimeoutMs: null, cacheTtlSeconds: 0, rateLimit: null, transform: null },
+        {
+          name: 'All paths',
+          methods: [],
+          path: '/*',
+          requestTimeoutMs: null,
+          cacheTtlSeconds: 0,
+          rateLimit: null,
+          transform: null,
+          requiredScopes: [],
+          sharedRateLimit: null,
+        },
       ])
       .describe('The paths the gateway forwards. Omitted: one catch-all route (/*, any method), as the console creates.'),
   })
@@ -204,6 +267,7 @@ export const Plan = z
     tiers: z.array(Tier).max(10).nullable().default(null),
     trialDays: int(0, 365).default(0),
     apis: z.array(Slug).max(100).default([]).describe('Slugs of the APIs this plan opens.'),
+    ipRules: IpRules.nullable().default(null).describe('Client address rules for every key on this plan, checked once the key is known.'),
   })
   .strict();
 
@@ -266,9 +330,23 @@ export const API_FIELDS = [
   'retries',
   'openapiUrl',
   'openapi',
+  'cors',
+  'ipRules',
+  'perIpRateLimit',
+  'circuitBreaker',
   'targets',
 ] as const satisfies readonly (keyof ApiConfig)[];
-export const ROUTE_FIELDS = ['name', 'methods', 'path', 'requestTimeoutMs', 'cacheTtlSeconds', 'rateLimit', 'transform'] as const;
+export const ROUTE_FIELDS = [
+  'name',
+  'methods',
+  'path',
+  'requestTimeoutMs',
+  'cacheTtlSeconds',
+  'rateLimit',
+  'transform',
+  'requiredScopes',
+  'sharedRateLimit',
+] as const;
 export const PLAN_FIELDS = [
   'slug',
   'name',
@@ -286,4 +364,5 @@ export const PLAN_FIELDS = [
   'tiers',
   'trialDays',
   'apis',
+  'ipRules',
 ] as const satisfies readonly (keyof PlanConfig)[];

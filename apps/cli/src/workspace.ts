@@ -35,6 +35,10 @@ type ApiRow = {
   retries: number;
   openapi: Record<string, unknown> | null;
   openapiUrl: string | null;
+  cors?: unknown;
+  ipRules?: unknown;
+  perIpRateLimit?: unknown;
+  circuitBreaker?: unknown;
   targets: Array<{ url: string; weight: number; sandbox?: boolean; healthCheckPath: string | null }>;
   routes?: Array<RouteRow>;
 };
@@ -47,6 +51,8 @@ type RouteRow = {
   cacheTtlSeconds: number;
   rateLimit: unknown;
   transform: unknown;
+  requiredScopes?: string[];
+  sharedRateLimit?: unknown;
 };
 type PlanRow = Omit<PlanConfig, 'apis' | 'id'> & { id: string; status: 'ACTIVE' | 'ARCHIVED'; apiIds: string[] };
 type SettingsRow = Required<SettingsConfig> & { slug: string; name: string };
@@ -105,6 +111,8 @@ function toRoute(r: RouteRow, api: string): CurrentRoute {
       cacheTtlSeconds: r.cacheTtlSeconds,
       rateLimit: r.rateLimit ?? null,
       transform: r.transform ?? null,
+      requiredScopes: r.requiredScopes ?? [],
+      sharedRateLimit: r.sharedRateLimit ?? null,
     },
     `route ${r.id} of API ${api}`,
   );
@@ -132,6 +140,10 @@ function toApi(row: ApiRow): CurrentApi {
       retries: row.retries,
       openapiUrl: row.openapiUrl,
       openapi: row.openapi,
+      cors: row.cors ?? null,
+      ipRules: row.ipRules ?? null,
+      perIpRateLimit: row.perIpRateLimit ?? null,
+      circuitBreaker: row.circuitBreaker ?? null,
       targets: row.targets.map((t) => ({ url: t.url, weight: t.weight, sandbox: t.sandbox ?? false, healthCheckPath: t.healthCheckPath })),
       routes: [],
     },
