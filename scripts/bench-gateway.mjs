@@ -7,6 +7,8 @@
 //   (d) Tollgate: key auth + rate limit + quota + usage events, GATEWAY_WORKERS=1, default settings
 //   (dp) the same with limit reservations off: every call decided in Redis
 //   (t1/t2) the (d) gateway on its TLS port, HTTP/1.1 against HTTP/2 (ALPN h2), one Node client (bench-gateway-tls.mjs)
+//   (de) the same process and key on a second API with CORS (an allowed Origin on every call) and
+//        IP rules (a deny list of 200 IPv4 and IPv6 CIDRs) on: (de) − (d) is what they cost (ADR 0025)
 // Then open loop at a fixed offered rate (default 2,000 req/s), latency measured from each
 // request's intended send time (no coordinated omission): p50/p99/p99.9 of (a), (b), (c), (d) (and (dp)).
 //
@@ -18,7 +20,7 @@
 // runtime flags on one bundle, e.g. BENCH_BASELINE=apps/gateway/dist/main.js BENCH_BASELINE_NODE_ARGS=--no-single-threaded-gc),
 // BENCH_GATEWAY_NODE_ARGS: extra node flags for (d) and (dp), after the start script's own, e.g. --trace-gc (BENCH_DEBUG=1 prints its output and the private
 // Redis's latency events and slow log),
-// BENCH_PER_CALL=0 to skip (dp), (d) with limit reservations off (GATEWAY_LIMIT_RESERVATIONS=false, ADR 0013),
+// BENCH_EDGE=0 to skip (de), BENCH_PER_CALL=0 to skip (dp), (d) with limit reservations off (GATEWAY_LIMIT_RESERVATIONS=false, ADR 0013),
 // BENCH_OPEN_PACER=spin for the old busy-polling open-loop client, BENCH_VERBOSE=1 for every open-loop run,
 // BENCH_SLOW_DUMP=<path prefix>: each open-loop client writes its requests slower than BENCH_SLOW_MS (default 5) ms (intended send
 // time on the monotonic clock, ms; latency, ms) to <prefix>.<pid>, to line them up with a process's own events.
@@ -454,6 +456,38 @@ http {
           targets: [{ id: 'tgt_bench', url: upstream, weight: 1, healthCheck: null }],
           routes: [{ id: 'rte_bench', methods: [], path: '/*', timeoutMs: null, cacheTtlSeconds: 0, transform: null, rateLimit: null }],
         },
+        {
+          // (de): the same API with CORS and IP rules on (ADR 0025).
+          id: 'api_bench_edge',
+          slug: 'edge',
+          name: 'Edge',
+          basePath: '/edge',
+          version: 'v1',
+          authMode: 'api_key',
+          allowQueryKey: false,
+          failMode: 'open',
+          loadBalancing: 'round_robin',
+          timeouts: { connectMs: 1000, headersMs: 5000, requestMs: 10000 },
+          retries: 1,
+          jwt: null,
+          targets: [{ id: 'tgt_bench_edge', url: upstream, weight: 1, healthCheck: null }],
+          routes: [{ id: 'rte_bench_edge', methods: [], path: '/*', timeoutMs: null, cacheTtlSeconds: 0, transform: null, rateLimit: null }],
+          cors: {
+            origins: ['https://app.example.com', 'https://admin.example.com', 'http://localhost:3000'],
+            methods: ['GET', 'POST'],
+            headers: ['Content-Type', 'Authorization'],
+            exposedHeaders: ['X-Request-Id', 'RateLimit', 'RateLimit-Policy'],
+            credentials: true,
+            maxAgeSeconds: 600,
+          },
+          ipRules: {
+            allow: [],
+            // 200 CIDRs of mixed lengths and both families, none matching the load generator.
+            deny: Array.from({ length: 200 }, (_, i) =>
+              i % 2 ? `2001:db8:${i.toString(16)}::/${48 + (i % 4) * 8}` : `198.${18 + (i % 2)}.${i}.0/${20 + (i % 5)}`,
+            ),
+          },
+        },
       ],
       plans: [
         {
@@ -463,7 +497,7 @@ http {
           // BENCH_NO_LIMITS=1: a plan without rate or quota, to see what the limiter round trip costs.
           rateLimit: process.env.BENCH_NO_LIMITS ? null : { limit: 1_000_000_000, windowSeconds: 60, algorithm: 'sliding_window' },
           quota: process.env.BENCH_NO_LIMITS ? null : { limit: 1_000_000_000, mode: 'hard_cap' },
-          apiIds: [apiId],
+          apiIds: [apiId, 'api_bench_edge'],
         },
       ],
     };
@@ -525,6 +559,14 @@ http {
       admin: adminPort,
     };
     await waitHttp(targets.d.url, targets.d.headers);
+    if (process.env.BENCH_EDGE !== '0') {
+      targets.de = {
+        url: `http://127.0.0.1:${port}/edge/hello`,
+        headers: { ...targets.d.headers, Origin: 'https://app.example.com' },
+        pid: gw.pid,
+      };
+      await waitHttp(targets.de.url, targets.de.headers);
+    }
     if (process.env.BENCH_BASELINE) {
       // A/B under the same load: (d0) runs another bundle (e.g. a copy of dist/main.js from
       // before a change, kept next to it so it resolves the same node_modules), interleaved with (d).
@@ -588,9 +630,10 @@ http {
     d: 'Tollgate (auth+limit+quota+usage)',
     'd+log': 'Tollgate + access logs',
     dp: 'Tollgate, reservations off',
+    de: 'Tollgate + CORS + IP rules',
   };
   const results = {};
-  const order = ['a', 'b', 'c', 'd0', 'd', 'dp', 'd+log'].filter((k) => targets[k]);
+  const order = ['a', 'b', 'c', 'd0', 'd', 'de', 'dp', 'd+log'].filter((k) => targets[k]);
   // Warm-up (JIT, pools, key cache), then interleaved repeats so drift hits all alike.
   for (const k of order) runWrk(targets[k].url, targets[k].headers, { duration: 2, connections, cpu: loadCpu });
   await dropUsage();
@@ -636,6 +679,19 @@ http {
       // a wide min-max above says the host, not the code, moved the medians.
       const pairs = results.c.map((rc, i) => rc.cpuUsPerReq / results.d[i].cpuUsPerReq);
       console.log(`  ratio d/c by CPU, repeat by repeat: ${pairs.map((x) => x.toFixed(3)).join(' ')} (median ${median(pairs).toFixed(3)})`);
+    }
+    if (med.de && med.d && repeats > 0) {
+      // One process serves both: (de) − (d) is what CORS and IP rules add per request.
+      const diffs = results.de.map((re, i) => re.cpuUsPerReq - results.d[i].cpuUsPerReq);
+      console.log(
+        `  CORS + IP rules: ${(med.de.cpu - med.d.cpu).toFixed(2)} µs/req by CPU (de − d medians); repeat by repeat ${diffs.map((x) => x.toFixed(2)).join(' ')} (median ${median(diffs).toFixed(2)}; goal ≤ 3)`,
+      );
+    }
+    if (med.d0 && med.d && repeats > 1) {
+      const pairs = results.d0.map((r0, i) => r0.cpuUsPerReq / results.d[i].cpuUsPerReq);
+      console.log(
+        `  ratio (d/c) ÷ (d0/c) by CPU, repeat by repeat: ${pairs.map((x) => x.toFixed(3)).join(' ')} (median ${median(pairs).toFixed(3)}; above 1 = d cheaper)`,
+      );
     }
     if (med.dp && med.c)
       console.log(
