@@ -64,7 +64,11 @@ describe('edge policies in the admin API', () => {
     conforms('Route', route.body);
     expect(route.body.requiredScopes).toEqual(['orders:write']);
 
-    const plan = await call(v1.plans.POST, { method: 'POST', token, body: planInput({ apiIds: [id], ipRules: { allow: ['10.0.0.0/8'] } }) });
+    const plan = await call(v1.plans.POST, {
+      method: 'POST',
+      token,
+      body: planInput({ apiIds: [id], ipRules: { allow: ['10.0.0.0/8'] } }),
+    });
     expect(plan.status).toBe(201);
     conforms('Plan', plan.body);
     const key = await call(v1.keys.POST, {
@@ -87,7 +91,12 @@ describe('edge policies in the admin API', () => {
     expect(rec).toMatchObject({ scopes: ['orders:write'], ipRules: { allow: [], deny: ['192.0.2.0/24'] } });
 
     // Scopes can be changed on an existing key; null clears a policy.
-    const updated = await call(v1.key.PATCH, { method: 'PATCH', token, params: { id: key.body.key.id }, body: { scopes: ['a', 'b'], ipRules: null } });
+    const updated = await call(v1.key.PATCH, {
+      method: 'PATCH',
+      token,
+      params: { id: key.body.key.id },
+      body: { scopes: ['a', 'b'], ipRules: null },
+    });
     expect(updated.status).toBe(200);
     expect(updated.body).toMatchObject({ scopes: ['a', 'b'], ipRules: null });
     const cleared = await call(v1.api.PATCH, { method: 'PATCH', token, params: { id }, body: { cors: null, circuitBreaker: null } });

@@ -42,7 +42,11 @@ beforeAll(async () => {
   ks = createKeyspace(prefix);
   up = await startUpstream((req, res) => {
     // An upstream that sets CORS headers of its own: the API's policy must win.
-    res.writeHead(200, { 'content-type': 'application/json', 'access-control-allow-origin': 'https://evil.example', vary: 'Accept-Encoding' });
+    res.writeHead(200, {
+      'content-type': 'application/json',
+      'access-control-allow-origin': 'https://evil.example',
+      vary: 'Accept-Encoding',
+    });
     res.end(JSON.stringify({ url: req.url }));
   });
   flaky = await startUpstream((_req, res) => {
@@ -68,7 +72,10 @@ beforeAll(async () => {
     cors: { origins: ['*'], methods: [], headers: ['*'], exposedHeaders: [], credentials: false, maxAgeSeconds: 60 },
   });
   apis.denyV6 = makeApi(up.url, { basePath: '/ipv6', ipRules: { allow: [], deny: ['2001:db8:bad::/48', '203.0.113.7'] } });
-  apis.allowList = makeApi(up.url, { basePath: '/allow', ipRules: { allow: ['10.1.0.0/16', '2001:db8:600d::/48'], deny: ['10.1.2.0/24'] } });
+  apis.allowList = makeApi(up.url, {
+    basePath: '/allow',
+    ipRules: { allow: ['10.1.0.0/16', '2001:db8:600d::/48'], deny: ['10.1.2.0/24'] },
+  });
   apis.scoped = makeApi(up.url, {
     basePath: '/scoped',
     routes: [route({ path: '/orders/*', methods: ['POST'], requiredScopes: ['orders:write'] }), route({ path: '/*', methods: [] })],
@@ -85,7 +92,10 @@ beforeAll(async () => {
   });
   const all = Object.values(apis);
   plan = makePlan(all.map((a) => a.id));
-  lockedPlan = makePlan(all.map((a) => a.id), { slug: 'office', ipRules: { allow: ['192.0.2.0/24'], deny: [] } });
+  lockedPlan = makePlan(
+    all.map((a) => a.id),
+    { slug: 'office', ipRules: { allow: ['192.0.2.0/24'], deny: [] } },
+  );
   const snap = makeSnapshot(all, [plan, lockedPlan]);
   host = `${snap.tenantSlug}.localhost`;
   await publishSnapshot(redis, ks, snap);

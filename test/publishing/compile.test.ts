@@ -1,5 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compileKeyRecord, compileTenantPolicy, enqueueKeyPublish, enqueuePolicyPublish, newId, Prisma, UnknownEntityError } from '@tollgate/db';
+import {
+  compileKeyRecord,
+  compileTenantPolicy,
+  enqueueKeyPublish,
+  enqueuePolicyPublish,
+  newId,
+  Prisma,
+  UnknownEntityError,
+} from '@tollgate/db';
 import { PolicySnapshot } from '@tollgate/policy';
 import { createFixture, createIsolatedDatabase, type Fixture } from './helpers';
 

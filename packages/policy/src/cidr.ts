@@ -1,4 +1,3 @@
-
 /**
  * CIDR lists compiled into a matcher for the request path (ADR 0025): per prefix length, a set of
  * masked networks, so an address costs one set lookup per distinct prefix length in the list

@@ -45,7 +45,16 @@ describe('compileCidrs', () => {
   it('matches addresses of either family, mapped spellings and bracketed/zoned IPv6 included', () => {
     const m = compileCidrs(['10.0.0.0/8', '192.0.2.1', '2001:db8:bad::/48', '::1']);
     expect(m.size).toBe(4);
-    for (const yes of ['10.255.1.2', '192.0.2.1', '::ffff:10.1.1.1', '2001:db8:bad:ffff::1', '2001:DB8:BAD::', '[::1]', '::1', 'fe80::1%eth0'.replace('fe80::1', '::1')])
+    for (const yes of [
+      '10.255.1.2',
+      '192.0.2.1',
+      '::ffff:10.1.1.1',
+      '2001:db8:bad:ffff::1',
+      '2001:DB8:BAD::',
+      '[::1]',
+      '::1',
+      'fe80::1%eth0'.replace('fe80::1', '::1'),
+    ])
       expect(m.has(yes), yes).toBe(true);
     for (const no of ['11.0.0.1', '192.0.2.2', '2001:db8:bae::1', '::2', 'garbage', '', '999.1.1.1']) expect(m.has(no), no).toBe(false);
   });

@@ -16,7 +16,8 @@ const Token = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$/, 'must be an
 const Method = z.string().regex(/^[A-Z]{1,16}$/, 'must be an upper-case HTTP method');
 
 /** `scheme://host[:port]`, as browsers serialise an Origin: lower-case, no path, no trailing slash. */
-export const CORS_ORIGIN = /^https?:\/\/(\[[0-9a-f:.]+\]|[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?)*)(:[0-9]{1,5})?$/;
+export const CORS_ORIGIN =
+  /^https?:\/\/(\[[0-9a-f:.]+\]|[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?)*)(:[0-9]{1,5})?$/;
 
 export const CorsPolicy = z
   .object({

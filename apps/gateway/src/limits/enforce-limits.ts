@@ -41,7 +41,8 @@ function combine(x: LimitVerdict, y: LimitVerdict): LimitVerdict {
  */
 export function mergeLimitHeaders(a: Record<string, string>, b: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {};
-  const remaining = (h: Record<string, string>) => (h['X-RateLimit-Remaining'] === undefined ? Infinity : Number(h['X-RateLimit-Remaining']));
+  const remaining = (h: Record<string, string>) =>
+    h['X-RateLimit-Remaining'] === undefined ? Infinity : Number(h['X-RateLimit-Remaining']);
   const [tight, loose] = remaining(a) <= remaining(b) ? [a, b] : [b, a];
   Object.assign(out, loose, tight);
   for (const name of ['RateLimit-Policy', 'RateLimit']) {

@@ -90,7 +90,12 @@ export function answerPreflight(ctx: RequestContext, tenant: TenantRuntime, api:
   if (allowHeaders !== null) reply.header('access-control-allow-headers', allowHeaders);
   if (c.credentials) reply.header('access-control-allow-credentials', 'true');
   reply.header('access-control-max-age', c.maxAge);
-  reply.header('vary', c.anyOrigin ? 'Access-Control-Request-Method, Access-Control-Request-Headers' : 'Origin, Access-Control-Request-Method, Access-Control-Request-Headers');
+  reply.header(
+    'vary',
+    c.anyOrigin
+      ? 'Access-Control-Request-Method, Access-Control-Request-Headers'
+      : 'Origin, Access-Control-Request-Method, Access-Control-Request-Headers',
+  );
   reply.header('x-request-id', ctx.request.id);
   return reply.send();
 }
@@ -141,7 +146,6 @@ export function mergeVary(existing: string | null | undefined, add: string): str
   if (names.includes('*') || names.includes(add.toLowerCase())) return existing;
   return `${existing}, ${add}`;
 }
-
 
 /** A cached answer's own headers with the CORS ones added (its stored `Vary` kept). */
 export function withCors(own: Record<string, string> | null, cors: readonly string[], storedVary: unknown): Record<string, string> {

@@ -169,7 +169,11 @@ export async function updatePlan(ctx: ServiceContext, planId: string, input: unk
     await ctx.db.$transaction(async (tx) => {
       await tx.plan.update({
         where: { id: plan.id },
-        data: { ...rest, ipRules: jsonColumn(ipRules), ...(tiers !== undefined ? { tiers: tiers ? (tiers as Prisma.InputJsonValue) : Prisma.DbNull } : {}) },
+        data: {
+          ...rest,
+          ipRules: jsonColumn(ipRules),
+          ...(tiers !== undefined ? { tiers: tiers ? (tiers as Prisma.InputJsonValue) : Prisma.DbNull } : {}),
+        },
       });
       if (apiIds) {
         await tx.planApi.deleteMany({ where: { planId: plan.id } });
