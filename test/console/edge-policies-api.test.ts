@@ -10,6 +10,11 @@ import { testDb } from '../harness/db';
 import { apiInput, call, makeTenant, makeToken, planInput, publicResolver, type TestTenant } from './fixtures';
 import { createV1Handlers } from '../../apps/console/src/server/console/api/v1';
 import { getMetrics } from '../../apps/console/src/server/shared/metrics';
+import { updateApi } from '../../apps/console/src/server/console/apis';
+import { createRoute } from '../../apps/console/src/server/console/routes';
+import { edgePolicyInputFrom } from '../../apps/console/src/server/console/edge-form-inputs';
+import { formFieldsFor, routeInputFrom } from '../../apps/console/src/server/console/form-inputs';
+import type { ServiceError } from '../../apps/console/src/server/shared/context';
 
 let db: Db;
 let t: TestTenant;
@@ -142,5 +147,61 @@ describe('edge policies in the admin API', () => {
     expect(keyRules.status).toBe(422);
     const plan = await call(v1.plans.POST, { method: 'POST', token, body: planInput({ ipRules: { allow: ['300.1.1.1'] } }) });
     expect(plan.status).toBe(422);
+  });
+
+  it('takes them from the console forms, and names the form field of a bad value', async () => {
+    const api = await call(v1.apis.POST, { method: 'POST', token, body: apiInput() });
+    const id = api.body.id as string;
+    const fd = new FormData();
+    for (const [k, v] of Object.entries({
+      corsEnabled: 'on',
+      corsOrigins: 'https://app.example.com\nhttp://localhost:3000',
+      corsMethods: 'get post',
+      corsHeaders: 'Content-Type, Authorization',
+      corsCredentials: 'on',
+      corsMaxAgeSeconds: '120',
+      ipAllow: '',
+      ipDeny: '203.0.113.0/24\n2001:db8::/32',
+      perIpLimit: '30',
+      perIpWindowSeconds: '10',
+      breakerEnabled: 'on',
+      breakerFailurePercent: '40',
+      breakerMinRequests: '10',
+      breakerWindowSeconds: '20',
+      breakerOpenSeconds: '5',
+      breakerHalfOpenProbes: '2',
+    }))
+      fd.set(k, v);
+    const saved = await updateApi(t.owner, id, edgePolicyInputFrom(fd), { resolve: publicResolver });
+    expect(saved.cors).toMatchObject({
+      origins: ['https://app.example.com', 'http://localhost:3000'],
+      methods: ['GET', 'POST'],
+      maxAgeSeconds: 120,
+    });
+    expect(saved.ipRules).toEqual({ allow: [], deny: ['203.0.113.0/24', '2001:db8::/32'] });
+    expect(saved.perIpRateLimit).toEqual({ limit: 30, windowSeconds: 10, algorithm: 'sliding_window' });
+    expect(saved.circuitBreaker).toEqual({ failureRatio: 0.4, minRequests: 10, windowSeconds: 20, openSeconds: 5, halfOpenProbes: 2 });
+
+    // Unticked = off; a bad CIDR or "*" with credentials names the field the form shows it on.
+    const off = new FormData();
+    expect(await updateApi(t.owner, id, edgePolicyInputFrom(off), { resolve: publicResolver })).toMatchObject({
+      cors: null,
+      circuitBreaker: null,
+    });
+    const bad = new FormData();
+    bad.set('corsEnabled', 'on');
+    bad.set('corsOrigins', '*');
+    bad.set('corsCredentials', 'on');
+    bad.set('ipDeny', '10.0.0.0/99');
+    const err = (await updateApi(t.owner, id, edgePolicyInputFrom(bad), { resolve: publicResolver }).catch(formFieldsFor)) as ServiceError;
+    expect(Object.keys(err.fields ?? {})).toEqual(expect.arrayContaining(['corsOrigins', 'ipDeny']));
+
+    const rf = new FormData();
+    rf.set('path', '/orders');
+    rf.set('requiredScopes', 'orders:write orders:read');
+    rf.set('sharedLimit', '100');
+    rf.set('sharedWindowSeconds', '1');
+    const route = await createRoute(t.owner, id, routeInputFrom(rf));
+    expect(route).toMatchObject({ requiredScopes: ['orders:write', 'orders:read'], sharedRateLimit: { limit: 100, windowSeconds: 1 } });
   });
 });

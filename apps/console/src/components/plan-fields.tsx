@@ -1,4 +1,5 @@
 import { Checkbox, Field, FieldError, Select, TextArea } from './forms';
+import { IpRulesFields, type IpRulesValue } from './edge-fields';
 
 type PlanDefaults = {
   name?: string;
@@ -17,6 +18,7 @@ type PlanDefaults = {
   trialDays?: number;
   apiIds?: string[];
   tiers?: unknown;
+  ipRules?: unknown;
 };
 
 function tiersText(tiers: unknown): string {
@@ -115,6 +117,10 @@ export function PlanFields({ d = {}, apis, currency }: { d?: PlanDefaults; apis:
           </div>
         )}
         <FieldError name="apiIds" />
+      </fieldset>
+      <fieldset className="rounded-md border border-slate-200 p-4">
+        <legend className="px-1 text-sm font-medium text-slate-800">Client addresses of this plan&apos;s keys</legend>
+        <IpRulesFields d={d.ipRules as IpRulesValue} />
       </fieldset>
       <Checkbox name="public" label="Public: show this plan on the portal's pricing page" defaultChecked={d.public ?? true} />
     </>

@@ -1,4 +1,5 @@
 import { Checkbox, Field, TextArea } from './forms';
+import { RouteEdgeFields } from './edge-fields';
 
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'];
 
@@ -11,6 +12,8 @@ export type RouteDefaults = {
   requestTimeoutMs?: number | null;
   rateLimit?: unknown;
   transform?: unknown;
+  requiredScopes?: string[];
+  sharedRateLimit?: unknown;
 };
 
 const lines = (ops?: HeaderOps) =>
@@ -69,6 +72,7 @@ export function RouteFields({ d = {} }: { d?: RouteDefaults }) {
           errorKey="rateLimit.windowSeconds"
         />
       </div>
+      <RouteEdgeFields d={d} />
       <fieldset className="rounded-md border border-slate-200 p-4">
         <legend className="px-1 text-sm font-medium text-slate-800">Header transforms</legend>
         <div className="grid gap-4 md:grid-cols-2">

@@ -1,5 +1,6 @@
 import { bool, list, num, numOr, str } from '../shared/action-state';
 import { ServiceError } from '../shared/context';
+import { edgeFieldFor, routeEdgeInputFrom } from './edge-form-inputs';
 
 // Browser forms → service input for routes and JWT settings. Kept out of the 'use server'
 // module so tests can feed hostile FormData straight in; the services still validate everything.
@@ -71,6 +72,8 @@ export function routeInputFrom(fd: FormData) {
     rateLimit:
       rl === null || rl === undefined ? null : { limit: rl, windowSeconds: numOr(fd, 'rateWindowSeconds', 1), algorithm: 'sliding_window' },
     transform: transformFrom(fd),
+    // Scopes and the route-wide limit (ADR 0025), when the form carries them.
+    ...(fd.has('requiredScopes') ? routeEdgeInputFrom(fd) : {}),
   };
 }
 
@@ -81,7 +84,7 @@ export function formFieldsFor(err: unknown): unknown {
   for (const [k, v] of Object.entries(err.fields)) {
     const hit = Object.entries(TRANSFORM_FIELDS).find(([prefix]) => k === prefix || k.startsWith(`${prefix}.`));
     const jwtPart = k.startsWith('jwtConfig.') ? k.split('.')[1]! : null;
-    const target = hit ? hit[1] : jwtPart ? `jwt${jwtPart[0]!.toUpperCase()}${jwtPart.slice(1)}` : k;
+    const target = hit ? hit[1] : jwtPart ? `jwt${jwtPart[0]!.toUpperCase()}${jwtPart.slice(1)}` : (edgeFieldFor(k) ?? k);
     fields[target] ??= v;
   }
   return new ServiceError(err.code, err.message, fields);

@@ -8,6 +8,7 @@ import { bool, list, numOr, runAction, str, type FormState } from '@/server/shar
 import { createApi, deleteApi, getApi, updateApi } from '@/server/console/apis';
 import { createRoute, deleteRoute, updateRoute } from '@/server/console/routes';
 import { formFieldsFor, jwtConfigFrom, routeInputFrom } from '@/server/console/form-inputs';
+import { edgePolicyInputFrom } from '@/server/console/edge-form-inputs';
 
 // Every action: same-origin check and membership first (actionSession), then the service,
 // which applies the role guard. Nothing here decides who may do what.
@@ -69,6 +70,18 @@ export async function updateApiAction(slug: string, apiId: string, prev: FormSta
     const input = { ...apiInputFrom(fd), jwtConfig: jwtConfigFrom(fd, str(fd, 'authMode'), existingKey) };
     const uploaded = await openapiFromUpload(fd);
     await updateApi(ctx, apiId, uploaded !== undefined ? { ...input, openapi: uploaded } : input).catch((err: unknown) => {
+      throw formFieldsFor(err);
+    });
+    revalidatePath(`/t/${slug}/apis/${apiId}`);
+    return { message: 'Saved. The gateway picks up the change within a second.' };
+  });
+}
+
+/** CORS, address rules, the per-address limit and the circuit breaker (ADR 0025): their own form. */
+export async function updateApiEdgeAction(slug: string, apiId: string, prev: FormState, fd: FormData): Promise<FormState> {
+  return runAction(prev, fd, async () => {
+    const { ctx } = await actionSession(slug);
+    await updateApi(ctx, apiId, edgePolicyInputFrom(fd)).catch((err: unknown) => {
       throw formFieldsFor(err);
     });
     revalidatePath(`/t/${slug}/apis/${apiId}`);

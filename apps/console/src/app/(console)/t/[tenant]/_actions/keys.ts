@@ -5,6 +5,17 @@ import { revalidatePath } from 'next/cache';
 import { actionSession } from '@/server/console/auth';
 import { list, num, runAction, str, type FormState } from '@/server/shared/action-state';
 import { issueKey, revokeKey, rollKey, updateKey } from '@/server/console/keys';
+import { entries, ipRulesFrom } from '@/server/console/edge-form-inputs';
+import { formFieldsFor } from '@/server/console/form-inputs';
+
+/** Scopes and address rules (ADR 0025), when the form carries them. */
+const edgeFrom = (fd: FormData) => ({
+  ...(fd.has('scopes') ? { scopes: entries(fd, 'scopes') } : {}),
+  ...(fd.has('ipAllow') ? { ipRules: ipRulesFrom(fd) } : {}),
+});
+const named = (err: unknown) => {
+  throw formFieldsFor(err);
+};
 
 // Every action: same-origin check and membership first (actionSession), then the service,
 // which applies the role guard. Nothing here decides who may do what.
@@ -23,7 +34,8 @@ export async function issueKeyAction(slug: string, prev: FormState, fd: FormData
       rateWindowOverride: num(fd, 'rateWindowOverride') ?? null,
       quotaOverride: num(fd, 'quotaOverride') ?? null,
       apiIds: list(fd, 'apiIds'),
-    });
+      ...edgeFrom(fd),
+    }).catch(named);
     revalidatePath(`/t/${slug}/keys`);
     if (str(fd, 'consumerId')) revalidatePath(`/t/${slug}/consumers/${str(fd, 'consumerId')}`);
     return { secret, secretLabel: 'Your new API key' };
@@ -40,7 +52,8 @@ export async function updateKeyAction(slug: string, keyId: string, prev: FormSta
       rateLimitOverride: num(fd, 'rateLimitOverride') ?? null,
       rateWindowOverride: num(fd, 'rateWindowOverride') ?? null,
       quotaOverride: num(fd, 'quotaOverride') ?? null,
-    });
+      ...edgeFrom(fd),
+    }).catch(named);
     revalidatePath(`/t/${slug}/keys`);
     return { message: 'Key updated.' };
   });

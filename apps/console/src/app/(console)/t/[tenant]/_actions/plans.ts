@@ -6,6 +6,8 @@ import { redirect } from 'next/navigation';
 import { actionSession } from '@/server/console/auth';
 import { bool, list, minor, num, numOr, runAction, str, type FormState } from '@/server/shared/action-state';
 import { createPlan, deletePlan, setPlanArchived, updatePlan } from '@/server/console/plans';
+import { ipRulesFrom } from '@/server/console/edge-form-inputs';
+import { formFieldsFor } from '@/server/console/form-inputs';
 
 // Every action: same-origin check and membership first (actionSession), then the service,
 // which applies the role guard. Nothing here decides who may do what.
@@ -44,6 +46,7 @@ function planInputFrom(fd: FormData) {
     trialDays: numOr(fd, 'trialDays', 0),
     apiIds: list(fd, 'apiIds'),
     tiers: tiersFrom(fd),
+    ...(fd.has('ipAllow') ? { ipRules: ipRulesFrom(fd) } : {}),
   };
 }
 
@@ -51,7 +54,11 @@ export async function createPlanAction(slug: string, prev: FormState, fd: FormDa
   let id = '';
   const res = await runAction(prev, fd, async () => {
     const { ctx } = await actionSession(slug);
-    id = (await createPlan(ctx, planInputFrom(fd))).id;
+    id = (
+      await createPlan(ctx, planInputFrom(fd)).catch((err: unknown) => {
+        throw formFieldsFor(err);
+      })
+    ).id;
   });
   if (res.ok) redirect(`/t/${slug}/plans/${id}?created=1`);
   return res;
@@ -60,7 +67,9 @@ export async function createPlanAction(slug: string, prev: FormState, fd: FormDa
 export async function updatePlanAction(slug: string, planId: string, prev: FormState, fd: FormData): Promise<FormState> {
   return runAction(prev, fd, async () => {
     const { ctx } = await actionSession(slug);
-    await updatePlan(ctx, planId, planInputFrom(fd));
+    await updatePlan(ctx, planId, planInputFrom(fd)).catch((err: unknown) => {
+      throw formFieldsFor(err);
+    });
     revalidatePath(`/t/${slug}/plans/${planId}`);
     return { message: 'Plan saved.' };
   });

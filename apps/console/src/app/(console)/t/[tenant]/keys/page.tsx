@@ -2,6 +2,7 @@ import { tenantSession } from '@/server/console/auth';
 import { listKeys } from '@/server/console/keys';
 import { can } from '@/server/shared/context';
 import { ActionForm, Checkbox, Field, Select } from '@/components/forms';
+import { IpRulesFields, type IpRulesValue } from '@/components/edge-fields';
 import { Card, EmptyState, formatDate, KeyStatusBadge, PageHeader, Pager, Table, Td } from '@/components/ui';
 import { issueKeyAction, revokeKeyAction, rollKeyAction, updateKeyAction } from '../_actions/keys';
 
@@ -64,6 +65,15 @@ export default async function KeysPage({
                 <Field name="rateLimitOverride" label="Rate limit" type="number" hint="Overrides the plan's" />
                 <Field name="rateWindowOverride" label="Window (s)" type="number" />
                 <Field name="quotaOverride" label="Monthly quota" type="number" />
+              </div>
+              <div className="mt-4 space-y-4">
+                <Field
+                  name="scopes"
+                  label="Scopes"
+                  hint="What routes that require scopes let this key do (space-separated)"
+                  maxLength={4000}
+                />
+                <IpRulesFields />
               </div>
               {apis.length > 1 ? (
                 <fieldset className="mt-4">
@@ -163,6 +173,8 @@ export default async function KeysPage({
                           <Field name="rateLimitOverride" label="Rate limit" type="number" defaultValue={k.rateLimitOverride} />
                           <Field name="rateWindowOverride" label="Window (s)" type="number" defaultValue={k.rateWindowOverride} />
                           <Field name="quotaOverride" label="Monthly quota" type="number" defaultValue={k.quotaOverride} />
+                          <Field name="scopes" label="Scopes" defaultValue={k.scopes.join(' ')} maxLength={4000} />
+                          <IpRulesFields d={k.ipRules as IpRulesValue} />
                         </ActionForm>
                         <ActionForm
                           action={revokeKeyAction.bind(null, slug, k.id)}

@@ -8,9 +8,17 @@ import { gatewayUrlFor } from '@/env';
 import { ActionForm } from '@/components/forms';
 import { ApiFields } from '@/components/api-fields';
 import { RouteFields } from '@/components/route-fields';
+import { EdgePolicyFields } from '@/components/edge-fields';
 import { TestCall } from '@/components/test-call';
 import { Badge, Card, formatDate, PageHeader, Table, Td } from '@/components/ui';
-import { createRouteAction, deleteApiAction, deleteRouteAction, updateApiAction, updateRouteAction } from '../../_actions/apis';
+import {
+  createRouteAction,
+  deleteApiAction,
+  deleteRouteAction,
+  updateApiAction,
+  updateApiEdgeAction,
+  updateRouteAction,
+} from '../../_actions/apis';
 import { testCallAction } from '../../_actions/test-call';
 
 type Transform = { requestHeaders?: { set?: object; remove?: string[] }; responseHeaders?: { set?: object; remove?: string[] } } | null;
@@ -124,6 +132,16 @@ export default async function ApiPage({
                     targets: api.targets.map((t) => ({ url: t.url, weight: t.weight })),
                   }}
                 />
+              </ActionForm>
+            </Card>
+          ) : null}
+          {canEdit ? (
+            <Card
+              title="Edge policies"
+              description="CORS, client address rules, a limit per client address and a circuit breaker, enforced by the gateway before your upstream sees a call."
+            >
+              <ActionForm action={updateApiEdgeAction.bind(null, slug, api.id)} submitLabel="Save edge policies" idPrefix="edge-">
+                <EdgePolicyFields d={api} />
               </ActionForm>
             </Card>
           ) : null}
