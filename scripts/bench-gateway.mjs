@@ -640,9 +640,10 @@ http {
   for (const k of order) runWrk(targets[k].url, targets[k].headers, { duration: 2, connections, cpu: loadCpu });
   await dropUsage();
   for (let r = 0; r < (duration > 0 ? repeats : 0); r++) {
-    // (d) and (de) share a process: every other repeat runs them the other way round, so neither
-    // always inherits the other's leftovers (GC debt, a warm or cold cache).
-    const runOrder = r % 2 === 1 && targets.de ? order.map((k) => (k === 'd' ? 'de' : k === 'de' ? 'd' : k)) : order;
+    // Every other repeat runs the scenarios in reverse, so no pair (d0 and d, d and de: the last
+    // two share a process) always runs in the same order: a drift or one run's leftovers (GC
+    // debt, a warm or cold cache) then weigh on both sides alike.
+    const runOrder = r % 2 === 1 ? [...order].reverse() : order;
     for (const k of runOrder) {
       const before = cpuTicks(targets[k].pid);
       const res = runWrk(targets[k].url, targets[k].headers, { duration, connections, cpu: loadCpu });
