@@ -34,7 +34,7 @@ let failing = false;
 const apis: Record<string, ApiPolicy> = {};
 let plan: PlanPolicy;
 let lockedPlan: PlanPolicy;
-const keys: Record<string, IssuedKey> = {};
+const keys = {} as Record<'a' | 'b' | 'writer' | 'reader' | 'office' | 'keyDeny', IssuedKey>;
 
 beforeAll(async () => {
   redis = testRedis();
@@ -157,7 +157,7 @@ describe('CORS', () => {
   });
 
   it('refuses preflights for origins, methods and headers the policy does not list, and malformed ones', async () => {
-    const refused = [
+    const refused: Record<string, string>[] = [
       { origin: 'https://evil.example', 'access-control-request-method': 'GET' },
       { origin: 'null', 'access-control-request-method': 'GET' },
       { origin: `${ORIGIN}/path`, 'access-control-request-method': 'GET' },
