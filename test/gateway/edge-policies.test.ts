@@ -1,6 +1,7 @@
 // Issue 19's edge policies over real sockets (ADR 0025): CORS answered at the gateway, IP
 // allow/deny lists on the real client address, key scopes, the route-wide and per-address
 // limits, and the per-target circuit breaker, against a recording upstream.
+import http2 from 'node:http2';
 import type { Redis } from 'ioredis';
 import { request } from 'undici';
 import { Queue } from 'bullmq';
@@ -106,7 +107,9 @@ beforeAll(async () => {
   keys.office = await issueKey(redis, ks, snap.tenantId, lockedPlan);
   keys.keyDeny = await issueKey(redis, ks, snap.tenantId, plan, { ipRules: { allow: [], deny: ['127.0.0.0/8', '::1'] } });
   // The test client is a trusted proxy, so X-Forwarded-For names the real client.
-  gw = await createGateway(testGatewayConfig(prefix, { GATEWAY_USAGE_BATCH_WAIT_MS: '10', GATEWAY_TRUSTED_PROXIES: '127.0.0.1/32' }));
+  gw = await createGateway(
+    testGatewayConfig(prefix, { GATEWAY_USAGE_BATCH_WAIT_MS: '10', GATEWAY_TRUSTED_PROXIES: '127.0.0.1/32', GATEWAY_H2C: 'true' }),
+  );
   ({ port } = await gw.listen());
 });
 afterAll(async () => {
@@ -119,6 +122,26 @@ async function call(method: string, path: string, headers: Record<string, string
   const res = await request(`http://127.0.0.1:${port}${path}`, { method: method as 'GET', headers: { host, ...headers } });
   const text = await res.body.text();
   return { status: res.statusCode, headers: res.headers, text, requestId: res.headers['x-request-id'] as string };
+}
+/** The same call over HTTP/2 with prior knowledge (h2c) on the same port: the transport changes no decision. */
+async function callH2(method: string, path: string, headers: Record<string, string> = {}) {
+  const session = http2.connect(`http://127.0.0.1:${port}`);
+  try {
+    return await new Promise<{ status: number; headers: http2.IncomingHttpHeaders; text: string }>((resolve, reject) => {
+      session.on('error', reject);
+      const req = session.request({ ':method': method, ':path': path, ':authority': host, ...headers });
+      let head: http2.IncomingHttpHeaders = {};
+      let text = '';
+      req.setEncoding('utf8');
+      req.on('response', (h) => (head = h));
+      req.on('data', (c: string) => (text += c));
+      req.on('end', () => resolve({ status: Number(head[':status']), headers: head, text }));
+      req.on('error', reject);
+      req.end();
+    });
+  } finally {
+    session.close();
+  }
 }
 const withKey = (k: IssuedKey, extra: Record<string, string> = {}) => ({ 'x-api-key': k.key, ...extra });
 
@@ -354,5 +377,25 @@ describe('circuit breaker', () => {
     const again = await call('GET', '/breaker/x', withKey(keys.a));
     expect(again.status).toBe(503);
     failing = false;
+  });
+});
+
+describe('over HTTP/2 (h2c)', () => {
+  it('answers a preflight at the gateway, refuses a denied IPv6 client and a missing scope, as over HTTP/1.1', async () => {
+    const before = up.requests.length;
+    const pre = await callH2('OPTIONS', '/cors/items', { origin: ORIGIN, 'access-control-request-method': 'POST' });
+    expect(pre.status).toBe(204);
+    expect(pre.headers['access-control-allow-origin']).toBe(ORIGIN);
+    expect(
+      (await callH2('OPTIONS', '/cors/items', { origin: 'https://evil.example', 'access-control-request-method': 'POST' })).status,
+    ).toBe(403);
+    expect((await callH2('GET', '/ipv6/x', { 'x-api-key': keys.a.key, 'x-forwarded-for': '2001:db8:bad::9' })).status).toBe(403);
+    const scope = await callH2('POST', '/scoped/orders/1', { 'x-api-key': keys.a.key });
+    expect(scope.status).toBe(403);
+    expect(JSON.parse(scope.text).error.code).toBe('insufficient_scope');
+    expect(up.requests.length).toBe(before);
+    const ok = await callH2('GET', '/cors/items', { 'x-api-key': keys.a.key, origin: ORIGIN });
+    expect(ok.status).toBe(200);
+    expect(ok.headers['access-control-allow-origin']).toBe(ORIGIN);
   });
 });
