@@ -1,6 +1,7 @@
 export * from './event';
 export {
   createUsageProducer,
+  journalDirName,
   spoolFileName,
   USAGE_JOB_OPTIONS,
   type UsageProducer,
