@@ -27,6 +27,8 @@ export type AppDeps = Pick<Gateway, 'store' | 'keys' | 'upstreams' | 'limits' | 
   authFailures?: FailureBudget;
   /** Open WebSocket connections, shared by this process's listeners; absent = WebSockets off. */
   websockets?: WsConnections | null;
+  /** Shared by this process's listeners; the server sets `draining` on SIGTERM. Absent = never draining. */
+  lifecycle?: { draining: boolean };
 };
 
 export type AppOptions = { https?: { cert: string | Buffer; key: string | Buffer; ALPNProtocols?: string[] } };
@@ -63,6 +65,7 @@ export function buildApp(config: GatewayConfig, deps: AppDeps, options: AppOptio
     keyHashes: new Map<string, string>(),
     authFailures: deps.authFailures ?? new FailureBudget(),
     websockets: deps.websockets ?? null,
+    lifecycle: deps.lifecycle ?? { draining: false },
   };
 
   const app = Fastify({

@@ -44,6 +44,8 @@ export type Gateway = {
   /** Stops accepting, drains in-flight requests (bounded), flushes usage, closes Redis. */
   shutdown: () => Promise<void>;
   isReady: () => boolean;
+  /** Why isReady() is false ('loading', 'draining', 'redis_unavailable_fail_closed'), or null. */
+  notReadyReason: () => string | null;
 };
 
 export type CreateGatewayOptions = {
@@ -165,6 +167,10 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
     onTenantsChanged: (changes) => {
       // Only the swapped tenants are looked at: per-change cost is the tenant's, not the table's.
       if (poolRefs.apply(changes)) upstreams.prune(poolRefs);
+      for (const c of changes) {
+        if (c.current?.snapshot.apis.some((a) => a.failMode === 'closed')) failClosedTenants.add(c.tenantId);
+        else failClosedTenants.delete(c.tenantId);
+      }
       healthChecks.syncTenants(changes);
       cache.retainTenants(changes);
       metrics.configVersion.set(store.version);
@@ -172,6 +178,8 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
     },
   });
   const poolRefs = new PoolRefs();
+  /** Tenants with an API that fails closed: while Redis is unavailable this process can't serve them. */
+  const failClosedTenants = new Set<string>();
   const upstreams = new Upstreams({
     connections: config.upstreamConnections,
     unhealthyThreshold: config.unhealthyThreshold,
@@ -242,7 +250,8 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
 
   const authFailures = new FailureBudget();
   registerFailureBudgetMetrics(metrics.registry, authFailures);
-  const deps = { store, keys, upstreams, limits, usage, metrics, logger, cache, cold, fair, authFailures, websockets };
+  const lifecycle = { draining: false };
+  const deps = { lifecycle, store, keys, upstreams, limits, usage, metrics, logger, cache, cold, fair, authFailures, websockets };
   const apps: FastifyInstance[] = [buildApp(config, deps)];
   const h2: Http2Transport[] = [];
   if (config.h2c) h2.push(attachHttp2(apps[0]!, config, 'h2c'));
@@ -265,6 +274,18 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
 
   await store.start();
 
+  /**
+   * Why /readyz says 503, or null. Besides loading and draining: while the Redis breaker is open
+   * and some API fails closed, that API answers 503 to every call, so the balancer should send its
+   * traffic to a gateway that still reaches Redis (all of them, if only this one lost it).
+   */
+  function notReadyReason(): string | null {
+    if (!store.loaded) return 'loading';
+    if (closing) return 'draining';
+    if (breaker.state === 'open' && failClosedTenants.size > 0) return 'redis_unavailable_fail_closed';
+    return null;
+  }
+
   return {
     apps,
     store,
@@ -274,7 +295,8 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
     metrics,
     usage,
     logger,
-    isReady: () => store.loaded && !closing,
+    isReady: () => notReadyReason() === null,
+    notReadyReason,
     async listen() {
       await apps[0]!.listen({ port: config.port, host: config.host });
       let tlsPort: number | null = null;
@@ -291,6 +313,7 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
       // before any connection is closed. During the drain that follows, responses on open
       // connections carry `Connection: close` (Fastify, with return503OnClosing off) instead of a 503.
       if (config.shutdownNotReadyMs > 0) await new Promise((r) => setTimeout(r, config.shutdownNotReadyMs));
+      lifecycle.draining = true;
       // Targets keep their last verdict while in-flight requests drain.
       const probesStopped = healthChecks.stop();
       // Upgraded connections never fall idle: they are told to go (1001) so clients reconnect elsewhere.
@@ -325,11 +348,11 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
   };
 }
 
-export function startAdminServer(gw: Pick<Gateway, 'isReady' | 'metrics' | 'store'>) {
+export function startAdminServer(gw: Pick<Gateway, 'isReady' | 'metrics' | 'store'> & Partial<Pick<Gateway, 'notReadyReason'>>) {
   return createAdminServer({
     healthy: () => true,
     ready: gw.isReady,
     metrics: () => registryMetrics(gw.metrics.registry),
-    details: () => ({ tenants: gw.store.tenantCount, version: gw.store.version }),
+    details: () => ({ tenants: gw.store.tenantCount, version: gw.store.version, reason: gw.notReadyReason?.() ?? null }),
   });
 }

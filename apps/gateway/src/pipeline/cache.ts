@@ -1,6 +1,6 @@
 import { coalesce, lookupCache, sendCached, type CacheState } from '../cache/cache-flow';
 import { NEXT, type RequestContext, type Step } from './context';
-import { leftEarly } from './reply';
+import { closeIfDraining, leftEarly } from './reply';
 import { isHeldUpgrade } from '../websocket/proxy';
 import { withCors } from './cors';
 
@@ -42,6 +42,7 @@ function looked(ctx: RequestContext, cached: CacheState): Step {
   // The wait for a coalesced fill may have outlasted the client.
   if (ctx.reply.raw.destroyed) return leftEarly(ctx);
   const cache = ctx.gw.cache!;
+  closeIfDraining(ctx);
   ctx.bytesOut = ctx.method === 'HEAD' ? 0 : cached.entry.body.length;
   const own = ctx.corsHeaders === null ? ctx.limitHeaders : withCors(ctx.limitHeaders, ctx.corsHeaders, cached.entry.headers.vary);
   return sendCached(ctx.reply, cache, cached.entry, ctx.method, ctx.headers, own, ctx.request.id);

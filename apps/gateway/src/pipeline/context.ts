@@ -47,6 +47,8 @@ export type Gateway = {
   authFailures: FailureBudget;
   /** Open WebSocket connections of this process (ADR 0026); null = WebSockets off. */
   websockets: WsConnections | null;
+  /** Set when the process drains (SIGTERM): responses then end their connection (`Connection: close`). */
+  lifecycle: { draining: boolean };
 };
 
 /** A stage's "carry on with the next stage"; anything else ends the pipeline and is the handler's result. */

@@ -1,7 +1,7 @@
 import { clientAddress } from '@tollgate/config';
 import { mergeLimitHeaders, subjectId, type LimitVerdict } from '../limits/enforce-limits';
 import { NEXT, type RequestContext, type Step } from './context';
-import { answer, JSON_TYPE, leftEarly } from './reply';
+import { answer, closeIfDraining, JSON_TYPE, leftEarly } from './reply';
 
 /**
  * Rate limits and quota: one Redis round trip at most, none when a reservation covers the call
@@ -28,6 +28,7 @@ function decided(ctx: RequestContext, verdict: LimitVerdict): Step {
     ctx.rejected = verdict.reason;
     const reply = ctx.reply;
     if (reply.raw.destroyed) return leftEarly(ctx);
+    closeIfDraining(ctx);
     reply.code(429).header('content-type', JSON_TYPE).header('x-request-id', ctx.request.id).headers(verdict.headers);
     return reply.send(JSON.stringify(verdict.body));
   } else if (verdict.kind === 'unavailable') {

@@ -16,6 +16,16 @@ export function sendError(reply: FastifyReply, code: ErrorCode, message: string,
 }
 
 /**
+ * While the process drains, a response ends its keep-alive connection (`Connection: close`, Node's
+ * `shouldKeepAlive`) instead of leaving it idle for the drain to close under a client that may be
+ * sending its next request on it. Requests that arrive during the drain get the same from Fastify
+ * (return503OnClosing off); this covers those that were already in flight.
+ */
+export function closeIfDraining(ctx: RequestContext): void {
+  if (ctx.gw.lifecycle.draining) ctx.reply.raw.shouldKeepAlive = false;
+}
+
+/**
  * An answer the gateway writes itself. A client already gone gets none: Fastify's onResponse
  * would never fire on its closed socket, so the call is metered as 499 here instead.
  */
@@ -26,6 +36,7 @@ export function answer(
   extraHeaders?: Record<string, string>,
 ): FastifyReply | undefined {
   if (ctx.reply.raw.destroyed) return leftEarly(ctx);
+  closeIfDraining(ctx);
   return sendError(ctx.reply, code, message, extraHeaders);
 }
 

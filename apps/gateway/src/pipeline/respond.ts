@@ -3,7 +3,7 @@ import { captureResponse } from '../cache/cache-flow';
 import { filterResponseHeaders, headerRecord, setHeaderInList } from '../proxy/headers';
 import type { RequestContext, Step } from './context';
 import { CLIENT_CLOSED, clientGone, meter } from './meter';
-import { answer } from './reply';
+import { answer, closeIfDraining } from './reply';
 import { applyCors } from './cors';
 
 /** What a response cut short mid-body is metered as (the client already has the upstream's status line). */
@@ -39,6 +39,7 @@ export function respond(ctx: RequestContext): Step {
   const bodyless = method === 'HEAD' || status === 204 || status === 304;
   // Straight into the client's response: Fastify's send pipeline (and a body stream) would
   // cost more than the rest of the request. The onResponse hook still runs on 'finish'.
+  closeIfDraining(ctx);
   const relayed = exchange.respond(reply.raw, resHeaders, bodyless, tap);
   if (relayed === 'failed') {
     exchange.abandon();
