@@ -1,11 +1,24 @@
 // PostgreSQL refusing connections for 30 s, then read-only for 10 s (what a failover to a
 // standby looks like, SQLSTATE 25006), under load through the gateway: the worker retries
 // every batch until the database takes it. Nothing lands in BullMQ's failed list, nothing is
-// parked, and after recovery what the gateway served = rollups = ledger, to the request.
+// parked, and after recovery what the gateway served = rollups = ledger = Stripe meter events
+// (the worker's meter reporting job, through the real SDK to the local Stripe stand-in), to the request.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { waitFor } from '../harness/index';
-import { adminClient, billedAndCounted, createTenant, warmUp, runLoad, settle, startStack, type Stack, type Tenant } from './stack';
+import { startStripeStandIn, type StripeStandIn } from '@tollgate/billing/testing';
+import {
+  adminClient,
+  billedAndCounted,
+  createTenant,
+  warmUp,
+  runLoad,
+  settle,
+  settleMeter,
+  startStack,
+  type Stack,
+  type Tenant,
+} from './stack';
 
 /** The outage windows of the incident; an env knob may shorten them locally (the behaviour is the same: every batch delayed, retried, applied). */
 const REFUSE_MS = Number(process.env.FAULT_DB_REFUSE_MS ?? 30_000);
@@ -17,12 +30,18 @@ describe('database faults: billed = served', () => {
   let stack: Stack;
   let t: Tenant;
   let admin: pg.Client;
+  let stripe: StripeStandIn;
   const figures: Record<string, unknown> = {};
 
   beforeAll(async () => {
-    stack = await startStack('dbout', async (db, upstream) => {
-      t = await createTenant(db, upstream);
-    });
+    stripe = await startStripeStandIn();
+    stack = await startStack(
+      'dbout',
+      async (db, upstream) => {
+        t = await createTenant(db, upstream, { stripe: true });
+      },
+      { stripe },
+    );
     admin = await adminClient();
     await warmUp(stack, t);
   }, 240_000);
@@ -32,6 +51,7 @@ describe('database faults: billed = served', () => {
     await admin?.query(`ALTER DATABASE "${stack.database.name}" RESET default_transaction_read_only`).catch(() => undefined);
     await admin?.end();
     await stack?.stop();
+    await stripe?.stop();
     process.stdout.write(`fault figures: ${JSON.stringify(figures)}\n`);
   });
 
@@ -48,8 +68,11 @@ describe('database faults: billed = served', () => {
       ledger: after.ledger - before.ledger,
       requests: after.requests - before.requests,
     };
-    figures[label] = { sent, ...got };
+    // Stripe holds the whole ledger (the warm-up call included), sent once.
+    const meter = await settleMeter(stack, t, after.ledger);
+    figures[label] = { sent, ...got, meterTotal: meter, ledgerTotal: after.ledger };
     expect(got).toEqual({ served2xx, rollup2xx: served2xx, ledger: served2xx, requests: sent });
+    expect(meter).toBe(after.ledger);
     expect(await stack.usageQueue.getJobCounts('failed')).toEqual({ failed: 0 });
     expect(await stack.db.parkedUsage.count()).toBe(0);
   }

@@ -1,10 +1,12 @@
 // Redis loses its data (a real FLUSHALL on the stack's own redis-server) in the middle of a
 // billing period. The worker, without a restart, rebuilds every open period's quota counter
 // from the ledger, republishes policies and keys, and recreates its job schedulers: a hard cap
-// holds within the documented bound (ADR 0017) and billing jobs run again.
+// holds within the documented bound (ADR 0017) and billing jobs run again: what was served =
+// rollups = ledger = Stripe meter events (the worker's job, to the local Stripe stand-in).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../harness/index';
-import { createTenant, runLoad, settle, startStack, warmUp, type Stack, type Tenant } from './stack';
+import { startStripeStandIn, type StripeStandIn } from '@tollgate/billing/testing';
+import { createTenant, runLoad, settle, settleMeter, startStack, warmUp, type Stack, type Tenant } from './stack';
 
 const CAP = 300;
 const RATE = 50;
@@ -14,16 +16,23 @@ const RESTORE_CHECK_MS = 500;
 describe('Redis data loss mid-period', () => {
   let stack: Stack;
   let t: Tenant;
+  let stripe: StripeStandIn;
   const figures: Record<string, unknown> = {};
 
   beforeAll(async () => {
-    stack = await startStack('rloss', async (db, upstream) => {
-      t = await createTenant(db, upstream, { monthlyQuota: CAP, quotaMode: 'HARD_CAP' });
-    });
+    stripe = await startStripeStandIn();
+    stack = await startStack(
+      'rloss',
+      async (db, upstream) => {
+        t = await createTenant(db, upstream, { monthlyQuota: CAP, quotaMode: 'HARD_CAP', stripe: true });
+      },
+      { stripe },
+    );
     await warmUp(stack, t);
   }, 240_000);
   afterAll(async () => {
     await stack?.stop();
+    await stripe?.stop();
     process.stdout.write(`fault figures: ${JSON.stringify(figures)}\n`);
   });
 
@@ -65,6 +74,10 @@ describe('Redis data loss mid-period', () => {
       flushToSettledMs: Date.now() - flushedAt,
     };
     expect(settled.ledger).toBe(settled.ok);
+    // The meter job came back with the schedulers: Stripe holds exactly the ledger.
+    const meter = await settleMeter(stack, t, settled.ledger);
+    figures.quota = { ...(figures.quota as object), meter };
+    expect(meter).toBe(settled.ledger);
     expect(overshoot).toBeLessThanOrEqual(bound);
     // Without the rebuild the whole cap was handed out again.
     expect(after.ok).toBeLessThan(CAP / 2);

@@ -13,7 +13,9 @@ import pg from 'pg';
 import { Agent, request } from 'undici';
 import { createPrismaClient, newId, type Db } from '@tollgate/db';
 import { displayPrefix, generateApiKey, hashApiKey } from '@tollgate/keys';
+import { meterEventName } from '@tollgate/billing';
 import { createKeyspace, QUEUES, type Keyspace } from '@tollgate/policy';
+import type { StripeStandIn } from '@tollgate/billing/testing';
 import { cloneRunDatabase, freePort, testEnv, waitFor } from '../harness/index';
 import { spawnGateway, type GatewayProcess } from '../gateway/fixtures';
 import { spawnWorker, type WorkerProcess } from '../worker/worker-process';
@@ -97,7 +99,15 @@ export type Tenant = {
 export async function createTenant(
   db: Db,
   upstreamUrl: string,
-  plan: { monthlyQuota?: number; quotaMode?: 'HARD_CAP' | 'OVERAGE'; billableResponses?: 'UPSTREAM_ANSWERED' | 'SUCCESS_ONLY' } = {},
+  plan: {
+    monthlyQuota?: number;
+    quotaMode?: 'HARD_CAP' | 'OVERAGE';
+    billableResponses?: 'UPSTREAM_ANSWERED' | 'SUCCESS_ONLY';
+    /** Billed through Stripe: plan, customer and subscription carry Stripe ids, so the worker sends meter events. */
+    stripe?: boolean;
+    /** The plan's rate limit (requests per window). */
+    rateLimit?: { limit: number; windowSeconds: number; algorithm: 'SLIDING_WINDOW' | 'TOKEN_BUCKET' | 'FIXED_WINDOW' };
+  } = {},
 ): Promise<Tenant> {
   const tenantId = newId('tenant');
   const slug = `fault-${tenantId.slice(-8).toLowerCase()}`;
@@ -126,11 +136,19 @@ export async function createTenant(
       monthlyQuota: plan.monthlyQuota ?? null,
       quotaMode: plan.quotaMode ?? 'OVERAGE',
       billableResponses: plan.billableResponses ?? 'UPSTREAM_ANSWERED',
+      ...(plan.stripe
+        ? { stripeMeterId: `mtr_${planId.slice(-10)}`, stripeProductId: 'prod_fault', stripeMeteredPriceId: 'price_fault' }
+        : {}),
+      ...(plan.rateLimit
+        ? { rateLimit: plan.rateLimit.limit, rateWindowSeconds: plan.rateLimit.windowSeconds, rateAlgorithm: plan.rateLimit.algorithm }
+        : {}),
       planApis: { create: [{ apiId }] },
     },
   });
   const consumerId = newId('consumer');
-  await db.consumer.create({ data: { id: consumerId, tenantId, email: `dev@${slug}.test`, name: 'Dev' } });
+  await db.consumer.create({
+    data: { id: consumerId, tenantId, email: `dev@${slug}.test`, name: 'Dev', ...(plan.stripe ? { stripeCustomerId: `cus_${slug}` } : {}) },
+  });
   const subscriptionId = newId('subscription');
   const now = Date.now();
   const periodStart = new Date(now - 86_400_000);
@@ -142,6 +160,7 @@ export async function createTenant(
       planId,
       currentPeriodStart: periodStart,
       currentPeriodEnd: new Date(now + 29 * 86_400_000),
+      ...(plan.stripe ? { stripeSubscriptionId: `sub_${slug}` } : {}),
     },
   });
   const liveKey = generateApiKey('live');
@@ -166,6 +185,10 @@ export type Stack = {
   gateway: GatewayProcess;
   worker: WorkerProcess;
   usageQueue: Queue;
+  /** The Stripe stand-in the worker reports meter events to, when the stack was started with one. */
+  stripe: StripeStandIn | null;
+  /** Another gateway process on the stack's Redis, with a spool directory of its own; stopped with the stack. */
+  spawnGateway: (env?: Record<string, string>) => Promise<GatewayProcess>;
   /** Starts the worker again (after a test stopped it) with the same environment. */
   restartWorker: () => Promise<void>;
   stop: () => Promise<void>;
@@ -176,7 +199,18 @@ export type Stack = {
  * at 2 s instead of 30 s (so recovery is seen within seconds of the database returning), the
  * restore and scheduler checks every 500 ms instead of 5 s.
  */
-export async function startStack(label: string, setup: (db: Db, upstreamUrl: string) => Promise<void>): Promise<Stack> {
+export type StackOptions = {
+  /** Meter events go to this stand-in (the real `stripe` SDK), every second, the running hour included. */
+  stripe?: StripeStandIn;
+  /** Extra environment of the stack's first gateway (e.g. GATEWAY_WORKERS). */
+  gatewayEnv?: Record<string, string>;
+};
+
+export async function startStack(
+  label: string,
+  setup: (db: Db, upstreamUrl: string) => Promise<void>,
+  opts: StackOptions = {},
+): Promise<Stack> {
   const cloned = await cloneRunDatabase(label);
   const db = createPrismaClient(cloned.url, { max: 4 });
   const redis = await startPrivateRedis();
@@ -196,6 +230,17 @@ export async function startStack(label: string, setup: (db: Db, upstreamUrl: str
     REDIS_RESTORE_CHECK_MS: '500',
     SCHEDULER_CHECK_MS: '500',
     OUTBOX_POLL_MS: '500',
+    ...(opts.stripe
+      ? {
+          STRIPE_SECRET_KEY: opts.stripe.apiKey,
+          STRIPE_API_HOST: '127.0.0.1',
+          STRIPE_API_PORT: String(opts.stripe.port),
+          STRIPE_API_PROTOCOL: 'http',
+          STRIPE_TIMEOUT_MS: '2000',
+          METER_SETTLE_MS: '0',
+          METER_REPORT_RUNNING_HOUR: 'true',
+        }
+      : {}),
   };
   let worker = await spawnWorker(workerEnv);
   // The worker's restore watch publishes every snapshot and key to the empty Redis.
@@ -204,18 +249,27 @@ export async function startStack(label: string, setup: (db: Db, upstreamUrl: str
     intervalMs: 100,
     what: 'the first publish',
   });
-  const spool = mkdtempSync(path.join(tmpdir(), `tg-fault-${label}-`));
-  const gateway = await spawnGateway(
-    {
-      REDIS_URL: redis.url,
-      REDIS_PREFIX: keyspace.prefix,
-      GATEWAY_SPOOL_DIR: spool,
-      GATEWAY_USAGE_BATCH_WAIT_MS: '50',
-      GATEWAY_REDIS_TIMEOUT_MS: '1000',
-      GATEWAY_KEY_CACHE_TTL_MS: '30000',
-    },
-    { startTimeoutMs: 90_000 },
-  );
+  const spools: string[] = [];
+  const gateways: GatewayProcess[] = [];
+  const startGateway = async (env: Record<string, string> = {}) => {
+    const spool = mkdtempSync(path.join(tmpdir(), `tg-fault-${label}-`));
+    spools.push(spool);
+    const g = await spawnGateway(
+      {
+        REDIS_URL: redis.url,
+        REDIS_PREFIX: keyspace.prefix,
+        GATEWAY_SPOOL_DIR: spool,
+        GATEWAY_USAGE_BATCH_WAIT_MS: '50',
+        GATEWAY_REDIS_TIMEOUT_MS: '1000',
+        GATEWAY_KEY_CACHE_TTL_MS: '30000',
+        ...env,
+      },
+      { startTimeoutMs: 90_000 },
+    );
+    gateways.push(g);
+    return g;
+  };
+  const gateway = await startGateway(opts.gatewayEnv);
   const usageQueue = new Queue(QUEUES.usage, { connection: redis.client, prefix: keyspace.bullPrefix });
   const stack: Stack = {
     database: { url: cloned.url, name: new URL(cloned.url).pathname.slice(1) },
@@ -226,19 +280,21 @@ export async function startStack(label: string, setup: (db: Db, upstreamUrl: str
     gateway,
     worker,
     usageQueue,
+    stripe: opts.stripe ?? null,
+    spawnGateway: startGateway,
     restartWorker: async () => {
       worker = await spawnWorker(workerEnv);
       stack.worker = worker;
     },
     stop: async () => {
       await usageQueue.close().catch(() => undefined);
-      if (gateway.child.exitCode === null) await gateway.stop('SIGKILL');
+      for (const g of gateways) if (g.child.exitCode === null && g.child.signalCode === null) await g.stop('SIGKILL');
       if (stack.worker.child.exitCode === null) stack.worker.child.kill('SIGKILL');
       await upstream.stop().catch(() => undefined);
       await redis.stop();
       await db.$disconnect();
       await cloned.drop();
-      rmSync(spool, { recursive: true, force: true });
+      for (const s of spools) rmSync(s, { recursive: true, force: true });
     },
   };
   return stack;
@@ -355,4 +411,37 @@ export async function warmUp(stack: Stack, t: Tenant, key = t.liveKey): Promise<
   });
   await settle(stack, t, 1);
   await waitFor(async () => (await billedAndCounted(stack.db, t)).ok >= 1, { timeoutMs: 30_000, what: 'the warm-up call applied' });
+}
+
+/** What the Stripe stand-in took as meter events for the tenant's plan (0 without Stripe). */
+export function metered(stack: Stack, t: Pick<Tenant, 'planId'>): number {
+  const name = meterEventName(t.planId);
+  return (stack.stripe?.meterEvents ?? []).filter((e) => e.event_name === name).reduce((a, e) => a + e.value, 0);
+}
+
+/** The last successful run of a worker job (seconds since the epoch, from its metrics), or 0. */
+export async function lastJobRun(stack: Stack, job: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${stack.worker.port}/metrics`)).text();
+  const m = text.match(
+    new RegExp(`tollgate_worker_job_last_success_timestamp_seconds\\{job="${job.replace(/\./g, '\\.')}"\\} ([\\d.e+]+)`),
+  );
+  return m ? Number(m[1]) : 0;
+}
+
+/**
+ * Waits until the worker's meter reporting job has sent Stripe what the ledger holds, then for one
+ * more complete run (which would send anything over); returns the meter total, which the test
+ * compares with the ledger. Every identifier must have been taken once.
+ */
+export async function settleMeter(stack: Stack, t: Pick<Tenant, 'planId'>, ledger: number, timeoutMs = 60_000): Promise<number> {
+  await waitFor(() => metered(stack, t) >= ledger, { timeoutMs, intervalMs: 200, what: `${ledger} units metered to Stripe` });
+  const reached = Date.now() / 1000;
+  await waitFor(async () => (await lastJobRun(stack, 'billing.meter-report.v1')) > reached + 1.5, {
+    timeoutMs: 30_000,
+    intervalMs: 200,
+    what: 'one more meter report run',
+  });
+  const ids = stack.stripe!.meterEvents.map((e) => e.identifier);
+  if (new Set(ids).size !== ids.length) throw new Error('a meter event identifier was taken twice');
+  return metered(stack, t);
 }

@@ -325,13 +325,15 @@ describe('infra/k8s manifests', () => {
     expect(consoleC.livenessProbe.tcpSocket).toBeTruthy();
   });
 
-  it('gives the gateway a preStop pause and a grace period covering it plus GATEWAY_SHUTDOWN_GRACE_MS and the flush', () => {
+  it('gives the gateway a preStop pause and a grace period covering it plus the not-ready time, GATEWAY_SHUTDOWN_GRACE_MS and the flush', () => {
     const d = deployment('gateway');
     const pause = Number(container(d).lifecycle.preStop.exec.command[1]);
     expect(container(d).lifecycle.preStop.exec.command[0]).toBe('sleep');
     const drainMs = Number(configMap('tollgate-gateway').data!.GATEWAY_SHUTDOWN_GRACE_MS);
+    const notReadyMs = Number(configMap('tollgate-gateway').data!.GATEWAY_SHUTDOWN_NOT_READY_MS ?? 0);
     expect(drainMs).toBeGreaterThan(0);
-    expect(d.spec!.template.spec.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(pause + drainMs / 1000 + 5);
+    expect(Number.isInteger(notReadyMs) && notReadyMs >= 0).toBe(true);
+    expect(d.spec!.template.spec.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(pause + (notReadyMs + drainMs) / 1000 + 5);
     expect(d.spec!.strategy.rollingUpdate).toEqual({ maxUnavailable: 0, maxSurge: 1 });
   });
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { commonConfig, commonEnv, parseEnv } from '@tollgate/config';
+import { booleanFromEnv, commonConfig, commonEnv, parseEnv } from '@tollgate/config';
 
 const ms = (fallback: number) => z.coerce.number().int().min(10).max(86_400_000).default(fallback);
 
@@ -37,6 +37,12 @@ export const WorkerEnv = {
   /** Meter events are sent for closed hours, this long after the hour ends (late batches settle). */
   METER_SETTLE_MS: z.coerce.number().int().min(0).max(86_400_000).default(120_000),
   METER_REPORT_EVERY_MS: ms(60_000),
+  /**
+   * Also report the running hour, as deltas, every run: Stripe sees usage within
+   * METER_REPORT_EVERY_MS instead of after the hour closes, at up to one more meter event per
+   * subscription-hour per run. Late batches are still reported (as further deltas).
+   */
+  METER_REPORT_RUNNING_HOUR: booleanFromEnv(false),
   COMPACT_EVERY_MS: ms(60_000),
   RECONCILE_EVERY_MS: ms(900_000),
   OUTBOX_POLL_MS: ms(1_000),
@@ -74,6 +80,7 @@ function toConfig(e: ReturnType<typeof parseEnv<typeof WorkerEnv>>) {
     },
     meterSettleMs: e.METER_SETTLE_MS,
     meterReportEveryMs: e.METER_REPORT_EVERY_MS,
+    meterReportRunningHour: e.METER_REPORT_RUNNING_HOUR,
     compactEveryMs: e.COMPACT_EVERY_MS,
     reconcileEveryMs: e.RECONCILE_EVERY_MS,
     outboxPollMs: e.OUTBOX_POLL_MS,

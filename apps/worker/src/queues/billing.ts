@@ -88,7 +88,13 @@ export async function startBillingQueue(opts: BillingQueueOptions) {
   const processor = async (job: Job) => {
     switch (job.name) {
       case BILLING_JOBS.meterReport: {
-        const res = await reportMeterUsage({ db: opts.db, stripe, logger, settleMs: config.meterSettleMs });
+        const res = await reportMeterUsage({
+          db: opts.db,
+          stripe,
+          logger,
+          settleMs: config.meterSettleMs,
+          throughNow: config.meterReportRunningHour,
+        });
         metrics.meterEvents.inc({ result: 'sent' }, res.sent);
         metrics.meterEvents.inc({ result: 'duplicate' }, res.duplicates);
         metrics.meterEvents.inc({ result: 'failed' }, res.failed);
