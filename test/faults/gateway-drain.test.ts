@@ -21,7 +21,16 @@ const LOAD_MS = 7_000;
 const SIGTERM_AT_MS = 2_000;
 const NOT_READY_MS = 1_500;
 
-type Outcome = { status: number; via: 'draining' | 'other'; close: boolean; retried: boolean; error: string | null };
+type Outcome = {
+  status: number;
+  via: 'draining' | 'other';
+  close: boolean;
+  retried: boolean;
+  error: string | null;
+  /** Why the first attempt got no response, when it was retried. */
+  firstFailure?: string;
+  sentAt?: number;
+};
 
 describe('SIGTERM under keep-alive load', () => {
   let stack: Stack;
@@ -73,7 +82,7 @@ describe('SIGTERM under keep-alive load', () => {
       if ('status' in first) return { ...first, via: 'draining', retried: false, error: null };
       // The documented client behaviour: once more, on a new connection (here: to the other gateway).
       const again = await attempt(stack.gateway.port, agentB);
-      if ('status' in again) return { ...again, via: 'other', retried: true, error: null };
+      if ('status' in again) return { ...again, via: 'other', retried: true, error: null, firstFailure: first.noResponse };
       return { status: 0, via: 'other', close: false, retried: true, error: `${first.noResponse} then ${again.noResponse}` };
     } catch (err) {
       return { status: 0, via: 'draining', close: false, retried: false, error: (err as Error).message };
@@ -101,6 +110,7 @@ describe('SIGTERM under keep-alive load', () => {
           const sentAt = performance.now();
           outcomes.push(
             call().then((o) => {
+              o.sentAt = sentAt - started;
               if (termAt && sentAt > termAt + 200 && sentAt < termAt + NOT_READY_MS - 200 && o.via === 'draining' && o.status === 200)
                 servedWhileNotReady++;
               return o;
@@ -133,6 +143,10 @@ describe('SIGTERM under keep-alive load', () => {
       errorSamples: errors.slice(0, 5).map((o) => o.error ?? o.status),
       status503: done.filter((o) => o.status === 503).length,
       retriedOnNewConnection: done.filter((o) => o.retried).length,
+      retriedBeforeSigterm: done.filter((o) => o.retried && o.sentAt! < SIGTERM_AT_MS).length,
+      firstFailures: Object.fromEntries(
+        [...new Set(done.map((o) => o.firstFailure).filter(Boolean))].map((f) => [f, done.filter((o) => o.firstFailure === f).length]),
+      ),
       connectionCloseResponses: done.filter((o) => o.close).length,
       servedByDraining: done.filter((o) => o.via === 'draining' && o.status === 200).length,
       servedWhileNotReady,

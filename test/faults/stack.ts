@@ -189,6 +189,8 @@ export type Stack = {
   stripe: StripeStandIn | null;
   /** Another gateway process on the stack's Redis, with a spool directory of its own; stopped with the stack. */
   spawnGateway: (env?: Record<string, string>) => Promise<GatewayProcess>;
+  /** The spool directory of each gateway, in start order. */
+  spoolDirs: string[];
   /** Starts the worker again (after a test stopped it) with the same environment. */
   restartWorker: () => Promise<void>;
   stop: () => Promise<void>;
@@ -282,6 +284,7 @@ export async function startStack(
     usageQueue,
     stripe: opts.stripe ?? null,
     spawnGateway: startGateway,
+    spoolDirs: spools,
     restartWorker: async () => {
       worker = await spawnWorker(workerEnv);
       stack.worker = worker;
