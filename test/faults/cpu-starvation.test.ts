@@ -100,7 +100,9 @@ describe(`${N} gateways starved of CPU`, () => {
           // The quota tenant gets its 3× spread over the same time.
           if (sent < quotaCalls) {
             const h = gateways[(sent + 1) % N]!;
-            pending.push(call(h.port, capped.host, capped.liveKey).then((s) => void statuses.capped.set(s, (statuses.capped.get(s) ?? 0) + 1)));
+            pending.push(
+              call(h.port, capped.host, capped.liveKey).then((s) => void statuses.capped.set(s, (statuses.capped.get(s) ?? 0) + 1)),
+            );
           }
           sent++;
         }

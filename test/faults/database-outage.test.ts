@@ -7,18 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { waitFor } from '../harness/index';
 import { startStripeStandIn, type StripeStandIn } from '@tollgate/billing/testing';
-import {
-  adminClient,
-  billedAndCounted,
-  createTenant,
-  warmUp,
-  runLoad,
-  settle,
-  settleMeter,
-  startStack,
-  type Stack,
-  type Tenant,
-} from './stack';
+import { adminClient, billedAndCounted, createTenant, warmUp, runLoad, settle, startStack, type Stack, type Tenant } from './stack';
+import { settleMeter } from './meter';
 
 /** The outage windows of the incident; an env knob may shorten them locally (the behaviour is the same: every batch delayed, retried, applied). */
 const REFUSE_MS = Number(process.env.FAULT_DB_REFUSE_MS ?? 30_000);

@@ -6,7 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../harness/index';
 import { startStripeStandIn, type StripeStandIn } from '@tollgate/billing/testing';
-import { createTenant, runLoad, settle, settleMeter, startStack, warmUp, type Stack, type Tenant } from './stack';
+import { createTenant, runLoad, settle, startStack, warmUp, type Stack, type Tenant } from './stack';
+import { settleMeter } from './meter';
 
 const CAP = 300;
 const RATE = 50;
