@@ -15,6 +15,7 @@ describe('readiness while Redis is unreachable', () => {
   let redis: PrivateRedis;
   const started: GatewayProcess[] = [];
   const spools: string[] = [];
+  let redisStopped = false;
   const readyz = async (g: GatewayProcess) => {
     const res = await fetch(`http://127.0.0.1:${g.adminPort}/readyz`);
     return { status: res.status, body: (await res.json()) as { status: string; reason?: string | null } };
@@ -24,8 +25,8 @@ describe('readiness while Redis is unreachable', () => {
     redis = await startPrivateRedis();
   }, 60_000);
   afterAll(async () => {
-    for (const g of started) if (g.child.exitCode === null) await g.stop('SIGKILL');
-    await redis?.stop();
+    for (const g of started) if (g.child.exitCode === null && g.child.signalCode === null) await g.stop('SIGKILL');
+    if (!redisStopped) await redis?.stop();
     for (const d of spools) rmSync(d, { recursive: true, force: true });
   });
 
@@ -53,6 +54,7 @@ describe('readiness while Redis is unreachable', () => {
     expect((await readyz(closed)).body).toMatchObject({ status: 'ready', reason: null });
 
     await redis.stop();
+    redisStopped = true;
     const down = await waitFor(
       async () => {
         const r = await readyz(closed);
