@@ -12,6 +12,7 @@ import { FailureBudget } from './auth/failure-budget';
 import { runPipeline } from './pipeline/run';
 import { attachUpgrades } from './transport/upgrade';
 import type { WsConnections } from './websocket/connections';
+import type { GatewayTracer } from './pipeline/trace';
 
 export { clientAddress } from './pipeline/limit';
 
@@ -29,6 +30,8 @@ export type AppDeps = Pick<Gateway, 'store' | 'keys' | 'upstreams' | 'limits' | 
   websockets?: WsConnections | null;
   /** Shared by this process's listeners; the server sets `draining` on SIGTERM. Absent = never draining. */
   lifecycle?: { draining: boolean };
+  /** OpenTelemetry (ADR 0027); absent = tracing off. */
+  tracing?: GatewayTracer | null;
 };
 
 export type AppOptions = { https?: { cert: string | Buffer; key: string | Buffer; ALPNProtocols?: string[] } };
@@ -66,6 +69,7 @@ export function buildApp(config: GatewayConfig, deps: AppDeps, options: AppOptio
     authFailures: deps.authFailures ?? new FailureBudget(),
     websockets: deps.websockets ?? null,
     lifecycle: deps.lifecycle ?? { draining: false },
+    tracing: deps.tracing ?? null,
   };
 
   const app = Fastify({

@@ -1,12 +1,14 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { booleanFromEnv, cidrList, commonConfig, commonEnv, EnvError, parseEnv } from '@tollgate/config';
+import { telemetryEnv, tracingConfig } from '@tollgate/telemetry';
 
 const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
 const positiveInt = (fallback: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().positive().max(max).default(fallback);
 
 export const gatewayEnv = {
   ...commonEnv,
+  ...telemetryEnv,
   GATEWAY_PORT: port(8080),
   GATEWAY_HOST: z.string().default('0.0.0.0'),
   GATEWAY_ADMIN_PORT: port(9091),
@@ -19,6 +21,11 @@ export const gatewayEnv = {
   /** Processes to run; 0 or unset = one per core. */
   GATEWAY_WORKERS: z.coerce.number().int().min(0).max(256).default(0),
   GATEWAY_TRUSTED_PROXIES: cidrList,
+  /**
+   * Whose incoming W3C traceparent the gateway's server span continues (ADR 0027): `trusted` =
+   * peers in GATEWAY_TRUSTED_PROXIES (anyone else starts a new trace, linked to theirs), `any`.
+   */
+  GATEWAY_TRACE_PARENT: z.enum(['trusted', 'any']).default('trusted'),
   GATEWAY_SPOOL_DIR: z.string().default('.data/spool'),
   GATEWAY_TLS_CERT: z.string().optional(),
   GATEWAY_TLS_KEY: z.string().optional(),
@@ -170,6 +177,9 @@ function toConfig(env: ReturnType<typeof parseEnv<typeof gatewayEnv>>) {
     healthCheckTimeoutMs: env.GATEWAY_HEALTH_CHECK_TIMEOUT_MS,
     accessLog: env.GATEWAY_ACCESS_LOG,
     usageBatch: { maxEvents: env.GATEWAY_USAGE_BATCH_EVENTS, maxWaitMs: env.GATEWAY_USAGE_BATCH_WAIT_MS },
+    /** OpenTelemetry tracing from the OTEL_* variables; null = off (the default). */
+    tracing: tracingConfig(env, 'tollgate-gateway'),
+    traceParent: env.GATEWAY_TRACE_PARENT,
     /** null = `{hostname}-{worker index}`, stable across restarts of a worker slot. */
     instanceId: env.GATEWAY_INSTANCE_ID ?? null,
   };

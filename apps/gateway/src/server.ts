@@ -29,6 +29,7 @@ import { usageSourceName } from './usage/usage-source';
 import { WsConnections } from './websocket/connections';
 import { CLOSE } from './websocket/frames';
 import { ALPN_PROTOCOLS, attachHttp2, type Http2Transport } from './transport/http2';
+import { createGatewayTracer, type GatewayTracer } from './pipeline/trace';
 
 export type Gateway = {
   apps: FastifyInstance[];
@@ -251,7 +252,8 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
   const authFailures = new FailureBudget();
   registerFailureBudgetMetrics(metrics.registry, authFailures);
   const lifecycle = { draining: false };
-  const deps = { lifecycle, store, keys, upstreams, limits, usage, metrics, logger, cache, cold, fair, authFailures, websockets };
+  const tracing = await startGatewayTracing(config, logger);
+  const deps = { lifecycle, store, keys, upstreams, limits, usage, metrics, logger, cache, cold, fair, authFailures, websockets, tracing };
   const apps: FastifyInstance[] = [buildApp(config, deps)];
   const h2: Http2Transport[] = [];
   if (config.h2c) h2.push(attachHttp2(apps[0]!, config, 'h2c'));
@@ -342,10 +344,30 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
       // Unused reserved calls go back to Redis before its connections close.
       await reserving?.close();
       await usage.close();
+      // Spans of the drained requests are exported before the process goes.
+      await tracing?.tracing.shutdown().catch((err: Error) => logger.warn({ err: err.message }, 'trace export at shutdown failed'));
       await upstreams.close();
       await Promise.all([hot, control, subscriber, producerRedis].map((c) => closeRedis(c, REDIS_QUIT_WAIT_MS)));
     },
   };
+}
+
+/**
+ * OpenTelemetry, only when the OTEL_* variables turn it on: the SDK is imported here, never
+ * before, so a gateway without tracing loads none of it (ADR 0027).
+ */
+async function startGatewayTracing(config: GatewayConfig, logger: Logger): Promise<GatewayTracer | null> {
+  if (config.tracing === null) return null;
+  const { startTracing } = await import('@tollgate/telemetry/sdk');
+  const tracing = await startTracing(config.tracing, {
+    scope: '@tollgate/gateway',
+    onError: (message) => logger.warn({ err: message }, 'opentelemetry'),
+  });
+  logger.info(
+    { url: config.tracing.url, protocol: config.tracing.protocol, sampler: config.tracing.sampler, ratio: config.tracing.ratio },
+    'tracing on: spans exported over OTLP/HTTP',
+  );
+  return createGatewayTracer(tracing, config.traceParent);
 }
 
 export function startAdminServer(gw: Pick<Gateway, 'isReady' | 'metrics' | 'store'> & Partial<Pick<Gateway, 'notReadyReason'>>) {

@@ -69,6 +69,11 @@ export const UsageEvent = z.object({
       closeCode: z.number().int().min(0).max(4999).nullable(),
     })
     .optional(),
+  /**
+   * The gateway's server span (W3C traceparent) when the request was traced and sampled
+   * (ADR 0027): the worker links its batch span to it. Absent otherwise.
+   */
+  traceparent: z.string().max(64).optional(),
 });
 export type UsageEvent = z.infer<typeof UsageEvent>;
 

@@ -18,6 +18,7 @@ import type { CompiledApi, CompiledRoute, RouteTable, TenantRuntime } from '../r
 import type { FailureBudget } from '../auth/failure-budget';
 import type { UsageSink } from '../usage/usage-sink';
 import type { WsConnections } from '../websocket/connections';
+import type { GatewayTracer, RequestTrace } from './trace';
 
 /**
  * What every stage may use: one per app (`buildApp`), shared by all its requests. Stages are
@@ -49,6 +50,8 @@ export type Gateway = {
   websockets: WsConnections | null;
   /** Set when the process drains (SIGTERM): responses then end their connection (`Connection: close`). */
   lifecycle: { draining: boolean };
+  /** OpenTelemetry (ADR 0027); null = tracing off, and the request path never looks further. */
+  tracing: GatewayTracer | null;
 };
 
 /** A stage's "carry on with the next stage"; anything else ends the pipeline and is the handler's result. */
@@ -74,6 +77,8 @@ export class RequestContext {
   readonly req: IncomingMessage;
   readonly headers: IncomingHttpHeaders;
   readonly method: string;
+  /** The request's server span (tracing on only; ended by the meter). */
+  trace: RequestTrace | null = null;
 
   // framing
   /** Declared Content-Length (0 when absent). */

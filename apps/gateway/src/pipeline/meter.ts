@@ -42,9 +42,11 @@ export function meter(gw: Gateway, request: FastifyRequest, status: number, elap
       rejected: st.rejected,
       answeredBy: st.answeredBy,
       ...(rec?.env === 'test' ? { test: true } : {}),
+      ...(st.trace?.parent ? { traceparent: st.trace.usageTraceparent() } : {}),
     };
     gw.usage.add(event);
   }
+  if (st?.trace) st.trace.end(st, status);
   if (gw.config.accessLog) {
     // Only ids, never key material: the key itself is not in any of these fields.
     gw.logger.info(

@@ -2,6 +2,7 @@ import { NEXT, type Done, type RequestContext, type Step } from './context';
 import { checkFraming } from './framing';
 import { admit } from './admit';
 import { resolveRoute } from './resolve';
+import { runTracedStages, startTrace } from './trace';
 
 /**
  * Runs a request through its stages: the framing checks and route resolution every request
@@ -9,6 +10,7 @@ import { resolveRoute } from './resolve';
  * stage that has to wait makes the run wait.
  */
 export async function runPipeline(ctx: RequestContext): Promise<Done> {
+  if (ctx.gw.tracing !== null) startTrace(ctx, ctx.gw.tracing);
   let step: Step | Promise<Step> = checkFraming(ctx);
   if (step !== NEXT) return step;
   step = resolveRoute(ctx);
@@ -18,6 +20,7 @@ export async function runPipeline(ctx: RequestContext): Promise<Done> {
     if (step !== NEXT) return step;
   }
   const stages = ctx.route!.stages;
+  if (ctx.trace !== null) return runTracedStages(ctx, stages, ctx.trace);
   for (let i = 0; i < stages.length; i++) {
     step = stages[i]!(ctx);
     if (step instanceof Promise) step = await step;
