@@ -10,6 +10,7 @@ import { startUsageWorker } from './queues/usage';
 import { startBillingQueue } from './queues/billing';
 import { createHttpServer } from './server';
 import { checkReadiness, createPostgresCheck, redisCheck } from './readiness';
+import { startWorkerTracing } from './tracing';
 
 export type WorkerApp = { port: number; stop: () => Promise<void> };
 
@@ -20,6 +21,7 @@ export async function startWorkerApp(config: WorkerConfig, logger: Logger): Prom
   const sql = createSql(config.databaseUrl, config.dbParallel + 2);
   const db = createPrismaClient(config.databaseUrl, { max: 4 });
   const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+  const tracing = await startWorkerTracing(config, logger);
 
   const usage = startUsageWorker({
     redis,
@@ -34,8 +36,9 @@ export async function startWorkerApp(config: WorkerConfig, logger: Logger): Prom
     stalledIntervalMs: config.stalledIntervalMs,
     retryBaseMs: config.retryBaseMs,
     retryMaxMs: config.retryMaxMs,
+    tracing,
   });
-  const billing = await startBillingQueue({ config, redis, keyspace, sql, db, logger, metrics });
+  const billing = await startBillingQueue({ config, redis, keyspace, sql, db, logger, metrics, tracing });
 
   // Webhook-driven key suspensions reach the gateways through this relay (any process may run one).
   const relay = startOutboxRelay({ db, databaseUrl: config.databaseUrl, redis, keyspace, logger, pollMs: config.outboxPollMs });
@@ -64,6 +67,8 @@ export async function startWorkerApp(config: WorkerConfig, logger: Logger): Prom
       server.closeAllConnections();
       await usage.close();
       await billing.stop();
+      // Spans of the last batches and jobs go out before the connections close.
+      await tracing?.tracing.shutdown().catch((err: Error) => logger.warn({ err: err.message }, 'trace export at shutdown failed'));
       await restore.stop();
       await relay.stop();
       await sql.end({ timeout: 5 });

@@ -1,10 +1,13 @@
 import { z } from 'zod';
 import { booleanFromEnv, commonConfig, commonEnv, parseEnv } from '@tollgate/config';
+import { telemetryEnv, tracingConfig } from '@tollgate/telemetry';
 
 const ms = (fallback: number) => z.coerce.number().int().min(10).max(86_400_000).default(fallback);
 
 export const WorkerEnv = {
   ...commonEnv,
+  /** OpenTelemetry (ADR 0027): off unless an OTLP endpoint is set. */
+  ...telemetryEnv,
   DATABASE_URL: z.string().url(),
   WORKER_HOST: z.string().default('0.0.0.0'),
   WORKER_PORT: z.coerce.number().int().min(0).max(65_535).default(9090),
@@ -87,6 +90,8 @@ function toConfig(e: ReturnType<typeof parseEnv<typeof WorkerEnv>>) {
     /** 0 = never check. */
     redisRestoreCheckMs: e.REDIS_RESTORE_CHECK_MS,
     processedBatchKeepDays: e.PROCESSED_BATCH_KEEP_DAYS,
+    /** OpenTelemetry from the OTEL_* variables (ADR 0027); null = off. */
+    tracing: tracingConfig(e, 'tollgate-worker'),
   };
 }
 

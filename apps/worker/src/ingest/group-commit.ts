@@ -12,6 +12,8 @@ export type GroupCommitOptions = {
   maxInFlight: number;
   /** After each committed group (metrics). */
   onGroup?: (res: GroupResult, batches: number) => void;
+  /** Wraps each group's write (its trace span, ADR 0027). */
+  trace?: ((batches: readonly UsageBatch[], write: () => Promise<GroupResult>) => Promise<GroupResult>) | null;
 };
 
 type Pending = { batch: UsageBatch; resolve: (o: BatchOutcome) => void; reject: (e: unknown) => void };
@@ -57,32 +59,26 @@ export class GroupCommit {
   }
 
   private async write(group: Pending[]): Promise<void> {
+    const batches = group.map((p) => p.batch);
     try {
-      const res = await applyUsageBatches(
-        this.sql,
-        group.map((p) => p.batch),
-      );
+      const trace = this.opts.trace;
+      const res = trace ? await trace(batches, () => this.applyGroup(batches)) : await this.applyGroup(batches);
       this.opts.onGroup?.(res, group.length);
       group.forEach((p, i) => p.resolve({ applied: res.applied[i]! }));
     } catch (err) {
-      if (!isDataError(err)) {
-        // An outage, a read-only failover, a lock timeout, a bug: every batch is retried later.
-        for (const p of group) p.reject(err);
-        return;
-      }
+      // An outage, a read-only failover, a lock timeout, a bug: every batch is retried later.
+      for (const p of group) p.reject(err);
+    }
+  }
+
+  private async applyGroup(batches: UsageBatch[]): Promise<GroupResult> {
+    try {
+      return await applyUsageBatches(this.sql, batches);
+    } catch (err) {
+      if (!isDataError(err)) throw err;
       // Some event's values are refused: the same group again, isolating (and parking) only
       // what PostgreSQL refuses, so its neighbours are applied now.
-      try {
-        const res = await applyUsageBatches(
-          this.sql,
-          group.map((p) => p.batch),
-          { isolate: true },
-        );
-        this.opts.onGroup?.(res, group.length);
-        group.forEach((p, i) => p.resolve({ applied: res.applied[i]! }));
-      } catch (e) {
-        for (const p of group) p.reject(e);
-      }
+      return applyUsageBatches(this.sql, batches, { isolate: true });
     }
   }
 }

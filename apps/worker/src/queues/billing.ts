@@ -11,6 +11,7 @@ import { compactRollups, pruneMinuteRollups, pruneProcessedBatches } from '../in
 import { MINUTE_ROLLUP_KEEP_DAYS } from '@tollgate/usage';
 import type { Metrics } from '../metrics';
 import type { WebhookHandler } from '../server';
+import type { WorkerTracing } from '../tracing';
 
 /** The billing queue's jobs; names are versioned like every job payload. */
 export const BILLING_JOBS = {
@@ -30,6 +31,8 @@ export type BillingQueueOptions = {
   db: Db;
   logger: Logger;
   metrics: Metrics;
+  /** OpenTelemetry (ADR 0027): a span per job, Stripe calls under it; absent or null = off. */
+  tracing?: WorkerTracing | null;
 };
 
 /**
@@ -41,6 +44,8 @@ export async function startBillingQueue(opts: BillingQueueOptions) {
   const { config, logger, metrics } = opts;
   const stripe = createStripeClient(config.stripe);
   if (!stripe) logger.info('Stripe not configured: usage is metered and rated, nothing is sent to Stripe');
+  const tracing = opts.tracing ?? null;
+  if (stripe && tracing) tracing.traceStripe(stripe);
 
   const webhook: WebhookHandler | null = config.stripe.webhookSecret
     ? createStripeWebhookHandler({
@@ -123,7 +128,8 @@ export async function startBillingQueue(opts: BillingQueueOptions) {
         throw new UnrecoverableError(`unknown billing job ${JSON.stringify(job.name).slice(0, 64)}`);
     }
   };
-  const worker = new Worker(QUEUES.billing, processor, { connection: opts.redis, prefix, concurrency: 1 });
+  const traced = tracing ? (job: Job) => tracing.job(job.name, () => processor(job)) : processor;
+  const worker = new Worker(QUEUES.billing, traced, { connection: opts.redis, prefix, concurrency: 1 });
   worker.on('completed', (job) => metrics.jobLastSuccess.set({ job: job.name }, Date.now() / 1000));
   worker.on('failed', (job, err) => {
     metrics.jobFailures.inc({ queue: QUEUES.billing });

@@ -9,6 +9,7 @@ import { backoffMs, errorCode } from '../ingest/errors';
 import { parkInvalidEvents, parkJob } from '../ingest/parked';
 import { GroupCommit } from '../ingest/group-commit';
 import type { Metrics } from '../metrics';
+import type { WorkerTracing } from '../tracing';
 
 export type UsageWorkerOptions = {
   redis: Redis;
@@ -28,6 +29,8 @@ export type UsageWorkerOptions = {
   /** Backoff of a batch the database did not take: first delay, and the longest. */
   retryBaseMs?: number;
   retryMaxMs?: number;
+  /** OpenTelemetry (ADR 0027); absent or null = off. */
+  tracing?: WorkerTracing | null;
 };
 
 /**
@@ -36,12 +39,16 @@ export type UsageWorkerOptions = {
  * a stalled job picked up by another worker) becomes exactly-once in PostgreSQL.
  */
 export function createUsageProcessor(
-  opts: Pick<UsageWorkerOptions, 'sql' | 'logger' | 'metrics' | 'groupMaxEvents' | 'groupsInFlight' | 'retryBaseMs' | 'retryMaxMs'>,
+  opts: Pick<
+    UsageWorkerOptions,
+    'sql' | 'logger' | 'metrics' | 'groupMaxEvents' | 'groupsInFlight' | 'retryBaseMs' | 'retryMaxMs' | 'tracing'
+  >,
 ) {
   const { logger, metrics } = opts;
   const groups = new GroupCommit(opts.sql, {
     maxEvents: opts.groupMaxEvents ?? 20_000,
     maxInFlight: opts.groupsInFlight ?? 2,
+    trace: opts.tracing?.applyGroup ?? null,
     onGroup: (res, batches) => {
       metrics.groupBatches.observe(batches);
       metrics.rowsWritten.inc({ table: 'rollup' }, res.rollupRows);
