@@ -9,6 +9,8 @@
 //   (t1/t2) the (d) gateway on its TLS port, HTTP/1.1 against HTTP/2 (ALPN h2), one Node client (bench-gateway-tls.mjs)
 //   (de) the same process and key on a second API with CORS (an allowed Origin on every call) and
 //        IP rules (a deny list of 200 IPv4 and IPv6 CIDRs) on: (de) − (d) is what they cost (ADR 0025)
+//   (dt) the same with OpenTelemetry on at 1% sampling (parentbased_traceidratio 0.01, OTLP to a
+//        sink on the load core), to state tracing's cost per request (ADR 0027)
 // Then open loop at a fixed offered rate (default 2,000 req/s), latency measured from each
 // request's intended send time (no coordinated omission): p50/p99/p99.9 of (a), (b), (c), (d) (and (dp)).
 //
@@ -21,6 +23,9 @@
 // BENCH_GATEWAY_NODE_ARGS: extra node flags for (d) and (dp), after the start script's own, e.g. --trace-gc (BENCH_DEBUG=1 prints its output and the private
 // Redis's latency events and slow log),
 // BENCH_EDGE=0 to skip (de), BENCH_PER_CALL=0 to skip (dp), (d) with limit reservations off (GATEWAY_LIMIT_RESERVATIONS=false, ADR 0013),
+// BENCH_TRACING=0 to skip (dt), BENCH_TRACING_RATIO (0.01) its sampling ratio,
+// BENCH_BASELINE_REF=<git ref, e.g. main> to build that commit's gateway bundle (a detached worktree
+// of its own, its own workspace packages) and run it as (d0), interleaved with (d): tracing off vs that commit,
 // BENCH_OPEN_PACER=spin for the old busy-polling open-loop client, BENCH_VERBOSE=1 for every open-loop run,
 // BENCH_SLOW_DUMP=<path prefix>: each open-loop client writes its requests slower than BENCH_SLOW_MS (default 5) ms (intended send
 // time on the monotonic clock, ms; latency, ms) to <prefix>.<pid>, to line them up with a process's own events.
@@ -30,7 +35,7 @@
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import { Worker } from 'node:worker_threads';
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync, readdirSync, renameSync, readFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync, readdirSync, renameSync, readFileSync, symlinkSync, existsSync } from 'node:fs';
 import { tmpdir, availableParallelism, cpus } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -266,6 +271,40 @@ function cpuTicks(pid) {
   return total;
 }
 const TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100);
+
+/**
+ * BENCH_BASELINE_REF: that commit's gateway, bundled as production runs it, from a detached
+ * worktree whose node_modules links every installed package except the workspace ones, which
+ * point at the worktree's own packages (so the baseline is that commit's code throughout).
+ */
+function buildBaselineBundle(ref, work) {
+  const dir = path.join(work, 'baseline');
+  execFileSync('git', ['-C', root, 'worktree', 'add', '--detach', dir, ref], { stdio: 'ignore' });
+  process.on('exit', () => {
+    spawnSync('git', ['-C', root, 'worktree', 'remove', '--force', dir]);
+    spawnSync('git', ['-C', root, 'worktree', 'prune']);
+  });
+  const modules = path.join(dir, 'node_modules');
+  mkdirSync(path.join(modules, '@tollgate'), { recursive: true });
+  for (const name of readdirSync(path.join(root, 'node_modules'))) {
+    if (name !== '@tollgate') symlinkSync(path.join(root, 'node_modules', name), path.join(modules, name));
+  }
+  for (const group of ['packages', 'apps']) {
+    for (const pkg of readdirSync(path.join(dir, group))) {
+      const manifest = path.join(dir, group, pkg, 'package.json');
+      if (!existsSync(manifest)) continue;
+      const name = JSON.parse(readFileSync(manifest, 'utf8')).name;
+      if (name?.startsWith('@tollgate/')) symlinkSync(path.join(dir, group, pkg), path.join(modules, name));
+    }
+  }
+  execFileSync(process.execPath, [path.join(dir, 'scripts/bundle.mjs'), 'src/main.ts'], {
+    cwd: path.join(dir, 'apps/gateway'),
+    stdio: 'inherit',
+  });
+  const rev = execFileSync('git', ['-C', dir, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+  console.log(`baseline (d0): ${ref} at ${rev}, bundled from its own worktree\n`);
+  return path.join(dir, 'apps/gateway/dist/main.js');
+}
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -569,6 +608,7 @@ http {
       };
       await waitHttp(targets.de.url, targets.de.headers);
     }
+    if (process.env.BENCH_BASELINE_REF) process.env.BENCH_BASELINE = buildBaselineBundle(process.env.BENCH_BASELINE_REF, work);
     if (process.env.BENCH_BASELINE) {
       // A/B under the same load: (d0) runs another bundle (e.g. a copy of dist/main.js from
       // before a change, kept next to it so it resolves the same node_modules), interleaved with (d).
@@ -581,6 +621,23 @@ http {
       });
       await waitHttp(`http://127.0.0.1:${p0}/echo/hello`, targets.d.headers);
       targets.d0 = { url: `http://127.0.0.1:${p0}/echo/hello`, headers: targets.d.headers, pid: base.pid };
+    }
+    if (process.env.BENCH_TRACING !== '0') {
+      // (dt): the same bundle with OpenTelemetry on, sampling 1% of requests, exporting to a sink
+      // on the load core (the upstream process answers /v1/traces).
+      const p4 = await freePort();
+      const a4 = await freePort();
+      const traced = await startProc(process.execPath, [...startFlags, ...idleFlags, path.join(root, 'apps/gateway/dist/main.js')], {
+        cpu: proxyCpu,
+        env: {
+          ...gatewayEnv(p4, a4, false),
+          OTEL_EXPORTER_OTLP_ENDPOINT: upstream,
+          OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+          OTEL_TRACES_SAMPLER_ARG: process.env.BENCH_TRACING_RATIO ?? '0.01',
+        },
+      });
+      await waitHttp(`http://127.0.0.1:${p4}/echo/hello`, targets.d.headers);
+      targets.dt = { url: `http://127.0.0.1:${p4}/echo/hello`, headers: targets.d.headers, pid: traced.pid };
     }
     if (process.env.BENCH_PER_CALL !== '0') {
       // (dp): the same bundle with limit reservations off (GATEWAY_LIMIT_RESERVATIONS=false, ADR
@@ -633,9 +690,10 @@ http {
     'd+log': 'Tollgate + access logs',
     dp: 'Tollgate, reservations off',
     de: 'Tollgate + CORS + IP rules',
+    dt: `Tollgate + tracing ${Number(process.env.BENCH_TRACING_RATIO ?? '0.01') * 100}% sampled`,
   };
   const results = {};
-  const order = ['a', 'b', 'c', 'd0', 'd', 'de', 'dp', 'd+log'].filter((k) => targets[k]);
+  const order = ['a', 'b', 'c', 'd0', 'd', 'de', 'dt', 'dp', 'd+log'].filter((k) => targets[k]);
   // Warm-up (JIT, pools, key cache), then interleaved repeats so drift hits all alike.
   for (const k of order) runWrk(targets[k].url, targets[k].headers, { duration: 2, connections, cpu: loadCpu });
   await dropUsage();
@@ -705,6 +763,19 @@ http {
       );
     if (med.d0 && med.c)
       console.log(`  ratio d0/c = ${(med.c.cpu / med.d0.cpu).toFixed(3)} by CPU per request (the BENCH_BASELINE bundle)`);
+    if (med.d0 && med.d && repeats > 1) {
+      // The A/B of this build against the BENCH_BASELINE one, repeat by repeat (runs seconds apart).
+      const pairs = results.d0.map((r0, i) => results.d[i].cpuUsPerReq / r0.cpuUsPerReq);
+      console.log(
+        `  d vs d0 by CPU per request, repeat by repeat: ${pairs.map((x) => x.toFixed(3)).join(' ')} (median ${median(pairs).toFixed(3)}; 1 = no change)`,
+      );
+    }
+    if (med.dt && med.d) {
+      const deltas = results.dt.map((rt, i) => rt.cpuUsPerReq - results.d[i].cpuUsPerReq);
+      console.log(
+        `  tracing (dt - d): ${deltas.map((x) => x.toFixed(2)).join(' ')} µs CPU per request, repeat by repeat (median ${median(deltas).toFixed(2)} µs; ${((100 * median(deltas)) / med.d.cpu).toFixed(1)}% of d)`,
+      );
+    }
     if (med.d && med.b)
       console.log(`  ratio d/b = ${(med.d.rps / med.b.rps).toFixed(3)} by req/s, ${(med.b.cpu / med.d.cpu).toFixed(3)} by CPU per request`);
   }
@@ -740,7 +811,7 @@ http {
   console.log('  scenario                                 p50 ms   p99 ms  p99.9 ms  errors');
   const open = {};
   // nginx too: what any proxy hop costs on this host, to read (c) and (d) against.
-  const openKeys = ['a', 'b', 'c', 'd0', 'd', 'dp'].filter((x) => targets[x] && openDuration > 0);
+  const openKeys = ['a', 'b', 'c', 'd0', 'd', 'dt', 'dp'].filter((x) => targets[x] && openDuration > 0);
   const openRuns = Object.fromEntries(openKeys.map((k) => [k, []]));
   const pacer = process.env.BENCH_OPEN_PACER === 'spin' ? 'spin' : 'thread';
   // Interleaved (a, c, d, a, c, d, …) so a drifting machine shifts all three alike.
@@ -793,6 +864,11 @@ http {
       console.log(
         `  for comparison, (${k}) adds ${(open[k].p50 - open.a.p50).toFixed(3)} ms at p50 and ${(open[k].p99 - open.a.p99).toFixed(3)} ms at p99 over direct`,
       );
+  }
+  if (open.dt && open.d) {
+    console.log(
+      `  tracing (dt) adds ${(open.dt.p50 - open.d.p50).toFixed(3)} ms at p50 and ${(open.dt.p99 - open.d.p99).toFixed(3)} ms at p99 over (d)`,
+    );
   }
   if (open.dp && open.a) {
     console.log(
@@ -883,6 +959,12 @@ async function dispatch() {
     const server = createServer((req, res) => {
       req.resume();
       req.on('end', () => {
+        if (req.url === '/v1/traces') {
+          // (dt)'s OTLP exports: an empty ExportTraceServiceResponse is a complete answer.
+          res.writeHead(200, { 'content-type': 'application/x-protobuf', 'content-length': 0 });
+          res.end();
+          return;
+        }
         res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(BODY) });
         res.end(BODY);
       });

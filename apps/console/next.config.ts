@@ -6,7 +6,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 
 const config: NextConfig = {
   // Workspace packages export TypeScript source; Next compiles them like app code.
-  transpilePackages: ['@tollgate/policy', '@tollgate/keys', '@tollgate/db', '@tollgate/config', '@tollgate/billing'],
+  transpilePackages: ['@tollgate/policy', '@tollgate/keys', '@tollgate/db', '@tollgate/config', '@tollgate/billing', '@tollgate/telemetry'],
   // Native drivers and Prisma's runtime (it loads its query compiler at runtime) stay in node_modules.
   serverExternalPackages: ['@prisma/client', '@prisma/adapter-pg', 'pg', 'ioredis', 'pino', 'prom-client'],
   turbopack: { root },

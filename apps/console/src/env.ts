@@ -1,10 +1,13 @@
 import { z } from 'zod';
 import { booleanFromEnv, cidrList, commonEnv, createLogger, parseEnv } from '@tollgate/config';
+import { telemetryEnv, tracingConfig, type TracingConfig } from '@tollgate/telemetry';
 
 const DEV_SESSION_SECRET = 'tollgate-dev-session-secret-do-not-use-in-production';
 
 export const ConsoleEnv = {
   ...commonEnv,
+  /** OpenTelemetry (ADR 0027): off unless an OTLP endpoint is set. */
+  ...telemetryEnv,
   DATABASE_URL: z.string().url().default('postgresql://postgres@127.0.0.1:5432/tollgate'),
   /** Signs session cookies (HS256); at least 32 characters. */
   SESSION_SECRET: z.string().min(32).optional(),
@@ -47,6 +50,8 @@ export type ConsoleConfig = {
   trustProxy: boolean;
   trustedProxies: string[];
   metricsToken: string | null;
+  /** OpenTelemetry tracing (started by instrumentation.ts); null = off. */
+  tracing: TracingConfig | null;
 };
 
 /** Parses the console's environment once; throws EnvError naming every bad variable. */
@@ -78,6 +83,7 @@ export function loadConsoleConfig(env: Record<string, string | undefined> = proc
     trustProxy: e.TRUST_PROXY,
     trustedProxies: e.CONSOLE_TRUSTED_PROXIES,
     metricsToken: e.CONSOLE_METRICS_TOKEN ?? null,
+    tracing: tracingConfig(e, 'tollgate-console'),
   };
 }
 

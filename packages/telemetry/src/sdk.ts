@@ -29,7 +29,9 @@ export type StartTracingOptions = {
   /**
    * Also register as the process-wide provider with an AsyncLocalStorage context manager, so
    * libraries that trace through `@opentelemetry/api` (Next.js) and `startActiveSpan` work.
-   * The gateway passes its contexts explicitly and leaves this off.
+   * The gateway passes its contexts explicitly and leaves this off. No global propagator is
+   * registered: incoming trace context is the gateway's decision alone (ADR 0027), and the
+   * console's clients are browsers whose traceparent nobody vouches for.
    */
   global?: boolean;
   /** Errors the SDK reports (export failures): the app's logger. */
@@ -67,7 +69,6 @@ export async function startTracing(config: TracingConfig, opts: StartTracingOpti
     const { AsyncLocalStorageContextManager } = await import('@opentelemetry/context-async-hooks');
     api.context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
     api.trace.setGlobalTracerProvider(provider);
-    api.propagation.setGlobalPropagator(new core.W3CTraceContextPropagator());
   }
   const tracer = provider.getTracer(opts.scope);
   const spanContext = (p: TraceParent, tracestate: string | null): Api.SpanContext => ({
@@ -89,7 +90,6 @@ export async function startTracing(config: TracingConfig, opts: StartTracingOpti
       if (opts.global) {
         api.trace.disable();
         api.context.disable();
-        api.propagation.disable();
       }
     },
   };
