@@ -47,8 +47,9 @@ describe('console tracing (OpenTelemetry)', () => {
     const server = spans.find(
       (s) => s.service === 'tollgate-console' && s.kind === SPAN_KIND.server && String(s.attributes['http.target']).includes('otel=1'),
     )!;
-    expect(server.name).toMatch(/^GET /);
-    expect(server.attributes['http.method']).toBe('GET');
+    expect(server.name).toMatch(/^GET\b/);
+    expect(server.attributes).toMatchObject({ 'http.method': 'GET', 'next.span_type': 'BaseServer.handleRequest' });
+    expect(server.attributes['http.status_code']).toBe(200);
     expect(server.parentSpanId).toBe('');
     expect(server.traceId).not.toBe(clientTrace);
     expect(collector.spans.some((s) => s.traceId === clientTrace)).toBe(false);

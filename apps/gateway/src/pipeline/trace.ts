@@ -1,4 +1,4 @@
-import type { Attributes, Context, Link, Span, Tracer } from '@opentelemetry/api';
+import type { Attributes, Context, Link, Span, SpanKind, Tracer } from '@opentelemetry/api';
 import { formatTraceparent, parseTraceparent, parseTracestate, type Tracing } from '@tollgate/telemetry';
 import { authenticateJwt, authenticateKey } from './authenticate';
 import { authorizeKey } from './authorize';
@@ -25,10 +25,12 @@ export type GatewayTracer = {
   tracer: Tracer;
   /** Whose incoming traceparent becomes the parent: `trusted` = peers in GATEWAY_TRUSTED_PROXIES. */
   parentFrom: 'trusted' | 'any';
+  /** Span options of the `upstream` span, made once. */
+  clientSpan: { kind: SpanKind };
 };
 
 export function createGatewayTracer(tracing: Tracing, parentFrom: 'trusted' | 'any'): GatewayTracer {
-  return { tracing, tracer: tracing.tracer, parentFrom };
+  return { tracing, tracer: tracing.tracer, parentFrom, clientSpan: { kind: tracing.api.SpanKind.CLIENT } };
 }
 
 /**
@@ -127,8 +129,7 @@ export function startTrace(ctx: RequestContext, t: GatewayTracer): void {
 
 /** The route's stages with a span around each that does work, and the gateway's traceparent for the upstream. */
 export async function runTracedStages(ctx: RequestContext, stages: readonly Stage[], trace: RequestTrace): Promise<Done> {
-  const { tracer, tracing } = ctx.gw.tracing!;
-  const client = { kind: tracing.api.SpanKind.CLIENT };
+  const { tracer, tracing, clientSpan } = ctx.gw.tracing!;
   for (let i = 0; i < stages.length; i++) {
     const stage = stages[i]!;
     const name = trace.parent === null ? null : (STAGE_SPANS.get(stage) ?? (STAGE_SPANS.has(stage) ? null : stage.name));
@@ -139,7 +140,7 @@ export async function runTracedStages(ctx: RequestContext, stages: readonly Stag
       if (step !== NEXT) return step;
       continue;
     }
-    const span = tracer.startSpan(name, stage === forward ? client : undefined, trace.parent!);
+    const span = tracer.startSpan(name, stage === forward ? clientSpan : undefined, trace.parent!);
     if (stage === forward) propagate(ctx, span);
     let step: Step | Promise<Step>;
     try {
