@@ -42,8 +42,9 @@ export function meter(gw: Gateway, request: FastifyRequest, status: number, elap
       rejected: st.rejected,
       answeredBy: st.answeredBy,
       ...(rec?.env === 'test' ? { test: true } : {}),
-      ...(st.trace?.parent ? { traceparent: st.trace.usageTraceparent() } : {}),
     };
+    // Sampled requests only (ADR 0027): the worker links its batch span to this one.
+    if (st.trace !== null && st.trace.parent !== null) event.traceparent = st.trace.usageTraceparent();
     gw.usage.add(event);
   }
   if (st?.trace) st.trace.end(st, status);
