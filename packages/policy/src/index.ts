@@ -8,3 +8,4 @@ export * from './change-stream';
 export * from './request-id';
 export * from './edge';
 export * from './cidr';
+export * from './introspection';

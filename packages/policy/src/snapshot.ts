@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { CircuitBreakerPolicy, CorsPolicy, IpRules, Scopes } from './edge';
+import { ConsumerClaim, IntrospectionPolicy } from './introspection';
 
 /** Bumped when the snapshot's shape changes incompatibly; gateways refuse what they can't read. */
 export const POLICY_SCHEMA_VERSION = 1;
@@ -90,6 +91,8 @@ export const JwtPolicy = z.object({
    * A token valid for longer is refused even when its signature is good.
    */
   maxLifetimeSeconds: z.number().int().positive().max(31_536_000).default(86_400),
+  /** Claim naming the consumer a token bills to (ADR 0028); absent = the token is not billed to anyone. */
+  consumerClaim: ConsumerClaim.optional(),
 });
 export type JwtPolicy = z.infer<typeof JwtPolicy>;
 
@@ -100,7 +103,7 @@ export const ApiPolicy = z.object({
   /** Canonical, starts with '/', no trailing slash (except '/' itself). */
   basePath: z.string().startsWith('/'),
   version: z.string(),
-  authMode: z.enum(['api_key', 'jwt', 'none']),
+  authMode: z.enum(['api_key', 'jwt', 'introspection', 'none']),
   allowQueryKey: z.boolean(),
   /** What to do with limits when Redis is unreachable. */
   failMode: z.enum(['open', 'closed']),
@@ -108,6 +111,8 @@ export const ApiPolicy = z.object({
   timeouts: z.object({ connectMs: Millis, headersMs: Millis, requestMs: Millis }),
   retries: z.number().int().min(0).max(5),
   jwt: JwtPolicy.nullable(),
+  /** OAuth 2.0 token introspection settings (ADR 0028); absent in snapshots before it existed. */
+  introspection: IntrospectionPolicy.nullable().optional(),
   targets: z.array(UpstreamTargetPolicy),
   routes: z.array(RoutePolicy),
   /** Edge policies (ADR 0025); absent or null = off. */

@@ -3,6 +3,7 @@ import type { KeyLookup } from '../auth/key-cache';
 import { claimHeaderValue, jwtVerifierFor } from '../auth/jwt';
 import { subjectId } from '../limits/enforce-limits';
 import { clientAddress } from './limit';
+import { bindSubject } from './bind-subject';
 import { NEXT, type RequestContext, type Step } from './context';
 import { answer, WWW_AUTHENTICATE_INVALID, WWW_AUTHENTICATE_MISSING } from './reply';
 import { tokenScopes } from './scopes';
@@ -89,7 +90,7 @@ export function authenticateJwt(ctx: RequestContext): Step | Promise<Step> {
   return jwtVerifierFor(jwt)(token).then((claims) => verified(ctx, token, claims));
 }
 
-function verified(ctx: RequestContext, token: string, claims: Record<string, unknown> | null): Step {
+function verified(ctx: RequestContext, token: string, claims: Record<string, unknown> | null): Step | Promise<Step> {
   if (!claims) {
     ctx.rejected = 'auth';
     return answer(ctx, 'unauthorized', token ? 'the token is not valid' : 'a bearer token is required', {
@@ -107,5 +108,6 @@ function verified(ctx: RequestContext, token: string, claims: Record<string, unk
   ctx.claimHeaders = claimHeaders;
   ctx.credentialHeader = null;
   if (ctx.route!.policy.requiredScopes?.length) ctx.tokenScopes = tokenScopes(claims);
-  return NEXT;
+  const consumerClaim = ctx.api!.policy.jwt!.consumerClaim;
+  return consumerClaim ? bindSubject(ctx, claims, consumerClaim) : NEXT;
 }

@@ -1,5 +1,6 @@
 import type { ApiPolicy, RoutePolicy } from '@tollgate/policy';
 import { authenticateJwt, authenticateKey } from './authenticate';
+import { authenticateIntrospection } from './authenticate-introspection';
 import { authorizeKey } from './authorize';
 import { cacheLookup } from './cache';
 import { circuitGate } from './circuit';
@@ -23,7 +24,8 @@ import { buildUpstreamHeaders } from './upstream-headers';
  *                           answered in `resolve`, before any stage: ADR 0025)
  *   ip rules                APIs with address rules: 403 before any authentication work
  *   authenticate            api_key: the key, looked up; jwt: the token, verified; none: no stage
- *                           (OAuth token introspection, issue 19, is one more auth mode here)
+ *                           introspection: the token, asked about (ADR 0028); jwt and introspection
+ *                           with a consumer claim bind the caller to a key record (bind-subject.ts)
  *   authorize               api_key: key status, expiry, tenant, plan, allowed APIs; then the
  *                           plan's and key's address rules when they have some
  *   scopes                  routes with `requiredScopes`: 403 insufficient_scope
@@ -41,15 +43,21 @@ export function compileStages(api: ApiPolicy, route: RoutePolicy): Stage[] {
   if (api.ipRules && (api.ipRules.allow.length || api.ipRules.deny.length)) stages.push(checkApiIpRules);
   if (api.authMode === 'api_key') stages.push(authenticateKey, authorizeKey);
   else if (api.authMode === 'jwt') stages.push(authenticateJwt);
+  else if (api.authMode === 'introspection') stages.push(authenticateIntrospection);
   // An open API has no caller whose scopes could be checked: its routes' scopes refuse everyone.
   if (route.requiredScopes?.length) stages.push(requireScopes);
   if (route.sharedRateLimit || api.perIpRateLimit) stages.push(sharedLimit);
   // A key's plan may carry a rate or a quota whatever the route says; without a key only the
   // route's own rate limit can apply, and with none the limiter would answer "skip".
-  if (api.authMode === 'api_key' || route.rateLimit) stages.push(limit);
+  if (api.authMode === 'api_key' || boundToConsumers(api) || route.rateLimit) stages.push(limit);
   stages.push(buildUpstreamHeaders);
   if (route.cacheTtlSeconds > 0) stages.push(cacheLookup);
   if (api.circuitBreaker) stages.push(circuitGate);
   stages.push(forward, respond);
   return stages;
+}
+
+/** JWT/introspection APIs whose callers are bound to consumers carry plans, so they may be limited. */
+function boundToConsumers(api: ApiPolicy): boolean {
+  return (api.authMode === 'jwt' && !!api.jwt?.consumerClaim) || (api.authMode === 'introspection' && !!api.introspection?.consumerClaim);
 }

@@ -8,7 +8,8 @@ import { answer } from './reply';
  */
 export function requireScopes(ctx: RequestContext): Step {
   const required = ctx.route!.policy.requiredScopes!;
-  const held = ctx.identity !== null ? ctx.identity.record.scopes : ctx.tokenScopes;
+  // A token's own scopes count even when its subject is bound to a key record (ADR 0028).
+  const held = ctx.tokenScopes ?? (ctx.identity !== null ? ctx.identity.record.scopes : null);
   if (held !== null) {
     let all = true;
     for (let i = 0; i < required.length; i++) {
