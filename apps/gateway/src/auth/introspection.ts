@@ -51,7 +51,12 @@ export function introspectorFor(policy: IntrospectionPolicy, allowPrivate: boole
   return it;
 }
 
-export function createIntrospector(policy: IntrospectionPolicy, allowPrivate: boolean, now: () => number = Date.now): Introspector {
+export function createIntrospector(
+  policy: IntrospectionPolicy,
+  allowPrivate: boolean,
+  now: () => number = Date.now,
+  maxEntries = CACHE_ENTRIES,
+): Introspector {
   const cache = new Map<string, Entry>();
   const inflight = new Map<string, Promise<Introspection>>();
   const dispatcher = new Agent({ connect: guardedConnector({ timeout: TIMEOUT_MS }, allowPrivate), connections: 16 });
@@ -100,7 +105,7 @@ export function createIntrospector(policy: IntrospectionPolicy, allowPrivate: bo
     if (result.kind === 'unavailable' || policy.cacheMaxTtlSeconds === 0) return;
     let until = now() + policy.cacheMaxTtlSeconds * 1000;
     if (result.kind === 'active' && typeof result.claims.exp === 'number') until = Math.min(until, result.claims.exp * 1000);
-    if (cache.size >= CACHE_ENTRIES) cache.delete(cache.keys().next().value!);
+    if (cache.size >= maxEntries) cache.delete(cache.keys().next().value!);
     cache.set(key, { result, until });
   }
 
