@@ -9,3 +9,4 @@ export * from './request-id';
 export * from './edge';
 export * from './cidr';
 export * from './introspection';
+export * from './lifecycle';

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { CircuitBreakerPolicy, CorsPolicy, IpRules, Scopes } from './edge';
 import { ConsumerClaim, IntrospectionPolicy } from './introspection';
+import { ApiLifecycle } from './lifecycle';
 
 /** Bumped when the snapshot's shape changes incompatibly; gateways refuse what they can't read. */
 export const POLICY_SCHEMA_VERSION = 1;
@@ -113,6 +114,8 @@ export const ApiPolicy = z.object({
   jwt: JwtPolicy.nullable(),
   /** OAuth 2.0 token introspection settings (ADR 0028); absent in snapshots before it existed. */
   introspection: IntrospectionPolicy.nullable().optional(),
+  /** Deprecation and sunset announced on every response (ADR 0028); absent = none. */
+  lifecycle: ApiLifecycle.nullable().optional(),
   targets: z.array(UpstreamTargetPolicy),
   routes: z.array(RoutePolicy),
   /** Edge policies (ADR 0025); absent or null = off. */

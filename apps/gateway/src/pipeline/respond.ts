@@ -2,6 +2,7 @@ import { ERROR_STATUS } from '@tollgate/policy';
 import { captureResponse } from '../cache/cache-flow';
 import { filterResponseHeaders, headerRecord, setHeaderInList } from '../proxy/headers';
 import type { RequestContext, Step } from './context';
+import { appendLifecycleHeaders } from './lifecycle';
 import { CLIENT_CLOSED, clientGone, meter } from './meter';
 import { answer, closeIfDraining } from './reply';
 import { applyCors } from './cors';
@@ -36,6 +37,8 @@ export function respond(ctx: RequestContext): Step {
   if (limitHeaders) for (const name in limitHeaders) resHeaders.push(name, limitHeaders[name]!);
   resHeaders.push('x-request-id', ctx.request.id);
   if (ctx.corsHeaders !== null) applyCors(resHeaders, ctx.corsHeaders);
+  const lifecycle = ctx.api!.policy.lifecycle;
+  if (lifecycle) appendLifecycleHeaders(resHeaders, lifecycle);
   const bodyless = method === 'HEAD' || status === 204 || status === 304;
   // Straight into the client's response: Fastify's send pipeline (and a body stream) would
   // cost more than the rest of the request. The onResponse hook still runs on 'finish'.
