@@ -2,6 +2,7 @@ import {
   CircuitBreakerPolicy,
   CorsPolicy,
   HeaderTransform,
+  IntrospectionPolicy,
   IpRules,
   JwtPolicy,
   KEY_RECORD_SCHEMA_VERSION,
@@ -142,6 +143,18 @@ function buildSnapshot(tenant: TenantRow, apis: ApiRow[], plans: PlanRow[], now:
       api.authMode === 'JWT' || api.jwtConfig
         ? parseJson(JwtPolicy, { ...JWT_DEFAULTS, ...((api.jwtConfig as object | null) ?? {}) }, `JWT settings of API ${api.id}`)
         : null,
+    ...(api.authMode === 'INTROSPECTION' || api.introspectionConfig
+      ? { introspection: parseJson(IntrospectionPolicy, api.introspectionConfig, `introspection settings of API ${api.id}`) }
+      : {}),
+    ...(api.deprecatedAt || api.sunsetAt
+      ? {
+          lifecycle: {
+            deprecatedAt: api.deprecatedAt?.getTime() ?? null,
+            sunsetAt: api.sunsetAt?.getTime() ?? null,
+            link: api.deprecationLink ?? null,
+          },
+        }
+      : {}),
     targets: api.targets.map((t) => ({
       id: t.id,
       url: t.url,

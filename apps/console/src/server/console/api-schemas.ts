@@ -1,6 +1,7 @@
 // What an API may be created or updated with: the zod schemas the services, the forms and the
 // admin API's OpenAPI document share.
 import { z } from 'zod';
+import { ClaimName, IntrospectionConfig, LifecycleFields } from './api-introspection';
 import { CreateRouteInput } from './route-schemas';
 import { CircuitBreakerInput, CorsInput, IpRulesInput, SharedRateLimitInput } from './edge-fields';
 import { SafeName, SafeText, Slug } from '../shared/validation';
@@ -65,6 +66,8 @@ const JwtConfig = z.object({
     .positive()
     .max(31_536_000, 'must be at most a year')
     .default(86_400),
+  /** Claim naming the consumer a token bills to (ADR 0028); set, unbound subjects get 403. */
+  consumerClaim: ClaimName.nullable().optional(),
 });
 
 const ApiFields = {
@@ -80,8 +83,12 @@ const ApiFields = {
     .regex(/^[A-Za-z0-9._-]+$/, 'may use letters, digits, . _ - only')
     .default('v1'),
   visibility: z.enum(['PUBLIC', 'PRIVATE'], { error: 'must be PUBLIC or PRIVATE' }).default('PRIVATE'),
-  authMode: z.enum(['API_KEY', 'JWT', 'NONE'], { error: 'must be API_KEY, JWT or NONE' }).default('API_KEY'),
+  authMode: z
+    .enum(['API_KEY', 'JWT', 'INTROSPECTION', 'NONE'], { error: 'must be API_KEY, JWT, INTROSPECTION or NONE' })
+    .default('API_KEY'),
   jwtConfig: JwtConfig.nullable().optional(),
+  introspectionConfig: IntrospectionConfig.nullable().optional(),
+  ...LifecycleFields,
   allowQueryKey: z.boolean({ error: 'must be true or false' }).default(false),
   failMode: z.enum(['OPEN', 'CLOSED'], { error: 'must be OPEN or CLOSED' }).default('OPEN'),
   loadBalancing: z.enum(['ROUND_ROBIN', 'WEIGHTED'], { error: 'must be ROUND_ROBIN or WEIGHTED' }).default('ROUND_ROBIN'),
@@ -116,7 +123,7 @@ export const UpdateApiInput = z
     description: SafeText(2000),
     version: ApiFields.version.unwrap(),
     visibility: z.enum(['PUBLIC', 'PRIVATE']),
-    authMode: z.enum(['API_KEY', 'JWT', 'NONE']),
+    authMode: z.enum(['API_KEY', 'JWT', 'INTROSPECTION', 'NONE']),
     allowQueryKey: z.boolean({ error: 'must be true or false' }),
     failMode: z.enum(['OPEN', 'CLOSED']),
     loadBalancing: z.enum(['ROUND_ROBIN', 'WEIGHTED']),

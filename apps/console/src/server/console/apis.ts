@@ -7,6 +7,7 @@ import { recordAudit } from '../shared/audit';
 import { enqueuePolicyPublish } from '../shared/publish';
 import { allowPrivate, checkJwks, checkTargets, resolveOpenApi, type ApiServiceOptions } from './api-upstream-checks';
 import { CreateApiInput, UpdateApiInput } from './api-schemas';
+import { checkIntrospection, withoutSecrets } from './api-introspection';
 import { Id, isUniqueViolation, pageArgs, Pagination, parseInput, toPage } from '../shared/validation';
 import { jsonColumn, jsonCreate, uniq } from './edge-fields';
 
@@ -34,15 +35,20 @@ export async function listApis(ctx: ServiceContext, input: unknown = {}) {
     },
     include: { targets: true, _count: { select: { routes: true } } },
   });
-  return toPage(rows, p.limit);
+  return toPage(rows.map(withoutSecrets), p.limit);
 }
 
-export async function getApi(ctx: ServiceContext, apiId: string) {
+async function loadApi(ctx: ServiceContext, apiId: string) {
   requirePermission(ctx, 'read');
   if (!Id('api').safeParse(apiId).success) throw notFound('API');
   const api = await ctx.db.api.findFirst({ where: { id: apiId, tenantId: ctx.tenantId }, include: apiInclude });
   if (!api) throw notFound('API');
   return api;
+}
+
+/** One API; the introspection client secret is never in the answer (ADR 0028). */
+export async function getApi(ctx: ServiceContext, apiId: string) {
+  return withoutSecrets(await loadApi(ctx, apiId));
 }
 
 export async function createApi(ctx: ServiceContext, input: unknown, opts: ApiServiceOptions = {}) {
@@ -51,6 +57,7 @@ export async function createApi(ctx: ServiceContext, input: unknown, opts: ApiSe
   const allow = await allowPrivate(ctx);
   const urls = await checkTargets(data.targets, allow, opts);
   const jwt = await checkJwks(data.jwtConfig, allow, opts);
+  const introspection = await checkIntrospection(data.introspectionConfig, null, allow, opts);
   const doc = await resolveOpenApi(data, allow, opts);
   const id = newId('api');
   try {
@@ -67,6 +74,10 @@ export async function createApi(ctx: ServiceContext, input: unknown, opts: ApiSe
           visibility: data.visibility,
           authMode: data.authMode,
           jwtConfig: (jwt ?? undefined) as Prisma.InputJsonValue | undefined,
+          introspectionConfig: (introspection ?? undefined) as Prisma.InputJsonValue | undefined,
+          deprecatedAt: data.deprecatedAt ?? null,
+          sunsetAt: data.sunsetAt ?? null,
+          deprecationLink: data.deprecationLink ?? null,
           allowQueryKey: data.allowQueryKey,
           failMode: data.failMode,
           loadBalancing: data.loadBalancing,
@@ -131,13 +142,25 @@ export async function createApi(ctx: ServiceContext, input: unknown, opts: ApiSe
 
 export async function updateApi(ctx: ServiceContext, apiId: string, input: unknown, opts: ApiServiceOptions = {}) {
   requirePermission(ctx, 'manageApis');
-  const existing = await getApi(ctx, apiId);
+  const existing = await loadApi(ctx, apiId);
   const data = parseInput(UpdateApiInput, input);
   const allow = await allowPrivate(ctx);
   const urls = data.targets ? await checkTargets(data.targets, allow, opts) : null;
   const jwt = await checkJwks(data.jwtConfig, allow, opts);
+  const introspection = await checkIntrospection(data.introspectionConfig, existing.introspectionConfig, allow, opts);
   const doc = data.openapi !== undefined || data.openapiUrl !== undefined ? await resolveOpenApi(data, allow, opts) : {};
-  const { targets, openapi: _o, openapiUrl: _u, jwtConfig: _j, cors, ipRules, perIpRateLimit, circuitBreaker, ...scalar } = data;
+  const {
+    targets,
+    openapi: _o,
+    openapiUrl: _u,
+    jwtConfig: _j,
+    introspectionConfig: _i,
+    cors,
+    ipRules,
+    perIpRateLimit,
+    circuitBreaker,
+    ...scalar
+  } = data;
   try {
     await ctx.db.$transaction(async (tx) => {
       await tx.api.update({
@@ -149,6 +172,9 @@ export async function updateApi(ctx: ServiceContext, apiId: string, input: unkno
           ipRules: jsonColumn(ipRules),
           perIpRateLimit: jsonColumn(perIpRateLimit),
           circuitBreaker: jsonColumn(circuitBreaker),
+          ...(introspection !== undefined
+            ? { introspectionConfig: introspection === null ? Prisma.DbNull : (introspection as Prisma.InputJsonValue) }
+            : {}),
           ...doc,
         },
       });
@@ -177,7 +203,7 @@ export async function updateApi(ctx: ServiceContext, apiId: string, input: unkno
 
 export async function deleteApi(ctx: ServiceContext, apiId: string) {
   requirePermission(ctx, 'manageApis');
-  const existing = await getApi(ctx, apiId);
+  const existing = await loadApi(ctx, apiId);
   await ctx.db.$transaction(async (tx) => {
     await tx.api.delete({ where: { id: existing.id } });
     await recordAudit(tx, ctx, 'api.deleted', { type: 'api', id: existing.id }, { name: existing.name, slug: existing.slug });

@@ -121,7 +121,15 @@ async function checkApiIds(ctx: ServiceContext, apiIds: string[] | undefined) {
 }
 
 /** Issues a key; the secret is in the result once and is never stored or shown again. */
-export async function issueKey(ctx: ServiceContext, input: unknown): Promise<{ key: Awaited<ReturnType<typeof getKey>>; secret: string }> {
+/**
+ * `credential` (subject bindings, ./subject-bindings.ts): the record's hash and display prefix
+ * come from a JWT/OAuth subject instead of a generated secret (the returned secret is then '').
+ */
+export async function issueKey(
+  ctx: ServiceContext,
+  input: unknown,
+  credential?: { hash: string; prefix: string },
+): Promise<{ key: Awaited<ReturnType<typeof getKey>>; secret: string }> {
   requirePermission(ctx, 'manageKeys');
   const data = parseInput(IssueKeyInput, input);
   const apiIds = await checkApiIds(ctx, data.apiIds);
@@ -149,7 +157,9 @@ export async function issueKey(ctx: ServiceContext, input: unknown): Promise<{ k
     if (!plan) throw notFound('plan');
     if (plan.status === 'ARCHIVED') throw new ServiceError('unprocessable', 'the plan is archived', { planId: 'is archived' });
   }
-  const secret = generateApiKey(data.env);
+  const secret = credential ? '' : generateApiKey(data.env);
+  const hash = credential?.hash ?? hashApiKey(secret);
+  const prefix = credential?.prefix ?? displayPrefix(secret);
   const id = newId('key');
   await ctx.db.$transaction(async (tx) => {
     const owner = consumerId ?? (await ensureInternalConsumer(tx, ctx.tenantId));
@@ -182,8 +192,8 @@ export async function issueKey(ctx: ServiceContext, input: unknown): Promise<{ k
         consumerId: owner,
         subscriptionId,
         name: data.name,
-        hash: hashApiKey(secret),
-        prefix: displayPrefix(secret),
+        hash,
+        prefix,
         env: data.env,
         expiresAt: data.expiresAt ?? null,
         apiIds: apiIds ?? [],
@@ -194,7 +204,7 @@ export async function issueKey(ctx: ServiceContext, input: unknown): Promise<{ k
         ipRules: jsonCreate(data.ipRules),
       },
     });
-    await recordAudit(tx, ctx, 'key.issued', { type: 'key', id }, { prefix: displayPrefix(secret), consumerId: owner, subscriptionId });
+    await recordAudit(tx, ctx, 'key.issued', { type: 'key', id }, { prefix, consumerId: owner, subscriptionId });
     await enqueueKeyPublish(tx, id);
   });
   return { key: await getKey(ctx, id), secret };

@@ -109,6 +109,16 @@ export function buildOpenApiDocument(serverUrl = 'http://localhost:3000') {
       '/consumers/{id}': consumers.item,
       '/keys': keys.collection,
       '/keys/{id}': keys.item,
+      '/subject-bindings': {
+        post: {
+          tags: ['Keys'],
+          operationId: 'bindSubject',
+          description:
+            "Binds a JWT subject or OAuth client (the value of the API's `consumerClaim`) to a consumer and plan, so its calls are limited, metered and billed like a key. The binding is a key without a secret (prefix `sub:`): update or revoke it through `/keys/{id}`.",
+          requestBody: body('BindSubject'),
+          responses: { ...ok(201, 'SubjectBinding', 'Bound'), ...errors(400, 401, 403, 404, 409, 413, 422) },
+        },
+      },
       '/keys/{id}/roll': {
         parameters: [idParam],
         post: {

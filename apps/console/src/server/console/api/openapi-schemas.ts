@@ -4,6 +4,7 @@ import { CreateRouteInput, UpdateRouteInput } from '../route-schemas';
 import { CreatePlanInput, UpdatePlanInput } from '../plans';
 import { CreateConsumerInput, UpdateConsumerInput } from '../consumers';
 import { IssueKeyInput, RollKeyInput, UpdateKeyInput } from '../keys';
+import { BindSubjectInput } from '../subject-bindings';
 import { ChangeRoleInput, InviteInput } from '../members';
 import { CreateTokenInput } from '../tokens';
 import { UpdateTenantInput } from '../tenant';
@@ -92,7 +93,22 @@ export const schemas: Record<string, Schema> = {
     basePath: str,
     version: str,
     visibility: { enum: ['PUBLIC', 'PRIVATE'] },
-    authMode: { enum: ['API_KEY', 'JWT', 'NONE'] },
+    authMode: { enum: ['API_KEY', 'JWT', 'INTROSPECTION', 'NONE'] },
+    introspectionConfig: {
+      type: ['object', 'null'],
+      description: 'OAuth 2.0 token introspection (RFC 7662) settings. The client secret is write-only: answers carry `clientSecretSet`.',
+      properties: {
+        endpoint: str,
+        clientId: str,
+        clientSecretSet: bool,
+        cacheMaxTtlSeconds: int,
+        requiredScopes: strs,
+        consumerClaim: nstr,
+      },
+    },
+    deprecatedAt: { ...nts, description: 'Announced in a `Deprecation` header (RFC 9745) on every response.' },
+    sunsetAt: { ...nts, description: 'Announced in a `Sunset` header (RFC 8594) on every response.' },
+    deprecationLink: { ...nstr, description: 'Announced as `Link: <…>; rel="deprecation"`.' },
     allowQueryKey: bool,
     failMode: { enum: ['OPEN', 'CLOSED'] },
     loadBalancing: { enum: ['ROUND_ROBIN', 'WEIGHTED'] },
@@ -186,6 +202,7 @@ export const schemas: Record<string, Schema> = {
     key: ref('Key'),
     secret: { type: 'string', description: 'The key itself. Shown once, never again.' },
   }),
+  SubjectBinding: obj(['key', 'subject'], { key: ref('Key'), subject: str }),
   RolledKey: obj(['key', 'secret', 'previous'], { key: ref('Key'), secret: str, previous: ref('Key') }),
   Deleted: obj(['id'], { id: str, deleted: bool, archived: bool }),
   Usage: obj(['from', 'to', 'granularity', 'points', 'totals', 'top'], {
@@ -272,6 +289,7 @@ export const schemas: Record<string, Schema> = {
   UpdateConsumer: input(UpdateConsumerInput),
   IssueKey: input(IssueKeyInput),
   UpdateKey: input(UpdateKeyInput),
+  BindSubject: input(BindSubjectInput),
   RollKey: input(RollKeyInput),
   InviteMember: input(InviteInput),
   ChangeMemberRole: input(ChangeRoleInput),

@@ -4,6 +4,7 @@ import { createRoute, deleteRoute, getRoute, listRoutes, updateRoute } from '../
 import { createPlan, deletePlan, getPlan, listPlans, updatePlan } from '../plans';
 import { createConsumer, deleteConsumer, getConsumer, listConsumers, updateConsumer } from '../consumers';
 import { getKey, issueKey, listKeys, revokeKey, rollKey, updateKey } from '../keys';
+import { bindSubject } from '../subject-bindings';
 import { queryTopUsage, queryUsage } from '../../shared/usage';
 import { changeMemberRole, inviteMember, listMembers, removeMember } from '../members';
 import { createAccessToken, listAccessTokens, revokeAccessToken } from '../tokens';
@@ -126,6 +127,10 @@ export function createV1Handlers(getDeps: () => V1Deps, opts: ApiServiceOptions 
     keys: {
       GET: v1(async ({ ctx, query }) => listKeys(ctx, pick(query, [...PAGE, 'consumerId', 'status', 'q']))),
       POST: v1(async ({ ctx, body }) => new Status(201, await issueKey(ctx, await body()))),
+    },
+    /** JWT subjects / OAuth clients bound to a consumer (ADR 0028); managed as keys afterwards. */
+    subjectBindings: {
+      POST: v1(async ({ ctx, body }) => new Status(201, await bindSubject(ctx, await body()))),
     },
     key: {
       GET: v1<IdParam>(async ({ ctx, params }) => getKey(ctx, params.id)),
