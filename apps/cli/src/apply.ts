@@ -23,6 +23,10 @@ function apiFields(a: ApiConfig, only?: string[]): Record<string, unknown> {
     visibility: a.visibility,
     authMode: a.authMode,
     jwtConfig: a.jwt,
+    introspectionConfig: a.introspection ? withoutNullSecret(a.introspection) : a.introspection,
+    deprecatedAt: a.deprecatedAt,
+    sunsetAt: a.sunsetAt,
+    deprecationLink: a.deprecationLink,
     allowQueryKey: a.allowQueryKey,
     failMode: a.failMode,
     loadBalancing: a.loadBalancing,
@@ -38,9 +42,15 @@ function apiFields(a: ApiConfig, only?: string[]): Record<string, unknown> {
     circuitBreaker: a.circuitBreaker,
     targets: a.targets,
   };
-  const rename: Record<string, string> = { jwt: 'jwtConfig' };
+  const rename: Record<string, string> = { jwt: 'jwtConfig', introspection: 'introspectionConfig' };
   if (!only) return all;
   return Object.fromEntries(only.map((f) => rename[f] ?? f).map((k) => [k, all[k]]));
+}
+
+/** A null secret means "keep the stored one": the console is sent no secret at all. */
+function withoutNullSecret(i: NonNullable<ApiConfig['introspection']>) {
+  const { clientSecret, ...rest } = i;
+  return clientSecret === null ? rest : i;
 }
 
 function planBody(p: PlanConfig, apiIds: string[]) {
@@ -82,6 +92,7 @@ export async function applyChanges(
           if (body.openapi === null) delete body.openapi;
           if (body.openapiUrl === null) delete body.openapiUrl;
           if (body.jwtConfig === null) delete body.jwtConfig;
+          if (body.introspectionConfig === null) delete body.introspectionConfig;
           const first = c.api.routes.slice(0, ROUTES_AT_CREATION).map(routeBody);
           const created = await client.request<{ id: string }>('POST', '/apis', { ...body, routes: first });
           apiIdBySlug.set(c.api.slug, created.id);

@@ -132,6 +132,9 @@ function checkReferences(c: Config): Problem[] {
     if (a.authMode === 'JWT' && !a.jwt?.jwksUrl && !a.jwt?.key) {
       problems.push({ path: ['apis', i, 'jwt'], message: 'a JWT API needs jwt.jwksUrl or jwt.key' });
     }
+    if (a.authMode === 'INTROSPECTION' && !a.introspection) {
+      problems.push({ path: ['apis', i, 'introspection'], message: 'an INTROSPECTION API needs introspection settings' });
+    }
   });
   if (c.apis && c.plans) {
     const slugs = new Set(c.apis.map((a) => a.slug));
@@ -189,7 +192,20 @@ export function renderConfig(c: Config, opts: { schemaRef: string }): string {
       apis: c.apis?.map((a) => ({
         ...ordered(a, API_ORDER),
         jwt: a.jwt
-          ? ordered(a.jwt, ['issuer', 'audience', 'jwksUrl', 'key', 'algorithms', 'forwardClaims', 'requireExp', 'maxLifetimeSeconds'])
+          ? ordered(a.jwt, [
+              'issuer',
+              'audience',
+              'jwksUrl',
+              'key',
+              'algorithms',
+              'forwardClaims',
+              'requireExp',
+              'maxLifetimeSeconds',
+              'consumerClaim',
+            ])
+          : null,
+        introspection: a.introspection
+          ? ordered(a.introspection, ['endpoint', 'clientId', 'clientSecret', 'cacheMaxTtlSeconds', 'requiredScopes', 'consumerClaim'])
           : null,
         openapi: a.openapi ? sortKeys(a.openapi) : null,
         cors: a.cors ? ordered(a.cors, ['origins', 'methods', 'headers', 'exposedHeaders', 'credentials', 'maxAgeSeconds']) : null,

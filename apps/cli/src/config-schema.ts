@@ -151,6 +151,8 @@ export const Target = z
   })
   .strict();
 
+const ClaimName = z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/);
+
 const Printable = (max: number) =>
   z
     .string()
@@ -186,6 +188,28 @@ export const Jwt = z
       .max(31_536_000)
       .default(86_400)
       .describe('The longest lifetime (exp − iat) a token may have, in seconds.'),
+    consumerClaim: ClaimName.nullable()
+      .default(null)
+      .describe('Claim naming the subject binding a token bills to (docs/adr/0028); set, unbound subjects get 403.'),
+  })
+  .strict();
+
+export const Introspection = z
+  .object({
+    endpoint: z.string().trim().max(2048).describe('The OAuth 2.0 token introspection endpoint (RFC 7662).'),
+    clientId: Printable(256),
+    clientSecret: z
+      .string()
+      .max(1024)
+      .nullable()
+      .default(null)
+      .describe('client_secret_basic secret: write ${env:NAME}, never the secret itself. null keeps the stored one.'),
+    cacheMaxTtlSeconds: int(0, 3600).default(60).describe('Longest an answer is reused (never past the token exp).'),
+    requiredScopes: z
+      .array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]{1,128}$/))
+      .max(32)
+      .default([]),
+    consumerClaim: ClaimName.nullable().default(null).describe('e.g. client_id: every caller must be bound to a consumer (docs/adr/0028).'),
   })
   .strict();
 
@@ -204,8 +228,12 @@ export const Api = z
       .regex(/^[A-Za-z0-9._-]+$/)
       .default('v1'),
     visibility: z.enum(['PUBLIC', 'PRIVATE']).default('PRIVATE').describe('PUBLIC APIs are listed in the developer portal.'),
-    authMode: z.enum(['API_KEY', 'JWT', 'NONE']).default('API_KEY'),
+    authMode: z.enum(['API_KEY', 'JWT', 'INTROSPECTION', 'NONE']).default('API_KEY'),
     jwt: Jwt.nullable().default(null),
+    introspection: Introspection.nullable().default(null),
+    deprecatedAt: z.iso.datetime().nullable().default(null).describe('Announced in a Deprecation header (RFC 9745).'),
+    sunsetAt: z.iso.datetime().nullable().default(null).describe('Announced in a Sunset header (RFC 8594).'),
+    deprecationLink: z.string().trim().max(2048).nullable().default(null),
     allowQueryKey: z.boolean().default(false),
     failMode: z.enum(['OPEN', 'CLOSED']).default('OPEN').describe('What limits do while Redis is unreachable.'),
     loadBalancing: z.enum(['ROUND_ROBIN', 'WEIGHTED']).default('ROUND_ROBIN'),
@@ -321,6 +349,10 @@ export const API_FIELDS = [
   'visibility',
   'authMode',
   'jwt',
+  'introspection',
+  'deprecatedAt',
+  'sunsetAt',
+  'deprecationLink',
   'allowQueryKey',
   'failMode',
   'loadBalancing',

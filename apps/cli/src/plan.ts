@@ -41,7 +41,23 @@ function canonicalApi(a: ApiConfig): ApiConfig {
     basePath: normaliseBasePath(a.basePath),
     targets: sortTargets(a.targets.map((t) => ({ ...t, url: normaliseTargetUrl(t.url) }))),
     openapi: a.openapi ? (sortKeys(a.openapi) as Record<string, unknown>) : null,
+    deprecatedAt: isoOrAsIs(a.deprecatedAt),
+    sunsetAt: isoOrAsIs(a.sunsetAt),
   };
+}
+
+function isoOrAsIs(s: string | null): string | null {
+  const t = s === null ? NaN : Date.parse(s);
+  return Number.isNaN(t) ? s : new Date(t).toISOString();
+}
+
+/**
+ * The workspace never hands out the introspection secret: compare as if it held the file's, so
+ * only the other settings make a change (rotating the secret alone needs another field changed).
+ */
+function withFileSecret(have: CurrentApi, want: ApiConfig): CurrentApi {
+  if (!have.introspection || !want.introspection) return have;
+  return { ...have, introspection: { ...have.introspection, clientSecret: want.introspection.clientSecret } };
 }
 
 function canonicalRoute(r: RouteConfig): RouteConfig {
@@ -130,7 +146,7 @@ export function planChanges(file: ConfigFile, ws: Workspace, opts: { prune: bool
         creates.push({ kind: 'api.create', api: want });
         continue;
       }
-      const diff = diffFields(want, have, API_FIELDS);
+      const diff = diffFields(want, withFileSecret(have, want), API_FIELDS);
       if (diff.length) updates.push({ kind: 'api.update', api: want, id: have.id, changes: diff });
       updates.push(...planRoutes(want, have));
     }

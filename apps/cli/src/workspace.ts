@@ -26,6 +26,10 @@ type ApiRow = {
   visibility: string;
   authMode: string;
   jwtConfig: Record<string, unknown> | null;
+  introspectionConfig?: Record<string, unknown> | null;
+  deprecatedAt?: string | null;
+  sunsetAt?: string | null;
+  deprecationLink?: string | null;
   allowQueryKey: boolean;
   failMode: string;
   loadBalancing: string;
@@ -119,6 +123,13 @@ function toRoute(r: RouteRow, api: string): CurrentRoute {
   return { ...parsed, id: r.id };
 }
 
+/** The admin API answers `clientSecretSet`, never the secret: the file's shape says null. */
+function introspectionOf(c: Record<string, unknown> | null): Record<string, unknown> | null {
+  if (!c) return null;
+  const { clientSecretSet: _set, ...rest } = c;
+  return { ...rest, clientSecret: null };
+}
+
 function toApi(row: ApiRow): CurrentApi {
   const parsed = normalise(
     Api,
@@ -131,6 +142,10 @@ function toApi(row: ApiRow): CurrentApi {
       visibility: row.visibility,
       authMode: row.authMode,
       jwt: row.jwtConfig ?? null,
+      introspection: introspectionOf(row.introspectionConfig ?? null),
+      deprecatedAt: row.deprecatedAt ?? null,
+      sunsetAt: row.sunsetAt ?? null,
+      deprecationLink: row.deprecationLink ?? null,
       allowQueryKey: row.allowQueryKey,
       failMode: row.failMode,
       loadBalancing: row.loadBalancing,

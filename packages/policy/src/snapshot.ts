@@ -93,7 +93,7 @@ export const JwtPolicy = z.object({
    */
   maxLifetimeSeconds: z.number().int().positive().max(31_536_000).default(86_400),
   /** Claim naming the consumer a token bills to (ADR 0028); absent = the token is not billed to anyone. */
-  consumerClaim: ConsumerClaim.optional(),
+  consumerClaim: ConsumerClaim.nullable().optional(),
 });
 export type JwtPolicy = z.infer<typeof JwtPolicy>;
 
