@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Db } from '@tollgate/db';
+import { compileTenantPolicy, type Db } from '@tollgate/db';
 import { testDb } from '../harness/db';
 import { makeTenant, makeToken } from '../console/fixtures';
 import { runCli } from '../../apps/cli/src/cli';
@@ -79,6 +79,14 @@ describe('introspection and lifecycle in the configuration file', () => {
     expect(row.sunsetAt?.toISOString()).toBe('2027-06-30T00:00:00.000Z');
     const users = await db.api.findFirstOrThrow({ where: { tenantId: t.tenantId, slug: 'users' } });
     expect(users.jwtConfig).toMatchObject({ consumerClaim: 'sub' });
+    // What the file set reaches the gateway's snapshot.
+    const snap = await compileTenantPolicy(db, t.tenantId);
+    expect(snap!.apis.find((a) => a.slug === 'orders')).toMatchObject({
+      authMode: 'introspection',
+      introspection: { clientSecret: 'from-the-env-123', consumerClaim: 'client_id' },
+      lifecycle: { sunsetAt: Date.UTC(2027, 5, 30) },
+    });
+    expect(snap!.apis.find((a) => a.slug === 'users')!.jwt!.consumerClaim).toBe('sub');
 
     const diff = await cli(['diff', 'oauth.yaml'], env);
     expect(diff.code, diff.out).toBe(0);
