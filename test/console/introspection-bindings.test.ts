@@ -10,6 +10,13 @@ import { revokeKey } from '../../apps/console/src/server/console/keys';
 import { bindSubject } from '../../apps/console/src/server/console/subject-bindings';
 import { createV1Handlers } from '../../apps/console/src/server/console/api/v1';
 import { buildOpenApiDocument } from '../../apps/console/src/server/console/api/openapi-doc';
+import { introspectionConfigFrom, jwtConsumerClaimFrom, lifecycleFrom } from '../../apps/console/src/server/console/form-inputs-oauth';
+
+function form(entries: Array<[string, string]>): FormData {
+  const fd = new FormData();
+  for (const [k, v] of entries) fd.append(k, v);
+  return fd;
+}
 
 // Introspection settings, API lifecycle dates and subject bindings in the control plane (ADR 0028).
 
@@ -146,5 +153,53 @@ describe('subject bindings', () => {
     const bad = await call(v1.subjectBindings.POST, { method: 'POST', token: await makeToken(a, 'ADMIN'), rawBody: '{"subject":' });
     expect(bad.status).toBe(400);
     expect(buildOpenApiDocument().paths['/subject-bindings'].post.operationId).toBe('bindSubject');
+  });
+});
+
+describe('the API form', () => {
+  it('reads introspection, consumer claim and deprecation fields; a blank secret keeps the stored one', async () => {
+    const fd = form([
+      ['introspectionEndpoint', 'https://auth.example.com/introspect'],
+      ['introspectionClientId', 'gw'],
+      ['introspectionClientSecret', 'form-secret-1'],
+      ['introspectionCacheMaxTtlSeconds', '15'],
+      ['introspectionRequiredScopes', 'a.read  b.write'],
+      ['introspectionConsumerClaim', 'client_id'],
+      ['sunsetAt', '2027-06-30'],
+      ['deprecatedAt', ''],
+      ['jwtConsumerClaim', ' sub '],
+    ]);
+    expect(jwtConsumerClaimFrom(fd)).toBe('sub');
+    const api = await createApi(
+      a.owner,
+      apiInput({ authMode: 'INTROSPECTION', introspectionConfig: introspectionConfigFrom(fd, 'INTROSPECTION'), ...lifecycleFrom(fd) }),
+      opts,
+    );
+    expect(api.introspectionConfig).toMatchObject({ cacheMaxTtlSeconds: 15, requiredScopes: ['a.read', 'b.write'], clientSecretSet: true });
+    expect(api.sunsetAt?.toISOString()).toBe('2027-06-30T00:00:00.000Z');
+    expect(api.deprecatedAt).toBeNull();
+    const blank = form([
+      ['introspectionEndpoint', 'https://auth.example.com/introspect'],
+      ['introspectionClientId', 'gw2'],
+      ['introspectionClientSecret', ''],
+    ]);
+    await updateApi(a.owner, api.id, { introspectionConfig: introspectionConfigFrom(blank, 'INTROSPECTION') }, opts);
+    const row = await db.api.findUniqueOrThrow({ where: { id: api.id } });
+    expect(row.introspectionConfig).toMatchObject({ clientId: 'gw2', clientSecret: 'form-secret-1' });
+    // Nothing filled in on a keyed API: the settings are left alone.
+    expect(introspectionConfigFrom(form([]), 'API_KEY')).toBeUndefined();
+    const hostile = form([
+      ['introspectionEndpoint', 'javascript:alert(1)'],
+      ['introspectionClientId', 'x'],
+      ['introspectionCacheMaxTtlSeconds', 'lots'],
+    ]);
+    const err = await failure(
+      createApi(
+        a.owner,
+        apiInput({ authMode: 'INTROSPECTION', introspectionConfig: introspectionConfigFrom(hostile, 'INTROSPECTION') }),
+        opts,
+      ),
+    );
+    expect(err.code).toBe('unprocessable');
   });
 });

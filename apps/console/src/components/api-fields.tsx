@@ -1,6 +1,7 @@
 import { Checkbox, Field, Select, TextArea } from './forms';
 import { TargetsEditor } from './targets-editor';
 import { OpenApiFileInput } from './openapi-file-input';
+import { ApiOAuthFields } from './api-oauth-fields';
 
 type ApiDefaults = {
   name?: string;
@@ -20,6 +21,10 @@ type ApiDefaults = {
   targets?: Array<{ url: string; weight: number }>;
   openapiUrl?: string | null;
   jwtConfig?: unknown;
+  introspectionConfig?: unknown;
+  deprecatedAt?: unknown;
+  sunsetAt?: unknown;
+  deprecationLink?: string | null;
 };
 
 type JwtDefaults = {
@@ -30,6 +35,7 @@ type JwtDefaults = {
   forwardClaims?: string[];
   requireExp?: boolean;
   maxLifetimeSeconds?: number;
+  consumerClaim?: string | null;
 };
 const JWT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'PS256', 'EdDSA', 'HS256', 'HS384', 'HS512'];
 
@@ -70,6 +76,7 @@ export function ApiFields({ d = {} }: { d?: ApiDefaults }) {
           options={[
             { value: 'API_KEY', label: 'API key' },
             { value: 'JWT', label: 'JWT' },
+            { value: 'INTROSPECTION', label: 'OAuth token introspection' },
             { value: 'NONE', label: 'None (public)' },
           ]}
         />
@@ -156,6 +163,13 @@ export function ApiFields({ d = {} }: { d?: ApiDefaults }) {
             defaultValue={jwt.maxLifetimeSeconds ?? 86400}
             hint="Tokens valid for longer (exp minus iat or now) are refused."
           />
+          <Field
+            name="jwtConsumerClaim"
+            label="Bill to the consumer bound to claim"
+            defaultValue={jwt.consumerClaim ?? ''}
+            placeholder="sub"
+            hint="Set: every token's value must be bound to a consumer (403 otherwise)."
+          />
           <div className="pt-6">
             <Checkbox
               name="jwtAllowNoExp"
@@ -174,6 +188,7 @@ export function ApiFields({ d = {} }: { d?: ApiDefaults }) {
           </div>
         </fieldset>
       </fieldset>
+      <ApiOAuthFields d={d} />
       <fieldset className="rounded-md border border-slate-200 p-4">
         <legend className="px-1 text-sm font-medium text-slate-800">OpenAPI document (optional)</legend>
         <div className="grid gap-4 md:grid-cols-2">

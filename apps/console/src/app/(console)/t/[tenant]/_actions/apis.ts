@@ -9,6 +9,7 @@ import { createApi, deleteApi, getApi, updateApi } from '@/server/console/apis';
 import { createRoute, deleteRoute, updateRoute } from '@/server/console/routes';
 import { formFieldsFor, jwtConfigFrom, routeInputFrom } from '@/server/console/form-inputs';
 import { edgePolicyInputFrom } from '@/server/console/edge-form-inputs';
+import { introspectionConfigFrom, jwtConsumerClaimFrom, lifecycleFrom } from '@/server/console/form-inputs-oauth';
 
 // Every action: same-origin check and membership first (actionSession), then the service,
 // which applies the role guard. Nothing here decides who may do what.
@@ -38,6 +39,16 @@ function apiInputFrom(fd: FormData) {
   };
 }
 
+/** JWT (with its consumer claim), introspection and deprecation fields of the form (ADR 0028). */
+function oauthInputFrom(fd: FormData, jwt: ReturnType<typeof jwtConfigFrom>) {
+  const introspectionConfig = introspectionConfigFrom(fd, str(fd, 'authMode'));
+  return {
+    jwtConfig: jwt ? { ...jwt, consumerClaim: jwtConsumerClaimFrom(fd) } : jwt,
+    ...(introspectionConfig !== undefined ? { introspectionConfig } : {}),
+    ...lifecycleFrom(fd),
+  };
+}
+
 async function openapiFromUpload(fd: FormData): Promise<string | undefined> {
   const file = fd.get('openapiFile');
   if (file && typeof file === 'object' && 'size' in file && file.size > 0) {
@@ -51,7 +62,7 @@ export async function createApiAction(slug: string, prev: FormState, fd: FormDat
   let id = '';
   const res = await runAction(prev, fd, async () => {
     const { ctx } = await actionSession(slug);
-    const input = { ...apiInputFrom(fd), jwtConfig: jwtConfigFrom(fd, str(fd, 'authMode')) };
+    const input = { ...apiInputFrom(fd), ...oauthInputFrom(fd, jwtConfigFrom(fd, str(fd, 'authMode'))) };
     const uploaded = await openapiFromUpload(fd);
     const api = await createApi(ctx, uploaded !== undefined ? { ...input, openapi: uploaded } : input).catch((err: unknown) => {
       throw formFieldsFor(err);
@@ -67,7 +78,7 @@ export async function updateApiAction(slug: string, apiId: string, prev: FormSta
     const { ctx } = await actionSession(slug);
     const existing = await getApi(ctx, apiId);
     const existingKey = (existing.jwtConfig as { key?: string | null } | null)?.key ?? null;
-    const input = { ...apiInputFrom(fd), jwtConfig: jwtConfigFrom(fd, str(fd, 'authMode'), existingKey) };
+    const input = { ...apiInputFrom(fd), ...oauthInputFrom(fd, jwtConfigFrom(fd, str(fd, 'authMode'), existingKey)) };
     const uploaded = await openapiFromUpload(fd);
     await updateApi(ctx, apiId, uploaded !== undefined ? { ...input, openapi: uploaded } : input).catch((err: unknown) => {
       throw formFieldsFor(err);

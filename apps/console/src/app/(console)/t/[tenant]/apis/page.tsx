@@ -63,7 +63,11 @@ export default async function ApisPage({
               </Td>
               <Td>{a._count.routes === 0 ? <Badge tone="amber">none: 404</Badge> : a._count.routes}</Td>
               <Td>
-                {a.authMode === 'NONE' ? <Badge tone="amber">none</Badge> : <Badge>{a.authMode === 'API_KEY' ? 'API key' : 'JWT'}</Badge>}
+                {a.authMode === 'NONE' ? (
+                  <Badge tone="amber">none</Badge>
+                ) : (
+                  <Badge>{a.authMode === 'API_KEY' ? 'API key' : a.authMode === 'INTROSPECTION' ? 'OAuth' : 'JWT'}</Badge>
+                )}
               </Td>
               <Td>{a.visibility === 'PUBLIC' ? <Badge tone="green">public</Badge> : <Badge>private</Badge>}</Td>
             </tr>
