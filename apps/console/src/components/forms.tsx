@@ -1,14 +1,28 @@
 'use client';
 
-import { createContext, useActionState, useContext, useState, type ReactNode } from 'react';
+import { createContext, useActionState, useContext, useEffect, useRef, useState, type ReactNode } from 'react';
 import { useFormStatus } from 'react-dom';
 import type { FormState } from '@/server/shared/action-state';
+import { ErrorSummary, type FieldLabels } from './error-summary';
 import { buttonStyles, cx } from './ui';
 
 type Action = (state: FormState, fd: FormData) => Promise<FormState>;
 const FormCtx = createContext<FormState>({ seq: 0 });
 // Several forms of the same shape on one page (one per route) need distinct input ids.
 const IdCtx = createContext('');
+// Fields say which input and label answer for an error key, so the summary can link to them.
+const LabelsCtx = createContext<FieldLabels>(new Map());
+
+/** What the last failed submission sent for `name` (every value, in order); undefined before one. */
+export function useSubmitted(name: string): { values: string[] | undefined; seq: number; error: (key: string) => string | undefined } {
+  const state = useContext(FormCtx);
+  return { values: state.values ? (state.values[name] ?? []) : undefined, seq: state.seq, error: (key) => state.fields?.[key] };
+}
+
+/** Lets a custom input (e.g. a target row) join the error summary under its error key. */
+export function useRegisterLabel(key: string, id: string, label: string) {
+  useContext(LabelsCtx).set(key, { id, label });
+}
 
 /**
  * A form bound to a server action: shows the action's message, field errors beside fields,
@@ -38,32 +52,36 @@ export function ActionForm({
   idPrefix?: string;
 }) {
   const [state, formAction] = useActionState(action, { seq: 0 });
+  const labels = useRef<FieldLabels>(new Map()).current;
+  const summary = useRef<HTMLDivElement>(null);
+  // After a failed submit, focus goes to the summary so a screen reader reads what to fix (WCAG 3.3.1).
+  useEffect(() => {
+    if (state.seq > 0 && !state.ok) summary.current?.focus();
+  }, [state.seq, state.ok]);
   return (
     <IdCtx.Provider value={idPrefix}>
-      <FormCtx.Provider value={state}>
-        <form
-          action={formAction}
-          noValidate
-          className={cx(inline ? 'inline-flex items-center gap-2' : 'space-y-4', className)}
-          onSubmit={(e) => {
-            if (confirm && !window.confirm(confirm)) e.preventDefault();
-          }}
-        >
-          {state.message && !state.ok ? (
-            <div role="alert" className="rounded-md border border-red-200 bg-red-50 px-3 py-2 text-sm text-red-800">
-              {state.message}
-            </div>
-          ) : null}
-          {state.ok && (state.message || successMessage) && !state.secret ? (
-            <div role="status" className="rounded-md border border-emerald-200 bg-emerald-50 px-3 py-2 text-sm text-emerald-800">
-              {state.message ?? successMessage}
-            </div>
-          ) : null}
-          {state.ok && state.secret ? <SecretReveal label={state.secretLabel ?? 'Secret'} secret={state.secret} /> : null}
-          {children}
-          <Submit label={submitLabel} pendingLabel={pendingLabel} variant={variant} />
-        </form>
-      </FormCtx.Provider>
+      <LabelsCtx.Provider value={labels}>
+        <FormCtx.Provider value={state}>
+          <form
+            action={formAction}
+            noValidate
+            className={cx(inline ? 'inline-flex items-center gap-2' : 'space-y-4', className)}
+            onSubmit={(e) => {
+              if (confirm && !window.confirm(confirm)) e.preventDefault();
+            }}
+          >
+            {!state.ok && (state.message || state.fields) ? <ErrorSummary ref={summary} state={state} labels={labels} /> : null}
+            {state.ok && (state.message || successMessage) && !state.secret ? (
+              <div role="status" className="rounded-md border border-emerald-200 bg-emerald-50 px-3 py-2 text-sm text-emerald-800">
+                {state.message ?? successMessage}
+              </div>
+            ) : null}
+            {state.ok && state.secret ? <SecretReveal label={state.secretLabel ?? 'Secret'} secret={state.secret} /> : null}
+            {children}
+            <Submit label={submitLabel} pendingLabel={pendingLabel} variant={variant} />
+          </form>
+        </FormCtx.Provider>
+      </LabelsCtx.Provider>
     </IdCtx.Provider>
   );
 }
@@ -108,8 +126,15 @@ function SecretReveal({ label, secret }: { label: string; secret: string }) {
 function useField(name: string) {
   const state = useContext(FormCtx);
   const error = state.fields?.[name];
-  const value = state.values?.[name];
+  const value = state.values?.[name]?.[0];
   return { error, value, seq: state.seq, prefix: useContext(IdCtx) };
+}
+
+/** Registers a field's label for the error summary and returns its input id. */
+function useFieldId(name: string, errorKey: string, label: string) {
+  const id = `f-${useContext(IdCtx)}${name}`;
+  useRegisterLabel(errorKey, id, label);
+  return id;
 }
 
 const inputCls = (error?: string) =>
@@ -149,8 +174,9 @@ export function Field({
   step,
   maxLength,
 }: FieldProps) {
-  const { error, value, seq, prefix } = useField(errorKey ?? name);
-  const id = `f-${prefix}${name}`;
+  const { error, seq } = useField(errorKey ?? name);
+  const submitted = useContext(FormCtx).values?.[name]?.[0];
+  const id = useFieldId(name, errorKey ?? name, label);
   return (
     <div>
       <label htmlFor={id} className="block text-sm font-medium text-slate-800">
@@ -175,7 +201,7 @@ export function Field({
         step={step}
         maxLength={maxLength}
         defaultValue={
-          type === 'password' ? undefined : (value ?? (defaultValue === null || defaultValue === undefined ? '' : String(defaultValue)))
+          type === 'password' ? undefined : (submitted ?? (defaultValue === null || defaultValue === undefined ? '' : String(defaultValue)))
         }
         aria-invalid={error ? true : undefined}
         aria-describedby={error ? `${id}-error` : hint ? `${id}-hint` : undefined}
@@ -209,8 +235,9 @@ export function TextArea({
   rows?: number;
   errorKey?: string;
 }) {
-  const { error, value, seq, prefix } = useField(errorKey ?? name);
-  const id = `f-${prefix}${name}`;
+  const { error, seq } = useField(errorKey ?? name);
+  const submitted = useContext(FormCtx).values?.[name]?.[0];
+  const id = useFieldId(name, errorKey ?? name, label);
   return (
     <div>
       <label htmlFor={id} className="block text-sm font-medium text-slate-800">
@@ -221,7 +248,7 @@ export function TextArea({
         id={id}
         name={name}
         rows={rows}
-        defaultValue={value ?? defaultValue ?? ''}
+        defaultValue={submitted ?? defaultValue ?? ''}
         aria-invalid={error ? true : undefined}
         aria-describedby={error ? `${id}-error` : hint ? `${id}-hint` : undefined}
         className={cx('mt-1 font-mono', inputCls(error))}
@@ -252,8 +279,8 @@ export function Select({
   defaultValue?: string;
   hint?: ReactNode;
 }) {
-  const { error, value, seq, prefix } = useField(name);
-  const id = `f-${prefix}${name}`;
+  const { error, value, seq } = useField(name);
+  const id = useFieldId(name, name, label);
   return (
     <div>
       <label htmlFor={id} className="block text-sm font-medium text-slate-800">
@@ -265,6 +292,7 @@ export function Select({
         name={name}
         defaultValue={value ?? defaultValue}
         aria-invalid={error ? true : undefined}
+        aria-describedby={error ? `${id}-error` : hint ? `${id}-hint` : undefined}
         className={cx('mt-1', inputCls(error))}
       >
         {options.map((o) => (
@@ -274,11 +302,13 @@ export function Select({
         ))}
       </select>
       {error ? (
-        <p className="mt-1 text-sm text-red-700">
+        <p id={`${id}-error`} className="mt-1 text-sm text-red-700">
           {label} {error}
         </p>
       ) : hint ? (
-        <p className="mt-1 text-xs text-slate-500">{hint}</p>
+        <p id={`${id}-hint`} className="mt-1 text-xs text-slate-500">
+          {hint}
+        </p>
       ) : null}
     </div>
   );
@@ -299,7 +329,7 @@ export function Checkbox({
 }) {
   const state = useContext(FormCtx);
   const id = `f-${useContext(IdCtx)}${name}-${value}`;
-  const submitted = state.values ? (state.values[name] ?? '').split(',').includes(value) : undefined;
+  const submitted = state.values ? (state.values[name] ?? []).includes(value) : undefined;
   return (
     <div className="flex items-start gap-2">
       <input
@@ -319,9 +349,13 @@ export function Checkbox({
   );
 }
 
-export function FieldError({ name }: { name: string }) {
+export function FieldError({ name, id }: { name: string; id?: string }) {
   const { error } = useField(name);
-  return error ? <p className="text-sm text-red-700">{error}</p> : null;
+  return error ? (
+    <p id={id} className="text-sm text-red-700">
+      {error}
+    </p>
+  ) : null;
 }
 
 export function Hidden({ name, value }: { name: string; value: string }) {

@@ -1,11 +1,41 @@
 'use client';
 
 import { useState } from 'react';
-import { FieldError } from './forms';
+import { FieldError, useRegisterLabel, useSubmitted } from './forms';
 import { buttonStyles } from './ui';
 
-/** Upstream target rows (URL + weight); rows can be added and removed with the keyboard. */
-export function TargetsEditor({ initial }: { initial: Array<{ url: string; weight: number }> }) {
+type Row = { url: string; weight: number | string };
+
+/**
+ * Upstream target rows (URL + weight); rows can be added and removed with the keyboard. After a
+ * failed submit the rows come back as they were sent, so nothing has to be typed again.
+ */
+export function TargetsEditor({ initial }: { initial: Row[] }) {
+  const urls = useSubmitted('targetUrl');
+  const weights = useSubmitted('targetWeight');
+  const rows = urls.values ? urls.values.map((url, i) => ({ url, weight: weights.values?.[i] ?? 1 })) : initial;
+  return <TargetRows key={urls.seq} initial={rows} />;
+}
+
+function TargetUrl({ i, k, url, invalid }: { i: number; k: number; url: string; invalid: boolean }) {
+  const id = `target-url-${k}`;
+  useRegisterLabel(`targets.${i}.url`, id, `Target ${i + 1} URL`);
+  return (
+    <input
+      id={id}
+      name="targetUrl"
+      defaultValue={url}
+      placeholder="https://api.example.com"
+      aria-invalid={invalid || undefined}
+      aria-describedby={invalid ? `${id}-error` : undefined}
+      className={`block w-full rounded-md border px-3 py-2 text-sm shadow-sm focus:outline-none focus:ring-2 ${invalid ? 'border-red-400 focus:ring-red-300' : 'border-slate-300 focus:border-brand-500 focus:ring-brand-100'}`}
+    />
+  );
+}
+
+function TargetRows({ initial }: { initial: Row[] }) {
+  const { error } = useSubmitted('targetUrl');
+  useRegisterLabel('targets', 'target-url-0', 'Upstream targets');
   const [rows, setRows] = useState(() => (initial.length ? initial : [{ url: '', weight: 1 }]).map((r, i) => ({ ...r, k: i })));
   const [next, setNext] = useState(rows.length);
   return (
@@ -19,13 +49,7 @@ export function TargetsEditor({ initial }: { initial: Array<{ url: string; weigh
               <label className="sr-only" htmlFor={`target-url-${r.k}`}>
                 Target {i + 1} URL
               </label>
-              <input
-                id={`target-url-${r.k}`}
-                name="targetUrl"
-                defaultValue={r.url}
-                placeholder="https://api.example.com"
-                className="block w-full rounded-md border border-slate-300 px-3 py-2 text-sm shadow-sm focus:border-brand-500 focus:outline-none focus:ring-2 focus:ring-brand-100"
-              />
+              <TargetUrl i={i} k={r.k} url={r.url} invalid={Boolean(error(`targets.${i}.url`))} />
               <label className="sr-only" htmlFor={`target-weight-${r.k}`}>
                 Target {i + 1} weight
               </label>
@@ -49,7 +73,7 @@ export function TargetsEditor({ initial }: { initial: Array<{ url: string; weigh
                 </button>
               ) : null}
             </div>
-            <FieldError name={`targets.${i}.url`} />
+            <FieldError name={`targets.${i}.url`} id={`target-url-${r.k}-error`} />
           </div>
         ))}
       </div>

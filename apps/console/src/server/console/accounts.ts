@@ -85,17 +85,25 @@ export async function signUpTenant(deps: AccountDeps, input: unknown, meta: Requ
     });
   } catch (err) {
     if (isUniqueViolation(err)) {
-      const target = String((err as { meta?: { target?: unknown } }).meta?.target ?? '');
-      const fields: Record<string, string> = target.includes('slug')
-        ? { tenantSlug: 'is already taken' }
-        : target.includes('email')
-          ? { email: 'already has an account; log in instead' }
-          : {};
-      throw new ServiceError(
-        'conflict',
-        Object.keys(fields).length ? `${Object.keys(fields)[0]} ${Object.values(fields)[0]}` : 'that workspace or account already exists',
-        fields,
-      );
+      // The driver adapter doesn't always name the violated index, so ask which one it was: the
+      // person can then fix the one field instead of guessing.
+      const [slugTaken, emailTaken] = await Promise.all([
+        deps.db.tenant.findUnique({ where: { slug: data.tenantSlug }, select: { id: true } }),
+        deps.db.user.findUnique({ where: { email: data.email }, select: { id: true } }),
+      ]);
+      const fields: Record<string, string> = {
+        ...(slugTaken ? { tenantSlug: 'is already taken by another workspace; pick another address' } : {}),
+        ...(emailTaken ? { email: 'already has an account; log in instead' } : {}),
+      };
+      const message =
+        slugTaken && emailTaken
+          ? 'that workspace address is taken and that e-mail already has an account'
+          : slugTaken
+            ? 'that workspace address is already taken'
+            : emailTaken
+              ? 'that e-mail already has an account; log in instead'
+              : 'that workspace or account already exists';
+      throw new ServiceError('conflict', message, fields);
     }
     throw err;
   }

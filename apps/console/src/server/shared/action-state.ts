@@ -2,6 +2,9 @@ import { unstable_rethrow } from 'next/navigation';
 import { getRuntime } from './runtime';
 import { ServiceError } from './context';
 import { answerWithStatus } from './request-scope';
+import { FIX_FIELD, type FormFix } from './fix-field';
+
+export { FIX_FIELD, type FormFix };
 
 export type FormState = {
   /** Bumped on every submission so inputs remount with the submitted values. */
@@ -9,7 +12,13 @@ export type FormState = {
   ok?: boolean;
   message?: string;
   fields?: Record<string, string>;
-  values?: Record<string, string>;
+  /** Everything the failed submission carried (but passwords and files), every value of a name in order. */
+  values?: Record<string, string[]>;
+  /**
+   * A one-click fix the form can offer beside the error: a submit button with this name and value,
+   * so the same form (and everything typed in it) is sent again with the fix applied.
+   */
+  fix?: FormFix;
   /** A secret shown once (API key, access token, invitation link). */
   secret?: string;
   secretLabel?: string;
@@ -17,12 +26,29 @@ export type FormState = {
 
 export const initialFormState: FormState = { seq: 0 };
 
-function echo(fd: FormData | null): Record<string, string> {
-  const out: Record<string, string> = {};
+export const fixRequested = (fd: FormData, value: string): boolean => fd.get(FIX_FIELD) === value;
+
+/** A ServiceError that also offers a fix; runAction passes the fix on to the form. */
+export class FixableError extends ServiceError {
+  constructor(
+    err: ServiceError,
+    public readonly fix: FormFix,
+  ) {
+    super(err.code, err.message, err.fields, err.retryAfterSeconds);
+  }
+}
+
+function echo(fd: FormData | null): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
   if (!fd) return out;
+  let total = 0;
   for (const [k, v] of fd.entries()) {
-    if (k.startsWith('$ACTION') || /password/i.test(k)) continue;
-    if (typeof v === 'string') out[k] = out[k] !== undefined ? `${out[k]},${v}` : v.slice(0, 5000);
+    if (k.startsWith('$ACTION') || k === FIX_FIELD || /password/i.test(k) || typeof v !== 'string') continue;
+    // Bounded: a hostile post can't make the answer much larger than a real form.
+    if (total > 200_000 || (out[k]?.length ?? 0) >= 50) continue;
+    const kept = v.slice(0, 100_000);
+    total += kept.length;
+    (out[k] ??= []).push(kept);
   }
   return out;
 }
@@ -42,7 +68,14 @@ export async function runAction(prev: FormState, fd: FormData | null, body: () =
       // A refused attempt is a 429 on the wire (plain form post or the action's fetch alike); the
       // body still carries the form state, so the page shows the message either way (ADR 0023).
       if (err.code === 'rate_limited') answerWithStatus(429, { 'retry-after': String(err.retryAfterSeconds ?? 60) });
-      return { seq, ok: false, message: err.message, fields: err.fields, values: echo(fd) };
+      return {
+        seq,
+        ok: false,
+        message: err.message,
+        fields: err.fields,
+        values: echo(fd),
+        ...(err instanceof FixableError ? { fix: err.fix } : {}),
+      };
     }
     getRuntime().log.error({ err }, 'server action failed');
     return { seq, ok: false, message: 'Something went wrong on our side. Please try again.', values: echo(fd) };

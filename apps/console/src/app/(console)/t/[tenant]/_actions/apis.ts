@@ -4,7 +4,10 @@
 import { revalidatePath } from 'next/cache';
 import { redirect } from 'next/navigation';
 import { actionSession } from '@/server/console/auth';
-import { bool, list, numOr, runAction, str, type FormState } from '@/server/shared/action-state';
+import { bool, FixableError, fixRequested, list, numOr, runAction, str, type FormState } from '@/server/shared/action-state';
+import { ServiceError, type ServiceContext } from '@/server/shared/context';
+import { updateTenant } from '@/server/console/tenant';
+import { consoleHostname } from '@/server/shared/portal-host-map';
 import { createApi, deleteApi, getApi, updateApi } from '@/server/console/apis';
 import { createRoute, deleteRoute, updateRoute } from '@/server/console/routes';
 import { formFieldsFor, jwtConfigFrom, routeInputFrom } from '@/server/console/form-inputs';
@@ -49,6 +52,43 @@ function oauthInputFrom(fd: FormData, jwt: ReturnType<typeof jwtConfigFrom>) {
   };
 }
 
+const ALLOW_PRIVATE = 'allow-private-targets';
+
+/**
+ * A loopback or private upstream is refused until the workspace allows private targets. Rather
+ * than send the owner to Settings (and lose the form), the error offers to allow it here: the
+ * button resubmits the same form with `fix=allow-private-targets`.
+ */
+async function applyPrivateTargetsFix(ctx: ServiceContext, fd: FormData) {
+  if (fixRequested(fd, ALLOW_PRIVATE)) {
+    await updateTenant(ctx, { allowPrivateTargets: true }, { reservedHosts: [consoleHostname()] });
+    revalidatePath('/t', 'layout');
+  }
+}
+
+function offerPrivateTargetsFix(ctx: ServiceContext, err: unknown): unknown {
+  const mapped = formFieldsFor(err);
+  if (!(mapped instanceof ServiceError) || !/allow private targets/i.test(mapped.message)) return mapped;
+  if (ctx.role !== 'OWNER') {
+    return new ServiceError(
+      mapped.code,
+      mapped.message,
+      mapped.fields &&
+        Object.fromEntries(
+          Object.entries(mapped.fields).map(([k, v]) => [
+            k,
+            v.replace(/allow private targets in settings/i, 'ask a workspace owner to allow private targets'),
+          ]),
+        ),
+    );
+  }
+  return new FixableError(mapped, {
+    value: ALLOW_PRIVATE,
+    label: 'Allow private targets for this workspace and save',
+    hint: 'Lets every API in this workspace call hosts on private networks; you can turn it off in Settings.',
+  });
+}
+
 async function openapiFromUpload(fd: FormData): Promise<string | undefined> {
   const file = fd.get('openapiFile');
   if (file && typeof file === 'object' && 'size' in file && file.size > 0) {
@@ -62,10 +102,11 @@ export async function createApiAction(slug: string, prev: FormState, fd: FormDat
   let id = '';
   const res = await runAction(prev, fd, async () => {
     const { ctx } = await actionSession(slug);
+    await applyPrivateTargetsFix(ctx, fd);
     const input = { ...apiInputFrom(fd), ...oauthInputFrom(fd, jwtConfigFrom(fd, str(fd, 'authMode'))) };
     const uploaded = await openapiFromUpload(fd);
     const api = await createApi(ctx, uploaded !== undefined ? { ...input, openapi: uploaded } : input).catch((err: unknown) => {
-      throw formFieldsFor(err);
+      throw offerPrivateTargetsFix(ctx, err);
     });
     id = api.id;
   });
@@ -78,10 +119,11 @@ export async function updateApiAction(slug: string, apiId: string, prev: FormSta
     const { ctx } = await actionSession(slug);
     const existing = await getApi(ctx, apiId);
     const existingKey = (existing.jwtConfig as { key?: string | null } | null)?.key ?? null;
+    await applyPrivateTargetsFix(ctx, fd);
     const input = { ...apiInputFrom(fd), ...oauthInputFrom(fd, jwtConfigFrom(fd, str(fd, 'authMode'), existingKey)) };
     const uploaded = await openapiFromUpload(fd);
     await updateApi(ctx, apiId, uploaded !== undefined ? { ...input, openapi: uploaded } : input).catch((err: unknown) => {
-      throw formFieldsFor(err);
+      throw offerPrivateTargetsFix(ctx, err);
     });
     revalidatePath(`/t/${slug}/apis/${apiId}`);
     return { message: 'Saved. The gateway picks up the change within a second.' };
