@@ -88,6 +88,7 @@ export function ApiFields({ d = {} }: { d?: ApiDefaults }) {
             { value: 'PRIVATE', label: 'Private (hidden from the portal)' },
             { value: 'PUBLIC', label: 'Public (listed in the portal)' },
           ]}
+          hint="New APIs start private: only keys you issue in the console can call them. Public APIs appear in your developer portal, where developers sign up for a plan and get their own key."
         />
         <Select
           name="loadBalancing"

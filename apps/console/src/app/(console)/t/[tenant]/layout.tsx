@@ -46,6 +46,12 @@ export default async function TenantLayout({ children, params }: { children: Rea
                 {n.label}
               </NavLink>
             ))}
+            <a
+              href={`/portal/${tenant.slug}`}
+              className="mt-2 block rounded-md border-t border-slate-100 px-3 py-2 text-sm font-medium text-brand-700 hover:bg-slate-50"
+            >
+              View portal <span aria-hidden="true">→</span>
+            </a>
           </nav>
           {others.length ? (
             <nav aria-label="Other workspaces" className="border-t border-slate-200 px-5 py-3 text-xs">
@@ -84,6 +90,9 @@ export default async function TenantLayout({ children, params }: { children: Rea
                 {n.label}
               </a>
             ))}
+            <a href={`/portal/${tenant.slug}`} className="whitespace-nowrap font-medium text-brand-700">
+              View portal
+            </a>
           </nav>
         </header>
         <main id="main" className="mx-auto w-full max-w-6xl flex-1 px-6 py-8">

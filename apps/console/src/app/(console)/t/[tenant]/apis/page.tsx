@@ -69,7 +69,20 @@ export default async function ApisPage({
                   <Badge>{a.authMode === 'API_KEY' ? 'API key' : a.authMode === 'INTROSPECTION' ? 'OAuth' : 'JWT'}</Badge>
                 )}
               </Td>
-              <Td>{a.visibility === 'PUBLIC' ? <Badge tone="green">public</Badge> : <Badge>private</Badge>}</Td>
+              <Td>
+                {a.visibility === 'PUBLIC' ? (
+                  <>
+                    <Badge tone="green">public</Badge>{' '}
+                    <a href={`/portal/${slug}/apis/${a.slug}`} className="text-xs text-brand-700 underline">
+                      View in portal<span className="sr-only"> ({a.name})</span>
+                    </a>
+                  </>
+                ) : (
+                  <span title="Hidden from the portal: only keys you issue here can call it">
+                    <Badge>private</Badge>
+                  </span>
+                )}
+              </Td>
             </tr>
           ))}
         </Table>

@@ -26,7 +26,15 @@ export default async function SettingsPage({ params }: { params: Promise<{ tenan
   const roleOptions = role === 'OWNER' ? ROLE_OPTIONS : ROLE_OPTIONS.filter((r) => r.value !== 'OWNER');
   return (
     <>
-      <PageHeader title="Settings" description="Workspace, team and admin API access." />
+      <PageHeader
+        title="Settings"
+        description="Workspace, team and admin API access."
+        actions={
+          <a href={`/portal/${tenant.slug}`} className="text-sm font-medium text-brand-700 underline">
+            View portal
+          </a>
+        }
+      />
       <div className="space-y-6">
         <Card title="Workspace">
           {can(role, 'manageTenant') ? (
@@ -42,6 +50,7 @@ export default async function SettingsPage({ params }: { params: Promise<{ tenan
                 name="requireDeveloperApproval"
                 label="Approve portal developers before they get keys"
                 defaultChecked={tenant.requireDeveloperApproval}
+                hint="Your portal is open to everyone: anyone can read the public APIs and pricing. Off: developers who sign up get keys at once. On: they wait until you approve them under Consumers."
               />
               <Field
                 name="portalHost"

@@ -52,7 +52,18 @@ export default async function ApiPage({
             Callable at <code className="font-mono">{publicUrl}</code>
           </>
         }
-        actions={api.visibility === 'PUBLIC' ? <Badge tone="green">In portal</Badge> : <Badge>Private</Badge>}
+        actions={
+          api.visibility === 'PUBLIC' ? (
+            <>
+              <Badge tone="green">In portal</Badge>
+              <a href={`/portal/${slug}/apis/${api.slug}`} className="text-sm font-medium text-brand-700 underline">
+                View in portal
+              </a>
+            </>
+          ) : (
+            <Badge>Private: hidden from the portal</Badge>
+          )
+        }
       />
       {sp.created ? (
         <div role="status" className="mb-6 rounded-md border border-emerald-200 bg-emerald-50 px-4 py-3 text-sm text-emerald-800">
