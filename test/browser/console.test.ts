@@ -147,7 +147,7 @@ describe('console in a browser', () => {
       await page.getByLabel('Company or product name').fill('Acme <script>');
       await page.getByLabel('Workspace address').fill(slug);
       await page.getByRole('button', { name: 'Create workspace' }).click();
-      await expect.poll(() => page.locator('form [role="alert"]').first().textContent()).toContain('invalid input');
+      await expect.poll(() => page.getByTestId('error-summary').textContent()).toContain('Password');
       await expect.poll(() => page.getByLabel('Your name').inputValue()).toBe('Ada Owner');
       await shot('02-signup-errors');
       await page.getByLabel('Password').fill('correct horse battery staple');
