@@ -202,13 +202,24 @@ describe('console forms after a validation error', () => {
 
   it('View portal leads from the console nav and from a public API to the portal', async () => {
     await page.goto(`${app.base}/t/${slug}/apis`);
-    await page.getByRole('link', { name: 'View in portal (Weather API)' }).click();
+    await page
+      .getByRole('row', { name: /Weather API/ })
+      .getByRole('link', { name: 'View in portal' })
+      .click();
     await page.waitForURL(`**/portal/${slug}/apis/weather`);
     expect((await page.getByRole('heading', { level: 1 }).textContent())?.trim()).toBeTruthy();
     await page.goto(`${app.base}/t/${slug}`);
     await page.getByRole('navigation', { name: 'Workspace', exact: true }).getByRole('link', { name: 'View portal' }).click();
     await page.waitForURL(`**/portal/${slug}`);
     expect(await page.getByText('Weather API').count()).toBeGreaterThan(0);
+  });
+
+  it('analytics keeps refusals by policy apart from errors', async () => {
+    await page.goto(`${app.base}/t/${slug}/analytics`);
+    const stat = page.locator('dl > div', { hasText: 'Errors (5xx)' });
+    expect(await stat.textContent()).toContain('refused by policy: missing or bad key, rate limit or used-up quota (401, 403, 429)');
+    expect(await page.getByText('Error rate').count()).toBe(0);
+    await expectA11yClean('analytics');
   });
 
   it('login keeps the e-mail, never the password, and says what to do', async () => {

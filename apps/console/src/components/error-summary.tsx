@@ -1,6 +1,6 @@
 'use client';
 
-import { useId, type Ref } from 'react';
+import type { Ref } from 'react';
 import type { FormState } from '@/server/shared/action-state';
 import { FIX_FIELD } from '@/server/shared/fix-field';
 import { buttonStyles } from './ui';
@@ -28,17 +28,15 @@ function fallbackLabel(key: string): string {
 export function ErrorSummary({ state, labels, ref }: { state: FormState; labels: FieldLabels; ref: Ref<HTMLDivElement> }) {
   const fields = Object.entries(state.fields ?? {}).filter(([k]) => k !== '_');
   const general = state.fields?._ ?? (fields.length === 0 ? state.message : undefined);
-  const titleId = useId();
   return (
     <div
       ref={ref}
       tabIndex={-1}
       role="alert"
-      aria-labelledby={titleId}
       data-testid="error-summary"
       className="rounded-md border border-red-200 bg-red-50 px-3 py-2 text-sm text-red-800 focus:outline-none focus:ring-2 focus:ring-red-300"
     >
-      <p id={titleId} className="font-semibold">
+      <p className="font-semibold">
         {fields.length === 0
           ? sentence(general ?? 'Something went wrong.')
           : fields.length === 1

@@ -15,7 +15,12 @@ export type UsagePoint = {
   requests: number;
   /** Of `requests`, those made with test keys (`tg_test_…`): never billed (ADR 0017). */
   testRequests: number;
+  /** 4xx and 5xx answers together (kept for the admin API); headlines use the two below. */
   errors: number;
+  /** Refused by policy: a missing or bad key or token, a rate limit, a used-up quota (401/403/429). */
+  refused: number;
+  /** Errors: the API or the gateway failed to answer (5xx, upstream unreachable, timeouts). */
+  serverErrors: number;
   s2xx: number;
   s3xx: number;
   s4xx: number;
@@ -83,6 +88,8 @@ export async function queryUsage(ctx: ServiceContext, input: unknown) {
       s4xx: n(r?.s4),
       s5xx: n(r?.s5),
       errors: n(r?.s4) + n(r?.s5),
+      refused: n(r?.ra) + n(r?.rr) + n(r?.rq),
+      serverErrors: n(r?.s5),
       p50: percentile(h, 0.5),
       p95: percentile(h, 0.95),
       p99: percentile(h, 0.99),
@@ -110,6 +117,10 @@ export async function queryUsage(ctx: ServiceContext, input: unknown) {
     totals: {
       ...totals,
       errorRate: all ? (totals.s4xx + totals.s5xx) / all : 0,
+      // A plan's own 429s are the gateway doing its job, not an outage: counted apart (issue 21).
+      refused: totals.rejectedAuth + totals.rejectedRate + totals.rejectedQuota,
+      refusedRate: all ? (totals.rejectedAuth + totals.rejectedRate + totals.rejectedQuota) / all : 0,
+      serverErrorRate: all ? totals.s5xx / all : 0,
       p50: percentile(totalHist, 0.5),
       p95: percentile(totalHist, 0.95),
       p99: percentile(totalHist, 0.99),

@@ -6,6 +6,7 @@ import { queryUsage } from '@/server/shared/usage';
 import { getTenant } from '@/server/console/tenant';
 import { BarChart } from '@/components/charts';
 import { Badge, Card, formatDate, formatNumber, PageHeader, Stat } from '@/components/ui';
+import { REFUSED_HINT } from '@/components/billable-note';
 
 export default async function Overview({
   params,
@@ -65,7 +66,11 @@ export default async function Overview({
       ) : null}
       <dl className="grid gap-4 sm:grid-cols-2 lg:grid-cols-4">
         <Stat label="Requests (24 h)" value={formatNumber(usage.totals.requests)} />
-        <Stat label="Error rate" value={`${(usage.totals.errorRate * 100).toFixed(1)}%`} />
+        <Stat
+          label="Errors (5xx)"
+          value={`${(usage.totals.serverErrorRate * 100).toFixed(1)}%`}
+          hint={`${formatNumber(usage.totals.refused)} ${REFUSED_HINT}`}
+        />
         <Stat label="p95 latency" value={usage.totals.p95 === null ? '—' : `${usage.totals.p95} ms`} />
         <Stat label="Active keys" value={formatNumber(keyCount)} hint={`${apiCount} APIs · ${planCount} plans`} />
       </dl>
@@ -75,7 +80,8 @@ export default async function Overview({
           labels={usage.points.map((p) => p.t.slice(11, 16))}
           series={[
             { label: 'Success', color: '#6366f1', values: usage.points.map((p) => p.s2xx + p.s3xx) },
-            { label: 'Errors', color: '#ef4444', values: usage.points.map((p) => p.errors) },
+            { label: 'Refused by policy', color: '#f59e0b', values: usage.points.map((p) => p.refused) },
+            { label: 'Errors (5xx)', color: '#ef4444', values: usage.points.map((p) => p.serverErrors) },
           ]}
         />
       </Card>

@@ -28,7 +28,9 @@ export function QuotaMeter({
     <div data-testid="quota-meter" data-level={level}>
       <p className="text-sm text-slate-700">
         <span className="font-semibold text-slate-900">{formatNumber(used)}</span>
-        {quota === null ? ' requests this period (no quota)' : ` of ${formatNumber(quota)} requests this period (${pct}%)`}
+        {quota === null
+          ? ' billable requests this period (no quota)'
+          : ` of ${formatNumber(quota)} billable requests this period (${pct}%)`}
       </p>
       {quota !== null ? (
         <div

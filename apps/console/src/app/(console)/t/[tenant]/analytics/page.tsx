@@ -4,6 +4,7 @@ import { queryTopUsage, queryUsage, RANGES } from '@/server/shared/usage';
 import { queryBilling } from '@/server/console/revenue';
 import { BarChart, RankList } from '@/components/charts';
 import { Card, cx, formatMoney, formatNumber, PageHeader, Stat, Table, Td } from '@/components/ui';
+import { REFUSED_HINT } from '@/components/billable-note';
 
 function labelFor(t: string, g: string) {
   if (g === 'day') return t.slice(5, 10);
@@ -143,7 +144,11 @@ export default async function AnalyticsPage({
       <dl className="grid gap-4 sm:grid-cols-2 lg:grid-cols-6">
         <Stat label="Requests" value={formatNumber(usage.totals.requests)} />
         <Stat label="Test traffic (not billed)" value={formatNumber(usage.totals.testRequests)} />
-        <Stat label="Error rate" value={`${(usage.totals.errorRate * 100).toFixed(2)}%`} />
+        <Stat
+          label="Errors (5xx)"
+          value={`${(usage.totals.serverErrorRate * 100).toFixed(2)}%`}
+          hint={`${formatNumber(usage.totals.refused)} ${REFUSED_HINT}`}
+        />
         <Stat label="p50" value={usage.totals.p50 === null ? '—' : `≤${usage.totals.p50} ms`} />
         <Stat label="p95" value={usage.totals.p95 === null ? '—' : `≤${usage.totals.p95} ms`} />
         <Stat label="p99" value={usage.totals.p99 === null ? '—' : `≤${usage.totals.p99} ms`} />

@@ -74,7 +74,7 @@ export default async function ApisPage({
                   <>
                     <Badge tone="green">public</Badge>{' '}
                     <a href={`/portal/${slug}/apis/${a.slug}`} className="text-xs text-brand-700 underline">
-                      View in portal<span className="sr-only"> ({a.name})</span>
+                      View in portal
                     </a>
                   </>
                 ) : (

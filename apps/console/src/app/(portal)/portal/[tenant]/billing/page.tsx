@@ -6,6 +6,7 @@ import { portalSite, requireDeveloper } from '@/server/portal/next';
 import { billingOverview } from '@/server/portal/subscriptions';
 import { QuotaMeter } from '../quota-meter';
 import { cancelAction } from '../actions';
+import { BillableNote } from '@/components/billable-note';
 
 export const metadata: Metadata = { title: 'Billing' };
 export const dynamic = 'force-dynamic';
@@ -69,6 +70,7 @@ export default async function Billing({
                 hardCap={!b.current.plan.paid}
                 upgradeHref={`${base}/pricing`}
               />
+              <BillableNote />
             </div>
             <div className="mt-4 flex flex-wrap gap-3">
               <Link

@@ -7,6 +7,7 @@ import { portalSite, requireDeveloper } from '@/server/portal/next';
 import { listMyKeys } from '@/server/portal/keys';
 import { myKeyUsage, myUsage } from '@/server/portal/usage';
 import { listPublicApis } from '@/server/portal/catalog';
+import { BillableNote, ERROR_WORDS, REFUSED_WORDS } from '@/components/billable-note';
 
 export const metadata: Metadata = { title: 'Usage' };
 export const dynamic = 'force-dynamic';
@@ -153,15 +154,19 @@ function UsageView({
         ? `${p.t.slice(5, 10)} ${p.t.slice(11, 16)}`
         : p.t.slice(11, 16),
   );
-  const errors = usage.totals.s4xx + usage.totals.s5xx;
   return (
     <>
       <dl className="mb-6 grid gap-4 md:grid-cols-4">
         <Stat label="Requests" value={<span data-testid="usage-total">{formatNumber(usage.totals.requests)}</span>} />
         <Stat
-          label="Errors"
-          value={formatNumber(errors)}
-          hint={`${(usage.totals.errorRate * 100).toFixed(1)}% (429s from limits count here)`}
+          label="Refused by policy"
+          value={<span data-testid="usage-refused">{formatNumber(usage.totals.refused)}</span>}
+          hint={REFUSED_WORDS}
+        />
+        <Stat
+          label="Errors (5xx)"
+          value={<span data-testid="usage-errors">{formatNumber(usage.totals.s5xx)}</span>}
+          hint={`${(usage.totals.serverErrorRate * 100).toFixed(1)}%: ${ERROR_WORDS}`}
         />
         <Stat label="Latency p50" value={usage.totals.p50 === null ? '—' : `${usage.totals.p50} ms`} />
         <Stat label="Latency p95" value={usage.totals.p95 === null ? '—' : `${usage.totals.p95} ms`} />
@@ -175,9 +180,19 @@ function UsageView({
           labels={labels}
           series={[
             { label: 'Successful', color: '#059669', values: usage.points.map((p) => p.s2xx + p.s3xx) },
-            { label: 'Errors', color: '#dc2626', values: usage.points.map((p) => p.errors) },
+            { label: 'Refused by policy', color: '#b45309', values: usage.points.map((p) => p.refused) },
+            { label: 'Errors (5xx)', color: '#dc2626', values: usage.points.map((p) => p.serverErrors) },
           ]}
         />
+        <dl className="mt-4 flex flex-wrap gap-x-6 gap-y-1 text-sm text-slate-700" aria-label="Requests by status">
+          {(['s2xx', 's3xx', 's4xx', 's5xx'] as const).map((k) => (
+            <div key={k} className="flex gap-1">
+              <dt>{k.slice(1)}</dt>
+              <dd className="font-semibold tabular-nums">{formatNumber(usage.totals[k])}</dd>
+            </div>
+          ))}
+        </dl>
+        <BillableNote />
       </section>
       <section aria-labelledby="latency-title" className="mt-6 rounded-lg border border-slate-200 bg-white p-5 shadow-sm">
         <h2 id="latency-title" className="mb-3 text-base font-semibold">
