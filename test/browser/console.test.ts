@@ -369,7 +369,7 @@ describe('console in a browser', () => {
           p.getByRole('button', { name: 'Log in' }).click(),
         ]);
         last = { status: res.status(), retryAfter: await res.headerValue('retry-after') };
-        await expect.poll(() => p.locator('form [role="alert"]').textContent()).toMatch(i < 10 ? /incorrect/ : /too many attempts/);
+        await expect.poll(() => p.locator('form [role="alert"]').textContent()).toMatch(i < 10 ? /incorrect/i : /too many attempts/i);
       }
       expect(last?.status).toBe(429);
       expect(Number(last?.retryAfter)).toBeGreaterThanOrEqual(1);
