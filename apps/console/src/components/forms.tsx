@@ -1,9 +1,10 @@
 'use client';
 
-import { createContext, useActionState, useContext, useEffect, useRef, useState, type ReactNode } from 'react';
+import { createContext, useActionState, useContext, useEffect, useRef, type ReactNode } from 'react';
 import { useFormStatus } from 'react-dom';
 import type { FormState } from '@/server/shared/action-state';
 import { ErrorSummary, type FieldLabels } from './error-summary';
+import { SecretReveal } from './secret-reveal';
 import { buttonStyles, cx } from './ui';
 
 type Action = (state: FormState, fd: FormData) => Promise<FormState>;
@@ -93,32 +94,6 @@ function Submit({ label, pendingLabel, variant }: { label: string; pendingLabel?
       <button type="submit" className={buttonStyles[variant]} disabled={pending} aria-disabled={pending}>
         {pending ? (pendingLabel ?? 'Saving…') : label}
       </button>
-    </div>
-  );
-}
-
-function SecretReveal({ label, secret }: { label: string; secret: string }) {
-  const [copied, setCopied] = useState(false);
-  return (
-    <div role="status" className="rounded-md border border-amber-300 bg-amber-50 p-4">
-      <p className="text-sm font-semibold text-amber-900">{label}: copy it now. It will not be shown again.</p>
-      <div className="mt-2 flex items-center gap-2">
-        <code
-          data-testid="secret"
-          className="block flex-1 overflow-x-auto rounded bg-white px-3 py-2 font-mono text-sm text-slate-900 ring-1 ring-amber-200"
-        >
-          {secret}
-        </code>
-        <button
-          type="button"
-          className={buttonStyles.secondary}
-          onClick={() => {
-            void navigator.clipboard?.writeText(secret).then(() => setCopied(true));
-          }}
-        >
-          {copied ? 'Copied' : 'Copy'}
-        </button>
-      </div>
     </div>
   );
 }
