@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import path from 'node:path';
 import { z } from 'zod';
 import { booleanFromEnv, cidrList, commonConfig, commonEnv, EnvError, parseEnv } from '@tollgate/config';
 import { telemetryEnv, tracingConfig } from '@tollgate/telemetry';
@@ -27,6 +28,10 @@ export const gatewayEnv = {
    */
   GATEWAY_TRACE_PARENT: z.enum(['trusted', 'any']).default('trusted'),
   GATEWAY_SPOOL_DIR: z.string().default('.data/spool'),
+  /** Where the last good policy snapshots are kept (docs/adr/0029); default: `state` beside GATEWAY_SPOOL_DIR. */
+  GATEWAY_STATE_DIR: z.string().min(1).optional(),
+  /** Largest last good configuration file written or read; a larger one is ignored. */
+  GATEWAY_STATE_MAX_BYTES: positiveInt(256 * 1024 * 1024),
   GATEWAY_TLS_CERT: z.string().optional(),
   GATEWAY_TLS_KEY: z.string().optional(),
   GATEWAY_TLS_PORT: port(8443),
@@ -128,6 +133,10 @@ function toConfig(env: ReturnType<typeof parseEnv<typeof gatewayEnv>>) {
     workers: env.GATEWAY_WORKERS || availableParallelism(),
     trustedProxies: env.GATEWAY_TRUSTED_PROXIES,
     spoolDir: env.GATEWAY_SPOOL_DIR,
+    lastGood: {
+      dir: env.GATEWAY_STATE_DIR ?? path.join(path.dirname(path.resolve(env.GATEWAY_SPOOL_DIR)), 'state'),
+      maxBytes: env.GATEWAY_STATE_MAX_BYTES,
+    },
     tls:
       env.GATEWAY_TLS_CERT && env.GATEWAY_TLS_KEY
         ? { certFile: env.GATEWAY_TLS_CERT, keyFile: env.GATEWAY_TLS_KEY, port: env.GATEWAY_TLS_PORT }

@@ -13,6 +13,7 @@ import { buildApp } from './app';
 import { KeyCache } from './auth/key-cache';
 import { FailureBudget, registerFailureBudgetMetrics } from './auth/failure-budget';
 import { PolicyStore } from './config/policy-store';
+import { LastGood } from './config/last-good';
 import { PoolRefs } from './config/pool-refs';
 import type { GatewayConfig } from './env';
 import { createLimitEnforcer, type FallbackReason } from './limits/enforce-limits';
@@ -76,6 +77,9 @@ export async function closeRedis(c: Redis, waitMs: number): Promise<void> {
   clearTimeout(timer);
   c.disconnect();
 }
+
+/** Policy changes within this window are saved to disk once (ADR 0029). */
+const LAST_GOOD_DEBOUNCE_MS = 1000;
 
 /** Wires one gateway process: three Redis connections, the policy store, caches, apps. */
 export async function createGateway(config: GatewayConfig, opts: CreateGatewayOptions = {}): Promise<Gateway> {
@@ -144,6 +148,11 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
       }
     }
   };
+  /** The last good snapshots on disk (ADR 0029): saved after Redis loads, read when Redis is unreachable at boot. */
+  const lastGood = new LastGood({ dir: config.lastGood.dir, maxBytes: config.lastGood.maxBytes, debounceMs: LAST_GOOD_DEBOUNCE_MS, logger });
+  const showSource = () => {
+    for (const source of ['redis', 'disk'] as const) metrics.configSource.set({ source }, store.source === source ? 1 : 0);
+  };
   const store = new PolicyStore({
     redis: control,
     subscriber,
@@ -176,6 +185,12 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
       cache.retainTenants(changes);
       metrics.configVersion.set(store.version);
       metrics.tenants.set(store.tenantCount);
+      if (store.source === 'redis') lastGood.schedule(() => store.snapshots());
+    },
+    onLoaded: () => {
+      showSource();
+      // The first load from Redis after serving the disk copy: the copy is refreshed even if nothing changed.
+      lastGood.schedule(() => store.snapshots());
     },
   });
   const poolRefs = new PoolRefs();
@@ -275,6 +290,9 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
   gaugeTimer.unref();
 
   await store.start();
+  // Redis unreachable at boot: serve the last good copy rather than 503 until it comes back.
+  if (!store.loaded) store.seedFromDisk(lastGood.read());
+  showSource();
 
   /**
    * Why /readyz says 503, or null. Besides loading and draining: while the Redis breaker is open
@@ -338,6 +356,7 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
       clearInterval(cacheSweep);
       await probesStopped;
       store.stop();
+      lastGood.stop();
       fair.stop();
       breaker.stop();
       await heartbeat.stop();
@@ -375,6 +394,11 @@ export function startAdminServer(gw: Pick<Gateway, 'isReady' | 'metrics' | 'stor
     healthy: () => true,
     ready: gw.isReady,
     metrics: () => registryMetrics(gw.metrics.registry),
-    details: () => ({ tenants: gw.store.tenantCount, version: gw.store.version, reason: gw.notReadyReason?.() ?? null }),
+    details: () => ({
+      tenants: gw.store.tenantCount,
+      version: gw.store.version,
+      config: gw.store.source,
+      reason: gw.notReadyReason?.() ?? null,
+    }),
   });
 }

@@ -49,6 +49,12 @@ export function createMetrics() {
     registers: [registry],
     aggregator: 'min',
   });
+  const configSource = new Gauge({
+    name: 'tollgate_gateway_config_source',
+    help: 'Where the configuration served was loaded from: 1 for redis, or for disk (the last good copy, Redis unreachable at boot)',
+    labelNames: ['source'] as const,
+    registers: [registry],
+  });
   const tenants = new Gauge({ name: 'tollgate_gateway_tenants', help: 'Tenants loaded', registers: [registry], aggregator: 'min' });
   const inflight = new Gauge({ name: 'tollgate_gateway_inflight_requests', help: 'Requests in progress', registers: [registry] });
   const limiterFallback = new Counter({
@@ -91,6 +97,7 @@ export function createMetrics() {
     spoolDepth,
     usageBuffered,
     configVersion,
+    configSource,
     tenants,
     inflight,
     limiterFallback,

@@ -21,6 +21,8 @@ export type PolicyStoreOptions = {
   onResubscribed?: () => void;
   /** The tenants swapped by one load (a batch of up to STREAM_BATCH), never the whole table. */
   onTenantsChanged?: (changes: readonly TenantChange[]) => void;
+  /** Called when a full load from Redis completes while the store wasn't yet serving Redis's configuration. */
+  onLoaded?: () => void;
   /** Entries read per XREAD (default 1000). */
   streamBatch?: number;
 };
@@ -61,8 +63,10 @@ function parseStreamInfo(info: unknown[]): StreamState {
  */
 export class PolicyStore {
   readonly table: TenantRoutes;
-  /** True once a full load has succeeded at least once. */
+  /** True once a full load has succeeded at least once, or the last good copy was loaded from disk. */
   loaded = false;
+  /** Where the configuration served came from: Redis, or the last good copy on disk (ADR 0029) until Redis answers. */
+  source: 'redis' | 'disk' | null = null;
   lastSyncAt = 0;
   /** Id of the last change-stream entry applied; null until the first full resync. */
   streamId: string | null = null;
@@ -277,8 +281,36 @@ export class PolicyStore {
     this.streamId = state.exists ? state.lastGeneratedId : '0-0';
     this.streamAdded = state.exists ? state.entriesAdded : 0;
     this.needFull = false;
-    if (!this.loaded) this.opts.logger.info({ tenants: this.table.tenants.size, reason }, 'policy loaded');
+    const first = this.source !== 'redis';
+    if (first) this.opts.logger.info({ tenants: this.table.tenants.size, reason }, 'policy loaded');
     this.loaded = true;
+    this.source = 'redis';
+    if (first) this.opts.onLoaded?.();
+  }
+
+  /**
+   * Serves the last good snapshots saved on disk (ADR 0029) when nothing could be loaded from
+   * Redis. Ignored once Redis has answered; the next full resync replaces them as usual.
+   */
+  seedFromDisk(snapshots: readonly PolicySnapshot[]): boolean {
+    if (this.loaded || snapshots.length === 0) return false;
+    const changes: TenantChange[] = [];
+    for (const snap of snapshots) {
+      const next = compileTenant(snap);
+      this.table.upsert(next);
+      this.maxVersion = Math.max(this.maxVersion, next.version);
+      changes.push({ tenantId: snap.tenantId, previous: null, current: next });
+    }
+    this.loaded = true;
+    this.source = 'disk';
+    this.opts.logger.warn({ tenants: snapshots.length }, 'redis unreachable at boot: serving the last good configuration from disk');
+    this.apply(changes);
+    return true;
+  }
+
+  /** Every tenant's current snapshot (what the last good copy saves). */
+  snapshots(): PolicySnapshot[] {
+    return [...this.table.tenants.values()].map((t) => t.snapshot);
   }
 
   /** Announced versions the stream didn't bring (a publisher that only announces): loaded directly. */
