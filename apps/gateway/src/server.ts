@@ -149,7 +149,12 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
     }
   };
   /** The last good snapshots on disk (ADR 0029): saved after Redis loads, read when Redis is unreachable at boot. */
-  const lastGood = new LastGood({ dir: config.lastGood.dir, maxBytes: config.lastGood.maxBytes, debounceMs: LAST_GOOD_DEBOUNCE_MS, logger });
+  const lastGood = new LastGood({
+    dir: config.lastGood.dir,
+    maxBytes: config.lastGood.maxBytes,
+    debounceMs: LAST_GOOD_DEBOUNCE_MS,
+    logger,
+  });
   const showSource = () => {
     for (const source of ['redis', 'disk'] as const) metrics.configSource.set({ source }, store.source === source ? 1 : 0);
   };

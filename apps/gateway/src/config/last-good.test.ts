@@ -69,7 +69,9 @@ describe('last good configuration file', () => {
     expect(decodeLastGood('{"not":"ours"}')).toEqual({ error: 'unknown format' });
     expect(decodeLastGood(encodeLastGood([]).replace('[]', '['))).toHaveProperty('error');
     const garbage = '{{{not json';
-    const sum = encodeLastGood([]).split('\n')[0]!.replace(/sha256=.*/, '');
+    const sum = encodeLastGood([])
+      .split('\n')[0]!
+      .replace(/sha256=.*/, '');
     expect(decodeLastGood(`${sum}sha256=${createHash('sha256').update(garbage).digest('hex')}\n${garbage}`)).toEqual({
       error: 'unreadable JSON',
     });

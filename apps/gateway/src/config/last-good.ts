@@ -85,7 +85,8 @@ export class LastGood {
         logger.warn({ file: this.file, reason: result.error }, 'last good configuration file ignored');
         return [];
       }
-      if (result.skipped) logger.warn({ file: this.file, skipped: result.skipped }, 'invalid snapshots in the last good configuration skipped');
+      if (result.skipped)
+        logger.warn({ file: this.file, skipped: result.skipped }, 'invalid snapshots in the last good configuration skipped');
       return result.snapshots;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
