@@ -361,7 +361,7 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
       clearInterval(cacheSweep);
       await probesStopped;
       store.stop();
-      lastGood.stop();
+      await lastGood.stop();
       fair.stop();
       breaker.stop();
       await heartbeat.stop();

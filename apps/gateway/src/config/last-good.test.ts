@@ -31,11 +31,11 @@ function setup(maxBytes = 1024 * 1024) {
 }
 
 describe('last good configuration file', () => {
-  it('round-trips snapshots through an atomically written, checksummed file', () => {
+  it('round-trips snapshots through an atomically written, checksummed file', async () => {
     const { store, dir } = setup();
     store.schedule(() => [snapshot('ten_a'), snapshot('ten_b', 7)]);
     expect(existsSync(store.file)).toBe(false);
-    store.flush();
+    await store.flush();
     expect(readdirSync(dir)).toEqual(['policy-snapshots.v1']);
     expect(store.read().map((s) => [s.tenantId, s.version])).toEqual([
       ['ten_a', 1],
@@ -43,20 +43,20 @@ describe('last good configuration file', () => {
     ]);
   });
 
-  it('writes a burst of changes once, with the latest state', () => {
+  it('writes a burst of changes once, with the latest state', async () => {
     const { store } = setup();
     for (let v = 1; v <= 500; v++) store.schedule(() => [snapshot('ten_a', v)]);
-    store.flush();
+    await store.flush();
     expect(store.stats.writes).toBe(1);
     expect(store.read()[0]!.version).toBe(500);
   });
 
-  it('ignores a missing file silently and a truncated or corrupt one with a warning, never throwing', () => {
+  it('ignores a missing file silently and a truncated or corrupt one with a warning, never throwing', async () => {
     const { store, lines } = setup();
     expect(store.read()).toEqual([]);
     expect(lines).toEqual([]);
     store.schedule(() => [snapshot('ten_a')]);
-    store.flush();
+    await store.flush();
     const text = readFileSync(store.file, 'utf8');
     writeFileSync(store.file, text.slice(0, text.length - 10));
     expect(store.read()).toEqual([]);
@@ -65,7 +65,7 @@ describe('last good configuration file', () => {
     expect(lines.filter((l) => l.includes('checksum mismatch'))).toHaveLength(2);
   });
 
-  it('refuses hostile contents: wrong format, garbage JSON with a valid checksum, invalid snapshots, a huge file', () => {
+  it('refuses hostile contents: wrong format, garbage JSON with a valid checksum, invalid snapshots, a huge file', async () => {
     expect(decodeLastGood('{"not":"ours"}')).toEqual({ error: 'unknown format' });
     expect(decodeLastGood(encodeLastGood([]).replace('[]', '['))).toHaveProperty('error');
     const garbage = '{{{not json';
@@ -82,23 +82,23 @@ describe('last good configuration file', () => {
 
     const { store, lines } = setup(2048);
     store.schedule(() => [snapshot('ten_a')]);
-    store.flush();
+    await store.flush();
     writeFileSync(store.file, encodeLastGood(Array.from({ length: 50 }, (_, i) => snapshot(`ten_${i}`))));
     expect(store.read()).toEqual([]);
     expect(lines.some((l) => l.includes('too large'))).toBe(true);
     // A configuration too large to save leaves the previous copy in place.
     store.schedule(() => Array.from({ length: 50 }, (_, i) => snapshot(`ten_${i}`)));
-    store.flush();
+    await store.flush();
     expect(store.stats.failures).toBe(1);
   });
 
-  it('a directory it cannot create is a warning, not a crash', () => {
+  it('a directory it cannot create is a warning, not a crash', async () => {
     const { lines, dir } = setup();
     const blocker = path.join(dir, '..', 'file');
     writeFileSync(blocker, 'x');
     const store = new LastGood({ dir: path.join(blocker, 'state'), logger: pino({ level: 'silent' }), maxBytes: 1024, debounceMs: 10 });
     store.schedule(() => [snapshot('ten_a')]);
-    expect(() => store.flush()).not.toThrow();
+    await expect(store.flush()).resolves.toBeUndefined();
     expect(store.stats.failures).toBe(1);
     expect(lines).toEqual([]);
   });

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { PolicySnapshot } from '@tollgate/policy';
@@ -64,6 +65,8 @@ export class LastGood {
   readonly file: string;
   private timer: NodeJS.Timeout | null = null;
   private pending: (() => readonly PolicySnapshot[]) | null = null;
+  /** The write in progress: writes are serialised, so an older state never renames over a newer one. */
+  private writing: Promise<void> = Promise.resolve();
   /** Counters for tests: files written, writes refused or failed. */
   readonly stats = { writes: 0, failures: 0 };
 
@@ -101,25 +104,32 @@ export class LastGood {
     if (this.timer) return;
     this.timer = setTimeout(() => {
       this.timer = null;
-      this.flush();
+      void this.flush();
     }, this.opts.debounceMs);
     this.timer.unref();
   }
 
-  /** Writes a pending change now (shutdown, tests). Never throws: a full disk must not stop serving. */
-  flush(): void {
+  /**
+   * Writes a pending change now (shutdown, tests); resolves when it is on disk. Never rejects: a
+   * full disk must not stop serving. The file is written off the event loop; only the JSON is built on it.
+   */
+  flush(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     const current = this.pending;
     this.pending = null;
-    if (current) this.write(current());
+    if (current) {
+      const snapshots = current();
+      this.writing = this.writing.then(() => this.write(snapshots));
+    }
+    return this.writing;
   }
 
-  stop(): void {
-    this.flush();
+  stop(): Promise<void> {
+    return this.flush();
   }
 
-  private write(snapshots: readonly PolicySnapshot[]): void {
+  private async write(snapshots: readonly PolicySnapshot[]): Promise<void> {
     const { logger, maxBytes, dir } = this.opts;
     const text = encodeLastGood(snapshots);
     const bytes = Buffer.byteLength(text);
@@ -131,23 +141,20 @@ export class LastGood {
     // Per process: cluster workers write the same content, each through its own temporary file.
     const tmp = `${this.file}.${process.pid}.tmp`;
     try {
-      mkdirSync(dir, { recursive: true });
-      const fd = openSync(tmp, 'w', 0o600);
+      await mkdir(dir, { recursive: true });
+      const fh = await open(tmp, 'w', 0o600);
       try {
-        writeSync(fd, text);
-        fsyncSync(fd);
+        await fh.writeFile(text);
+        await fh.sync();
       } finally {
-        closeSync(fd);
+        await fh.close();
       }
-      renameSync(tmp, this.file);
+      await rename(tmp, this.file);
       this.stats.writes++;
     } catch (err) {
       this.stats.failures++;
-      try {
-        rmSync(tmp, { force: true });
-      } catch {
-        // Nothing was created (the directory itself is unusable).
-      }
+      // Nothing to remove when the directory itself is unusable.
+      await rm(tmp, { force: true }).catch(() => undefined);
       logger.warn({ err: (err as Error).message, dir }, 'could not save the last good configuration');
     }
   }
