@@ -48,6 +48,7 @@ async function loadApi(ctx: ServiceContext, apiId: string) {
 
 /** One API; the introspection client secret is never in the answer (ADR 0028). */
 export async function getApi(ctx: ServiceContext, apiId: string) {
+  requirePermission(ctx, 'read');
   return withoutSecrets(await loadApi(ctx, apiId));
 }
 
