@@ -25,6 +25,7 @@ const PUBLIC: Record<string, string> = {
   replaceKeyInTx: 'runs inside the transaction of rollKey (guarded) and the portal (developer-scoped)',
   allowPrivate: 'reads a tenant flag for createApi/updateApi, after their guard',
   sourceSql: 'builds the rollup query for queryUsage/queryTopUsage, after their guard',
+  checkHealth: 'the unauthenticated /healthz probe: one SELECT 1, no tenant data',
   portalHostMap: 'the Host → tenant routing map (portal hosts are public routing data), shared by src/proxy.ts and settings',
   createUsageExportHandler: "the CSV route: finds the session's membership, then calls exportUsageCsv (guarded)",
 };
